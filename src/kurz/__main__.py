@@ -1,0 +1,3 @@
+from kurz.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""create_app(settings): the one place where kurz's parts are wired together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from kurz import __version__, errors, health
+from kurz.clock import system_clock
+from kurz.config import Settings
+from kurz.db import Database, ensure_schema
+from kurz.links import redirect
+from kurz.links import views as link_views
+from kurz.links.cache import BoundedTTLMap
+from kurz.links.redirect import RedirectFastPath, Redirector, Target
+from kurz.state import AppState
+from kurz.types import Clock
+
+DESCRIPTION = """\
+A self-hosted URL shortener.
+
+Every `/api/` call takes `Authorization: Bearer <key>` (make one with
+`kurz keys create --name NAME`). Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
+    db = Database.from_url(settings.database_url)
+    cache: BoundedTTLMap[Target] = BoundedTTLMap(
+        settings.redirect_cache_size, settings.redirect_cache_ttl
+    )
+    redirector = Redirector(db, cache, clock)
+    state = AppState(settings=settings, db=db, clock=clock, redirector=redirector)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await ensure_schema(db)
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title="kurz",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.kurz = state
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(link_views.router)
+    # Last, so that /{code} can never shadow one of kurz's own routes.
+    app.include_router(redirect.router)
+    app.add_middleware(RedirectFastPath, redirector=redirector)
+    return app

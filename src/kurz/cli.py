@@ -1,0 +1,212 @@
+"""The `kurz` command: serve, migrate, manage API keys, shorten from a shell."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import httpx
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from kurz.auth import service as keys_service
+from kurz.auth.models import ApiKeyCreate, ApiKeyRead
+from kurz.clock import system_clock, utcnow
+from kurz.config import Settings
+from kurz.db import Database, SchemaNotReady, ensure_schema, upgrade
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="kurz: a self-hosted URL shortener.", no_args_is_help=True, add_completion=False
+)
+keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"KURZ_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(f"bad configuration: {problems}") from None
+
+
+def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` against a database whose schema is ready (see ensure_schema)."""
+
+    async def run() -> T:
+        db = Database.from_url(settings.database_url)
+        try:
+            await ensure_schema(db)
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except SchemaNotReady as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot reach the database: {exc}") from None
+
+
+@app.command()
+def serve() -> None:
+    """Serve the API and redirects (KURZ_HOST, KURZ_PORT, KURZ_DATABASE_URL, ...)."""
+    import uvicorn
+
+    from kurz.app import create_app
+
+    settings = _settings()
+
+    async def ready(_db: Database) -> None:
+        return None
+
+    # Fails here, with the message, rather than as a traceback from the server's lifespan.
+    _with_db(settings, ready)
+    err.print(f"kurz serving on http://{settings.host}:{settings.port} "
+              f"(short URLs on {settings.base_url})", highlight=False)  # fmt: skip
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=settings.access_log,
+        log_level=settings.log_level,
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (required before serving on PostgreSQL)."""
+    settings = _settings()
+
+    async def run() -> None:
+        db = Database.from_url(settings.database_url)
+        try:
+            await upgrade(db)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        raise _fail(f"cannot reach the database: {exc}") from None
+    err.print("schema is up to date", highlight=False)
+
+
+@keys.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    admin: Annotated[bool, typer.Option(help="May see and change every link.")] = False,
+) -> None:
+    """Create an API key and print its secret (shown this once only)."""
+    try:
+        key_in = ApiKeyCreate(name=name, is_admin=admin)
+    except ValidationError as exc:
+        raise _fail(f"invalid name: {exc.errors()[0]['msg']}") from None
+    settings = _settings()
+
+    async def work(db: Database) -> str:
+        async with db.write() as conn:
+            created = await keys_service.create(
+                conn=conn, key_in=key_in, now=utcnow(system_clock)
+            )
+        return created.secret
+
+    secret = _with_db(settings, work)
+    # The secret alone on stdout, so that `KEY=$(kurz keys create ...)` works.
+    typer.echo(secret)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List API keys (secrets are never shown again)."""
+    settings = _settings()
+
+    async def work(db: Database) -> list[ApiKeyRead]:
+        async with db.read() as conn:
+            return await keys_service.list_(conn=conn)
+
+    table = Table("id", "name", "prefix", "admin", "created", "revoked")
+    for key in _with_db(settings, work):
+        table.add_row(
+            str(key.id),
+            key.name,
+            key.prefix + "…",
+            "yes" if key.is_admin else "",
+            key.created_at.isoformat(timespec="seconds"),
+            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+        )
+    Console().print(table)
+
+
+@keys.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Revoke an API key; requests with it get 401 from then on."""
+    settings = _settings()
+
+    async def work(db: Database) -> bool:
+        async with db.write() as conn:
+            return await keys_service.revoke(conn=conn, key_id=key_id, now=utcnow(system_clock))
+
+    if not _with_db(settings, work):
+        raise _fail(f"no API key with id {key_id}")
+    err.print(f"revoked key {key_id}", highlight=False)
+
+
+@app.command()
+def shorten(
+    url: str,
+    alias: Annotated[str | None, typer.Option(help="A custom code instead of a random one.")] = None,
+) -> None:
+    """Shorten URL through a running kurz (KURZ_URL, KURZ_API_KEY) and print the short URL."""
+    server = os.environ.get("KURZ_URL", "http://127.0.0.1:8080").rstrip("/")
+    key = os.environ.get("KURZ_API_KEY")
+    if not key:
+        raise _fail("set KURZ_API_KEY to a key from `kurz keys create`")
+    body: dict[str, str] = {"url": url}
+    if alias is not None:
+        body["alias"] = alias
+    try:
+        response = httpx.post(
+            f"{server}/api/v1/links",
+            json=body,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach kurz at {server}: {exc}") from None
+    if response.status_code != 201:
+        try:
+            problem = response.json()
+            detail = f"{problem.get('title')}: {problem.get('detail')}"
+        except ValueError:
+            detail = response.text[:200]
+        raise _fail(f"{response.status_code} {detail}")
+    typer.echo(response.json()["short_url"])
+
+
+def main() -> None:
+    app(prog_name="kurz")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Alembic, driven from code: apply migrations and tell whether a schema is current."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from kurz.db.engine import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class SchemaState(enum.Enum):
+    CURRENT = "current"
+    EMPTY = "empty"
+    OUTDATED = "outdated"
+    # The database was migrated by a newer kurz than this one.
+    UNKNOWN = "unknown"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revisions() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Apply migrations up to `revision` in one transaction."""
+
+    def run(sync_conn: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = sync_conn
+        command.upgrade(config, revision)
+
+    async with db.write() as conn:
+        await conn.run_sync(run)
+
+
+async def schema_state(db: Database) -> SchemaState:
+    def current(sync_conn: Connection) -> set[str]:
+        return set(MigrationContext.configure(sync_conn).get_current_heads())
+
+    async with db.read() as conn:
+        applied = await conn.run_sync(current)
+    heads = head_revisions()
+    if not applied:
+        return SchemaState.EMPTY
+    if applied == heads:
+        return SchemaState.CURRENT
+    script = ScriptDirectory.from_config(alembic_config())
+    known = {rev.revision for rev in script.walk_revisions()}
+    return SchemaState.OUTDATED if applied <= known else SchemaState.UNKNOWN
+
+
+class SchemaNotReady(RuntimeError):
+    """The database's schema is not the one this kurz needs; the message says what to run."""
+
+
+async def ensure_schema(db: Database) -> None:
+    """Make the schema usable: migrate an embedded SQLite file, refuse anything else stale.
+
+    SQLite belongs to this one process, so migrating it on start is safe. A shared
+    PostgreSQL is migrated on purpose, once, by `kurz migrate`, never by N servers racing.
+    """
+    state = await schema_state(db)
+    if state is SchemaState.CURRENT:
+        return
+    if state is SchemaState.UNKNOWN:
+        raise SchemaNotReady(
+            "the database was migrated by a newer kurz than this one; upgrade kurz"
+        )
+    if db.is_sqlite:
+        await upgrade(db)
+        return
+    raise SchemaNotReady(
+        f"the database schema is {state.value}; run `kurz migrate` against it first"
+    )

@@ -1,0 +1,127 @@
+"""The schema (SQLAlchemy Core). Every index names the query it serves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    false,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+# Constraint names are fixed so that migrations and error handling can refer to them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only makes a rowid alias (and so an auto-increment key) of INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends (SQLite stores them naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    # The first characters of the secret, shown in listings so a person can tell keys apart.
+    Column("prefix", String(16), nullable=False),
+    # SHA-256 of the secret. Authentication: SELECT ... WHERE secret_hash = :hash.
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # Redirect: SELECT ... WHERE code = :code. The unique index also makes a colliding
+    # generated code fail its INSERT, which is how codes stay unique across processes.
+    Column("code", String(64), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("is_alias", Boolean, nullable=False),
+    Column("owner_id", BigId, ForeignKey("api_keys.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("max_visits", BigInteger, nullable=True),
+    Column("visits", BigInteger, nullable=False, server_default=text("0")),
+    Column("redirect_status", SmallInteger, nullable=False),
+    Column("forward_query", Boolean, nullable=False),
+    # Optimistic concurrency: UPDATE ... WHERE id = :id AND version = :expected.
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    # Deleted links stay as tombstones so that their code is never handed out again.
+    Column("deleted_at", UTCDateTime, nullable=True),
+    CheckConstraint("redirect_status IN (301, 302, 307, 308)", name="redirect_status"),
+    CheckConstraint("max_visits IS NULL OR max_visits >= 1", name="max_visits"),
+    # Listing one key's links, newest first, by keyset:
+    #   SELECT ... WHERE owner_id = :owner AND deleted_at IS NULL AND id < :cursor
+    #   ORDER BY id DESC LIMIT :n
+    # Partial, so tombstones cost the listing nothing. (An admin's listing of every
+    # link walks the primary key instead.)
+    Index(
+        "ix_links_owner_id_id",
+        "owner_id",
+        "id",
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+)
+
+link_tags = Table(
+    "link_tags",
+    metadata,
+    # The primary key serves loading the tags of a page of links:
+    #   SELECT link_id, tag FROM link_tags WHERE link_id IN (...)
+    Column("link_id", BigId, ForeignKey("links.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    # Listing by tag, newest first, by keyset:
+    #   SELECT ... FROM link_tags JOIN links ON links.id = link_tags.link_id
+    #   WHERE link_tags.tag = :tag AND link_tags.link_id < :cursor
+    #   ORDER BY link_tags.link_id DESC LIMIT :n
+    Index("ix_link_tags_tag_link_id", "tag", "link_id"),
+)

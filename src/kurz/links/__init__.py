@@ -1,0 +1,1 @@
+"""Links: create, resolve and redirect."""

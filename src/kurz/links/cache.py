@@ -1,0 +1,53 @@
+"""A bounded, expiring map of resolved links for the redirect path.
+
+Deliberately simple (first in, first out): the real LRU and the distributed tier
+belong to kurz.cache. The TTL bounds how long a process that did not make a change
+can keep serving the old target (settings.redirect_cache_ttl).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class BoundedTTLMap(Generic[V]):
+    """At most `max_entries` values, each forgotten `ttl` seconds after it was put."""
+
+    __slots__ = ("_entries", "_max", "_timer", "_ttl")
+
+    def __init__(
+        self, max_entries: int, ttl: float, *, timer: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._entries: dict[str, tuple[V, float]] = {}
+        self._max = max_entries
+        self._ttl = ttl
+        self._timer = timer
+
+    def get(self, key: str) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        value, deadline = entry
+        if self._timer() >= deadline:
+            self._entries.pop(key, None)
+            return None
+        return value
+
+    def put(self, key: str, value: V) -> None:
+        if self._max <= 0:
+            return
+        self._entries.pop(key, None)
+        while len(self._entries) >= self._max:
+            # dicts keep insertion order: the first key is the oldest.
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (value, self._timer() + self._ttl)
+
+    def discard(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)

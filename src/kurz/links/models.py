@@ -1,0 +1,85 @@
+"""Link schemas: LinkBase -> LinkCreate / LinkUpdate -> LinkRead -> LinkPagination."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+)
+
+from kurz.links.urls import MAX_URL_LENGTH, normalize_target, validate_alias, validate_tag
+
+RedirectStatus = Literal[301, 302, 307, 308]
+MAX_TAGS = 20
+MAX_VISITS = 2**62
+
+TargetUrl = Annotated[
+    str,
+    Field(max_length=MAX_URL_LENGTH * 2, examples=["https://example.com/some/long/path"]),
+    AfterValidator(normalize_target),
+]
+Alias = Annotated[str, AfterValidator(validate_alias), Field(examples=["spring-sale"])]
+Tag = Annotated[str, Field(max_length=64), AfterValidator(validate_tag)]
+MaxVisits = Annotated[StrictInt, Field(ge=1, le=MAX_VISITS)]
+
+
+def _unique(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
+
+
+class LinkBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LinkCreate(LinkBase):
+    url: TargetUrl
+    alias: Alias | None = None
+    expires_at: AwareDatetime | None = None
+    max_visits: MaxVisits | None = None
+    redirect_status: RedirectStatus = 302
+    forward_query: StrictBool = False
+    tags: Tags = []
+
+
+class LinkUpdate(LinkBase):
+    """A partial update: absent fields stay as they are; null clears a clearable one."""
+
+    url: TargetUrl | None = None
+    expires_at: AwareDatetime | None = None
+    max_visits: MaxVisits | None = None
+    redirect_status: RedirectStatus | None = None
+    forward_query: StrictBool | None = None
+    tags: Tags | None = None
+
+
+class LinkRead(BaseModel):
+    code: str
+    short_url: str
+    url: str
+    alias: bool
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    max_visits: int | None
+    redirect_status: int
+    forward_query: bool
+    tags: list[str]
+    version: int
+
+
+class LinkPagination(BaseModel):
+    items: list[LinkRead]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )

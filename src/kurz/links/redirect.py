@@ -1,0 +1,210 @@
+"""Following a short link: the hot path.
+
+A cached, uncapped link is answered by RedirectFastPath before FastAPI sees the
+request, so a repeat hit costs a dict lookup and two ASGI messages. Everything else
+(a miss, a capped or expired link, an unknown code) takes the `follow` route.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from kurz.db import Database
+from kurz.errors import Problem
+from kurz.links import service
+from kurz.links.cache import BoundedTTLMap
+from kurz.links.codes import CODE_PATTERN
+from kurz.state import StateDep
+from kurz.types import Clock
+
+# Browsers keep permanent redirects indefinitely unless told otherwise; a short
+# private max-age lets an edit, an expiry or a visit cap take effect (as Shlink does).
+_PERMANENT_CACHE = (b"cache-control", b"private, max-age=90")
+_EMPTY = (b"content-length", b"0")
+# Bytes a forwarded query string may carry into Location unescaped.
+_QUERY_SAFE = "!$&'()*+,/:;=?@~-._%"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What the redirect path needs to answer for one link, precomputed."""
+
+    link_id: int
+    status: int
+    url: str
+    forward_query: bool
+    expires_at: float | None
+    max_visits: int | None
+    headers: list[tuple[bytes, bytes]]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Target:
+        headers = [(b"location", row.url.encode("ascii")), _EMPTY]
+        if row.redirect_status in (301, 308):
+            headers.append(_PERMANENT_CACHE)
+        return cls(
+            link_id=row.id,
+            status=row.redirect_status,
+            url=row.url,
+            forward_query=row.forward_query,
+            expires_at=row.expires_at.timestamp() if row.expires_at else None,
+            max_visits=row.max_visits,
+            headers=headers,
+        )
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def headers_for(self, query_string: bytes) -> list[tuple[bytes, bytes]]:
+        if not (self.forward_query and query_string):
+            return self.headers
+        location = _with_query(self.url, query_string.decode("latin-1"))
+        return [(b"location", location.encode("ascii")), *self.headers[1:]]
+
+
+def _with_query(url: str, query: str) -> str:
+    """Append the visitor's query to the target's, before any #fragment."""
+    base, hash_, fragment = url.partition("#")
+    query = quote(query, safe=_QUERY_SAFE, encoding="latin-1")
+    joined = f"{base}{'&' if '?' in base else '?'}{query}"
+    return f"{joined}{hash_}{fragment}"
+
+
+class Redirector:
+    """Resolves codes to targets: from the cache, else from the database."""
+
+    def __init__(self, db: Database, cache: BoundedTTLMap[Target], clock: Clock) -> None:
+        self.db = db
+        self.cache = cache
+        self.clock = clock
+
+    async def find(self, code: str) -> Target | None:
+        target = self.cache.get(code)
+        if target is None:
+            async with self.db.read() as conn:
+                row = await service.resolve(conn=conn, code=code)
+            if row is None:
+                return None
+            target = Target.from_row(row)
+            self.cache.put(code, target)
+        return target
+
+    def forget(self, code: str) -> None:
+        self.cache.discard(code)
+
+    async def take_visit(self, target: Target, *, method: str) -> bool:
+        """Whether a capped link has a visit left; a GET uses one up, a HEAD only looks."""
+        if method == "HEAD":
+            async with self.db.read() as conn:
+                return await service.has_visits_left(conn=conn, link_id=target.link_id)
+        async with self.db.write() as conn:
+            return await service.count_visit(conn=conn, link_id=target.link_id)
+
+
+class RedirectFastPath:
+    """Answers a repeat hit on a cached, uncapped, unexpired link straight from ASGI."""
+
+    def __init__(self, app: ASGIApp, redirector: Redirector) -> None:
+        self.app = app
+        self.cache = redirector.cache
+        self.clock = redirector.clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            # Every path of kurz's own has a second '/' or a '.', or is reserved, so
+            # it can never be a cached code.
+            target = self.cache.get(scope["path"][1:])
+            if (
+                target is not None
+                and target.max_visits is None
+                and (target.expires_at is None or self.clock() < target.expires_at)
+            ):
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": target.status,
+                        "headers": target.headers_for(scope["query_string"]),
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self.app(scope, receive, send)
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · kurz</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:15vh auto;padding:0 1rem;color:#222}}
+h1{{font-size:1.5rem}}</style></head>
+<body><h1>{title}</h1><p>{detail}</p></body></html>
+"""
+
+
+def _gone(request: Request, status: int, slug: str, title: str, detail: str) -> Response:
+    if "text/html" in request.headers.get("accept", ""):
+        page = _PAGE.format(title=html.escape(title), detail=html.escape(detail))
+        return HTMLResponse(page, status_code=status)
+    return Problem(status, slug, title, detail).response(request.url.path)
+
+
+router = APIRouter(tags=["redirect"])
+
+
+async def follow(code: str, request: Request, state: StateDep) -> Response:
+    target = await state.redirector.find(code) if CODE_PATTERN.fullmatch(code) else None
+    if target is None:
+        return _gone(request, 404, "link-not-found", "Link not found",
+                     "This short link does not exist.")  # fmt: skip
+    if target.expired(state.clock()):
+        return _gone(request, 410, "link-expired", "Link expired",
+                     "This short link has expired.")  # fmt: skip
+    if target.max_visits is not None and not await state.redirector.take_visit(
+        target, method=request.method
+    ):
+        # Deleted since it was cached, or out of visits: ask the database which.
+        state.redirector.forget(code)
+        if await state.redirector.find(code) is None:
+            return _gone(request, 404, "link-not-found", "Link not found",
+                         "This short link does not exist.")  # fmt: skip
+        return _gone(request, 410, "link-visits-exhausted", "Link used up",
+                     "This short link has reached its visit limit.")  # fmt: skip
+    return _redirect(target, request)
+
+
+_FOLLOW_DOC = dict(
+    summary="Follow a short link",
+    description=(
+        "Redirects with the link's status (301, 302, 307 or 308) and `Location`. "
+        "Browsers (Accept: text/html) get a small HTML page for 404 and 410; "
+        "other clients get problem+json. HEAD answers the same without using up a visit."
+    ),
+    status_code=302,
+    response_class=Response,
+    responses={
+        301: {"description": "Moved permanently"},
+        302: {"description": "Found (the default)"},
+        307: {"description": "Temporary redirect"},
+        308: {"description": "Permanent redirect"},
+        404: {"description": "No such link"},
+        410: {"description": "The link expired, or its visit cap is reached"},
+    },
+)
+router.add_api_route("/{code}", follow, methods=["GET"], operation_id="follow_link", **_FOLLOW_DOC)
+router.add_api_route(
+    "/{code}", follow, methods=["HEAD"], operation_id="follow_link_head", **_FOLLOW_DOC
+)
+
+
+def _redirect(target: Target, request: Request) -> Response:
+    response = Response(status_code=target.status)
+    response.raw_headers = target.headers_for(request.scope["query_string"])
+    return response
