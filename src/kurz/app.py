@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from kurz import __version__, errors, health
+from kurz.bodylimit import BodyLimit
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
@@ -50,7 +51,6 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.kurz = state
     errors.install(app)
@@ -58,5 +58,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(link_views.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Outermost of kurz's own layers: a cached redirect needs none of the others.
     app.add_middleware(RedirectFastPath, redirector=redirector)
     return app

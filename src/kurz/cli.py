@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -126,9 +125,7 @@ def keys_create(
 
     async def work(db: Database) -> str:
         async with db.write() as conn:
-            created = await keys_service.create(
-                conn=conn, key_in=key_in, now=utcnow(system_clock)
-            )
+            created = await keys_service.create(conn=conn, key_in=key_in, now=utcnow(system_clock))
         return created.secret
 
     secret = _with_db(settings, work)
@@ -175,7 +172,9 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 @app.command()
 def shorten(
     url: str,
-    alias: Annotated[str | None, typer.Option(help="A custom code instead of a random one.")] = None,
+    alias: Annotated[
+        str | None, typer.Option(help="A custom code instead of a random one.")
+    ] = None,
 ) -> None:
     """Shorten URL through a running kurz (KURZ_URL, KURZ_API_KEY) and print the short URL."""
     server = os.environ.get("KURZ_URL", "http://127.0.0.1:8080").rstrip("/")
@@ -209,4 +208,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

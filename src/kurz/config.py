@@ -44,7 +44,9 @@ class Settings(BaseSettings):
             return value
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ValueError("KURZ_BASE_URL must be an absolute http(s) URL, e.g. https://s.example")
+            raise ValueError(
+                "KURZ_BASE_URL must be an absolute http(s) URL, e.g. https://s.example"
+            )
         return value.rstrip("/")
 
     @model_validator(mode="after")

@@ -119,8 +119,7 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     slug, title = _STATUS_PROBLEMS.get(exc.status_code, ("about:blank", "Error"))
-    detail = exc.detail if isinstance(exc.detail, str) else title
-    problem = Problem(exc.status_code, slug, title, detail, headers=exc.headers)
+    problem = Problem(exc.status_code, slug, title, exc.detail or title, headers=exc.headers)
     return problem.response(request.url.path)
 
 

@@ -26,9 +26,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(state: StateDep) -> dict[str, str]:
     try:
         await state.db.ping()
-    except Exception as exc:  # Whatever the failure, the answer is "not ready".  # noqa: BLE001
+    except Exception as exc:  # Whatever the failure, the answer is "not ready".
         log.warning("readiness check failed: %s", exc)
-        raise Problem(
-            503, "not-ready", "Not Ready", "The database does not answer."
-        ) from None
+        raise Problem(503, "not-ready", "Not Ready", "The database does not answer.") from None
     return {"status": "ready"}

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kurz.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Principal
 from kurz.db.tables import api_keys
 
-SECRET_PREFIX = "kurz_"
+# Marks kurz keys in configs and logs (and for secret scanners); not itself secret.
+SECRET_PREFIX = "kurz_"  # noqa: S105
 _SHOWN_PREFIX_LENGTH = 12
 
 
@@ -28,19 +29,22 @@ def new_secret() -> str:
 
 async def create(*, conn: AsyncConnection, key_in: ApiKeyCreate, now: datetime) -> ApiKeyCreated:
     secret = new_secret()
+    prefix = secret[:_SHOWN_PREFIX_LENGTH]
     values = {
         "name": key_in.name,
         "is_admin": key_in.is_admin,
-        "prefix": secret[:_SHOWN_PREFIX_LENGTH],
+        "prefix": prefix,
         "secret_hash": hash_secret(secret),
         "created_at": now,
     }
-    key_id = (await conn.execute(insert(api_keys).values(values).returning(api_keys.c.id))).scalar_one()
+    key_id = (
+        await conn.execute(insert(api_keys).values(values).returning(api_keys.c.id))
+    ).scalar_one()
     return ApiKeyCreated(
         id=key_id,
         name=key_in.name,
         is_admin=key_in.is_admin,
-        prefix=values["prefix"],
+        prefix=prefix,
         created_at=now,
         revoked_at=None,
         secret=secret,

@@ -35,12 +35,15 @@ def head_revisions() -> set[str]:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    """Apply migrations up to `revision` in one transaction."""
+    """Move the schema to `revision` in one transaction ("base" empties it)."""
 
     def run(sync_conn: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = sync_conn
-        command.upgrade(config, revision)
+        if revision == "base":
+            command.downgrade(config, revision)
+        else:
+            command.upgrade(config, revision)
 
     async with db.write() as conn:
         await conn.run_sync(run)

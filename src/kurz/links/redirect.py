@@ -143,8 +143,10 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · kurz</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:15vh auto;padding:0 1rem;color:#222}}
-h1{{font-size:1.5rem}}</style></head>
+<style>
+body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:15vh auto;padding:0 1rem}}
+h1{{font-size:1.5rem}}
+</style></head>
 <body><h1>{title}</h1><p>{detail}</p></body></html>
 """
 
@@ -180,28 +182,31 @@ async def follow(code: str, request: Request, state: StateDep) -> Response:
     return _redirect(target, request)
 
 
-_FOLLOW_DOC = dict(
-    summary="Follow a short link",
-    description=(
-        "Redirects with the link's status (301, 302, 307 or 308) and `Location`. "
-        "Browsers (Accept: text/html) get a small HTML page for 404 and 410; "
-        "other clients get problem+json. HEAD answers the same without using up a visit."
-    ),
-    status_code=302,
-    response_class=Response,
-    responses={
-        301: {"description": "Moved permanently"},
-        302: {"description": "Found (the default)"},
-        307: {"description": "Temporary redirect"},
-        308: {"description": "Permanent redirect"},
-        404: {"description": "No such link"},
-        410: {"description": "The link expired, or its visit cap is reached"},
-    },
-)
-router.add_api_route("/{code}", follow, methods=["GET"], operation_id="follow_link", **_FOLLOW_DOC)
-router.add_api_route(
-    "/{code}", follow, methods=["HEAD"], operation_id="follow_link_head", **_FOLLOW_DOC
-)
+_FOLLOW_RESPONSES: dict[int | str, dict[str, Any]] = {
+    301: {"description": "Moved permanently"},
+    302: {"description": "Found (the default)"},
+    307: {"description": "Temporary redirect"},
+    308: {"description": "Permanent redirect"},
+    404: {"description": "No such link"},
+    410: {"description": "The link expired, or its visit cap is reached"},
+}
+
+for _method in ("GET", "HEAD"):
+    router.add_api_route(
+        "/{code}",
+        follow,
+        methods=[_method],
+        operation_id=f"follow_link_{_method.lower()}",
+        summary="Follow a short link",
+        description=(
+            "Redirects with the link's status (301, 302, 307 or 308) and `Location`. "
+            "Browsers (Accept: text/html) get a small HTML page for 404 and 410; other "
+            "clients get problem+json. HEAD answers as GET does without using up a visit."
+        ),
+        status_code=302,
+        response_class=Response,
+        responses=_FOLLOW_RESPONSES,
+    )
 
 
 def _redirect(target: Target, request: Request) -> Response:

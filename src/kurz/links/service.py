@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, insert, select, update
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Row
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,6 +29,7 @@ from kurz.links.urls import origin_key
 # links that is 3e-4, so eight tries fail together with probability ~1e-28.
 _CODE_ATTEMPTS = 8
 _CLEARABLE = frozenset({"expires_at", "max_visits"})
+AnyRow = Row[*tuple[Any, ...]]
 
 _COLUMNS = (
     links.c.id,
@@ -60,7 +62,7 @@ def etag(version: int) -> str:
 
 
 def _visible(principal: Principal) -> list[ColumnElement[bool]]:
-    conditions = [links.c.deleted_at.is_(None)]
+    conditions: list[ColumnElement[bool]] = [links.c.deleted_at.is_(None)]
     if not principal.is_admin:
         conditions.append(links.c.owner_id == principal.key_id)
     return conditions
@@ -84,7 +86,7 @@ async def _tags(conn: AsyncConnection, link_ids: Sequence[int]) -> dict[int, lis
     found: dict[int, list[str]] = {link_id: [] for link_id in link_ids}
     if link_ids:
         rows = await conn.execute(
-            select(link_tags.c.link_id, link_tags.c.tag)
+            sa.select(link_tags.c.link_id, link_tags.c.tag)
             .where(link_tags.c.link_id.in_(link_ids))
             .order_by(link_tags.c.link_id, link_tags.c.tag)
         )
@@ -94,13 +96,13 @@ async def _tags(conn: AsyncConnection, link_ids: Sequence[int]) -> dict[int, lis
 
 
 async def _set_tags(conn: AsyncConnection, link_id: int, tags: Iterable[str]) -> None:
-    await conn.execute(delete(link_tags).where(link_tags.c.link_id == link_id))
+    await conn.execute(sa.delete(link_tags).where(link_tags.c.link_id == link_id))
     rows = [{"link_id": link_id, "tag": tag} for tag in tags]
     if rows:
-        await conn.execute(insert(link_tags), rows)
+        await conn.execute(sa.insert(link_tags), rows)
 
 
-def _read(row: Row[Any], tags: list[str], *, base_url: str) -> LinkRead:
+def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
     return LinkRead(
         code=row.code,
         short_url=f"{base_url}/{row.code}",
@@ -171,15 +173,13 @@ async def create(
         else:
             raise RuntimeError(f"no free code after {_CODE_ATTEMPTS} attempts")
     await _set_tags(conn, link_id, link_in.tags)
-    row = (await conn.execute(select(*_COLUMNS).where(links.c.id == link_id))).one()
+    row = (await conn.execute(sa.select(*_COLUMNS).where(links.c.id == link_id))).one()
     return _read(row, list(link_in.tags), base_url=base_url)
 
 
-async def get(
-    *, conn: AsyncConnection, code: str, principal: Principal, base_url: str
-) -> LinkRead:
+async def get(*, conn: AsyncConnection, code: str, principal: Principal, base_url: str) -> LinkRead:
     row = (
-        await conn.execute(select(*_COLUMNS).where(links.c.code == code, *_visible(principal)))
+        await conn.execute(sa.select(*_COLUMNS).where(links.c.code == code, *_visible(principal)))
     ).first()
     if row is None:
         raise _missing(code)
@@ -195,9 +195,12 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = raw.partition(":")
-        if kind != "id" or not value.isdigit():
+        if kind != "id" or not value.isascii() or not value.isdigit() or len(value) > 19:
             raise ValueError(cursor)
-        return int(value)
+        link_id = int(value)
+        if link_id >= 2**63:  # beyond a BIGINT: no row has it, and PostgreSQL would refuse it
+            raise ValueError(cursor)
+        return link_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise invalid("cursor", "is not a cursor this API returned", location="query") from None
 
@@ -212,7 +215,7 @@ async def list_(
     base_url: str,
 ) -> LinkPagination:
     """One page of links, newest first, by keyset: new links never shift later pages."""
-    query = select(*_COLUMNS).where(*_visible(principal))
+    query = sa.select(*_COLUMNS).where(*_visible(principal))
     if cursor is not None:
         query = query.where(links.c.id < decode_cursor(cursor))
     if tag is not None:
@@ -234,12 +237,12 @@ def _version_matches(versions: Versions) -> list[ColumnElement[bool]]:
     return [links.c.version.in_(versions.allowed)]
 
 
-async def _explain_miss(
-    conn: AsyncConnection, code: str, principal: Principal
-) -> Problem:
+async def _explain_miss(conn: AsyncConnection, code: str, principal: Principal) -> Problem:
     """Why a conditional write touched no row: the link is gone, or someone else won."""
     current = (
-        await conn.execute(select(links.c.version).where(links.c.code == code, *_visible(principal)))
+        await conn.execute(
+            sa.select(links.c.version).where(links.c.code == code, *_visible(principal))
+        )
     ).scalar_one_or_none()
     if current is None:
         return _missing(code)
@@ -278,7 +281,7 @@ async def update(
     # One statement checks the version and writes: of two racing writers holding the
     # same ETag, the database lets exactly one UPDATE match.
     result = await conn.execute(
-        update(links)
+        sa.update(links)
         .where(links.c.code == code, *_visible(principal), *_version_matches(versions))
         .values(**changes, updated_at=now, version=links.c.version + 1)
         .returning(links.c.id)
@@ -291,7 +294,7 @@ async def update(
     return await get(conn=conn, code=code, principal=principal, base_url=base_url)
 
 
-async def delete_(
+async def delete(
     *,
     conn: AsyncConnection,
     code: str,
@@ -301,7 +304,7 @@ async def delete_(
 ) -> None:
     """Delete a link, leaving a tombstone that keeps its code from ever being reused."""
     result = await conn.execute(
-        update(links)
+        sa.update(links)
         .where(links.c.code == code, *_visible(principal), *_version_matches(versions))
         .values(deleted_at=now, updated_at=now, version=links.c.version + 1)
         .returning(links.c.id)
@@ -321,11 +324,11 @@ _TARGET_COLUMNS = (
 )
 
 
-async def resolve(*, conn: AsyncConnection, code: str) -> Row[Any] | None:
+async def resolve(*, conn: AsyncConnection, code: str) -> AnyRow | None:
     """What the redirect path needs of a live link, or None."""
     return (
         await conn.execute(
-            select(*_TARGET_COLUMNS).where(links.c.code == code, links.c.deleted_at.is_(None))
+            sa.select(*_TARGET_COLUMNS).where(links.c.code == code, links.c.deleted_at.is_(None))
         )
     ).first()
 
@@ -333,7 +336,7 @@ async def resolve(*, conn: AsyncConnection, code: str) -> Row[Any] | None:
 async def has_visits_left(*, conn: AsyncConnection, link_id: int) -> bool:
     row = (
         await conn.execute(
-            select(links.c.visits, links.c.max_visits).where(
+            sa.select(links.c.visits, links.c.max_visits).where(
                 links.c.id == link_id, links.c.deleted_at.is_(None)
             )
         )
@@ -348,7 +351,7 @@ async def count_visit(*, conn: AsyncConnection, link_id: int) -> bool:
     K redirects between them.
     """
     result = await conn.execute(
-        update(links)
+        sa.update(links)
         .where(
             links.c.id == link_id,
             links.c.deleted_at.is_(None),

@@ -21,9 +21,15 @@ PREFIX = "/api/v1/links"
 router = APIRouter(prefix=PREFIX, tags=["links"])
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_AUTH = {401: {"description": "Missing, unknown or revoked API key", **_PROBLEM}}
-_NOT_FOUND = {404: {"description": "No such link, or not the caller's", **_PROBLEM}}
-_INVALID = {422: {"description": "A field failed validation", **_PROBLEM}}
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, unknown or revoked API key", **_PROBLEM}
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such link, or not the caller's", **_PROBLEM}
+}
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"description": "A field failed validation", **_PROBLEM}
+}
 # A strong entity tag as kurz issues them: the link's version in quotes.
 _ETAG = re.compile(r'"(\d{1,9})"')
 
@@ -174,7 +180,7 @@ async def delete_link(
     code: str, principal: PrincipalDep, state: StateDep, if_match: IfMatch = None
 ) -> Response:
     async with state.db.write() as conn:
-        await service.delete_(
+        await service.delete(
             conn=conn,
             code=_checked_code(code),
             principal=principal,

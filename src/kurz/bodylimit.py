@@ -1,0 +1,55 @@
+"""A cap on request body size, answered with problem+json."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kurz.errors import Problem
+
+
+def _too_large(limit: int) -> Problem:
+    return Problem(
+        413, "payload-too-large", "Payload Too Large", f"The body exceeds {limit} bytes."
+    )
+
+
+class BodyLimit:
+    """Refuses a declared oversize body at once, and stops a streamed one at the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_bytes:
+                    status = 413 if value.isdigit() else 400
+                    problem = (
+                        _too_large(self.max_bytes)
+                        if status == 413
+                        else Problem(
+                            400, "bad-request", "Bad Request", "Content-Length is not a number."
+                        )
+                    )
+                    await problem.response(scope["path"])(scope, receive, send)
+                    return
+                break
+
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                # An HTTPException passes through FastAPI's body parsing untouched,
+                # so it reaches kurz's problem+json handler.
+                raise HTTPException(413, _too_large(self.max_bytes).detail)
+            return message
+
+        await self.app(scope, limited, send)

@@ -1,0 +1,194 @@
+"""Fixtures: a fresh, migrated database per test, on SQLite and on PostgreSQL.
+
+Each test gets its own database: a copy of a migrated SQLite template file, or a
+PostgreSQL database cloned from a migrated template database (CREATE DATABASE ...
+TEMPLATE, which copies files rather than replaying migrations). Nothing is shared
+between tests, so their order never matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from kurz.app import create_app
+from kurz.auth import service as keys_service
+from kurz.auth.models import ApiKeyCreate
+from kurz.clock import utcnow
+from kurz.config import Settings
+from kurz.db import Database, upgrade
+from tests.support import FakeClock
+
+PG_ADMIN_DSN = os.environ.get("KURZ_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+BASE_URL = "https://kurz.test"
+_serial = itertools.count()
+
+
+def pg_url(database: str) -> str:
+    return PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
+
+
+async def _migrate(url: str) -> None:
+    db = Database.from_url(url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.dispose()
+
+
+async def _pg_admin(*statements: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def unavailable(reason: str) -> None:
+    """A real service the test needs is missing: fatal in CI, a visible skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: services must be reachable)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "kurz.db"
+    asyncio.run(_migrate(f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """A migrated template database, or None with the reason PostgreSQL is unusable."""
+    name = f"kurz_tpl_{os.getpid()}"
+    try:
+        asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        yield f"!PostgreSQL at {PG_ADMIN_DSN} is not reachable: {exc}"
+        return
+    asyncio.run(_migrate(pg_url(name)))
+    yield name
+    asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "kurz.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def postgres_url(pg_template: str | None) -> Iterator[str]:
+    assert pg_template is not None
+    if pg_template.startswith("!"):
+        unavailable(pg_template[1:])
+    name = f"kurz_t_{os.getpid()}_{next(_serial)}"
+    asyncio.run(_pg_admin(f"CREATE DATABASE {name} TEMPLATE {pg_template}"))
+    yield pg_url(name)
+    asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def empty_postgres_url(pg_template: str | None) -> Iterator[str]:
+    """A PostgreSQL database with no schema at all."""
+    assert pg_template is not None
+    if pg_template.startswith("!"):
+        unavailable(pg_template[1:])
+    name = f"kurz_e_{os.getpid()}_{next(_serial)}"
+    asyncio.run(_pg_admin(f"CREATE DATABASE {name}"))
+    yield pg_url(name)
+    asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Every test that takes this runs once per backend."""
+    url = request.getfixturevalue(f"{request.param.replace('postgresql', 'postgres')}_url")
+    assert isinstance(url, str)
+    return url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, base_url=BASE_URL)
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def db(app: FastAPI) -> Database:
+    database = app.state.kurz.db
+    assert isinstance(database, Database)
+    return database
+
+
+KeyMaker = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def make_key(db: Database, clock: FakeClock) -> KeyMaker:
+    """Create an API key in the test's database and return its secret."""
+
+    async def make(name: str = "tester", *, admin: bool = False) -> str:
+        async with db.write() as conn:
+            created = await keys_service.create(
+                conn=conn, key_in=ApiKeyCreate(name=name, is_admin=admin), now=utcnow(clock)
+            )
+        return created.secret
+
+    return make
+
+
+@pytest.fixture
+async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with no credentials: for redirects and for checking 401s."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        yield client
+
+
+@pytest.fixture
+async def api(app: FastAPI, make_key: KeyMaker) -> AsyncIterator[httpx.AsyncClient]:
+    """A client authenticated with an ordinary (non-admin) key."""
+    secret = await make_key("alice")
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as c:
+        yield c
+
+
+@pytest.fixture
+def client_for(app: FastAPI) -> Callable[[str], httpx.AsyncClient]:
+    """A client factory for a given secret; the caller closes it (async with)."""
+
+    def make(secret: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url=BASE_URL,
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+
+    return make

@@ -1,0 +1,101 @@
+"""Racing writers: one winner per ETag, and unique codes across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+
+import httpx
+from sqlalchemy import func, select
+
+from kurz.db import Database
+from kurz.db.tables import links
+from tests.conftest import KeyMaker
+from tests.integration.test_links_api import create
+
+
+async def test_of_racing_writers_with_one_etag_exactly_one_wins(
+    api: httpx.AsyncClient, make_key: KeyMaker, client_for: Callable[[str], httpx.AsyncClient]
+) -> None:
+    link = await create(api)
+    secret = await make_key("writer", admin=True)
+    writers = [client_for(secret) for _ in range(8)]
+    try:
+        responses = await asyncio.gather(
+            *(
+                writer.patch(
+                    f"/api/v1/links/{link['code']}",
+                    json={"url": f"https://writer{i}.example/"},
+                    headers={"If-Match": '"1"'},
+                )
+                for i, writer in enumerate(writers)
+            )
+        )
+    finally:
+        for writer in writers:
+            await writer.aclose()
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [412] * 7
+    winner = next(r for r in responses if r.status_code == 200).json()
+    final = (await api.get(f"/api/v1/links/{link['code']}")).json()
+    assert final["url"] == winner["url"]
+    assert final["version"] == 2
+
+
+# Each process draws codes from a space of 4**4 = 256, so processes collide often and
+# only the unique index (with retry) keeps the codes apart.
+_WORKER = textwrap.dedent(
+    """
+    import asyncio, secrets, sys
+    from datetime import UTC, datetime
+    from kurz.auth.models import Principal
+    from kurz.db import Database
+    from kurz.links import codes, service
+    from kurz.links.models import LinkCreate
+
+    codes.generate = lambda: "".join(secrets.choice("abcd") for _ in range(4))
+
+    async def main(url, owner, count):
+        db = Database.from_url(url)
+        principal = Principal(key_id=owner, name="w", is_admin=False)
+        for i in range(count):
+            async with db.write() as conn:
+                await service.create(
+                    conn=conn, link_in=LinkCreate(url=f"https://e.com/{i}"), owner=principal,
+                    now=datetime.now(UTC), base_url="https://kurz.test",
+                )
+        await db.dispose()
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+    """
+)
+
+
+async def test_generated_codes_never_collide_across_processes(
+    database_url: str, make_key: KeyMaker, db: Database
+) -> None:
+    await make_key("owner")
+    processes, per_process = 3, 20
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _WORKER,
+            database_url,
+            "1",
+            str(per_process),
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(processes)
+    ]
+    for proc in procs:
+        _, stderr = await proc.communicate()
+        assert proc.returncode == 0, stderr.decode()
+    async with db.read() as conn:
+        total, distinct = (
+            await conn.execute(select(func.count(), func.count(links.c.code.distinct())))
+        ).one()
+    assert total == distinct == processes * per_process

@@ -1,0 +1,171 @@
+"""Following short links: statuses, query forwarding, expiry, visit caps, the cache."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.test_links_api import create
+from tests.support import FakeClock
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_redirects_with_the_links_status(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, status: int
+) -> None:
+    link = await create(api, url="https://example.com/x", redirect_status=status)
+    for _ in range(2):  # a miss, then a cache hit: both must answer alike
+        response = await anon.get(f"/{link['code']}")
+        assert response.status_code == status
+        assert response.headers["location"] == "https://example.com/x"
+        assert response.content == b""
+        permanent = status in (301, 308)
+        assert ("cache-control" in response.headers) is permanent
+
+
+async def test_head_answers_like_get(api: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
+    link = await create(api, url="https://example.com/h")
+    response = await anon.head(f"/{link['code']}")
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://example.com/h"
+
+
+@pytest.mark.parametrize(
+    ("target", "query", "location"),
+    [
+        ("https://e.com/p", "a=1", "https://e.com/p?a=1"),
+        ("https://e.com/p?x=0", "a=1&b=2", "https://e.com/p?x=0&a=1&b=2"),
+        ("https://e.com/p#top", "a=1", "https://e.com/p?a=1#top"),
+        ("https://e.com/p?x=0#top", "a=%C3%A4", "https://e.com/p?x=0&a=%C3%A4#top"),
+        ("https://e.com/p", "", "https://e.com/p"),
+    ],
+)
+async def test_forward_query_appends_the_visitors_query(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, target: str, query: str, location: str
+) -> None:
+    link = await create(api, url=target, forward_query=True)
+    for _ in range(2):
+        response = await anon.get(f"/{link['code']}?{query}" if query else f"/{link['code']}")
+        assert response.headers["location"] == location
+
+
+async def test_query_is_dropped_unless_forwarded(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    link = await create(api, url="https://e.com/p")
+    response = await anon.get(f"/{link['code']}?utm=1")
+    assert response.headers["location"] == "https://e.com/p"
+
+
+async def test_unknown_code_is_404_problem_or_html_for_browsers(anon: httpx.AsyncClient) -> None:
+    response = await anon.get("/nosuchcode")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["type"] == "/problems/link-not-found"
+    page = await anon.get("/nosuchcode", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Link not found</h1>" in page.text
+
+
+@pytest.mark.parametrize("path", ["/%00abc", "/a%20b", "/" + "x" * 65, "/ab<script>", "/.env"])
+async def test_paths_that_cannot_be_codes_are_404(anon: httpx.AsyncClient, path: str) -> None:
+    response = await anon.get(path, headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert "<script>" not in response.text
+
+
+async def test_expired_link_is_410_even_from_the_cache(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    link = await create(api, expires_at=clock.iso(60))
+    assert (await anon.get(f"/{link['code']}")).status_code == 302  # now cached
+    clock.advance(61)
+    response = await anon.get(f"/{link['code']}")
+    assert response.status_code == 410
+    assert response.json()["type"] == "/problems/link-expired"
+    page = await anon.get(f"/{link['code']}", headers={"Accept": "text/html"})
+    assert page.status_code == 410
+    assert "expired" in page.text
+
+
+async def test_visit_cap_allows_exactly_max_visits(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    link = await create(api, max_visits=3)
+    statuses = [(await anon.get(f"/{link['code']}")).status_code for _ in range(5)]
+    assert statuses == [302, 302, 302, 410, 410]
+    assert (await anon.get(f"/{link['code']}")).json()["type"] == "/problems/link-visits-exhausted"
+
+
+async def test_head_does_not_use_up_a_visit(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    link = await create(api, max_visits=1)
+    for _ in range(3):
+        assert (await anon.head(f"/{link['code']}")).status_code == 302
+    assert (await anon.get(f"/{link['code']}")).status_code == 302
+    assert (await anon.head(f"/{link['code']}")).status_code == 410
+
+
+async def test_concurrent_visitors_of_a_capped_link_get_exactly_the_cap(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    link = await create(api, max_visits=7)
+    responses = await asyncio.gather(*(anon.get(f"/{link['code']}") for _ in range(20)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [302] * 7 + [410] * 13
+
+
+async def test_patch_takes_effect_on_the_next_redirect(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    link = await create(api, url="https://old.example/")
+    assert (await anon.get(f"/{link['code']}")).headers["location"] == "https://old.example/"
+    patched = await api.patch(
+        f"/api/v1/links/{link['code']}", json={"url": "https://new.example/"},
+        headers={"If-Match": '"1"'},
+    )  # fmt: skip
+    assert patched.status_code == 200
+    assert (await anon.get(f"/{link['code']}")).headers["location"] == "https://new.example/"
+
+
+async def test_raising_a_used_up_cap_reopens_the_link(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    link = await create(api, max_visits=1)
+    assert (await anon.get(f"/{link['code']}")).status_code == 302
+    assert (await anon.get(f"/{link['code']}")).status_code == 410
+    response = await api.patch(
+        f"/api/v1/links/{link['code']}", json={"max_visits": 2}, headers={"If-Match": '"1"'}
+    )
+    assert response.status_code == 200
+    assert (await anon.get(f"/{link['code']}")).status_code == 302
+    assert (await anon.get(f"/{link['code']}")).status_code == 410
+
+
+async def test_a_repeat_hit_does_not_touch_the_database(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, app: Any
+) -> None:
+    from sqlalchemy import event
+
+    link = await create(api)
+    assert (await anon.get(f"/{link['code']}")).status_code == 302
+    statements: list[str] = []
+    engine = app.state.kurz.db.engine.sync_engine
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for _ in range(5):
+            assert (await anon.get(f"/{link['code']}")).status_code == 302
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements == []
