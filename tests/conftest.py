@@ -13,6 +13,7 @@ import itertools
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -69,17 +70,24 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class PgTemplate:
+    """The migrated template database, or why PostgreSQL cannot be used."""
+
+    name: str
+    unreachable: str = ""
+
+
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str | None]:
-    """A migrated template database, or None with the reason PostgreSQL is unusable."""
+def pg_template() -> Iterator[PgTemplate]:
     name = f"kurz_tpl_{os.getpid()}"
     try:
         asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        yield f"!PostgreSQL at {PG_ADMIN_DSN} is not reachable: {exc}"
+        yield PgTemplate(name, f"PostgreSQL at {PG_ADMIN_DSN} is not reachable: {exc}")
         return
     asyncio.run(_migrate(pg_url(name)))
-    yield name
+    yield PgTemplate(name)
     asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
@@ -90,27 +98,26 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture
-def postgres_url(pg_template: str | None) -> Iterator[str]:
-    assert pg_template is not None
-    if pg_template.startswith("!"):
-        unavailable(pg_template[1:])
+def _pg_database(pg_template: PgTemplate, *, migrated: bool) -> Iterator[str]:
+    if pg_template.unreachable:
+        unavailable(pg_template.unreachable)
     name = f"kurz_t_{os.getpid()}_{next(_serial)}"
-    asyncio.run(_pg_admin(f"CREATE DATABASE {name} TEMPLATE {pg_template}"))
+    template = f" TEMPLATE {pg_template.name}" if migrated else ""
+    asyncio.run(_pg_admin(f"CREATE DATABASE {name}{template}"))
     yield pg_url(name)
     asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 @pytest.fixture
-def empty_postgres_url(pg_template: str | None) -> Iterator[str]:
+def postgres_url(pg_template: PgTemplate) -> Iterator[str]:
+    """A migrated PostgreSQL database of the test's own."""
+    yield from _pg_database(pg_template, migrated=True)
+
+
+@pytest.fixture
+def empty_postgres_url(pg_template: PgTemplate) -> Iterator[str]:
     """A PostgreSQL database with no schema at all."""
-    assert pg_template is not None
-    if pg_template.startswith("!"):
-        unavailable(pg_template[1:])
-    name = f"kurz_e_{os.getpid()}_{next(_serial)}"
-    asyncio.run(_pg_admin(f"CREATE DATABASE {name}"))
-    yield pg_url(name)
-    asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    yield from _pg_database(pg_template, migrated=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
