@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from kurz import __version__, errors, health
 from kurz.bodylimit import BodyLimit
@@ -15,7 +16,7 @@ from kurz.db import Database, ensure_schema
 from kurz.links import redirect
 from kurz.links import views as link_views
 from kurz.links.cache import BoundedTTLMap
-from kurz.links.redirect import RedirectFastPath, Redirector, Target
+from kurz.links.redirect import FastPath, Redirector, Target, send_redirect
 from kurz.state import AppState
 from kurz.types import Clock
 
@@ -27,7 +28,25 @@ Every `/api/` call takes `Authorization: Bearer <key>` (make one with
 """
 
 
-def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
+class KurzApp(FastAPI):
+    """FastAPI, with the redirect fast path in front of all of it.
+
+    A cached redirect is answered before Starlette's middleware and FastAPI's
+    per-request telemetry check, which together cost more than the redirect itself
+    (docs/decisions/0002-asgi-server.md has the measurements).
+    """
+
+    fast_path: FastPath
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = self.fast_path.hit(scope)
+        if target is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await send_redirect(target, scope, send)
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     db = Database.from_url(settings.database_url)
     cache: BoundedTTLMap[Target] = BoundedTTLMap(
         settings.redirect_cache_size, settings.redirect_cache_ttl
@@ -43,7 +62,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         finally:
             await db.dispose()
 
-    app = FastAPI(
+    app = KurzApp(
         title="kurz",
         version=__version__,
         description=DESCRIPTION,
@@ -53,12 +72,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         redoc_url=None,
     )
     app.state.kurz = state
+    app.fast_path = FastPath(redirector)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(link_views.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    # Outermost of kurz's own layers: a cached redirect needs none of the others.
-    app.add_middleware(RedirectFastPath, redirector=redirector)
     return app

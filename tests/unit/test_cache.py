@@ -21,15 +21,25 @@ def test_holds_at_most_max_entries_dropping_the_oldest() -> None:
     assert [cache.get(str(i)) for i in range(5)] == [None, None, 2, 3, 4]
 
 
-def test_entries_expire_after_ttl() -> None:
+def test_entries_live_between_three_quarters_of_the_ttl_and_all_of_it() -> None:
     timer = Timer()
-    cache: BoundedTTLMap[str] = BoundedTTLMap(10, 30, timer=timer)
+    cache: BoundedTTLMap[str] = BoundedTTLMap(10, 40, timer=timer)
     cache.put("a", "x")
     timer.now = 29.9
     assert cache.get("a") == "x"
-    timer.now = 30.0
+    timer.now = 40.0
     assert cache.get("a") is None
     assert len(cache) == 0
+
+
+def test_a_burst_of_entries_expires_spread_out() -> None:
+    timer = Timer()
+    cache: BoundedTTLMap[int] = BoundedTTLMap(1000, 40, timer=timer)
+    for i in range(1000):
+        cache.put(str(i), i)
+    timer.now = 35.0  # 7/8 of the TTL: about half should be gone
+    alive = sum(cache.get(str(i)) is not None for i in range(1000))
+    assert 300 < alive < 700
 
 
 def test_put_again_refreshes_and_discard_forgets() -> None:

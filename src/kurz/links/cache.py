@@ -7,6 +7,7 @@ can keep serving the old target (settings.redirect_cache_ttl).
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -15,7 +16,12 @@ V = TypeVar("V")
 
 
 class BoundedTTLMap(Generic[V]):
-    """At most `max_entries` values, each forgotten `ttl` seconds after it was put."""
+    """At most `max_entries` values, each forgotten at most `ttl` seconds after it was put.
+
+    Each entry lives between 3/4 of the TTL and the whole of it, at random: entries
+    cached in one burst (a restart, a traffic spike) then expire spread out instead of
+    all at once, which would send every one of them to the database together.
+    """
 
     __slots__ = ("_entries", "_max", "_timer", "_ttl")
 
@@ -44,7 +50,8 @@ class BoundedTTLMap(Generic[V]):
         while len(self._entries) >= self._max:
             # dicts keep insertion order: the first key is the oldest.
             del self._entries[next(iter(self._entries))]
-        self._entries[key] = (value, self._timer() + self._ttl)
+        lifetime = self._ttl * (0.75 + 0.25 * random.random())
+        self._entries[key] = (value, self._timer() + lifetime)
 
     def discard(self, key: str) -> None:
         self._entries.pop(key, None)

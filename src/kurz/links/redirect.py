@@ -1,7 +1,7 @@
 """Following a short link: the hot path.
 
-A cached, uncapped link is answered by RedirectFastPath before FastAPI sees the
-request, so a repeat hit costs a dict lookup and two ASGI messages. Everything else
+A cached, uncapped link is answered by FastPath before FastAPI sees the request,
+so a repeat hit costs a dict lookup and two ASGI messages (docs/redirects.md). Everything else
 (a miss, a capped or expired link, an unknown code) takes the `follow` route.
 """
 
@@ -15,7 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from kurz.db import Database
 from kurz.errors import Problem
@@ -109,34 +109,43 @@ class Redirector:
             return await service.count_visit(conn=conn, link_id=target.link_id)
 
 
-class RedirectFastPath:
-    """Answers a repeat hit on a cached, uncapped, unexpired link straight from ASGI."""
+class FastPath:
+    """Answers a repeat hit on a cached, uncapped, unexpired link straight from ASGI.
 
-    def __init__(self, app: ASGIApp, redirector: Redirector) -> None:
-        self.app = app
+    kurz.app.KurzApp asks it first, before FastAPI (and its routing, middleware and
+    telemetry) sees the request.
+    """
+
+    __slots__ = ("cache", "clock")
+
+    def __init__(self, redirector: Redirector) -> None:
         self.cache = redirector.cache
         self.clock = redirector.clock
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            # Every path of kurz's own has a second '/' or a '.', or is reserved, so
-            # it can never be a cached code.
-            target = self.cache.get(scope["path"][1:])
-            if (
-                target is not None
-                and target.max_visits is None
-                and (target.expires_at is None or self.clock() < target.expires_at)
-            ):
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": target.status,
-                        "headers": target.headers_for(scope["query_string"]),
-                    }
-                )
-                await send({"type": "http.response.body", "body": b""})
-                return
-        await self.app(scope, receive, send)
+    def hit(self, scope: Scope) -> Target | None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return None
+        # Every path of kurz's own has a second '/' or a '.', or is reserved, so it
+        # can never be a cached code.
+        target = self.cache.get(scope["path"][1:])
+        if (
+            target is None
+            or target.max_visits is not None
+            or (target.expires_at is not None and self.clock() >= target.expires_at)
+        ):
+            return None
+        return target
+
+
+async def send_redirect(target: Target, scope: Scope, send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": target.status,
+            "headers": target.headers_for(scope["query_string"]),
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 _PAGE = """<!doctype html>

@@ -1,0 +1,358 @@
+"""Redirect throughput: kurz against a bare ASGI app under the same server, with wrk.
+
+    python -m bench.redirect [--duration 10] [--connections 64] [--rounds 2]
+                             [--servers uvicorn,granian] [--no-record]
+
+kurz is started as a user starts it (`kurz serve`, a fresh SQLite file), given an API
+key and 1,000 links through its API, then `GET /{code}` is measured over those codes.
+The bare app (bench/bare_app.py) answers the same codes under the same server and
+settings; kurz/bare is what kurz itself costs. Each run gets a fresh server process;
+runs are interleaved and the median is reported, so that drift on a shared machine
+hits both apps alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx
+
+from bench.harness import (
+    BIN,
+    BenchError,
+    Processes,
+    Sample,
+    cpu_model,
+    ensure_wrk,
+    free_port,
+    kurz_cli,
+    pinned,
+    run_wrk,
+)
+from kurz.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+LUA = Path(__file__).with_name("redirect.lua")
+RECORD = ROOT / "docs" / "benchmarks.md"
+SERVERS = ("uvicorn", "granian")
+APPS = ("bare", "kurz")
+LINKS = 1_000
+GOAL = 0.6
+BARE = "bench.bare_app:app"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    duration: int
+    warmup: int
+    connections: int
+    threads: int
+    rounds: int
+    servers: tuple[str, ...]
+    record: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    server: str
+    app: str
+    samples: list[Sample]
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(s.rate for s in self.samples)
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(s.p50_ms for s in self.samples)
+
+    @property
+    def p99_ms(self) -> float:
+        return statistics.median(s.p99_ms for s in self.samples)
+
+
+def parse_args(argv: Sequence[str]) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.redirect",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up before each")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved runs per app")
+    parser.add_argument("--servers", default="uvicorn", help="comma list of: uvicorn,granian")
+    parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
+    args = parser.parse_args(argv)
+    servers = tuple(s.strip() for s in args.servers.split(",") if s.strip())
+    if not servers or any(s not in SERVERS for s in servers):
+        parser.error(f"--servers takes a comma list of {', '.join(SERVERS)}")
+    if min(args.duration, args.warmup, args.rounds, args.threads) < 1:
+        parser.error("--duration, --warmup, --rounds and --threads must be at least 1")
+    if args.connections < args.threads:
+        parser.error("--connections must be at least --threads")
+    return Options(
+        args.duration,
+        args.warmup,
+        args.connections,
+        args.threads,
+        args.rounds,
+        servers,
+        not args.no_record,
+    )
+
+
+def create_links(base: str, key: str) -> dict[str, str]:
+    links: dict[str, str] = {}
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+        for i in range(LINKS):
+            url = f"https://example.com/page/{i}"
+            response = client.post("/api/v1/links", json={"url": url})
+            if response.status_code != 201:
+                raise BenchError(f"POST /api/v1/links: {response.status_code} {response.text}")
+            links[response.json()["code"]] = url
+    return links
+
+
+def server_argv(server: str, app: str, port: int) -> list[str]:
+    """One worker, uvloop, no access log, no server header (granian 2.8 always sends one)."""
+    if server == "uvicorn" and app == "kurz":
+        # kurz serve sets the same itself: uvloop, httptools, no access log or server header.
+        return [str(BIN / "kurz"), "serve"]
+    common = f"--host 127.0.0.1 --port {port} --workers 1 --loop uvloop --no-access-log"
+    if server == "uvicorn":
+        extra = "--http httptools --lifespan on --no-server-header --no-proxy-headers"
+        return [sys.executable, "-m", "uvicorn", *common.split(), *extra.split(), BARE]
+    target = ["--factory", "bench.apps:kurz_app"] if app == "kurz" else [BARE]
+    return [str(BIN / "granian"), "--interface", "asgi", *common.split(), *target]
+
+
+def measure_once(wrk: str, url: str, paths: Path, seconds: int, opts: Options) -> Sample:
+    figures = run_wrk(
+        wrk,
+        url,
+        LUA,
+        [str(paths)],
+        seconds=seconds,
+        threads=opts.threads,
+        connections=opts.connections,
+    )
+    if figures["non_302"] or figures["redirects"] != figures["requests"]:
+        raise BenchError(f"{url}: {figures['non_302']} responses were not 302: {figures}")
+    socket_errors = sum(
+        figures[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
+    )
+    seconds_run = figures["duration_us"] / 1e6
+    p50, p99 = figures["p50_us"] / 1e3, figures["p99_us"] / 1e3
+    return Sample(figures["requests"], seconds_run, p50, p99, socket_errors)
+
+
+class Bench:
+    """One run: a temp dir holding kurz's database and the links, and the servers."""
+
+    def __init__(self, opts: Options, wrk: str, tmp: Path, procs: Processes) -> None:
+        self.opts = opts
+        self.wrk = wrk
+        self.tmp = tmp
+        self.procs = procs
+        self.links = tmp / "links.json"
+        self.paths = tmp / "paths.txt"
+
+    def env(self, port: int) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KURZ_DATABASE_URL": f"sqlite:///{self.tmp}/kurz.db",
+            "KURZ_PORT": str(port),
+            "KURZ_HOST": "127.0.0.1",
+        }
+
+    def create_links(self) -> str:
+        """Key and links made as a user makes them: the CLI, then `kurz serve`'s API."""
+        port = free_port()
+        env = self.env(port)
+        kurz_cli(["migrate"], env, self.tmp)
+        key = kurz_cli(["keys", "create", "--name", "bench"], env, self.tmp)
+        base = f"http://127.0.0.1:{port}"
+        self.procs.start("setup", server_argv("uvicorn", "kurz", port), env, self.tmp)
+        try:
+            self.procs.wait_ready("setup", f"{base}/healthz", 200)
+            links = create_links(base, key)
+        finally:
+            self.procs.stop("setup")
+        self.links.write_text(json.dumps(links))
+        self.paths.write_text("".join(f"/{code}\n" for code in links))
+        return next(iter(links))
+
+    def run(self, server: str, app: str, probe: str) -> Sample:
+        """A fresh server per run: the warm-up fills kurz's cache, and the measured run
+        ends before that cache's TTL (30 s by default) expires the whole of it at once."""
+        name, port = f"{server}-{app}", free_port()
+        env = {**self.env(port), "BENCH_LINKS": str(self.links), "PYTHONPATH": str(ROOT)}
+        self.procs.start(name, server_argv(server, app, port), env, self.tmp)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            self.procs.wait_ready(name, f"{url}/{probe}", 302)
+            measure_once(self.wrk, url, self.paths, self.opts.warmup, self.opts)
+            return measure_once(self.wrk, url, self.paths, self.opts.duration, self.opts)
+        finally:
+            self.procs.stop(name)
+
+
+def measure(opts: Options, wrk: str) -> list[Result]:
+    with tempfile.TemporaryDirectory(prefix="kurz-bench-") as tmp:
+        procs = Processes(Path(tmp))
+        try:
+            bench = Bench(opts, wrk, Path(tmp), procs)
+            probe = bench.create_links()
+            samples: dict[tuple[str, str], list[Sample]] = {
+                (server, app): [] for server in opts.servers for app in APPS
+            }
+            for round_ in range(1, opts.rounds + 1):
+                for server, app in samples:
+                    sample = bench.run(server, app, probe)
+                    samples[server, app].append(sample)
+                    print(f"round {round_}/{opts.rounds}  {server:8} {app:5}  {sample}", flush=True)
+            return [Result(server, app, runs) for (server, app), runs in samples.items()]
+        finally:
+            procs.stop_all()
+
+
+def ratio(results: list[Result], server: str) -> float:
+    """Median of kurz/bare per round: each pair ran back to back, so drift mostly cancels."""
+    runs = {r.app: r.samples for r in results if r.server == server}
+    return statistics.median(
+        k.rate / b.rate for b, k in zip(runs["bare"], runs["kurz"], strict=True)
+    )
+
+
+def table(results: list[Result]) -> list[str]:
+    rows = [
+        "| server | app | req/s (median) | per round | p50 ms | p99 ms | kurz/bare |",
+        "|---|---|---:|---|---:|---:|---:|",
+    ]
+    for r in results:
+        rounds = ", ".join(f"{s.rate:,.0f}" for s in r.samples)
+        share = f"{ratio(results, r.server):.2f}" if r.app == "kurz" else ""
+        rows.append(
+            f"| {r.server} | {r.app} | {r.rate:,.0f} | {rounds} | {r.p50_ms:.2f} "
+            f"| {r.p99_ms:.2f} | {share} |"
+        )
+    return rows
+
+
+def verdicts(results: list[Result]) -> list[str]:
+    lines = []
+    for server in dict.fromkeys(r.server for r in results):
+        share = ratio(results, server)
+        met = "met" if share >= GOAL else "NOT met"
+        lines.append(f"{server}: kurz/bare = {share:.2f} (goal >= {GOAL}: {met})")
+    return lines
+
+
+def environment(opts: Options) -> list[str]:
+    servers = ", ".join(f"{s} {version(s)}" for s in opts.servers)
+    pinning = "server on CPU 0, wrk on CPU 1 (taskset)" if pinned(0, []) else "no CPU pinning"
+    return [
+        f"- machine: {len(os.sched_getaffinity(0))} CPUs (nproc), {cpu_model()}, "
+        f"Python {platform.python_version()}, {pinning}",
+        f"- servers: {servers}; one worker, uvloop, no access log; FastAPI {version('fastapi')}",
+        f"- wrk: {opts.threads} thread(s), {opts.connections} connections, "
+        f"{opts.warmup}s warm-up then {opts.duration}s measured, {opts.rounds} interleaved "
+        f"round(s), a fresh server per run, median reported",
+        f"- load: GET /{{code}} cycling over {LINKS:,} codes; every answer was a 302",
+    ]
+
+
+def record(opts: Options, argv: Sequence[str], results: list[Result]) -> None:
+    command = "make bench" if not argv else f"python -m bench.redirect {shlex.join(argv)}"
+    if not RECORD.exists():
+        RECORD.write_text(HEADER)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = [
+        f"## {stamp}",
+        "",
+        f"Command: `{command}`",
+        "",
+        *environment(opts),
+        "",
+        *table(results),
+        "",
+        *(f"- {v}" for v in verdicts(results)),
+        "",
+        "",
+    ]
+    with RECORD.open("a") as out:
+        out.write("\n".join(section))
+    print(f"appended to {RECORD.relative_to(ROOT)}")
+
+
+HEADER = """\
+# Benchmarks
+
+Redirect throughput of kurz, from `make bench` (`python -m bench.redirect`; see
+bench/redirect.py). Each section is one run, newest last; nothing is edited by hand.
+
+How to read a section:
+
+- **bare** is a minimal raw ASGI app (bench/bare_app.py) answering the same 1,000
+  codes with a 302, under the same server and settings as kurz: it is the ceiling
+  that server reaches on this machine. **kurz** is `kurz serve` on a fresh SQLite
+  database, with the links created through its API. Every run starts a fresh server
+  process and warms it up first (which fills kurz's redirect cache); the measured
+  run ends before that cache's 30 s TTL, so it measures cache hits only.
+- **kurz/bare** is the share of that ceiling kurz keeps: the median over rounds of
+  kurz's rate over the bare app's in the run just before it. The project's goal is
+  >= 0.6. It is the figure to compare across machines; req/s alone is not.
+- Figures are medians over interleaved rounds (bare, kurz, bare, kurz, ...) on a
+  shared machine: a difference of a few percent between runs is noise.
+- p50/p99 are wrk's latency percentiles with that many connections open at once,
+  so they measure queueing in one busy process more than the cost of one request.
+
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    opts = parse_args(argv)
+    ttl = Settings().redirect_cache_ttl
+    # Cached entries live between 3/4 of the TTL and all of it (kurz.links.cache).
+    if opts.warmup + opts.duration >= 0.75 * ttl:
+        print(
+            f"note: warm-up + duration reach KURZ_REDIRECT_CACHE_TTL ({ttl:g} s): the "
+            "measured run will include kurz refilling its whole cache",
+            file=sys.stderr,
+        )
+    try:
+        wrk = ensure_wrk()
+        results = measure(opts, wrk)
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        return 130
+    print()
+    print("\n".join(environment(opts)))
+    print("\n".join(table(results)))
+    print("\n".join(verdicts(results)))
+    if opts.record:
+        record(opts, argv, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
