@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,7 +11,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 PROBLEM_JSON = "application/problem+json"
-log = logging.getLogger("kurz")
 
 # Problem types are relative references, resolved against kurz's own origin and
 # described in docs/problems.md; `about:blank` is used where the status says it all.
@@ -124,7 +122,8 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # Starlette re-raises the exception after this answer, so the server logs its
+    # traceback once; logging it here too would log every 500 twice.
     problem = Problem(
         500, "internal-error", "Internal Server Error", "An unexpected error occurred."
     )
