@@ -20,6 +20,8 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis import Redis as SyncRedis
+from redis.exceptions import RedisError
 
 from kurz.app import create_app
 from kurz.auth import service as keys_service
@@ -27,9 +29,10 @@ from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import Database, upgrade
-from tests.support import FakeClock
+from tests.support import FakeClock, RedisServer
 
 PG_ADMIN_DSN = os.environ.get("KURZ_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("KURZ_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BASE_URL = "https://kurz.test"
 _serial = itertools.count()
@@ -61,6 +64,32 @@ def unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: services must be reachable)", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def redis_available() -> str:
+    """The test Redis's URL, once it has answered a PING."""
+    client = SyncRedis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except (OSError, RedisError) as exc:
+        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of the test's own, for tests that stop it or need it to themselves."""
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not installed")
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -133,9 +162,16 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# Tests about something else must not meet a rate limit; tests/integration/ratelimit
+# switches the policies on.
+NO_LIMITS = {"ratelimit_api": "off", "ratelimit_redirect": "off", "ratelimit_auth_fail": "off"}
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, base_url=BASE_URL)
+    return Settings.model_validate(
+        {"database_url": database_url, "base_url": BASE_URL, **NO_LIMITS}
+    )
 
 
 @pytest.fixture

@@ -13,10 +13,12 @@ from kurz.bodylimit import BodyLimit
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
+from kurz.limits import SCOPE_KEY, RateLimitHeaders, ServiceLimits
 from kurz.links import redirect
 from kurz.links import views as link_views
 from kurz.links.cache import BoundedTTLMap
 from kurz.links.redirect import FastPath, Redirector, Target, send_redirect
+from kurz.ratelimit import header_pairs
 from kurz.state import AppState
 from kurz.types import Clock
 
@@ -37,13 +39,23 @@ class KurzApp(FastAPI):
     """
 
     fast_path: FastPath
+    limits: ServiceLimits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = self.fast_path.hit(scope)
-        if target is None:
-            await super().__call__(scope, receive, send)
-        else:
-            await send_redirect(target, scope, send)
+        if target is not None:
+            policy = self.limits.redirect
+            if policy is None:
+                await send_redirect(target, scope, send)
+                return
+            decision = await self.limits.check(policy, self.limits.client_ip(scope), scope)
+            if decision is not None and decision.allowed:
+                await send_redirect(target, scope, send, header_pairs(decision))
+                return
+            # Refused: the `follow` route renders the 429 from the decision in the scope,
+            # without counting the request a second time.
+            assert scope[SCOPE_KEY] is decision
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
@@ -52,7 +64,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         settings.redirect_cache_size, settings.redirect_cache_ttl
     )
     redirector = Redirector(db, cache, clock)
-    state = AppState(settings=settings, db=db, clock=clock, redirector=redirector)
+    limits = ServiceLimits.from_settings(settings, clock)
+    state = AppState(settings=settings, db=db, clock=clock, redirector=redirector, limits=limits)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +73,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         try:
             yield
         finally:
+            await limits.close()
             await db.dispose()
 
     app = KurzApp(
@@ -73,10 +87,12 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     )
     app.state.kurz = state
     app.fast_path = FastPath(redirector)
+    app.limits = limits
     errors.install(app)
     app.include_router(health.router)
     app.include_router(link_views.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitHeaders)
     return app

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from kurz.ratelimit import Policy, parse_policy
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/kurz.db"
 
@@ -26,6 +29,18 @@ class Settings(BaseSettings):
     # Upper bound on how long another process may serve a link after it changed.
     redirect_cache_ttl: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Rate limits, as "<limit>/<window>[s|m|h|d];burst=<n>" or "off"
+    # (docs/decisions/0003-rate-limiting.md). API calls count per API key; redirects
+    # and failed authentications per client IP.
+    ratelimit_api: str = "120/60s;burst=20"
+    ratelimit_redirect: str = "600/60s;burst=100"
+    ratelimit_auth_fail: str = "10/60s;burst=10"
+    # Buckets the in-process limiter keeps at most (least recently used go first).
+    ratelimit_max_keys: int = Field(default=100_000, ge=100)
+    # Redis for limits shared by every kurz process; empty keeps them in process.
+    redis_url: str = ""
+    # Peers whose X-Forwarded-For is believed (addresses or networks, comma-separated).
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
     access_log: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -36,6 +51,31 @@ class Settings(BaseSettings):
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("KURZ_DATABASE_URL must be a sqlite:// or postgresql:// URL")
         return value
+
+    @field_validator("ratelimit_api", "ratelimit_redirect", "ratelimit_auth_fail")
+    @classmethod
+    def _valid_policy(cls, value: str) -> str:
+        parse_policy("check", value)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("KURZ_REDIS_URL must be a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(ip_network(part.strip()) for part in value.split(",") if part.strip())
+        return value
+
+    def policy(self, name: str) -> Policy | None:
+        """The named rate-limit policy (api, redirect, auth_fail), or None when off."""
+        spec: str = getattr(self, f"ratelimit_{name}")
+        return parse_policy(name.replace("_", "-"), spec)
 
     @field_validator("base_url")
     @classmethod

@@ -33,6 +33,7 @@ class Problem(Exception):
         *,
         errors: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -41,6 +42,8 @@ class Problem(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = dict(headers or {})
+        # RFC 9457 extension members, e.g. the RateLimit draft's "violated-policies".
+        self.extensions = dict(extensions or {})
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -53,6 +56,7 @@ class Problem(Exception):
             body["instance"] = instance
         if self.errors is not None:
             body["errors"] = list(self.errors)
+        body.update(self.extensions)
         return body
 
     def response(self, instance: str | None = None) -> ProblemResponse:

@@ -12,6 +12,7 @@ from kurz.db import Database
 from kurz.types import Clock
 
 if TYPE_CHECKING:
+    from kurz.limits import ServiceLimits
     from kurz.links.redirect import Redirector
 
 
@@ -21,6 +22,7 @@ class AppState:
     db: Database
     clock: Clock
     redirector: Redirector
+    limits: ServiceLimits
 
 
 def get_state(request: Request) -> AppState:

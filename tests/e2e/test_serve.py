@@ -2,70 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.support import Server, kurz_env, run
 from tests.support import free_port
-
-KURZ = str(Path(sys.executable).with_name("kurz"))
-
-
-def kurz_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KURZ_")}
-    env.update(overrides)
-    return env
-
-
-def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [KURZ, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-class Server:
-    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**env, "KURZ_PORT": str(self.port)}
-        self.cwd = cwd
-        self.proc = subprocess.Popen(
-            [KURZ, "serve"], env=self.env, cwd=cwd, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"kurz serve exited: {self.output()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("kurz serve did not become ready within 30 s")
-
-    def output(self) -> str:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.read() if self.proc.poll() is not None else ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 @pytest.fixture

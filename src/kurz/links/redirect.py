@@ -19,6 +19,7 @@ from starlette.types import Scope, Send
 
 from kurz.db import Database
 from kurz.errors import Problem
+from kurz.limits import SCOPE_KEY, too_many_requests
 from kurz.links import service
 from kurz.links.cache import BoundedTTLMap
 from kurz.links.codes import CODE_PATTERN
@@ -137,12 +138,15 @@ class FastPath:
         return target
 
 
-async def send_redirect(target: Target, scope: Scope, send: Send) -> None:
+async def send_redirect(
+    target: Target, scope: Scope, send: Send, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = target.headers_for(scope["query_string"])
     await send(
         {
             "type": "http.response.start",
             "status": target.status,
-            "headers": target.headers_for(scope["query_string"]),
+            "headers": headers + extra if extra else headers,
         }
     )
     await send({"type": "http.response.body", "body": b""})
@@ -160,17 +164,29 @@ h1{{font-size:1.5rem}}
 """
 
 
-def _gone(request: Request, status: int, slug: str, title: str, detail: str) -> Response:
+def _answer(request: Request, problem: Problem) -> Response:
+    """A small HTML page for a browser, problem+json for anything else."""
     if "text/html" in request.headers.get("accept", ""):
-        page = _PAGE.format(title=html.escape(title), detail=html.escape(detail))
-        return HTMLResponse(page, status_code=status)
-    return Problem(status, slug, title, detail).response(request.url.path)
+        page = _PAGE.format(title=html.escape(problem.title), detail=html.escape(problem.detail))
+        return HTMLResponse(page, status_code=problem.status, headers=problem.headers)
+    return problem.response(request.url.path)
+
+
+def _gone(request: Request, status: int, slug: str, title: str, detail: str) -> Response:
+    return _answer(request, Problem(status, slug, title, detail))
 
 
 router = APIRouter(tags=["redirect"])
 
 
 async def follow(code: str, request: Request, state: StateDep) -> Response:
+    limits = state.limits
+    # The fast path leaves its decision here when it refused a cached link.
+    decision = request.scope.get(SCOPE_KEY) or await limits.check(
+        limits.redirect, limits.client_ip(request.scope), request.scope
+    )
+    if decision is not None and not decision.allowed:
+        return _answer(request, too_many_requests(decision))
     target = await state.redirector.find(code) if CODE_PATTERN.fullmatch(code) else None
     if target is None:
         return _gone(request, 404, "link-not-found", "Link not found",

@@ -1,0 +1,130 @@
+"""What kurz rate-limits, and how limited responses carry the RateLimit fields.
+
+API calls count per API key; redirects and failed authentications per client IP.
+The algorithm and its backends are kurz.ratelimit; this module only applies them.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network, IPv6Network, ip_address
+
+from redis.asyncio import Redis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kurz.config import Settings
+from kurz.errors import Problem
+from kurz.ratelimit import (
+    Decision,
+    FallbackLimiter,
+    Limiter,
+    MemoryLimiter,
+    Policy,
+    RedisLimiter,
+    header_pairs,
+    retry_after,
+)
+from kurz.types import Clock
+
+# Where a check leaves its decision, for RateLimitHeaders to put on the response.
+SCOPE_KEY = "kurz.ratelimit"
+
+
+class ServiceLimits:
+    """The service's three policies, checked against one limiter."""
+
+    def __init__(self, settings: Settings, limiter: Limiter, redis: Redis | None = None):
+        self.limiter = limiter
+        self.redis = redis
+        self.api: Policy | None = settings.policy("api")
+        self.redirect: Policy | None = settings.policy("redirect")
+        self.auth_fail: Policy | None = settings.policy("auth_fail")
+        self._trusted = settings.trusted_proxies
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock) -> ServiceLimits:
+        memory = MemoryLimiter(clock, max_keys=settings.ratelimit_max_keys)
+        if not settings.redis_url:
+            return cls(settings, memory)
+        # Short timeouts: a Redis that hangs must not hang redirects with it.
+        redis = Redis.from_url(settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+        return cls(settings, FallbackLimiter(RedisLimiter(redis), memory), redis)
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def check(self, policy: Policy | None, key: str, scope: Scope) -> Decision | None:
+        """Check `policy` for `key`; the decision's header fields go on the response."""
+        if policy is None:
+            return None
+        decision = await self.limiter.check(policy, key)
+        scope[SCOPE_KEY] = decision
+        return decision
+
+    def client_ip(self, scope: Scope) -> str:
+        """The peer address, or the client a trusted proxy says it forwarded for."""
+        client = scope.get("client")
+        peer: str = client[0] if client else "unknown"
+        if not self._trusted or not _within(peer, self._trusted):
+            return peer
+        forwarded = [
+            value.decode("latin-1") for name, value in scope["headers"]
+            if name == b"x-forwarded-for"
+        ]  # fmt: skip
+        hops = [hop.strip() for value in forwarded for hop in value.split(",")]
+        # Walk back from the nearest hop: the first one not ours is the client. Hops
+        # further left were written by the client itself and prove nothing.
+        for hop in reversed(hops):
+            if not _within(hop, self._trusted):
+                return hop if _is_ip(hop) else peer
+        return hops[0] if hops and _is_ip(hops[0]) else peer
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _within(text: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+def too_many_requests(decision: Decision) -> Problem:
+    policy = decision.policy
+    seconds = retry_after(decision)
+    return Problem(
+        429,
+        f"rate-limit/{policy.name}",
+        "Too Many Requests",
+        f"The '{policy.name}' rate limit ({policy.limit} per {policy.window} s, "
+        f"bursts of {policy.burst}) is used up; retry in {seconds} s.",
+        headers={"Retry-After": seconds},
+        extensions={"violated-policies": [policy.name]},
+    )
+
+
+class RateLimitHeaders:
+    """Adds the RateLimit fields a check left in the scope to whatever response follows."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_fields(message: Message) -> None:
+            if message["type"] == "http.response.start" and SCOPE_KEY in scope:
+                fields = header_pairs(scope[SCOPE_KEY])
+                message["headers"] = [*message.get("headers", ()), *fields]
+            await send(message)
+
+        await self.app(scope, receive, send_with_fields)

@@ -1,0 +1,35 @@
+"""The RateLimit-Policy and RateLimit header fields (IETF httpapi RateLimit draft).
+
+Both are Structured Field lists whose items are the policy's name as a String, with
+Integer parameters: `RateLimit-Policy: "api";q=120;w=60` and `RateLimit: "api";r=37;t=12`.
+Policy names are restricted to lowercase tokens (kurz.ratelimit.policy), so they need
+no escaping inside the quotes.
+"""
+
+from __future__ import annotations
+
+import math
+
+from kurz.ratelimit.gcra import Decision
+from kurz.ratelimit.policy import Policy
+
+
+def policy_field(policy: Policy) -> str:
+    return f'"{policy.name}";q={policy.limit};w={policy.window}'
+
+
+def limit_field(decision: Decision) -> str:
+    return f'"{decision.policy.name}";r={decision.remaining};t={decision.window}'
+
+
+def retry_after(decision: Decision) -> str:
+    """Retry-After in whole seconds: never earlier than the RateLimit `t` parameter."""
+    return str(max(1, math.ceil(decision.retry_after), decision.window))
+
+
+def header_pairs(decision: Decision) -> list[tuple[bytes, bytes]]:
+    """The two fields as raw ASGI headers."""
+    return [
+        (b"ratelimit-policy", policy_field(decision.policy).encode()),
+        (b"ratelimit", limit_field(decision).encode()),
+    ]
