@@ -13,7 +13,7 @@ from kurz.bodylimit import BodyLimit
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
-from kurz.limits import SCOPE_KEY, RateLimitHeaders, ServiceLimits
+from kurz.limits import RateLimitHeaders, ServiceLimits
 from kurz.links import redirect
 from kurz.links import views as link_views
 from kurz.links.cache import BoundedTTLMap
@@ -44,17 +44,15 @@ class KurzApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = self.fast_path.hit(scope)
         if target is not None:
-            policy = self.limits.redirect
-            if policy is None:
+            decision = await self.limits.check_redirect(scope)
+            if decision is None:
                 await send_redirect(target, scope, send)
                 return
-            decision = await self.limits.check(policy, self.limits.client_ip(scope), scope)
-            if decision is not None and decision.allowed:
+            if decision.allowed:
                 await send_redirect(target, scope, send, header_pairs(decision))
                 return
-            # Refused: the `follow` route renders the 429 from the decision in the scope,
-            # without counting the request a second time.
-            assert scope[SCOPE_KEY] is decision
+            # Refused: the `follow` route renders the 429 from the decision left in the
+            # scope, without counting the request a second time.
         await super().__call__(scope, receive, send)
 
 

@@ -35,6 +35,8 @@ class ServiceLimits:
     def __init__(self, settings: Settings, limiter: Limiter, redis: Redis | None = None):
         self.limiter = limiter
         self.redis = redis
+        # The in-process limiter never waits, so the redirect path may call it directly.
+        self._check_now = limiter.check_now if isinstance(limiter, MemoryLimiter) else None
         self.api: Policy | None = settings.policy("api")
         self.redirect: Policy | None = settings.policy("redirect")
         self.auth_fail: Policy | None = settings.policy("auth_fail")
@@ -58,6 +60,19 @@ class ServiceLimits:
         if policy is None:
             return None
         decision = await self.limiter.check(policy, key)
+        scope[SCOPE_KEY] = decision
+        return decision
+
+    async def check_redirect(self, scope: Scope) -> Decision | None:
+        """The redirect policy for this client: the hot path's one extra step."""
+        policy = self.redirect
+        if policy is None:
+            return None
+        key = self.client_ip(scope)
+        if self._check_now is not None:
+            decision = self._check_now(policy, key)
+        else:
+            decision = await self.limiter.check(policy, key)
         scope[SCOPE_KEY] = decision
         return decision
 

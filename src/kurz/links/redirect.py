@@ -180,11 +180,8 @@ router = APIRouter(tags=["redirect"])
 
 
 async def follow(code: str, request: Request, state: StateDep) -> Response:
-    limits = state.limits
     # The fast path leaves its decision here when it refused a cached link.
-    decision = request.scope.get(SCOPE_KEY) or await limits.check(
-        limits.redirect, limits.client_ip(request.scope), request.scope
-    )
+    decision = request.scope.get(SCOPE_KEY) or await state.limits.check_redirect(request.scope)
     if decision is not None and not decision.allowed:
         return _answer(request, too_many_requests(decision))
     target = await state.redirector.find(code) if CODE_PATTERN.fullmatch(code) else None

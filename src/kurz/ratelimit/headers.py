@@ -15,7 +15,7 @@ from kurz.ratelimit.policy import Policy
 
 
 def policy_field(policy: Policy) -> str:
-    return f'"{policy.name}";q={policy.limit};w={policy.window}'
+    return policy.field_value.decode()
 
 
 def limit_field(decision: Decision) -> str:
@@ -30,6 +30,6 @@ def retry_after(decision: Decision) -> str:
 def header_pairs(decision: Decision) -> list[tuple[bytes, bytes]]:
     """The two fields as raw ASGI headers."""
     return [
-        (b"ratelimit-policy", policy_field(decision.policy).encode()),
+        (b"ratelimit-policy", decision.policy.field_value),
         (b"ratelimit", limit_field(decision).encode()),
     ]

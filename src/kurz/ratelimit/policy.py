@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd]?)\s*(?:;\s*burst\s*=\s*(\d+)\s*)?")
@@ -22,22 +22,24 @@ class Policy:
     limit: int
     window: int
     burst: int
+    # Derived once, since every check reads them (see __post_init__).
+    interval: float = field(init=False, repr=False, compare=False)
+    capacity: float = field(init=False, repr=False, compare=False)
+    field_value: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
             raise ValueError(f"policy name {self.name!r} must be a short lowercase token")
         if self.limit < 1 or self.window < 1 or self.burst < 1:
             raise ValueError("limit, window and burst must all be at least 1")
-
-    @property
-    def interval(self) -> float:
-        """Seconds between tokens (GCRA's emission interval T)."""
-        return self.window / self.limit
-
-    @property
-    def capacity(self) -> float:
-        """How far ahead of now the theoretical arrival time may run: burst x T."""
-        return self.burst * self.interval
+        interval = self.window / self.limit
+        # Seconds between tokens: GCRA's emission interval T.
+        object.__setattr__(self, "interval", interval)
+        # How far ahead of now the theoretical arrival time may run: burst x T.
+        object.__setattr__(self, "capacity", self.burst * interval)
+        # The RateLimit-Policy field value, which never changes for a policy.
+        value = f'"{self.name}";q={self.limit};w={self.window}'.encode()
+        object.__setattr__(self, "field_value", value)
 
 
 def parse_policy(name: str, spec: str) -> Policy | None:
