@@ -5,10 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt bench bench-servers clean
+.PHONY: help run test check fmt bench bench-ratelimit bench-servers clean
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -34,8 +34,12 @@ fmt: $(STAMP) ## Format and fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## Redirect throughput: kurz vs a bare ASGI app, with wrk; appends to docs/benchmarks.md
+bench: $(STAMP) ## Redirects (kurz, kurz with its rate limit, a bare ASGI app; wrk), then bench-ratelimit
 	$(BIN)/python -m bench.redirect
+	$(BIN)/python -m bench.ratelimit
+
+bench-ratelimit: $(STAMP) ## Rate-limit checks/s and Redis round trips: kurz vs the limits library
+	$(BIN)/python -m bench.ratelimit
 
 bench-servers: $(STAMP) ## Compare ASGI servers (uvicorn, granian) on the bare app and on kurz
 	$(BIN)/python -m bench.redirect --servers uvicorn,granian --no-record

@@ -15,11 +15,16 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
+import redis
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 30.0
@@ -112,6 +117,19 @@ class Processes:
         tail = log.read_text(errors="replace")[-2000:]
         raise BenchError(f"{name} did not answer {url} with {status}; its output:\n{tail}")
 
+    def wait_listening(self, name: str, port: int) -> None:
+        """For servers that speak no HTTP (redis-server): ready once the port accepts."""
+        proc, log = self.running[name]
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        tail = log.read_text(errors="replace")[-2000:]
+        raise BenchError(f"{name} is not listening on port {port}; its output:\n{tail}")
+
     def stop(self, name: str) -> None:
         proc, _ = self.running.pop(name)
         for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
@@ -129,6 +147,116 @@ class Processes:
     def stop_all(self) -> None:
         for name in list(self.running):
             self.stop(name)
+
+
+@contextmanager
+def on_cpu(cpu: int) -> Iterator[bool]:
+    """Run this process itself on one CPU (the client side of a pair), then restore.
+
+    Start pinned() servers before entering: inside, this process sees one CPU only.
+    Yields whether it pinned (not on a one-CPU machine).
+    """
+    before = os.sched_getaffinity(0)
+    if len(before) < 2 or cpu not in before:
+        yield False
+        return
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield True
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def redis_server_argv(port: int) -> list[str]:
+    """A throwaway redis-server: loopback only, nothing written to disk, in the foreground."""
+    found = shutil.which("redis-server")
+    if not found:
+        raise BenchError("redis-server is not installed (Debian/Ubuntu: apt-get install redis)")
+    return [
+        found,
+        *("--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+        *("--appendonly", "no", "--daemonize", "no"),
+    ]
+
+
+def redis_server_version() -> str:
+    done = subprocess.run(
+        [*redis_server_argv(0)[:1], "--version"], capture_output=True, text=True, check=False
+    )
+    words = done.stdout.split()
+    return f"redis-server {words[2].removeprefix('v=')}" if len(words) > 2 else "redis-server"
+
+
+class Watch:
+    """What clients sent a Redis (round trips) and what ran inside Lua, between marks."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.tag = f"bench-mark-{uuid.uuid4().hex[:8]}"
+        self.marks = 0
+        # One per mark: command name -> count; "lua get" for a GET a script made.
+        self.segments: list[Counter[str]] = []
+
+    def mark(self) -> None:
+        """End a segment. Sent and answered after the commands before it, so in order."""
+        self.marks += 1
+        self.client.echo(f"{self.tag}-{self.marks}")
+
+    def read(self, monitor: redis.client.Monitor, most: int) -> None:
+        self.segments = [Counter()]
+        for _ in range(most):
+            entry: dict[str, Any] = monitor.next_command()  # type: ignore[no-untyped-call]
+            command: str = entry["command"]
+            if command.startswith(f"ECHO {self.tag}-"):
+                if len(self.segments) == self.marks:
+                    return
+                self.segments.append(Counter())
+                continue
+            name = command.split(" ", 1)[0].lower()
+            self.segments[-1][f"lua {name}" if entry["client_type"] == "lua" else name] += 1
+        raise BenchError(f"MONITOR: {self.marks} marks not all seen in {most} lines")
+
+
+class RedisCommands:
+    """Counts what a Redis that only this run talks to executes.
+
+    INFO commandstats counts every command, including those a Lua script calls;
+    MONITOR (slow, so only around untimed checks) tells the two apart.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=30)
+        self.client.ping()
+
+    def snapshot(self) -> dict[str, int]:
+        stats = cast(dict[str, dict[str, int]], self.client.info("commandstats"))
+        return {
+            name.removeprefix("cmdstat_"): c.get("calls", 0) + c.get("rejected_calls", 0)
+            for name, c in stats.items()
+        }
+
+    def since(self, before: dict[str, int], per: int) -> dict[str, float]:
+        """Commands per `per` checks since `before`, leaving out INFO (this counting)."""
+        spent = {k: v - before.get(k, 0) for k, v in self.snapshot().items() if k != "info"}
+        return {k: v / per for k, v in sorted(spent.items()) if v}
+
+    @contextmanager
+    def watch(self, most: int) -> Iterator[Watch]:
+        """MONITOR while the block runs; `most` bounds the lines read when it ends."""
+        watch = Watch(self.client)
+        with self.client.monitor() as monitor:  # type: ignore[no-untyped-call]
+            yield watch
+            watch.read(monitor, most)
+
+    def forget(self, prefix: str) -> None:
+        """Drop the script cache and the keys under `prefix`: a fresh start for a limiter."""
+        self.client.script_flush()
+        keys = list(self.client.scan_iter(match=f"{prefix}*", count=1_000))
+        for i in range(0, len(keys), 1_000):
+            self.client.unlink(*keys[i : i + 1_000])
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def kurz_cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
@@ -170,6 +298,20 @@ def run_wrk(
         raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout}")
     figures: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
     return figures
+
+
+def source_state() -> str:
+    """The commit measured, and whether src/ differed from it (git without locks)."""
+    git, root = shutil.which("git"), Path(__file__).resolve().parents[1]
+    if not git:
+        return "unknown commit"
+    head, changes = (
+        subprocess.run(
+            [git, "--no-optional-locks", *args], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        for args in (["rev-parse", "--short", "HEAD"], ["status", "--porcelain", "--", "src"])
+    )
+    return f"{head or 'unknown commit'}{' + uncommitted changes in src/' if changes else ''}"
 
 
 def cpu_model() -> str:

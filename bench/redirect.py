@@ -1,14 +1,16 @@
 """Redirect throughput: kurz against a bare ASGI app under the same server, with wrk.
 
-    python -m bench.redirect [--duration 10] [--connections 64] [--rounds 2]
+    python -m bench.redirect [--duration 10] [--connections 64] [--rounds 3]
                              [--servers uvicorn,granian] [--no-record]
 
 kurz is started as a user starts it (`kurz serve`, a fresh SQLite file), given an API
 key and 1,000 links through its API, then `GET /{code}` is measured over those codes.
 The bare app (bench/bare_app.py) answers the same codes under the same server and
-settings; kurz/bare is what kurz itself costs. Each run gets a fresh server process;
-runs are interleaved and the median is reported, so that drift on a shared machine
-hits both apps alike.
+settings; kurz/bare is what kurz itself costs. kurz runs twice: with its redirect rate
+limit off, and on with a policy too large to ever refuse (kurz-rl), so that every
+redirect pays for a full check (in process) and still answers 302; kurz-rl/kurz is
+what the limiter costs. Each run gets a fresh server process; runs are interleaved
+and the median is reported, so that drift on a shared machine hits all apps alike.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from bench.harness import (
     kurz_cli,
     pinned,
     run_wrk,
+    source_state,
 )
 from kurz.config import Settings
 
@@ -47,9 +50,17 @@ ROOT = Path(__file__).resolve().parents[1]
 LUA = Path(__file__).with_name("redirect.lua")
 RECORD = ROOT / "docs" / "benchmarks.md"
 SERVERS = ("uvicorn", "granian")
-APPS = ("bare", "kurz")
+APPS = ("bare", "kurz", "kurz-rl")
 LINKS = 1_000
 GOAL = 0.6
+# The limiter may cost at most 15% of kurz's redirect rate.
+LIMITER_GOAL = 0.85
+# Checked on every redirect and never refusing one: a burst of 10^9. The rate is not
+# 10^9/s: its 1 ns interval is below the resolution of epoch seconds as floats (about
+# 0.24 us), so the bucket would never move and no key be kept, a cheaper path than any
+# real policy takes. At 10 us per token every check moves the bucket and keeps it.
+NEVER_DENY = "10000/1s;burst=1000000000"
+RATELIMIT_REDIRECT = {"bare": "off", "kurz": "off", "kurz-rl": NEVER_DENY}
 BARE = "bench.bare_app:app"
 
 
@@ -93,7 +104,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up before each")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved runs per app")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per app")
     parser.add_argument("--servers", default="uvicorn", help="comma list of: uvicorn,granian")
     parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
     args = parser.parse_args(argv)
@@ -130,14 +141,14 @@ def create_links(base: str, key: str) -> dict[str, str]:
 
 def server_argv(server: str, app: str, port: int) -> list[str]:
     """One worker, uvloop, no access log, no server header (granian 2.8 always sends one)."""
-    if server == "uvicorn" and app == "kurz":
+    if server == "uvicorn" and app != "bare":
         # kurz serve sets the same itself: uvloop, httptools, no access log or server header.
         return [str(BIN / "kurz"), "serve"]
     common = f"--host 127.0.0.1 --port {port} --workers 1 --loop uvloop --no-access-log"
     if server == "uvicorn":
         extra = "--http httptools --lifespan on --no-server-header --no-proxy-headers"
         return [sys.executable, "-m", "uvicorn", *common.split(), *extra.split(), BARE]
-    target = ["--factory", "bench.apps:kurz_app"] if app == "kurz" else [BARE]
+    target = [BARE] if app == "bare" else ["--factory", "bench.apps:kurz_app"]
     return [str(BIN / "granian"), "--interface", "asgi", *common.split(), *target]
 
 
@@ -172,18 +183,22 @@ class Bench:
         self.links = tmp / "links.json"
         self.paths = tmp / "paths.txt"
 
-    def env(self, port: int) -> dict[str, str]:
+    def env(self, port: int, ratelimit_redirect: str = "off") -> dict[str, str]:
         return {
             **os.environ,
             "KURZ_DATABASE_URL": f"sqlite:///{self.tmp}/kurz.db",
             "KURZ_PORT": str(port),
             "KURZ_HOST": "127.0.0.1",
+            # Limits in process: no KURZ_REDIS_URL from the caller's environment.
+            "KURZ_REDIS_URL": "",
+            "KURZ_RATELIMIT_REDIRECT": ratelimit_redirect,
         }
 
     def create_links(self) -> str:
         """Key and links made as a user makes them: the CLI, then `kurz serve`'s API."""
         port = free_port()
-        env = self.env(port)
+        # 1,000 links in a few seconds from one key: far over the API's default limit.
+        env = {**self.env(port), "KURZ_RATELIMIT_API": "off"}
         kurz_cli(["migrate"], env, self.tmp)
         key = kurz_cli(["keys", "create", "--name", "bench"], env, self.tmp)
         base = f"http://127.0.0.1:{port}"
@@ -201,15 +216,29 @@ class Bench:
         """A fresh server per run: the warm-up fills kurz's cache, and the measured run
         ends before that cache's TTL (30 s by default) expires the whole of it at once."""
         name, port = f"{server}-{app}", free_port()
-        env = {**self.env(port), "BENCH_LINKS": str(self.links), "PYTHONPATH": str(ROOT)}
+        env = {
+            **self.env(port, RATELIMIT_REDIRECT[app]),
+            "BENCH_LINKS": str(self.links),
+            "PYTHONPATH": str(ROOT),
+        }
         self.procs.start(name, server_argv(server, app, port), env, self.tmp)
         try:
             url = f"http://127.0.0.1:{port}"
             self.procs.wait_ready(name, f"{url}/{probe}", 302)
+            check_limiter(app, f"{url}/{probe}")
             measure_once(self.wrk, url, self.paths, self.opts.warmup, self.opts)
             return measure_once(self.wrk, url, self.paths, self.opts.duration, self.opts)
         finally:
             self.procs.stop(name)
+
+
+def check_limiter(app: str, url: str) -> None:
+    """kurz-rl must be checking (its redirects carry the RateLimit field), kurz not."""
+    fields = httpx.get(url, timeout=5).headers.get_list("ratelimit")
+    if app == "kurz-rl" and not fields:
+        raise BenchError(f"{app}: no RateLimit field on {url}: is the limiter running?")
+    if app == "kurz" and fields:
+        raise BenchError(f"{app}: RateLimit {fields} on {url} with KURZ_RATELIMIT_REDIRECT=off")
 
 
 def measure(opts: Options, wrk: str) -> list[Result]:
@@ -222,34 +251,40 @@ def measure(opts: Options, wrk: str) -> list[Result]:
                 (server, app): [] for server in opts.servers for app in APPS
             }
             for round_ in range(1, opts.rounds + 1):
-                for server, app in samples:
+                for server, app in order(opts.servers, round_):
                     sample = bench.run(server, app, probe)
                     samples[server, app].append(sample)
-                    print(f"round {round_}/{opts.rounds}  {server:8} {app:5}  {sample}", flush=True)
+                    print(f"round {round_}/{opts.rounds}  {server:8} {app:7}  {sample}", flush=True)
             return [Result(server, app, runs) for (server, app), runs in samples.items()]
         finally:
             procs.stop_all()
 
 
-def ratio(results: list[Result], server: str) -> float:
-    """Median of kurz/bare per round: each pair ran back to back, so drift mostly cancels."""
+def order(servers: tuple[str, ...], round_: int) -> list[tuple[str, str]]:
+    """bare first, then kurz and kurz-rl, which swap places every other round."""
+    kurz = ("kurz", "kurz-rl") if round_ % 2 else ("kurz-rl", "kurz")
+    return [(server, app) for server in servers for app in ("bare", *kurz)]
+
+
+def ratio(results: list[Result], server: str, app: str = "kurz", base: str = "bare") -> float:
+    """Median of app/base per round: each pair ran close together, so drift mostly cancels."""
     runs = {r.app: r.samples for r in results if r.server == server}
-    return statistics.median(
-        k.rate / b.rate for b, k in zip(runs["bare"], runs["kurz"], strict=True)
-    )
+    return statistics.median(a.rate / b.rate for b, a in zip(runs[base], runs[app], strict=True))
 
 
 def table(results: list[Result]) -> list[str]:
     rows = [
-        "| server | app | req/s (median) | per round | p50 ms | p99 ms | kurz/bare |",
-        "|---|---|---:|---|---:|---:|---:|",
+        "| server | app | req/s (median) | per round | p50 ms | p99 ms | kurz/bare "
+        "| limit on/off |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
     ]
     for r in results:
         rounds = ", ".join(f"{s.rate:,.0f}" for s in r.samples)
         share = f"{ratio(results, r.server):.2f}" if r.app == "kurz" else ""
+        cost = f"{ratio(results, r.server, 'kurz-rl', 'kurz'):.2f}" if r.app == "kurz-rl" else ""
         rows.append(
             f"| {r.server} | {r.app} | {r.rate:,.0f} | {rounds} | {r.p50_ms:.2f} "
-            f"| {r.p99_ms:.2f} | {share} |"
+            f"| {r.p99_ms:.2f} | {share} | {cost} |"
         )
     return rows
 
@@ -260,6 +295,12 @@ def verdicts(results: list[Result]) -> list[str]:
         share = ratio(results, server)
         met = "met" if share >= GOAL else "NOT met"
         lines.append(f"{server}: kurz/bare = {share:.2f} (goal >= {GOAL}: {met})")
+        cost = ratio(results, server, "kurz-rl", "kurz")
+        met = "met" if cost >= LIMITER_GOAL else "NOT met"
+        lines.append(
+            f"{server}: kurz-rl/kurz (redirect rate limit on/off) = {cost:.3f} "
+            f"(goal >= {LIMITER_GOAL}: {met})"
+        )
     return lines
 
 
@@ -269,11 +310,15 @@ def environment(opts: Options) -> list[str]:
     return [
         f"- machine: {len(os.sched_getaffinity(0))} CPUs (nproc), {cpu_model()}, "
         f"Python {platform.python_version()}, {pinning}",
+        f"- code: kurz {source_state()}",
         f"- servers: {servers}; one worker, uvloop, no access log; FastAPI {version('fastapi')}",
         f"- wrk: {opts.threads} thread(s), {opts.connections} connections, "
         f"{opts.warmup}s warm-up then {opts.duration}s measured, {opts.rounds} interleaved "
         f"round(s), a fresh server per run, median reported",
         f"- load: GET /{{code}} cycling over {LINKS:,} codes; every answer was a 302",
+        "- kurz: KURZ_RATELIMIT_REDIRECT=off; kurz-rl: KURZ_RATELIMIT_REDIRECT="
+        f"{NEVER_DENY} (in process, one bucket: all load comes from 127.0.0.1), its "
+        "RateLimit field checked before each run; kurz-rl and kurz swap order every round",
     ]
 
 
@@ -315,8 +360,12 @@ How to read a section:
   process and warms it up first (which fills kurz's redirect cache); the measured
   run ends before that cache's 30 s TTL, so it measures cache hits only.
 - **kurz/bare** is the share of that ceiling kurz keeps: the median over rounds of
-  kurz's rate over the bare app's in the run just before it. The project's goal is
-  >= 0.6. It is the figure to compare across machines; req/s alone is not.
+  kurz's rate over the bare app's in the same round. The project's goal is >= 0.6.
+  It is the figure to compare across machines; req/s alone is not.
+- **kurz-rl** is kurz with its redirect rate limit on, under a policy too large to
+  refuse anything, so every redirect pays for a full check and still gets its 302.
+  **limit on/off** is kurz-rl over kurz per round (median); the goal is >= 0.85,
+  i.e. the limiter costs under 15% of the redirect rate.
 - Figures are medians over interleaved rounds (bare, kurz, bare, kurz, ...) on a
   shared machine: a difference of a few percent between runs is noise.
 - p50/p99 are wrk's latency percentiles with that many connections open at once,

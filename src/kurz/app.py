@@ -44,7 +44,11 @@ class KurzApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = self.fast_path.hit(scope)
         if target is not None:
-            decision = await self.limits.check_redirect(scope)
+            limits = self.limits
+            if limits.in_process:
+                decision = limits.check_redirect_now(scope)
+            else:
+                decision = await limits.check_redirect(scope)
             if decision is None:
                 await send_redirect(target, scope, send)
                 return

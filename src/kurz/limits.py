@@ -37,6 +37,7 @@ class ServiceLimits:
         self.redis = redis
         # The in-process limiter never waits, so the redirect path may call it directly.
         self._check_now = limiter.check_now if isinstance(limiter, MemoryLimiter) else None
+        self.in_process = self._check_now is not None
         self.api: Policy | None = settings.policy("api")
         self.redirect: Policy | None = settings.policy("redirect")
         self.auth_fail: Policy | None = settings.policy("auth_fail")
@@ -65,14 +66,17 @@ class ServiceLimits:
 
     async def check_redirect(self, scope: Scope) -> Decision | None:
         """The redirect policy for this client: the hot path's one extra step."""
+        if self._check_now is not None:
+            return self.check_redirect_now(scope)
+        return await self.check(self.redirect, self.client_ip(scope), scope)
+
+    def check_redirect_now(self, scope: Scope) -> Decision | None:
+        """check_redirect without a coroutine, for the in-process limiter (`in_process`)."""
         policy = self.redirect
         if policy is None:
             return None
-        key = self.client_ip(scope)
-        if self._check_now is not None:
-            decision = self._check_now(policy, key)
-        else:
-            decision = await self.limiter.check(policy, key)
+        assert self._check_now is not None
+        decision = self._check_now(policy, self.client_ip(scope))
         scope[SCOPE_KEY] = decision
         return decision
 

@@ -52,12 +52,21 @@ def step(tat: float | None, now: float, policy: Policy, cost: int = 1) -> tuple[
     return False, base
 
 
+_tuple = tuple.__new__
+
+
 def decide(policy: Policy, allowed: bool, ahead: float) -> Decision:
     """Build the decision from how far the kept TAT runs ahead of now."""
     if ahead < 0.0:
         ahead = 0.0
     interval = policy.interval
     headroom = policy.capacity + EPSILON - ahead
-    remaining = int(headroom // interval) if headroom > 0.0 else 0
-    retry_after = 0.0 if remaining else max(0.0, ahead - policy.capacity + interval)
-    return Decision(policy, allowed, remaining, retry_after, ahead)
+    if headroom >= interval:
+        # Capped at the burst: the tolerance must never show as an extra token.
+        remaining = min(int(headroom // interval), policy.burst)
+        retry_after = 0.0
+    else:
+        remaining = 0
+        retry_after = max(0.0, ahead - policy.capacity + interval)
+    # tuple.__new__ skips NamedTuple's Python-level __new__: this runs on every redirect.
+    return _tuple(Decision, (policy, allowed, remaining, retry_after, ahead))

@@ -19,7 +19,13 @@ def policy_field(policy: Policy) -> str:
 
 
 def limit_field(decision: Decision) -> str:
-    return f'"{decision.policy.name}";r={decision.remaining};t={decision.window}'
+    return _limit_value(decision).decode()
+
+
+def _limit_value(decision: Decision) -> bytes:
+    # Decision.window, inlined: this runs on every limited redirect.
+    policy, _, remaining, retry, reset = decision
+    return b"%s;r=%d;t=%d" % (policy.item, remaining, math.ceil(reset if remaining else retry))
 
 
 def retry_after(decision: Decision) -> str:
@@ -31,5 +37,5 @@ def header_pairs(decision: Decision) -> list[tuple[bytes, bytes]]:
     """The two fields as raw ASGI headers."""
     return [
         (b"ratelimit-policy", decision.policy.field_value),
-        (b"ratelimit", limit_field(decision).encode()),
+        (b"ratelimit", _limit_value(decision)),
     ]

@@ -25,14 +25,33 @@ def test_parses_policies(spec: str, limit: int, window: int, burst: int) -> None
     assert parse_policy("api", spec) == Policy("api", limit, window, burst)
 
 
+def test_the_fastest_policy_is_still_enforced_exactly() -> None:
+    clock = FakeClock()
+    policy = Policy("fast", limit=10_000, window=1, burst=3)
+    limiter = MemoryLimiter(clock)
+    decisions = [limiter.check_now(policy, "k") for _ in range(5)]
+    assert [d.allowed for d in decisions] == [True, True, True, False, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0, 0]
+    clock.advance(1e-4)
+    assert limiter.check_now(policy, "k").allowed
+
+
+def test_remaining_never_exceeds_the_burst() -> None:
+    limiter = MemoryLimiter(FakeClock())
+    policy = Policy("p", limit=10_000, window=1, burst=1_000_000)
+    assert limiter.check_now(policy, "k").remaining == 999_999
+
+
 def test_off_switches_a_policy_off() -> None:
     assert parse_policy("api", "off") is None
     assert parse_policy("api", " OFF ") is None
 
 
-@pytest.mark.parametrize("spec", ["", "120", "0/60s", "120/0s", "1/60s;burst=0", "a/b", "1/60x"])
+@pytest.mark.parametrize(
+    "spec", ["", "120", "0/60s", "120/0s", "1/60s;burst=0", "a/b", "1/60x", "10001/1s"]
+)
 def test_rejects_bad_policies(spec: str) -> None:
-    with pytest.raises(ValueError, match=r"policy|at least"):
+    with pytest.raises(ValueError, match=r"policy|at least|at most"):
         parse_policy("api", spec)
 
 
