@@ -65,7 +65,7 @@ class ServiceLimits:
         return decision
 
     async def check_redirect(self, scope: Scope) -> Decision | None:
-        """The redirect policy for this client: the hot path's one extra step."""
+        """The redirect policy for this client (KurzApp calls check_redirect_now itself)."""
         if self._check_now is not None:
             return self.check_redirect_now(scope)
         return await self.check(self.redirect, self.client_ip(scope), scope)
