@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -28,7 +29,9 @@ class BoundedTTLMap(Generic[V]):
     def __init__(
         self, max_entries: int, ttl: float, *, timer: Callable[[], float] = time.monotonic
     ) -> None:
-        self._entries: dict[str, tuple[V, float]] = {}
+        # An OrderedDict, not a dict: a dict's first key, after many deletions from its
+        # front, costs a scan of every deleted slot (16 us a put at 100,000 entries).
+        self._entries: OrderedDict[str, tuple[V, float]] = OrderedDict()
         self._max = max_entries
         self._ttl = ttl
         self._timer = timer
@@ -46,12 +49,12 @@ class BoundedTTLMap(Generic[V]):
     def put(self, key: str, value: V) -> None:
         if self._max <= 0:
             return
-        self._entries.pop(key, None)
-        while len(self._entries) >= self._max:
-            # dicts keep insertion order: the first key is the oldest.
-            del self._entries[next(iter(self._entries))]
+        entries = self._entries
+        entries.pop(key, None)
+        while len(entries) >= self._max:
+            entries.popitem(last=False)  # the oldest
         lifetime = self._ttl * (0.75 + 0.25 * random.random())
-        self._entries[key] = (value, self._timer() + lifetime)
+        entries[key] = (value, self._timer() + lifetime)
 
     def discard(self, key: str) -> None:
         self._entries.pop(key, None)

@@ -138,11 +138,14 @@ def test_memory_limiter_is_bounded(clock: FakeClock) -> None:
 
 def test_memory_limiter_forgets_full_buckets(clock: FakeClock) -> None:
     limiter = MemoryLimiter(clock)
-    limiter.check_now(POLICY, "k")
-    assert len(limiter) == 1
-    clock.advance(1.0)
+    limiter.check_now(POLICY, "k")  # one token used: full again in 1 s
+    clock.advance(0.5)
     limiter.check_now(POLICY, "other")
-    limiter.check_now(POLICY, "k")
-    clock.advance(1.0)
-    limiter.check_now(POLICY, "k")  # full again before this check: dropped, then re-added
-    assert len(limiter) == 2
+    assert len(limiter) == 2  # k is not full yet, so it is kept
+    clock.advance(0.7)  # t=1.2: k's bucket is full again (at 1.0), other's not (1.5)
+    limiter.check_now(POLICY, "third")
+    assert len(limiter) == 2  # k drained; other and third kept
+    clock.advance(2.0)
+    limiter.check_now(POLICY, "last")
+    assert len(limiter) == 1  # other and third are full too
+    assert limiter.check_now(POLICY, "k").remaining == 4  # k starts full, as if never seen
