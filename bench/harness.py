@@ -41,14 +41,23 @@ class Sample:
     p50_ms: float
     p99_ms: float
     socket_errors: int
+    # CPU time the server process used during the measured run (user + system).
+    server_cpu_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
 
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU time per request. Unlike the rate, it does not move when a
+        neighbour on the shared host takes the CPU away (steal, or wrk starved)."""
+        return self.server_cpu_seconds / self.requests * 1e6 if self.requests else 0.0
+
     def __str__(self) -> str:
         errors = f"  ({self.socket_errors} socket errors)" if self.socket_errors else ""
-        return f"{self.rate:>9,.0f} req/s  p99 {self.p99_ms:6.2f} ms{errors}"
+        cpu = f"  {self.cpu_us:5.1f} us CPU/req" if self.server_cpu_seconds else ""
+        return f"{self.rate:>9,.0f} req/s  p99 {self.p99_ms:6.2f} ms{cpu}{errors}"
 
 
 def ensure_wrk() -> str:
@@ -129,6 +138,25 @@ class Processes:
                 time.sleep(0.1)
         tail = log.read_text(errors="replace")[-2000:]
         raise BenchError(f"{name} is not listening on port {port}; its output:\n{tail}")
+
+    def cpu_seconds(self, name: str) -> float:
+        """User + system CPU time a running server has used so far (Linux /proc).
+
+        Summed over its session, which is the server and any worker processes it
+        started (granian runs its workers as children).
+        """
+        proc, _ = self.running[name]
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # The fields after the parenthesised command name: the session is the
+                # 4th of them, utime and stime (in clock ticks) the 12th and 13th.
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            if int(fields[3]) == proc.pid:
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self, name: str) -> None:
         proc, _ = self.running.pop(name)
