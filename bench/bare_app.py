@@ -21,9 +21,20 @@ _BODY: dict[str, Any] = {"type": "http.response.body", "body": b""}
 _targets: dict[str, list[tuple[bytes, bytes]]] = {}
 
 
+# With BENCH_FIELDS=1, every redirect also carries two fixed RateLimit fields of the
+# size kurz sends: what the fields cost the server (and wrk), without any check.
+_FIELDS = [
+    (b"ratelimit-policy", b'"redirect";q=10000;w=1'),
+    (b"ratelimit", b'"redirect";r=999999999;t=1'),
+]
+
+
 def _load() -> None:
     links: dict[str, str] = json.loads(Path(os.environ["BENCH_LINKS"]).read_text())
-    _targets.update({code: [(b"location", url.encode()), _EMPTY] for code, url in links.items()})
+    extra = _FIELDS if os.environ.get("BENCH_FIELDS") == "1" else []
+    _targets.update(
+        {code: [(b"location", url.encode()), _EMPTY, *extra] for code, url in links.items()}
+    )
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -51,7 +52,14 @@ ROOT = Path(__file__).resolve().parents[1]
 LUA = Path(__file__).with_name("redirect.lua")
 RECORD = ROOT / "docs" / "benchmarks.md"
 SERVERS = ("uvicorn", "granian")
-APPS = ("bare", "kurz", "kurz-rl")
+# The limiter's cost is measured on a pair of servers run at the same time, on the
+# same CPU, under two wrk processes: whatever the shared host does to one run, it
+# does to the other (see Bench.run_pair).
+PAIR = ("kurz (pair)", "kurz-rl (pair)")
+# With --split: the same two fields on the bare app, without any check, to tell what
+# the fields cost from what the check costs.
+FIELDS_PAIR = ("bare (pair)", "bare+fields (pair)")
+APPS = ("bare", "kurz", *PAIR)
 LINKS = 1_000
 GOAL = 0.6
 # The limiter may cost at most 15% of kurz's redirect rate.
@@ -61,7 +69,7 @@ LIMITER_GOAL = 0.85
 # 0.24 us), so the bucket would never move and no key be kept, a cheaper path than any
 # real policy takes. At 10 us per token every check moves the bucket and keeps it.
 NEVER_DENY = "10000/1s;burst=1000000000"
-RATELIMIT_REDIRECT = {"bare": "off", "kurz": "off", "kurz-rl": NEVER_DENY}
+RATELIMIT_REDIRECT = {"kurz": "off", PAIR[0]: "off", PAIR[1]: NEVER_DENY}
 BARE = "bench.bare_app:app"
 
 
@@ -74,6 +82,11 @@ class Options:
     rounds: int
     servers: tuple[str, ...]
     record: bool
+    split: bool
+
+    @property
+    def apps(self) -> tuple[str, ...]:
+        return (*APPS, *FIELDS_PAIR) if self.split else APPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,11 @@ def parse_args(argv: Sequence[str]) -> Options:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per app")
     parser.add_argument("--servers", default="uvicorn", help="comma list of: uvicorn,granian")
     parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="also run the bare app with and without two fixed RateLimit fields, as a pair",
+    )
     args = parser.parse_args(argv)
     servers = tuple(s.strip() for s in args.servers.split(",") if s.strip())
     if not servers or any(s not in SERVERS for s in servers):
@@ -128,6 +146,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         args.rounds,
         servers,
         not args.no_record,
+        args.split,
     )
 
 
@@ -146,14 +165,14 @@ def create_links(base: str, key: str) -> dict[str, str]:
 
 def server_argv(server: str, app: str, port: int) -> list[str]:
     """One worker, uvloop, no access log, no server header (granian 2.8 always sends one)."""
-    if server == "uvicorn" and app != "bare":
+    if server == "uvicorn" and not app.startswith("bare"):
         # kurz serve sets the same itself: uvloop, httptools, no access log or server header.
         return [str(BIN / "kurz"), "serve"]
     common = f"--host 127.0.0.1 --port {port} --workers 1 --loop uvloop --no-access-log"
     if server == "uvicorn":
         extra = "--http httptools --lifespan on --no-server-header --no-proxy-headers"
         return [sys.executable, "-m", "uvicorn", *common.split(), *extra.split(), BARE]
-    target = [BARE] if app == "bare" else ["--factory", "bench.apps:kurz_app"]
+    target = [BARE] if app.startswith("bare") else ["--factory", "bench.apps:kurz_app"]
     return [str(BIN / "granian"), "--interface", "asgi", *common.split(), *target]
 
 
@@ -217,35 +236,75 @@ class Bench:
         self.paths.write_text("".join(f"/{code}\n" for code in links))
         return next(iter(links))
 
-    def run(self, server: str, app: str, probe: str) -> Sample:
-        """A fresh server per run: the warm-up fills kurz's cache, and the measured run
-        ends before that cache's TTL (30 s by default) expires the whole of it at once."""
-        name, port = f"{server}-{app}", free_port()
-        env = {
-            **self.env(port, RATELIMIT_REDIRECT[app]),
-            "BENCH_LINKS": str(self.links),
-            "PYTHONPATH": str(ROOT),
-        }
-        self.procs.start(name, server_argv(server, app, port), env, self.tmp)
+    def run(self, server: str, *apps: str, probe: str) -> list[Sample]:
+        """Fresh servers, one per app, measured at the same time (each by its own wrk).
+
+        The warm-up fills kurz's cache, and the measured run ends before that cache's
+        TTL (30 s by default) expires the whole of it at once. Servers run together
+        share CPU 0 and their wrk processes CPU 1, so neither gets an easier moment
+        of the shared host than the other.
+        """
+        urls: dict[str, str] = {}
         try:
-            url = f"http://127.0.0.1:{port}"
-            self.procs.wait_ready(name, f"{url}/{probe}", 302)
-            check_limiter(app, f"{url}/{probe}")
-            measure_once(self.wrk, url, self.paths, self.opts.warmup, self.opts)
-            cpu_before = self.procs.cpu_seconds(name)
-            sample = measure_once(self.wrk, url, self.paths, self.opts.duration, self.opts)
-            cpu = self.procs.cpu_seconds(name) - cpu_before
-            return dataclasses.replace(sample, server_cpu_seconds=cpu)
+            for app in apps:
+                name, port = _slug(server, app), free_port()
+                env = {
+                    **self.env(port, RATELIMIT_REDIRECT.get(app, "off")),
+                    "BENCH_LINKS": str(self.links),
+                    "BENCH_FIELDS": "1" if app == FIELDS_PAIR[1] else "0",
+                    "PYTHONPATH": str(ROOT),
+                }
+                self.procs.start(name, server_argv(server, app, port), env, self.tmp)
+                urls[app] = f"http://127.0.0.1:{port}"
+            paths = self.paths.read_text().split()
+            for app, url in urls.items():
+                self.procs.wait_ready(_slug(server, app), f"{url}/{probe}", 302)
+                check_limiter(app, f"{url}/{probe}")
+                fill_cache(url, paths)
+            with ThreadPoolExecutor(len(apps)) as pool:
+
+                def together(seconds: int) -> list[Sample]:
+                    runs = [
+                        pool.submit(measure_once, self.wrk, url, self.paths, seconds, self.opts)
+                        for url in urls.values()
+                    ]
+                    return [run.result() for run in runs]
+
+                together(self.opts.warmup)
+                before = [self.procs.cpu_seconds(_slug(server, app)) for app in apps]
+                samples = together(self.opts.duration)
+                after = [self.procs.cpu_seconds(_slug(server, app)) for app in apps]
+            return [
+                dataclasses.replace(sample, server_cpu_seconds=end - start)
+                for sample, start, end in zip(samples, before, after, strict=True)
+            ]
         finally:
-            self.procs.stop(name)
+            for app in urls:
+                self.procs.stop(_slug(server, app))
+
+
+def fill_cache(url: str, paths: list[str]) -> None:
+    """Follow every link once, so that the runs measure cache hits only (the bare
+    app has no cache, and answers these as it answers the rest)."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for path in paths:
+            status = client.get(path).status_code
+            if status != 302:
+                raise BenchError(f"{url}{path}: {status} while filling the cache")
+
+
+def _slug(server: str, app: str) -> str:
+    return f"{server}-{app}".replace(" (pair)", "-pair")
 
 
 def check_limiter(app: str, url: str) -> None:
     """kurz-rl must be checking (its redirects carry the RateLimit field), kurz not."""
+    if app not in RATELIMIT_REDIRECT:
+        return
     fields = httpx.get(url, timeout=5).headers.get_list("ratelimit")
-    if app == "kurz-rl" and not fields:
+    if RATELIMIT_REDIRECT[app] != "off" and not fields:
         raise BenchError(f"{app}: no RateLimit field on {url}: is the limiter running?")
-    if app == "kurz" and fields:
+    if RATELIMIT_REDIRECT[app] == "off" and fields:
         raise BenchError(f"{app}: RateLimit {fields} on {url} with KURZ_RATELIMIT_REDIRECT=off")
 
 
@@ -256,22 +315,30 @@ def measure(opts: Options, wrk: str) -> list[Result]:
             bench = Bench(opts, wrk, Path(tmp), procs)
             probe = bench.create_links()
             samples: dict[tuple[str, str], list[Sample]] = {
-                (server, app): [] for server in opts.servers for app in APPS
+                (server, app): [] for server in opts.servers for app in opts.apps
             }
             for round_ in range(1, opts.rounds + 1):
-                for server, app in order(opts.servers, round_):
-                    sample = bench.run(server, app, probe)
-                    samples[server, app].append(sample)
-                    print(f"round {round_}/{opts.rounds}  {server:8} {app:7}  {sample}", flush=True)
+                for server, apps in order(opts.servers, round_, opts.split):
+                    for app, sample in zip(
+                        apps, bench.run(server, *apps, probe=probe), strict=True
+                    ):
+                        samples[server, app].append(sample)
+                        print(
+                            f"round {round_}/{opts.rounds}  {server:8} {app:15} {sample}",
+                            flush=True,
+                        )
             return [Result(server, app, runs) for (server, app), runs in samples.items()]
         finally:
             procs.stop_all()
 
 
-def order(servers: tuple[str, ...], round_: int) -> list[tuple[str, str]]:
-    """bare first, then kurz and kurz-rl, which swap places every other round."""
-    kurz = ("kurz", "kurz-rl") if round_ % 2 else ("kurz-rl", "kurz")
-    return [(server, app) for server in servers for app in ("bare", *kurz)]
+def order(
+    servers: tuple[str, ...], round_: int, split: bool = False
+) -> list[tuple[str, tuple[str, ...]]]:
+    """bare, kurz, then the pair(s); bare and kurz swap places every other round."""
+    alone = (("bare",), ("kurz",)) if round_ % 2 else (("kurz",), ("bare",))
+    pairs = (PAIR, FIELDS_PAIR) if split else (PAIR,)
+    return [(server, apps) for server in servers for apps in (*alone, *pairs)]
 
 
 def ratio(
@@ -299,9 +366,10 @@ def table(results: list[Result]) -> list[str]:
         rounds = ", ".join(f"{s.rate:,.0f}" for s in r.samples)
         share = f"{ratio(results, r.server):.2f}" if r.app == "kurz" else ""
         on_off, by_cpu = "", ""
-        if r.app == "kurz-rl":
-            on_off = f"{ratio(results, r.server, 'kurz-rl', 'kurz'):.2f}"
-            by_cpu = f"{ratio(results, r.server, 'kurz-rl', 'kurz', cpu=True):.2f}"
+        for pair in (PAIR, FIELDS_PAIR):
+            if r.app == pair[1]:
+                on_off = f"{ratio(results, r.server, *pair[::-1]):.2f}"
+                by_cpu = f"{ratio(results, r.server, *pair[::-1], cpu=True):.2f}"
         rows.append(
             f"| {r.server} | {r.app} | {r.rate:,.0f} | {rounds} | {r.p50_ms:.2f} "
             f"| {r.p99_ms:.2f} | {share} | {on_off} | {r.cpu_us:.1f} | {by_cpu} |"
@@ -316,11 +384,17 @@ def verdicts(results: list[Result]) -> list[str]:
         met = "met" if share >= GOAL else "NOT met"
         lines.append(f"{server}: kurz/bare = {share:.2f} (goal >= {GOAL}: {met})")
         for label, cpu in (("rate", False), ("server CPU per request", True)):
-            cost = ratio(results, server, "kurz-rl", "kurz", cpu=cpu)
+            cost = ratio(results, server, *PAIR[::-1], cpu=cpu)
             met = "met" if cost >= LIMITER_GOAL else "NOT met"
             lines.append(
                 f"{server}: kurz-rl/kurz (redirect rate limit on/off), by {label} = "
                 f"{cost:.3f} (goal >= {LIMITER_GOAL}: {met})"
+            )
+        if any(r.app == FIELDS_PAIR[1] for r in results):
+            fields = ratio(results, server, *FIELDS_PAIR[::-1])
+            lines.append(
+                f"{server}: bare with/without the two fields alone (no check), by rate = "
+                f"{fields:.3f}"
             )
     return lines
 
