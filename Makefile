@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt bench bench-ratelimit bench-servers clean
+.PHONY: help run test check fmt bench bench-ratelimit bench-cost bench-servers clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ bench: $(STAMP) ## Redirects (kurz, kurz with its rate limit, a bare ASGI app; w
 
 bench-ratelimit: $(STAMP) ## Rate-limit checks/s and Redis round trips: kurz vs the limits library
 	$(BIN)/python -m bench.ratelimit
+
+bench-cost: $(STAMP) ## What the redirect limiter costs in CPU instructions (callgrind; needs valgrind)
+	$(BIN)/python -m bench.redirect_cost
 
 bench-servers: $(STAMP) ## Compare ASGI servers (uvicorn, granian) on the bare app and on kurz
 	$(BIN)/python -m bench.redirect --servers uvicorn,granian --no-record

@@ -18,7 +18,6 @@ from kurz.links import redirect
 from kurz.links import views as link_views
 from kurz.links.cache import BoundedTTLMap
 from kurz.links.redirect import FastPath, Redirector, Target, send_redirect
-from kurz.ratelimit import header_pairs
 from kurz.state import AppState
 from kurz.types import Clock
 
@@ -49,11 +48,8 @@ class KurzApp(FastAPI):
                 decision = limits.check_redirect_now(scope)
             else:
                 decision = await limits.check_redirect(scope)
-            if decision is None:
-                await send_redirect(target, scope, send)
-                return
-            if decision.allowed:
-                await send_redirect(target, scope, send, header_pairs(decision))
+            if decision is None or decision.allowed:
+                await send_redirect(target, scope, send, decision)
                 return
             # Refused: the `follow` route renders the 429 from the decision left in the
             # scope, without counting the request a second time.

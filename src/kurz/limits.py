@@ -20,8 +20,8 @@ from kurz.ratelimit import (
     MemoryLimiter,
     Policy,
     RedisLimiter,
-    header_pairs,
     retry_after,
+    with_fields,
 )
 from kurz.types import Clock
 
@@ -142,8 +142,7 @@ class RateLimitHeaders:
 
         async def send_with_fields(message: Message) -> None:
             if message["type"] == "http.response.start" and SCOPE_KEY in scope:
-                fields = header_pairs(scope[SCOPE_KEY])
-                message["headers"] = [*message.get("headers", ()), *fields]
+                message["headers"] = with_fields(message.get("headers", ()), scope[SCOPE_KEY])
             await send(message)
 
         await self.app(scope, receive, send_with_fields)

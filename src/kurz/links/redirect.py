@@ -23,6 +23,7 @@ from kurz.limits import SCOPE_KEY, too_many_requests
 from kurz.links import service
 from kurz.links.cache import BoundedTTLMap
 from kurz.links.codes import CODE_PATTERN
+from kurz.ratelimit import Decision, with_fields
 from kurz.state import StateDep
 from kurz.types import Clock
 
@@ -139,16 +140,13 @@ class FastPath:
 
 
 async def send_redirect(
-    target: Target, scope: Scope, send: Send, extra: list[tuple[bytes, bytes]] | None = None
+    target: Target, scope: Scope, send: Send, decision: Decision | None = None
 ) -> None:
+    """The redirect, with the RateLimit fields when a policy was checked."""
     headers = target.headers_for(scope["query_string"])
-    await send(
-        {
-            "type": "http.response.start",
-            "status": target.status,
-            "headers": headers + extra if extra else headers,
-        }
-    )
+    if decision is not None:
+        headers = with_fields(headers, decision)
+    await send({"type": "http.response.start", "status": target.status, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
 
 

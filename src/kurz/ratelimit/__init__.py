@@ -6,7 +6,7 @@ Depends on nothing else in kurz but its clock type, so it can be used on its own
 
 from kurz.ratelimit.fallback import FallbackLimiter
 from kurz.ratelimit.gcra import Decision
-from kurz.ratelimit.headers import header_pairs, limit_field, policy_field, retry_after
+from kurz.ratelimit.headers import limit_field, policy_field, retry_after, with_fields
 from kurz.ratelimit.memory import MemoryLimiter
 from kurz.ratelimit.policy import Policy, parse_policy
 from kurz.ratelimit.redis import RedisLimiter
@@ -19,9 +19,9 @@ __all__ = [
     "MemoryLimiter",
     "Policy",
     "RedisLimiter",
-    "header_pairs",
     "limit_field",
     "parse_policy",
     "policy_field",
     "retry_after",
+    "with_fields",
 ]

@@ -9,6 +9,7 @@ no escaping inside the quotes.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from kurz.ratelimit.gcra import Decision
 from kurz.ratelimit.policy import Policy
@@ -33,9 +34,12 @@ def retry_after(decision: Decision) -> str:
     return str(max(1, math.ceil(decision.retry_after), decision.window))
 
 
-def header_pairs(decision: Decision) -> list[tuple[bytes, bytes]]:
-    """The two fields as raw ASGI headers."""
+def with_fields(
+    headers: Iterable[tuple[bytes, bytes]], decision: Decision
+) -> list[tuple[bytes, bytes]]:
+    """Raw ASGI headers with the two fields appended, in one new list."""
     return [
+        *headers,
         (b"ratelimit-policy", decision.policy.field_value),
         (b"ratelimit", _limit_value(decision)),
     ]

@@ -1,0 +1,213 @@
+"""What the redirect limiter costs, in CPU instructions: a figure the shared host cannot blur.
+
+    python -m bench.redirect_cost [--requests 4000]
+
+Wall-clock rates on this shared machine swing by 15% from one run to the next, more
+than the effect being measured. This bench counts instructions instead, with
+valgrind's callgrind, which gives the same count on every run. Each variant runs
+uvicorn's own HTTP protocol (httptools) in process, over a transport that discards
+what it is given. The variant answers one cached redirect `--requests` times, after
+200 warm-up requests. The same process is also counted with no measured requests,
+and the difference is divided by `--requests`. PYTHONHASHSEED is fixed, so dict
+layouts are the same in every run.
+
+Variants:
+- off: the redirect limit is off.
+- on: the redirect limit is on, with bench.redirect's never-refusing policy.
+- check only: the limit is on, but no RateLimit fields are sent.
+- fields only: both fields are sent, from one fixed decision, with no check.
+
+The counts are instructions, not time. Cache misses and branch mispredictions are
+not weighed, so they rank costs but do not replace a run of bench.redirect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.harness import BenchError
+from bench.redirect import LIMITER_GOAL, NEVER_DENY
+
+VARIANTS = ("off", "on", "check only", "fields only")
+WARMUP = 200
+REQUEST = b"GET /abcdefg HTTP/1.1\r\nHost: kurz\r\nUser-Agent: bench\r\n\r\n"
+
+
+class _Discard:
+    """The least of an asyncio transport that uvicorn's protocol uses; counts writes."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self._until = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        if self._waiter is not None and self.writes >= self._until:
+            self._waiter.set_result(None)
+            self._waiter = None
+
+    async def until(self, writes: int) -> None:
+        """Wait until `writes` writes have been made in all."""
+        if self.writes < writes:
+            self._until = writes
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 5555)}.get(name, default)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+async def _serve(variant: str, requests: int, db: str) -> None:
+    """Run in the child under callgrind: answer WARMUP + `requests` cached redirects."""
+    from uvicorn.config import Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    from kurz.app import create_app
+    from kurz.config import Settings
+    from kurz.links import redirect
+    from kurz.links.redirect import Target
+
+    policy = "off" if variant == "off" else NEVER_DENY
+    settings = Settings(
+        database_url=f"sqlite:///{db}",
+        ratelimit_redirect=policy,
+        ratelimit_api="off",
+        ratelimit_auth_fail="off",
+    )
+    app = create_app(settings)
+    if variant == "check only":
+        # Swap the module's global, which send_redirect looks up on every call.
+        vars(redirect)["with_fields"] = lambda headers, decision: list(headers)
+    if variant == "fields only":
+        fixed = app.limits.check_redirect_now({"client": ("127.0.0.1", 1), "headers": []})
+        app.limits.check_redirect_now = lambda scope: fixed  # type: ignore[method-assign]
+    location = b"https://example.com/x"
+    target = Target(
+        1,
+        302,
+        location.decode(),
+        False,
+        None,
+        None,
+        [(b"location", location), (b"content-length", b"0")],
+    )
+    config = Config(
+        app=app,
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+    )
+    config.load()
+    protocol = HttpToolsProtocol(config, ServerState(), {})
+    transport = _Discard()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+
+    async def answer(n: int) -> None:
+        # Put again each time: the cache's TTL must not run out during a slow run.
+        app.state.kurz.redirector.cache.put("abcdefg", target)
+        for _ in range(n):
+            # A response is two writes: the head, then the (empty) body.
+            expected = transport.writes + 2
+            protocol.data_received(REQUEST)
+            await transport.until(expected)
+
+    await answer(WARMUP)
+    await answer(requests)
+
+
+def count(variant: str, requests: int, db: str) -> int:
+    """Instructions the whole child process ran (callgrind's "Collected")."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    argv = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        "-m",
+        "bench.redirect_cost",
+        "--child",
+        variant,
+        str(requests),
+        db,
+    ]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise BenchError(f"{variant}: valgrind failed ({done.returncode}): {done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--child"]:
+        variant, requests, db = argv[1], int(argv[2]), argv[3]
+        import uvloop
+
+        uvloop.run(_serve(variant, requests, db))
+        return 0
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.redirect_cost",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--requests", type=int, default=4000, help="measured redirects")
+    args = parser.parse_args(argv)
+    if not shutil.which("valgrind"):
+        print("bench failed: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return 1
+    per_request: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="kurz-cost-") as tmp:
+        db = str(Path(tmp) / "kurz.db")
+        try:
+            for variant in VARIANTS:
+                base, loaded = count(variant, 0, db), count(variant, args.requests, db)
+                per_request[variant] = (loaded - base) / args.requests
+                print(
+                    f"{variant:12} {per_request[variant]:9,.0f} instructions per redirect",
+                    flush=True,
+                )
+        except BenchError as exc:
+            print(f"bench failed: {exc}", file=sys.stderr)
+            return 1
+    off = per_request["off"]
+    for variant in VARIANTS[1:]:
+        print(
+            f"{variant:12} +{per_request[variant] - off:8,.0f}  off/{variant} = "
+            f"{off / per_request[variant]:.3f}"
+        )
+    met = "met" if off / per_request["on"] >= LIMITER_GOAL else "NOT met"
+    print(
+        f"limit on/off by instructions = {off / per_request['on']:.3f} "
+        f"(goal >= {LIMITER_GOAL}: {met})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
