@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt bench bench-ratelimit bench-cost bench-servers clean
+.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cost bench-servers clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,12 +34,16 @@ fmt: $(STAMP) ## Format and fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## Redirects (kurz, kurz with its rate limit, a bare ASGI app; wrk), then bench-ratelimit
+bench: $(STAMP) ## Redirects (kurz, kurz with its rate limit, a bare ASGI app; wrk), then bench-ratelimit and bench-idempotency
 	$(BIN)/python -m bench.redirect
 	$(BIN)/python -m bench.ratelimit
+	$(BIN)/python -m bench.idempotency
 
 bench-ratelimit: $(STAMP) ## Rate-limit checks/s and Redis round trips: kurz vs the limits library
 	$(BIN)/python -m bench.ratelimit
+
+bench-idempotency: $(STAMP) ## Keyed against unkeyed POSTs (Idempotency-Key), SQLite and PostgreSQL
+	$(BIN)/python -m bench.idempotency
 
 bench-cost: $(STAMP) ## What the redirect limiter costs in CPU instructions (callgrind; needs valgrind)
 	$(BIN)/python -m bench.redirect_cost

@@ -17,9 +17,10 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -349,3 +350,16 @@ def cpu_model() -> str:
         return platform.machine()
     names = (ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name"))
     return next(names, platform.machine())
+
+
+RECORD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def record(title: str, command: str, lines: Sequence[str]) -> None:
+    """Append one run's section, dated, with the command that made it, to the docs."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    heading = f"## {stamp} — {title}" if title else f"## {stamp}"
+    section = [heading, "", f"Command: `{command}`", "", *lines, "", ""]
+    with RECORD.open("a") as out:
+        out.write("\n".join(section))
+    print(f"appended to {RECORD.relative_to(RECORD.parents[1])}")

@@ -30,7 +30,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 
+from bench import harness
 from bench.harness import (
     BenchError,
     Processes,
@@ -395,11 +395,7 @@ def record(argv: Sequence[str], lines: list[str]) -> None:
     command = (
         "make bench-ratelimit" if not argv else f"python -m bench.ratelimit {shlex.join(argv)}"
     )
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = [f"## {stamp} — rate-limit checks", "", f"Command: `{command}`", "", *lines, "", ""]
-    with RECORD.open("a") as out:
-        out.write("\n".join(section))
-    print(f"appended to {RECORD.relative_to(ROOT)}")
+    harness.record("rate-limit checks", command, lines)
 
 
 def parse_args(argv: Sequence[str]) -> Options:

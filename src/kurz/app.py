@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
@@ -13,6 +15,7 @@ from kurz.bodylimit import BodyLimit
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
+from kurz.idempotency import Idempotency
 from kurz.limits import RateLimitHeaders, ServiceLimits
 from kurz.links import redirect
 from kurz.links import views as link_views
@@ -21,12 +24,32 @@ from kurz.links.redirect import FastPath, Redirector, Target, send_redirect
 from kurz.state import AppState
 from kurz.types import Clock
 
+log = logging.getLogger("kurz")
+
 DESCRIPTION = """\
 A self-hosted URL shortener.
 
 Every `/api/` call takes `Authorization: Bearer <key>` (make one with
 `kurz keys create --name NAME`). Errors are RFC 9457 `application/problem+json`.
+
+`POST` and `PATCH` take an optional `Idempotency-Key: "<unique string>"`: a retry
+with the same key and body gets the first response again, with
+`Idempotent-Replayed: true`, and runs nothing twice. Keys are kept for 24 hours
+(`KURZ_IDEMPOTENCY_TTL`).
 """
+
+
+async def every(seconds: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
+    """Run `job` every `seconds` until cancelled; a failure is logged, not fatal.
+
+    A stand-in until the job scheduler exists: each server runs its own copy.
+    """
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic task %s failed; it runs again in %s s", name, seconds)
 
 
 class KurzApp(FastAPI):
@@ -63,14 +86,30 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     )
     redirector = Redirector(db, cache, clock)
     limits = ServiceLimits.from_settings(settings, clock)
-    state = AppState(settings=settings, db=db, clock=clock, redirector=redirector, limits=limits)
+    idempotency = Idempotency(
+        db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
+    )
+    state = AppState(
+        settings=settings,
+        db=db,
+        clock=clock,
+        redirector=redirector,
+        limits=limits,
+        idempotency=idempotency,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ensure_schema(db)
+        purge = asyncio.create_task(
+            every(settings.idempotency_purge_interval, "idempotency purge", idempotency.purge)
+        )
         try:
             yield
         finally:
+            purge.cancel()
+            with suppress(asyncio.CancelledError):
+                await purge
             await limits.close()
             await db.dispose()
 

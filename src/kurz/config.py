@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     redis_url: str = ""
     # Peers whose X-Forwarded-For is believed (addresses or networks, comma-separated).
     trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    # How long a response sent for an Idempotency-Key is kept for replay (24 h).
+    idempotency_ttl: float = Field(default=86_400.0, ge=1)
+    # Refuse a POST that carries no Idempotency-Key (400).
+    idempotency_required: bool = False
+    # PostgreSQL ends a keyed request's transaction, and frees its key, after its
+    # client (a kurz process) has left it idle this long, e.g. because it hung.
+    idempotency_lock_timeout: float = Field(default=10.0, gt=0)
+    # How often each server deletes expired keys.
+    idempotency_purge_interval: float = Field(default=3_600.0, gt=0)
     access_log: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from kurz.config import Settings
 from kurz.db import Database
+from kurz.idempotency import Idempotency
 from kurz.types import Clock
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ class AppState:
     clock: Clock
     redirector: Redirector
     limits: ServiceLimits
+    idempotency: Idempotency
 
 
 def get_state(request: Request) -> AppState:

@@ -54,6 +54,13 @@ class Server:
         assert self.proc.stdout is not None
         return self.proc.stdout.read() if self.proc.poll() is not None else ""
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no cleanup, as in a crash."""
+        self.proc.kill()
+        self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -124,4 +125,26 @@ link_tags = Table(
     #   WHERE link_tags.tag = :tag AND link_tags.link_id < :cursor
     #   ORDER BY link_tags.link_id DESC LIMIT :n
     Index("ix_link_tags_tag_link_id", "tag", "link_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # Who sent the key (an opaque caller scope, e.g. "key:12"), and to which endpoint:
+    # two callers, or two endpoints, never share a key. The primary key serves the one
+    # lookup a keyed request makes:
+    #   SELECT ... WHERE scope = :s AND key = :k AND method = :m AND path = :p
+    Column("scope", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("method", String(10), primary_key=True),
+    Column("path", String(255), primary_key=True),
+    # SHA-256 (hex) of the request's canonical JSON body: a retry must send the same.
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    # The response headers that are replayed, as a JSON list of [name, value] pairs.
+    Column("headers", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # The purge: DELETE ... WHERE expires_at <= :now, in batches.
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kurz.auth.models import Principal
 from kurz.auth.views import PrincipalDep
 from kurz.clock import utcnow
 from kurz.errors import Problem, invalid, not_found
+from kurz.idempotency import Keyed, keyed_request
 from kurz.links import service
 from kurz.links.codes import CODE_PATTERN
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
@@ -37,6 +40,48 @@ IfMatch = Annotated[
     str | None,
     Header(description="The ETag the change is based on, from a GET or an earlier write."),
 ]
+
+
+_KEYED: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The Idempotency-Key is malformed (or required and missing)", **_PROBLEM},
+    409: {"description": "The alias is taken, or the Idempotency-Key is in use", **_PROBLEM},
+    422: {
+        "description": "A field failed validation, or the Idempotency-Key was used with "
+        "another body",
+        **_PROBLEM,
+    },
+}
+
+
+async def _idempotency_key(
+    request: Request,
+    principal: PrincipalDep,
+    state: StateDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description='A Structured Field string, e.g. "8e03978e-40d5-43e8-bc93-6894a57f9324". '
+            "A retry with the same key and body gets the first response again, with "
+            "`Idempotent-Replayed: true`; the key is kept for KURZ_IDEMPOTENCY_TTL "
+            "(24 hours by default).",
+        ),
+    ] = None,
+) -> Keyed | None:
+    # A PATCH is already safe to retry under If-Match, so only a POST can require a key.
+    required = state.settings.idempotency_required and request.method == "POST"
+    extra = (request.headers.get("if-match", ""),) if request.method == "PATCH" else ()
+    return await keyed_request(request, _caller(principal), required=required, extra=extra)
+
+
+KeyedDep = Annotated[Keyed | None, Depends(_idempotency_key)]
+
+
+def _caller(principal: Principal) -> str:
+    return f"key:{principal.key_id}"
+
+
+def _rendered(status: int, link: LinkRead, headers: dict[str, str]) -> Response:
+    return Response(link.model_dump_json().encode(), status, headers, media_type="application/json")
 
 
 def _checked_code(code: str) -> str:
@@ -71,12 +116,13 @@ def parse_if_match(value: str) -> Versions:
     "",
     status_code=201,
     summary="Shorten a URL",
-    responses={409: {"description": "The alias is taken", **_PROBLEM}, **_AUTH, **_INVALID},
+    response_model=LinkRead,
+    responses={**_AUTH, **_KEYED},
 )
 async def create_link(
-    link_in: LinkCreate, principal: PrincipalDep, state: StateDep, response: Response
-) -> LinkRead:
-    async with state.db.write() as conn:
+    link_in: LinkCreate, principal: PrincipalDep, state: StateDep, keyed: KeyedDep
+) -> Response:
+    async def operation(conn: AsyncConnection) -> Response:
         link = await service.create(
             conn=conn,
             link_in=link_in,
@@ -84,9 +130,10 @@ async def create_link(
             now=utcnow(state.clock),
             base_url=state.settings.base_url,
         )
-    response.headers["Location"] = f"{PREFIX}/{link.code}"
-    response.headers["ETag"] = etag(link.version)
-    return link
+        headers = {"Location": f"{PREFIX}/{link.code}", "ETag": etag(link.version)}
+        return _rendered(201, link, headers)
+
+    return (await state.idempotency.run(operation, keyed)).response()
 
 
 @router.get("", summary="List links, newest first", responses={**_AUTH, **_INVALID})
@@ -131,12 +178,13 @@ async def get_link(
 @router.patch(
     "/{code}",
     summary="Change a link (requires If-Match)",
+    response_model=LinkRead,
     responses={
         412: {"description": "If-Match is stale: another writer changed the link", **_PROBLEM},
         428: {"description": "If-Match is missing", **_PROBLEM},
         **_AUTH,
         **_NOT_FOUND,
-        **_INVALID,
+        **_KEYED,
     },
 )
 async def update_link(
@@ -144,9 +192,9 @@ async def update_link(
     link_in: LinkUpdate,
     principal: PrincipalDep,
     state: StateDep,
-    response: Response,
+    keyed: KeyedDep,
     if_match: IfMatch = None,
-) -> LinkRead:
+) -> Response:
     if if_match is None:
         raise Problem(
             428,
@@ -155,19 +203,23 @@ async def update_link(
             "Send If-Match with the link's current ETag, so that a concurrent change "
             "is not silently overwritten.",
         )
-    async with state.db.write() as conn:
+    versions = parse_if_match(if_match)
+
+    async def operation(conn: AsyncConnection) -> Response:
         link = await service.update(
             conn=conn,
             code=_checked_code(code),
             principal=principal,
             link_in=link_in,
-            versions=parse_if_match(if_match),
+            versions=versions,
             now=utcnow(state.clock),
             base_url=state.settings.base_url,
         )
+        return _rendered(200, link, {"ETag": etag(link.version)})
+
+    stored = await state.idempotency.run(operation, keyed)
     state.redirector.forget(code)
-    response.headers["ETag"] = etag(link.version)
-    return link
+    return stored.response()
 
 
 @router.delete(

@@ -1,0 +1,239 @@
+"""What an Idempotency-Key costs a POST: keyed against unkeyed creates, in one run.
+
+    python -m bench.idempotency [--requests 400] [--rounds 5] [--backends sqlite,postgresql]
+                                [--no-record]
+
+Each backend gets a fresh database (a SQLite file; a PostgreSQL database created for
+the run on KURZ_BENCH_PG, default the test server, and dropped after). kurz runs in
+this process under httpx's ASGI transport, so the figures are kurz's own work plus the
+database's, with no HTTP server or network in between; that makes the key's share as
+large as it can be. Per round, in alternating order:
+
+- unkeyed: `--requests` POST /api/v1/links without a key;
+- keyed: as many with a new key each (every one runs and stores its response);
+- replayed: as many with one key and one body (every one after the first is a replay).
+
+keyed/unkeyed is the ratio of creates per second within a round, median over rounds.
+SQL statements per request are counted on the engine: they do not vary with noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy import event
+
+from bench import harness
+from bench.harness import BenchError, cpu_model, source_state
+from kurz.app import create_app
+from kurz.auth import service as keys_service
+from kurz.auth.models import ApiKeyCreate
+from kurz.clock import system_clock, utcnow
+from kurz.config import Settings
+from kurz.db import Database, upgrade
+
+PG_ADMIN = os.environ.get("KURZ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+MODES = ("unkeyed", "keyed", "replayed")
+GOAL = 0.30  # a keyed POST costs under 30% more than an unkeyed one
+
+
+@dataclass
+class Figures:
+    rates: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in MODES})
+    statements: dict[str, float] = field(default_factory=dict)
+
+    def ratio(self) -> float:
+        pairs = zip(self.rates["keyed"], self.rates["unkeyed"], strict=True)
+        return statistics.median(k / u for k, u in pairs)
+
+
+class Statements:
+    """Counts the SQL statements an engine executes."""
+
+    def __init__(self, db: Database) -> None:
+        self.count = 0
+
+        def counted(*_: Any) -> None:
+            self.count += 1
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", counted)
+
+
+async def measure(url: str, opts: Options) -> Figures:
+    settings = Settings(
+        database_url=url,
+        ratelimit_api="off",
+        ratelimit_redirect="off",
+        ratelimit_auth_fail="off",
+    )
+    app = create_app(settings)
+    figures = Figures()
+    async with app.router.lifespan_context(app):
+        db: Database = app.state.kurz.db
+        async with db.write() as conn:
+            created = await keys_service.create(
+                conn=conn, key_in=ApiKeyCreate(name="bench"), now=utcnow(system_clock)
+            )
+        statements = Statements(db)
+        transport = httpx.ASGITransport(app=app)
+        auth = {"Authorization": f"Bearer {created.secret}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://b", headers=auth) as c:
+
+            async def post(headers: dict[str, str]) -> None:
+                response = await c.post(
+                    "/api/v1/links", json={"url": "https://example.com/b", "tags": ["t"]},
+                    headers=headers,
+                )  # fmt: skip
+                if response.status_code != 201:
+                    raise BenchError(f"POST answered {response.status_code}: {response.text}")
+
+            async def batch(mode: str) -> float:
+                one = f'"{uuid.uuid4()}"'
+                keys = [
+                    {} if mode == "unkeyed" else {"Idempotency-Key": one if mode == "replayed"
+                                                  else f'"{uuid.uuid4()}"'}
+                    for _ in range(opts.requests)
+                ]  # fmt: skip
+                if mode == "replayed":
+                    await post(keys[0])  # stored once; every timed one replays it
+                before = statements.count
+                start = time.perf_counter()
+                for headers in keys:
+                    await post(headers)
+                elapsed = time.perf_counter() - start
+                figures.statements[mode] = (statements.count - before) / opts.requests
+                return opts.requests / elapsed
+
+            for mode in MODES:  # warm-up: connections, caches, code paths
+                await batch(mode)
+            for round_ in range(opts.rounds):
+                order = MODES if round_ % 2 == 0 else MODES[::-1]
+                for mode in order:
+                    figures.rates[mode].append(await batch(mode))
+                print(
+                    f"  round {round_ + 1}: "
+                    + ", ".join(f"{m} {figures.rates[m][-1]:,.0f}/s" for m in MODES),
+                    flush=True,
+                )
+    return figures
+
+
+async def _pg_admin(statement: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def run_backend(backend: str, opts: Options) -> Figures:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="kurz-idem-") as tmp:
+            url = f"sqlite:///{tmp}/kurz.db"
+            db = Database.from_url(url)
+            await upgrade(db)
+            await db.dispose()
+            return await measure(url, opts)
+    name = f"kurz_bench_idem_{os.getpid()}"
+    await _pg_admin(f"CREATE DATABASE {name}")
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    try:
+        db = Database.from_url(url)
+        await upgrade(db)
+        await db.dispose()
+        return await measure(url, opts)
+    finally:
+        await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@dataclass(frozen=True)
+class Options:
+    requests: int
+    rounds: int
+    backends: tuple[str, ...]
+    no_record: bool
+
+
+def report(opts: Options, results: dict[str, Figures]) -> list[str]:
+    lines = [
+        f"- machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}; "
+        f"{source_state()}",
+        f"- {opts.rounds} round(s) of {opts.requests:,} sequential POSTs per mode, "
+        "modes alternating order; in process (httpx ASGI transport), no rate limits",
+        "",
+        "| backend | unkeyed creates/s | keyed creates/s | replays/s | keyed/unkeyed "
+        "| SQL statements per request (unkeyed / keyed / replayed) |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for backend, f in results.items():
+        med = {m: statistics.median(f.rates[m]) for m in MODES}
+        stmts = " / ".join(f"{f.statements[m]:.1f}" for m in MODES)
+        lines.append(
+            f"| {backend} | {med['unkeyed']:,.0f} | {med['keyed']:,.0f} | "
+            f"{med['replayed']:,.0f} | {f.ratio():.3f} | {stmts} |"
+        )
+    lines.append("")
+    for backend, f in results.items():
+        overhead = 1 / f.ratio() - 1
+        met = "met" if overhead < GOAL else "NOT met"
+        lines.append(
+            f"- {backend}: a keyed POST costs {overhead:.0%} more than an unkeyed one "
+            f"(goal < {GOAL:.0%}: {met})"
+        )
+    return lines
+
+
+def record(argv: Sequence[str], lines: list[str]) -> None:
+    command = (
+        "make bench-idempotency" if not argv else f"python -m bench.idempotency {shlex.join(argv)}"
+    )
+    harness.record("Idempotency-Key", command, lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.idempotency",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--requests", type=int, default=400, help="POSTs per mode and round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
+    args = parser.parse_args(argv)
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    if not set(backends) <= {"sqlite", "postgresql"} or args.requests < 10 or args.rounds < 1:
+        parser.error("--backends from sqlite,postgresql; --requests >= 10; --rounds >= 1")
+    opts = Options(args.requests, args.rounds, backends, args.no_record)
+    results: dict[str, Figures] = {}
+    try:
+        for backend in backends:
+            print(f"{backend}:", flush=True)
+            results[backend] = asyncio.run(run_backend(backend, opts))
+    except (BenchError, OSError, asyncpg.PostgresError) as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    lines = report(opts, results)
+    print()
+    print("\n".join(lines))
+    if not opts.no_record:
+        record(argv, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
