@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cost bench-servers clean
+.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cache bench-cost bench-servers clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ bench-ratelimit: $(STAMP) ## Rate-limit checks/s and Redis round trips: kurz vs 
 
 bench-idempotency: $(STAMP) ## Keyed against unkeyed POSTs (Idempotency-Key), SQLite and PostgreSQL
 	$(BIN)/python -m bench.idempotency
+
+bench-cache: $(STAMP) ## kurz.cache.LRUCache against functools, cachetools and lru-dict
+	$(BIN)/python -m bench.cache
 
 bench-cost: $(STAMP) ## What the redirect limiter costs in CPU instructions (callgrind; needs valgrind)
 	$(BIN)/python -m bench.redirect_cost

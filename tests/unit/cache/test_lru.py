@@ -1,0 +1,164 @@
+"""kurz.cache.LRUCache: order, bounds, expiry, negative entries, threads."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kurz.cache import MISSING, NOT_CACHED, LRUCache, Stats
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_least_recently_used_goes_first() -> None:
+    cache: LRUCache[str, int] = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # a is now the most recently used
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (1, None, 3)
+    assert cache.stats().evictions == 1
+
+
+def test_a_put_renews_recency_and_value() -> None:
+    cache: LRUCache[str, int] = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("a", 10)
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b")) == (10, None)
+
+
+def test_the_byte_bound_evicts_until_the_values_fit() -> None:
+    cache: LRUCache[str, str] = LRUCache(100, max_bytes=10, sizeof=len)
+    cache.put("a", "xxxx")
+    cache.put("b", "yyyy")
+    cache.put("c", "zzzz")  # 12 bytes: a goes
+    assert ("a" in cache, "b" in cache, "c" in cache) == (False, True, True)
+    assert cache.stats().bytes == 8
+    cache.put("b", "y")  # replacing a value frees its bytes
+    assert cache.stats().bytes == 5
+    cache.put("c", "z" * 11)  # larger than the whole cache: not kept, old value gone
+    assert "c" not in cache
+    assert cache.stats().bytes == 1
+    with pytest.raises(ValueError, match="sizeof"):
+        LRUCache(1, max_bytes=1)
+
+
+def test_entries_expire_after_their_ttl() -> None:
+    timer = Timer()
+    cache: LRUCache[str, int] = LRUCache(10, ttl=5, timer=timer)
+    cache.put("a", 1)
+    cache.put("b", 2, ttl=20)
+    cache.put("c", 3, ttl=float("inf"))
+    timer.now += 4.9
+    assert cache.get("a") == 1
+    timer.now += 0.1
+    assert cache.lookup("a") is NOT_CACHED
+    timer.now += 100
+    assert (cache.get("b"), cache.get("c")) == (None, 3)
+    assert cache.stats().expirations == 2
+    assert len(cache) == 1
+
+
+def test_a_negative_entry_answers_missing_until_it_expires() -> None:
+    timer = Timer()
+    cache: LRUCache[str, int] = LRUCache(10, timer=timer)
+    cache.put_missing("nope", ttl=2)
+    assert cache.lookup("nope") is MISSING
+    assert cache.get("nope") is None
+    assert "nope" in cache
+    timer.now += 2
+    assert cache.lookup("nope") is NOT_CACHED
+
+
+def test_counters() -> None:
+    cache: LRUCache[str, int] = LRUCache(1)
+    cache.put("a", 1)
+    cache.get("a")
+    cache.get("zz")
+    cache.put("b", 2)
+    cache.discard("b")
+    assert cache.stats() == Stats(hits=1, misses=1, evictions=1, expirations=0, entries=0, bytes=0)
+
+
+def test_a_cache_of_size_zero_keeps_nothing() -> None:
+    cache: LRUCache[str, int] = LRUCache(0)
+    cache.put("a", 1)
+    assert (len(cache), cache.get("a")) == (0, None)
+
+
+ops = st.lists(
+    st.tuples(st.sampled_from(["get", "put", "discard"]), st.integers(0, 8), st.integers(0, 99)),
+    max_size=300,
+)
+
+
+@given(st.integers(1, 5), ops)
+def test_it_behaves_as_a_list_kept_in_recency_order(
+    size: int, steps: list[tuple[str, int, int]]
+) -> None:
+    cache: LRUCache[int, int] = LRUCache(size)
+    model: list[tuple[int, int]] = []  # least recent first
+    for op, key, value in steps:
+        found = next((i for i, (k, _) in enumerate(model) if k == key), None)
+        if op == "get":
+            expected = None
+            if found is not None:
+                entry = model.pop(found)
+                model.append(entry)
+                expected = entry[1]
+            assert cache.get(key) == expected
+        elif op == "put":
+            if found is not None:
+                model.pop(found)
+            model.append((key, value))
+            del model[: max(0, len(model) - size)]
+            cache.put(key, value)
+        else:
+            if found is not None:
+                model.pop(found)
+            cache.discard(key)
+        assert len(cache) == len(model)
+    assert [cache.get(k) for k, _ in list(model)] == [v for _, v in model]
+
+
+def test_threads_keep_the_bounds_and_the_byte_count_exact() -> None:
+    cache: LRUCache[int, bytes] = LRUCache(50, max_bytes=400, sizeof=len)
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(20_000):
+                key = rng.randrange(200)
+                action = rng.random()
+                if action < 0.6:
+                    cache.get(key)
+                elif action < 0.95:
+                    cache.put(key, b"x" * rng.randrange(1, 30))
+                else:
+                    cache.discard(key)
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    stats = cache.stats()
+    assert stats.entries <= 50
+    held = [cache.get(k) for k in range(200)]
+    assert stats.bytes == sum(len(v) for v in held if v is not None) <= 400
