@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import cachetools
 import lru
@@ -43,6 +44,13 @@ UNIVERSE = 100_000
 CONTENDERS = ("kurz LRUCache", "functools.lru_cache", "cachetools.LRUCache", "lru-dict LRU")
 WORKLOADS = ("get-hit", "get-miss", "set with eviction", "zipf")
 Run = Callable[[list[int]], None]
+
+
+class Mapping(Protocol):
+    """What the bench uses of cachetools' and lru-dict's caches."""
+
+    def get(self, key: int, /) -> int | None: ...
+    def __setitem__(self, key: int, value: int, /) -> None: ...
 
 
 def zipf_keys(n: int, seed: int) -> list[int]:
@@ -95,12 +103,8 @@ def functools_runs() -> dict[str, Run]:
     return {"get-hit": call, "set with eviction": call, "zipf": call}
 
 
-def cachetools_runs() -> dict[str, Run]:
-    def fresh() -> cachetools.LRUCache[int, int]:
-        cache: cachetools.LRUCache[int, int] = cachetools.LRUCache(maxsize=SIZE)
-        for k in range(SIZE):
-            cache[k] = k
-        return cache
+def mapping_runs(fresh: Callable[[], Mapping]) -> dict[str, Run]:
+    """The runs for a cache used as a mapping (cachetools, lru-dict): `get`, `c[k] = v`."""
 
     def get(keys: list[int]) -> None:
         get = fresh().get
@@ -122,31 +126,10 @@ def cachetools_runs() -> dict[str, Run]:
     return {"get-hit": get, "get-miss": get, "set with eviction": put, "zipf": zipf}
 
 
-def lru_dict_runs() -> dict[str, Run]:
-    def fresh() -> lru.LRU[int, int]:
-        cache: lru.LRU[int, int] = lru.LRU(SIZE)
-        for k in range(SIZE):
-            cache[k] = k
-        return cache
-
-    def get(keys: list[int]) -> None:
-        get = fresh().get
-        for k in keys:
-            get(k)
-
-    def put(keys: list[int]) -> None:
-        cache = fresh()
-        for k in keys:
-            cache[k] = k
-
-    def zipf(keys: list[int]) -> None:
-        cache = fresh()
-        get = cache.get
-        for k in keys:
-            if get(k) is None:
-                cache[k] = k
-
-    return {"get-hit": get, "get-miss": get, "set with eviction": put, "zipf": zipf}
+def filled(cache: Mapping) -> Mapping:
+    for k in range(SIZE):
+        cache[k] = k
+    return cache
 
 
 @dataclass(frozen=True)
@@ -170,7 +153,12 @@ def measure(opts: Options) -> dict[str, dict[str, float]]:
     contenders = dict(
         zip(
             CONTENDERS,
-            (kurz_runs(), functools_runs(), cachetools_runs(), lru_dict_runs()),
+            (
+                kurz_runs(),
+                functools_runs(),
+                mapping_runs(lambda: filled(cachetools.LRUCache(maxsize=SIZE))),
+                mapping_runs(lambda: filled(lru.LRU(SIZE))),
+            ),
             strict=True,
         )
     )

@@ -140,7 +140,6 @@ def _retry_until_not_in_flight(
 def test_killed_mid_request_then_retried_gives_one_link(deployment: Deployment) -> None:
     rng = random.Random(4)
     server = deployment.start()
-    outcomes = {"replayed": 0, "ran again": 0}
     for attempt in range(6):
         tag = f"kill{attempt}"
         body = {"url": f"https://example.com/{tag}", "tags": [tag]}
@@ -153,13 +152,11 @@ def test_killed_mid_request_then_retried_gives_one_link(deployment: Deployment) 
         assert retried.status_code == 201, retried.text
         links = deployment.links_tagged(server.url, tag)
         assert [link["code"] for link in links] == [retried.json()["code"]]
-        outcomes["replayed" if "idempotent-replayed" in retried.headers else "ran again"] += 1
         if sent and isinstance(sent[0], httpx.Response):
             # The first request was answered before the kill: the retry is its replay.
             assert sent[0].status_code == 201
             assert retried.content == sent[0].content
             assert retried.headers["idempotent-replayed"] == "true"
-    assert sum(outcomes.values()) == 6
 
 
 async def _advisory_locks(database_url: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
 from datetime import timedelta
 
 import asyncpg
@@ -213,8 +214,9 @@ async def test_a_key_held_by_a_hung_server_is_freed_after_the_lock_timeout(
         raise AssertionError("the hung request's key was never freed")
     assert refusals > 0
     assert (result.status, result.replayed) == (201, False)
+    # Cleanup only: the hung request's connection was ended under it.
     hung.cancel()
-    with pytest.raises((asyncio.CancelledError, Exception)):
+    with suppress(asyncio.CancelledError, Exception):
         await hung
 
 
