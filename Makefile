@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cache bench-cost bench-servers clean
+.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-cost bench-servers clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -47,6 +47,18 @@ bench-idempotency: $(STAMP) ## Keyed against unkeyed POSTs (Idempotency-Key), SQ
 
 bench-cache: $(STAMP) ## kurz.cache.LRUCache against functools, cachetools and lru-dict
 	$(BIN)/python -m bench.cache
+
+bench-hitratio: $(STAMP) ## Hit ratios of LRU and LRU+TinyLFU on Zipf and scan-polluted workloads
+	$(BIN)/python -m bench.hitratio
+
+bench-ring: $(STAMP) ## The consistent-hash ring: balance, keys moved, bounded loads, lookups/s vs uhashring
+	$(BIN)/python -m bench.ring
+
+bench-scale: $(STAMP) ## Zipf traffic over 10^6..10^9 links: L1/L2 hit ratios and SQL reads/s by cache size
+	$(BIN)/python -m bench.scale
+
+bench-tiers: $(STAMP) ## Redirects with L1 only, and with L2 on three local Redis nodes and L1 off (wrk)
+	$(BIN)/python -m bench.redirect --tiers
 
 bench-cost: $(STAMP) ## What the redirect limiter costs in CPU instructions (callgrind; needs valgrind)
 	$(BIN)/python -m bench.redirect_cost
