@@ -16,6 +16,10 @@ a policy too large to ever refuse (kurz-rl), so that every redirect pays for a f
 check (in process) and still answers 302. kurz-rl/kurz, by rate and by server CPU
 per request, is what the limiter costs. With --split, the bare app runs as a pair
 too, with and without two fixed RateLimit fields: what the fields alone cost.
+
+With --tiers, two more kurz servers run as a pair: one with L1 only (the default),
+one with L1 off and L2 on three redis-servers this run starts, so that every
+redirect reads L2: kurz-l2/kurz-l1 is what a read from L2 costs against one from L1.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from bench.harness import (
     free_port,
     kurz_cli,
     pinned,
+    redis_server_argv,
     run_wrk,
     source_state,
 )
@@ -64,6 +69,9 @@ PAIR = ("kurz (pair)", "kurz-rl (pair)")
 # With --split: the same two fields on the bare app, without any check, to tell what
 # the fields cost from what the check costs.
 FIELDS_PAIR = ("bare (pair)", "bare+fields (pair)")
+# With --tiers: every redirect from L1, against every redirect from L2 (L1 off).
+TIERS_PAIR = ("kurz-l1 (pair)", "kurz-l2 (pair)")
+L2_NODES = 3
 APPS = ("bare", "kurz", *PAIR)
 LINKS = 1_000
 GOAL = 0.6
@@ -88,10 +96,15 @@ class Options:
     servers: tuple[str, ...]
     record: bool
     split: bool
+    tiers: bool = False
 
     @property
     def apps(self) -> tuple[str, ...]:
-        return (*APPS, *FIELDS_PAIR) if self.split else APPS
+        return (
+            *APPS,
+            *(FIELDS_PAIR if self.split else ()),
+            *(TIERS_PAIR if self.tiers else ()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +148,11 @@ def parse_args(argv: Sequence[str]) -> Options:
         action="store_true",
         help="also run the bare app with and without two fixed RateLimit fields, as a pair",
     )
+    parser.add_argument(
+        "--tiers",
+        action="store_true",
+        help="also run kurz with L1 only against kurz with L2 only (3 redis-servers), as a pair",
+    )
     args = parser.parse_args(argv)
     servers = tuple(s.strip() for s in args.servers.split(",") if s.strip())
     if not servers or any(s not in SERVERS for s in servers):
@@ -152,6 +170,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         servers,
         not args.no_record,
         args.split,
+        args.tiers,
     )
 
 
@@ -211,6 +230,21 @@ class Bench:
         self.procs = procs
         self.links = tmp / "links.json"
         self.paths = tmp / "paths.txt"
+        # With --tiers: the L2 nodes' URLs, once started.
+        self.cache_nodes: list[str] = []
+
+    def start_cache_nodes(self) -> None:
+        for i in range(L2_NODES):
+            port = free_port()
+            name = f"redis-{i}"
+            self.procs.start(name, redis_server_argv(port), dict(os.environ), self.tmp)
+            self.procs.wait_listening(name, port)
+            self.cache_nodes.append(f"redis://127.0.0.1:{port}/0")
+
+    def tier_env(self, app: str) -> dict[str, str]:
+        if app != TIERS_PAIR[1]:
+            return {}
+        return {"KURZ_CACHE_NODES": ",".join(self.cache_nodes), "KURZ_REDIRECT_CACHE_SIZE": "0"}
 
     def env(self, port: int, ratelimit_redirect: str = "off") -> dict[str, str]:
         return {
@@ -258,6 +292,7 @@ class Bench:
                     "BENCH_LINKS": str(self.links),
                     "BENCH_FIELDS": "1" if app == FIELDS_PAIR[1] else "0",
                     "PYTHONPATH": str(ROOT),
+                    **self.tier_env(app),
                 }
                 self.procs.start(name, server_argv(server, app, port), env, self.tmp)
                 urls[app] = f"http://127.0.0.1:{port}"
@@ -319,11 +354,13 @@ def measure(opts: Options, wrk: str) -> list[Result]:
         try:
             bench = Bench(opts, wrk, Path(tmp), procs)
             probe = bench.create_links()
+            if opts.tiers:
+                bench.start_cache_nodes()
             samples: dict[tuple[str, str], list[Sample]] = {
                 (server, app): [] for server in opts.servers for app in opts.apps
             }
             for round_ in range(1, opts.rounds + 1):
-                for server, apps in order(opts.servers, round_, opts.split):
+                for server, apps in order(opts.servers, round_, opts.split, opts.tiers):
                     for app, sample in zip(
                         apps, bench.run(server, *apps, probe=probe), strict=True
                     ):
@@ -338,11 +375,11 @@ def measure(opts: Options, wrk: str) -> list[Result]:
 
 
 def order(
-    servers: tuple[str, ...], round_: int, split: bool = False
+    servers: tuple[str, ...], round_: int, split: bool = False, tiers: bool = False
 ) -> list[tuple[str, tuple[str, ...]]]:
     """bare, kurz, then the pair(s); bare and kurz swap places every other round."""
     alone = (("bare",), ("kurz",)) if round_ % 2 else (("kurz",), ("bare",))
-    pairs = (PAIR, FIELDS_PAIR) if split else (PAIR,)
+    pairs = (PAIR, *((FIELDS_PAIR,) if split else ()), *((TIERS_PAIR,) if tiers else ()))
     return [(server, apps) for server in servers for apps in (*alone, *pairs)]
 
 
@@ -371,7 +408,7 @@ def table(results: list[Result]) -> list[str]:
         rounds = ", ".join(f"{s.rate:,.0f}" for s in r.samples)
         share = f"{ratio(results, r.server):.2f}" if r.app == "kurz" else ""
         on_off, by_cpu = "", ""
-        for pair in (PAIR, FIELDS_PAIR):
+        for pair in (PAIR, FIELDS_PAIR, TIERS_PAIR):
             if r.app == pair[1]:
                 on_off = f"{ratio(results, r.server, *pair[::-1]):.2f}"
                 by_cpu = f"{ratio(results, r.server, *pair[::-1], cpu=True):.2f}"
@@ -394,6 +431,13 @@ def verdicts(results: list[Result]) -> list[str]:
             lines.append(
                 f"{server}: kurz-rl/kurz (redirect rate limit on/off), by {label} = "
                 f"{cost:.3f} (goal >= {LIMITER_GOAL}: {met})"
+            )
+        if any(r.app == TIERS_PAIR[1] for r in results):
+            share = ratio(results, server, "kurz-l2 (pair)", "kurz-l1 (pair)")
+            met = "met" if share >= GOAL else "NOT met"
+            lines.append(
+                f"{server}: kurz with L2 only / kurz with L1, by rate = {share:.3f}; so "
+                f"kurz-l2/bare ~ {share * ratio(results, server):.2f} (goal >= {GOAL}: {met})"
             )
         if any(r.app == FIELDS_PAIR[1] for r in results):
             fields = ratio(results, server, *FIELDS_PAIR[::-1])
@@ -481,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     opts = parse_args(argv)
     ttl = Settings().redirect_cache_ttl
-    # Cached entries live between 3/4 of the TTL and all of it (kurz.links.cache).
+    # Cached entries live between 3/4 of the TTL and all of it (kurz.cache.TieredCache).
     if opts.warmup + opts.duration >= 0.75 * ttl:
         print(
             f"note: warm-up + duration reach KURZ_REDIRECT_CACHE_TTL ({ttl:g} s): the "

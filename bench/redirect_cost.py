@@ -105,15 +105,14 @@ async def _serve(variant: str, requests: int, db: str) -> None:
     if variant == "fields only":
         fixed = app.limits.check_redirect_now({"client": ("127.0.0.1", 1), "headers": []})
         app.limits.check_redirect_now = lambda scope: fixed  # type: ignore[method-assign]
-    location = b"https://example.com/x"
-    target = Target(
-        1,
-        302,
-        location.decode(),
-        False,
-        None,
-        None,
-        [(b"location", location), (b"content-length", b"0")],
+    target = Target.of(
+        link_id=1,
+        version=1,
+        status=302,
+        url="https://example.com/x",
+        forward_query=False,
+        expires_at=None,
+        max_visits=None,
     )
     config = Config(
         app=app,
@@ -130,7 +129,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
 
     async def answer(n: int) -> None:
         # Put again each time: the cache's TTL must not run out during a slow run.
-        app.state.kurz.redirector.cache.put("abcdefg", target)
+        app.state.kurz.redirector.cache.l1.put("abcdefg", target)
         for _ in range(n):
             # A response is two writes: the head, then the (empty) body.
             expected = transport.writes + 2

@@ -92,6 +92,21 @@ def redis_server() -> Iterator[RedisServer]:
         server.stop()
 
 
+@pytest.fixture
+def redis_nodes() -> Iterator[list[RedisServer]]:
+    """Three Redis nodes of the test's own, for the cache ring (L2)."""
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not installed")
+    servers = [RedisServer() for _ in range(3)]
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "kurz.db"

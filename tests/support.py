@@ -57,3 +57,10 @@ class RedisServer:
             self._proc.terminate()
             self._proc.wait(timeout=10)
         self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash: its data (it keeps none on disk) is gone with it."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+        self._proc = None

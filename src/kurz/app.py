@@ -12,6 +12,8 @@ from starlette.types import Receive, Scope, Send
 
 from kurz import __version__, errors, health
 from kurz.bodylimit import BodyLimit
+from kurz.cache import CacheNodes, InvalidationBus, Lifetimes, LRUCache, TieredCache
+from kurz.cache.nodes import parse_node
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
@@ -19,8 +21,7 @@ from kurz.idempotency import Idempotency
 from kurz.limits import RateLimitHeaders, ServiceLimits
 from kurz.links import redirect
 from kurz.links import views as link_views
-from kurz.links.cache import BoundedTTLMap
-from kurz.links.redirect import FastPath, Redirector, Target, send_redirect
+from kurz.links.redirect import FastPath, Redirector, Target, TargetCodec, loader, send_redirect
 from kurz.state import AppState
 from kurz.types import Clock
 
@@ -79,11 +80,36 @@ class KurzApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def redirect_cache(settings: Settings, db: Database) -> TieredCache[Target]:
+    """L1 in this process; L2 and the invalidation bus when there are Redis nodes."""
+    nodes = None
+    if settings.cache_nodes:
+        nodes = CacheNodes(
+            settings.cache_nodes,
+            points=settings.cache_points,
+            balance=settings.cache_balance,
+            timeout=settings.cache_timeout,
+        )
+    bus_urls = [parse_node(url)[2] for url in settings.cache_nodes] or (
+        [settings.redis_url] if settings.redis_url else []
+    )
+    return TieredCache(
+        load=loader(db),
+        codec=TargetCodec(),
+        l1=LRUCache(settings.redirect_cache_size),
+        l2=nodes,
+        bus=InvalidationBus(bus_urls, timeout=settings.cache_timeout) if bus_urls else None,
+        lifetimes=Lifetimes(
+            l1=settings.redirect_cache_ttl,
+            missing=settings.redirect_cache_missing_ttl,
+            l2=settings.cache_ttl,
+        ),
+    )
+
+
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     db = Database.from_url(settings.database_url)
-    cache: BoundedTTLMap[Target] = BoundedTTLMap(
-        settings.redirect_cache_size, settings.redirect_cache_ttl
-    )
+    cache = redirect_cache(settings, db)
     redirector = Redirector(db, cache, clock)
     limits = ServiceLimits.from_settings(settings, clock)
     idempotency = Idempotency(
@@ -101,6 +127,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ensure_schema(db)
+        await cache.start()
         purge = asyncio.create_task(
             every(settings.idempotency_purge_interval, "idempotency purge", idempotency.purge)
         )
@@ -111,6 +138,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
             with suppress(asyncio.CancelledError):
                 await purge
             await limits.close()
+            await cache.close()
             await db.dispose()
 
     app = KurzApp(

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from kurz.cache.nodes import parse_node
 from kurz.ratelimit import Policy, parse_policy
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/kurz.db"
@@ -24,10 +25,26 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     # The public origin short URLs are built on; defaults to the listening address.
     base_url: str = ""
-    # Resolved links kept in memory for the redirect path (0 turns the cache off).
+    # Resolved links each process keeps in memory, L1 (0 turns it off).
     redirect_cache_size: int = Field(default=100_000, ge=0)
-    # Upper bound on how long another process may serve a link after it changed.
+    # How long L1 keeps a link: the bound on serving a changed link when no
+    # invalidation can reach this process (docs/decisions/0007-tiered-cache.md).
     redirect_cache_ttl: float = Field(default=30.0, gt=0)
+    # How long L1 remembers that a code does not exist.
+    redirect_cache_missing_ttl: float = Field(default=5.0, gt=0)
+    # Redis nodes for the shared cache, L2 (comma-separated redis:// URLs, each may
+    # end in ?weight=N); empty turns L2 off. Invalidations to every process's L1 go
+    # over these nodes, or over KURZ_REDIS_URL when there are none.
+    cache_nodes: Annotated[tuple[str, ...], NoDecode] = ()
+    # How long L2 keeps a link.
+    cache_ttl: float = Field(default=3_600.0, gt=0)
+    # Points per node (of weight 1) on the hash ring.
+    cache_points: int = Field(default=160, ge=4, le=10_000, multiple_of=4)
+    # Bounded loads: no node takes more than this times the average of the requests
+    # in flight (e.g. 1.25); empty for plain consistent hashing.
+    cache_balance: float | None = Field(default=None, gt=1)
+    # How long a cache node may take to answer before the read goes on without it.
+    cache_timeout: float = Field(default=0.2, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Rate limits, as "<limit>/<window>[s|m|h|d];burst=<n>" or "off"
     # (docs/decisions/0003-rate-limiting.md). API calls count per API key; redirects
@@ -72,6 +89,16 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str) -> str:
         if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("KURZ_REDIS_URL must be a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("cache_nodes", mode="before")
+    @classmethod
+    def _node_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, tuple | list):
+            for url in value:
+                parse_node(str(url))
         return value
 
     @field_validator("trusted_proxies", mode="before")

@@ -33,6 +33,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "KURZ_PORT": str(self.port)}
         self.cwd = cwd
+        self._output = ""
         self.proc = subprocess.Popen(
             [KURZ, "serve"], env=self.env, cwd=cwd, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True,
@@ -51,15 +52,20 @@ class Server:
         raise AssertionError("kurz serve did not become ready within 30 s")
 
     def output(self) -> str:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.read() if self.proc.poll() is not None else ""
+        """What the server printed, once it has exited."""
+        self._drain()
+        return self._output
+
+    def _drain(self) -> None:
+        if self.proc.poll() is not None and self.proc.stdout and not self.proc.stdout.closed:
+            self._output += self.proc.stdout.read()
+            self.proc.stdout.close()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no cleanup, as in a crash."""
         self.proc.kill()
         self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        self._drain()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -69,5 +75,4 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        self._drain()

@@ -1,6 +1,25 @@
-"""Caches: an in-process LRU (L1) and a consistent-hash ring. Depends on nothing in kurz.links."""
+"""Caches: an in-process LRU (L1), Redis nodes on a hash ring (L2), and both as tiers.
 
+Depends on nothing in kurz.links.
+"""
+
+from kurz.cache.bus import InvalidationBus
 from kurz.cache.lru import MISSING, NOT_CACHED, Absent, LRUCache, Stats
+from kurz.cache.nodes import FOREVER, CacheNodes
 from kurz.cache.ring import HashRing
+from kurz.cache.tiered import Codec, Lifetimes, TieredCache
 
-__all__ = ["MISSING", "NOT_CACHED", "Absent", "HashRing", "LRUCache", "Stats"]
+__all__ = [
+    "FOREVER",
+    "MISSING",
+    "NOT_CACHED",
+    "Absent",
+    "CacheNodes",
+    "Codec",
+    "HashRing",
+    "InvalidationBus",
+    "LRUCache",
+    "Lifetimes",
+    "Stats",
+    "TieredCache",
+]

@@ -1,13 +1,16 @@
 """Following a short link: the hot path.
 
-A cached, uncapped link is answered by FastPath before FastAPI sees the request,
-so a repeat hit costs a dict lookup and two ASGI messages (docs/redirects.md). Everything else
-(a miss, a capped or expired link, an unknown code) takes the `follow` route.
+A link in this process's cache (L1), uncapped, is answered by FastPath before FastAPI
+sees the request, so a repeat hit costs a dict lookup and two ASGI messages
+(docs/redirects.md). Everything else (a miss, a capped or expired link, an unknown
+code) takes the `follow` route, which reads through the tiers of kurz.cache.
 """
 
 from __future__ import annotations
 
 import html
+import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -17,11 +20,11 @@ from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from kurz.cache import FOREVER, TieredCache
 from kurz.db import Database
 from kurz.errors import Problem
 from kurz.limits import SCOPE_KEY, too_many_requests
 from kurz.links import service
-from kurz.links.cache import BoundedTTLMap
 from kurz.links.codes import CODE_PATTERN
 from kurz.ratelimit import Decision, with_fields
 from kurz.state import StateDep
@@ -40,6 +43,7 @@ class Target:
     """What the redirect path needs to answer for one link, precomputed."""
 
     link_id: int
+    version: int
     status: int
     url: str
     forward_query: bool
@@ -48,18 +52,32 @@ class Target:
     headers: list[tuple[bytes, bytes]]
 
     @classmethod
-    def from_row(cls, row: Any) -> Target:
-        headers = [(b"location", row.url.encode("ascii")), _EMPTY]
-        if row.redirect_status in (301, 308):
+    def of(
+        cls,
+        *,
+        link_id: int,
+        version: int,
+        status: int,
+        url: str,
+        forward_query: bool,
+        expires_at: float | None,
+        max_visits: int | None,
+    ) -> Target:
+        headers = [(b"location", url.encode("ascii")), _EMPTY]
+        if status in (301, 308):
             headers.append(_PERMANENT_CACHE)
-        return cls(
+        return cls(link_id, version, status, url, forward_query, expires_at, max_visits, headers)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Target:
+        return cls.of(
             link_id=row.id,
+            version=row.version,
             status=row.redirect_status,
             url=row.url,
             forward_query=row.forward_query,
             expires_at=row.expires_at.timestamp() if row.expires_at else None,
             max_visits=row.max_visits,
-            headers=headers,
         )
 
     def expired(self, now: float) -> bool:
@@ -80,27 +98,66 @@ def _with_query(url: str, query: str) -> str:
     return f"{joined}{hash_}{fragment}"
 
 
-class Redirector:
-    """Resolves codes to targets: from the cache, else from the database."""
+class TargetCodec:
+    """Targets as L2 keeps them: a JSON array, the fields in a fixed order."""
 
-    def __init__(self, db: Database, cache: BoundedTTLMap[Target], clock: Clock) -> None:
+    def encode(self, target: Target) -> bytes:
+        fields = [
+            target.link_id,
+            target.version,
+            target.status,
+            target.url,
+            target.forward_query,
+            target.expires_at,
+            target.max_visits,
+        ]
+        return json.dumps(fields, separators=(",", ":")).encode()
+
+    def decode(self, payload: bytes) -> Target:
+        link_id, version, status, url, forward_query, expires_at, max_visits = json.loads(payload)
+        return Target.of(
+            link_id=int(link_id),
+            version=int(version),
+            status=int(status),
+            url=str(url),
+            forward_query=bool(forward_query),
+            expires_at=None if expires_at is None else float(expires_at),
+            max_visits=None if max_visits is None else int(max_visits),
+        )
+
+    def version(self, target: Target) -> int:
+        return target.version
+
+
+def loader(db: Database) -> Callable[[str], Awaitable[Target | None]]:
+    """The cache's last tier: the live link behind a code, from the database."""
+
+    async def load(code: str) -> Target | None:
+        async with db.read() as conn:
+            row = await service.resolve(conn=conn, code=code)
+        return None if row is None else Target.from_row(row)
+
+    return load
+
+
+class Redirector:
+    """Resolves codes to targets through the cache tiers, and invalidates them on change."""
+
+    def __init__(self, db: Database, cache: TieredCache[Target], clock: Clock) -> None:
         self.db = db
         self.cache = cache
         self.clock = clock
 
     async def find(self, code: str) -> Target | None:
-        target = self.cache.get(code)
-        if target is None:
-            async with self.db.read() as conn:
-                row = await service.resolve(conn=conn, code=code)
-            if row is None:
-                return None
-            target = Target.from_row(row)
-            self.cache.put(code, target)
-        return target
+        return await self.cache.get(code)
 
     def forget(self, code: str) -> None:
-        self.cache.discard(code)
+        """Drop `code` from this process's L1 only, to read it afresh."""
+        self.cache.drop(code)
+
+    async def changed(self, code: str, version: int = FOREVER) -> None:
+        """`code` now has `version` (FOREVER: deleted); no tier may serve an older one."""
+        await self.cache.invalidate(code, version)
 
     async def take_visit(self, target: Target, *, method: str) -> bool:
         """Whether a capped link has a visit left; a GET uses one up, a HEAD only looks."""
@@ -121,7 +178,8 @@ class FastPath:
     __slots__ = ("cache", "clock")
 
     def __init__(self, redirector: Redirector) -> None:
-        self.cache = redirector.cache
+        # L1 itself: a hit here never awaits.
+        self.cache = redirector.cache.l1
         self.clock = redirector.clock
 
     def hit(self, scope: Scope) -> Target | None:

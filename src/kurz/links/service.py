@@ -321,6 +321,7 @@ _TARGET_COLUMNS = (
     links.c.expires_at,
     links.c.max_visits,
     links.c.visits,
+    links.c.version,
 )
 
 

@@ -12,7 +12,7 @@ from kurz.auth.models import Principal
 from kurz.auth.views import PrincipalDep
 from kurz.clock import utcnow
 from kurz.errors import Problem, invalid, not_found
-from kurz.idempotency import Keyed, keyed_request
+from kurz.idempotency import Keyed, Stored, keyed_request
 from kurz.links import service
 from kurz.links.codes import CODE_PATTERN
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
@@ -91,6 +91,11 @@ def _checked_code(code: str) -> str:
     return code
 
 
+def _version(stored: Stored) -> int:
+    """The link version a stored 200 or 201 carries in its ETag."""
+    return int(dict(stored.headers)["etag"].strip('"'))
+
+
 def parse_if_match(value: str) -> Versions:
     """The versions an If-Match header accepts (RFC 9110 13.1.1, strong comparison)."""
     if value.strip() == "*":
@@ -133,7 +138,12 @@ async def create_link(
         headers = {"Location": f"{PREFIX}/{link.code}", "ETag": etag(link.version)}
         return _rendered(201, link, headers)
 
-    return (await state.idempotency.run(operation, keyed)).response()
+    stored = await state.idempotency.run(operation, keyed)
+    if stored.status == 201:
+        # A process may remember the code as unknown (a visitor tried it first).
+        code = dict(stored.headers)["location"].rpartition("/")[2]
+        await state.redirector.changed(code, _version(stored))
+    return stored.response()
 
 
 @router.get("", summary="List links, newest first", responses={**_AUTH, **_INVALID})
@@ -218,7 +228,8 @@ async def update_link(
         return _rendered(200, link, {"ETag": etag(link.version)})
 
     stored = await state.idempotency.run(operation, keyed)
-    state.redirector.forget(code)
+    if stored.status == 200:
+        await state.redirector.changed(code, _version(stored))
     return stored.response()
 
 
@@ -239,5 +250,5 @@ async def delete_link(
             versions=Versions.any() if if_match is None else parse_if_match(if_match),
             now=utcnow(state.clock),
         )
-    state.redirector.forget(code)
+    await state.redirector.changed(code)
     return Response(status_code=204)

@@ -1,0 +1,170 @@
+"""Invalidations for every process's L1, broadcast over Redis pub/sub.
+
+A message goes out on every node and each process listens on every node, so losing
+one node loses no message; a key heard twice is dropped twice, which is harmless.
+Pub/sub keeps nothing for a listener that was away, so a listener that was cut off
+The messages a process can miss are those sent while it had no subscription up at
+all: it tells its owner so (`on_gap`) when that starts and when it ends, and
+`listening` says whether any message can reach it now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+log = logging.getLogger("kurz.cache")
+
+_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def _ignore(_key: str) -> None:
+    pass
+
+
+def _nothing() -> None:
+    pass
+
+
+class InvalidationBus:
+    """Publishes keys to drop, and hands the keys other processes publish to `on_key`."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        channel: str = "kurz:invalidate",
+        timeout: float = 0.2,
+        heartbeat: float = 1.0,
+    ) -> None:
+        if not urls:
+            raise ValueError("InvalidationBus needs at least one Redis URL")
+        self.channel = channel
+        self._urls = list(urls)
+        self._on_key: Callable[[str], None] = _ignore
+        self._on_gap: Callable[[], None] = _nothing
+        self._timeout = timeout
+        self._heartbeat = heartbeat
+        self._publishers = [
+            Redis.from_url(
+                url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+            for url in self._urls
+        ]
+        self._live: set[int] = set()
+        self._deaf = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribed = asyncio.Event()
+
+    @property
+    def listening(self) -> bool:
+        """Whether at least one node's subscription is up."""
+        return bool(self._live)
+
+    @property
+    def subscriptions(self) -> int:
+        """How many nodes' subscriptions are up."""
+        return len(self._live)
+
+    async def start(
+        self,
+        *,
+        on_key: Callable[[str], None],
+        on_gap: Callable[[], None],
+        wait: float = 1.0,
+    ) -> None:
+        """Hand every key heard to `on_key`; wait up to `wait` s for the first subscription.
+
+        `on_gap` is called when messages may have been missed: the last subscription
+        was lost, or one came back after none was up.
+        """
+        self._on_key, self._on_gap = on_key, on_gap
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._listen(i)) for i in range(len(self._urls))]
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), wait)
+        except TimeoutError:
+            log.warning("no cache node answered the invalidation subscription yet")
+
+    async def publish(self, key: str) -> int:
+        """Send `key` on every node that answers; the number of nodes that took it."""
+        sent = await asyncio.gather(*(self._publish_on(client, key) for client in self._publishers))
+        return sum(sent)
+
+    async def _publish_on(self, client: Redis, key: str) -> int:
+        try:
+            await client.publish(self.channel, key)
+        except _ERRORS:
+            return 0
+        return 1
+
+    async def _listen(self, index: int) -> None:
+        while True:
+            client = Redis.from_url(
+                self._urls[index],
+                socket_connect_timeout=self._timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                await self._receive(pubsub, index)
+            except _ERRORS as exc:
+                if index in self._live:
+                    self._live.discard(index)
+                    log.warning("invalidation subscription to %s lost: %s", self._urls[index], exc)
+                    if not self._live:
+                        # Deaf: what is published from now on cannot reach this process.
+                        self._deaf = True
+                        self._on_gap()
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await client.aclose()
+            await asyncio.sleep(self._heartbeat)
+
+    async def _receive(self, pubsub: PubSub, index: int) -> None:
+        heard = time.monotonic()
+        pinged = False
+        while True:
+            message = await pubsub.get_message(timeout=self._heartbeat)
+            now = time.monotonic()
+            if message is None:
+                # Silence: ask. A node that neither sends nor answers is as good as gone.
+                if now - heard > 3 * self._heartbeat:
+                    raise TimeoutError("no answer to the heartbeat")
+                if not pinged or now - heard > self._heartbeat:
+                    await pubsub.ping()
+                    pinged = True
+                continue
+            heard = now
+            kind = message["type"]
+            if kind == "subscribe":
+                self._live.add(index)
+                self._subscribed.set()
+                if self._deaf:
+                    # Back after a time with no subscription at all: what was published
+                    # then never arrived.
+                    self._deaf = False
+                    self._on_gap()
+            elif kind == "message":
+                data = message["data"]
+                self._on_key(data.decode() if isinstance(data, bytes) else str(data))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._live.clear()
+        for client in self._publishers:
+            await client.aclose()

@@ -1,0 +1,157 @@
+"""Two cache tiers in front of a store: L1 in process, L2 on Redis nodes, then the load.
+
+Concurrent misses for one key share one load (single-flight), and what it loads is
+written back to both tiers. A change is invalidated in this process's L1, in L2 (a
+tombstone on every node) and, over the bus, in every other process's L1. How long
+a process can serve a value after the change: docs/decisions/0007-tiered-cache.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from kurz.cache.bus import InvalidationBus
+from kurz.cache.lru import MISSING, Absent, LRUCache
+from kurz.cache.nodes import FOREVER, CacheNodes
+
+log = logging.getLogger("kurz.cache")
+
+V = TypeVar("V")
+
+
+class Codec(Protocol[V]):
+    """How values travel to L2, and which version of their source they hold."""
+
+    def encode(self, value: V) -> bytes: ...
+
+    def decode(self, payload: bytes) -> V: ...
+
+    def version(self, value: V) -> int: ...
+
+
+@dataclass(eq=False)
+class _Flight(Generic[V]):
+    task: asyncio.Task[V | None] | None = None
+    # Invalidated while loading: hand the value to those waiting, but don't keep it.
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetimes:
+    """How long each kind of entry is kept, in seconds."""
+
+    l1: float = 30.0
+    # A "no such key" in L1; L2 keeps no negative entries.
+    missing: float = 5.0
+    l2: float = 3_600.0
+    # L1 entries put while the bus is down: nothing could tell us of a change.
+    deaf: float = 1.0
+
+
+@dataclass(eq=False)
+class TieredCache(Generic[V]):
+    """L1 → L2 → load, with single-flight loads and invalidation across processes."""
+
+    load: Callable[[str], Awaitable[V | None]]
+    codec: Codec[V]
+    l1: LRUCache[str, V]
+    l2: CacheNodes | None = None
+    bus: InvalidationBus | None = None
+    lifetimes: Lifetimes = field(default_factory=Lifetimes)
+    _flights: dict[str, _Flight[V]] = field(default_factory=dict, init=False)
+
+    async def get(self, key: str) -> V | None:
+        cached = self.l1.lookup(key)
+        if not isinstance(cached, Absent):
+            return cached
+        if cached is MISSING:
+            return None
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = self._flights[key] = _Flight()
+            flight.task = asyncio.get_running_loop().create_task(self._fill(key, flight))
+        assert flight.task is not None
+        # Shielded: a caller that gives up does not cancel the load for the others.
+        return await asyncio.shield(flight.task)
+
+    async def _fill(self, key: str, flight: _Flight[V]) -> V | None:
+        try:
+            value = await self._from_l2(key)
+            if value is None:
+                value = await self.load(key)
+                if value is not None and self.l2 is not None:
+                    await self.l2.put(
+                        key,
+                        self.codec.encode(value),
+                        version=self.codec.version(value),
+                        ttl=self.lifetimes.l2,
+                    )
+            if not flight.stale:
+                self._keep(key, value)
+            return value
+        finally:
+            del self._flights[key]
+
+    async def _from_l2(self, key: str) -> V | None:
+        if self.l2 is None:
+            return None
+        payload = await self.l2.get(key)
+        if payload is None:
+            return None
+        try:
+            return self.codec.decode(payload)
+        except Exception:
+            # Written by another version of kurz, or damaged: the store has the truth.
+            log.warning("undecodable L2 entry for %r; loading it instead", key, exc_info=True)
+            return None
+
+    def _keep(self, key: str, value: V | None) -> None:
+        lifetimes = self.lifetimes
+        deaf = self.bus is not None and not self.bus.listening
+        if value is None:
+            ttl = lifetimes.missing
+            self.l1.put_missing(key, min(ttl, lifetimes.deaf) if deaf else ttl)
+        else:
+            # Between 3/4 of the lifetime and all of it: entries cached in one burst (a
+            # restart, a spike) then expire spread out, not all at once.
+            ttl = lifetimes.l1 * (0.75 + 0.25 * random.random())
+            self.l1.put(key, value, min(ttl, lifetimes.deaf) if deaf else ttl)
+
+    def drop(self, key: str) -> None:
+        """Forget `key` in this process's L1, and in any load of it under way."""
+        self.l1.discard(key)
+        flight = self._flights.get(key)
+        if flight is not None:
+            flight.stale = True
+
+    async def invalidate(self, key: str, version: int = FOREVER) -> None:
+        """The source of `key` changed to `version` (FOREVER: deleted): drop it everywhere."""
+        self.drop(key)
+        if self.l2 is not None:
+            await self.l2.invalidate(key, version)
+            # Again: a load in this process may have read L2 before the tombstone landed.
+            self.drop(key)
+        if self.bus is not None:
+            # Only after L2: a process that drops its L1 on this message must not find
+            # the old value in L2 when it reads the key again.
+            await self.bus.publish(key)
+
+    async def start(self) -> None:
+        if self.bus is not None:
+            await self.bus.start(on_key=self.drop, on_gap=self.clear_l1)
+
+    def clear_l1(self) -> None:
+        self.l1.clear()
+        for flight in self._flights.values():
+            flight.stale = True
+
+    async def close(self) -> None:
+        if self.bus is not None:
+            await self.bus.close()
+        if self.l2 is not None:
+            await self.l2.close()

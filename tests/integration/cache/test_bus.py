@@ -1,0 +1,98 @@
+"""The invalidation bus over real Redis nodes: delivery, and losing nodes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from redis.asyncio import Redis
+
+from kurz.cache import InvalidationBus
+from tests.integration.cache.test_nodes import until
+from tests.support import RedisServer
+
+
+@dataclass
+class Listener:
+    keys: list[str] = field(default_factory=list)
+    gaps: int = 0
+
+    def on_key(self, key: str) -> None:
+        self.keys.append(key)
+
+    def on_gap(self) -> None:
+        self.gaps += 1
+
+
+@pytest.fixture
+async def pair(
+    redis_nodes: list[RedisServer],
+) -> AsyncIterator[tuple[InvalidationBus, InvalidationBus, Listener]]:
+    urls = [server.url for server in redis_nodes[:2]]
+    sender, receiver = (InvalidationBus(urls, heartbeat=0.1) for _ in range(2))
+    heard = Listener()
+    await sender.start(on_key=lambda key: None, on_gap=lambda: None)
+    await receiver.start(on_key=heard.on_key, on_gap=heard.on_gap)
+    await until(lambda: receiver.listening, "the receiver subscribes")
+    # Each node's subscription is up before the test starts.
+    await until(lambda: receiver.subscriptions == 2, "both subscriptions are up")
+    try:
+        yield sender, receiver, heard
+    finally:
+        await sender.close()
+        await receiver.close()
+
+
+async def test_a_key_published_once_reaches_the_other_process_on_every_node(
+    pair: tuple[InvalidationBus, InvalidationBus, Listener],
+) -> None:
+    sender, _, heard = pair
+    assert await sender.publish("abc") == 2
+    await until(lambda: heard.keys == ["abc", "abc"], "the key arrives over both nodes")
+    assert heard.gaps == 0
+
+
+async def test_losing_one_node_loses_no_message(
+    pair: tuple[InvalidationBus, InvalidationBus, Listener], redis_nodes: list[RedisServer]
+) -> None:
+    sender, receiver, heard = pair
+    redis_nodes[0].kill()
+    assert await sender.publish("abc") == 1
+    await until(lambda: "abc" in heard.keys, "the key arrives over the live node")
+    assert receiver.listening
+    # Still one subscription up: nothing could have been missed.
+    assert heard.gaps == 0
+
+
+async def test_losing_every_node_is_a_gap_and_so_is_coming_back(
+    pair: tuple[InvalidationBus, InvalidationBus, Listener], redis_nodes: list[RedisServer]
+) -> None:
+    sender, receiver, heard = pair
+    redis_nodes[0].kill()
+    redis_nodes[1].kill()
+    await until(lambda: not receiver.listening, "the receiver knows it hears nothing")
+    assert heard.gaps == 1
+    assert await sender.publish("lost") == 0
+    redis_nodes[1].start()
+    await until(lambda: receiver.listening, "the receiver subscribes again")
+    assert heard.gaps == 2
+    assert await sender.publish("abc") == 1
+    await until(lambda: "abc" in heard.keys, "keys arrive again")
+    assert "lost" not in heard.keys
+
+
+async def test_a_silent_node_is_given_up_on(redis_nodes: list[RedisServer]) -> None:
+    """A node that neither sends nor answers (paused, as behind a dead link)."""
+    bus = InvalidationBus([redis_nodes[0].url], heartbeat=0.05)
+    heard = Listener()
+    admin = Redis.from_url(redis_nodes[0].url)
+    try:
+        await bus.start(on_key=heard.on_key, on_gap=heard.on_gap)
+        await until(lambda: bus.listening, "subscribed")
+        await admin.client_pause(2000)
+        await until(lambda: not bus.listening, "the silence is noticed")
+        assert heard.gaps == 1
+    finally:
+        await admin.aclose()
+        await bus.close()
