@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from tests.integration.test_links_api import create
 from tests.support import FakeClock
@@ -149,13 +152,9 @@ async def test_raising_a_used_up_cap_reopens_the_link(
     assert (await anon.get(f"/{link['code']}")).status_code == 410
 
 
-async def test_a_repeat_hit_does_not_touch_the_database(
-    api: httpx.AsyncClient, anon: httpx.AsyncClient, app: Any
-) -> None:
-    from sqlalchemy import event
-
-    link = await create(api)
-    assert (await anon.get(f"/{link['code']}")).status_code == 302
+@contextmanager
+def sql_statements(app: Any) -> Iterator[list[str]]:
+    """The SQL statements the app runs inside the block."""
     statements: list[str] = []
     engine = app.state.kurz.db.engine.sync_engine
 
@@ -164,8 +163,46 @@ async def test_a_repeat_hit_does_not_touch_the_database(
 
     event.listen(engine, "before_cursor_execute", record)
     try:
-        for _ in range(5):
-            assert (await anon.get(f"/{link['code']}")).status_code == 302
+        yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_a_repeat_hit_does_not_touch_the_database(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, app: Any
+) -> None:
+    link = await create(api)
+    assert (await anon.get(f"/{link['code']}")).status_code == 302
+    with sql_statements(app) as statements:
+        for _ in range(5):
+            assert (await anon.get(f"/{link['code']}")).status_code == 302
     assert statements == []
+
+
+async def test_a_flood_of_one_unknown_code_reads_the_database_once(
+    anon: httpx.AsyncClient, app: Any
+) -> None:
+    with sql_statements(app) as statements:
+        for _ in range(10):
+            assert (await anon.get("/nosuchcode")).status_code == 404
+    reads = [statement for statement in statements if statement.startswith("SELECT")]
+    assert len(reads) == 1, statements
+
+
+async def test_an_alias_tried_before_it_exists_works_once_created(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    assert (await anon.get("/soon-here")).status_code == 404
+    await create(api, url="https://example.com/soon", alias="soon-here")
+    response = await anon.get("/soon-here")
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://example.com/soon"
+
+
+async def test_a_deleted_link_is_gone_on_the_next_redirect(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    link = await create(api)
+    assert (await anon.get(f"/{link['code']}")).status_code == 302
+    assert (await api.delete(f"/api/v1/links/{link['code']}")).status_code == 204
+    assert (await anon.get(f"/{link['code']}")).status_code == 404
