@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     # end in ?weight=N); empty turns L2 off. Invalidations to every process's L1 go
     # over these nodes, or over KURZ_REDIS_URL when there are none.
     cache_nodes: Annotated[tuple[str, ...], NoDecode] = ()
-    # How long L2 keeps a link.
-    cache_ttl: float = Field(default=3_600.0, gt=0)
+    # How long L2 keeps a link: a backstop only, since changes invalidate it. A short
+    # TTL reloads every cached link once per TTL (docs/capacity.md): 30 days.
+    cache_ttl: float = Field(default=30 * 86_400.0, gt=0)
     # Points per node (of weight 1) on the hash ring.
     cache_points: int = Field(default=160, ge=4, le=10_000, multiple_of=4)
     # Bounded loads: no node takes more than this times the average of the requests

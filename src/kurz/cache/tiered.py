@@ -48,7 +48,7 @@ class Lifetimes:
     l1: float = 30.0
     # A "no such key" in L1; L2 keeps no negative entries.
     missing: float = 5.0
-    l2: float = 3_600.0
+    l2: float = 30 * 86_400.0
     # L1 entries put while the bus is down: nothing could tell us of a change.
     deaf: float = 1.0
 
