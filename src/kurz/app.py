@@ -56,27 +56,35 @@ async def every(seconds: float, name: str, job: Callable[[], Awaitable[object]])
 class KurzApp(FastAPI):
     """FastAPI, with the redirect fast path in front of all of it.
 
-    A cached redirect is answered before Starlette's middleware and FastAPI's
-    per-request telemetry check, which together cost more than the redirect itself
-    (docs/decisions/0002-asgi-server.md has the measurements).
+    A plain redirect is answered before Starlette's middleware and FastAPI's routing
+    and per-request telemetry check, which together cost more than the redirect itself
+    (docs/decisions/0002-asgi-server.md has the measurements): from L1 without
+    awaiting anything, and on an L1 miss through L2 and SQL (ADR 0007).
     """
 
     fast_path: FastPath
     limits: ServiceLimits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        target = self.fast_path.hit(scope)
-        if target is not None:
+        fast_path = self.fast_path
+        target = fast_path.hit(scope)
+        code = None if target is not None else fast_path.code(scope)
+        if target is not None or code is not None:
             limits = self.limits
             if limits.in_process:
                 decision = limits.check_redirect_now(scope)
             else:
                 decision = await limits.check_redirect(scope)
             if decision is None or decision.allowed:
-                await send_redirect(target, scope, send, decision)
-                return
-            # Refused: the `follow` route renders the 429 from the decision left in the
-            # scope, without counting the request a second time.
+                if code is not None:
+                    # Checked first, so that a client over its limit reaches no tier.
+                    target = await fast_path.find(code)
+                if target is not None:
+                    await send_redirect(target, scope, send, decision)
+                    return
+            # Refused, or not a plain redirect (unknown, capped, expired): the `follow`
+            # route answers, using the decision left in the scope instead of counting
+            # the request a second time.
         await super().__call__(scope, receive, send)
 
 

@@ -135,7 +135,6 @@ class InvalidationBus:
 
     async def _receive(self, pubsub: PubSub, index: int) -> None:
         heard = time.monotonic()
-        pinged = False
         while True:
             message = await pubsub.get_message(timeout=self._heartbeat)
             now = time.monotonic()
@@ -143,9 +142,7 @@ class InvalidationBus:
                 # Silence: ask. A node that neither sends nor answers is as good as gone.
                 if now - heard > 3 * self._heartbeat:
                     raise TimeoutError("no answer to the heartbeat")
-                if not pinged or now - heard > self._heartbeat:
-                    await pubsub.ping()
-                    pinged = True
+                await pubsub.ping()
                 continue
             heard = now
             kind = message["type"]

@@ -188,21 +188,19 @@ class CacheNodes:
 
     async def _send(self, node: Node) -> None:
         batch, node.batch = node.batch or [], None
+        found: list[bytes | None] = [None] * len(batch)
         node.in_flight += 1
         try:
-            found: list[bytes | None] = await node.client.mget(
-                [self._prefix + key for key, _ in batch]
-            )
+            found = await node.client.mget([self._prefix + key for key, _ in batch])
+            node.failures = 0
         except _ERRORS as exc:
             self._failed(node, exc)
-            found = [None] * len(batch)
-        else:
-            node.failures = 0
         finally:
             node.in_flight -= 1
-        for (_, answer), raw in zip(batch, found, strict=True):
-            if not answer.done():  # its reader may have given up
-                answer.set_result(raw)
+            # Every reader gets an answer, even when this is cancelled (on close): a miss.
+            for (_, answer), raw in zip(batch, found, strict=True):
+                if not answer.done():  # its reader may have given up
+                    answer.set_result(raw)
 
     async def put(self, key: str, payload: bytes, *, version: int, ttl: float) -> bool:
         """Cache `payload` unless the node holds a newer version or invalidation."""

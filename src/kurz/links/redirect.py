@@ -26,6 +26,7 @@ from kurz.errors import Problem
 from kurz.limits import SCOPE_KEY, too_many_requests
 from kurz.links import service
 from kurz.links.codes import CODE_PATTERN
+from kurz.links.urls import RESERVED
 from kurz.ratelimit import Decision, with_fields
 from kurz.state import StateDep
 from kurz.types import Clock
@@ -175,19 +176,23 @@ class FastPath:
     telemetry) sees the request.
     """
 
-    __slots__ = ("cache", "clock")
+    __slots__ = ("cache", "clock", "redirector")
 
     def __init__(self, redirector: Redirector) -> None:
         # L1 itself: a hit here never awaits.
         self.cache = redirector.cache.l1
         self.clock = redirector.clock
+        self.redirector = redirector
 
     def hit(self, scope: Scope) -> Target | None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return None
         # Every path of kurz's own has a second '/' or a '.', or is reserved, so it
         # can never be a cached code.
-        target = self.cache.get(scope["path"][1:])
+        return self.usable(self.cache.get(scope["path"][1:]))
+
+    def usable(self, target: Target | None) -> Target | None:
+        """The target, if this path may answer it: no visit cap, not expired."""
         if (
             target is None
             or target.max_visits is not None
@@ -195,6 +200,23 @@ class FastPath:
         ):
             return None
         return target
+
+    def code(self, scope: Scope) -> str | None:
+        """The code a GET or HEAD asks for, if its path can be one."""
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return None
+        code: str = scope["path"][1:]
+        if not CODE_PATTERN.fullmatch(code) or code.lower() in RESERVED:
+            return None
+        return code
+
+    async def find(self, code: str) -> Target | None:
+        """An L1 miss, read through L2 and SQL without FastAPI's routing (ADR 0007)."""
+        try:
+            return self.usable(await self.redirector.find(code))
+        except Exception:
+            # The `follow` route reads it again, and answers a failure its own way.
+            return None
 
 
 async def send_redirect(
