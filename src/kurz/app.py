@@ -12,7 +12,14 @@ from starlette.types import Receive, Scope, Send
 
 from kurz import __version__, errors, health
 from kurz.bodylimit import BodyLimit
-from kurz.cache import CacheNodes, InvalidationBus, Lifetimes, LRUCache, TieredCache
+from kurz.cache import (
+    CacheNodes,
+    InvalidationBus,
+    Lifetimes,
+    LRUCache,
+    TieredCache,
+    TinyLFUCache,
+)
 from kurz.cache.nodes import parse_node
 from kurz.clock import system_clock
 from kurz.config import Settings
@@ -98,13 +105,17 @@ def redirect_cache(settings: Settings, db: Database) -> TieredCache[Target]:
             balance=settings.cache_balance,
             timeout=settings.cache_timeout,
         )
+    size = settings.redirect_cache_size
+    l1: LRUCache[str, Target] = (
+        TinyLFUCache(size) if settings.redirect_cache_admission == "tinylfu" else LRUCache(size)
+    )
     bus_urls = [parse_node(url)[2] for url in settings.cache_nodes] or (
         [settings.redis_url] if settings.redis_url else []
     )
     return TieredCache(
         load=loader(db),
         codec=TargetCodec(),
-        l1=LRUCache(settings.redirect_cache_size),
+        l1=l1,
         l2=nodes,
         bus=InvalidationBus(bus_urls, timeout=settings.cache_timeout) if bus_urls else None,
         lifetimes=Lifetimes(

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # How long L1 keeps a link: the bound on serving a changed link when no
     # invalidation can reach this process (docs/decisions/0007-tiered-cache.md).
     redirect_cache_ttl: float = Field(default=30.0, gt=0)
+    # Which new links L1 lets in when full: "tinylfu" (only those asked for more often
+    # than the one they would evict) or "none" (every one, plain LRU); ADR 0005.
+    redirect_cache_admission: Literal["tinylfu", "none"] = "tinylfu"
     # How long L1 remembers that a code does not exist.
     redirect_cache_missing_ttl: float = Field(default=5.0, gt=0)
     # Redis nodes for the shared cache, L2 (comma-separated redis:// URLs, each may

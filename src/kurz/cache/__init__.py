@@ -7,7 +7,9 @@ from kurz.cache.bus import InvalidationBus
 from kurz.cache.lru import MISSING, NOT_CACHED, Absent, LRUCache, Stats
 from kurz.cache.nodes import FOREVER, CacheNodes
 from kurz.cache.ring import HashRing
+from kurz.cache.sketch import CountMinSketch
 from kurz.cache.tiered import Codec, Lifetimes, TieredCache
+from kurz.cache.tinylfu import TinyLFUCache
 
 __all__ = [
     "FOREVER",
@@ -16,10 +18,12 @@ __all__ = [
     "Absent",
     "CacheNodes",
     "Codec",
+    "CountMinSketch",
     "HashRing",
     "InvalidationBus",
     "LRUCache",
     "Lifetimes",
     "Stats",
     "TieredCache",
+    "TinyLFUCache",
 ]

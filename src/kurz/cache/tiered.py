@@ -65,8 +65,14 @@ class TieredCache(Generic[V]):
     lifetimes: Lifetimes = field(default_factory=Lifetimes)
     _flights: dict[str, _Flight[V]] = field(default_factory=dict, init=False)
 
-    async def get(self, key: str) -> V | None:
-        cached = self.l1.lookup(key)
+    async def get(self, key: str, *, counted: bool = False) -> V | None:
+        """The value, from the first tier that has it; None if the store has none.
+
+        `counted`: this request has already read L1 (and an admission filter there
+        has counted it), so read it again without counting the request twice.
+        """
+        # LRUCache.lookup on any L1 is the read without TinyLFUCache's count.
+        cached = LRUCache[str, V].lookup(self.l1, key) if counted else self.l1.lookup(key)
         if not isinstance(cached, Absent):
             return cached
         if cached is MISSING:

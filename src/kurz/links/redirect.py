@@ -150,7 +150,8 @@ class Redirector:
         self.clock = clock
 
     async def find(self, code: str) -> Target | None:
-        return await self.cache.get(code)
+        # Every GET or HEAD of a code has been through FastPath.hit, which read L1.
+        return await self.cache.get(code, counted=True)
 
     def forget(self, code: str) -> None:
         """Drop `code` from this process's L1 only, to read it afresh."""
