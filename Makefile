@@ -34,8 +34,8 @@ fmt: $(STAMP) ## Format and fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## Redirects (kurz, kurz with its rate limit, a bare ASGI app; wrk), then bench-ratelimit and bench-idempotency
-	$(BIN)/python -m bench.redirect
+bench: $(STAMP) ## Redirects (kurz, with its rate limit, with L2 only, a bare ASGI app; wrk), then bench-ratelimit and bench-idempotency
+	$(BIN)/python -m bench.redirect --tiers
 	$(BIN)/python -m bench.ratelimit
 	$(BIN)/python -m bench.idempotency
 
@@ -57,8 +57,8 @@ bench-ring: $(STAMP) ## The consistent-hash ring: balance, keys moved, bounded l
 bench-scale: $(STAMP) ## Zipf traffic over 10^6..10^9 links: L1/L2 hit ratios and SQL reads/s by cache size
 	$(BIN)/python -m bench.scale
 
-bench-tiers: $(STAMP) ## Redirects with L1 only, and with L2 on three local Redis nodes and L1 off (wrk)
-	$(BIN)/python -m bench.redirect --tiers
+bench-tiers: $(STAMP) ## CPU per redirect by the tier that answers it (L1, L2, SQL), in process
+	$(BIN)/python -m bench.tier_cost
 
 bench-cost: $(STAMP) ## What the redirect limiter costs in CPU instructions (callgrind; needs valgrind)
 	$(BIN)/python -m bench.redirect_cost

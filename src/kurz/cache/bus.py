@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from kurz.cache.nodes import node_client
 
 log = logging.getLogger("kurz.cache")
 
@@ -53,15 +53,7 @@ class InvalidationBus:
         self._on_gap: Callable[[], None] = _nothing
         self._timeout = timeout
         self._heartbeat = heartbeat
-        self._publishers = [
-            Redis.from_url(
-                url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
-            for url in self._urls
-        ]
+        self._publishers = [node_client(url, timeout) for url in self._urls]
         self._live: set[int] = set()
         self._deaf = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -111,11 +103,7 @@ class InvalidationBus:
 
     async def _listen(self, index: int) -> None:
         while True:
-            client = Redis.from_url(
-                self._urls[index],
-                socket_connect_timeout=self._timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
+            client = node_client(self._urls[index], self._timeout, reads=False)
             pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(self.channel)

@@ -106,6 +106,20 @@ def parse_node(url: str) -> tuple[str, int, str]:
     return f"{parts.hostname}:{parts.port or 6379}", weight, urlunsplit(parts._replace(query=rest))
 
 
+def node_client(url: str, timeout: float, *, reads: bool = True) -> Redis:
+    """A client for a cache node that gives up fast: no retries, short timeouts.
+
+    The next node, or the store behind the cache, is a better retry than waiting.
+    `reads=False` leaves reads unbounded, for a subscription that waits for messages.
+    """
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout if reads else None,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 class CacheNodes:
     """Keys spread over Redis nodes by a hash ring; failures are misses, never errors."""
 
@@ -129,14 +143,7 @@ class CacheNodes:
             name, weight, client_url = parse_node(url)
             if name in self.nodes:
                 raise ValueError(f"cache node {name} is listed twice")
-            # No retries: the next node, or the store, is a better retry than waiting.
-            client = Redis.from_url(
-                client_url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 0),
-            )
-            self.nodes[name] = Node(name, weight, client)
+            self.nodes[name] = Node(name, weight, node_client(client_url, timeout))
         self.ring = HashRing(
             {name: node.weight for name, node in self.nodes.items()}, points=points
         )

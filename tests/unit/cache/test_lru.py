@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kurz.cache import MISSING, NOT_CACHED, LRUCache, Stats
+from kurz.cache import MISSING, NOT_CACHED, LRUCache, Stats, TinyLFUCache
 
 
 class Timer:
@@ -133,8 +133,9 @@ def test_it_behaves_as_a_list_kept_in_recency_order(
     assert [cache.get(k) for k, _ in list(model)] == [v for _, v in model]
 
 
-def test_threads_keep_the_bounds_and_the_byte_count_exact() -> None:
-    cache: LRUCache[int, bytes] = LRUCache(50, max_bytes=400, sizeof=len)
+@pytest.mark.parametrize("kind", [LRUCache, TinyLFUCache])
+def test_threads_keep_the_bounds_and_the_byte_count_exact(kind: type[LRUCache[int, bytes]]) -> None:
+    cache = kind(50, max_bytes=400, sizeof=len)
     errors: list[BaseException] = []
 
     def work(seed: int) -> None:
@@ -162,3 +163,5 @@ def test_threads_keep_the_bounds_and_the_byte_count_exact() -> None:
     assert stats.entries <= 50
     held = [cache.get(k) for k in range(200)]
     assert stats.bytes == sum(len(v) for v in held if v is not None) <= 400
+    if isinstance(cache, TinyLFUCache):
+        assert cache.rejections > 0
