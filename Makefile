@@ -45,8 +45,9 @@ bench-ratelimit: $(STAMP) ## Rate-limit checks/s and Redis round trips: kurz vs 
 bench-idempotency: $(STAMP) ## Keyed against unkeyed POSTs (Idempotency-Key), SQLite and PostgreSQL
 	$(BIN)/python -m bench.idempotency
 
-bench-cache: $(STAMP) ## kurz.cache.LRUCache against functools, cachetools and lru-dict
+bench-cache: $(STAMP) ## kurz.cache.LRUCache against functools, cachetools and lru-dict (time, then instructions)
 	$(BIN)/python -m bench.cache
+	$(BIN)/python -m bench.cache_instructions
 
 bench-hitratio: $(STAMP) ## Hit ratios of LRU and LRU+TinyLFU on Zipf and scan-polluted workloads
 	$(BIN)/python -m bench.hitratio
