@@ -148,3 +148,66 @@ idempotency_keys = Table(
     # The purge: DELETE ... WHERE expires_at <= :now, in batches.
     Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # A handler registered in kurz.jobs.Registry.
+    Column("kind", String(100), nullable=False),
+    Column("queue", String(100), nullable=False),
+    # JSON.
+    Column("payload", Text, nullable=False),
+    # Higher runs first.
+    Column("priority", SmallInteger, nullable=False),
+    Column("run_at", UTCDateTime, nullable=False),
+    # queued, running, done or dead.
+    Column("state", String(10), nullable=False),
+    Column("attempts", SmallInteger, nullable=False),
+    Column("max_attempts", SmallInteger, nullable=False),
+    Column("unique_key", String(255)),
+    # Who holds a running job, and until when: after that another worker may take it.
+    Column("locked_by", String(100)),
+    Column("locked_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    # The claim: WHERE state = 'queued' AND queue IN (...) AND run_at <= :now
+    # ORDER BY priority DESC, run_at, id. Partial, so done jobs (most rows) cost it
+    # nothing; the due rows it finds are few, and sorted as they are read.
+    Index(
+        "ix_jobs_claim",
+        "queue",
+        "run_at",
+        postgresql_where=text("state = 'queued'"),
+        sqlite_where=text("state = 'queued'"),
+    ),
+    # Running jobs whose lease ran out are claimable too: WHERE state = 'running' AND
+    # locked_until < :now.
+    Index(
+        "ix_jobs_lease",
+        "locked_until",
+        postgresql_where=text("state = 'running'"),
+        sqlite_where=text("state = 'running'"),
+    ),
+    # At most one unfinished job per unique key; the enqueue that loses the race
+    # returns the winner's job.
+    Index(
+        "uq_jobs_unique_key",
+        "unique_key",
+        unique=True,
+        postgresql_where=text("state IN ('queued', 'running') AND unique_key IS NOT NULL"),
+        sqlite_where=text("state IN ('queued', 'running') AND unique_key IS NOT NULL"),
+    ),
+    # kurz jobs list --state dead, counts per state.
+    Index("ix_jobs_state", "state", "queue"),
+)
+
+job_schedules = Table(
+    "job_schedules",
+    metadata,
+    # A periodic schedule's name, and the last tick enqueued for it: a tick is enqueued
+    # by the one scheduler whose UPDATE moves this forward, so exactly once.
+    Column("name", String(100), primary_key=True),
+    Column("last_tick", UTCDateTime, nullable=False),
+)
