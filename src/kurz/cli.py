@@ -18,6 +18,7 @@ from kurz.auth.models import ApiKeyCreate, ApiKeyRead
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
 from kurz.db import Database, SchemaNotReady, ensure_schema, upgrade
+from kurz.jobs import Job, JobState, JobStore
 
 T = TypeVar("T")
 
@@ -26,6 +27,8 @@ app = typer.Typer(
 )
 keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
+jobs = typer.Typer(help="Inspect background jobs, and retry dead ones.", no_args_is_help=True)
+app.add_typer(jobs, name="jobs")
 err = Console(stderr=True)
 
 
@@ -167,6 +170,53 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     if not _with_db(settings, work):
         raise _fail(f"no API key with id {key_id}")
     err.print(f"revoked key {key_id}", highlight=False)
+
+
+@jobs.command("list")
+def jobs_list(
+    state: Annotated[
+        JobState | None, typer.Option(help="Only jobs in this state, e.g. dead.")
+    ] = None,
+    queue: Annotated[str | None, typer.Option(help="Only jobs of this queue.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+) -> None:
+    """List jobs, newest first, with their last error."""
+    settings = _settings()
+
+    async def work(db: Database) -> list[Job]:
+        return await JobStore(db, system_clock).list(state=state, queue=queue, limit=limit)
+
+    table = Table("id", "kind", "queue", "state", "attempts", "run at", "last error")
+    for job in _with_db(settings, work):
+        table.add_row(
+            str(job.id),
+            job.kind,
+            job.queue,
+            job.state.value,
+            f"{job.attempts}/{job.max_attempts}",
+            job.run_at.isoformat(timespec="seconds"),
+            _last_line(job.last_error),
+        )
+    Console().print(table)
+
+
+def _last_line(text: str | None) -> str:
+    """A traceback's last line says what went wrong."""
+    lines = (text or "").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+@jobs.command("retry")
+def jobs_retry(job_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Queue a dead job again, with fresh attempts."""
+    settings = _settings()
+
+    async def work(db: Database) -> bool:
+        return await JobStore(db, system_clock).retry(job_id)
+
+    if not _with_db(settings, work):
+        raise _fail(f"job {job_id} is not dead (or another job with its unique key is pending)")
+    err.print(f"job {job_id} is queued again", highlight=False)
 
 
 @app.command()
