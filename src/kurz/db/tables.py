@@ -111,6 +111,15 @@ links = Table(
         sqlite_where=text("deleted_at IS NULL"),
         postgresql_where=text("deleted_at IS NULL"),
     ),
+    # Retiring expired links (kurz.links.scheduled):
+    #   WHERE deleted_at IS NULL AND expires_at < :cutoff LIMIT :n
+    # Partial: links without an expiry, or already retired, are not in it.
+    Index(
+        "ix_links_expires_at",
+        "expires_at",
+        sqlite_where=text("deleted_at IS NULL AND expires_at IS NOT NULL"),
+        postgresql_where=text("deleted_at IS NULL AND expires_at IS NOT NULL"),
+    ),
 )
 
 link_tags = Table(

@@ -1,4 +1,4 @@
-"""Durable jobs and periodic schedules (kurz.jobs).
+"""Durable jobs and periodic schedules (kurz.jobs), and the index that retires expired links.
 
 Revision ID: 0003
 Revises: 0002
@@ -22,6 +22,7 @@ depends_on: str | Sequence[str] | None = None
 QUEUED = sa.text("state = 'queued'")
 RUNNING = sa.text("state = 'running'")
 UNFINISHED = sa.text("state IN ('queued', 'running') AND unique_key IS NOT NULL")
+EXPIRING = sa.text("deleted_at IS NULL AND expires_at IS NOT NULL")
 
 
 def upgrade() -> None:
@@ -63,8 +64,13 @@ def upgrade() -> None:
         sa.Column("last_tick", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_job_schedules"),
     )
+    op.create_index(
+        "ix_links_expires_at", "links", ["expires_at"],
+        postgresql_where=EXPIRING, sqlite_where=EXPIRING,
+    )  # fmt: skip
 
 
 def downgrade() -> None:
+    op.drop_index("ix_links_expires_at", "links")
     op.drop_table("job_schedules")
     op.drop_table("jobs")

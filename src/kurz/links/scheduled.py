@@ -1,0 +1,59 @@
+"""Background work on links: retiring links that expired long ago.
+
+The policy (README, "Expired links"): an expired link answers 410 for
+`KURZ_EXPIRED_LINK_GRACE` seconds after its expiry (30 days), so that visitors learn
+it expired rather than that it never existed. Then it is retired: deleted as the API
+deletes (the row stays with `deleted_at` set, so its code is never handed out again)
+and from then on answers 404 and leaves the listings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from kurz.clock import utcnow
+from kurz.db import Database
+from kurz.db.tables import links
+from kurz.types import Clock
+
+BATCH = 1_000
+
+
+async def retire_expired(
+    *,
+    db: Database,
+    clock: Clock,
+    grace: float,
+    retired: Callable[[list[str]], Awaitable[None]] | None = None,
+) -> int:
+    """Retire links expired more than `grace` seconds ago, a batch per transaction.
+
+    `retired` hears each batch's codes after it commits (to drop them from caches).
+    Safe to run twice, or on two workers at once: a retired link is not picked again.
+    """
+    total = 0
+    while True:
+        now = utcnow(clock)
+        due = (
+            sa.select(links.c.id)
+            .where(
+                links.c.deleted_at.is_(None), links.c.expires_at < now - timedelta(seconds=grace)
+            )
+            .limit(BATCH)
+        )
+        async with db.write() as conn:
+            rows = await conn.execute(
+                sa.update(links)
+                .where(links.c.id.in_(due.scalar_subquery()), links.c.deleted_at.is_(None))
+                .values(deleted_at=now, updated_at=now, version=links.c.version + 1)
+                .returning(links.c.code)
+            )
+            codes = [row.code for row in rows]
+        total += len(codes)
+        if codes and retired is not None:
+            await retired(codes)
+        if len(codes) < BATCH:
+            return total
