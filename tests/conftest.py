@@ -184,8 +184,9 @@ NO_LIMITS = {"ratelimit_api": "off", "ratelimit_redirect": "off", "ratelimit_aut
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
+    # No worker in the background: a test runs the jobs it means to, when it means to.
     return Settings.model_validate(
-        {"database_url": database_url, "base_url": BASE_URL, **NO_LIMITS}
+        {"database_url": database_url, "base_url": BASE_URL, "embedded_worker": False, **NO_LIMITS}
     )
 
 

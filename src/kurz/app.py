@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
@@ -25,10 +26,12 @@ from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
 from kurz.idempotency import Idempotency
+from kurz.jobs import JobStore, Registry, Worker
 from kurz.limits import RateLimitHeaders, ServiceLimits
 from kurz.links import redirect
 from kurz.links import views as link_views
 from kurz.links.redirect import FastPath, Redirector, Target, TargetCodec, loader, send_redirect
+from kurz.links.scheduled import retire_expired
 from kurz.state import AppState
 from kurz.types import Clock
 
@@ -47,19 +50,6 @@ with the same key and body gets the first response again, with
 """
 
 
-async def every(seconds: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
-    """Run `job` every `seconds` until cancelled; a failure is logged, not fatal.
-
-    A stand-in until the job scheduler exists: each server runs its own copy.
-    """
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await job()
-        except Exception:
-            log.exception("periodic task %s failed; it runs again in %s s", name, seconds)
-
-
 class KurzApp(FastAPI):
     """FastAPI, with the redirect fast path in front of all of it.
 
@@ -71,6 +61,8 @@ class KurzApp(FastAPI):
 
     fast_path: FastPath
     limits: ServiceLimits
+    # What `kurz worker` runs, wired to this app's stores and caches.
+    jobs_registry: Registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast_path = self.fast_path
@@ -126,6 +118,33 @@ def redirect_cache(settings: Settings, db: Database) -> TieredCache[Target]:
     )
 
 
+def background_jobs(state: AppState) -> Registry:
+    """kurz's own jobs and their schedules (docs/jobs.md). Every handler is idempotent:
+    a job whose worker died runs again."""
+    settings = state.settings
+    registry = Registry()
+
+    @registry.job("purge-idempotency-keys")
+    async def purge_idempotency_keys(_payload: dict[str, Any]) -> None:
+        await state.idempotency.purge()
+
+    @registry.job("retire-expired-links", timeout=1_800.0)
+    async def retire_expired_links(_payload: dict[str, Any]) -> None:
+        async def retired(codes: list[str]) -> None:
+            for code in codes:
+                await state.redirector.changed(code)
+
+        await retire_expired(
+            db=state.db, clock=state.clock, grace=settings.expired_link_grace, retired=retired
+        )
+
+    registry.every(
+        "purge-idempotency-keys", settings.idempotency_purge_interval, "purge-idempotency-keys"
+    )
+    registry.every("retire-expired-links", 3_600.0, "retire-expired-links")
+    return registry
+
+
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     db = Database.from_url(settings.database_url)
     cache = redirect_cache(settings, db)
@@ -134,6 +153,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     idempotency = Idempotency(
         db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
     )
+    jobs = JobStore(db, clock)
     state = AppState(
         settings=settings,
         db=db,
@@ -141,21 +161,26 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         redirector=redirector,
         limits=limits,
         idempotency=idempotency,
+        jobs=jobs,
     )
+    registry = background_jobs(state)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ensure_schema(db)
         await cache.start()
-        purge = asyncio.create_task(
-            every(settings.idempotency_purge_interval, "idempotency purge", idempotency.purge)
-        )
+        worker = None
+        if settings.runs_embedded_worker:
+            worker = Worker(jobs, registry, concurrency=settings.worker_concurrency)
+            running = asyncio.create_task(worker.run())
         try:
             yield
         finally:
-            purge.cancel()
-            with suppress(asyncio.CancelledError):
-                await purge
+            if worker is not None:
+                # Lets running jobs finish (or releases them), then returns.
+                worker.stop()
+                await running
+            await jobs.close()
             await limits.close()
             await cache.close()
             await db.dispose()
@@ -172,6 +197,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     app.state.kurz = state
     app.fast_path = FastPath(redirector)
     app.limits = limits
+    app.jobs_registry = registry
     errors.install(app)
     app.include_router(health.router)
     app.include_router(link_views.router)

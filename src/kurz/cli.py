@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -18,7 +19,7 @@ from kurz.auth.models import ApiKeyCreate, ApiKeyRead
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
 from kurz.db import Database, SchemaNotReady, ensure_schema, upgrade
-from kurz.jobs import Job, JobState, JobStore
+from kurz.jobs import Job, JobState, JobStore, Worker
 
 T = TypeVar("T")
 
@@ -93,6 +94,37 @@ def serve() -> None:
         server_header=False,
         proxy_headers=False,
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Jobs run at once (KURZ_WORKER_CONCURRENCY).")
+    ] = None,
+) -> None:
+    """Run background jobs until SIGTERM or Ctrl-C (then finish or release running ones)."""
+    settings = _settings().model_copy(update={"embedded_worker": False})
+    from kurz.app import create_app
+
+    async def run() -> None:
+        kurz = create_app(settings)
+        async with kurz.router.lifespan_context(kurz):
+            runner = Worker(
+                kurz.state.kurz.jobs,
+                kurz.jobs_registry,
+                concurrency=concurrency or settings.worker_concurrency,
+            )
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, runner.stop)
+            err.print(f"worker {runner.name} running", highlight=False)
+            await runner.run()
+            err.print(f"worker {runner.name} stopped", highlight=False)
+
+    try:
+        asyncio.run(run())
+    except SchemaNotReady as exc:
+        raise _fail(str(exc)) from None
 
 
 @app.command()

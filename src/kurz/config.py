@@ -69,8 +69,16 @@ class Settings(BaseSettings):
     # PostgreSQL ends a keyed request's transaction, and frees its key, after its
     # client (a kurz process) has left it idle this long, e.g. because it hung.
     idempotency_lock_timeout: float = Field(default=10.0, gt=0)
-    # How often each server deletes expired keys.
+    # How often a worker deletes expired keys.
     idempotency_purge_interval: float = Field(default=3_600.0, gt=0)
+    # Run a job worker inside `kurz serve`. Empty: yes with SQLite (the embedded
+    # setup), no with PostgreSQL, where `kurz worker` processes run the jobs.
+    embedded_worker: bool | None = None
+    # Jobs each worker runs at once.
+    worker_concurrency: int = Field(default=4, ge=1, le=1_000)
+    # How long an expired link answers 410 before it is retired (404; its code is
+    # never reused): docs/jobs.md.
+    expired_link_grace: float = Field(default=30 * 86_400.0, ge=0)
     access_log: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -139,3 +147,7 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        return self.is_sqlite if self.embedded_worker is None else self.embedded_worker

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from kurz.config import Settings
 from kurz.db import Database
 from kurz.idempotency import Idempotency
+from kurz.jobs import JobStore
 from kurz.types import Clock
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class AppState:
     redirector: Redirector
     limits: ServiceLimits
     idempotency: Idempotency
+    jobs: JobStore
 
 
 async def get_state(request: Request) -> AppState:

@@ -42,7 +42,7 @@ class JobStore:
         self.clock = clock
         self._insert = sqlite.insert if db.is_sqlite else postgresql.insert
         self._listener: Any = None
-        self._woken = asyncio.Event()
+        self._waiters: set[asyncio.Event] = set()
 
     @contextlib.asynccontextmanager
     async def _write(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
@@ -301,6 +301,7 @@ class JobStore:
         payload: Mapping[str, Any] | None = None,
         *,
         queue: str = "default",
+        max_attempts: int = 5,
     ) -> Job | None:
         """Enqueue `schedule`'s job for `tick`, unless a scheduler already enqueued it or
         a later tick; None then. Exactly once per tick, however many schedulers run."""
@@ -321,7 +322,12 @@ class JobStore:
                 if first.first() is None:
                     return None
             return await self.enqueue(
-                kind, payload, queue=queue, unique_key=f"{schedule}@{tick.isoformat()}", conn=conn
+                kind,
+                payload,
+                queue=queue,
+                max_attempts=max_attempts,
+                unique_key=f"{schedule}@{tick.isoformat()}",
+                conn=conn,
             )
 
     async def wait_for_jobs(self, seconds: float, /) -> None:
@@ -329,9 +335,15 @@ class JobStore:
         if self.db.is_sqlite or not await self._listening():
             await asyncio.sleep(seconds)
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), seconds)
-        self._woken.clear()
+        # An event per waiter: several workers may share this store, and one must not
+        # consume another's wake-up.
+        woken = asyncio.Event()
+        self._waiters.add(woken)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), seconds)
+        finally:
+            self._waiters.discard(woken)
 
     async def _listening(self) -> bool:
         if self._listener is not None and not self._listener.is_closed():
@@ -339,17 +351,26 @@ class JobStore:
         import asyncpg
 
         dsn = self.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        connection = None
         try:
-            self._listener = await asyncpg.connect(dsn, timeout=5)
-            await self._listener.add_listener(CHANNEL, self._on_notify)
+            connection = await asyncpg.connect(dsn, timeout=5)
+            await connection.add_listener(CHANNEL, self._on_notify)
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("cannot LISTEN for new jobs (%s); polling instead", exc)
-            self._listener = None
+            if connection is not None:
+                await connection.close()
             return False
+        except BaseException:
+            # Cancelled half way: a connection without its listener must not be kept.
+            if connection is not None:
+                connection.terminate()
+            raise
+        self._listener = connection
         return True
 
     def _on_notify(self, *_args: object) -> None:
-        self._woken.set()
+        for woken in self._waiters:
+            woken.set()
 
     async def close(self) -> None:
         if self._listener is not None:
