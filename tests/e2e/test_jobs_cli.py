@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from kurz.db import Database
 from kurz.jobs import JobState, JobStore
-from tests.e2e.support import kurz_env, run
+from tests.e2e.support import Server, kurz_env, run
 from tests.support import FakeClock
 
 
@@ -44,3 +45,20 @@ def test_dead_jobs_are_listed_and_retried_by_hand(tmp_path: Path) -> None:
     again = run(["jobs", "retry", str(job_id)], env, tmp_path)
     assert again.returncode == 1
     assert "not dead" in again.stderr
+
+
+def test_kurz_serve_runs_the_embedded_worker_with_kurzs_own_jobs(tmp_path: Path) -> None:
+    env = kurz_env(KURZ_DATABASE_URL=f"sqlite:///{tmp_path}/kurz.db", COLUMNS="200")
+    server = Server(tmp_path, env)
+    try:
+        server.wait_ready()
+        # Both schedules are due at once on a first start (docs/jobs.md).
+        for _ in range(100):
+            done = run(["jobs", "list", "--state", "done"], env, tmp_path).stdout
+            if "purge-idempotency-keys" in done and "retire-expired-links" in done:
+                break
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    assert "purge-idempotency-keys" in done
+    assert "retire-expired-links" in done
