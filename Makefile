@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-cost bench-servers clean
+.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-cost bench-servers clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench-scale: $(STAMP) ## Zipf traffic over 10^6..10^9 links: L1/L2 hit ratios an
 
 bench-tiers: $(STAMP) ## CPU per redirect by the tier that answers it (L1, L2, SQL), in process
 	$(BIN)/python -m bench.tier_cost
+
+bench-jobs: $(STAMP) ## Jobs/s (enqueue, end to end) on SQLite and PostgreSQL, and enqueue-to-start latency, vs procrastinate
+	$(BIN)/python -m bench.jobs
 
 bench-cost: $(STAMP) ## What the redirect limiter costs in CPU instructions (callgrind; needs valgrind)
 	$(BIN)/python -m bench.redirect_cost

@@ -43,7 +43,7 @@ async def test_an_enqueued_job_is_claimed_once_and_completed(store: JobStore) ->
     done = await store.get(job.id)
     assert done is not None
     assert done.state is JobState.DONE
-    assert done.finished_at is not None
+    assert done.finished_at == utcnow(store.clock)
 
 
 async def test_claims_follow_priority_then_run_at_and_wait_for_delays(
@@ -199,6 +199,19 @@ async def test_each_tick_of_a_schedule_is_enqueued_once(store: JobStore, clock: 
     assert await store.enqueue_tick("purge", tick - timedelta(seconds=1), "k") is None
     assert await store.enqueue_tick("purge", tick + timedelta(seconds=1), "k") is not None
     assert await store.enqueue_tick("other", tick, "k") is not None
+
+
+async def test_completions_at_once_share_one_write_and_answer_each(store: JobStore) -> None:
+    made = [await store.enqueue("k", {"i": i}) for i in range(6)]
+    await store.claim(worker="w1", limit=3, lease=30)
+    await store.claim(worker="w2", limit=3, lease=30)
+    # w1 holds the first three: its completions of the others are refused.
+    answers = await asyncio.gather(*(store.complete(job.id, worker="w1") for job in made))
+    assert answers == [True, True, True, False, False, False]
+    assert await store.counts() == {
+        ("default", JobState.DONE): 3,
+        ("default", JobState.RUNNING): 3,
+    }
 
 
 async def test_concurrent_claims_never_share_a_job(store: JobStore) -> None:
