@@ -1,5 +1,6 @@
-"""kurz.jobs across real worker processes on PostgreSQL: exactly one effect per job,
-a killed worker's job finished elsewhere, and each tick of a schedule enqueued once."""
+"""kurz.jobs across real worker processes: exactly one effect per job (PostgreSQL, and
+one SQLite file), a killed worker's job finished elsewhere, and each tick of a
+schedule enqueued once."""
 
 from __future__ import annotations
 
@@ -68,15 +69,24 @@ class Workers:
 
 @pytest.fixture
 def workers(postgres_url: str, tmp_path: Path) -> Iterator[Workers]:
+    yield from _workers(postgres_url, tmp_path)
+
+
+@pytest.fixture
+def sqlite_workers(sqlite_url: str, tmp_path: Path) -> Iterator[Workers]:
+    yield from _workers(sqlite_url, tmp_path)
+
+
+def _workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
     async def effects_table() -> None:
-        db = Database.from_url(postgres_url)
+        db = Database.from_url(database_url)
         async with db.write() as conn:
             # No key on job_id: a job run twice must show as two rows, not as an error.
             await conn.execute(sa.text("CREATE TABLE job_effects (job_id BIGINT, worker TEXT)"))
         await db.dispose()
 
     asyncio.run(effects_table())
-    running = Workers(postgres_url, tmp_path)
+    running = Workers(database_url, tmp_path)
     try:
         yield running
     finally:
@@ -103,29 +113,38 @@ async def wait_until_done(url: str, expected: int) -> None:
     raise AssertionError(f"only {done} of {expected} jobs done")
 
 
-def test_three_workers_give_10000_jobs_one_effect_each(workers: Workers) -> None:
+def run_effects(workers: Workers, jobs: int) -> None:
+    """Enqueue `jobs` effect jobs, run them on three worker processes: one effect each."""
     url = workers.database_url
 
     async def enqueue() -> None:
         db = Database.from_url(url)
         store = JobStore(db, system_clock)
         async with db.write() as conn:
-            for i in range(JOBS):
+            for i in range(jobs):
                 await store.enqueue("effect", {"i": i}, conn=conn)
         await db.dispose()
 
     asyncio.run(enqueue())
     for name in ("w1", "w2", "w3"):
         workers.start(name)
-    asyncio.run(wait_until_done(url, JOBS))
+    asyncio.run(wait_until_done(url, jobs))
     workers.stop_all()
 
     rows = asyncio.run(scalar(url, "SELECT count(*) FROM job_effects"))
     distinct = asyncio.run(scalar(url, "SELECT count(DISTINCT job_id) FROM job_effects"))
     sharing = asyncio.run(scalar(url, "SELECT count(DISTINCT worker) FROM job_effects"))
     print(f"\n{rows} effects, {distinct} distinct jobs, from {sharing} workers")
-    assert rows == distinct == JOBS
+    assert rows == distinct == jobs
     assert sharing == 3
+
+
+def test_three_workers_give_10000_jobs_one_effect_each(workers: Workers) -> None:
+    run_effects(workers, JOBS)
+
+
+def test_three_workers_on_one_sqlite_file_never_share_a_job(sqlite_workers: Workers) -> None:
+    run_effects(sqlite_workers, 2_000)
 
 
 def test_a_job_whose_worker_is_killed_is_finished_by_another(workers: Workers) -> None:
