@@ -24,7 +24,6 @@ import functools
 import gc
 import itertools
 import random
-import shlex
 import statistics
 import sys
 import time
@@ -36,7 +35,7 @@ import cachetools
 import lru
 
 from bench import harness
-from bench.harness import cpu_model, source_state
+from bench.harness import command_line, cpu_model, source_state
 from kurz.cache import LRUCache
 
 SIZE = 10_000
@@ -229,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("\n".join(lines))
     if not opts.no_record:
-        command = "make bench-cache" if not argv else f"python -m bench.cache {shlex.join(argv)}"
+        command = command_line("bench-cache", "bench.cache", argv)
         harness.record("LRU cache", command, lines)
     return 0
 

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bench.cache import Mapping
-from bench.harness import record
+from bench.harness import command_line, record
 
 KINDS = ("kurz LRUCache", "kurz TinyLFUCache", "lru-dict", "cachetools")
 KEYS = 1_000
@@ -84,8 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += [f"| {kind} | {n:,.0f} | {n / lrudict:.2f} |" for kind, n in counts.items()]
     print("\n".join(lines))
     if not args.no_record:
-        command = "python -m bench.cache_instructions " + " ".join(argv)
-        record("Cache get-hit, in instructions", command.strip(), lines)
+        command = command_line("bench-cache", "bench.cache_instructions", argv)
+        record("Cache get-hit, in instructions", command, lines)
     return 0
 
 

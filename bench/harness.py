@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -353,6 +354,11 @@ def cpu_model() -> str:
 
 
 RECORD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def command_line(target: str, module: str, argv: Sequence[str]) -> str:
+    """How a run is reproduced: its make target, or the module with the arguments given."""
+    return f"make {target}" if not argv else f"python -m {module} {shlex.join(argv)}"
 
 
 def record(title: str, command: str, lines: Sequence[str]) -> None:

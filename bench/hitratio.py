@@ -33,7 +33,6 @@ import argparse
 import gc
 import itertools
 import random
-import shlex
 import statistics
 import sys
 import time
@@ -41,7 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from bench import harness
-from bench.harness import cpu_model, source_state
+from bench.harness import command_line, cpu_model, source_state
 from kurz.cache import CountMinSketch, LRUCache, TinyLFUCache
 
 SKEWS = (0.8, 1.0, 1.2)
@@ -366,9 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("\n".join(lines))
     if not opts.no_record:
-        command = (
-            "make bench-hitratio" if not argv else f"python -m bench.hitratio {shlex.join(argv)}"
-        )
+        command = command_line("bench-hitratio", "bench.hitratio", argv)
         harness.record("Cache admission: LRU and LRU+TinyLFU", command, lines)
     return 0
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shlex
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import httpx
 from sqlalchemy import event
 
 from bench import harness
-from bench.harness import BenchError, cpu_model, source_state
+from bench.harness import BenchError, command_line, cpu_model, source_state
 from kurz.app import create_app
 from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate
@@ -197,9 +196,7 @@ def report(opts: Options, results: dict[str, Figures]) -> list[str]:
 
 
 def record(argv: Sequence[str], lines: list[str]) -> None:
-    command = (
-        "make bench-idempotency" if not argv else f"python -m bench.idempotency {shlex.join(argv)}"
-    )
+    command = command_line("bench-idempotency", "bench.idempotency", argv)
     harness.record("Idempotency-Key", command, lines)
 
 

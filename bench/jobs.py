@@ -33,7 +33,6 @@ import os
 import pstats
 import random
 import secrets
-import shlex
 import statistics
 import sys
 import tempfile
@@ -50,7 +49,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from bench import harness
-from bench.harness import BenchError, cpu_model, source_state
+from bench.harness import BenchError, command_line, cpu_model, source_state
 from bench.jobs_procrastinate import Procrastinate
 from kurz.clock import system_clock
 from kurz.db import Database, upgrade
@@ -502,7 +501,7 @@ def report(opts: Options, figures: dict[str, Figures], server: str) -> list[str]
 
 
 def record(argv: Sequence[str], lines: list[str]) -> None:
-    command = "make bench-jobs" if not argv else f"python -m bench.jobs {shlex.join(argv)}"
+    command = command_line("bench-jobs", "bench.jobs", argv)
     harness.record("Jobs: kurz.jobs against procrastinate", command, lines)
 
 

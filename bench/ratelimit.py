@@ -22,7 +22,6 @@ import asyncio
 import gc
 import os
 import platform
-import shlex
 import statistics
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from bench.harness import (
     BenchError,
     Processes,
     RedisCommands,
+    command_line,
     cpu_model,
     free_port,
     on_cpu,
@@ -392,9 +392,7 @@ def report(opts: Options, pinning: bool, local: Results, remote: Results) -> lis
 
 
 def record(argv: Sequence[str], lines: list[str]) -> None:
-    command = (
-        "make bench-ratelimit" if not argv else f"python -m bench.ratelimit {shlex.join(argv)}"
-    )
+    command = command_line("bench-ratelimit", "bench.ratelimit", argv)
     harness.record("rate-limit checks", command, lines)
 
 

@@ -29,7 +29,6 @@ import dataclasses
 import json
 import os
 import platform
-import shlex
 import statistics
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from bench.harness import (
     BenchError,
     Processes,
     Sample,
+    command_line,
     cpu_model,
     ensure_wrk,
     free_port,
@@ -468,7 +468,7 @@ def environment(opts: Options) -> list[str]:
 
 
 def record(opts: Options, argv: Sequence[str], results: list[Result]) -> None:
-    command = "make bench" if not argv else f"python -m bench.redirect {shlex.join(argv)}"
+    command = command_line("bench", "bench.redirect", argv)
     if not RECORD.exists():
         RECORD.write_text(HEADER)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

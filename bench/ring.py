@@ -16,7 +16,6 @@ import gc
 import hashlib
 import importlib
 import random
-import shlex
 import statistics
 import string
 import sys
@@ -30,7 +29,7 @@ from importlib.metadata import version
 from uhashring import HashRing as UHashRing  # type: ignore[import-untyped]
 
 from bench import harness
-from bench.harness import cpu_model, source_state
+from bench.harness import command_line, cpu_model, source_state
 from kurz.cache import HashRing
 
 NODES = tuple(f"10.0.0.{i}:6379" for i in range(1, 11))
@@ -198,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = report(opts, short_codes(opts.keys, seed=5))
     print("\n".join(lines))
     if not opts.no_record:
-        command = "make bench-ring" if not argv else f"python -m bench.ring {shlex.join(argv)}"
+        command = command_line("bench-ring", "bench.ring", argv)
         harness.record("Consistent-hash ring", command, lines)
     return 0
 

@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import random
-import shlex
 import statistics
 import string
 import subprocess
@@ -424,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("\n".join(lines))
     if not no_record:
-        command = "make bench-scale" if not argv else f"python -m bench.scale {shlex.join(argv)}"
+        command = harness.command_line("bench-scale", "bench.scale", argv)
         harness.record("Scale, by simulation", command, lines)
     return 0
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import BenchError, free_port, record, redis_server_argv
+from bench.harness import BenchError, command_line, free_port, record, redis_server_argv
 from kurz.app import KurzApp, create_app
 from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate
@@ -137,8 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines.append(f"| {mode} | {statistics.median(runs):.1f} us | {rounds} |")
     print("\n".join(lines))
     if not args.no_record:
-        command = "python -m bench.tier_cost " + " ".join(sys.argv[1:] if argv is None else argv)
-        record("CPU per redirect by tier (in process)", command.strip(), lines)
+        given = sys.argv[1:] if argv is None else list(argv)
+        command = command_line("bench-tiers", "bench.tier_cost", given)
+        record("CPU per redirect by tier (in process)", command, lines)
     return 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -14,20 +13,6 @@ from kurz.db import Database
 from kurz.db.tables import links
 from kurz.jobs import JobState, JobStore
 from tests.support import FakeClock
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database.from_url(database_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-async def store(db: Database, clock: FakeClock) -> AsyncIterator[JobStore]:
-    jobs = JobStore(db, clock)
-    yield jobs
-    await jobs.close()
 
 
 async def test_an_enqueued_job_is_claimed_once_and_completed(store: JobStore) -> None:

@@ -25,20 +25,6 @@ WAIT = 10.0
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database.from_url(database_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-async def store(db: Database, clock: FakeClock) -> AsyncIterator[JobStore]:
-    jobs = JobStore(db, clock)
-    yield jobs
-    await jobs.close()
-
-
-@pytest.fixture
 async def more_stores(database_url: str, clock: FakeClock) -> AsyncIterator[Callable[[], JobStore]]:
     """Stores with engines of their own, as other worker processes would have."""
     async with AsyncExitStack() as stack:
