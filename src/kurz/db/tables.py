@@ -220,3 +220,60 @@ job_schedules = Table(
     Column("name", String(100), primary_key=True),
     Column("last_tick", UTCDateTime, nullable=False),
 )
+
+# Click analytics (kurz.analytics). Raw events are kept for a retention period; every
+# count the API reads comes from the rollups below, never from COUNT(*) over events.
+click_events = Table(
+    "click_events",
+    metadata,
+    # Random per event: a batch delivered twice is recorded once (ON CONFLICT).
+    Column("event_id", String(32), primary_key=True),
+    Column("link_id", BigInteger, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("referrer_host", String(255)),
+    Column("browser", String(50), nullable=False),
+    Column("os", String(50), nullable=False),
+    Column("device", String(10), nullable=False),
+    Column("bot", Boolean, nullable=False),
+    Column("country", String(2)),
+    # A salted daily hash: the raw IP is never stored.
+    Column("visitor", String(16), nullable=False),
+    # The retention purge: DELETE ... WHERE at < :cutoff, in batches.
+    Index("ix_click_events_at", "at"),
+)
+
+link_clicks_hourly = Table(
+    "link_clicks_hourly",
+    metadata,
+    # A link's time series: WHERE link_id = :id AND hour >= :from AND hour < :to,
+    # served by the primary key.
+    Column("link_id", BigInteger, primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    # Clicks by people; bots are counted apart and left out of the headline.
+    Column("clicks", BigInteger, nullable=False),
+    Column("bot_clicks", BigInteger, nullable=False),
+    # Distinct visitors (daily hashes) among the people's clicks of that hour.
+    Column("uniques", BigInteger, nullable=False),
+)
+
+link_visitors_hourly = Table(
+    "link_visitors_hourly",
+    metadata,
+    # Which visitors an hour has seen, so that `uniques` is exact: a visitor's first
+    # click of the hour inserts a row here and adds one; the rest insert nothing.
+    Column("link_id", BigInteger, primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("visitor", String(16), primary_key=True),
+)
+
+link_clicks_daily = Table(
+    "link_clicks_daily",
+    metadata,
+    # Top-N breakdowns: WHERE link_id = :id AND dimension = :d AND day BETWEEN ...,
+    # served by the primary key; people's clicks only, except for dimension "bot".
+    Column("link_id", BigInteger, primary_key=True),
+    Column("day", UTCDateTime, primary_key=True),
+    Column("dimension", String(10), primary_key=True),
+    Column("value", String(255), primary_key=True),
+    Column("clicks", BigInteger, nullable=False),
+)

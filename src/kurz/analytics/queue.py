@@ -1,0 +1,143 @@
+"""A bounded in-process queue that a hot path puts into without ever waiting, and a
+drainer that writes what it holds in batches.
+
+When the queue is full, the newest event is dropped and counted (`dropped`): memory
+stays bounded, and a redirect never waits for analytics. A batch whose write fails
+is kept and written again after a pause, so a database hiccup loses nothing unless
+it lasts long enough for the queue to fill. `stop()` writes everything still queued
+before it returns (a graceful shutdown loses no event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+log = logging.getLogger("kurz.analytics")
+
+T = TypeVar("T")
+
+
+class BatchQueue(Generic[T]):
+    """At most `capacity` items; `put` never waits, `take` waits for a batch."""
+
+    __slots__ = ("_capacity", "_items", "_ready", "_waiting", "accepted", "dropped")
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._capacity = capacity
+        self._items: deque[T] = deque()
+        self._ready = asyncio.Event()
+        # Whether a taker waits: only then does a put pay for waking it.
+        self._waiting = False
+        self.accepted = 0
+        self.dropped = 0
+
+    def put(self, item: T) -> bool:
+        """Queue `item`; False (and counted in `dropped`) when the queue is full."""
+        if len(self._items) >= self._capacity:
+            self.dropped += 1
+            return False
+        self._items.append(item)
+        self.accepted += 1
+        if self._waiting:
+            self._ready.set()
+        return True
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def take_now(self, most: int) -> list[T]:
+        """Up to `most` items, oldest first, without waiting."""
+        items = self._items
+        return [items.popleft() for _ in range(min(most, len(items)))]
+
+    def wake(self) -> None:
+        """Make a waiting `take` return, with nothing if nothing came."""
+        self._ready.set()
+
+    async def take(self, most: int, *, linger: float = 0.0) -> list[T]:
+        """Wait for an item (or `wake`), then give up to `most`, waiting up to `linger`
+        seconds for a fuller batch (fewer, larger transactions under light load)."""
+        if not self._items:
+            self._ready.clear()
+            self._waiting = True
+            try:
+                await self._ready.wait()
+            finally:
+                self._waiting = False
+        if self._items and linger > 0 and len(self._items) < most:
+            await asyncio.sleep(linger)
+        return self.take_now(most)
+
+
+class Drainer(Generic[T]):
+    """Writes a BatchQueue's items in batches, one `write` call (one transaction) each."""
+
+    def __init__(
+        self,
+        queue: BatchQueue[T],
+        write: Callable[[list[T]], Awaitable[None]],
+        *,
+        batch: int = 500,
+        linger: float = 0.05,
+        retry_after: float = 1.0,
+    ) -> None:
+        self.queue = queue
+        self._write = write
+        self._batch = batch
+        self._linger = linger
+        self._retry_after = retry_after
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.written = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            batch = await self.queue.take(self._batch, linger=self._linger)
+            if batch:
+                await self._write_until_done(batch)
+
+    async def _write_until_done(self, batch: list[T]) -> None:
+        while True:
+            try:
+                await self._write(batch)
+            except Exception:
+                self.failures += 1
+                log.exception(
+                    "writing %d events failed; trying again in %s s", len(batch), self._retry_after
+                )
+                await asyncio.sleep(self._retry_after)
+                continue
+            self.written += len(batch)
+            return
+
+    async def stop(self, *, grace: float = 10.0) -> None:
+        """Stop taking, then write what is still queued (for up to `grace` seconds).
+
+        A batch being written when stop() is called is finished, not cancelled: its
+        transaction either commits or is retried.
+        """
+        self._stopping = True
+        self.queue.wake()
+
+        async def finish() -> None:
+            if self._task is not None:
+                await self._task
+            while len(self.queue):
+                await self._write_until_done(self.queue.take_now(self._batch))
+
+        try:
+            await asyncio.wait_for(finish(), grace)
+        except TimeoutError:
+            log.error("stopped with %d events unwritten", len(self.queue))
+        finally:
+            self._task = None
