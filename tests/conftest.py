@@ -184,9 +184,15 @@ NO_LIMITS = {"ratelimit_api": "off", "ratelimit_redirect": "off", "ratelimit_aut
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # No worker in the background: a test runs the jobs it means to, when it means to.
+    # No worker and no click writer in the background: a test runs what it means to.
     return Settings.model_validate(
-        {"database_url": database_url, "base_url": BASE_URL, "embedded_worker": False, **NO_LIMITS}
+        {
+            "database_url": database_url,
+            "base_url": BASE_URL,
+            "embedded_worker": False,
+            "analytics": False,
+            **NO_LIMITS,
+        }
     )
 
 

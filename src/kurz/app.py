@@ -12,6 +12,9 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from kurz import __version__, errors, health
+from kurz.analytics import BatchQueue, ClickEvent, Drainer
+from kurz.analytics import record as record_clicks
+from kurz.analytics.recorder import ClickRecorder
 from kurz.bodylimit import BodyLimit
 from kurz.cache import (
     CacheNodes,
@@ -63,6 +66,7 @@ class KurzApp(FastAPI):
     limits: ServiceLimits
     # What `kurz worker` runs, wired to this app's stores and caches.
     jobs_registry: Registry
+    clicks: ClickRecorder | None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast_path = self.fast_path
@@ -80,6 +84,9 @@ class KurzApp(FastAPI):
                     target = await fast_path.find(code)
                 if target is not None:
                     await send_redirect(target, scope, send, decision)
+                    # A HEAD (a link preview, an uptime check) is not a click.
+                    if self.clicks is not None and scope["method"] == "GET":
+                        self.clicks.click(target.link_id, scope["path"][1:], scope)
                     return
             # Refused, or not a plain redirect (unknown, capped, expired): the `follow`
             # route answers, using the decision left in the scope instead of counting
@@ -154,6 +161,16 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
     )
     jobs = JobStore(db, clock)
+    clicks = drainer = None
+    if settings.analytics:
+        queue: BatchQueue[ClickEvent] = BatchQueue(settings.analytics_queue_size)
+        clicks = ClickRecorder(queue, clock=clock, client_ip=limits.client_ip)
+
+        async def write_clicks(batch: list[ClickEvent]) -> None:
+            async with db.write() as conn:
+                await record_clicks(conn, batch)
+
+        drainer = Drainer(queue, write_clicks)
     state = AppState(
         settings=settings,
         db=db,
@@ -162,6 +179,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         limits=limits,
         idempotency=idempotency,
         jobs=jobs,
+        clicks=clicks,
     )
     registry = background_jobs(state)
 
@@ -169,6 +187,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ensure_schema(db)
         await cache.start()
+        if drainer is not None:
+            drainer.start()
         worker = None
         if settings.runs_embedded_worker:
             worker = Worker(jobs, registry, concurrency=settings.worker_concurrency)
@@ -181,6 +201,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
                 worker.stop()
                 await running
             await jobs.close()
+            if drainer is not None:
+                # Every click queued so far is written before the process exits.
+                await drainer.stop()
             await limits.close()
             await cache.close()
             await db.dispose()
@@ -198,6 +221,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     app.fast_path = FastPath(redirector)
     app.limits = limits
     app.jobs_registry = registry
+    app.clicks = clicks
     errors.install(app)
     app.include_router(health.router)
     app.include_router(link_views.router)

@@ -14,6 +14,7 @@ from kurz.jobs import JobStore
 from kurz.types import Clock
 
 if TYPE_CHECKING:
+    from kurz.analytics.recorder import ClickRecorder
     from kurz.limits import ServiceLimits
     from kurz.links.redirect import Redirector
 
@@ -27,6 +28,8 @@ class AppState:
     limits: ServiceLimits
     idempotency: Idempotency
     jobs: JobStore
+    # None when KURZ_ANALYTICS is off.
+    clicks: ClickRecorder | None = None
 
 
 async def get_state(request: Request) -> AppState:

@@ -1,0 +1,52 @@
+"""Recording a click from a redirect's ASGI scope: derive the event, queue it, return.
+
+The redirect path calls `click()` and never waits: the event goes into a BatchQueue
+that a Drainer writes in batches (docs: ADR 0009 to come with the rest of issue 7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kurz.analytics.events import ClickEvent, DailySalt
+from kurz.analytics.queue import BatchQueue
+from kurz.types import Clock
+
+
+class ClickRecorder:
+    """Turns redirects into queued ClickEvents."""
+
+    __slots__ = ("_client_ip", "_clock", "_salt", "queue")
+
+    def __init__(
+        self,
+        queue: BatchQueue[ClickEvent],
+        *,
+        clock: Clock,
+        client_ip: Callable[[Any], str],
+        salt: DailySalt | None = None,
+    ) -> None:
+        self.queue = queue
+        self._clock = clock
+        self._client_ip = client_ip
+        self._salt = salt or DailySalt(clock=clock)
+
+    def click(self, link_id: int, code: str, scope: Any) -> bool:
+        """Queue the click a redirect made; False when the queue was full (counted)."""
+        user_agent = referer = None
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == b"referer":
+                referer = value.decode("latin-1")
+        event = ClickEvent.from_request(
+            link_id=link_id,
+            code=code,
+            at=self._clock(),
+            client_ip=self._client_ip(scope),
+            user_agent=user_agent,
+            referer=referer,
+            salt=self._salt,
+        )
+        return self.queue.put(event)
