@@ -84,8 +84,7 @@ class KurzApp(FastAPI):
                     target = await fast_path.find(code)
                 if target is not None:
                     await send_redirect(target, scope, send, decision)
-                    # A HEAD (a link preview, an uptime check) is not a click.
-                    if self.clicks is not None and scope["method"] == "GET":
+                    if self.clicks is not None:
                         self.clicks.click(target.link_id, scope["path"][1:], scope)
                     return
             # Refused, or not a plain redirect (unknown, capped, expired): the `follow`

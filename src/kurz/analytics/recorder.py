@@ -1,7 +1,7 @@
 """Recording a click from a redirect's ASGI scope: derive the event, queue it, return.
 
 The redirect path calls `click()` and never waits: the event goes into a BatchQueue
-that a Drainer writes in batches (docs: ADR 0009 to come with the rest of issue 7).
+that a Drainer writes in batches (kurz.analytics.queue).
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ class ClickRecorder:
         self._salt = salt or DailySalt(clock=clock)
 
     def click(self, link_id: int, code: str, scope: Any) -> bool:
-        """Queue the click a redirect made; False when the queue was full (counted)."""
+        """Queue the click a redirect made; False when it was none (a HEAD: a link
+        preview, an uptime check) or the queue was full (counted)."""
+        if scope["method"] != "GET":
+            return False
         user_agent = referer = None
         for name, value in scope["headers"]:
             if name == b"user-agent":

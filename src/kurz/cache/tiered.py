@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from kurz.cache.bus import InvalidationBus
 from kurz.cache.lru import MISSING, Absent, LRUCache
@@ -22,6 +22,11 @@ from kurz.cache.nodes import FOREVER, CacheNodes
 log = logging.getLogger("kurz.cache")
 
 V = TypeVar("V")
+
+# LRUCache's own lookup, for any L1: the read without TinyLFUCache's count. Bound once
+# here: subscripting LRUCache[str, V] in get() built a generic alias on every miss
+# (1.7 us against 0.19 us, timeit).
+_uncounted: Callable[[LRUCache[Any, Any], Any], Any] = LRUCache.lookup
 
 
 class Codec(Protocol[V]):
@@ -71,8 +76,7 @@ class TieredCache(Generic[V]):
         `counted`: this request has already read L1 (and an admission filter there
         has counted it), so read it again without counting the request twice.
         """
-        # LRUCache.lookup on any L1 is the read without TinyLFUCache's count.
-        cached = LRUCache[str, V].lookup(self.l1, key) if counted else self.l1.lookup(key)
+        cached: V | Absent = _uncounted(self.l1, key) if counted else self.l1.lookup(key)
         if not isinstance(cached, Absent):
             return cached
         if cached is MISSING:
