@@ -74,7 +74,7 @@ async def test_an_older_version_never_replaces_a_newer_one(nodes: CacheNodes) ->
 
 
 async def test_a_tombstone_hides_older_versions_and_lets_the_new_one_in(
-    nodes: CacheNodes,
+    nodes: CacheNodes, redis_nodes: list[RedisServer]
 ) -> None:
     assert await nodes.put("k", b"v1", version=1, ttl=60)
     await nodes.invalidate("k", 2)
@@ -91,7 +91,13 @@ async def test_a_tombstone_hides_older_versions_and_lets_the_new_one_in(
     await nodes.invalidate("k")
     assert not await nodes.put("k", b"v9", version=9, ttl=60)
     assert await nodes.get("k") is None
-    assert FOREVER > 2**31
+    node = nodes.node_for("k")
+    assert node is not None
+    client = direct(server_of(redis_nodes, node.name))
+    try:
+        assert await client.get(PREFIX + "k") == b"!%d" % FOREVER
+    finally:
+        await client.aclose()
 
 
 async def test_invalidation_reaches_copies_on_every_node(

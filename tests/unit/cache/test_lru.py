@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kurz.cache import MISSING, NOT_CACHED, LRUCache, Stats, TinyLFUCache
+from tests.unit.cache.model import RecencyModel, ops
 
 
 class Timer:
@@ -98,39 +99,23 @@ def test_a_cache_of_size_zero_keeps_nothing() -> None:
     assert (len(cache), cache.get("a")) == (0, None)
 
 
-ops = st.lists(
-    st.tuples(st.sampled_from(["get", "put", "discard"]), st.integers(0, 8), st.integers(0, 99)),
-    max_size=300,
-)
-
-
 @given(st.integers(1, 5), ops)
 def test_it_behaves_as_a_list_kept_in_recency_order(
     size: int, steps: list[tuple[str, int, int]]
 ) -> None:
     cache: LRUCache[int, int] = LRUCache(size)
-    model: list[tuple[int, int]] = []  # least recent first
+    model = RecencyModel(size)
     for op, key, value in steps:
-        found = next((i for i, (k, _) in enumerate(model) if k == key), None)
         if op == "get":
-            expected = None
-            if found is not None:
-                entry = model.pop(found)
-                model.append(entry)
-                expected = entry[1]
-            assert cache.get(key) == expected
+            assert cache.get(key) == model.get(key)
         elif op == "put":
-            if found is not None:
-                model.pop(found)
-            model.append((key, value))
-            del model[: max(0, len(model) - size)]
+            model.put(key, value)
             cache.put(key, value)
         else:
-            if found is not None:
-                model.pop(found)
+            model.discard(key)
             cache.discard(key)
         assert len(cache) == len(model)
-    assert [cache.get(k) for k, _ in list(model)] == [v for _, v in model]
+    assert [cache.get(k) for k, _ in list(model.entries)] == [v for _, v in model.entries]
 
 
 @pytest.mark.parametrize("kind", [LRUCache, TinyLFUCache])

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kurz.cache import MISSING, CountMinSketch, LRUCache, TinyLFUCache
+from tests.unit.cache.model import RecencyModel, ops
 
 V = TypeVar("V")
 
@@ -202,12 +203,6 @@ def test_a_crawler_does_not_flush_the_popular_keys() -> None:
     assert hits[1] < 100
 
 
-ops = st.lists(
-    st.tuples(st.sampled_from(["get", "put", "discard"]), st.integers(0, 8), st.integers(0, 99)),
-    max_size=300,
-)
-
-
 @given(st.integers(1, 5), ops)
 def test_it_is_the_lru_model_but_for_the_new_keys_it_turns_away(
     size: int, steps: list[tuple[str, int, int]]
@@ -215,33 +210,23 @@ def test_it_is_the_lru_model_but_for_the_new_keys_it_turns_away(
     # A small sample, so that halvings happen too.
     sketch = CountMinSketch(256, sample_size=40)
     cache: TinyLFUCache[int, int] = TinyLFUCache(size, sketch=sketch, rng=random.Random(0))
-    model: list[tuple[int, int]] = []  # least recent first
+    model = RecencyModel(size)
     for op, key, value in steps:
-        found = next((i for i, (k, _) in enumerate(model) if k == key), None)
         if op == "get":
-            expected = None
-            if found is not None:
-                entry = model.pop(found)
-                model.append(entry)
-                expected = entry[1]
-            assert cache.get(key) == expected
+            assert cache.get(key) == model.get(key)
         elif op == "put":
-            judged = found is None and len(model) == size
+            judged = key not in model and len(model) == size
             wanted = sketch.estimate(key)
-            held = sketch.estimate(model[0][0]) if judged else 0
+            held = sketch.estimate(model.oldest()) if judged else 0
             cache.put(key, value)
             if judged and key not in cache:
                 assert wanted <= held
                 continue
             if judged:
                 assert wanted > held or wanted >= 6
-            if found is not None:
-                model.pop(found)
-            model.append((key, value))
-            del model[: max(0, len(model) - size)]
+            model.put(key, value)
         else:
-            if found is not None:
-                model.pop(found)
+            model.discard(key)
             cache.discard(key)
         assert len(cache) == len(model)
-    assert [cache.get(k) for k, _ in list(model)] == [v for _, v in model]
+    assert [cache.get(k) for k, _ in list(model.entries)] == [v for _, v in model.entries]
