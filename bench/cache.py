@@ -35,7 +35,7 @@ import cachetools
 import lru
 
 from bench import harness
-from bench.harness import command_line, cpu_model, source_state
+from bench.harness import cpu_model, source_state
 from kurz.cache import LRUCache
 
 SIZE = 10_000
@@ -225,11 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--ops >= 1000, --rounds >= 1")
     opts = Options(args.ops, args.rounds, args.no_record)
     lines = report(opts, measure(opts))
-    print()
-    print("\n".join(lines))
-    if not opts.no_record:
-        command = command_line("bench-cache", "bench.cache", argv)
-        harness.record("LRU cache", command, lines)
+    harness.publish(
+        "LRU cache", lines,
+        target="bench-cache", module="bench.cache", argv=argv, keep=not opts.no_record,
+    )  # fmt: skip
     return 0
 
 

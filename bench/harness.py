@@ -361,6 +361,16 @@ def command_line(target: str, module: str, argv: Sequence[str]) -> str:
     return f"make {target}" if not argv else f"python -m {module} {shlex.join(argv)}"
 
 
+def publish(
+    title: str, lines: Sequence[str], *, target: str, module: str, argv: Sequence[str], keep: bool
+) -> None:
+    """Print a run's report, and with `keep` append it to the docs with its command."""
+    print()
+    print("\n".join(lines))
+    if keep:
+        record(title, command_line(target, module, argv), lines)
+
+
 def record(title: str, command: str, lines: Sequence[str]) -> None:
     """Append one run's section, dated, with the command that made it, to the docs."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from bench import harness
-from bench.harness import command_line, cpu_model, source_state
+from bench.harness import cpu_model, source_state
 from kurz.cache import CountMinSketch, LRUCache, TinyLFUCache
 
 SKEWS = (0.8, 1.0, 1.2)
@@ -362,11 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = Options(keys, requests, args.ops, args.rounds, args.no_record)
     rows = study(opts)
     lines = report(opts, rows, costs(opts))
-    print()
-    print("\n".join(lines))
-    if not opts.no_record:
-        command = command_line("bench-hitratio", "bench.hitratio", argv)
-        harness.record("Cache admission: LRU and LRU+TinyLFU", command, lines)
+    harness.publish(
+        "Cache admission: LRU and LRU+TinyLFU", lines,
+        target="bench-hitratio", module="bench.hitratio", argv=argv, keep=not opts.no_record,
+    )  # fmt: skip
     return 0
 
 

@@ -36,7 +36,7 @@ import httpx
 from sqlalchemy import event
 
 from bench import harness
-from bench.harness import BenchError, command_line, cpu_model, source_state
+from bench.harness import BenchError, cpu_model, source_state
 from kurz.app import create_app
 from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate
@@ -195,11 +195,6 @@ def report(opts: Options, results: dict[str, Figures]) -> list[str]:
     return lines
 
 
-def record(argv: Sequence[str], lines: list[str]) -> None:
-    command = command_line("bench-idempotency", "bench.idempotency", argv)
-    harness.record("Idempotency-Key", command, lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
@@ -225,10 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
     lines = report(opts, results)
-    print()
-    print("\n".join(lines))
-    if not opts.no_record:
-        record(argv, lines)
+    harness.publish(
+        "Idempotency-Key", lines,
+        target="bench-idempotency", module="bench.idempotency", argv=argv, keep=not opts.no_record,
+    )  # fmt: skip
     return 0
 
 

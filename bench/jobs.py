@@ -49,7 +49,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from bench import harness
-from bench.harness import BenchError, command_line, cpu_model, source_state
+from bench.harness import BenchError, cpu_model, source_state
 from bench.jobs_procrastinate import Procrastinate
 from kurz.clock import system_clock
 from kurz.db import Database, upgrade
@@ -500,11 +500,6 @@ def report(opts: Options, figures: dict[str, Figures], server: str) -> list[str]
     return lines
 
 
-def record(argv: Sequence[str], lines: list[str]) -> None:
-    command = command_line("bench-jobs", "bench.jobs", argv)
-    harness.record("Jobs: kurz.jobs against procrastinate", command, lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
@@ -541,10 +536,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
     lines = report(opts, figures, server)
-    print()
-    print("\n".join(lines))
-    if not opts.no_record:
-        record(argv, lines)
+    harness.publish(
+        "Jobs: kurz.jobs against procrastinate", lines,
+        target="bench-jobs", module="bench.jobs", argv=argv, keep=not opts.no_record,
+    )  # fmt: skip
     return 0
 
 

@@ -44,7 +44,6 @@ from bench.harness import (
     BenchError,
     Processes,
     RedisCommands,
-    command_line,
     cpu_model,
     free_port,
     on_cpu,
@@ -391,11 +390,6 @@ def report(opts: Options, pinning: bool, local: Results, remote: Results) -> lis
     return lines + [f"- {v}" for v in verdicts(local, remote)]
 
 
-def record(argv: Sequence[str], lines: list[str]) -> None:
-    command = command_line("bench-ratelimit", "bench.ratelimit", argv)
-    harness.record("rate-limit checks", command, lines)
-
-
 def parse_args(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench.ratelimit",
@@ -425,10 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted; redis-server stopped", file=sys.stderr)
         return 130
     lines = report(opts, pinning, local, remote)
-    print()
-    print("\n".join(lines))
-    if not opts.no_record:
-        record(argv, lines)
+    harness.publish(
+        "rate-limit checks", lines,
+        target="bench-ratelimit", module="bench.ratelimit", argv=argv, keep=not opts.no_record,
+    )  # fmt: skip
     return 0
 
 

@@ -29,7 +29,7 @@ from importlib.metadata import version
 from uhashring import HashRing as UHashRing  # type: ignore[import-untyped]
 
 from bench import harness
-from bench.harness import command_line, cpu_model, source_state
+from bench.harness import cpu_model, source_state
 from kurz.cache import HashRing
 
 NODES = tuple(f"10.0.0.{i}:6379" for i in range(1, 11))
@@ -195,10 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--keys >= 1000, --rounds >= 1")
     opts = Options(args.keys, args.rounds, args.no_record)
     lines = report(opts, short_codes(opts.keys, seed=5))
-    print("\n".join(lines))
-    if not opts.no_record:
-        command = command_line("bench-ring", "bench.ring", argv)
-        harness.record("Consistent-hash ring", command, lines)
+    harness.publish(
+        "Consistent-hash ring", lines,
+        target="bench-ring", module="bench.ring", argv=argv, keep=not opts.no_record,
+    )  # fmt: skip
     return 0
 
 

@@ -420,11 +420,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += [*needed_table(opts, figures), ""]
     if figures:
         lines += [*redis_lines(figures), "", *capacity(opts, figures)]
-    print()
-    print("\n".join(lines))
-    if not no_record:
-        command = harness.command_line("bench-scale", "bench.scale", argv)
-        harness.record("Scale, by simulation", command, lines)
+    harness.publish(
+        "Scale, by simulation", lines,
+        target="bench-scale", module="bench.scale", argv=argv, keep=not no_record,
+    )  # fmt: skip
     return 0
 
 
