@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from kurz import __version__, errors, health
-from kurz.analytics import BatchQueue, ClickEvent, Drainer
-from kurz.analytics import record as record_clicks
+from kurz.analytics import views as analytics_views
+from kurz.analytics.pipeline import Analytics
 from kurz.analytics.recorder import ClickRecorder
+from kurz.analytics.store import ClickStore
 from kurz.bodylimit import BodyLimit
 from kurz.cache import (
     CacheNodes,
@@ -85,7 +86,7 @@ class KurzApp(FastAPI):
                 if target is not None:
                     await send_redirect(target, scope, send, decision)
                     if self.clicks is not None:
-                        self.clicks.click(target.link_id, scope["path"][1:], scope)
+                        self.clicks.click(target.link_id, scope)
                     return
             # Refused, or not a plain redirect (unknown, capped, expired): the `follow`
             # route answers, using the decision left in the scope instead of counting
@@ -144,9 +145,16 @@ def background_jobs(state: AppState) -> Registry:
             db=state.db, clock=state.clock, grace=settings.expired_link_grace, retired=retired
         )
 
+    @registry.job("purge-clicks", timeout=1_800.0)
+    async def purge_clicks(_payload: dict[str, Any]) -> None:
+        # Also with analytics off now: events recorded while it was on still age.
+        store = state.analytics.store if state.analytics is not None else ClickStore(state.db)
+        await store.purge(now=state.clock(), retention=settings.analytics_retention)
+
     registry.every(
         "purge-idempotency-keys", settings.idempotency_purge_interval, "purge-idempotency-keys"
     )
+    registry.every("purge-clicks", 3_600.0, "purge-clicks")
     registry.every("retire-expired-links", 3_600.0, "retire-expired-links")
     return registry
 
@@ -160,16 +168,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
     )
     jobs = JobStore(db, clock)
-    clicks = drainer = None
-    if settings.analytics:
-        queue: BatchQueue[ClickEvent] = BatchQueue(settings.analytics_queue_size)
-        clicks = ClickRecorder(queue, clock=clock, client_ip=limits.client_ip)
-
-        async def write_clicks(batch: list[ClickEvent]) -> None:
-            async with db.write() as conn:
-                await record_clicks(conn, batch)
-
-        drainer = Drainer(queue, write_clicks)
+    analytics = (
+        Analytics.from_settings(settings, db, clock, limits.client_ip)
+        if settings.analytics
+        else None
+    )
     state = AppState(
         settings=settings,
         db=db,
@@ -178,7 +181,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         limits=limits,
         idempotency=idempotency,
         jobs=jobs,
-        clicks=clicks,
+        analytics=analytics,
     )
     registry = background_jobs(state)
 
@@ -186,12 +189,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await ensure_schema(db)
         await cache.start()
-        if drainer is not None:
-            drainer.start()
+        if analytics is not None:
+            await analytics.start()
         worker = None
         if settings.runs_embedded_worker:
             worker = Worker(jobs, registry, concurrency=settings.worker_concurrency)
             running = asyncio.create_task(worker.run())
+            if analytics is not None:
+                analytics.start_consumer()
         try:
             yield
         finally:
@@ -200,9 +205,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
                 worker.stop()
                 await running
             await jobs.close()
-            if drainer is not None:
+            if analytics is not None:
                 # Every click queued so far is written before the process exits.
-                await drainer.stop()
+                await analytics.stop()
             await limits.close()
             await cache.close()
             await db.dispose()
@@ -220,10 +225,11 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     app.fast_path = FastPath(redirector)
     app.limits = limits
     app.jobs_registry = registry
-    app.clicks = clicks
+    app.clicks = analytics.recorder if analytics is not None else None
     errors.install(app)
     app.include_router(health.router)
     app.include_router(link_views.router)
+    app.include_router(analytics_views.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -114,6 +114,11 @@ def worker(
                 kurz.jobs_registry,
                 concurrency=concurrency or settings.worker_concurrency,
             )
+            analytics = kurz.state.kurz.analytics
+            # Scaled out, workers also record the clicks web processes put in the
+            # stream; the lifespan's end records and acknowledges what they hold.
+            if analytics is not None:
+                analytics.start_consumer(name=runner.name)
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, runner.stop)

@@ -79,12 +79,16 @@ class Settings(BaseSettings):
     # How long an expired link answers 410 before it is retired (404; its code is
     # never reused): docs/jobs.md.
     expired_link_grace: float = Field(default=30 * 86_400.0, ge=0)
-    # Count clicks (kurz.analytics): each redirect queues an event, written in batches.
-    # Off by default until issue 7 lands: the batch writer costs about 100 us of CPU
-    # per click today (raw row, visitor row, rollups), which halves the redirect rate.
-    analytics: bool = False
+    # Count clicks (kurz.analytics): each redirect queues an event, recorded in batches
+    # (docs/analytics.md). With KURZ_REDIS_URL, through a Redis Stream to the workers.
+    analytics: bool = True
     # Click events held in memory at most; past that, new ones are dropped and counted.
     analytics_queue_size: int = Field(default=100_000, ge=100)
+    # Scaled out: how long a batch read from the click stream may stay unacknowledged
+    # before another worker takes it over, its reader presumed dead.
+    analytics_claim_idle: float = Field(default=30.0, gt=0)
+    # How long raw click events are kept (the rollups are kept for good).
+    analytics_retention: float = Field(default=30 * 86_400.0, ge=3_600.0)
     access_log: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -14,7 +14,7 @@ from kurz.jobs import JobStore
 from kurz.types import Clock
 
 if TYPE_CHECKING:
-    from kurz.analytics.recorder import ClickRecorder
+    from kurz.analytics.pipeline import Analytics
     from kurz.limits import ServiceLimits
     from kurz.links.redirect import Redirector
 
@@ -29,7 +29,7 @@ class AppState:
     idempotency: Idempotency
     jobs: JobStore
     # None when KURZ_ANALYTICS is off.
-    clicks: ClickRecorder | None = None
+    analytics: Analytics | None = None
 
 
 async def get_state(request: Request) -> AppState:

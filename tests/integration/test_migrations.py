@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from kurz.db import Database, SchemaNotReady, ensure_schema, upgrade
-from kurz.db.migrate import SchemaState, schema_state
+from kurz.db.migrate import SchemaState, downgrade, schema_state
 from kurz.db.tables import metadata
 
 
@@ -78,3 +80,86 @@ async def test_downgrade_and_upgrade_round_trip(database_url: str) -> None:
             assert await conn.run_sync(_diff) == []
     finally:
         await db.dispose()
+
+
+async def test_0005_carries_the_clicks_recorded_under_0004_over(database_url: str) -> None:
+    db = Database.from_url(database_url)
+
+    def at(hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 1, 1, hour, minute, tzinfo=UTC)
+
+    old_events = sa.table("click_events", *(sa.column(c) for c in _OLD_EVENT_COLUMNS))
+    try:
+        await downgrade(db, "0004")
+        async with db.write() as conn:
+            for n, (hour, visitor) in enumerate([(1, "a"), (1, "b"), (2, "a")]):
+                await conn.execute(
+                    old_events.insert(),
+                    {
+                        "event_id": f"e{n}",
+                        "link_id": 7,
+                        "at": _stored(db, at(hour, 30)),
+                        "referrer_host": None,
+                        "browser": "Firefox",
+                        "os": "Linux",
+                        "device": "desktop",
+                        "bot": False,
+                        "country": None,
+                        "visitor": visitor,
+                    },
+                )
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO link_visitors_hourly (link_id, hour, visitor) "
+                        "VALUES (7, :hour, :visitor) ON CONFLICT DO NOTHING"
+                    ),
+                    {"hour": _stored(db, at(hour)), "visitor": visitor},
+                )
+            for hour, clicks, uniques in [(1, 2, 2), (2, 1, 1)]:
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO link_clicks_hourly (link_id, hour, clicks, bot_clicks, "
+                        "uniques) VALUES (7, :hour, :clicks, 0, :uniques)"
+                    ),
+                    {"hour": _stored(db, at(hour)), "clicks": clicks, "uniques": uniques},
+                )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO link_clicks_daily (link_id, day, dimension, value, clicks) "
+                    "VALUES (7, :day, 'browser', 'Firefox', 3)"
+                ),
+                {"day": _stored(db, at(0))},
+            )
+        await upgrade(db)
+        async with db.read() as conn:
+            events = (await conn.execute(sa.text("SELECT count(*) FROM click_events"))).scalar()
+            totals = (
+                await conn.execute(
+                    sa.text("SELECT link_id, clicks, bot_clicks, uniques FROM link_clicks_daily")
+                )
+            ).all()
+            breakdowns = (
+                await conn.execute(
+                    sa.text("SELECT dimension, value, clicks FROM link_breakdowns_daily")
+                )
+            ).all()
+            assert await conn.run_sync(_diff) == []
+        assert events == 3
+        # Two hours, "a" in both: three clicks by two visitors that day.
+        assert [tuple(row) for row in totals] == [(7, 3, 0, 2)]
+        assert [tuple(row) for row in breakdowns] == [("browser", "Firefox", 3)]
+    finally:
+        await db.dispose()
+
+
+_OLD_EVENT_COLUMNS = (
+    "event_id", "link_id", "at", "referrer_host", "browser", "os", "device", "bot", "country",
+    "visitor",
+)  # fmt: skip
+
+
+def _stored(db: Database, moment: datetime) -> object:
+    """A timestamp as the UTCDateTime column stores it (raw SQL bypasses the type)."""
+    if db.is_sqlite:
+        return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return moment

@@ -10,17 +10,19 @@ from kurz.analytics.events import (
     referrer_host,
     visitor_hash,
 )
-from kurz.analytics.queue import BatchQueue, Drainer
-from kurz.analytics.store import record
+from kurz.analytics.queue import BatchQueue, Drainer, batch_id
+from kurz.analytics.store import ClickStore, record
 
 __all__ = [
     "Agent",
     "BatchQueue",
     "Classifier",
     "ClickEvent",
+    "ClickStore",
     "DailySalt",
     "DeviceClass",
     "Drainer",
+    "batch_id",
     "classify",
     "record",
     "referrer_host",

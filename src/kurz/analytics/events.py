@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from os import urandom
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -25,6 +25,8 @@ import ua_parser
 from kurz.cache import Absent, LRUCache
 from kurz.clock import system_clock
 from kurz.types import Clock
+
+log = logging.getLogger("kurz.analytics")
 
 DeviceClass = Literal["desktop", "mobile", "tablet", "bot", "other"]
 
@@ -38,10 +40,7 @@ _VISITOR_BYTES = 8
 class ClickEvent:
     """One click, as queued for the rollups: no IP address, no full user agent."""
 
-    # Random, so that a batch delivered twice is counted once.
-    event_id: str
     link_id: int
-    code: str
     at: float
     referrer_host: str | None
     browser: str
@@ -57,7 +56,6 @@ class ClickEvent:
         cls,
         *,
         link_id: int,
-        code: str,
         at: float,
         client_ip: str,
         user_agent: str | None,
@@ -79,9 +77,7 @@ class ClickEvent:
         else:
             host = None
         return cls(
-            urandom(16).hex(),
             link_id,
-            code,
             at,
             host,
             agent.browser,
@@ -264,9 +260,15 @@ def visitor_hash(ip: str, user_agent: str | None, day: str, salt: bytes) -> str:
 
 
 class DailySalt:
-    """A random salt for the current UTC day; a new one each midnight, the old forgotten."""
+    """The salt of the current UTC day; another each midnight, the old one forgotten.
 
-    __slots__ = ("_clock", "_current", "_lock", "_random")
+    Every kurz process must hash with the same salt, or a visitor served by two of
+    them counts twice: the salts come from the database (kurz.analytics.salts, which
+    calls `share`) before a day begins. A process that could not reach the database
+    makes up a salt of its own for the day, and says so in its log.
+    """
+
+    __slots__ = ("_clock", "_current", "_lock", "_random", "_shared")
 
     def __init__(
         self,
@@ -279,6 +281,7 @@ class DailySalt:
         # (days since the epoch, "YYYY-MM-DD", salt), replaced whole so that a reader
         # never sees one day's date with another day's salt.
         self._current: tuple[int, str, bytes] = (-1, "", b"")
+        self._shared: dict[int, bytes] = {}
 
     def current(self) -> tuple[str, bytes]:
         """Today's date in UTC ("2024-05-31") and its salt."""
@@ -289,10 +292,28 @@ class DailySalt:
             entry = self._rotate(number)
         return entry[1], entry[2]
 
+    def share(self, salts: dict[int, bytes]) -> None:
+        """The salts all processes use, by day number (days since the epoch)."""
+        with self._lock:
+            self._shared = dict(salts)
+            number, day, salt = self._current
+            shared = self._shared.get(number)
+            if shared is not None and shared != salt:
+                # Today's salt was made up here while the database was out of reach.
+                self._current = (number, day, shared)
+
     def _rotate(self, number: int) -> tuple[int, str, bytes]:
         # Locked, so that threads crossing midnight together agree on one salt.
         with self._lock:
             if number > self._current[0]:
                 day = time.strftime("%Y-%m-%d", time.gmtime(number * _DAY))
-                self._current = (number, day, self._random(32))
+                salt = self._shared.get(number)
+                if salt is None:
+                    log.warning(
+                        "no shared visitor salt for %s: this process uses its own, so "
+                        "visitors it serves may be counted again by others",
+                        day,
+                    )
+                    salt = self._random(32)
+                self._current = (number, day, salt)
             return self._current

@@ -32,7 +32,7 @@ class ClickRecorder:
         self._client_ip = client_ip
         self._salt = salt or DailySalt(clock=clock)
 
-    def click(self, link_id: int, code: str, scope: Any) -> bool:
+    def click(self, link_id: int, scope: Any) -> bool:
         """Queue the click a redirect made; False when it was none (a HEAD: a link
         preview, an uptime check) or the queue was full (counted)."""
         if scope["method"] != "GET":
@@ -45,7 +45,6 @@ class ClickRecorder:
                 referer = value.decode("latin-1")
         event = ClickEvent.from_request(
             link_id=link_id,
-            code=code,
             at=self._clock(),
             client_ip=self._client_ip(scope),
             user_agent=user_agent,

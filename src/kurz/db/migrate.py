@@ -49,6 +49,18 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         await conn.run_sync(run)
 
 
+async def downgrade(db: Database, revision: str) -> None:
+    """Move the schema back to `revision` in one transaction."""
+
+    def run(sync_conn: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = sync_conn
+        command.downgrade(config, revision)
+
+    async with db.write() as conn:
+        await conn.run_sync(run)
+
+
 async def schema_state(db: Database) -> SchemaState:
     def current(sync_conn: Connection) -> set[str]:
         return set(MigrationContext.configure(sync_conn).get_current_heads())

@@ -223,11 +223,14 @@ job_schedules = Table(
 
 # Click analytics (kurz.analytics). Raw events are kept for a retention period; every
 # count the API reads comes from the rollups below, never from COUNT(*) over events.
+# docs/analytics.md explains the shapes and what each write costs.
 click_events = Table(
     "click_events",
     metadata,
-    # Random per event: a batch delivered twice is recorded once (ON CONFLICT).
-    Column("event_id", String(32), primary_key=True),
+    # Rows arrive in time order, so the key's order is time order: the retention purge
+    # deletes from the lowest ids up and needs no index on `at`, which every click
+    # would otherwise pay for.
+    Column("id", BigId, primary_key=True, autoincrement=True),
     Column("link_id", BigInteger, nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("referrer_host", String(255)),
@@ -238,8 +241,16 @@ click_events = Table(
     Column("country", String(2)),
     # A salted daily hash: the raw IP is never stored.
     Column("visitor", String(16), nullable=False),
-    # The retention purge: DELETE ... WHERE at < :cutoff, in batches.
-    Index("ix_click_events_at", "at"),
+)
+
+click_batches = Table(
+    "click_batches",
+    metadata,
+    # The batches already recorded: a batch delivered again (a retried write whose
+    # commit was not acknowledged, a stream entry claimed from a dead consumer) finds
+    # its id here and is skipped whole, so that counts stay exact. An id starts with
+    # its batch's time in hex, so that the purge of old ids is a range of the key.
+    Column("id", String(32), primary_key=True),
 )
 
 link_clicks_hourly = Table(
@@ -256,24 +267,62 @@ link_clicks_hourly = Table(
     Column("uniques", BigInteger, nullable=False),
 )
 
-link_visitors_hourly = Table(
-    "link_visitors_hourly",
-    metadata,
-    # Which visitors an hour has seen, so that `uniques` is exact: a visitor's first
-    # click of the hour inserts a row here and adds one; the rest insert nothing.
-    Column("link_id", BigInteger, primary_key=True),
-    Column("hour", UTCDateTime, primary_key=True),
-    Column("visitor", String(16), primary_key=True),
-)
-
 link_clicks_daily = Table(
     "link_clicks_daily",
     metadata,
-    # Top-N breakdowns: WHERE link_id = :id AND dimension = :d AND day BETWEEN ...,
-    # served by the primary key; people's clicks only, except for dimension "bot".
+    # The same per UTC day: the daily series and the totals across a caller's links
+    # (WHERE link_id IN (...) AND day >= :from AND day < :to), by the primary key.
     Column("link_id", BigInteger, primary_key=True),
     Column("day", UTCDateTime, primary_key=True),
+    Column("clicks", BigInteger, nullable=False),
+    Column("bot_clicks", BigInteger, nullable=False),
+    # Distinct visitors of the day: not the sum of the hours' uniques, as a visitor
+    # who comes back in another hour is one visitor of the day.
+    Column("uniques", BigInteger, nullable=False),
+)
+
+# Which visitors an hour (a day) has seen, so that `uniques` is exact: a visitor's
+# first click of the hour inserts a row here and adds one; the rest insert nothing.
+# Needed only while late clicks can still arrive, so purged after two days: the time
+# leads the key, which makes the purge a range of it, and today's inserts land
+# together at its end instead of all over the table.
+link_visitors_hourly = Table(
+    "link_visitors_hourly",
+    metadata,
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("link_id", BigInteger, primary_key=True),
+    Column("visitor", String(16), primary_key=True),
+)
+
+link_visitors_daily = Table(
+    "link_visitors_daily",
+    metadata,
+    Column("day", UTCDateTime, primary_key=True),
+    Column("link_id", BigInteger, primary_key=True),
+    Column("visitor", String(16), primary_key=True),
+)
+
+link_breakdowns_daily = Table(
+    "link_breakdowns_daily",
+    metadata,
+    # Top-N per dimension: WHERE link_id = :id AND dimension = :d AND day >= :from
+    # AND day < :to GROUP BY value, a range of the primary key: the dimension comes
+    # before the day, so one dimension's rows over 90 days are contiguous. People's
+    # clicks only, except for dimension "bot" (bots by name).
+    Column("link_id", BigInteger, primary_key=True),
     Column("dimension", String(10), primary_key=True),
+    Column("day", UTCDateTime, primary_key=True),
     Column("value", String(255), primary_key=True),
     Column("clicks", BigInteger, nullable=False),
+)
+
+# A random salt per UTC day for the visitor hash, shared by every kurz process (with
+# salts of their own, two processes would count one visitor twice). A day's row is
+# deleted when the day is over, and with it any way to link a hash to an address.
+visitor_salts = Table(
+    "visitor_salts",
+    metadata,
+    # Days since the epoch (UTC).
+    Column("day", Integer, primary_key=True),
+    Column("salt", LargeBinary(32), nullable=False),
 )

@@ -280,8 +280,8 @@ async def follow(code: str, request: Request, state: StateDep) -> Response:
                          "This short link does not exist.")  # fmt: skip
         return _gone(request, 410, "link-visits-exhausted", "Link used up",
                      "This short link has reached its visit limit.")  # fmt: skip
-    if state.clicks is not None:
-        state.clicks.click(target.link_id, code, request.scope)
+    if state.analytics is not None:
+        state.analytics.recorder.click(target.link_id, request.scope)
     return _redirect(target, request)
 
 

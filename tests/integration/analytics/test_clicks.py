@@ -13,7 +13,7 @@ from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import Database
-from kurz.db.tables import link_clicks_daily, link_clicks_hourly
+from kurz.db.tables import link_breakdowns_daily, link_clicks_hourly
 from tests.conftest import BASE_URL
 from tests.integration.test_links_api import create
 from tests.support import FakeClock
@@ -67,8 +67,8 @@ async def test_every_redirect_is_counted_once_after_a_graceful_stop(
             ).all()
             referrers = (
                 await conn.execute(
-                    sa.select(link_clicks_daily.c.value, link_clicks_daily.c.clicks).where(
-                        link_clicks_daily.c.dimension == "referrer"
+                    sa.select(link_breakdowns_daily.c.value, link_breakdowns_daily.c.clicks).where(
+                        link_breakdowns_daily.c.dimension == "referrer"
                     )
                 )
             ).all()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kurz.analytics.queue import BatchQueue, Drainer
+from kurz.analytics.queue import BatchQueue, Drainer, batch_id
 
 
 class Sink:
@@ -14,12 +14,15 @@ class Sink:
 
     def __init__(self, fail: int = 0) -> None:
         self.batches: list[list[int]] = []
+        # The batch id of every attempt, failed or not.
+        self.ids: list[str] = []
         self.fail = fail
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def write(self, batch: list[int]) -> None:
+    async def write(self, ident: str, batch: list[int]) -> None:
         await self.gate.wait()
+        self.ids.append(ident)
         if self.fail:
             self.fail -= 1
             raise ConnectionError("database away")
@@ -83,6 +86,11 @@ async def test_a_failed_write_is_retried_and_loses_nothing() -> None:
     await drainer.stop()
     assert sink.items == list(range(25))
     assert drainer.failures == 2
+    # Every attempt at one batch carries its id, so that a store can tell a retry of a
+    # batch it has already committed.
+    first = sink.ids[0]
+    assert sink.ids[:3] == [first] * 3
+    assert len(set(sink.ids)) == len(sink.batches)
 
 
 async def test_stop_finishes_the_batch_being_written() -> None:
@@ -100,3 +108,12 @@ async def test_stop_finishes_the_batch_being_written() -> None:
     sink.gate.set()
     await stopping
     assert sink.items == list(range(12))
+
+
+def test_batch_ids_are_unique_and_sort_by_time() -> None:
+    ids = [batch_id(at=1_700_000_000.0 + n) for n in range(100)]
+    assert len(set(ids)) == 100
+    assert ids == sorted(ids)
+    assert all(len(ident) == 32 for ident in ids)
+    # The same millisecond: still distinct.
+    assert batch_id(at=1.0) != batch_id(at=1.0)

@@ -1,0 +1,103 @@
+"""Click analytics in one kurz process, wired from the settings.
+
+Embedded (no KURZ_REDIS_URL): the redirect path queues events in memory, a Drainer
+records them in batches into the database. Scaled out: the Drainer adds each batch
+to a Redis Stream instead, and consumers in the workers record them
+(kurz.analytics.stream). Either way a redirect only ever appends to a deque.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from kurz.analytics.events import ClickEvent, DailySalt
+from kurz.analytics.queue import BatchQueue, Drainer
+from kurz.analytics.recorder import ClickRecorder
+from kurz.analytics.salts import SaltKeeper
+from kurz.analytics.store import ClickStore
+from kurz.analytics.stream import StreamConsumer, StreamSink
+from kurz.config import Settings
+from kurz.db import Database
+from kurz.types import Clock
+
+# A batch to the database takes what queued while the last was written, up to this:
+# the larger the batch, the fewer rollup rows per click. To the stream, smaller
+# entries, read in groups by the consumers.
+DATABASE_BATCH = 5_000
+STREAM_BATCH = 1_000
+
+
+class Analytics:
+    """The recorder the redirect path calls, and what carries its events away."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        client_ip: Callable[[Any], str],
+        queue_size: int,
+        redis_url: str = "",
+        claim_idle: float = 30.0,
+    ) -> None:
+        self.store = ClickStore(db)
+        self.salt = DailySalt(clock)
+        self.queue: BatchQueue[ClickEvent] = BatchQueue(queue_size)
+        self.recorder = ClickRecorder(self.queue, clock=clock, client_ip=client_ip, salt=self.salt)
+        self._salts = SaltKeeper(db, self.salt, clock)
+        self.redis: Redis | None = None
+        if redis_url:
+            # Longer than a consumer's blocking read (1 s).
+            self.redis = Redis.from_url(redis_url, socket_timeout=10.0, socket_connect_timeout=2.0)
+            self.drainer = Drainer(self.queue, StreamSink(self.redis), batch=STREAM_BATCH)
+        else:
+            self.drainer = Drainer(self.queue, self._to_database, batch=DATABASE_BATCH)
+        self._claim_idle = claim_idle
+        self.consumer: StreamConsumer | None = None
+        self._consuming: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, db: Database, clock: Clock, client_ip: Callable[[Any], str]
+    ) -> Analytics:
+        return cls(
+            db=db,
+            clock=clock,
+            client_ip=client_ip,
+            queue_size=settings.analytics_queue_size,
+            redis_url=settings.redis_url,
+            claim_idle=settings.analytics_claim_idle,
+        )
+
+    async def _to_database(self, batch_id: str, events: list[ClickEvent]) -> None:
+        await self.store.record([(batch_id, events)])
+
+    async def start(self) -> None:
+        await self._salts.start()
+        self.drainer.start()
+
+    def start_consumer(self, name: str | None = None) -> StreamConsumer | None:
+        """In a worker: record what web processes add to the stream (scaled out only)."""
+        if self.redis is None:
+            return None
+        self.consumer = StreamConsumer(
+            self.redis, self.store, name=name, claim_idle=self._claim_idle
+        )
+        self._consuming = asyncio.get_running_loop().create_task(self.consumer.run())
+        return self.consumer
+
+    async def stop(self, *, grace: float = 10.0) -> None:
+        """Every click queued so far is written (to the database or the stream), and
+        the batches a consumer holds are recorded and acknowledged, before this returns."""
+        await self.drainer.stop(grace=grace)
+        if self.consumer is not None and self._consuming is not None:
+            self.consumer.stop()
+            await self._consuming
+            self._consuming = None
+        await self._salts.stop()
+        if self.redis is not None:
+            await self.redis.aclose()

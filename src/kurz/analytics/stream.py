@@ -1,0 +1,249 @@
+"""Clicks through a Redis Stream, when kurz is scaled out (KURZ_REDIS_URL set).
+
+Web processes queue clicks in memory as in the embedded setup, and their Drainer
+hands each batch to `StreamSink`: one XADD per batch, an entry holding the batch's
+id and its events. Consumers of one consumer group, in the workers, read entries,
+record them (kurz.analytics.store) and acknowledge them only after the transaction
+has committed. A consumer that dies leaves its entries pending; another claims them
+once they have been idle for `claim_idle` seconds (XAUTOCLAIM) and records them
+again. The store has the batch ids, so a batch recorded before the death is skipped:
+at-least-once delivery, counted exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from kurz.analytics.events import ClickEvent
+from kurz.analytics.store import Batch, ClickStore
+
+log = logging.getLogger("kurz.analytics")
+
+STREAM = "kurz:clicks"
+GROUP = "kurz-recorders"
+# Entries (batches) the stream keeps at most, when no consumer reads it: with
+# batches of up to a thousand clicks, a bound on Redis's memory that no working
+# setup comes near. Past it, the oldest entries are dropped.
+MAX_ENTRIES = 100_000
+
+
+def pack(events: Sequence[ClickEvent]) -> bytes:
+    """A batch's events as compact JSON: one array of fields per event."""
+    return json.dumps(
+        [
+            [
+                e.link_id,
+                e.at,
+                e.referrer_host,
+                e.browser,
+                e.os,
+                e.device,
+                1 if e.bot else 0,
+                e.country,
+                e.visitor,
+            ]
+            for e in events
+        ],
+        separators=(",", ":"),
+    ).encode()
+
+
+def unpack(data: bytes) -> list[ClickEvent]:
+    return [
+        ClickEvent(
+            link_id=link_id,
+            at=at,
+            referrer_host=referrer,
+            browser=browser,
+            os=os_family,
+            device=device,
+            bot=bool(bot),
+            country=country,
+            visitor=visitor,
+        )
+        for link_id, at, referrer, browser, os_family, device, bot, country, visitor in json.loads(
+            data
+        )
+    ]
+
+
+class StreamSink:
+    """A Drainer's `write` in the scaled-out setup: one XADD per batch."""
+
+    def __init__(self, redis: Redis, *, key: str = STREAM, max_entries: int = MAX_ENTRIES):
+        self._redis = redis
+        self._key = key
+        self._max_entries = max_entries
+
+    async def __call__(self, batch_id: str, events: list[ClickEvent]) -> None:
+        await self._redis.xadd(
+            self._key,
+            {"id": batch_id, "events": pack(events)},
+            maxlen=self._max_entries,
+            approximate=True,
+        )
+
+
+class StreamConsumer:
+    """Reads click batches as one consumer of the group, records them, acknowledges."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        store: ClickStore,
+        *,
+        key: str = STREAM,
+        group: str = GROUP,
+        name: str | None = None,
+        count: int = 50,
+        block: float = 1.0,
+        claim_idle: float = 30.0,
+        claim_every: float = 5.0,
+        trim_every: float = 30.0,
+        retry_after: float = 1.0,
+    ) -> None:
+        self._redis = redis
+        self._store = store
+        self._key = key
+        self._group = group
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self._count = count
+        self._block_ms = max(1, int(block * 1000))
+        self._claim_idle_ms = int(claim_idle * 1000)
+        self._claim_every = claim_every
+        self._trim_every = trim_every
+        self._retry_after = retry_after
+        self._stopping = False
+        # Counters, for tests and the operator.
+        self.recorded = 0
+        self.entries = 0
+        self.claimed = 0
+
+    async def ensure_group(self) -> None:
+        try:
+            # From the stream's start: entries added before any consumer existed
+            # are counted too.
+            await self._redis.xgroup_create(self._key, self._group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def stop(self) -> None:
+        """Finish the entries in hand, acknowledge them, and return from `run`."""
+        self._stopping = True
+
+    async def run(self) -> None:
+        await self.ensure_group()
+        # Entries this name read and never acknowledged (a restart under the same
+        # name): first, as nobody else may claim them for a while.
+        await self._handle(await self._read("0"))
+        next_claim = next_trim = time.monotonic()
+        while not self._stopping:
+            try:
+                entries = await self._read(">")
+            except (OSError, ConnectionError) as exc:
+                log.warning("reading the click stream failed (%s); again in %s s", exc, 1.0)
+                await asyncio.sleep(self._retry_after)
+                continue
+            await self._handle(entries)
+            now = time.monotonic()
+            if now >= next_claim:
+                next_claim = now + self._claim_every
+                await self._claim()
+            if now >= next_trim:
+                next_trim = now + self._trim_every
+                await self._trim()
+
+    async def _read(self, start: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        answer = await self._redis.xreadgroup(
+            self._group,
+            self.name,
+            {self._key: start},
+            count=self._count,
+            block=None if start == "0" else self._block_ms,
+        )
+        if not answer:
+            return []
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = answer[0][1]
+        return entries
+
+    async def _claim(self) -> None:
+        """Take over entries idle for longer than `claim_idle`: their consumer died."""
+        start = "0-0"
+        while True:
+            answer: list[Any] = await self._redis.xautoclaim(
+                self._key,
+                self._group,
+                self.name,
+                min_idle_time=self._claim_idle_ms,
+                start_id=start,
+                count=self._count,
+            )
+            start, entries = answer[0], answer[1]
+            if entries:
+                self.claimed += len(entries)
+                log.info("claimed %d click batches from a consumer that stopped", len(entries))
+                await self._handle(entries)
+            if start in (b"0-0", "0-0") or self._stopping:
+                return
+
+    async def _handle(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        if not entries:
+            return
+        batches: list[Batch] = []
+        for _entry, fields in entries:
+            # An entry trimmed away while pending comes back without fields.
+            if fields:
+                batches.append((fields[b"id"].decode(), unpack(fields[b"events"])))
+        while True:
+            try:
+                self.recorded += await self._store.record(batches)
+            except Exception:
+                log.exception(
+                    "recording %d click batches failed; trying again in %s s",
+                    len(batches),
+                    self._retry_after,
+                )
+                await asyncio.sleep(self._retry_after)
+                continue
+            break
+        # Only now, after the commit: a death before this line leaves the entries
+        # pending, and whoever claims them finds their batch ids recorded.
+        await self._redis.xack(self._key, self._group, *(entry for entry, _ in entries))
+        self.entries += len(entries)
+
+    async def _trim(self) -> None:
+        """Drop the entries every consumer is done with: older than the oldest one
+        pending, and than the last one handed out."""
+        try:
+            groups = await self._redis.xinfo_groups(self._key)
+            pending = await self._redis.xpending(self._key, self._group)
+        except ResponseError:
+            return
+        delivered = [g["last-delivered-id"] for g in groups if _name(g["name"]) == self._group]
+        if not delivered:
+            return
+        oldest = _id(delivered[0])
+        if pending["pending"]:
+            oldest = min(oldest, _id(pending["min"]))
+        if oldest > (0, 0):
+            await self._redis.xtrim(self._key, minid=f"{oldest[0]}-{oldest[1]}", approximate=True)
+
+
+def _name(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _id(value: bytes | str) -> tuple[int, int]:
+    millis, _, seq = _name(value).partition("-")
+    return int(millis), int(seq or 0)
