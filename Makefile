@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-cost bench-servers clean
+.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-servers clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -63,6 +63,15 @@ bench-tiers: $(STAMP) ## CPU per redirect by the tier that answers it (L1, L2, S
 
 bench-jobs: $(STAMP) ## Jobs/s (enqueue, end to end) on SQLite and PostgreSQL, and enqueue-to-start latency, vs procrastinate
 	$(BIN)/python -m bench.jobs
+
+bench-clicks: $(STAMP) ## Redirect rate with clicks counted against the bare app, and how fast the backlog drains after a wrk run
+	$(BIN)/python -m bench.clicks
+
+bench-record: $(STAMP) ## CPU per click recorded (ClickStore.record), by batch size and visitors, SQLite and PostgreSQL
+	$(BIN)/python -m bench.record_cost
+
+bench-stats: $(STAMP) ## Stats API queries for a link with 10 million clicks over 90 days, SQLite and PostgreSQL
+	$(BIN)/python -m bench.stats_query
 
 bench-cost: $(STAMP) ## What the redirect limiter costs in CPU instructions (callgrind; needs valgrind)
 	$(BIN)/python -m bench.redirect_cost

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from kurz import __version__, errors, health
+from kurz import __version__, errors, health, metrics
 from kurz.analytics import views as analytics_views
 from kurz.analytics.pipeline import Analytics
 from kurz.analytics.recorder import ClickRecorder
@@ -228,6 +228,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     app.clicks = analytics.recorder if analytics is not None else None
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(link_views.router)
     app.include_router(analytics_views.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from kurz.analytics.events import ClickEvent
 from kurz.analytics.store import Batch, ClickStore
@@ -143,26 +143,33 @@ class StreamConsumer:
         self._stopping = True
 
     async def run(self) -> None:
-        await self.ensure_group()
-        # Entries this name read and never acknowledged (a restart under the same
-        # name): first, as nobody else may claim them for a while.
-        await self._handle(await self._read("0"))
+        """Consume until `stop`; Redis being away is waited out, never fatal."""
+        ready = False
         next_claim = next_trim = time.monotonic()
         while not self._stopping:
             try:
-                entries = await self._read(">")
-            except (OSError, ConnectionError) as exc:
-                log.warning("reading the click stream failed (%s); again in %s s", exc, 1.0)
+                if not ready:
+                    await self.ensure_group()
+                    # Entries this name read and never acknowledged (a restart under
+                    # the same name): first, as nobody else may claim them for a while.
+                    await self._handle(await self._read("0"))
+                    ready = True
+                await self._handle(await self._read(">"))
+                now = time.monotonic()
+                if now >= next_claim:
+                    next_claim = now + self._claim_every
+                    await self._claim()
+                if now >= next_trim:
+                    next_trim = now + self._trim_every
+                    await self._trim()
+            except (RedisError, OSError) as exc:
+                # Unacknowledged entries stay pending in the stream: nothing is lost.
+                log.warning(
+                    "the click stream is out of reach (%s); trying again in %s s",
+                    exc,
+                    self._retry_after,
+                )
                 await asyncio.sleep(self._retry_after)
-                continue
-            await self._handle(entries)
-            now = time.monotonic()
-            if now >= next_claim:
-                next_claim = now + self._claim_every
-                await self._claim()
-            if now >= next_trim:
-                next_trim = now + self._trim_every
-                await self._trim()
 
     async def _read(self, start: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
         answer = await self._redis.xreadgroup(

@@ -61,7 +61,8 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _visible(principal: Principal) -> list[ColumnElement[bool]]:
+def visible(principal: Principal) -> list[ColumnElement[bool]]:
+    """WHERE conditions for the links a key may see: its own live ones (an admin: all live)."""
     conditions: list[ColumnElement[bool]] = [links.c.deleted_at.is_(None)]
     if not principal.is_admin:
         conditions.append(links.c.owner_id == principal.key_id)
@@ -179,12 +180,21 @@ async def create(
 
 async def get(*, conn: AsyncConnection, code: str, principal: Principal, base_url: str) -> LinkRead:
     row = (
-        await conn.execute(sa.select(*_COLUMNS).where(links.c.code == code, *_visible(principal)))
+        await conn.execute(sa.select(*_COLUMNS).where(links.c.code == code, *visible(principal)))
     ).first()
     if row is None:
         raise _missing(code)
     tags = await _tags(conn, [row.id])
     return _read(row, tags[row.id], base_url=base_url)
+
+
+async def get_id(*, conn: AsyncConnection, code: str, principal: Principal) -> int:
+    """A visible link's id, for reads keyed on it (its stats); 404 as get() otherwise."""
+    query = sa.select(links.c.id).where(links.c.code == code, *visible(principal))
+    link_id = (await conn.execute(query)).scalar_one_or_none()
+    if link_id is None:
+        raise _missing(code)
+    return int(link_id)
 
 
 def encode_cursor(link_id: int) -> str:
@@ -215,7 +225,7 @@ async def list_(
     base_url: str,
 ) -> LinkPagination:
     """One page of links, newest first, by keyset: new links never shift later pages."""
-    query = sa.select(*_COLUMNS).where(*_visible(principal))
+    query = sa.select(*_COLUMNS).where(*visible(principal))
     if cursor is not None:
         query = query.where(links.c.id < decode_cursor(cursor))
     if tag is not None:
@@ -241,7 +251,7 @@ async def _explain_miss(conn: AsyncConnection, code: str, principal: Principal) 
     """Why a conditional write touched no row: the link is gone, or someone else won."""
     current = (
         await conn.execute(
-            sa.select(links.c.version).where(links.c.code == code, *_visible(principal))
+            sa.select(links.c.version).where(links.c.code == code, *visible(principal))
         )
     ).scalar_one_or_none()
     if current is None:
@@ -282,7 +292,7 @@ async def update(
     # same ETag, the database lets exactly one UPDATE match.
     result = await conn.execute(
         sa.update(links)
-        .where(links.c.code == code, *_visible(principal), *_version_matches(versions))
+        .where(links.c.code == code, *visible(principal), *_version_matches(versions))
         .values(**changes, updated_at=now, version=links.c.version + 1)
         .returning(links.c.id)
     )
@@ -305,7 +315,7 @@ async def delete(
     """Delete a link, leaving a tombstone that keeps its code from ever being reused."""
     result = await conn.execute(
         sa.update(links)
-        .where(links.c.code == code, *_visible(principal), *_version_matches(versions))
+        .where(links.c.code == code, *visible(principal), *_version_matches(versions))
         .values(deleted_at=now, updated_at=now, version=links.c.version + 1)
         .returning(links.c.id)
     )

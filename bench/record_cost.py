@@ -1,0 +1,127 @@
+"""What recording a click costs the process that records it: CPU per click for
+ClickStore.record, by batch size and traffic shape, on SQLite and PostgreSQL.
+
+    python -m bench.record_cost [--clicks 20000] [--rounds 3] [--no-record]
+
+The clicks are spread over 1,000 links, like the redirect benchmark's: each batch
+touches most of them, which is the worst case for the rollups (a row per link, hour
+and breakdown value per batch). "one visitor" is wrk's traffic (one address, one
+user agent); "all new" gives every click a visitor of its own, so every click adds
+a row to both visitor sets. CPU is the process's (both threads: aiosqlite runs
+SQLite in one of its own); PostgreSQL's own CPU is not in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.harness import publish
+from kurz.analytics.events import ClickEvent, DailySalt
+from kurz.analytics.queue import batch_id
+from kurz.analytics.store import ClickStore
+from kurz.db import Database
+from kurz.db.migrate import upgrade
+
+LINKS = 1_000
+BATCHES = (500, 5_000)
+SHAPES = ("one visitor", "all new")
+CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Safari/537.36"
+)
+PSQL = ["psql", "-qh", "127.0.0.1", "-U", "postgres", "-d", "test", "-c"]
+
+
+def clicks(n: int, *, shape: str, salt: DailySalt, start: float) -> list[ClickEvent]:
+    return [
+        ClickEvent.from_request(
+            link_id=1 + i % LINKS,
+            at=start + i * 0.001,
+            client_ip=f"10.{i // 65_536 % 256}.{i // 256 % 256}.{i % 256}"
+            if shape == "all new"
+            else "10.0.0.1",
+            user_agent=CHROME,
+            referer="https://news.example/" if i % 3 else None,
+            salt=salt,
+        )
+        for i in range(n)
+    ]
+
+
+async def measure(url: str, events: list[ClickEvent], batch: int) -> float:
+    """CPU microseconds per click, recording `events` in batches of `batch`."""
+    db = Database.from_url(url)
+    try:
+        await upgrade(db)
+        store = ClickStore(db)
+        began = time.process_time()
+        for start in range(0, len(events), batch):
+            await store.record([(batch_id(), events[start : start + batch])])
+        return (time.process_time() - began) / len(events) * 1e6
+    finally:
+        await db.dispose()
+
+
+def postgres_database(name: str) -> str:
+    subprocess.run([*PSQL, f"DROP DATABASE IF EXISTS {name}"], check=True)
+    subprocess.run([*PSQL, f"CREATE DATABASE {name}"], check=True)
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.record_cost", description=__doc__)
+    parser.add_argument("--clicks", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    salt = DailySalt()
+    results: dict[tuple[str, int, str], list[float]] = {}
+    for round_ in range(args.rounds):
+        for backend in ("sqlite", "postgresql"):
+            for batch in BATCHES:
+                for shape in SHAPES:
+                    events = clicks(args.clicks, shape=shape, salt=salt, start=time.time())
+                    with tempfile.TemporaryDirectory(prefix="kurz-record-") as tmp:
+                        url = (
+                            f"sqlite:///{Path(tmp) / 'kurz.db'}"
+                            if backend == "sqlite"
+                            else postgres_database("kurz_bench_record")
+                        )
+                        us = asyncio.run(measure(url, events, batch))
+                    results.setdefault((backend, batch, shape), []).append(us)
+                    print(
+                        f"round {round_ + 1}/{args.rounds}  {backend:10} batch {batch:5}  "
+                        f"{shape:11}  {us:6.1f} us CPU/click"
+                    )
+    subprocess.run([*PSQL, "DROP DATABASE IF EXISTS kurz_bench_record"], check=True)
+    lines = [
+        f"{args.clicks:,} clicks over {LINKS:,} links per run; median of {args.rounds} rounds.",
+        "",
+        "| database | batch | visitors | CPU per click |",
+        "|---|---:|---|---:|",
+        *(
+            f"| {backend} | {batch:,} | {shape} | {statistics.median(values):.1f} µs |"
+            for (backend, batch, shape), values in results.items()
+        ),
+    ]
+    publish(
+        "Clicks: recording cost per click",
+        lines,
+        target="bench-record",
+        module="bench.record_cost",
+        argv=sys.argv[1:] if argv is None else argv,
+        keep=not args.no_record,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""Stats schemas: ClickCounts -> SeriesPoint, LinkStats; ClickTotals -> StatsSummary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Interval = Literal["hour", "day"]
+# People's clicks by where they came from and what they ran; "bot" is bots' clicks by name.
+Dimension = Literal["referrer", "browser", "os", "device", "country", "bot"]
+DIMENSIONS: tuple[Dimension, ...] = ("referrer", "browser", "os", "device", "country", "bot")
+
+
+class StatsBase(BaseModel):
+    """Responses only. `from` is a Python keyword: start and end are rendered by alias."""
+
+
+class ClickCounts(StatsBase):
+    clicks: int = Field(description="Clicks by people; bots are counted apart.")
+    uniques: int = Field(
+        description="Distinct visitors: per hour or per UTC day for a point; for totals, "
+        "the sum of the points' uniques (visitor-hours or visitor-days)."
+    )
+    bot_clicks: int
+
+
+class SeriesPoint(ClickCounts):
+    at: datetime = Field(description="The start of the hour or UTC day.")
+
+
+class TopValue(StatsBase):
+    value: str
+    clicks: int
+
+
+class TopValues(StatsBase):
+    """The most frequent values per dimension over whole UTC days."""
+
+    start: datetime = Field(serialization_alias="from", description="The first UTC day counted.")
+    end: datetime = Field(
+        serialization_alias="to", description="The end (exclusive) of the last UTC day."
+    )
+    referrer: list[TopValue] = Field(description='Referring hosts; "(direct)" for none.')
+    browser: list[TopValue]
+    os: list[TopValue]
+    device: list[TopValue]
+    country: list[TopValue] = Field(description='ISO 3166-1 alpha-2; "(unknown)" for none.')
+    bot: list[TopValue] = Field(description="Bots' clicks by bot name.")
+
+
+class LinkStats(StatsBase):
+    code: str
+    interval: Interval
+    start: datetime = Field(
+        serialization_alias="from", description="The range, widened to whole intervals."
+    )
+    end: datetime = Field(serialization_alias="to", description="The end of the range (exclusive).")
+    totals: ClickCounts
+    series: list[SeriesPoint] = Field(description="One point per interval, zero-filled.")
+    top: TopValues
+
+
+class ClickTotals(ClickCounts):
+    links_clicked: int = Field(description="Links with at least one click by people.")
+
+
+class LinkClicks(StatsBase):
+    code: str
+    clicks: int
+
+
+class StatsSummary(StatsBase):
+    start: datetime = Field(
+        serialization_alias="from", description="The range, widened to whole UTC days."
+    )
+    end: datetime = Field(serialization_alias="to", description="The end of the range (exclusive).")
+    totals: ClickTotals
+    top_links: list[LinkClicks] = Field(description="The 10 links with the most clicks.")

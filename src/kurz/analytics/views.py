@@ -1,0 +1,115 @@
+"""REST endpoints for click statistics: parse the range, call kurz.analytics.stats, render."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from kurz.analytics import stats
+from kurz.analytics.models import Interval, LinkStats, StatsSummary
+from kurz.auth.views import PrincipalDep
+from kurz.clock import utcnow
+from kurz.errors import not_found
+from kurz.links import service
+from kurz.links.codes import CODE_PATTERN
+from kurz.state import StateDep
+
+router = APIRouter(tags=["stats"])
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, unknown or revoked API key", **_PROBLEM}
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such link, or not the caller's", **_PROBLEM}
+}
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"description": "A malformed, naive, reversed or too long range", **_PROBLEM}
+}
+
+_RANGE = """
+**Range.** `from` and `to` are RFC 3339 date-times with an offset (`2026-01-01T00:00:00Z`);
+a date-time without one is a 422. `to` defaults to now and `from` to {default} before
+`to`. The range is widened to whole {unit}: `from` is rounded down and `to` up, and the
+response gives the widened range. `from` must be before `to`, and the widened range may
+hold at most {most}.
+
+**Counts.** `clicks` are people's clicks; bots' clicks are counted apart in `bot_clicks`
+and the `bot` breakdown. Times are UTC.
+"""
+
+From = Annotated[
+    datetime | None,
+    Query(alias="from", description="The start (inclusive), RFC 3339 with an offset."),
+]
+To = Annotated[
+    datetime | None, Query(alias="to", description="The end (exclusive), RFC 3339 with an offset.")
+]
+
+LINK_STATS = (
+    _RANGE.format(
+        default="24 hours (interval=hour) or 30 days (interval=day)",
+        unit="hours (interval=hour) or whole UTC days (interval=day)",
+        most="744 hours (31 days) or 1,096 days (3 years)",
+    )
+    + """
+**Series** has one point per hour or UTC day of the range, zero-filled. A point's
+`uniques` are the distinct visitors of that hour or day; `totals.uniques` is the sum of
+the points' uniques: visitor-hours with interval=hour, visitor-days with interval=day.
+(The visitor hash changes every UTC day, so one person on two days is two visitors.)
+
+**Top** values come from daily rollups: they cover the whole UTC days the range touches
+(`top.from`, `top.to`), which with interval=hour may be more than the series. Sorted by
+clicks, most first, then by value; `top` values per dimension.
+"""
+)
+
+SUMMARY = (
+    _RANGE.format(default="30 days", unit="UTC days", most="1,096 days (3 years)")
+    + """
+Totals over the caller's links (an admin's: every link), deleted links left out.
+`uniques` is the sum of each link's daily uniques (visitor-days per link);
+`links_clicked` counts the links with at least one click by people in the range, and
+`top_links` lists the 10 with the most clicks (ties by code).
+"""
+)
+
+
+@router.get(
+    "/api/v1/links/{code}/stats",
+    summary="A link's clicks: totals, a time series and top values",
+    description=LINK_STATS,
+    responses={**_AUTH, **_NOT_FOUND, **_INVALID},
+)
+async def get_link_stats(
+    code: str,
+    principal: PrincipalDep,
+    state: StateDep,
+    start: From = None,
+    end: To = None,
+    interval: Interval = "day",
+    top: Annotated[int, Query(ge=1, le=100, description="Values per dimension.")] = 10,
+) -> LinkStats:
+    span = stats.window(start=start, end=end, interval=interval, now=utcnow(state.clock))
+    # Whatever cannot be a code is answered before it reaches SQL.
+    if not CODE_PATTERN.fullmatch(code):
+        raise not_found(f"No link with code '{code[:64]}'.")
+    async with state.db.read() as conn:
+        link_id = await service.get_id(conn=conn, code=code, principal=principal)
+        return await stats.get_link_stats(conn=conn, link_id=link_id, code=code, span=span, top=top)
+
+
+@router.get(
+    "/api/v1/stats",
+    summary="Clicks across the caller's links",
+    description=SUMMARY,
+    responses={**_AUTH, **_INVALID},
+)
+async def get_summary(
+    principal: PrincipalDep, state: StateDep, start: From = None, end: To = None
+) -> StatsSummary:
+    span = stats.window(start=start, end=end, interval="day", now=utcnow(state.clock))
+    async with state.db.read() as conn:
+        return await stats.get_summary(conn=conn, principal=principal, span=span)

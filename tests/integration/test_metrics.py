@@ -1,0 +1,71 @@
+"""GET /metrics: the click pipeline's counters, for admin keys only."""
+
+from __future__ import annotations
+
+import httpx
+
+from kurz.analytics.events import ClickEvent
+from kurz.app import create_app
+from kurz.auth import service as keys_service
+from kurz.auth.models import ApiKeyCreate
+from kurz.clock import utcnow
+from kurz.config import Settings
+from tests.conftest import BASE_URL
+from tests.integration.test_links_api import create
+from tests.support import FakeClock
+
+
+async def test_admins_read_the_click_counters_and_others_are_refused(
+    settings: Settings, clock: FakeClock
+) -> None:
+    app = create_app(
+        settings.model_copy(update={"analytics": True, "analytics_queue_size": 100}), clock=clock
+    )
+    async with app.router.lifespan_context(app):
+        state = app.state.kurz
+        async with state.db.write() as conn:
+            admin = await keys_service.create(
+                conn=conn, key_in=ApiKeyCreate(name="a", is_admin=True), now=utcnow(clock)
+            )
+            user = await keys_service.create(
+                conn=conn, key_in=ApiKeyCreate(name="u"), now=utcnow(clock)
+            )
+        transport = httpx.ASGITransport(app=app)
+        clients = {
+            name: httpx.AsyncClient(
+                transport=transport,
+                base_url=BASE_URL,
+                headers={"Authorization": f"Bearer {key.secret}"},
+            )
+            for name, key in (("admin", admin), ("user", user))
+        }
+        try:
+            link = await create(clients["user"])
+            for _ in range(3):
+                answer = await clients["user"].get(f"/{link['code']}")
+                assert answer.status_code == 302
+            # Filled past its 100 places within one turn of the loop, before the
+            # drainer can take any: the last five are dropped.
+            queue = state.analytics.queue
+            event = ClickEvent(1, 0.0, None, "Firefox", "Linux", "desktop", False, None, "v")
+            accepted = [queue.put(event) for _ in range(len(queue), 105)]
+            assert accepted.count(False) == 5
+
+            refused = await clients["user"].get("/metrics")
+            assert refused.status_code == 403
+            assert refused.headers["content-type"] == "application/problem+json"
+            answer = await clients["admin"].get("/metrics")
+        finally:
+            for client in clients.values():
+                await client.aclose()
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in answer.text.splitlines()
+        if not line.startswith("#")
+    }
+    assert values["kurz_clicks_dropped_total"] == 5
+    # Three redirects' clicks, and what the queue took of the filling.
+    assert values["kurz_clicks_queued_total"] == 3 + accepted.count(True)
+    assert "kurz_clicks_backlog" in values
