@@ -17,8 +17,9 @@ router = APIRouter(tags=["health"])
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _metric(name: str, kind: str, help_text: str, value: float) -> str:
-    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {value:g}\n"
+def _metric(name: str, kind: str, help_text: str, value: int) -> str:
+    # Integers in full: "%g" would print 1,234,567 as 1.23457e+06.
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {value}\n"
 
 
 @router.get(
