@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from kurz.auth.views import PrincipalDep
-from kurz.errors import Problem
+from kurz.errors import AUTH_RESPONSES, Problem, problem_responses
 from kurz.state import StateDep
 
 router = APIRouter(tags=["health"])
@@ -26,7 +26,7 @@ def _metric(name: str, kind: str, help_text: str, value: int) -> str:
     "/metrics",
     summary="This process's counters (Prometheus text format; admin keys only)",
     response_class=PlainTextResponse,
-    responses={403: {"description": "The key is not an admin key"}},
+    responses={**AUTH_RESPONSES, **problem_responses({403: "The key is not an admin key"})},
 )
 async def metrics(principal: PrincipalDep, state: StateDep) -> PlainTextResponse:
     if not principal.is_admin:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -11,23 +11,14 @@ from kurz.analytics import stats
 from kurz.analytics.models import Interval, LinkStats, StatsSummary
 from kurz.auth.views import PrincipalDep
 from kurz.clock import utcnow
-from kurz.errors import not_found
+from kurz.errors import AUTH_RESPONSES, NOT_FOUND_RESPONSES, not_found, problem_responses
 from kurz.links import service
 from kurz.links.codes import CODE_PATTERN
 from kurz.state import StateDep
 
 router = APIRouter(tags=["stats"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, unknown or revoked API key", **_PROBLEM}
-}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such link, or not the caller's", **_PROBLEM}
-}
-_INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"description": "A malformed, naive, reversed or too long range", **_PROBLEM}
-}
+_INVALID = problem_responses({422: "A malformed, naive, reversed or too long range"})
 
 _RANGE = """
 **Range.** `from` and `to` are RFC 3339 date-times with an offset (`2026-01-01T00:00:00Z`);
@@ -81,7 +72,7 @@ Totals over the caller's links (an admin's: every link), deleted links left out.
     "/api/v1/links/{code}/stats",
     summary="A link's clicks: totals, a time series and top values",
     description=LINK_STATS,
-    responses={**_AUTH, **_NOT_FOUND, **_INVALID},
+    responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSES, **_INVALID},
 )
 async def get_link_stats(
     code: str,
@@ -105,7 +96,7 @@ async def get_link_stats(
     "/api/v1/stats",
     summary="Clicks across the caller's links",
     description=SUMMARY,
-    responses={**_AUTH, **_INVALID},
+    responses={**AUTH_RESPONSES, **_INVALID},
 )
 async def get_summary(
     principal: PrincipalDep, state: StateDep, start: From = None, end: To = None

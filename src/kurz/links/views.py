@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kurz.auth.models import Principal
 from kurz.auth.views import PrincipalDep
 from kurz.clock import utcnow
-from kurz.errors import Problem, invalid, not_found
+from kurz.errors import (
+    AUTH_RESPONSES,
+    NOT_FOUND_RESPONSES,
+    Problem,
+    invalid,
+    not_found,
+    problem_responses,
+)
 from kurz.idempotency import Keyed, Stored, keyed_request
 from kurz.links import service
 from kurz.links.codes import CODE_PATTERN
@@ -23,16 +30,7 @@ from kurz.state import StateDep
 PREFIX = "/api/v1/links"
 router = APIRouter(prefix=PREFIX, tags=["links"])
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, unknown or revoked API key", **_PROBLEM}
-}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such link, or not the caller's", **_PROBLEM}
-}
-_INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"description": "A field failed validation", **_PROBLEM}
-}
+_INVALID = problem_responses({422: "A field failed validation"})
 # A strong entity tag as kurz issues them: the link's version in quotes.
 _ETAG = re.compile(r'"(\d{1,9})"')
 
@@ -42,15 +40,13 @@ IfMatch = Annotated[
 ]
 
 
-_KEYED: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The Idempotency-Key is malformed (or required and missing)", **_PROBLEM},
-    409: {"description": "The alias is taken, or the Idempotency-Key is in use", **_PROBLEM},
-    422: {
-        "description": "A field failed validation, or the Idempotency-Key was used with "
-        "another body",
-        **_PROBLEM,
-    },
-}
+_KEYED = problem_responses(
+    {
+        400: "The Idempotency-Key is malformed (or required and missing)",
+        409: "The alias is taken, or the Idempotency-Key is in use",
+        422: "A field failed validation, or the Idempotency-Key was used with another body",
+    }
+)
 
 
 async def _idempotency_key(
@@ -122,7 +118,7 @@ def parse_if_match(value: str) -> Versions:
     status_code=201,
     summary="Shorten a URL",
     response_model=LinkRead,
-    responses={**_AUTH, **_KEYED},
+    responses={**AUTH_RESPONSES, **_KEYED},
 )
 async def create_link(
     link_in: LinkCreate, principal: PrincipalDep, state: StateDep, keyed: KeyedDep
@@ -146,7 +142,7 @@ async def create_link(
     return stored.response()
 
 
-@router.get("", summary="List links, newest first", responses={**_AUTH, **_INVALID})
+@router.get("", summary="List links, newest first", responses={**AUTH_RESPONSES, **_INVALID})
 async def list_links(
     principal: PrincipalDep,
     state: StateDep,
@@ -170,7 +166,7 @@ async def list_links(
         )
 
 
-@router.get("/{code}", summary="Get a link", responses={**_AUTH, **_NOT_FOUND})
+@router.get("/{code}", summary="Get a link", responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSES})
 async def get_link(
     code: str, principal: PrincipalDep, state: StateDep, response: Response
 ) -> LinkRead:
@@ -190,10 +186,14 @@ async def get_link(
     summary="Change a link (requires If-Match)",
     response_model=LinkRead,
     responses={
-        412: {"description": "If-Match is stale: another writer changed the link", **_PROBLEM},
-        428: {"description": "If-Match is missing", **_PROBLEM},
-        **_AUTH,
-        **_NOT_FOUND,
+        **problem_responses(
+            {
+                412: "If-Match is stale: another writer changed the link",
+                428: "If-Match is missing",
+            }
+        ),
+        **AUTH_RESPONSES,
+        **NOT_FOUND_RESPONSES,
         **_KEYED,
     },
 )
@@ -237,7 +237,11 @@ async def update_link(
     "/{code}",
     status_code=204,
     summary="Delete a link; its code is never reused",
-    responses={412: {"description": "If-Match is stale", **_PROBLEM}, **_AUTH, **_NOT_FOUND},
+    responses={
+        **problem_responses({412: "If-Match is stale"}),
+        **AUTH_RESPONSES,
+        **NOT_FOUND_RESPONSES,
+    },
 )
 async def delete_link(
     code: str, principal: PrincipalDep, state: StateDep, if_match: IfMatch = None
