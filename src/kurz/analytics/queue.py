@@ -25,6 +25,32 @@ from typing import Generic, TypeVar
 log = logging.getLogger("kurz.analytics")
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _ignore() -> None:
+    pass
+
+
+async def until_done(
+    attempt: Callable[[], Awaitable[R]],
+    *,
+    what: str,
+    retry_after: float,
+    failed: Callable[[], None] = _ignore,
+) -> R:
+    """Await `attempt()` until it succeeds, logging each failure and pausing after it.
+
+    For writes that must not be given up: what they carry stays in hand meanwhile
+    (a batch in the Drainer, unacknowledged entries in the stream consumer).
+    """
+    while True:
+        try:
+            return await attempt()
+        except Exception:
+            failed()
+            log.exception("%s failed; trying again in %s s", what, retry_after)
+            await asyncio.sleep(retry_after)
 
 
 def batch_id(at: float | None = None) -> str:
@@ -129,18 +155,17 @@ class Drainer(Generic[T]):
 
     async def _write_until_done(self, batch: list[T]) -> None:
         ident = batch_id()
-        while True:
-            try:
-                await self._write(ident, batch)
-            except Exception:
-                self.failures += 1
-                log.exception(
-                    "writing %d events failed; trying again in %s s", len(batch), self._retry_after
-                )
-                await asyncio.sleep(self._retry_after)
-                continue
-            self.written += len(batch)
-            return
+
+        def failed() -> None:
+            self.failures += 1
+
+        await until_done(
+            lambda: self._write(ident, batch),
+            what=f"writing {len(batch)} events",
+            retry_after=self._retry_after,
+            failed=failed,
+        )
+        self.written += len(batch)
 
     async def stop(self, *, grace: float = 10.0) -> None:
         """Stop taking, then write what is still queued (for up to `grace` seconds).

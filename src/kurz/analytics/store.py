@@ -36,8 +36,6 @@ from kurz.db.tables import (
     link_visitors_hourly,
 )
 
-# The breakdowns kept per link and day.
-DIMENSIONS = ("referrer", "browser", "os", "device", "country", "bot")
 HOUR = 3_600
 DAY = 86_400
 # How long a batch id is remembered: a batch delivered again later than this would

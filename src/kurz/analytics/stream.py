@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from kurz.analytics.events import ClickEvent
+from kurz.analytics.queue import until_done
 from kurz.analytics.store import Batch, ClickStore
 
 log = logging.getLogger("kurz.analytics")
@@ -212,18 +213,12 @@ class StreamConsumer:
             # An entry trimmed away while pending comes back without fields.
             if fields:
                 batches.append((fields[b"id"].decode(), unpack(fields[b"events"])))
-        while True:
-            try:
-                self.recorded += await self._store.record(batches)
-            except Exception:
-                log.exception(
-                    "recording %d click batches failed; trying again in %s s",
-                    len(batches),
-                    self._retry_after,
-                )
-                await asyncio.sleep(self._retry_after)
-                continue
-            break
+        if batches:
+            self.recorded += await until_done(
+                lambda: self._store.record(batches),
+                what=f"recording {len(batches)} click batches",
+                retry_after=self._retry_after,
+            )
         # Only now, after the commit: a death before this line leaves the entries
         # pending, and whoever claims them finds their batch ids recorded.
         await self._redis.xack(self._key, self._group, *(entry for entry, _ in entries))
