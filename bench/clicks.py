@@ -47,7 +47,16 @@ from bench.harness import (
     pinned,
     source_state,
 )
-from bench.redirect import LINKS, Bench, Options, fill_cache, measure_once, server_argv
+from bench.redirect import (
+    LINKS,
+    Bench,
+    Options,
+    add_load_options,
+    fill_cache,
+    load_options,
+    measure_once,
+    server_argv,
+)
 from kurz.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -339,27 +348,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--duration", type=int, default=15, help="seconds per measured run")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up before each")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per app")
-    parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
-    args = parser.parse_args(argv)
-    if min(args.duration, args.warmup, args.rounds, args.threads) < 1:
-        parser.error("--duration, --warmup, --rounds and --threads must be at least 1")
-    if args.connections < args.threads:
-        parser.error("--connections must be at least --threads")
-    return Options(
-        args.duration,
-        args.warmup,
-        args.connections,
-        args.threads,
-        args.rounds,
-        ("uvicorn",),
-        not args.no_record,
-        split=False,
-    )
+    add_load_options(parser, duration=15)
+    return load_options(parser, parser.parse_args(argv), ("uvicorn",))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -136,13 +136,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up before each")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per app")
+    add_load_options(parser, duration=10)
     parser.add_argument("--servers", default="uvicorn", help="comma list of: uvicorn,granian")
-    parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
     parser.add_argument(
         "--split",
         action="store_true",
@@ -157,6 +152,28 @@ def parse_args(argv: Sequence[str]) -> Options:
     servers = tuple(s.strip() for s in args.servers.split(",") if s.strip())
     if not servers or any(s not in SERVERS for s in servers):
         parser.error(f"--servers takes a comma list of {', '.join(SERVERS)}")
+    return load_options(parser, args, servers, split=args.split, tiers=args.tiers)
+
+
+def add_load_options(parser: argparse.ArgumentParser, *, duration: int) -> None:
+    """The wrk load every redirect benchmark takes: how long, how hard, how often."""
+    parser.add_argument("--duration", type=int, default=duration, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up before each")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs per app")
+    parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
+
+
+def load_options(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    servers: tuple[str, ...],
+    *,
+    split: bool = False,
+    tiers: bool = False,
+) -> Options:
+    """Options from what add_load_options parsed; a usage error if they cannot work."""
     if min(args.duration, args.warmup, args.rounds, args.threads) < 1:
         parser.error("--duration, --warmup, --rounds and --threads must be at least 1")
     if args.connections < args.threads:
@@ -169,8 +186,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         args.rounds,
         servers,
         not args.no_record,
-        args.split,
-        args.tiers,
+        split,
+        tiers,
     )
 
 

@@ -81,23 +81,6 @@ def _in_days(link_id: int, days: stats.Window) -> list[sa.ColumnElement[bool]]:
     return [b.c.link_id == link_id, b.c.day >= days.start, b.c.day < days.end]
 
 
-def _bytewise(conn: AsyncConnection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
-    return sa.collate(column, "C") if conn.dialect.name == "postgresql" else column
-
-
-def _top(days: stats.Window, best: dict[str, list[TopValue]]) -> TopValues:
-    return TopValues(
-        start=days.start,
-        end=days.end,
-        referrer=best["referrer"],
-        browser=best["browser"],
-        os=best["os"],
-        device=best["device"],
-        country=best["country"],
-        bot=best["bot"],
-    )
-
-
 async def top_grouped(
     *, conn: AsyncConnection, link_id: int, days: stats.Window, top: int
 ) -> TopValues:
@@ -114,7 +97,7 @@ async def top_grouped(
         dimension: [TopValue(value=value, clicks=-n) for n, value in heapq.nsmallest(top, pairs)]
         for dimension, pairs in ranked.items()
     }
-    return _top(days, best)
+    return stats.top_values_of(days, best)
 
 
 async def top_ranked_in_sql(
@@ -123,7 +106,7 @@ async def top_ranked_in_sql(
     b = link_breakdowns_daily
     total = _total()
     rank = sa.func.row_number().over(
-        partition_by=b.c.dimension, order_by=(total.desc(), _bytewise(conn, b.c.value))
+        partition_by=b.c.dimension, order_by=(total.desc(), stats.bytewise(conn, b.c.value))
     )
     ranked = (
         sa.select(b.c.dimension, b.c.value, total.label("clicks"), rank.label("rank"))
@@ -139,7 +122,7 @@ async def top_ranked_in_sql(
     best: dict[str, list[TopValue]] = {dimension: [] for dimension in DIMENSIONS}
     for dimension, value, n in rows:
         best[dimension].append(TopValue(value=value, clicks=n))
-    return _top(days, best)
+    return stats.top_values_of(days, best)
 
 
 async def top_one_by_one(
@@ -153,11 +136,11 @@ async def top_one_by_one(
             sa.select(b.c.value, total)
             .where(*_in_days(link_id, days), b.c.dimension == dimension)
             .group_by(b.c.value)
-            .order_by(total.desc(), _bytewise(conn, b.c.value))
+            .order_by(total.desc(), stats.bytewise(conn, b.c.value))
             .limit(top)
         )
         best[dimension] = [TopValue(value=value, clicks=n) for value, n in rows]
-    return _top(days, best)
+    return stats.top_values_of(days, best)
 
 
 TopValuesQuery = Callable[..., Awaitable[TopValues]]
