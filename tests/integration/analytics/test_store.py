@@ -3,7 +3,6 @@ per day, the purge; on both databases."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,13 +24,6 @@ from kurz.db.tables import (
 
 HOUR = 1_767_229_200.0  # 2026-01-01 01:00 UTC
 DAY = 1_767_225_600.0  # 2026-01-01 00:00 UTC
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database.from_url(database_url)
-    yield database
-    await database.dispose()
 
 
 def click(*, link: int = 1, at: float = HOUR, visitor: str = "v1", **extra: Any) -> ClickEvent:

@@ -22,13 +22,6 @@ AT = 1_767_229_200.0
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database.from_url(database_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
 async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_server.url, socket_timeout=5.0)
     yield client
