@@ -6,6 +6,7 @@ each read by a range of its primary key; raw click events are never read here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -118,7 +119,7 @@ def _sum_over_all(column: ColumnElement[Any]) -> ColumnElement[Any]:
     return sa.cast(sa.func.sum(column).over(), sa.BigInteger)
 
 
-def _bytewise(conn: AsyncConnection, column: ColumnElement[str]) -> ColumnElement[str]:
+def bytewise(conn: AsyncConnection, column: ColumnElement[str]) -> ColumnElement[str]:
     # Ties sort by code point on both backends (SQLite's default already does).
     return sa.collate(column, "C") if conn.dialect.name == "postgresql" else column
 
@@ -175,7 +176,7 @@ async def top_values(*, conn: AsyncConnection, link_id: int, days: Window, top: 
             b.c.day < days.end,
         )
         .group_by(b.c.value)
-        .order_by(clicks.desc(), _bytewise(conn, b.c.value))
+        .order_by(clicks.desc(), bytewise(conn, b.c.value))
         .limit(top)
         .subquery()
         for dimension in DIMENSIONS
@@ -185,6 +186,11 @@ async def top_values(*, conn: AsyncConnection, link_id: int, days: Window, top: 
     # A UNION ALL promises no order: ranked again here, as the database did (code points).
     for dimension, value, n in sorted(rows, key=lambda row: (-row[2], row[1])):
         best[dimension].append(TopValue.model_construct(value=value, clicks=n))
+    return top_values_of(days, best)
+
+
+def top_values_of(days: Window, best: Mapping[str, list[TopValue]]) -> TopValues:
+    """The answer's `top`, from each dimension's values, ranked."""
     return TopValues(
         start=days.start,
         end=days.end,
@@ -250,7 +256,7 @@ async def get_summary(*, conn: AsyncConnection, principal: Principal, span: Wind
                 _sum_over_all(per_link.c.bot_clicks),
                 sa.func.count(sa.case((per_link.c.clicks > 0, 1))).over(),
             )
-            .order_by(per_link.c.clicks.desc(), _bytewise(conn, per_link.c.code))
+            .order_by(per_link.c.clicks.desc(), bytewise(conn, per_link.c.code))
             .limit(TOP_LINKS)
         )
     ).all()
