@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.harness import publish
-from kurz.analytics.events import ClickEvent, DailySalt
+from kurz.analytics.events import ClickEvent, DailySalt, from_request
 from kurz.analytics.queue import batch_id
 from kurz.analytics.store import ClickStore
 from kurz.db import Database
@@ -42,7 +42,7 @@ PSQL = ["psql", "-qh", "127.0.0.1", "-U", "postgres", "-d", "test", "-c"]
 
 def clicks(n: int, *, shape: str, salt: DailySalt, start: float) -> list[ClickEvent]:
     return [
-        ClickEvent.from_request(
+        from_request(
             link_id=1 + i % LINKS,
             at=start + i * 0.001,
             client_ip=f"10.{i // 65_536 % 256}.{i // 256 % 256}.{i % 256}"

@@ -163,3 +163,102 @@ def _stored(db: Database, moment: datetime) -> object:
     if db.is_sqlite:
         return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
     return moment
+
+
+_KEYED_ONLY = (
+    "click_batches",
+    "link_clicks_hourly",
+    "link_clicks_daily",
+    "link_breakdowns_daily",
+    "link_visitors_hourly",
+    "link_visitors_daily",
+)
+
+
+async def _without_rowid(db: Database) -> dict[str, bool]:
+    async with db.read() as conn:
+        result = await conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table'"
+        )
+        rows: list[tuple[Any, ...]] = [tuple(row) for row in result]
+    return {name: "WITHOUT ROWID" in sql.upper() for name, sql in rows if name in _KEYED_ONLY}
+
+
+async def test_0006_makes_the_sqlite_rollups_without_rowid_and_keeps_their_rows(
+    tmp_path: Path,
+) -> None:
+    db = Database.from_url(f"sqlite:///{tmp_path / 'kurz.db'}")
+    day = _stored(db, datetime(2026, 1, 1, tzinfo=UTC))
+    try:
+        await upgrade(db, "0005")
+        assert await _without_rowid(db) == dict.fromkeys(_KEYED_ONLY, False)
+        async with db.write() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO link_breakdowns_daily (link_id, dimension, day, value, clicks) "
+                    "VALUES (7, 'browser', :day, 'Firefox', 3), (7, 'os', :day, 'Linux', 3)"
+                ),
+                {"day": day},
+            )
+            await conn.execute(sa.text("INSERT INTO click_batches (id) VALUES ('b1')"))
+            for n in range(3):
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO click_events (link_id, at, referrer_host, browser, os, "
+                        "device, bot, country, visitor) VALUES (7, :at, NULL, 'Firefox', "
+                        "'Linux', 'desktop', :bot, NULL, :visitor)"
+                    ),
+                    {"at": day, "bot": n == 2, "visitor": f"v{n}"},
+                )
+
+        await upgrade(db)
+        assert await _without_rowid(db) == dict.fromkeys(_KEYED_ONLY, True)
+        async with db.read() as conn:
+            assert await conn.run_sync(_diff) == []
+            rows = (
+                await conn.execute(
+                    sa.text("SELECT dimension, value, clicks FROM link_breakdowns_daily")
+                )
+            ).all()
+            batches = (await conn.execute(sa.text("SELECT id FROM click_batches"))).all()
+            viewed = (
+                await conn.execute(
+                    sa.text("SELECT link_id, at, bot, visitor FROM click_events ORDER BY visitor")
+                )
+            ).all()
+        assert sorted(tuple(row) for row in rows) == [("browser", "Firefox", 3), ("os", "Linux", 3)]
+        # The raw events, carried into one batch row of the log, and shown by the view.
+        assert len(batches) == 2
+        assert ("b1",) in [tuple(row) for row in batches]
+        assert [tuple(row) for row in viewed] == [
+            (7, "2026-01-01 00:00:00.000", 0, "v0"),
+            (7, "2026-01-01 00:00:00.000", 0, "v1"),
+            (7, "2026-01-01 00:00:00.000", 1, "v2"),
+        ]
+        async with db.write() as conn:
+            # The key still refuses a duplicate: ON CONFLICT finds it.
+            added = await conn.execute(
+                sa.text("INSERT INTO click_batches (id) VALUES ('b1') ON CONFLICT DO NOTHING")
+            )
+            assert added.rowcount == 0
+
+        await downgrade(db, "0005")
+        assert await _without_rowid(db) == dict.fromkeys(_KEYED_ONLY, False)
+        async with db.read() as conn:
+            count = (
+                await conn.execute(sa.text("SELECT count(*) FROM link_breakdowns_daily"))
+            ).scalar()
+            events = (
+                await conn.execute(
+                    sa.text("SELECT link_id, at, bot, visitor FROM click_events ORDER BY visitor")
+                )
+            ).all()
+        assert count == 2
+        # Back to a row per event, as 0005 stored them.
+        assert [tuple(row) for row in events] == [
+            (7, day, 0, "v0"),
+            (7, day, 0, "v1"),
+            (7, day, 1, "v2"),
+        ]
+    finally:
+        await db.dispose()

@@ -7,6 +7,8 @@ from kurz.analytics.events import (
     DailySalt,
     DeviceClass,
     classify,
+    click_event,
+    from_request,
     referrer_host,
     visitor_hash,
 )
@@ -24,6 +26,8 @@ __all__ = [
     "Drainer",
     "batch_id",
     "classify",
+    "click_event",
+    "from_request",
     "record",
     "referrer_host",
     "visitor_hash",

@@ -24,10 +24,15 @@ from kurz.config import Settings
 from kurz.db import Database
 from kurz.types import Clock
 
-# A batch to the database takes what queued while the last was written, up to this:
-# the larger the batch, the fewer rollup rows per click. To the stream, smaller
-# entries, read in groups by the consumers.
-DATABASE_BATCH = 5_000
+# A batch to the database takes what queued while the last was written and for
+# DATABASE_LINGER seconds more, up to DATABASE_BATCH clicks: the larger the batch,
+# the fewer rollup rows per click (a click costs the serving process 20 µs to record
+# in batches of 2,000 over a thousand links, 7 µs in batches of 10,000; bench-record).
+# A larger batch would cost less per click again, but stall the event loop longer
+# while it is counted. To the stream, smaller entries, read in groups by the
+# consumers.
+DATABASE_BATCH = 10_000
+DATABASE_LINGER = 0.5
 STREAM_BATCH = 1_000
 
 
@@ -55,7 +60,9 @@ class Analytics:
             self.redis = Redis.from_url(redis_url, socket_timeout=10.0, socket_connect_timeout=2.0)
             self.drainer = Drainer(self.queue, StreamSink(self.redis), batch=STREAM_BATCH)
         else:
-            self.drainer = Drainer(self.queue, self._to_database, batch=DATABASE_BATCH)
+            self.drainer = Drainer(
+                self.queue, self._to_database, batch=DATABASE_BATCH, linger=DATABASE_LINGER
+            )
         self._claim_idle = claim_idle
         self.consumer: StreamConsumer | None = None
         self._consuming: asyncio.Task[None] | None = None

@@ -58,8 +58,12 @@ def batch_id(at: float | None = None) -> str:
 
     Ids sort by time, so that a store forgets old ones by a range of its key.
     """
-    millis = int((time.time() if at is None else at) * 1000)
-    return f"{millis:012x}{os.urandom(10).hex()}"
+    return batch_prefix(time.time() if at is None else at) + os.urandom(10).hex()
+
+
+def batch_prefix(at: float) -> str:
+    """How the ids of batches made at `at` begin: every id below it is older."""
+    return f"{int(at * 1000):012x}"
 
 
 class BatchQueue(Generic[T]):

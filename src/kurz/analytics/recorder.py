@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kurz.analytics.events import ClickEvent, DailySalt
+from kurz.analytics.events import ClickEvent, DailySalt, from_request
 from kurz.analytics.queue import BatchQueue
 from kurz.types import Clock
 
@@ -43,7 +43,7 @@ class ClickRecorder:
                 user_agent = value.decode("latin-1")
             elif name == b"referer":
                 referer = value.decode("latin-1")
-        event = ClickEvent.from_request(
+        event = from_request(
             link_id=link_id,
             at=self._clock(),
             client_ip=self._client_ip(scope),

@@ -13,18 +13,16 @@ at-least-once delivery, counted exactly once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from kurz.analytics.events import ClickEvent
+from kurz.analytics.events import ClickEvent, decode, encode
 from kurz.analytics.queue import until_done
 from kurz.analytics.store import Batch, ClickStore
 
@@ -38,46 +36,6 @@ GROUP = "kurz-recorders"
 MAX_ENTRIES = 100_000
 
 
-def pack(events: Sequence[ClickEvent]) -> bytes:
-    """A batch's events as compact JSON: one array of fields per event."""
-    return json.dumps(
-        [
-            [
-                e.link_id,
-                e.at,
-                e.referrer_host,
-                e.browser,
-                e.os,
-                e.device,
-                1 if e.bot else 0,
-                e.country,
-                e.visitor,
-            ]
-            for e in events
-        ],
-        separators=(",", ":"),
-    ).encode()
-
-
-def unpack(data: bytes) -> list[ClickEvent]:
-    return [
-        ClickEvent(
-            link_id=link_id,
-            at=at,
-            referrer_host=referrer,
-            browser=browser,
-            os=os_family,
-            device=device,
-            bot=bool(bot),
-            country=country,
-            visitor=visitor,
-        )
-        for link_id, at, referrer, browser, os_family, device, bot, country, visitor in json.loads(
-            data
-        )
-    ]
-
-
 class StreamSink:
     """A Drainer's `write` in the scaled-out setup: one XADD per batch."""
 
@@ -89,7 +47,7 @@ class StreamSink:
     async def __call__(self, batch_id: str, events: list[ClickEvent]) -> None:
         await self._redis.xadd(
             self._key,
-            {"id": batch_id, "events": pack(events)},
+            {"id": batch_id, "events": encode(events)},
             maxlen=self._max_entries,
             approximate=True,
         )
@@ -212,7 +170,7 @@ class StreamConsumer:
         for _entry, fields in entries:
             # An entry trimmed away while pending comes back without fields.
             if fields:
-                batches.append((fields[b"id"].decode(), unpack(fields[b"events"])))
+                batches.append((fields[b"id"].decode(), decode(fields[b"events"])))
         if batches:
             self.recorded += await until_done(
                 lambda: self._store.record(batches),

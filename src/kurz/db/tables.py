@@ -40,6 +40,11 @@ metadata = MetaData(
 # SQLite only makes a rowid alias (and so an auto-increment key) of INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+# For tables keyed by something other than an integer, read and written by their key
+# only: on SQLite the key is then the table's one B-tree, instead of an index beside a
+# rowid table (a range read with no lookup per row, an upsert writing one B-tree).
+WITHOUT_ROWID: dict[str, Any] = {"sqlite_with_rowid": False}
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on both backends (SQLite stores them naive, in UTC)."""
@@ -224,33 +229,21 @@ job_schedules = Table(
 # Click analytics (kurz.analytics). Raw events are kept for a retention period; every
 # count the API reads comes from the rollups below, never from COUNT(*) over events.
 # docs/analytics.md explains the shapes and what each write costs.
-click_events = Table(
-    "click_events",
-    metadata,
-    # Rows arrive in time order, so the key's order is time order: the retention purge
-    # deletes from the lowest ids up and needs no index on `at`, which every click
-    # would otherwise pay for.
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("link_id", BigInteger, nullable=False),
-    Column("at", UTCDateTime, nullable=False),
-    Column("referrer_host", String(255)),
-    Column("browser", String(50), nullable=False),
-    Column("os", String(50), nullable=False),
-    Column("device", String(10), nullable=False),
-    Column("bot", Boolean, nullable=False),
-    Column("country", String(2)),
-    # A salted daily hash: the raw IP is never stored.
-    Column("visitor", String(16), nullable=False),
-)
-
 click_batches = Table(
     "click_batches",
     metadata,
-    # The batches already recorded: a batch delivered again (a retried write whose
-    # commit was not acknowledged, a stream entry claimed from a dead consumer) finds
-    # its id here and is skipped whole, so that counts stay exact. An id starts with
-    # its batch's time in hex, so that the purge of old ids is a range of the key.
+    # The batches recorded, each with its raw events: the click log. A batch delivered
+    # again (a retried write whose commit was not acknowledged, a stream entry claimed
+    # from a dead consumer) finds its id here and is skipped whole, so that counts stay
+    # exact. An id starts with its batch's time in hex, so that the purges are ranges
+    # of the key.
     Column("id", String(32), primary_key=True),
+    # The batch's events as JSON (kurz.analytics.events.encode), one array of fields
+    # each: a row per batch, not per click, is a tenth of the cost of every click and
+    # of its purge. The view click_events (migration 0006) shows them a row each. NULL
+    # once past the retention, while the id is still kept (BATCH_MEMORY).
+    Column("events", Text),
+    **WITHOUT_ROWID,
 )
 
 link_clicks_hourly = Table(
@@ -265,6 +258,7 @@ link_clicks_hourly = Table(
     Column("bot_clicks", BigInteger, nullable=False),
     # Distinct visitors (daily hashes) among the people's clicks of that hour.
     Column("uniques", BigInteger, nullable=False),
+    **WITHOUT_ROWID,
 )
 
 link_clicks_daily = Table(
@@ -279,6 +273,7 @@ link_clicks_daily = Table(
     # Distinct visitors of the day: not the sum of the hours' uniques, as a visitor
     # who comes back in another hour is one visitor of the day.
     Column("uniques", BigInteger, nullable=False),
+    **WITHOUT_ROWID,
 )
 
 # Which visitors an hour (a day) has seen, so that `uniques` is exact: a visitor's
@@ -292,6 +287,7 @@ link_visitors_hourly = Table(
     Column("hour", UTCDateTime, primary_key=True),
     Column("link_id", BigInteger, primary_key=True),
     Column("visitor", String(16), primary_key=True),
+    **WITHOUT_ROWID,
 )
 
 link_visitors_daily = Table(
@@ -300,6 +296,7 @@ link_visitors_daily = Table(
     Column("day", UTCDateTime, primary_key=True),
     Column("link_id", BigInteger, primary_key=True),
     Column("visitor", String(16), primary_key=True),
+    **WITHOUT_ROWID,
 )
 
 link_breakdowns_daily = Table(
@@ -314,6 +311,7 @@ link_breakdowns_daily = Table(
     Column("day", UTCDateTime, primary_key=True),
     Column("value", String(255), primary_key=True),
     Column("clicks", BigInteger, nullable=False),
+    **WITHOUT_ROWID,
 )
 
 # A random salt per UTC day for the visitor hash, shared by every kurz process (with

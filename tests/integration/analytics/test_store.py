@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from kurz.analytics.events import ClickEvent
+from kurz.analytics.events import ClickEvent, click_event, decode
 from kurz.analytics.queue import batch_id
-from kurz.analytics.store import ClickStore, VisitorMemory, record
+from kurz.analytics.store import BATCH_MEMORY, ClickStore, VisitorMemory, record
 from kurz.db import Database
 from kurz.db.tables import (
     click_batches,
-    click_events,
     link_breakdowns_daily,
     link_clicks_daily,
     link_clicks_hourly,
@@ -39,7 +38,7 @@ def click(*, link: int = 1, at: float = HOUR, visitor: str = "v1", **extra: Any)
         "visitor": visitor,
         **extra,
     }
-    return ClickEvent(**fields)
+    return click_event(**fields)
 
 
 def utc(at: float) -> datetime:
@@ -54,6 +53,17 @@ async def rows(db: Database, table: sa.Table, *columns: str) -> list[tuple[Any, 
             )
         )
         return [tuple(row) for row in result]
+
+
+async def logged(db: Database) -> list[ClickEvent]:
+    """The click log: every event of every batch still holding its events."""
+    async with db.read() as conn:
+        result = await conn.execute(
+            sa.select(click_batches.c.events)
+            .where(click_batches.c.events.is_not(None))
+            .order_by(click_batches.c.id)
+        )
+        return [event for (events,) in result for event in decode(events)]
 
 
 async def hourly(db: Database) -> list[tuple[Any, ...]]:
@@ -74,7 +84,7 @@ async def test_a_batch_delivered_again_is_not_counted_again(db: Database) -> Non
     assert await store.record([first, second]) == 5
     assert await hourly(db) == [(1, utc(HOUR), 15, 0, 5)]
     assert await daily(db) == [(1, utc(DAY), 15, 0, 5)]
-    assert len(await rows(db, click_events, "id")) == 15
+    assert len(await logged(db)) == 15
     assert len(await rows(db, click_batches, "id")) == 2
 
 
@@ -153,18 +163,70 @@ async def test_two_stores_sharing_a_database_count_a_visitor_once(
     assert await daily(db) == [(1, utc(DAY), 5, 0, 2)]
 
 
-async def test_the_purge_deletes_old_events_batches_and_visitor_sets(db: Database) -> None:
+async def test_the_click_log_holds_each_event_once_as_it_was_queued(db: Database) -> None:
+    events = [
+        click(at=HOUR + 0.123456, referrer_host=None, country="DE"),
+        click(link=2, bot=True, browser="Googlebot", device="bot", visitor="g"),
+    ]
+    store = ClickStore(db)
+    batch = (batch_id(), events)
+    await store.record([batch])
+    await store.record([batch])
+    assert await logged(db) == events
+
+
+async def test_the_click_events_view_shows_the_log_a_row_per_event(db: Database) -> None:
+    events = [click(at=HOUR + 0.25, country="DE"), click(link=2, at=HOUR + 1.5, visitor="v2")]
+    ident = batch_id()
+    await ClickStore(db).record([(ident, events)])
+    async with db.read() as conn:
+        result = await conn.exec_driver_sql(
+            "SELECT batch_id, link_id, at, referrer_host, browser, os, device, bot, country, "
+            "visitor FROM click_events ORDER BY link_id"
+        )
+        shown = [tuple(row) for row in result]
+    # SQLite shows the time as text to the millisecond and a boolean as 0 or 1.
+    first_at: Any = "2026-01-01 01:00:00.250" if db.is_sqlite else utc(HOUR + 0.25)
+    second_at: Any = "2026-01-01 01:00:01.500" if db.is_sqlite else utc(HOUR + 1.5)
+    assert shown == [
+        (ident, 1, first_at, "news.example", "Firefox", "Linux", "desktop", False, "DE", "v1"),
+        (ident, 2, second_at, "news.example", "Firefox", "Linux", "desktop", False, None, "v2"),
+    ]
+
+
+async def test_the_purge_deletes_old_batches_with_their_events_and_visitor_sets(
+    db: Database,
+) -> None:
     store = ClickStore(db)
     old, young = HOUR - 40 * 86_400, HOUR
-    for at in (old, old + 1, young):
+    for at in (old, old + 1, old + 2, young):
         await store.record([(batch_id(at=at), [click(at=at, visitor=str(at))])])
-    # A late event: older than the cutoff but recorded after a young one.
-    await store.record([(batch_id(at=young), [click(at=old + 2, visitor="late")])])
+    # A late event: as old as the others, in a batch made now. Events go with their
+    # batch, which is young: it stays until the batch is old.
+    late = click(at=old + 3, visitor="late")
+    await store.record([(batch_id(at=young), [late])])
     purged = await store.purge(now=HOUR + 60, retention=30 * 86_400, chunk=2)
     assert purged == 3
-    assert [at for (at,) in await rows(db, click_events, "at")] == [utc(young)]
-    # Batch ids of 40 days ago are forgotten, today's kept.
+    assert sorted(await logged(db)) == [late, click(at=young, visitor=str(young))]
     assert len(await rows(db, click_batches, "id")) == 2
     assert [hour for (hour,) in await rows(db, link_visitors_hourly, "hour")] == [utc(young)]
     # The rollups are kept.
     assert len(await hourly(db)) == 2
+
+
+async def test_a_retention_shorter_than_the_batch_memory_drops_events_and_keeps_ids(
+    db: Database,
+) -> None:
+    store = ClickStore(db)
+    now = HOUR + 3 * 86_400
+    assert now - HOUR < BATCH_MEMORY
+    old = (batch_id(at=HOUR), [click(at=HOUR)])
+    young = (batch_id(at=now - 60), [click(at=now - 60)])
+    await store.record([old])
+    await store.record([young])
+    purged = await store.purge(now=now, retention=86_400, chunk=1)
+    assert purged == 1
+    assert await logged(db) == young[1]
+    assert len(await rows(db, click_batches, "id")) == 2
+    # Its id is remembered: delivered again, the old batch is still not counted twice.
+    assert await store.record([old]) == 0

@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
-from kurz.analytics.events import ClickEvent
+from kurz.analytics.events import ClickEvent, decode, encode
 from kurz.analytics.queue import batch_id
 from kurz.analytics.store import Batch, ClickStore
-from kurz.analytics.stream import GROUP, StreamConsumer, StreamSink, pack, unpack
+from kurz.analytics.stream import GROUP, StreamConsumer, StreamSink
 from kurz.db import Database
 from kurz.db.tables import link_clicks_hourly
 from tests.support import RedisServer
@@ -30,9 +30,7 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 
 def clicks(n: int, *, link: int = 1) -> list[ClickEvent]:
     return [
-        ClickEvent(
-            link, AT + i, "news.example", "Firefox", "Linux", "desktop", False, "DE", f"v{i}"
-        )
+        (link, AT + i, "news.example", "Firefox", "Linux", "desktop", False, "DE", f"v{i}")
         for i in range(n)
     ]
 
@@ -52,9 +50,9 @@ async def until(condition: Callable[[], Awaitable[bool]]) -> None:
 def test_a_batch_survives_the_trip_through_json() -> None:
     events = [
         *clicks(3),
-        ClickEvent(2, AT + 0.25, None, "Googlebot", "Other", "bot", True, None, "ffff"),
+        (2, AT + 0.25, None, "Googlebot", "Other", "bot", True, None, "ffff"),
     ]
-    assert unpack(pack(events)) == events
+    assert decode(encode(events)) == events
 
 
 async def test_batches_added_are_recorded_and_acknowledged(db: Database, redis: Redis) -> None:
