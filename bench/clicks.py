@@ -295,8 +295,8 @@ def report(opts: Options, rounds: list[Round]) -> list[str]:
         "",
         "| round | kurz-clicks req/s | bare req/s | kurz-clicks/bare | kurz-noclicks req/s "
         "| clicks/noclicks | drain | clicks recorded / redirects | dropped "
-        "| CPU us/req clicks / noclicks |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "| CPU us/req clicks / noclicks | p99 ms clicks / noclicks |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for n, r in enumerate(rounds, 1):
         d, s = r.drain, r.samples
@@ -306,7 +306,8 @@ def report(opts: Options, rounds: list[Round]) -> list[str]:
             f"| {r.ratio('kurz-clicks', 'bare'):.2f} | {s['kurz-noclicks'].rate:,.0f} "
             f"| {r.ratio('kurz-clicks', 'kurz-noclicks'):.2f} | {drained} "
             f"| {d.recorded:,} / {d.redirects:,} | {d.dropped:,} "
-            f"| {d.cpu_us:.1f} / {s['kurz-noclicks'].cpu_us:.1f} |"
+            f"| {d.cpu_us:.1f} / {s['kurz-noclicks'].cpu_us:.1f} "
+            f"| {s['kurz-clicks'].p99_ms:.1f} / {s['kurz-noclicks'].p99_ms:.1f} |"
         )
     return [*lines, "", *verdicts(rounds, opts.duration)]
 

@@ -1,7 +1,7 @@
 """What recording a click costs the process that records it: CPU per click for
 ClickStore.record, by batch size and traffic shape, on SQLite and PostgreSQL.
 
-    python -m bench.record_cost [--clicks 20000] [--rounds 3] [--no-record]
+    python -m bench.record_cost [--clicks 40000] [--rounds 3] [--no-record]
 
 The clicks are spread over 1,000 links, like the redirect benchmark's: each batch
 touches most of them, which is the worst case for the rollups (a row per link, hour
@@ -31,7 +31,7 @@ from kurz.db import Database
 from kurz.db.migrate import upgrade
 
 LINKS = 1_000
-BATCHES = (500, 5_000)
+BATCHES = (500, 2_000, 10_000)
 SHAPES = ("one visitor", "all new")
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -78,7 +78,7 @@ def postgres_database(name: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.record_cost", description=__doc__)
-    parser.add_argument("--clicks", type=int, default=20_000)
+    parser.add_argument("--clicks", type=int, default=40_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
