@@ -239,9 +239,10 @@ click_batches = Table(
     # of the key.
     Column("id", String(32), primary_key=True),
     # The batch's events as JSON (kurz.analytics.events.encode), one array of fields
-    # each: a row per batch, not per click, is a tenth of the cost of every click and
-    # of its purge. The view click_events (migration 0006) shows them a row each. NULL
-    # once past the retention, while the id is still kept (BATCH_MEMORY).
+    # each: one row per batch, where a row per click cost every click an insert and
+    # its purge a delete (ADR 0010). The view click_events (migration 0006) shows them
+    # a row each. NULL once past the retention, while the id is still kept
+    # (BATCH_MEMORY).
     Column("events", Text),
     **WITHOUT_ROWID,
 )
