@@ -1,0 +1,1 @@
+"""Experiments behind docs/lab/: each script prints the tables its page shows."""
