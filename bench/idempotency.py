@@ -42,7 +42,7 @@ from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
-from kurz.db import Database, upgrade
+from kurz.db import READ_COMMITTED, Database, upgrade
 
 PG_ADMIN = os.environ.get("KURZ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MODES = ("unkeyed", "keyed", "replayed")
@@ -82,7 +82,7 @@ async def measure(url: str, opts: Options) -> Figures:
     figures = Figures()
     async with app.router.lifespan_context(app):
         db: Database = app.state.kurz.db
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             created = await keys_service.create(
                 conn=conn, key_in=ApiKeyCreate(name="bench"), now=utcnow(system_clock)
             )

@@ -52,7 +52,7 @@ from bench import harness
 from bench.harness import BenchError, cpu_model, source_state
 from bench.jobs_procrastinate import Procrastinate
 from kurz.clock import system_clock
-from kurz.db import Database, upgrade
+from kurz.db import READ_COMMITTED, Database, upgrade
 from kurz.jobs import JobState, JobStore, Registry, Worker
 
 PG_ADMIN = os.environ.get("KURZ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -143,7 +143,7 @@ class Kurz:
         await upgrade(self.db)
 
     async def reset(self) -> None:
-        async with self.db.write() as conn:
+        async with self.db.write(READ_COMMITTED) as conn:
             await conn.execute(
                 sa.text("DELETE FROM jobs" if self.db.is_sqlite else "TRUNCATE jobs")
             )
@@ -154,7 +154,7 @@ class Kurz:
     async def settle(self) -> None:
         # Autovacuum would, sooner or later; an embedded SQLite never does.
         if not self.db.is_sqlite:
-            async with self.db.write() as conn:
+            async with self.db.write(READ_COMMITTED) as conn:
                 await conn.execute(sa.text("ANALYZE jobs"))
 
     async def work(self, *, concurrency: int, poll: float) -> None:

@@ -57,7 +57,7 @@ from kurz.app import create_app
 from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate, Principal
 from kurz.config import Settings
-from kurz.db import Database, upgrade
+from kurz.db import READ_COMMITTED, Database, upgrade
 from kurz.db.tables import link_breakdowns_daily
 from kurz.links import service
 
@@ -380,7 +380,7 @@ async def through_http(backend: Backend, opts: argparse.Namespace) -> None:
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        async with app.state.kurz.db.write() as conn:
+        async with app.state.kurz.db.write(READ_COMMITTED) as conn:
             key = await keys_service.create(
                 conn=conn, key_in=ApiKeyCreate(name="bench-http", is_admin=True), now=START
             )

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bench.harness import BenchError
 from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate, Principal
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import links
 
 DAYS = 90
@@ -202,7 +202,7 @@ async def _insert(
 
 
 async def insert_day(db: Database, rows: DayRows) -> None:
-    async with db.write() as conn:
+    async with db.write(READ_COMMITTED) as conn:
         await _insert(conn, "link_clicks_hourly", HOURLY_COLUMNS, rows.hourly, 1)
         await _insert(conn, "link_clicks_daily", DAILY_COLUMNS, rows.daily, 1)
         await _insert(conn, "link_breakdowns_daily", BREAKDOWN_COLUMNS, rows.breakdowns, 2)
@@ -212,7 +212,7 @@ async def make_links(db: Database, quiet: int) -> tuple[Principal, int, list[int
     """A key owning the hot link and `quiet` others; the hot link's id is in the middle."""
     codes = [f"q{i:05d}" for i in range(quiet)]
     codes.insert(quiet // 2, HOT_CODE)
-    async with db.write() as conn:
+    async with db.write(READ_COMMITTED) as conn:
         key = await keys_service.create(conn=conn, key_in=ApiKeyCreate(name="bench"), now=START)
         common = {
             "url": "https://example.com/",

@@ -30,6 +30,7 @@ from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
+from kurz.db import READ_COMMITTED
 
 TASKS = 32
 LINKS = 100
@@ -61,7 +62,7 @@ def scope(code: str) -> dict[str, Any]:
 
 async def make_links(app: KurzApp) -> list[str]:
     state = app.state.kurz
-    async with state.db.write() as conn:
+    async with state.db.write(READ_COMMITTED) as conn:
         key_in = ApiKeyCreate(name="bench")
         secret = (
             await keys_service.create(conn=conn, key_in=key_in, now=utcnow(system_clock))

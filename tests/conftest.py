@@ -28,7 +28,7 @@ from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
-from kurz.db import Database, upgrade
+from kurz.db import READ_COMMITTED, Database, upgrade
 from tests.support import FakeClock, RedisServer
 
 PG_ADMIN_DSN = os.environ.get("KURZ_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -218,7 +218,7 @@ def make_key(db: Database, clock: FakeClock) -> KeyMaker:
     """Create an API key in the test's database and return its secret."""
 
     async def make(name: str = "tester", *, admin: bool = False) -> str:
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             created = await keys_service.create(
                 conn=conn, key_in=ApiKeyCreate(name=name, is_admin=admin), now=utcnow(clock)
             )

@@ -18,7 +18,7 @@ from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate, ApiKeyRead
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
-from kurz.db import Database, SchemaNotReady, ensure_schema, upgrade
+from kurz.db import READ_COMMITTED, Database, SchemaNotReady, ensure_schema, upgrade
 from kurz.jobs import Job, JobState, JobStore, Worker
 
 T = TypeVar("T")
@@ -164,7 +164,7 @@ def keys_create(
     settings = _settings()
 
     async def work(db: Database) -> str:
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             created = await keys_service.create(conn=conn, key_in=key_in, now=utcnow(system_clock))
         return created.secret
 
@@ -201,7 +201,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     settings = _settings()
 
     async def work(db: Database) -> bool:
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             return await keys_service.revoke(conn=conn, key_id=key_id, now=utcnow(system_clock))
 
     if not _with_db(settings, work):

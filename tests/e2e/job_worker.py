@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from kurz.clock import system_clock
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.jobs import JobStore, Registry, Worker
 from kurz.jobs.worker import current_job
 
@@ -31,7 +31,7 @@ async def main(database_url: str, name: str) -> None:
 
     @registry.job("effect")
     async def effect(_payload: dict[str, Any]) -> None:
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             await conn.execute(sa.insert(EFFECTS).values(job_id=current_job().id, worker=name))
 
     @registry.job("slow-first", timeout=120.0)

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from kurz.clock import system_clock
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.jobs import JobState, JobStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +80,7 @@ def sqlite_workers(sqlite_url: str, tmp_path: Path) -> Iterator[Workers]:
 def _workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
     async def effects_table() -> None:
         db = Database.from_url(database_url)
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             # No key on job_id: a job run twice must show as two rows, not as an error.
             await conn.execute(sa.text("CREATE TABLE job_effects (job_id BIGINT, worker TEXT)"))
         await db.dispose()
@@ -120,7 +120,7 @@ def run_effects(workers: Workers, jobs: int) -> None:
     async def enqueue() -> None:
         db = Database.from_url(url)
         store = JobStore(db, system_clock)
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             for i in range(jobs):
                 await store.enqueue("effect", {"i": i}, conn=conn)
         await db.dispose()

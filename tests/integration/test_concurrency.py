@@ -52,7 +52,7 @@ _WORKER = textwrap.dedent(
     import asyncio, secrets, sys
     from datetime import UTC, datetime
     from kurz.auth.models import Principal
-    from kurz.db import Database
+    from kurz.db import READ_COMMITTED, Database
     from kurz.links import codes, service
     from kurz.links.models import LinkCreate
 
@@ -62,7 +62,7 @@ _WORKER = textwrap.dedent(
         db = Database.from_url(url)
         principal = Principal(key_id=owner, name="w", is_admin=False)
         for i in range(count):
-            async with db.write() as conn:
+            async with db.write(READ_COMMITTED) as conn:
                 await service.create(
                     conn=conn, link_in=LinkCreate(url=f"https://e.com/{i}"), owner=principal,
                     now=datetime.now(UTC), base_url="https://kurz.test",

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kurz.db import READ_COMMITTED
 from tests.conftest import BASE_URL, KeyMaker
 from tests.support import FakeClock
 
@@ -266,7 +267,7 @@ async def test_revoked_key_gets_401(api: httpx.AsyncClient, app: Any) -> None:
     from kurz.clock import utcnow
 
     assert (await api.get("/api/v1/links")).status_code == 200
-    async with app.state.kurz.db.write() as conn:
+    async with app.state.kurz.db.write(READ_COMMITTED) as conn:
         keys = await keys_service.list_(conn=conn)
         assert await keys_service.revoke(
             conn=conn, key_id=keys[0].id, now=utcnow(app.state.kurz.clock)

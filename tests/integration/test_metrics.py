@@ -10,6 +10,7 @@ from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
+from kurz.db import READ_COMMITTED
 from tests.conftest import BASE_URL
 from tests.integration.test_links_api import create
 from tests.support import FakeClock
@@ -23,7 +24,7 @@ async def test_admins_read_the_click_counters_and_others_are_refused(
     )
     async with app.router.lifespan_context(app):
         state = app.state.kurz
-        async with state.db.write() as conn:
+        async with state.db.write(READ_COMMITTED) as conn:
             admin = await keys_service.create(
                 conn=conn, key_in=ApiKeyCreate(name="a", is_admin=True), now=utcnow(clock)
             )

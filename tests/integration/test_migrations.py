@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from kurz.db import Database, SchemaNotReady, ensure_schema, upgrade
+from kurz.db import READ_COMMITTED, Database, SchemaNotReady, ensure_schema, upgrade
 from kurz.db.migrate import SchemaState, downgrade, schema_state
 from kurz.db.tables import metadata
 
@@ -48,7 +48,7 @@ async def test_outdated_postgres_is_refused(empty_postgres_url: str) -> None:
     db = Database.from_url(empty_postgres_url)
     try:
         await upgrade(db)
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             await conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'ffff'")
         with pytest.raises(SchemaNotReady, match="newer kurz"):
             await ensure_schema(db)
@@ -91,7 +91,7 @@ async def test_0005_carries_the_clicks_recorded_under_0004_over(database_url: st
     old_events = sa.table("click_events", *(sa.column(c) for c in _OLD_EVENT_COLUMNS))
     try:
         await downgrade(db, "0004")
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             for n, (hour, visitor) in enumerate([(1, "a"), (1, "b"), (2, "a")]):
                 await conn.execute(
                     old_events.insert(),
@@ -192,7 +192,7 @@ async def test_0006_makes_the_sqlite_rollups_without_rowid_and_keeps_their_rows(
     try:
         await upgrade(db, "0005")
         assert await _without_rowid(db) == dict.fromkeys(_KEYED_ONLY, False)
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             await conn.execute(
                 sa.text(
                     "INSERT INTO link_breakdowns_daily (link_id, dimension, day, value, clicks) "
@@ -235,7 +235,7 @@ async def test_0006_makes_the_sqlite_rollups_without_rowid_and_keeps_their_rows(
             (7, "2026-01-01 00:00:00.000", 0, "v1"),
             (7, "2026-01-01 00:00:00.000", 1, "v2"),
         ]
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             # The key still refuses a duplicate: ON CONFLICT finds it.
             added = await conn.execute(
                 sa.text("INSERT INTO click_batches (id) VALUES ('b1') ON CONFLICT DO NOTHING")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kurz.analytics.events import DailySalt
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import visitor_salts
 from kurz.types import Clock
 
@@ -29,7 +29,7 @@ async def share_salts(db: Database, salt: DailySalt, clock: Clock) -> None:
     today = int(clock() // _DAY)
     days = (today, today + 1)
     insert = sqlite.insert if db.is_sqlite else postgresql.insert
-    async with db.write() as conn:
+    async with db.write(READ_COMMITTED) as conn:
         await conn.execute(
             insert(visitor_salts).on_conflict_do_nothing(),
             [{"day": day, "salt": secrets.token_bytes(32)} for day in days],

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kurz.analytics.events import ClickEvent, DeviceClass, encode
 from kurz.analytics.queue import batch_prefix
 from kurz.cache import LRUCache
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import (
     click_batches,
     link_visitors_daily,
@@ -337,7 +337,7 @@ class ClickStore:
     async def record(self, batches: Sequence[Batch]) -> int:
         """Record batches in one transaction; how many clicks they added (none for a
         batch recorded before)."""
-        async with self.db.write() as conn:
+        async with self.db.write(READ_COMMITTED) as conn:
             recorded = await record(conn, batches, memory=self.memory)
         self.memory.remember(recorded.visitors)
         return recorded.clicks
@@ -358,7 +358,7 @@ class ClickStore:
         purged = await self._delete_batches(batch_prefix(now - max(retention, BATCH_MEMORY)), chunk)
         if retention < BATCH_MEMORY:
             purged += await self._drop_events(batch_prefix(now - retention), chunk)
-        async with self.db.write() as conn:
+        async with self.db.write(READ_COMMITTED) as conn:
             past = datetime.fromtimestamp(now - VISITOR_MEMORY, UTC)
             await conn.execute(
                 sa.delete(link_visitors_hourly).where(link_visitors_hourly.c.hour < past)
@@ -373,7 +373,7 @@ class ClickStore:
         batches = click_batches.c
         purged = 0
         while True:
-            async with self.db.write() as conn:
+            async with self.db.write(READ_COMMITTED) as conn:
                 query = (
                     sa.select(batches.id, batches.events.is_not(None))
                     .where(batches.id < below)
@@ -392,7 +392,7 @@ class ClickStore:
         batches = click_batches.c
         purged, after = 0, ""
         while True:
-            async with self.db.write() as conn:
+            async with self.db.write(READ_COMMITTED) as conn:
                 query = (
                     sa.select(batches.id)
                     .where(batches.id > after, batches.id < below, batches.events.is_not(None))

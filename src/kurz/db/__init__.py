@@ -1,6 +1,23 @@
 """Storage: the engine, the schema and its migrations."""
 
-from kurz.db.engine import Database, create_engine
+from kurz.db.engine import (
+    READ_COMMITTED,
+    REPEATABLE_READ,
+    SERIALIZABLE,
+    Database,
+    Isolation,
+    create_engine,
+)
 from kurz.db.migrate import SchemaNotReady, ensure_schema, upgrade
 
-__all__ = ["Database", "SchemaNotReady", "create_engine", "ensure_schema", "upgrade"]
+__all__ = [
+    "READ_COMMITTED",
+    "REPEATABLE_READ",
+    "SERIALIZABLE",
+    "Database",
+    "Isolation",
+    "SchemaNotReady",
+    "create_engine",
+    "ensure_schema",
+    "upgrade",
+]

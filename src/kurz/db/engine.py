@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,28 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 _IMMEDIATE = "kurz_sqlite_immediate"
+
+
+class Isolation(StrEnum):
+    """The isolation level a transaction asks PostgreSQL for (docs/lab/isolation.md).
+
+    kurz writes at READ COMMITTED: each of its check-then-write steps is one
+    conditional statement (a visit taken, an ETag matched, a code claimed) or holds
+    a row lock, which that level makes exact, and FOR UPDATE SKIP LOCKED (job claims)
+    needs it. REPEATABLE READ gives a multi-statement read one snapshot.
+
+    SQLite ignores the level: its writers run one at a time (BEGIN IMMEDIATE) and
+    each of its read transactions sees one snapshot, which is serializable.
+    """
+
+    READ_COMMITTED = "READ COMMITTED"
+    REPEATABLE_READ = "REPEATABLE READ"
+    SERIALIZABLE = "SERIALIZABLE"
+
+
+READ_COMMITTED = Isolation.READ_COMMITTED
+REPEATABLE_READ = Isolation.REPEATABLE_READ
+SERIALIZABLE = Isolation.SERIALIZABLE
 
 
 def async_url(database_url: str) -> URL:
@@ -61,25 +84,40 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 class Database:
-    """The engine plus the two kinds of transaction the service opens."""
+    """The engine plus the two kinds of transaction the service opens.
+
+    Both name their isolation level: a write always (the choice is the writer's to
+    make, and to read where it is made), a read when one snapshot matters.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
-        self._writer = engine.execution_options(**{_IMMEDIATE: True})
+        self._readers: dict[Isolation, AsyncEngine]
+        self._writers: dict[Isolation, AsyncEngine]
+        if self.is_sqlite:
+            writer = engine.execution_options(**{_IMMEDIATE: True})
+            self._readers = dict.fromkeys(Isolation, engine)
+            self._writers = dict.fromkeys(Isolation, writer)
+        else:
+            # Named on every transaction (asyncpg puts it in its BEGIN, no extra round
+            # trip), so a server whose default_transaction_isolation differs changes nothing.
+            levels = {level: engine.execution_options(isolation_level=level) for level in Isolation}
+            self._readers = self._writers = levels
 
     @classmethod
     def from_url(cls, database_url: str) -> Database:
         return cls(create_engine(database_url))
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
+    async def read(self, isolation: Isolation = READ_COMMITTED) -> AsyncIterator[AsyncConnection]:
+        async with self._readers[isolation].begin() as conn:
             yield conn
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._writer.begin() as conn:
+    async def write(self, isolation: Isolation) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; on SQLite it holds the write lock from its BEGIN."""
+        async with self._writers[isolation].begin() as conn:
             yield conn
 
     async def ping(self) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from kurz.clock import utcnow
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import UTCDateTime
 from kurz.db.tables import idempotency_keys as keys
 from kurz.errors import Problem
@@ -184,10 +184,10 @@ class Idempotency:
         retry may succeed.
         """
         if keyed is None:
-            async with self.db.write() as conn:
+            async with self.db.write(READ_COMMITTED) as conn:
                 return Stored.of(await operation(conn))
         try:
-            async with self.db.write() as conn:
+            async with self.db.write(READ_COMMITTED) as conn:
                 return await self._run_keyed(conn, operation, keyed)
         except _LostRace:
             pass
@@ -219,7 +219,7 @@ class Idempotency:
 
     async def _store_refusal(self, keyed: Keyed, refusal: Stored) -> Stored:
         """Keep a refused request's answer, unless another request settled the key first."""
-        async with self.db.write() as conn:
+        async with self.db.write(READ_COMMITTED) as conn:
             now = utcnow(self.clock)
             try:
                 stored = await self._claim(conn, keyed, now)
@@ -290,7 +290,7 @@ class Idempotency:
         total = 0
         while True:
             batch = sa.select(*pk).where(keys.c.expires_at <= utcnow(self.clock)).limit(PURGE_BATCH)
-            async with self.db.write() as conn:
+            async with self.db.write(READ_COMMITTED) as conn:
                 deleted = (
                     await conn.execute(sa.delete(keys).where(sa.tuple_(*pk).in_(batch)))
                 ).rowcount

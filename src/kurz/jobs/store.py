@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.clock import utcnow
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import job_schedules, jobs
 from kurz.jobs.models import Job, JobState
 from kurz.types import Clock
@@ -66,7 +66,7 @@ class JobStore:
         if conn is not None:
             yield conn
             return
-        async with self.db.write() as own:
+        async with self.db.write(READ_COMMITTED) as own:
             yield own
 
     async def enqueue(
@@ -154,7 +154,7 @@ class JobStore:
             )
             .returning(*jobs.c)
         )
-        async with self.db.write() as conn:
+        async with self.db.write(READ_COMMITTED) as conn:
             await conn.execute(
                 sa.update(jobs)
                 .where(lease_ran_out, jobs.c.attempts >= jobs.c.max_attempts)
@@ -179,7 +179,7 @@ class JobStore:
         if not job_ids:
             return set()
         until = utcnow(self.clock) + timedelta(seconds=lease)
-        async with self.db.write() as conn:
+        async with self.db.write(READ_COMMITTED) as conn:
             rows = await conn.execute(
                 sa.update(jobs)
                 .where(jobs.c.id.in_(job_ids), jobs.c.locked_by == worker, jobs.c.state == RUNNING)
@@ -212,7 +212,7 @@ class JobStore:
     async def _complete_batch(self, worker: str) -> None:
         batch = self._completions.pop(worker)
         try:
-            async with self.db.write() as conn:
+            async with self.db.write(READ_COMMITTED) as conn:
                 rows = await conn.execute(
                     _COMPLETE,
                     {"ids": list(batch), "worker": worker, "now": utcnow(self.clock)},
@@ -236,7 +236,7 @@ class JobStore:
         attempts or `retry_in` is None. None if `worker` no longer held the job."""
         now = utcnow(self.clock)
         dies = sa.true() if retry_in is None else jobs.c.attempts >= jobs.c.max_attempts
-        async with self.db.write() as conn:
+        async with self.db.write(READ_COMMITTED) as conn:
             result = await conn.execute(
                 sa.update(jobs)
                 .where(self._held(job_id, worker))
@@ -255,7 +255,7 @@ class JobStore:
 
     async def release(self, job_id: int, *, worker: str) -> bool:
         """Give a job back unfinished (a graceful shutdown): this attempt does not count."""
-        async with self.db.write() as conn:
+        async with self.db.write(READ_COMMITTED) as conn:
             result = await conn.execute(
                 sa.update(jobs)
                 .where(self._held(job_id, worker))
@@ -275,7 +275,7 @@ class JobStore:
 
         Also False if an unfinished job with the same unique key exists by now.
         """
-        async with self.db.write() as conn:
+        async with self.db.write(READ_COMMITTED) as conn:
             dead = (
                 await conn.execute(
                     sa.select(jobs.c.unique_key).where(jobs.c.id == job_id, jobs.c.state == DEAD)
@@ -350,7 +350,7 @@ class JobStore:
     ) -> Job | None:
         """Enqueue `schedule`'s job for `tick`, unless a scheduler already enqueued it or
         a later tick; None then. Exactly once per tick, however many schedulers run."""
-        async with self.db.write() as conn:
+        async with self.db.write(READ_COMMITTED) as conn:
             moved = await conn.execute(
                 sa.update(job_schedules)
                 .where(job_schedules.c.name == schedule, job_schedules.c.last_tick < tick)

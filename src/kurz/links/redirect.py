@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import Scope, Send
 
 from kurz.cache import FOREVER, TieredCache
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.errors import Problem
 from kurz.limits import SCOPE_KEY, too_many_requests
 from kurz.links import service
@@ -166,7 +166,7 @@ class Redirector:
         if method == "HEAD":
             async with self.db.read() as conn:
                 return await service.has_visits_left(conn=conn, link_id=target.link_id)
-        async with self.db.write() as conn:
+        async with self.db.write(READ_COMMITTED) as conn:
             return await service.count_visit(conn=conn, link_id=target.link_id)
 
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from kurz.clock import utcnow
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import links
 from kurz.types import Clock
 
@@ -44,7 +44,7 @@ async def retire_expired(
             )
             .limit(BATCH)
         )
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             rows = await conn.execute(
                 sa.update(links)
                 .where(links.c.id.in_(due.scalar_subquery()), links.c.deleted_at.is_(None))

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kurz.auth.models import Principal
 from kurz.auth.views import PrincipalDep
 from kurz.clock import utcnow
+from kurz.db import READ_COMMITTED, REPEATABLE_READ
 from kurz.errors import (
     AUTH_RESPONSES,
     NOT_FOUND_RESPONSES,
@@ -155,7 +156,8 @@ async def list_links(
             tag = validate_tag(tag)
         except ValueError as exc:
             raise invalid("tag", str(exc), location="query") from None
-    async with state.db.read() as conn:
+    # Links and their tags are two statements: one snapshot keeps them together.
+    async with state.db.read(REPEATABLE_READ) as conn:
         return await service.list_(
             conn=conn,
             principal=principal,
@@ -170,7 +172,8 @@ async def list_links(
 async def get_link(
     code: str, principal: PrincipalDep, state: StateDep, response: Response
 ) -> LinkRead:
-    async with state.db.read() as conn:
+    # One snapshot for the row and its tags, so the ETag names exactly what is sent.
+    async with state.db.read(REPEATABLE_READ) as conn:
         link = await service.get(
             conn=conn,
             code=_checked_code(code),
@@ -246,7 +249,7 @@ async def update_link(
 async def delete_link(
     code: str, principal: PrincipalDep, state: StateDep, if_match: IfMatch = None
 ) -> Response:
-    async with state.db.write() as conn:
+    async with state.db.write(READ_COMMITTED) as conn:
         await service.delete(
             conn=conn,
             code=_checked_code(code),

@@ -12,7 +12,7 @@ from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import link_breakdowns_daily, link_clicks_hourly
 from tests.conftest import BASE_URL
 from tests.integration.test_links_api import create
@@ -29,7 +29,7 @@ async def test_every_redirect_is_counted_once_after_a_graceful_stop(
         state = app.state.kurz
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as anon:
-            async with state.db.write() as conn:
+            async with state.db.write(READ_COMMITTED) as conn:
                 created = await keys_service.create(
                     conn=conn, key_in=ApiKeyCreate(name="t"), now=utcnow(clock)
                 )

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from kurz.db import READ_COMMITTED
 from kurz.db.tables import link_breakdowns_daily, link_clicks_daily, link_clicks_hourly, links
 from tests.conftest import KeyMaker
 from tests.integration.test_links_api import create
@@ -57,7 +58,7 @@ class Seed:
         return self
 
     async def write(self) -> None:
-        async with self.app.state.kurz.db.write() as conn:
+        async with self.app.state.kurz.db.write(READ_COMMITTED) as conn:
             for table, rows in self.rows.items():
                 await conn.execute(sa.insert(table), rows)
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from kurz.analytics.events import ClickEvent, click_event, decode
 from kurz.analytics.queue import batch_id
 from kurz.analytics.store import BATCH_MEMORY, ClickStore, VisitorMemory, record
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import (
     click_batches,
     link_breakdowns_daily,
@@ -95,7 +95,7 @@ async def test_a_rolled_back_batch_can_be_recorded_later(db: Database) -> None:
         pass
 
     async def record_then_fail() -> None:
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             await record(conn, [batch])
             raise Abort
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from kurz.clock import utcnow
-from kurz.db import Database
+from kurz.db import READ_COMMITTED, Database
 from kurz.jobs import JobState, JobStore
 from tests.support import FakeClock
 
@@ -71,14 +71,14 @@ async def test_concurrent_enqueues_with_one_unique_key_make_one_job(store: JobSt
 
 async def test_enqueue_joins_the_callers_transaction(store: JobStore, db: Database) -> None:
     async def enqueue_then_fail() -> None:
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             await store.enqueue("k", {"n": 1}, conn=conn)
             raise RuntimeError("rolled back")
 
     with pytest.raises(RuntimeError, match="rolled back"):
         await enqueue_then_fail()
     assert await store.counts() == {}
-    async with db.write() as conn:
+    async with db.write(READ_COMMITTED) as conn:
         job = await store.enqueue("k", {"n": 2}, conn=conn)
     assert await store.get(job.id) is not None
 

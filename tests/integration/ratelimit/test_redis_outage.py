@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from kurz.app import create_app
 from kurz.config import Settings
+from kurz.db import READ_COMMITTED
 from kurz.ratelimit import FallbackLimiter, MemoryLimiter, Policy, RedisLimiter
 from tests.conftest import BASE_URL
 from tests.integration.test_links_api import create
@@ -79,7 +80,7 @@ async def test_the_service_keeps_serving_while_redis_is_down(
         from kurz.auth.models import ApiKeyCreate
         from kurz.clock import utcnow
 
-        async with app.state.kurz.db.write() as conn:
+        async with app.state.kurz.db.write(READ_COMMITTED) as conn:
             key = await keys_service.create(
                 conn=conn, key_in=ApiKeyCreate(name="k"), now=utcnow(clock)
             )

@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from kurz.db import READ_COMMITTED
 from kurz.db.tables import metadata
 
 
@@ -28,7 +29,7 @@ async def _run_standalone() -> None:
 
     db = Database.from_url(Settings().database_url)
     try:
-        async with db.write() as conn:
+        async with db.write(READ_COMMITTED) as conn:
             await conn.run_sync(run)
     finally:
         await db.dispose()
