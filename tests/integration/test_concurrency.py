@@ -1,4 +1,4 @@
-"""Racing writers: one winner per ETag, and unique codes across processes."""
+"""Unique codes across processes (racing writers of one ETag: tests/e2e/test_exactness.py)."""
 
 from __future__ import annotations
 
@@ -6,44 +6,12 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 
-import httpx
 from sqlalchemy import func, select
 
 from kurz.db import Database
 from kurz.db.tables import links
 from tests.conftest import KeyMaker
-from tests.integration.test_links_api import create
-
-
-async def test_of_racing_writers_with_one_etag_exactly_one_wins(
-    api: httpx.AsyncClient, make_key: KeyMaker, client_for: Callable[[str], httpx.AsyncClient]
-) -> None:
-    link = await create(api)
-    secret = await make_key("writer", admin=True)
-    writers = [client_for(secret) for _ in range(8)]
-    try:
-        responses = await asyncio.gather(
-            *(
-                writer.patch(
-                    f"/api/v1/links/{link['code']}",
-                    json={"url": f"https://writer{i}.example/"},
-                    headers={"If-Match": '"1"'},
-                )
-                for i, writer in enumerate(writers)
-            )
-        )
-    finally:
-        for writer in writers:
-            await writer.aclose()
-    statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200] + [412] * 7
-    winner = next(r for r in responses if r.status_code == 200).json()
-    final = (await api.get(f"/api/v1/links/{link['code']}")).json()
-    assert final["url"] == winner["url"]
-    assert final["version"] == 2
-
 
 # Each process draws codes from a space of 4**4 = 256, so processes collide often and
 # only the unique index (with retry) keeps the codes apart.
