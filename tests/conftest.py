@@ -29,7 +29,7 @@ from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database, upgrade
-from tests.support import FakeClock, RedisServer
+from tests.support import FakeClock, PostgresServer, RedisServer
 
 PG_ADMIN_DSN = os.environ.get("KURZ_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("KURZ_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -90,6 +90,21 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test's own, for tests that stop it."""
+    try:
+        server = PostgresServer()
+    except FileNotFoundError as exc:
+        unavailable(str(exc))
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.remove()
 
 
 @pytest.fixture

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 
 class FakeClock:
@@ -64,3 +68,60 @@ class RedisServer:
             self._proc.kill()
             self._proc.wait(timeout=10)
         self._proc = None
+
+
+class PostgresServer:
+    """A PostgreSQL cluster of the test's own (initdb in a temporary folder), which the
+    test may stop and start again without touching the machine's shared server.
+
+    PostgreSQL refuses to run as root; as root, it runs as the `postgres` user.
+    """
+
+    def __init__(self) -> None:
+        self.bin = _postgres_bin()
+        # Not under pytest's tmp_path: the postgres user could not reach into it.
+        self.folder = Path(tempfile.mkdtemp(prefix="kurz-pg-"))
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def init(self) -> None:
+        if self._as:
+            shutil.chown(self.folder, "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                  "--no-sync", "--no-instructions")  # fmt: skip
+
+    def start(self) -> None:
+        options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+                   "-c fsync=off -c full_page_writes=off")  # fmt: skip
+        log = str(self.folder / "postgres.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        """A fast shutdown: sessions are ended, the server is gone when this returns."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop the server if it runs, and delete its files."""
+        if (self.data / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _run(self, tool: str, *args: str) -> None:
+        done = subprocess.run(
+            [*self._as, str(self.bin / tool), *args], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{tool} failed: {done.stdout}{done.stderr}")
+
+
+def _postgres_bin() -> Path:
+    """The newest installed PostgreSQL's programs (Debian keeps them off the PATH)."""
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        return Path(on_path).parent
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: p.parts[-3])
+    if not found:
+        raise FileNotFoundError("PostgreSQL's server programs (initdb, pg_ctl) are not installed")
+    return found[-1].parent

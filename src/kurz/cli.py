@@ -18,7 +18,14 @@ from kurz.auth import service as keys_service
 from kurz.auth.models import ApiKeyCreate, ApiKeyRead
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
-from kurz.db import READ_COMMITTED, Database, SchemaNotReady, ensure_schema, upgrade
+from kurz.db import (
+    READ_COMMITTED,
+    Database,
+    DatabaseUnavailable,
+    SchemaNotReady,
+    ensure_schema,
+    upgrade,
+)
 from kurz.jobs import Job, JobState, JobStore, Worker
 
 T = TypeVar("T")
@@ -63,8 +70,8 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
         return asyncio.run(run())
     except SchemaNotReady as exc:
         raise _fail(str(exc)) from None
-    except OSError as exc:
-        raise _fail(f"cannot reach the database: {exc}") from None
+    except (OSError, DatabaseUnavailable) as exc:
+        raise _fail(f"cannot reach the database: {exc.__cause__ or exc}") from None
 
 
 @app.command()
@@ -146,8 +153,8 @@ def migrate() -> None:
 
     try:
         asyncio.run(run())
-    except OSError as exc:
-        raise _fail(f"cannot reach the database: {exc}") from None
+    except (OSError, DatabaseUnavailable) as exc:
+        raise _fail(f"cannot reach the database: {exc.__cause__ or exc}") from None
     err.print("schema is up to date", highlight=False)
 
 

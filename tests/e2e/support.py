@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,17 @@ import httpx
 from tests.support import free_port
 
 KURZ = str(Path(sys.executable).with_name("kurz"))
+# Set by bench/lab/cap.py, which runs the failure tests and tabulates what they saw.
+FIGURES = os.environ.get("KURZ_LAB_FIGURES")
+
+
+def figure(failure: str, what: str, value: object) -> None:
+    """Note what a test saw while a dependency was down, for docs/lab/cap.md's table;
+    printed always (pytest -s shows it), kept when the lab runs the test."""
+    print(f"\n[{failure}] {what}: {value}")
+    if FIGURES:
+        with open(FIGURES, "a") as out:
+            out.write(json.dumps({"failure": failure, "what": what, "value": value}) + "\n")
 
 
 def kurz_env(**overrides: str) -> dict[str, str]:

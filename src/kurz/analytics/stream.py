@@ -123,6 +123,9 @@ class StreamConsumer:
                     await self._trim()
             except (RedisError, OSError) as exc:
                 # Unacknowledged entries stay pending in the stream: nothing is lost.
+                # A Redis that comes back empty (no persistence) has no group: make it
+                # again, from the stream's start, before reading.
+                ready = False
                 log.warning(
                     "the click stream is out of reach (%s); trying again in %s s",
                     exc,

@@ -5,6 +5,7 @@ from kurz.db.engine import (
     REPEATABLE_READ,
     SERIALIZABLE,
     Database,
+    DatabaseUnavailable,
     Isolation,
     create_engine,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "REPEATABLE_READ",
     "SERIALIZABLE",
     "Database",
+    "DatabaseUnavailable",
     "Isolation",
     "SchemaNotReady",
     "create_engine",

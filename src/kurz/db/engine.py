@@ -8,9 +8,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from kurz.errors import Problem
 
 _IMMEDIATE = "kurz_sqlite_immediate"
 
@@ -32,6 +36,46 @@ class Isolation(StrEnum):
     SERIALIZABLE = "SERIALIZABLE"
 
 
+class DatabaseUnavailable(Problem):
+    """The database cannot be reached now: a 503 the client may retry, never a 500."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "database-unavailable",
+            "Service Unavailable",
+            "The database does not answer; nothing was changed. Try again shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+
+# What reaching the database raises when it is down, restarting, full or out of
+# reach: a refused or timed-out connect comes from the driver as it is.
+_UNREACHABLE = (
+    OSError,
+    sa_exc.TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.PostgresConnectionError,
+)
+# SQLite's, by primary result code (a syntax error is a bug, not an outage).
+_SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+                       "SQLITE_FULL")  # fmt: skip
+# How long a new PostgreSQL connection may take before the request fails fast.
+CONNECT_TIMEOUT = 5.0
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached, rather than that a statement
+    is wrong (which stays a bug: a 500)."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        # A pooled connection the server closed (SQLAlchemy then recycles the whole
+        # pool), or SQLite still locked after its busy timeout, or its file unusable.
+        name = getattr(exc.orig, "sqlite_errorname", "")
+        return exc.connection_invalidated or name.startswith(_SQLITE_UNAVAILABLE)
+    return isinstance(exc, _UNREACHABLE)
+
+
 READ_COMMITTED = Isolation.READ_COMMITTED
 REPEATABLE_READ = Isolation.REPEATABLE_READ
 SERIALIZABLE = Isolation.SERIALIZABLE
@@ -51,7 +95,14 @@ def async_url(database_url: str) -> URL:
 def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     url = async_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10)
+        return create_async_engine(
+            url,
+            echo=echo,
+            pool_size=10,
+            max_overflow=10,
+            pool_timeout=CONNECT_TIMEOUT,
+            connect_args={"timeout": CONNECT_TIMEOUT},
+        )
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +134,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+@asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if unreachable(exc):
+            raise DatabaseUnavailable() from exc
+        raise
+
+
 class Database:
     """The engine plus the two kinds of transaction the service opens.
 
@@ -111,13 +172,17 @@ class Database:
 
     @asynccontextmanager
     async def read(self, isolation: Isolation = READ_COMMITTED) -> AsyncIterator[AsyncConnection]:
-        async with self._readers[isolation].begin() as conn:
+        async with _reachable(), self._readers[isolation].begin() as conn:
             yield conn
 
     @asynccontextmanager
     async def write(self, isolation: Isolation) -> AsyncIterator[AsyncConnection]:
-        """A write transaction; on SQLite it holds the write lock from its BEGIN."""
-        async with self._writers[isolation].begin() as conn:
+        """A write transaction; on SQLite it holds the write lock from its BEGIN.
+
+        Raises DatabaseUnavailable when the database cannot be reached: the
+        transaction is then rolled back, or was never begun.
+        """
+        async with _reachable(), self._writers[isolation].begin() as conn:
             yield conn
 
     async def ping(self) -> None:

@@ -11,8 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from kurz.db import READ_COMMITTED
-from kurz.db.engine import Database
+from kurz.db.engine import READ_COMMITTED, Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

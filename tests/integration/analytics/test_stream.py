@@ -162,3 +162,32 @@ async def test_the_stream_is_trimmed_to_what_is_not_done(db: Database, redis: Re
     consumer.stop()
     await running
     assert await counted(db) == 301
+
+
+async def test_a_consumer_makes_its_group_again_when_redis_comes_back_empty(
+    db: Database, redis: Redis, redis_server: RedisServer
+) -> None:
+    sink = StreamSink(redis, key="clicks")
+    consumer = StreamConsumer(
+        redis, ClickStore(db), key="clicks", name="c1", block=0.05, retry_after=0.05
+    )
+    running = asyncio.create_task(consumer.run())
+    await sink(batch_id(), clicks(10))
+
+    async def first() -> bool:
+        return await counted(db) == 10
+
+    await until(first)
+    # No persistence: the stream and its group are gone with the process.
+    redis_server.kill()
+    await asyncio.sleep(0.2)
+    redis_server.start()
+    await sink(batch_id(), clicks(5, link=2))
+
+    async def second() -> bool:
+        return await counted(db) == 15
+
+    await until(second)
+    consumer.stop()
+    await running
+    assert (await redis.xpending("clicks", GROUP))["pending"] == 0
