@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-servers clean
+.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-servers lab lab-locking lab-indexing lab-isolation lab-cap clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -75,6 +75,20 @@ bench-stats: $(STAMP) ## Stats API queries for a link with 10 million clicks ove
 
 bench-cost: $(STAMP) ## What the redirect limiter costs in CPU instructions (callgrind; needs valgrind)
 	$(BIN)/python -m bench.redirect_cost
+
+lab: lab-locking lab-indexing lab-isolation lab-cap ## All four experiments behind docs/lab/, each writing its page's tables
+
+lab-locking: $(STAMP) ## Optimistic, pessimistic and atomic updates of a contended counter, SQLite and PostgreSQL (docs/lab/locking.md)
+	$(BIN)/python -m bench.lab.locking --write
+
+lab-indexing: $(STAMP) ## Insert cost and size by number of indexes; kurz's queries with and without theirs (docs/lab/indexing.md)
+	$(BIN)/python -m bench.lab.indexing --write
+
+lab-isolation: $(STAMP) ## Lost updates and write skew by isolation level, PostgreSQL and SQLite (docs/lab/isolation.md)
+	$(BIN)/python -m bench.lab.isolation --write
+
+lab-cap: $(STAMP) ## Stop each dependency under a running kurz: what keeps working, how it fails, recovery (docs/lab/cap.md)
+	$(BIN)/python -m bench.lab.cap --write
 
 bench-servers: $(STAMP) ## Compare ASGI servers (uvicorn, granian) on the bare app and on kurz
 	$(BIN)/python -m bench.redirect --servers uvicorn,granian --no-record

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from kurz.clock import system_clock
 from kurz.db import READ_COMMITTED, Database
 from kurz.jobs import JobState, JobStore
+from tests.e2e.support import figure
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = 10_000
@@ -177,7 +178,8 @@ def test_a_job_whose_worker_is_killed_is_finished_by_another(workers: Workers) -
         return job.state, job.attempts, worker
 
     state, attempts, worker = asyncio.run(finished())
-    print(f"\nfinished by {worker} {took:.1f} s after the kill (lease 2 s), attempt {attempts}")
+    figure("a worker", "its job", f"finished by {worker} {took:.1f} s after the kill "
+                                  f"(lease 2 s), attempt {attempts}")  # fmt: skip
     assert (state, attempts, worker) == (JobState.DONE, 2, "survivor")
 
 

@@ -1,0 +1,85 @@
+"""Lab 4: what kurz does when each dependency fails, as its tests saw it.
+
+Each row of docs/lab/cap.md is backed by a test that starts the real process (a
+Redis node, all of Redis, PostgreSQL, a worker), stops it under a running kurz,
+and asserts what keeps working, what fails and how, and that nothing is lost. This
+script runs those tests and tabulates what they noted (tests.e2e.support.figure):
+the page's figures are the tests' own observations, from this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.lab.page import command, header, postgres_version, publish, table
+
+ROOT = Path(__file__).resolve().parents[2]
+# In the page's order: the failure, and the tests that stop it.
+BACKING = {
+    "a cache node": [
+        "tests/e2e/test_cache_tiers.py::"
+        "test_a_cache_node_killed_under_load_fails_no_redirect_and_rejoins",
+    ],
+    "all of Redis": [
+        "tests/e2e/test_failures.py::"
+        "test_with_all_of_redis_down_everything_answers_from_process_and_database",
+    ],
+    "PostgreSQL": [
+        "tests/e2e/test_failures.py::"
+        "test_with_postgresql_down_cached_redirects_answer_and_the_rest_fails_fast",
+    ],
+    "a worker": [
+        "tests/e2e/test_job_workers.py::test_a_job_whose_worker_is_killed_is_finished_by_another",
+        "tests/e2e/test_click_counts.py::test_stream_counts_every_click_once_with_a_worker_killed",
+    ],
+}
+
+
+def run_tests() -> list[dict[str, str]]:
+    """Run the backing tests (every one must pass) and return what they noted."""
+    with tempfile.TemporaryDirectory(prefix="kurz-lab-cap-") as folder:
+        notes = Path(folder) / "figures.jsonl"
+        env = {**os.environ, "KURZ_LAB_FIGURES": str(notes), "CI": "true"}
+        tests = [test for tests in BACKING.values() for test in tests]
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
+        done = subprocess.run(argv, cwd=ROOT, env=env, check=False)
+        if done.returncode != 0:
+            raise SystemExit("a backing test failed: the page is not written")
+        return [json.loads(line) for line in notes.read_text().splitlines()]
+
+
+def report(notes: list[dict[str, str]], argv: Sequence[str], postgres: str) -> list[str]:
+    rows = []
+    for failure, tests in BACKING.items():
+        for note in (n for n in notes if n["failure"] == failure):
+            rows.append([failure, note["what"], str(note["value"])])
+        missing = not any(n["failure"] == failure for n in notes)
+        if missing:
+            raise SystemExit(f"no test noted anything for {failure!r} ({tests})")
+    return [
+        *header(command("lab-cap", "bench.lab.cap", argv), postgres=postgres),
+        *table(["stopped", "observed", "what the test saw"], rows),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--write", action="store_true", help="put the table into docs/lab/cap.md")
+    opts = parser.parse_args(argv)
+    postgres = asyncio.run(postgres_version())
+    notes = run_tests()
+    shown = [arg for arg in (argv if argv is not None else sys.argv[1:]) if arg != "--write"]
+    publish("cap.md", report(notes, shown, postgres), write=opts.write)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
