@@ -1,6 +1,6 @@
 """A worker process for the e2e job tests: kurz.jobs with the test's own handlers.
 
-    python -m tests.e2e.job_worker DATABASE_URL NAME
+    python -m tests.e2e.job_worker DATABASE_URL NAME LEASE_SECONDS
 
 - `effect` inserts a row keyed by its job id into job_effects (the test made the table).
 - `slow-first` hangs on its first attempt (the test kills the worker), then does `effect`.
@@ -24,7 +24,7 @@ from kurz.jobs.worker import current_job
 EFFECTS = sa.table("job_effects", sa.column("job_id"), sa.column("worker"))
 
 
-async def main(database_url: str, name: str) -> None:
+async def main(database_url: str, name: str, lease: float) -> None:
     db = Database.from_url(database_url)
     store = JobStore(db, system_clock)
     registry = Registry()
@@ -46,7 +46,7 @@ async def main(database_url: str, name: str) -> None:
         pass
 
     registry.every("every-second", 1.0, "noop")
-    worker = Worker(store, registry, name=name, concurrency=8, lease=2.0, poll=0.2)
+    worker = Worker(store, registry, name=name, concurrency=8, lease=lease, poll=0.2)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop)
     print(f"{name} ready", flush=True)
@@ -58,4 +58,4 @@ async def main(database_url: str, name: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))

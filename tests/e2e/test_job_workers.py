@@ -29,15 +29,17 @@ JOBS = 10_000
 class Workers:
     """Worker processes (tests/e2e/job_worker.py), each logging to a file of its own."""
 
-    def __init__(self, database_url: str, logs: Path) -> None:
+    def __init__(self, database_url: str, logs: Path, *, lease: float) -> None:
         self.database_url = database_url
         self.logs = logs
+        self.lease = lease
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str) -> None:
         with (self.logs / f"{name}.log").open("wb") as log:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "tests.e2e.job_worker", self.database_url, name],
+                [sys.executable, "-m", "tests.e2e.job_worker", self.database_url, name,
+                 str(self.lease)],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
             )  # fmt: skip
 
@@ -70,15 +72,20 @@ class Workers:
 
 @pytest.fixture
 def workers(postgres_url: str, tmp_path: Path) -> Iterator[Workers]:
-    yield from _workers(postgres_url, tmp_path)
+    # A short lease, so that a killed worker's job is taken over within the test.
+    yield from _workers(postgres_url, tmp_path, lease=2.0)
 
 
 @pytest.fixture
 def sqlite_workers(sqlite_url: str, tmp_path: Path) -> Iterator[Workers]:
-    yield from _workers(sqlite_url, tmp_path)
+    # kurz's default lease. Three processes share one SQLite writer lock, and a
+    # heartbeat may wait out the busy timeout (10 s) for it: a 2 s lease then ran
+    # out under a live worker now and then, and its job rightly ran twice (delivery
+    # is at least once). The lease must outlast the database's longest write wait.
+    yield from _workers(sqlite_url, tmp_path, lease=30.0)
 
 
-def _workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
+def _workers(database_url: str, tmp_path: Path, *, lease: float) -> Iterator[Workers]:
     async def effects_table() -> None:
         db = Database.from_url(database_url)
         async with db.write(READ_COMMITTED) as conn:
@@ -87,7 +94,7 @@ def _workers(database_url: str, tmp_path: Path) -> Iterator[Workers]:
         await db.dispose()
 
     asyncio.run(effects_table())
-    running = Workers(database_url, tmp_path)
+    running = Workers(database_url, tmp_path, lease=lease)
     try:
         yield running
     finally:
