@@ -23,9 +23,11 @@ class Isolation(StrEnum):
     """The isolation level a transaction asks PostgreSQL for (docs/lab/isolation.md).
 
     kurz writes at READ COMMITTED: each of its check-then-write steps is one
-    conditional statement (a visit taken, an ETag matched, a code claimed) or holds
-    a row lock, which that level makes exact, and FOR UPDATE SKIP LOCKED (job claims)
-    needs it. REPEATABLE READ gives a multi-statement read one snapshot.
+    conditional statement on the row it writes (a visit taken, an ETag matched, a
+    code claimed) or holds that row's lock, which that level makes exact, and FOR
+    UPDATE SKIP LOCKED (job claims) needs it. A rule spanning rows is not exact at
+    this level even in one statement (write skew, measured in the lab): it needs
+    the rows locked or SERIALIZABLE. REPEATABLE READ gives a read one snapshot.
 
     SQLite ignores the level: its writers run one at a time (BEGIN IMMEDIATE) and
     each of its read transactions sees one snapshot, which is serializable.
