@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-servers lab lab-locking lab-indexing lab-isolation lab-cap clean
+.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-servers lab lab-locking lab-indexing lab-isolation lab-cap clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -29,6 +29,10 @@ check: $(STAMP) ## Lint, format check and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+proto: $(STAMP) ## Generate kurz.grpc's code from src/kurz/grpc/kurz/v1/links.proto (commit the result)
+	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src \
+		--grpc_python_out=src src/kurz/grpc/kurz/v1/links.proto
 
 fmt: $(STAMP) ## Format and fix what ruff can
 	$(BIN)/ruff format .

@@ -24,7 +24,7 @@ from kurz.cache import FOREVER, TieredCache
 from kurz.db import READ_COMMITTED, Database
 from kurz.errors import Problem
 from kurz.limits import SCOPE_KEY, too_many_requests
-from kurz.links import service
+from kurz.links import operations, service
 from kurz.links.codes import CODE_PATTERN
 from kurz.links.urls import RESERVED
 from kurz.ratelimit import Decision, with_fields
@@ -161,9 +161,9 @@ class Redirector:
         """`code` now has `version` (FOREVER: deleted); no tier may serve an older one."""
         await self.cache.invalidate(code, version)
 
-    async def take_visit(self, target: Target, *, method: str) -> bool:
-        """Whether a capped link has a visit left; a GET uses one up, a HEAD only looks."""
-        if method == "HEAD":
+    async def take_visit(self, target: Target, *, peek: bool) -> bool:
+        """Whether a capped link has a visit left; uses one up unless `peek` (a HEAD)."""
+        if peek:
             async with self.db.read() as conn:
                 return await service.has_visits_left(conn=conn, link_id=target.link_id)
         async with self.db.write(READ_COMMITTED) as conn:
@@ -251,10 +251,6 @@ def _answer(request: Request, problem: Problem) -> Response:
     return problem.response(request.url.path)
 
 
-def _gone(request: Request, status: int, slug: str, title: str, detail: str) -> Response:
-    return _answer(request, Problem(status, slug, title, detail))
-
-
 router = APIRouter(tags=["redirect"])
 
 
@@ -263,23 +259,10 @@ async def follow(code: str, request: Request, state: StateDep) -> Response:
     decision = request.scope.get(SCOPE_KEY) or await state.limits.check_redirect(request.scope)
     if decision is not None and not decision.allowed:
         return _answer(request, too_many_requests(decision))
-    target = await state.redirector.find(code) if CODE_PATTERN.fullmatch(code) else None
-    if target is None:
-        return _gone(request, 404, "link-not-found", "Link not found",
-                     "This short link does not exist.")  # fmt: skip
-    if target.expired(state.clock()):
-        return _gone(request, 410, "link-expired", "Link expired",
-                     "This short link has expired.")  # fmt: skip
-    if target.max_visits is not None and not await state.redirector.take_visit(
-        target, method=request.method
-    ):
-        # Deleted since it was cached, or out of visits: ask the database which.
-        state.redirector.forget(code)
-        if await state.redirector.find(code) is None:
-            return _gone(request, 404, "link-not-found", "Link not found",
-                         "This short link does not exist.")  # fmt: skip
-        return _gone(request, 410, "link-visits-exhausted", "Link used up",
-                     "This short link has reached its visit limit.")  # fmt: skip
+    try:
+        target = await operations.follow(state, code, peek=request.method == "HEAD")
+    except Problem as problem:
+        return _answer(request, problem)
     if state.analytics is not None:
         state.analytics.recorder.click(target.link_id, request.scope)
     return _redirect(target, request)

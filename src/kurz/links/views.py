@@ -6,29 +6,24 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.auth.models import Principal
 from kurz.auth.views import PrincipalDep
-from kurz.clock import utcnow
-from kurz.db import READ_COMMITTED, REPEATABLE_READ
 from kurz.errors import (
     AUTH_RESPONSES,
     NOT_FOUND_RESPONSES,
     Problem,
     invalid,
-    not_found,
     problem_responses,
 )
-from kurz.idempotency import Keyed, Stored, keyed_request
-from kurz.links import service
-from kurz.links.codes import CODE_PATTERN
+from kurz.idempotency import Keyed, keyed_request
+from kurz.links import operations
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.service import Versions, etag
 from kurz.links.urls import validate_tag
 from kurz.state import StateDep
 
-PREFIX = "/api/v1/links"
+PREFIX = operations.PREFIX
 router = APIRouter(prefix=PREFIX, tags=["links"])
 
 _INVALID = problem_responses({422: "A field failed validation"})
@@ -77,22 +72,6 @@ def _caller(principal: Principal) -> str:
     return f"key:{principal.key_id}"
 
 
-def _rendered(status: int, link: LinkRead, headers: dict[str, str]) -> Response:
-    return Response(link.model_dump_json().encode(), status, headers, media_type="application/json")
-
-
-def _checked_code(code: str) -> str:
-    # Whatever cannot be a code is answered before it reaches SQL.
-    if not CODE_PATTERN.fullmatch(code):
-        raise not_found(f"No link with code '{code[:64]}'.")
-    return code
-
-
-def _version(stored: Stored) -> int:
-    """The link version a stored 200 or 201 carries in its ETag."""
-    return int(dict(stored.headers)["etag"].strip('"'))
-
-
 def parse_if_match(value: str) -> Versions:
     """The versions an If-Match header accepts (RFC 9110 13.1.1, strong comparison)."""
     if value.strip() == "*":
@@ -124,22 +103,7 @@ def parse_if_match(value: str) -> Versions:
 async def create_link(
     link_in: LinkCreate, principal: PrincipalDep, state: StateDep, keyed: KeyedDep
 ) -> Response:
-    async def operation(conn: AsyncConnection) -> Response:
-        link = await service.create(
-            conn=conn,
-            link_in=link_in,
-            owner=principal,
-            now=utcnow(state.clock),
-            base_url=state.settings.base_url,
-        )
-        headers = {"Location": f"{PREFIX}/{link.code}", "ETag": etag(link.version)}
-        return _rendered(201, link, headers)
-
-    stored = await state.idempotency.run(operation, keyed)
-    if stored.status == 201:
-        # A process may remember the code as unknown (a visitor tried it first).
-        code = dict(stored.headers)["location"].rpartition("/")[2]
-        await state.redirector.changed(code, _version(stored))
+    stored = await operations.create(state, principal=principal, link_in=link_in, keyed=keyed)
     return stored.response()
 
 
@@ -156,30 +120,14 @@ async def list_links(
             tag = validate_tag(tag)
         except ValueError as exc:
             raise invalid("tag", str(exc), location="query") from None
-    # Links and their tags are two statements: one snapshot keeps them together.
-    async with state.db.read(REPEATABLE_READ) as conn:
-        return await service.list_(
-            conn=conn,
-            principal=principal,
-            limit=limit,
-            cursor=cursor,
-            tag=tag,
-            base_url=state.settings.base_url,
-        )
+    return await operations.list_(state, principal=principal, limit=limit, cursor=cursor, tag=tag)
 
 
 @router.get("/{code}", summary="Get a link", responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSES})
 async def get_link(
     code: str, principal: PrincipalDep, state: StateDep, response: Response
 ) -> LinkRead:
-    # One snapshot for the row and its tags, so the ETag names exactly what is sent.
-    async with state.db.read(REPEATABLE_READ) as conn:
-        link = await service.get(
-            conn=conn,
-            code=_checked_code(code),
-            principal=principal,
-            base_url=state.settings.base_url,
-        )
+    link = await operations.get(state, principal=principal, code=code)
     response.headers["ETag"] = etag(link.version)
     return link
 
@@ -216,23 +164,14 @@ async def update_link(
             "Send If-Match with the link's current ETag, so that a concurrent change "
             "is not silently overwritten.",
         )
-    versions = parse_if_match(if_match)
-
-    async def operation(conn: AsyncConnection) -> Response:
-        link = await service.update(
-            conn=conn,
-            code=_checked_code(code),
-            principal=principal,
-            link_in=link_in,
-            versions=versions,
-            now=utcnow(state.clock),
-            base_url=state.settings.base_url,
-        )
-        return _rendered(200, link, {"ETag": etag(link.version)})
-
-    stored = await state.idempotency.run(operation, keyed)
-    if stored.status == 200:
-        await state.redirector.changed(code, _version(stored))
+    stored = await operations.update(
+        state,
+        principal=principal,
+        code=code,
+        link_in=link_in,
+        versions=parse_if_match(if_match),
+        keyed=keyed,
+    )
     return stored.response()
 
 
@@ -249,13 +188,6 @@ async def update_link(
 async def delete_link(
     code: str, principal: PrincipalDep, state: StateDep, if_match: IfMatch = None
 ) -> Response:
-    async with state.db.write(READ_COMMITTED) as conn:
-        await service.delete(
-            conn=conn,
-            code=_checked_code(code),
-            principal=principal,
-            versions=Versions.any() if if_match is None else parse_if_match(if_match),
-            now=utcnow(state.clock),
-        )
-    await state.redirector.changed(code)
+    versions = Versions.any() if if_match is None else parse_if_match(if_match)
+    await operations.delete(state, principal=principal, code=code, versions=versions)
     return Response(status_code=204)

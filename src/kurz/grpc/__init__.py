@@ -1,0 +1,1 @@
+"""The gRPC API: kurz.v1.LinkService over the same operations as REST (docs/grpc.md)."""

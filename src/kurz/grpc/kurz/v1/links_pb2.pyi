@@ -1,0 +1,226 @@
+import datetime
+
+from google.protobuf import empty_pb2 as _empty_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Interval(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INTERVAL_UNSPECIFIED: _ClassVar[Interval]
+    HOUR: _ClassVar[Interval]
+    DAY: _ClassVar[Interval]
+INTERVAL_UNSPECIFIED: Interval
+HOUR: Interval
+DAY: Interval
+
+class Link(_message.Message):
+    __slots__ = ("code", "short_url", "url", "alias", "create_time", "update_time", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "version")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    SHORT_URL_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MAX_VISITS_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_QUERY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    short_url: str
+    url: str
+    alias: bool
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    max_visits: int
+    redirect_status: int
+    forward_query: bool
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    version: int
+    def __init__(self, code: _Optional[str] = ..., short_url: _Optional[str] = ..., url: _Optional[str] = ..., alias: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ...) -> None: ...
+
+class CreateLinkRequest(_message.Message):
+    __slots__ = ("url", "alias", "expire_time", "max_visits", "redirect_status", "forward_query", "tags")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MAX_VISITS_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_QUERY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    alias: str
+    expire_time: _timestamp_pb2.Timestamp
+    max_visits: int
+    redirect_status: int
+    forward_query: bool
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, url: _Optional[str] = ..., alias: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetLinkRequest(_message.Message):
+    __slots__ = ("code",)
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    def __init__(self, code: _Optional[str] = ...) -> None: ...
+
+class ListLinksRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "tag")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    tag: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tag: _Optional[str] = ...) -> None: ...
+
+class ListLinksResponse(_message.Message):
+    __slots__ = ("links", "next_page_token")
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    links: _containers.RepeatedCompositeFieldContainer[Link]
+    next_page_token: str
+    def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateLinkRequest(_message.Message):
+    __slots__ = ("code", "expected_version", "url", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "update_mask")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MAX_VISITS_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_QUERY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    expected_version: int
+    url: str
+    expire_time: _timestamp_pb2.Timestamp
+    max_visits: int
+    redirect_status: int
+    forward_query: bool
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ..., url: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class DeleteLinkRequest(_message.Message):
+    __slots__ = ("code", "expected_version")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    expected_version: int
+    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class ResolveLinkRequest(_message.Message):
+    __slots__ = ("code", "query", "peek", "client_ip", "user_agent", "referer")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    PEEK_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_IP_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    REFERER_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    query: str
+    peek: bool
+    client_ip: str
+    user_agent: str
+    referer: str
+    def __init__(self, code: _Optional[str] = ..., query: _Optional[str] = ..., peek: _Optional[bool] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referer: _Optional[str] = ...) -> None: ...
+
+class ResolveLinkResponse(_message.Message):
+    __slots__ = ("location", "redirect_status", "cache_control")
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CONTROL_FIELD_NUMBER: _ClassVar[int]
+    location: str
+    redirect_status: int
+    cache_control: str
+    def __init__(self, location: _Optional[str] = ..., redirect_status: _Optional[int] = ..., cache_control: _Optional[str] = ...) -> None: ...
+
+class GetLinkStatsRequest(_message.Message):
+    __slots__ = ("code", "start_time", "end_time", "interval", "top")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    interval: Interval
+    top: int
+    def __init__(self, code: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interval: _Optional[_Union[Interval, str]] = ..., top: _Optional[int] = ...) -> None: ...
+
+class ClickCounts(_message.Message):
+    __slots__ = ("clicks", "uniques", "bot_clicks")
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    UNIQUES_FIELD_NUMBER: _ClassVar[int]
+    BOT_CLICKS_FIELD_NUMBER: _ClassVar[int]
+    clicks: int
+    uniques: int
+    bot_clicks: int
+    def __init__(self, clicks: _Optional[int] = ..., uniques: _Optional[int] = ..., bot_clicks: _Optional[int] = ...) -> None: ...
+
+class SeriesPoint(_message.Message):
+    __slots__ = ("time", "counts")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    counts: ClickCounts
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., counts: _Optional[_Union[ClickCounts, _Mapping]] = ...) -> None: ...
+
+class TopValue(_message.Message):
+    __slots__ = ("value", "clicks")
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    value: str
+    clicks: int
+    def __init__(self, value: _Optional[str] = ..., clicks: _Optional[int] = ...) -> None: ...
+
+class TopValues(_message.Message):
+    __slots__ = ("start_time", "end_time", "referrer", "browser", "os", "device", "country", "bot")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    BOT_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    referrer: _containers.RepeatedCompositeFieldContainer[TopValue]
+    browser: _containers.RepeatedCompositeFieldContainer[TopValue]
+    os: _containers.RepeatedCompositeFieldContainer[TopValue]
+    device: _containers.RepeatedCompositeFieldContainer[TopValue]
+    country: _containers.RepeatedCompositeFieldContainer[TopValue]
+    bot: _containers.RepeatedCompositeFieldContainer[TopValue]
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referrer: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., browser: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., os: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., device: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., country: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., bot: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ...) -> None: ...
+
+class LinkStats(_message.Message):
+    __slots__ = ("code", "interval", "start_time", "end_time", "totals", "series", "top")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    interval: Interval
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    totals: ClickCounts
+    series: _containers.RepeatedCompositeFieldContainer[SeriesPoint]
+    top: TopValues
+    def __init__(self, code: _Optional[str] = ..., interval: _Optional[_Union[Interval, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., totals: _Optional[_Union[ClickCounts, _Mapping]] = ..., series: _Optional[_Iterable[_Union[SeriesPoint, _Mapping]]] = ..., top: _Optional[_Union[TopValues, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,183 @@
+"""What the REST views and the gRPC servicer both call: one function per operation.
+
+Each opens its transaction (at the isolation level it names), runs the service
+functions, goes through the idempotency store where a retry must not repeat a write,
+and tells the caches of a change. The two APIs only parse and render around these,
+so they cannot drift apart.
+
+A keyed write's answer is kept by the idempotency store as REST sends it (status,
+headers, JSON body): both APIs replay from that one record.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.responses import Response
+
+from kurz.analytics import stats
+from kurz.analytics.models import LinkStats
+from kurz.auth.models import Principal
+from kurz.clock import utcnow
+from kurz.db import READ_COMMITTED, REPEATABLE_READ
+from kurz.errors import Problem, not_found
+from kurz.idempotency import Keyed, Stored
+from kurz.links import service
+from kurz.links.codes import CODE_PATTERN
+from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.service import Versions, etag
+from kurz.state import AppState
+
+if TYPE_CHECKING:
+    from kurz.links.redirect import Target
+
+PREFIX = "/api/v1/links"
+
+
+def checked_code(code: str) -> str:
+    """`code`, if it can be one; whatever cannot is answered before it reaches SQL."""
+    if not CODE_PATTERN.fullmatch(code):
+        raise not_found(f"No link with code '{code[:64]}'.")
+    return code
+
+
+def rendered(status: int, link: LinkRead, headers: dict[str, str]) -> Response:
+    return Response(link.model_dump_json().encode(), status, headers, media_type="application/json")
+
+
+def version_of(stored: Stored) -> int:
+    """The link version a stored 200 or 201 carries in its ETag."""
+    return int(dict(stored.headers)["etag"].strip('"'))
+
+
+async def create(
+    state: AppState, *, principal: Principal, link_in: LinkCreate, keyed: Keyed | None
+) -> Stored:
+    async def operation(conn: AsyncConnection) -> Response:
+        link = await service.create(
+            conn=conn,
+            link_in=link_in,
+            owner=principal,
+            now=utcnow(state.clock),
+            base_url=state.settings.base_url,
+        )
+        headers = {"Location": f"{PREFIX}/{link.code}", "ETag": etag(link.version)}
+        return rendered(201, link, headers)
+
+    stored = await state.idempotency.run(operation, keyed)
+    if stored.status == 201:
+        # A process may remember the code as unknown (a visitor tried it first).
+        code = dict(stored.headers)["location"].rpartition("/")[2]
+        await state.redirector.changed(code, version_of(stored))
+    return stored
+
+
+async def get(state: AppState, *, principal: Principal, code: str) -> LinkRead:
+    # One snapshot for the row and its tags, so the ETag names exactly what is sent.
+    async with state.db.read(REPEATABLE_READ) as conn:
+        return await service.get(
+            conn=conn,
+            code=checked_code(code),
+            principal=principal,
+            base_url=state.settings.base_url,
+        )
+
+
+async def list_(
+    state: AppState, *, principal: Principal, limit: int, cursor: str | None, tag: str | None
+) -> LinkPagination:
+    # Links and their tags are two statements: one snapshot keeps them together.
+    async with state.db.read(REPEATABLE_READ) as conn:
+        return await service.list_(
+            conn=conn,
+            principal=principal,
+            limit=limit,
+            cursor=cursor,
+            tag=tag,
+            base_url=state.settings.base_url,
+        )
+
+
+async def update(
+    state: AppState,
+    *,
+    principal: Principal,
+    code: str,
+    link_in: LinkUpdate,
+    versions: Versions,
+    keyed: Keyed | None,
+) -> Stored:
+    async def operation(conn: AsyncConnection) -> Response:
+        link = await service.update(
+            conn=conn,
+            code=checked_code(code),
+            principal=principal,
+            link_in=link_in,
+            versions=versions,
+            now=utcnow(state.clock),
+            base_url=state.settings.base_url,
+        )
+        return rendered(200, link, {"ETag": etag(link.version)})
+
+    stored = await state.idempotency.run(operation, keyed)
+    if stored.status == 200:
+        await state.redirector.changed(code, version_of(stored))
+    return stored
+
+
+async def delete(state: AppState, *, principal: Principal, code: str, versions: Versions) -> None:
+    async with state.db.write(READ_COMMITTED) as conn:
+        await service.delete(
+            conn=conn,
+            code=checked_code(code),
+            principal=principal,
+            versions=versions,
+            now=utcnow(state.clock),
+        )
+    await state.redirector.changed(code)
+
+
+async def link_stats(
+    state: AppState, *, principal: Principal, code: str, span: stats.Window, top: int
+) -> LinkStats:
+    checked_code(code)
+    # Totals, series and breakdowns from one snapshot: they add up while clicks land.
+    async with state.db.read(REPEATABLE_READ) as conn:
+        link_id = await service.get_id(conn=conn, code=code, principal=principal)
+        return await stats.get_link_stats(conn=conn, link_id=link_id, code=code, span=span, top=top)
+
+
+def _missing() -> Problem:
+    return Problem(404, "link-not-found", "Link not found", "This short link does not exist.")
+
+
+def _expired() -> Problem:
+    return Problem(410, "link-expired", "Link expired", "This short link has expired.")
+
+
+def _used_up() -> Problem:
+    return Problem(
+        410, "link-visits-exhausted", "Link used up", "This short link has reached its visit limit."
+    )
+
+
+async def follow(state: AppState, code: str, *, peek: bool) -> Target:
+    """Where `code` leads now, using up a visit of a capped link unless `peek`.
+
+    Raises the 404 or 410 Problem a visitor gets. Counting the click is the caller's,
+    which knows the visitor.
+    """
+    redirector = state.redirector
+    target = await redirector.find(code) if CODE_PATTERN.fullmatch(code) else None
+    if target is None:
+        raise _missing()
+    if target.expired(state.clock()):
+        raise _expired()
+    if target.max_visits is not None and not await redirector.take_visit(target, peek=peek):
+        # Deleted since it was cached, or out of visits: ask the database which.
+        redirector.forget(code)
+        if await redirector.find(code) is None:
+            raise _missing()
+        raise _used_up()
+    return target
