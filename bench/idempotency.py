@@ -77,6 +77,7 @@ async def measure(url: str, opts: Options) -> Figures:
         ratelimit_api="off",
         ratelimit_redirect="off",
         ratelimit_auth_fail="off",
+        grpc_port=0,
     )
     app = create_app(settings)
     figures = Figures()

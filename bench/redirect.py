@@ -269,6 +269,8 @@ class Bench:
             "KURZ_DATABASE_URL": f"sqlite:///{self.tmp}/kurz.db",
             "KURZ_PORT": str(port),
             "KURZ_HOST": "127.0.0.1",
+            # HTTP is measured here; several servers run at once, none needs gRPC.
+            "KURZ_GRPC_PORT": "0",
             # Limits in process: no KURZ_REDIS_URL from the caller's environment.
             "KURZ_REDIS_URL": "",
             "KURZ_RATELIMIT_REDIRECT": ratelimit_redirect,

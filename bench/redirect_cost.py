@@ -97,6 +97,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
         ratelimit_redirect=policy,
         ratelimit_api="off",
         ratelimit_auth_fail="off",
+        grpc_port=0,
     )
     app = create_app(settings)
     if variant == "check only":

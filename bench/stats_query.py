@@ -376,6 +376,7 @@ async def through_http(backend: Backend, opts: argparse.Namespace) -> None:
             "ratelimit_api": "off",
             "ratelimit_redirect": "off",
             "ratelimit_auth_fail": "off",
+            "grpc_port": 0,
         }
     )
     app = create_app(settings)

@@ -42,6 +42,7 @@ def settings(mode: str, tmp: Path, redis_url: str) -> Settings:
         "database_url": f"sqlite:///{tmp}/{mode[:2].strip()}.db",
         "ratelimit_redirect": "off",
         "ratelimit_api": "off",
+        "grpc_port": 0,
     }
     if mode == MODES[1]:
         common.update(cache_nodes=(redis_url,), redirect_cache_size=0)

@@ -34,6 +34,15 @@ from tests.support import FakeClock, PostgresServer, RedisServer
 PG_ADMIN_DSN = os.environ.get("KURZ_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("KURZ_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_grpc_by_default() -> Iterator[None]:
+    """Apps the tests build serve no gRPC unless a test asks (KURZ_GRPC_PORT would
+    otherwise bind 50051 in every app's lifespan, and the tests' apps would collide)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KURZ_GRPC_PORT", "0")
+        yield
 BASE_URL = "https://kurz.test"
 _serial = itertools.count()
 

@@ -29,6 +29,7 @@ from kurz.cache.nodes import parse_node
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
+from kurz.grpc.server import GrpcServer
 from kurz.idempotency import Idempotency
 from kurz.jobs import JobStore, Registry, Worker
 from kurz.limits import RateLimitHeaders, ServiceLimits
@@ -191,6 +192,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         await cache.start()
         if analytics is not None:
             await analytics.start()
+        grpc_server = None
+        if settings.grpc_port:
+            grpc_server = GrpcServer(state, host=settings.host, port=settings.grpc_port)
+            await grpc_server.start()
         worker = None
         if settings.runs_embedded_worker:
             worker = Worker(jobs, registry, concurrency=settings.worker_concurrency)
@@ -200,6 +205,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop()
             if worker is not None:
                 # Lets running jobs finish (or releases them), then returns.
                 worker.stop()

@@ -90,6 +90,9 @@ def serve() -> None:
     _with_db(settings, ready)
     err.print(f"kurz serving on http://{settings.host}:{settings.port} "
               f"(short URLs on {settings.base_url})", highlight=False)  # fmt: skip
+    if settings.grpc_port:
+        err.print(f"gRPC (kurz.v1.LinkService) on {settings.host}:{settings.grpc_port}",
+                  highlight=False)  # fmt: skip
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -110,7 +113,8 @@ def worker(
     ] = None,
 ) -> None:
     """Run background jobs until SIGTERM or Ctrl-C (then finish or release running ones)."""
-    settings = _settings().model_copy(update={"embedded_worker": False})
+    # A worker serves neither HTTP nor gRPC: it only runs jobs (and consumes clicks).
+    settings = _settings().model_copy(update={"embedded_worker": False, "grpc_port": 0})
     from kurz.app import create_app
 
     async def run() -> None:

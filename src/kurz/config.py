@@ -22,6 +22,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # The gRPC API (docs/grpc.md), served by `kurz serve` on KURZ_HOST; 0 turns it off.
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
     database_url: str = DEFAULT_DATABASE_URL
     # The public origin short URLs are built on; defaults to the listening address.
     base_url: str = ""

@@ -106,9 +106,13 @@ _STATUS_PROBLEMS: dict[int, tuple[str, str]] = {
 }
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+def field_errors(found: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as kurz reports them: field, where it was, and a message.
+
+    Each error's `loc` starts with where the value came from (body, query, ...).
+    """
     errors = []
-    for error in exc.errors():
+    for error in found:
         loc = [str(part) for part in error.get("loc", ())]
         location = loc[0] if loc else "body"
         message = str(error.get("msg", "invalid"))
@@ -123,7 +127,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     if any(error.get("type") == "json_invalid" for error in exc.errors()):
         problem = Problem(400, "malformed-json", "Malformed JSON", "The body is not valid JSON.")
         return problem.response(request.url.path)
-    errors = _field_errors(exc)
+    errors = field_errors(exc.errors())
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     problem = Problem(422, "validation-error", "Validation Error", detail, errors=errors)
     return problem.response(request.url.path)

@@ -43,7 +43,9 @@ class Server:
     def __init__(self, cwd: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**env, "KURZ_PORT": str(self.port)}
+        self.grpc_port = free_port()
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
+        self.env = {"KURZ_GRPC_PORT": str(self.grpc_port), **env, "KURZ_PORT": str(self.port)}
         self.cwd = cwd
         self._output = ""
         self.proc = subprocess.Popen(

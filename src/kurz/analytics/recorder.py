@@ -1,4 +1,4 @@
-"""Recording a click from a redirect's ASGI scope: derive the event, queue it, return.
+"""Recording a click from a redirect's ASGI scope (or its parts): derive the event, queue it.
 
 The redirect path calls `click()` and never waits: the event goes into a BatchQueue
 that a Drainer writes in batches (kurz.analytics.queue).
@@ -43,10 +43,18 @@ class ClickRecorder:
                 user_agent = value.decode("latin-1")
             elif name == b"referer":
                 referer = value.decode("latin-1")
+        return self.visit(
+            link_id, client_ip=self._client_ip(scope), user_agent=user_agent, referer=referer
+        )
+
+    def visit(
+        self, link_id: int, *, client_ip: str, user_agent: str | None, referer: str | None
+    ) -> bool:
+        """Queue a click described by its parts (an edge proxy's, through gRPC)."""
         event = from_request(
             link_id=link_id,
             at=self._clock(),
-            client_ip=self._client_ip(scope),
+            client_ip=client_ip,
             user_agent=user_agent,
             referer=referer,
             salt=self._salt,

@@ -7,19 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from kurz.auth import service
+from kurz.auth.access import authorize
 from kurz.auth.models import Principal
-from kurz.errors import Problem
-from kurz.limits import too_many_requests
 from kurz.state import StateDep
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `kurz keys create`.")
-
-
-def _unauthorized(detail: str) -> Problem:
-    return Problem(
-        401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"}
-    )
 
 
 async def get_principal(
@@ -27,24 +19,12 @@ async def get_principal(
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller's key; counts the call against its API limit, or a failure against its IP."""
-    if credentials is None:
-        raise _unauthorized("Send an API key as `Authorization: Bearer <key>`.")
-    async with state.db.read() as conn:
-        principal = await service.authenticate(conn=conn, secret=credentials.credentials)
-    limits = state.limits
-    if principal is None:
-        # Wrong keys count per client IP, so guessing is throttled before any key works.
-        failed = await limits.check(
-            limits.auth_fail, limits.client_ip(request.scope), request.scope
-        )
-        if failed is not None and not failed.allowed:
-            raise too_many_requests(failed)
-        raise _unauthorized("The API key is unknown or revoked.")
-    decision = await limits.check(limits.api, str(principal.key_id), request.scope)
-    if decision is not None and not decision.allowed:
-        raise too_many_requests(decision)
-    return principal
+    return await authorize(
+        state,
+        None if credentials is None else credentials.credentials,
+        client_ip=state.limits.client_ip(request.scope),
+        scope=request.scope,
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

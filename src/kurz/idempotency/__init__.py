@@ -1,6 +1,6 @@
 """Idempotency-Key handling: a retried write is answered from its stored response."""
 
-from kurz.idempotency.http import keyed_request
+from kurz.idempotency.http import key_for, keyed_request
 from kurz.idempotency.key import MAX_LENGTH, MalformedKey, fingerprint, parse_key
 from kurz.idempotency.store import REPLAYED, Idempotency, Keyed, Stored
 
@@ -12,6 +12,7 @@ __all__ = [
     "MalformedKey",
     "Stored",
     "fingerprint",
+    "key_for",
     "keyed_request",
     "parse_key",
 ]

@@ -21,18 +21,41 @@ async def keyed_request(
     If-Match, say): it is folded into the fingerprint.
     """
     lines = request.headers.getlist(HEADER)
-    if not lines:
+    return key_for(
+        lines,
+        caller=caller,
+        method=request.method,
+        path=request.url.path,
+        body=await request.body() if lines else b"",
+        required=required,
+        extra=extra,
+    )
+
+
+def key_for(
+    values: list[str],
+    *,
+    caller: str,
+    method: str,
+    path: str,
+    body: bytes,
+    required: bool = False,
+    extra: tuple[str, ...] = (),
+) -> Keyed | None:
+    """The key in `values` (the header's lines, or gRPC's metadata entries) for a request
+    to `method` `path` with `body`; None when there is none and none is required."""
+    if not values:
         if required:
             raise Problem(
                 400,
                 "idempotency-key-required",
                 "Idempotency Key Required",
-                f"This server requires an Idempotency-Key on every {request.method}, "
+                f"This server requires an Idempotency-Key on every {method}, "
                 f"e.g. Idempotency-Key: {EXAMPLE}.",
             )
         return None
     try:
-        key = parse_key(", ".join(lines))
+        key = parse_key(", ".join(values))
     except MalformedKey as exc:
         raise Problem(
             400,
@@ -42,9 +65,5 @@ async def keyed_request(
             f"ASCII characters, e.g. Idempotency-Key: {EXAMPLE}; {exc}.",
         ) from None
     return Keyed(
-        caller=caller,
-        method=request.method,
-        path=request.url.path,
-        key=key,
-        fingerprint=fingerprint(await request.body(), *extra),
+        caller=caller, method=method, path=path, key=key, fingerprint=fingerprint(body, *extra)
     )

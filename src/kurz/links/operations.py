@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 PREFIX = "/api/v1/links"
 
 
+def caller_of(principal: Principal) -> str:
+    """Whose idempotency keys a request's key is among: its API key's."""
+    return f"key:{principal.key_id}"
+
+
 def checked_code(code: str) -> str:
     """`code`, if it can be one; whatever cannot is answered before it reaches SQL."""
     if not CODE_PATTERN.fullmatch(code):

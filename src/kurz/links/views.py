@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from kurz.auth.models import Principal
 from kurz.auth.views import PrincipalDep
 from kurz.errors import (
     AUTH_RESPONSES,
@@ -62,14 +61,13 @@ async def _idempotency_key(
     # A PATCH is already safe to retry under If-Match, so only a POST can require a key.
     required = state.settings.idempotency_required and request.method == "POST"
     extra = (request.headers.get("if-match", ""),) if request.method == "PATCH" else ()
-    return await keyed_request(request, _caller(principal), required=required, extra=extra)
+    return await keyed_request(
+        request, operations.caller_of(principal), required=required, extra=extra
+    )
 
 
 KeyedDep = Annotated[Keyed | None, Depends(_idempotency_key)]
 
-
-def _caller(principal: Principal) -> str:
-    return f"key:{principal.key_id}"
 
 
 def parse_if_match(value: str) -> Versions:

@@ -1,0 +1,50 @@
+"""Who is calling: the API-key check every REST route and gRPC method runs."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from kurz.auth import service
+from kurz.auth.models import Principal
+from kurz.errors import Problem
+from kurz.limits import too_many_requests
+from kurz.state import AppState
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(
+        401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def authorize(
+    state: AppState,
+    secret: str | None,
+    *,
+    client_ip: str,
+    scope: MutableMapping[str, Any],
+    counted: bool = True,
+) -> Principal:
+    """The caller's key; counts the call against its API limit, or a failure against its IP.
+
+    `scope` receives the rate-limit decision, for the answer's RateLimit fields.
+    `counted=False` leaves the API limit to the caller, which applies another policy.
+    """
+    if secret is None:
+        raise unauthorized("Send an API key as `Authorization: Bearer <key>`.")
+    async with state.db.read() as conn:
+        principal = await service.authenticate(conn=conn, secret=secret)
+    limits = state.limits
+    if principal is None:
+        # Wrong keys count per client IP, so guessing is throttled before any key works.
+        failed = await limits.check(limits.auth_fail, client_ip, scope)
+        if failed is not None and not failed.allowed:
+            raise too_many_requests(failed)
+        raise unauthorized("The API key is unknown or revoked.")
+    if not counted:
+        return principal
+    decision = await limits.check(limits.api, str(principal.key_id), scope)
+    if decision is not None and not decision.allowed:
+        raise too_many_requests(decision)
+    return principal

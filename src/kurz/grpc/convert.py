@@ -1,0 +1,150 @@
+"""Between the proto messages and kurz's schemas (the ones REST validates with).
+
+A request becomes the JSON body REST would have received, then the same pydantic
+model: both APIs accept and refuse exactly the same values, with the same messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kurz.analytics.models import ClickCounts, Interval, LinkStats, TopValue
+from kurz.errors import invalid
+from kurz.grpc.kurz.v1 import links_pb2 as pb
+from kurz.links.models import LinkRead
+
+# UpdateLinkRequest fields an update_mask may name, and REST's names for them.
+MASKABLE = {
+    "url": "url",
+    "expire_time": "expires_at",
+    "max_visits": "max_visits",
+    "redirect_status": "redirect_status",
+    "forward_query": "forward_query",
+    "tags": "tags",
+}
+INTERVALS: dict[int, Interval] = {
+    pb.INTERVAL_UNSPECIFIED: "day",
+    pb.HOUR: "hour",
+    pb.DAY: "day",
+}
+
+
+def timestamp(at: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(at.astimezone(UTC))
+    return stamp
+
+
+def moment(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def _iso(stamp: Timestamp) -> str:
+    return moment(stamp).isoformat()
+
+
+def link(read: LinkRead) -> pb.Link:
+    message = pb.Link(
+        code=read.code,
+        short_url=read.short_url,
+        url=read.url,
+        alias=read.alias,
+        create_time=timestamp(read.created_at),
+        update_time=timestamp(read.updated_at),
+        redirect_status=read.redirect_status,
+        forward_query=read.forward_query,
+        tags=read.tags,
+        version=read.version,
+    )
+    if read.expires_at is not None:
+        message.expire_time.CopyFrom(timestamp(read.expires_at))
+    if read.max_visits is not None:
+        message.max_visits = read.max_visits
+    return message
+
+
+def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
+    """The JSON body of the REST request that asks for the same link."""
+    body: dict[str, Any] = {"url": request.url}
+    if request.HasField("alias"):
+        body["alias"] = request.alias
+    if request.HasField("expire_time"):
+        body["expires_at"] = _iso(request.expire_time)
+    if request.HasField("max_visits"):
+        body["max_visits"] = request.max_visits
+    if request.HasField("redirect_status"):
+        body["redirect_status"] = request.redirect_status
+    if request.forward_query:
+        body["forward_query"] = True
+    if request.tags:
+        body["tags"] = list(request.tags)
+    return body
+
+
+def update_body(request: pb.UpdateLinkRequest) -> dict[str, Any]:
+    """The JSON body of the REST PATCH that makes the same change."""
+    if request.HasField("update_mask"):
+        paths = list(request.update_mask.paths)
+        unknown = [path for path in paths if path not in MASKABLE]
+        if unknown:
+            raise invalid(
+                "update_mask",
+                f"names {', '.join(unknown)}; it may name {', '.join(MASKABLE)}",
+            )
+    else:
+        paths = [name for name in MASKABLE if name != "tags" and request.HasField(name)]
+        if request.tags:
+            paths.append("tags")
+    body: dict[str, Any] = {}
+    for path in paths:
+        body[MASKABLE[path]] = _value(request, path)
+    return body
+
+
+def _value(request: pb.UpdateLinkRequest, path: str) -> Any:
+    if path == "tags":
+        return list(request.tags)
+    if not request.HasField(path):
+        return None
+    if path == "expire_time":
+        return _iso(request.expire_time)
+    return getattr(request, path)
+
+
+def _counts(counts: ClickCounts) -> pb.ClickCounts:
+    return pb.ClickCounts(
+        clicks=counts.clicks, uniques=counts.uniques, bot_clicks=counts.bot_clicks
+    )
+
+
+def _top(values: Iterable[TopValue]) -> list[pb.TopValue]:
+    return [pb.TopValue(value=value.value, clicks=value.clicks) for value in values]
+
+
+def link_stats(found: LinkStats) -> pb.LinkStats:
+    top = found.top
+    return pb.LinkStats(
+        code=found.code,
+        interval=pb.HOUR if found.interval == "hour" else pb.DAY,
+        start_time=timestamp(found.start),
+        end_time=timestamp(found.end),
+        totals=_counts(found.totals),
+        series=[
+            pb.SeriesPoint(time=timestamp(point.at), counts=_counts(point))
+            for point in found.series
+        ],
+        top=pb.TopValues(
+            start_time=timestamp(top.start),
+            end_time=timestamp(top.end),
+            referrer=_top(top.referrer),
+            browser=_top(top.browser),
+            os=_top(top.os),
+            device=_top(top.device),
+            country=_top(top.country),
+            bot=_top(top.bot),
+        ),
+    )

@@ -1,0 +1,306 @@
+"""kurz.v1.LinkService: parse the message, call kurz.links.operations, render the reply.
+
+Every method runs what the matching REST route runs (the API key check and its rate
+limit, the operation, the idempotency store), so the two APIs answer alike; a
+Problem becomes the status docs/grpc.md lists for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+import grpc
+from google.protobuf import empty_pb2
+from pydantic import BaseModel, ValidationError
+
+from kurz.analytics import stats
+from kurz.auth.access import authorize
+from kurz.auth.models import Principal
+from kurz.clock import utcnow
+from kurz.errors import Problem, field_errors, invalid
+from kurz.grpc import convert
+from kurz.grpc.errors import status_of, stored_problem
+from kurz.grpc.kurz.v1 import links_pb2 as pb
+from kurz.grpc.kurz.v1 import links_pb2_grpc as pb_grpc
+from kurz.idempotency import REPLAYED, Stored, key_for
+from kurz.limits import SCOPE_KEY, too_many_requests
+from kurz.links import operations
+from kurz.links.models import LinkCreate, LinkRead, LinkUpdate
+from kurz.links.service import Versions
+from kurz.links.urls import validate_tag
+from kurz.ratelimit import with_fields
+from kurz.state import AppState
+
+log = logging.getLogger("kurz.grpc")
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+Context = grpc.aio.ServicerContext[Any, Any]
+
+IDEMPOTENCY_KEY = "idempotency-key"
+DEFAULT_PAGE, MAX_PAGE = 20, 100
+DEFAULT_TOP, MAX_TOP = 10, 100
+
+
+@dataclass
+class Call:
+    """One RPC as the operations see it: its metadata, its peer, and its limit decision."""
+
+    metadata: dict[str, list[str]]
+    peer_ip: str
+    # Receives the rate-limit decision, as an ASGI scope does on the REST side.
+    scope: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False
+
+    @classmethod
+    def of(cls, context: Context) -> Call:
+        metadata: dict[str, list[str]] = {}
+        for key, value in context.invocation_metadata() or ():
+            if isinstance(value, str):
+                metadata.setdefault(key.lower(), []).append(value)
+        return cls(metadata, peer_ip(context.peer()))
+
+    def first(self, key: str) -> str | None:
+        values = self.metadata.get(key)
+        return values[0] if values else None
+
+    def secret(self) -> str | None:
+        """The API key of `authorization: Bearer <key>`."""
+        value = self.first("authorization")
+        if value is None:
+            return None
+        scheme, _, secret = value.strip().partition(" ")
+        return secret.strip() or None if scheme.lower() == "bearer" else None
+
+    def trailers(self) -> list[tuple[str, str]]:
+        """RateLimit fields and Idempotent-Replayed, as REST puts them in its headers."""
+        pairs: list[tuple[str, str]] = []
+        decision = self.scope.get(SCOPE_KEY)
+        if decision is not None:
+            pairs += [(k.decode(), v.decode("latin-1")) for k, v in with_fields((), decision)]
+        if self.replayed:
+            pairs.append((REPLAYED.lower(), "true"))
+        return pairs
+
+
+def peer_ip(peer: str) -> str:
+    """The address in gRPC's peer string ("ipv4:10.0.0.1:5000", "ipv6:%5B::1%5D:5000")."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rpartition(":")[0]
+    if kind == "ipv6":
+        return unquote(rest).rpartition(":")[0].strip("[]")
+    return peer or "unknown"
+
+
+def validated(model: type[M], body: dict[str, Any]) -> M:
+    """`body` as `model`, or the 422 REST answers for the same body."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        found = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        errors = field_errors(found)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        raise Problem(422, "validation-error", "Validation Error", detail, errors=errors) from None
+
+
+def _link(stored: Stored) -> pb.Link:
+    if stored.status >= 400:
+        raise stored_problem(stored)
+    return convert.link(LinkRead.model_validate_json(stored.body))
+
+
+class LinkServicer(pb_grpc.LinkServiceServicer):
+    """The gRPC entrypoint to the links operations, for one app's state."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+
+    async def _answer(self, context: Context, work: Callable[[Call], Awaitable[T]]) -> T:
+        call = Call.of(context)
+        try:
+            result = await work(call)
+            context.set_trailing_metadata(tuple(call.trailers()))
+            return result
+        except Problem as problem:
+            error = status_of(problem)
+            context.set_trailing_metadata((*call.trailers(), *error.trailers()))
+            await context.abort(error.code, error.message)
+            raise  # abort() has raised already; this line only reassures the checker
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            # A bug, as a 500 is on the REST side: logged, and its text kept to the log.
+            log.exception("unexpected error in a gRPC call")
+            await context.abort(grpc.StatusCode.INTERNAL, "An unexpected error occurred.")
+            raise
+
+    async def _caller(self, call: Call, *, counted: bool = True) -> Principal:
+        return await authorize(
+            self.state, call.secret(), client_ip=call.peer_ip, scope=call.scope, counted=counted
+        )
+
+    async def CreateLink(self, request: pb.CreateLinkRequest, context: Context) -> pb.Link:
+        async def work(call: Call) -> pb.Link:
+            principal = await self._caller(call)
+            body = convert.create_body(request)
+            keyed = key_for(
+                call.metadata.get(IDEMPOTENCY_KEY, []),
+                caller=operations.caller_of(principal),
+                method="POST",
+                path=operations.PREFIX,
+                body=json.dumps(body).encode(),
+                required=self.state.settings.idempotency_required,
+            )
+            link_in = validated(LinkCreate, body)
+            stored = await operations.create(
+                self.state, principal=principal, link_in=link_in, keyed=keyed
+            )
+            call.replayed = stored.replayed
+            return _link(stored)
+
+        return await self._answer(context, work)
+
+    async def GetLink(self, request: pb.GetLinkRequest, context: Context) -> pb.Link:
+        async def work(call: Call) -> pb.Link:
+            principal = await self._caller(call)
+            found = await operations.get(self.state, principal=principal, code=request.code)
+            return convert.link(found)
+
+        return await self._answer(context, work)
+
+    async def ListLinks(
+        self, request: pb.ListLinksRequest, context: Context
+    ) -> pb.ListLinksResponse:
+        async def work(call: Call) -> pb.ListLinksResponse:
+            principal = await self._caller(call)
+            size = request.page_size or DEFAULT_PAGE
+            if not 1 <= size <= MAX_PAGE:
+                raise invalid(
+                    "limit", f"must be 1 to {MAX_PAGE} (0: {DEFAULT_PAGE})", location="query"
+                )
+            tag = None
+            if request.tag:
+                try:
+                    tag = validate_tag(request.tag)
+                except ValueError as exc:
+                    raise invalid("tag", str(exc), location="query") from None
+            page = await operations.list_(
+                self.state,
+                principal=principal,
+                limit=size,
+                cursor=request.page_token or None,
+                tag=tag,
+            )
+            return pb.ListLinksResponse(
+                links=[convert.link(item) for item in page.items],
+                next_page_token=page.next_cursor or "",
+            )
+
+        return await self._answer(context, work)
+
+    async def UpdateLink(self, request: pb.UpdateLinkRequest, context: Context) -> pb.Link:
+        async def work(call: Call) -> pb.Link:
+            principal = await self._caller(call)
+            if request.expected_version <= 0:
+                raise Problem(
+                    428,
+                    "precondition-required",
+                    "Precondition Required",
+                    "Send expected_version, the link's current version, so that a "
+                    "concurrent change is not silently overwritten.",
+                )
+            body = convert.update_body(request)
+            if_match = f'"{request.expected_version}"'
+            keyed = key_for(
+                call.metadata.get(IDEMPOTENCY_KEY, []),
+                caller=operations.caller_of(principal),
+                method="PATCH",
+                path=f"{operations.PREFIX}/{request.code}",
+                body=json.dumps(body).encode(),
+                extra=(if_match,),
+            )
+            link_in = validated(LinkUpdate, body)
+            stored = await operations.update(
+                self.state,
+                principal=principal,
+                code=request.code,
+                link_in=link_in,
+                versions=Versions(frozenset({request.expected_version})),
+                keyed=keyed,
+            )
+            call.replayed = stored.replayed
+            return _link(stored)
+
+        return await self._answer(context, work)
+
+    async def DeleteLink(self, request: pb.DeleteLinkRequest, context: Context) -> empty_pb2.Empty:
+        async def work(call: Call) -> empty_pb2.Empty:
+            principal = await self._caller(call)
+            expected = request.expected_version
+            versions = Versions(frozenset({expected})) if expected > 0 else Versions.any()
+            await operations.delete(
+                self.state, principal=principal, code=request.code, versions=versions
+            )
+            return empty_pb2.Empty()
+
+        return await self._answer(context, work)
+
+    async def ResolveLink(
+        self, request: pb.ResolveLinkRequest, context: Context
+    ) -> pb.ResolveLinkResponse:
+        async def work(call: Call) -> pb.ResolveLinkResponse:
+            # An edge proxy resolves for many visitors: the redirect policy applies to
+            # each visitor, as it does to GET /{code}, not the API policy to the proxy.
+            await self._caller(call, counted=False)
+            visitor = request.client_ip or call.peer_ip
+            limits = self.state.limits
+            decision = await limits.check(limits.redirect, visitor, call.scope)
+            if decision is not None and not decision.allowed:
+                raise too_many_requests(decision)
+            target = await operations.follow(self.state, request.code, peek=request.peek)
+            analytics = self.state.analytics
+            if analytics is not None and not request.peek:
+                analytics.recorder.visit(
+                    target.link_id,
+                    client_ip=visitor,
+                    user_agent=request.user_agent or None,
+                    referer=request.referer or None,
+                )
+            headers = dict(target.headers_for(request.query.encode("latin-1")))
+            return pb.ResolveLinkResponse(
+                location=headers[b"location"].decode("ascii"),
+                redirect_status=target.status,
+                cache_control=headers.get(b"cache-control", b"").decode("ascii"),
+            )
+
+        return await self._answer(context, work)
+
+    async def GetLinkStats(self, request: pb.GetLinkStatsRequest, context: Context) -> pb.LinkStats:
+        async def work(call: Call) -> pb.LinkStats:
+            principal = await self._caller(call)
+            interval = convert.INTERVALS.get(request.interval)
+            if interval is None:
+                raise invalid("interval", "must be HOUR or DAY", location="query")
+            top = request.top or DEFAULT_TOP
+            if not 1 <= top <= MAX_TOP:
+                raise invalid("top", f"must be 1 to {MAX_TOP} (0: {DEFAULT_TOP})", location="query")
+            span = stats.window(
+                start=convert.moment(request.start_time)
+                if request.HasField("start_time")
+                else None,
+                end=convert.moment(request.end_time) if request.HasField("end_time") else None,
+                interval=interval,
+                now=utcnow(self.state.clock),
+            )
+            found = await operations.link_stats(
+                self.state, principal=principal, code=request.code, span=span, top=top
+            )
+            return convert.link_stats(found)
+
+        return await self._answer(context, work)
