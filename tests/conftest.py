@@ -43,6 +43,8 @@ def _no_grpc_by_default() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KURZ_GRPC_PORT", "0")
         yield
+
+
 BASE_URL = "https://kurz.test"
 _serial = itertools.count()
 

@@ -69,7 +69,6 @@ async def _idempotency_key(
 KeyedDep = Annotated[Keyed | None, Depends(_idempotency_key)]
 
 
-
 def parse_if_match(value: str) -> Versions:
     """The versions an If-Match header accepts (RFC 9110 13.1.1, strong comparison)."""
     if value.strip() == "*":
