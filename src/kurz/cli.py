@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -88,6 +89,10 @@ def serve() -> None:
 
     # Fails here, with the message, rather than as a traceback from the server's lifespan.
     _with_db(settings, ready)
+    if settings.grpc_port and not _can_listen(settings.host, settings.grpc_port):
+        where = f"{settings.host}:{settings.grpc_port}"
+        raise _fail(f"cannot serve gRPC on {where}: the port is in use "
+                    "(set KURZ_GRPC_PORT to another port, or 0 to turn gRPC off)")  # fmt: skip
     err.print(f"kurz serving on http://{settings.host}:{settings.port} "
               f"(short URLs on {settings.base_url})", highlight=False)  # fmt: skip
     if settings.grpc_port:
@@ -104,6 +109,19 @@ def serve() -> None:
         server_header=False,
         proxy_headers=False,
     )
+
+
+def _can_listen(host: str, port: int) -> bool:
+    """Whether nothing listens on host:port now (gRPC's own bind is the final word)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As servers bind: a port whose old connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 @app.command()
