@@ -183,6 +183,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         idempotency=idempotency,
         jobs=jobs,
         analytics=analytics,
+        principals=LRUCache(10_000, ttl=settings.auth_cache_ttl, timer=clock)
+        if settings.auth_cache_ttl
+        else None,
     )
     registry = background_jobs(state)
 

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     redis_url: str = ""
     # Peers whose X-Forwarded-For is believed (addresses or networks, comma-separated).
     trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    # How long a process trusts an API key it has checked, in seconds. Off by default,
+    # so that a revoked key is refused at once; a few seconds spare busy API and gRPC
+    # callers a database read per call, and a revocation then takes that long.
+    auth_cache_ttl: float = Field(default=0.0, ge=0)
     # How long a response sent for an Idempotency-Key is kept for replay (24 h).
     idempotency_ttl: float = Field(default=86_400.0, ge=1)
     # Refuse a POST that carries no Idempotency-Key (400).

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
+from kurz.auth.models import Principal
+from kurz.cache import LRUCache
 from kurz.config import Settings
 from kurz.db import Database
 from kurz.idempotency import Idempotency
@@ -30,6 +32,8 @@ class AppState:
     jobs: JobStore
     # None when KURZ_ANALYTICS is off.
     analytics: Analytics | None = None
+    # API keys checked lately, by secret hash (KURZ_AUTH_CACHE_TTL); None: none kept.
+    principals: LRUCache[str, Principal] | None = None
 
 
 async def get_state(request: Request) -> AppState:

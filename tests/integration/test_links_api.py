@@ -8,7 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from kurz.db import READ_COMMITTED
+from kurz.app import create_app
+from kurz.auth import service as keys_service
+from kurz.clock import utcnow
+from kurz.config import Settings
+from kurz.db import READ_COMMITTED, Database
 from tests.conftest import BASE_URL, KeyMaker
 from tests.support import FakeClock
 
@@ -273,3 +277,24 @@ async def test_revoked_key_gets_401(api: httpx.AsyncClient, app: Any) -> None:
             conn=conn, key_id=keys[0].id, now=utcnow(app.state.kurz.clock)
         )
     assert (await api.get("/api/v1/links")).status_code == 401
+
+
+async def test_with_an_auth_cache_a_revoked_key_is_refused_once_its_entry_expires(
+    settings: Settings, clock: FakeClock, make_key: KeyMaker, db: Database
+) -> None:
+    secret = await make_key("cached")
+    cached = create_app(settings.model_copy(update={"auth_cache_ttl": 5.0}), clock=clock)
+    async with cached.router.lifespan_context(cached):
+        transport = httpx.ASGITransport(app=cached)
+        headers = {"Authorization": f"Bearer {secret}"}
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as c:
+            assert (await c.get("/api/v1/links")).status_code == 200
+            async with db.write(READ_COMMITTED) as conn:
+                key_id = next(
+                    k.id for k in await keys_service.list_(conn=conn) if k.name == "cached"
+                )
+                assert await keys_service.revoke(conn=conn, key_id=key_id, now=utcnow(clock))
+            # Trusted from memory for the cache's lifetime, then looked up again.
+            assert (await c.get("/api/v1/links")).status_code == 200
+            clock.advance(5.1)
+            assert (await c.get("/api/v1/links")).status_code == 401

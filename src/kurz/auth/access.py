@@ -18,6 +18,24 @@ def unauthorized(detail: str) -> Problem:
     )
 
 
+async def _principal(state: AppState, secret: str) -> Principal | None:
+    """The live key behind `secret`, from the database or, checked lately, from memory.
+
+    A lookup is a database round trip (on SQLite, a hop to its thread: most of what a
+    cheap gRPC call cost, docs/benchmarks.md); keeping the answer for a few seconds
+    makes a revocation take that long to reach this process (docs/grpc.md).
+    """
+    cache = state.principals
+    digest = service.hash_secret(secret)
+    if cache is not None and (known := cache.get(digest)) is not None:
+        return known
+    async with state.db.read() as conn:
+        principal = await service.authenticate(conn=conn, secret=secret)
+    if cache is not None and principal is not None:
+        cache.put(digest, principal)
+    return principal
+
+
 async def authorize(
     state: AppState,
     secret: str | None,
@@ -33,8 +51,7 @@ async def authorize(
     """
     if secret is None:
         raise unauthorized("Send an API key as `Authorization: Bearer <key>`.")
-    async with state.db.read() as conn:
-        principal = await service.authenticate(conn=conn, secret=secret)
+    principal = await _principal(state, secret)
     limits = state.limits
     if principal is None:
         # Wrong keys count per client IP, so guessing is throttled before any key works.
