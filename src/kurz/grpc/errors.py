@@ -43,8 +43,14 @@ _BY_TYPE = {
     # Another request with the key is running: retry the whole call later.
     "idempotency-key-in-use": grpc.StatusCode.ABORTED,
 }
-# REST's names for fields that the proto names differently.
-PROTO_FIELDS = {"expires_at": "expire_time", "cursor": "page_token", "limit": "page_size"}
+# REST's names for fields that the proto names differently (from and to: the stats range).
+PROTO_FIELDS = {
+    "expires_at": "expire_time",
+    "cursor": "page_token",
+    "limit": "page_size",
+    "from": "start_time",
+    "to": "end_time",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ Context = grpc.aio.ServicerContext[Any, Any]
 IDEMPOTENCY_KEY = "idempotency-key"
 DEFAULT_PAGE, MAX_PAGE = 20, 100
 DEFAULT_TOP, MAX_TOP = 10, 100
+# As REST's `tag` query parameter: no tag is longer (kurz.links.models.Tag).
+MAX_TAG = 64
 
 
 @dataclass
@@ -185,6 +187,8 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                     "limit", f"must be 1 to {MAX_PAGE} (0: {DEFAULT_PAGE})", location="query"
                 )
             tag = None
+            if len(request.tag) > MAX_TAG:
+                raise invalid("tag", f"must be at most {MAX_TAG} characters", location="query")
             if request.tag:
                 try:
                     tag = validate_tag(request.tag)
@@ -272,7 +276,9 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                     user_agent=request.user_agent or None,
                     referer=request.referer or None,
                 )
-            headers = dict(target.headers_for(request.query.encode("latin-1")))
+            # A proto string is text: as UTF-8 it is the query an HTTP client would send
+            # for it (latin-1 would garble ü and fail on €).
+            headers = dict(target.headers_for(request.query.encode()))
             return pb.ResolveLinkResponse(
                 location=headers[b"location"].decode("ascii"),
                 redirect_status=target.status,
