@@ -415,6 +415,11 @@ def report(opts: Options, results: Results, load: tuple[float, float]) -> list[s
         if opts.analytics
         else "analytics off (KURZ_ANALYTICS=false)"
     )
+    lookup = (
+        "found in the process's key cache (looked up in SQLite once per lifetime)"
+        if opts.auth_cache_ttl
+        else "looked up in SQLite on every call"
+    )
     keys = (
         "API keys trusted from memory that long"
         if opts.auth_cache_ttl
@@ -442,7 +447,7 @@ def report(opts: Options, results: Results, load: tuple[float, float]) -> list[s
         "CPU 0 to others is the share of CPU 0 in that window that went to other processes "
         "or to steal (/proc/stat)",
         "- ResolveLink needs an API key and always takes the servicer path: the key is "
-        "looked up in SQLite on every call, then the redirect limiter (off), "
+        f"{lookup}, then the redirect limiter (off), "
         "operations.follow (an L1 hit), the click and protobuf; a cached GET /{code} is "
         "answered from L1 by FastPath before FastAPI. So the rows compare two paths through "
         "kurz, not only two wire protocols",
