@@ -218,11 +218,6 @@ def check_grpc(target: str, key: str, links: dict[str, str]) -> None:
             raise BenchError("ResolveLink answered without an API key")
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
 class ResolveBench:
     """One `kurz serve`, HTTP and gRPC, with its links, keys and click counts."""
 
@@ -346,7 +341,7 @@ class ResolveBench:
                 f"{wrong[:5]}"
             )
         latencies = [s for t in tallies for s in t.latencies]
-        p50, p99 = percentile(latencies, 0.5) * 1e3, percentile(latencies, 0.99) * 1e3
+        p50, p99 = (harness.percentile(latencies, q) * 1e3 for q in (0.5, 0.99))
         sample = Sample(len(latencies), self.opts.duration, p50, p99, 0, used)
         return Run(sample, sum(t.answered for t in tallies), others)
 

@@ -7,6 +7,7 @@ wrk on CPU 1, and benchmarks compare ratios measured side by side in one run.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shlex
@@ -18,7 +19,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +61,15 @@ class Sample:
         errors = f"  ({self.socket_errors} socket errors)" if self.socket_errors else ""
         cpu = f"  {self.cpu_us:5.1f} us CPU/req" if self.server_cpu_seconds else ""
         return f"{self.rate:>9,.0f} req/s  p99 {self.p99_ms:6.2f} ms{cpu}{errors}"
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """The q-quantile by nearest rank (0.99: the value 99% of them are at or below); NaN
+    for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
 
 
 def ensure_wrk() -> str:

@@ -19,7 +19,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.lab.page import command, header, postgres_version, publish, table
+from bench.harness import command_line
+from bench.lab.page import header, postgres_version, publish, table
 
 ROOT = Path(__file__).resolve().parents[2]
 # In the page's order: the failure, and the tests that stop it.
@@ -65,7 +66,7 @@ def report(notes: list[dict[str, str]], argv: Sequence[str], postgres: str) -> l
         if missing:
             raise SystemExit(f"no test noted anything for {failure!r} ({tests})")
     return [
-        *header(command("lab-cap", "bench.lab.cap", argv), postgres=postgres),
+        *header(command_line("lab-cap", "bench.lab.cap", argv), postgres=postgres),
         *table(["stopped", "observed", "what the test saw"], rows),
     ]
 

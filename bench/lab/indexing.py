@@ -42,8 +42,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bench.harness import command_line
 from bench.lab.page import (
-    command,
     header,
     postgres_database,
     postgres_version,
@@ -849,7 +849,7 @@ def _index_list(shape: Shape) -> list[str]:
 
 def report(results: Results, args: argparse.Namespace, postgres: str | None) -> list[str]:
     argv = [arg for arg in args.argv if arg != "--write"]
-    lines = header(command("lab-indexing", "bench.lab.indexing", argv), postgres=postgres)
+    lines = header(command_line("lab-indexing", "bench.lab.indexing", argv), postgres=postgres)
     write_head = ["database", "secondary indexes", "rows/s", "µs/row", "table MB", "indexes MB"]
     lines += [
         "### Part 1: what indexes cost a write",

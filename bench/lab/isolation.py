@@ -44,6 +44,7 @@ from typing import Any, Literal, Protocol
 
 import asyncpg
 
+from bench.harness import command_line
 from bench.lab import page
 
 Row = tuple[Any, ...]
@@ -635,7 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = asyncio.run(run(backends, args.clients, trials))
     argv_shown = [arg for arg in argv if arg != "--write"]
     head = page.header(
-        page.command("lab-isolation", "bench.lab.isolation", argv_shown), postgres=postgres
+        command_line("lab-isolation", "bench.lab.isolation", argv_shown), postgres=postgres
     )
     found = contradictions(results)
     page.publish(

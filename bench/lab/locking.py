@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import random
 import sqlite3
 import statistics
@@ -46,6 +45,7 @@ from typing import Any
 
 import asyncpg
 
+from bench.harness import command_line, percentile
 from bench.lab import page
 
 ROWS = 1_000
@@ -108,10 +108,7 @@ class Cell:
 
     def latency_us(self, q: float) -> float:
         """The q-quantile (nearest rank) of one successful update's latency, in Âµs."""
-        ordered = sorted(x for t in self.tallies() for x in t.latencies)
-        if not ordered:
-            return math.nan
-        return 1e6 * ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
+        return 1e6 * percentile((x for t in self.tallies() for x in t.latencies), q)
 
     @property
     def client_cpu(self) -> float | None:
@@ -431,7 +428,7 @@ COLUMNS = ["strategy", "writers", "updates/s", "retries/1k", "aborts/1k", "p50 Â
 def report(
     cells: Sequence[Cell], opts: Options, postgres: str | None, argv: list[str]
 ) -> list[str]:
-    lines = page.header(page.command("lab-locking", "bench.lab.locking", argv), postgres=postgres)
+    lines = page.header(command_line("lab-locking", "bench.lab.locking", argv), postgres=postgres)
     lines += [
         f"Each cell: {opts.rounds} round(s) of {opts.seconds:g} s, each on a fresh table of "
         f"{ROWS:,} counters; SQLite writers were {opts.sqlite_writers}. updates/s is the "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shlex
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -94,10 +93,6 @@ def header(command: str, *, postgres: str | None = None) -> list[str]:
         f"Command: `{command}`",
         "",
     ]
-
-
-def command(target: str, module: str, argv: Sequence[str]) -> str:
-    return f"make {target}" if not argv else f"python -m {module} {shlex.join(argv)}"
 
 
 def publish(page: str, lines: Sequence[str], *, write: bool) -> None:
