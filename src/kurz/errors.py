@@ -106,7 +106,7 @@ _STATUS_PROBLEMS: dict[int, tuple[str, str]] = {
 }
 
 
-def field_errors(found: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _field_errors(found: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic's errors as kurz reports them: field, where it was, and a message.
 
     Each error's `loc` starts with where the value came from (body, query, ...).
@@ -122,15 +122,19 @@ def field_errors(found: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return errors
 
 
+def validation_problem(found: Sequence[Mapping[str, Any]]) -> Problem:
+    """The 422 for pydantic's errors: REST's for a request, gRPC's for a message."""
+    errors = _field_errors(found)
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return Problem(422, "validation-error", "Validation Error", detail, errors=errors)
+
+
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     if any(error.get("type") == "json_invalid" for error in exc.errors()):
         problem = Problem(400, "malformed-json", "Malformed JSON", "The body is not valid JSON.")
         return problem.response(request.url.path)
-    errors = field_errors(exc.errors())
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-    problem = Problem(422, "validation-error", "Validation Error", detail, errors=errors)
-    return problem.response(request.url.path)
+    return validation_problem(exc.errors()).response(request.url.path)
 
 
 async def _on_problem(request: Request, exc: Exception) -> Response:

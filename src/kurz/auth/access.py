@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from kurz.auth import service
@@ -26,13 +26,16 @@ async def _principal(state: AppState, secret: str) -> Principal | None:
     makes a revocation take that long to reach this process (docs/grpc.md).
     """
     cache = state.principals
+    if cache is None:
+        async with state.db.read() as conn:
+            return await service.authenticate(conn=conn, secret=secret)
     digest = service.hash_secret(secret)
-    if cache is not None and (known := cache.get(digest)) is not None:
-        return known
-    async with state.db.read() as conn:
-        principal = await service.authenticate(conn=conn, secret=secret)
-    if cache is not None and principal is not None:
-        cache.put(digest, principal)
+    principal = cache.get(digest)
+    if principal is None:
+        async with state.db.read() as conn:
+            principal = await service.authenticate(conn=conn, secret=secret)
+        if principal is not None:
+            cache.put(digest, principal)
     return principal
 
 
@@ -40,13 +43,14 @@ async def authorize(
     state: AppState,
     secret: str | None,
     *,
-    client_ip: str,
+    client_ip: Callable[[], str],
     scope: MutableMapping[str, Any],
     counted: bool = True,
 ) -> Principal:
     """The caller's key; counts the call against its API limit, or a failure against its IP.
 
-    `scope` receives the rate-limit decision, for the answer's RateLimit fields.
+    `client_ip` is asked for only when the key fails. `scope` receives the rate-limit
+    decision, for the answer's RateLimit fields.
     `counted=False` leaves the API limit to the caller, which applies another policy.
     """
     if secret is None:
@@ -55,7 +59,7 @@ async def authorize(
     limits = state.limits
     if principal is None:
         # Wrong keys count per client IP, so guessing is throttled before any key works.
-        failed = await limits.check(limits.auth_fail, client_ip, scope)
+        failed = await limits.check(limits.auth_fail, client_ip(), scope)
         if failed is not None and not failed.allowed:
             raise too_many_requests(failed)
         raise unauthorized("The API key is unknown or revoked.")

@@ -22,7 +22,7 @@ async def get_principal(
     return await authorize(
         state,
         None if credentials is None else credentials.credentials,
-        client_ip=state.limits.client_ip(request.scope),
+        client_ip=lambda: state.limits.client_ip(request.scope),
         scope=request.scope,
     )
 

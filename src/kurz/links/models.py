@@ -15,7 +15,13 @@ from pydantic import (
     StrictInt,
 )
 
-from kurz.links.urls import MAX_URL_LENGTH, normalize_target, validate_alias, validate_tag
+from kurz.links.urls import (
+    MAX_TAG_LENGTH,
+    MAX_URL_LENGTH,
+    normalize_target,
+    validate_alias,
+    validate_tag,
+)
 
 RedirectStatus = Literal[301, 302, 307, 308]
 MAX_TAGS = 20
@@ -27,7 +33,7 @@ TargetUrl = Annotated[
     AfterValidator(normalize_target),
 ]
 Alias = Annotated[str, AfterValidator(validate_alias), Field(examples=["spring-sale"])]
-Tag = Annotated[str, Field(max_length=64), AfterValidator(validate_tag)]
+Tag = Annotated[str, Field(max_length=MAX_TAG_LENGTH), AfterValidator(validate_tag)]
 MaxVisits = Annotated[StrictInt, Field(ge=1, le=MAX_VISITS)]
 
 

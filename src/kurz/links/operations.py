@@ -21,12 +21,13 @@ from kurz.analytics.models import LinkStats
 from kurz.auth.models import Principal
 from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, REPEATABLE_READ
-from kurz.errors import Problem, not_found
+from kurz.errors import Problem, invalid, not_found
 from kurz.idempotency import Keyed, Stored
 from kurz.links import service
 from kurz.links.codes import CODE_PATTERN
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.service import Versions, etag
+from kurz.links.urls import validate_tag
 from kurz.state import AppState
 
 if TYPE_CHECKING:
@@ -92,6 +93,12 @@ async def get(state: AppState, *, principal: Principal, code: str) -> LinkRead:
 async def list_(
     state: AppState, *, principal: Principal, limit: int, cursor: str | None, tag: str | None
 ) -> LinkPagination:
+    """A page of links; `tag` as the caller sent it (a 422 if it cannot be one)."""
+    if tag is not None:
+        try:
+            tag = validate_tag(tag)
+        except ValueError as exc:
+            raise invalid("tag", str(exc), location="query") from None
     # Links and their tags are two statements: one snapshot keeps them together.
     async with state.db.read(REPEATABLE_READ) as conn:
         return await service.list_(

@@ -10,6 +10,7 @@ import idna
 
 MAX_URL_LENGTH = 8 * 1024
 ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]{3,64}")
+MAX_TAG_LENGTH = 64
 
 # Paths kurz serves itself, or may serve later; an alias can never shadow them.
 RESERVED = frozenset(
@@ -106,6 +107,8 @@ def validate_tag(tag: str) -> str:
     tag = tag.strip()
     if not tag:
         raise ValueError("must not be empty")
+    if len(tag) > MAX_TAG_LENGTH:
+        raise ValueError(f"must be at most {MAX_TAG_LENGTH} characters")
     if _CONTROL.search(tag):
         raise ValueError("must not contain control characters")
     return tag

@@ -12,14 +12,13 @@ from kurz.errors import (
     AUTH_RESPONSES,
     NOT_FOUND_RESPONSES,
     Problem,
-    invalid,
     problem_responses,
 )
 from kurz.idempotency import Keyed, keyed_request
 from kurz.links import operations
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.service import Versions, etag
-from kurz.links.urls import validate_tag
+from kurz.links.urls import MAX_TAG_LENGTH
 from kurz.state import StateDep
 
 PREFIX = operations.PREFIX
@@ -110,13 +109,8 @@ async def list_links(
     state: StateDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
+    tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH)] = None,
 ) -> LinkPagination:
-    if tag is not None:
-        try:
-            tag = validate_tag(tag)
-        except ValueError as exc:
-            raise invalid("tag", str(exc), location="query") from None
     return await operations.list_(state, principal=principal, limit=limit, cursor=cursor, tag=tag)
 
 
