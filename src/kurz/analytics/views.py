@@ -11,10 +11,8 @@ from kurz.analytics import stats
 from kurz.analytics.models import Interval, LinkStats, StatsSummary
 from kurz.auth.views import PrincipalDep
 from kurz.clock import utcnow
-from kurz.db import REPEATABLE_READ
-from kurz.errors import AUTH_RESPONSES, NOT_FOUND_RESPONSES, not_found, problem_responses
-from kurz.links import service
-from kurz.links.codes import CODE_PATTERN
+from kurz.errors import AUTH_RESPONSES, NOT_FOUND_RESPONSES, problem_responses
+from kurz.links import operations
 from kurz.state import StateDep
 
 router = APIRouter(tags=["stats"])
@@ -85,13 +83,7 @@ async def get_link_stats(
     top: Annotated[int, Query(ge=1, le=100, description="Values per dimension.")] = 10,
 ) -> LinkStats:
     span = stats.window(start=start, end=end, interval=interval, now=utcnow(state.clock))
-    # Whatever cannot be a code is answered before it reaches SQL.
-    if not CODE_PATTERN.fullmatch(code):
-        raise not_found(f"No link with code '{code[:64]}'.")
-    # Totals, series and breakdowns from one snapshot: they add up while clicks land.
-    async with state.db.read(REPEATABLE_READ) as conn:
-        link_id = await service.get_id(conn=conn, code=code, principal=principal)
-        return await stats.get_link_stats(conn=conn, link_id=link_id, code=code, span=span, top=top)
+    return await operations.link_stats(state, principal=principal, code=code, span=span, top=top)
 
 
 @router.get(
