@@ -39,6 +39,13 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
     )
 
 
+def new_key(env: dict[str, str], cwd: Path, name: str, *, admin: bool = False) -> str:
+    """An API key made by `kurz keys create`, as an operator makes one; its secret."""
+    made = run(["keys", "create", "--name", name, *(["--admin"] if admin else [])], env, cwd)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
 class Server:
     def __init__(self, cwd: Path, env: dict[str, str]) -> None:
         self.port = free_port()

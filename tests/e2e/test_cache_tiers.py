@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from tests.e2e.support import Server, figure, kurz_env, run
+from tests.e2e.support import Server, figure, kurz_env, new_key, run
 from tests.support import RedisServer
 
 LINKS = "/api/v1/links"
@@ -29,7 +29,7 @@ def deploy(
     )
     migrated = run(["migrate"], env, cwd)
     assert migrated.returncode == 0, migrated.stderr
-    secret = run(["keys", "create", "--name", "e2e"], env, cwd).stdout.strip()
+    secret = new_key(env, cwd, "e2e")
     return env, secret
 
 

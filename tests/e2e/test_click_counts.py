@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from kurz.analytics.stream import GROUP, STREAM
 from tests.e2e.load import BROWSER, GOOGLEBOT, Load, send
-from tests.e2e.support import KURZ, Server, figure, kurz_env, run
+from tests.e2e.support import KURZ, Server, figure, kurz_env, new_key, run
 from tests.support import RedisServer
 
 CLICKS = 50_000
@@ -33,9 +33,7 @@ KILL_AFTER = 15_000
 
 def setup(server: Server, cwd: Path) -> tuple[str, str]:
     """An admin key (the metrics need one) and a link: (secret, code)."""
-    created = run(["keys", "create", "--name", "clicks", "--admin"], server.env, cwd)
-    assert created.returncode == 0, created.stderr
-    secret = created.stdout.strip()
+    secret = new_key(server.env, cwd, "clicks", admin=True)
     made = httpx.post(
         f"{server.url}/api/v1/links",
         json={"url": "https://example.com/counted"},

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.support import Server, kurz_env, run
+from tests.e2e.support import Server, kurz_env, new_key
 
 # The figures: 500 visitors at once, a cap of 100.
 VISITORS, CAP = 500, 100
@@ -23,9 +23,7 @@ class Pair:
     def __init__(self, cwd: Path, database_url: str) -> None:
         env = kurz_env(KURZ_DATABASE_URL=database_url, KURZ_RATELIMIT_REDIRECT="off",
                        KURZ_RATELIMIT_API="off")  # fmt: skip
-        made = run(["keys", "create", "--name", "racer", "--admin"], env, cwd)
-        assert made.returncode == 0, made.stderr
-        self.secret = made.stdout.strip()
+        self.secret = new_key(env, cwd, "racer", admin=True)
         self.servers = [Server(cwd, env), Server(cwd, env)]
         for server in self.servers:
             server.wait_ready()

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.load import BROWSER
-from tests.e2e.support import Server, figure, kurz_env, run
+from tests.e2e.support import Server, figure, kurz_env, new_key, run
 from tests.e2e.test_click_counts import Workers, totals
 from tests.support import PostgresServer, RedisServer
 
@@ -26,9 +26,7 @@ VISITS = 20
 
 def _setup(env: dict[str, str], cwd: Path) -> str:
     assert run(["migrate"], env, cwd).returncode == 0
-    made = run(["keys", "create", "--name", "ops", "--admin"], env, cwd)
-    assert made.returncode == 0, made.stderr
-    return made.stdout.strip()
+    return new_key(env, cwd, "ops", admin=True)
 
 
 def _create(http: httpx.Client, **body: object) -> httpx.Response:

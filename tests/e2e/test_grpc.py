@@ -25,7 +25,7 @@ from kurz.config import Settings
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.grpc.kurz.v1 import links_pb2_grpc as pb_grpc
 from kurz.grpc.server import GrpcServer
-from tests.e2e.support import KURZ, Server, kurz_env, run
+from tests.e2e.support import KURZ, Server, kurz_env, new_key, run
 from tests.support import free_port
 
 SERVICE = "kurz.v1.LinkService"
@@ -67,12 +67,11 @@ def kurz(tmp_path: Path) -> Iterator[Kurz]:
     env = kurz_env(KURZ_DATABASE_URL=f"sqlite:///{tmp_path}/kurz.db")
     migrated = run(["migrate"], env, tmp_path)
     assert migrated.returncode == 0, migrated.stderr
-    made = run(["keys", "create", "--name", "grpc-e2e"], env, tmp_path)
-    assert made.returncode == 0, made.stderr
+    secret = new_key(env, tmp_path, "grpc-e2e")
     server = Server(tmp_path, env)
     try:
         server.wait_ready()
-        yield Kurz(env, tmp_path, made.stdout.strip(), server)
+        yield Kurz(env, tmp_path, secret, server)
     finally:
         server.stop()
 

@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.support import Server, kurz_env, run
+from tests.e2e.support import Server, kurz_env, new_key, run
 
 LINKS = "/api/v1/links"
 
@@ -50,7 +50,7 @@ def deploy(database_url: str, cwd: Path) -> Iterator[Deployment]:
     env = kurz_env(KURZ_DATABASE_URL=database_url, KURZ_RATELIMIT_API="off")
     migrated = run(["migrate"], env, cwd)
     assert migrated.returncode == 0, migrated.stderr
-    secret = run(["keys", "create", "--name", "e2e"], env, cwd).stdout.strip()
+    secret = new_key(env, cwd, "e2e")
     deployment = Deployment(env, cwd, secret, [])
     try:
         yield deployment

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.support import Server, kurz_env, run
+from tests.e2e.support import Server, kurz_env, new_key, run
 from tests.support import free_port
 
 
@@ -95,7 +95,7 @@ def test_postgres_serve_refuses_until_migrated(empty_postgres_url: str, tmp_path
     try:
         server.wait_ready()
         assert httpx.get(f"{server.url}/readyz").status_code == 200
-        secret = run(["keys", "create", "--name", "pg", "--admin"], env, tmp_path).stdout.strip()
+        secret = new_key(env, tmp_path, "pg", admin=True)
         response = httpx.post(
             f"{server.url}/api/v1/links",
             json={"url": "https://example.com/pg"},

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from redis.asyncio import Redis
 
-from tests.e2e.support import Server, kurz_env, run
+from tests.e2e.support import Server, kurz_env, new_key, run
 from tests.support import RedisServer
 
 RATE, BURST, SECONDS, CLIENTS = 100, 20, 3.0, 64
@@ -64,7 +64,7 @@ def test_two_servers_sharing_redis_allow_what_the_policy_permits(
         KURZ_RATELIMIT_REDIRECT=f"{RATE}/1s;burst={BURST}",
     )
     assert run(["migrate"], env, tmp_path).returncode == 0
-    secret = run(["keys", "create", "--name", "t"], env, tmp_path).stdout.strip()
+    secret = new_key(env, tmp_path, "t")
     servers = [Server(tmp_path, env), Server(tmp_path, env)]
     try:
         for server in servers:
