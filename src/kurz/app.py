@@ -37,6 +37,7 @@ from kurz.links import redirect
 from kurz.links import views as link_views
 from kurz.links.redirect import FastPath, Redirector, Target, TargetCodec, loader, send_redirect
 from kurz.links.scheduled import retire_expired
+from kurz.links.urls import Origins
 from kurz.state import AppState
 from kurz.types import Clock
 
@@ -182,6 +183,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         limits=limits,
         idempotency=idempotency,
         jobs=jobs,
+        own_origins=Origins.of(base_url=settings.base_url, host=settings.host, port=settings.port),
         analytics=analytics,
         principals=LRUCache(10_000, ttl=settings.auth_cache_ttl, timer=clock)
         if settings.auth_cache_ttl

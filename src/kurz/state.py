@@ -13,6 +13,7 @@ from kurz.config import Settings
 from kurz.db import Database
 from kurz.idempotency import Idempotency
 from kurz.jobs import JobStore
+from kurz.links.urls import Origins
 from kurz.types import Clock
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ class AppState:
     limits: ServiceLimits
     idempotency: Idempotency
     jobs: JobStore
+    # Where this kurz answers: targets there are refused (they would loop).
+    own_origins: Origins
     # None when KURZ_ANALYTICS is off.
     analytics: Analytics | None = None
     # API keys checked lately, by secret hash (KURZ_AUTH_CACHE_TTL); None: none kept.

@@ -23,6 +23,7 @@ _WORKER = textwrap.dedent(
     from kurz.db import READ_COMMITTED, Database
     from kurz.links import codes, service
     from kurz.links.models import LinkCreate
+    from kurz.links.urls import Origins
 
     codes.generate = lambda: "".join(secrets.choice("abcd") for _ in range(4))
 
@@ -34,6 +35,7 @@ _WORKER = textwrap.dedent(
                 await service.create(
                     conn=conn, link_in=LinkCreate(url=f"https://e.com/{i}"), owner=principal,
                     now=datetime.now(UTC), base_url="https://kurz.test",
+                    own=Origins.of(base_url="https://kurz.test", host="127.0.0.1", port=8080),
                 )
         await db.dispose()
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kurz.links.urls import normalize_target, origin_key, validate_alias
+from kurz.links.urls import Origins, normalize_target, validate_alias
 
 
 @pytest.mark.parametrize(
@@ -66,10 +66,20 @@ def test_plain_urls_are_accepted_unchanged_but_for_the_path(raw: str) -> None:
     assert url.startswith(raw.split("/")[0] + "//")
 
 
-def test_origin_key_counts_default_ports_as_one() -> None:
-    assert origin_key("https://kurz.test/x") == origin_key("http://KURZ.test:80/")
-    assert origin_key("https://kurz.test/") != origin_key("https://kurz.test:8443/")
-    assert origin_key("http://127.0.0.1:8080") == origin_key("http://127.0.0.1:8080/abc")
+def test_origins_count_default_ports_as_one() -> None:
+    own = Origins.of(base_url="https://kurz.test", host="::", port=8080)
+    assert own.contains("http://kurz.test/")
+    assert own.contains("https://kurz.test/x")
+    assert not own.contains("https://kurz.test:8443/")
+    assert own.contains("http://localhost:8080/")
+
+
+def test_origins_of_a_specific_listening_address() -> None:
+    # Listening on one interface: loopback addresses do not reach it.
+    own = Origins.of(base_url="https://s.example", host="192.0.2.7", port=8080)
+    assert own.contains("http://192.0.2.7:8080/")
+    assert own.contains("http://[::ffff:192.0.2.7]:8080/")
+    assert not own.contains("http://127.0.0.1:8080/")
 
 
 @pytest.mark.parametrize("alias", ["abc", "Spring-Sale_2026", "x" * 64])
@@ -81,3 +91,35 @@ def test_valid_aliases(alias: str) -> None:
 def test_invalid_aliases(alias: str) -> None:
     with pytest.raises(ValueError, match=r"characters|reserved"):
         validate_alias(alias)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("http://127.1/", "http://127.0.0.1/"),
+        ("http://2130706433/", "http://127.0.0.1/"),
+        ("http://0x7f000001/", "http://127.0.0.1/"),
+        ("http://0177.0.0.1/", "http://127.0.0.1/"),
+        ("http://0x7F.1/", "http://127.0.0.1/"),
+        ("http://192.168.1.1./", "http://192.168.1.1/"),
+        ("http://[::FFFF:127.0.0.1]/", "http://[::ffff:7f00:1]/"),
+    ],
+)
+def test_ipv4_hosts_take_their_dotted_form(raw: str, expected: str) -> None:
+    # As a browser reads them (the WHATWG URL standard's IPv4 parser), so that the
+    # stored target is the address it will reach.
+    assert normalize_target(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["http://256.0.0.1/", "http://1.2.3.4.5/", "http://0x100000000/", "http://09.0.0.1/"],
+)
+def test_hosts_that_end_in_a_number_must_be_addresses(raw: str) -> None:
+    with pytest.raises(ValueError, match="IPv4"):
+        normalize_target(raw)
+
+
+def test_port_zero_is_refused() -> None:
+    with pytest.raises(ValueError, match="port 0"):
+        normalize_target("http://example.com:0/")

@@ -6,11 +6,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from kurz.analytics import stats
 from kurz.analytics.models import Interval, LinkStats, StatsSummary
 from kurz.auth.views import PrincipalDep
 from kurz.clock import utcnow
+from kurz.dates import rfc3339_only
 from kurz.errors import AUTH_RESPONSES, NOT_FOUND_RESPONSES, problem_responses
 from kurz.links import operations
 from kurz.state import StateDep
@@ -32,10 +34,13 @@ and the `bot` breakdown. Times are UTC.
 
 From = Annotated[
     datetime | None,
+    BeforeValidator(rfc3339_only),
     Query(alias="from", description="The start (inclusive), RFC 3339 with an offset."),
 ]
 To = Annotated[
-    datetime | None, Query(alias="to", description="The end (exclusive), RFC 3339 with an offset.")
+    datetime | None,
+    BeforeValidator(rfc3339_only),
+    Query(alias="to", description="The end (exclusive), RFC 3339 with an offset."),
 ]
 
 LINK_STATS = (

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -15,6 +14,7 @@ from pydantic import (
     StrictInt,
 )
 
+from kurz.dates import DateTime
 from kurz.links.urls import (
     MAX_TAG_LENGTH,
     MAX_URL_LENGTH,
@@ -51,7 +51,7 @@ class LinkBase(BaseModel):
 class LinkCreate(LinkBase):
     url: TargetUrl
     alias: Alias | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: DateTime | None = None
     max_visits: MaxVisits | None = None
     redirect_status: RedirectStatus = 302
     forward_query: StrictBool = False
@@ -62,7 +62,7 @@ class LinkUpdate(LinkBase):
     """A partial update: absent fields stay as they are; null clears a clearable one."""
 
     url: TargetUrl | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: DateTime | None = None
     max_visits: MaxVisits | None = None
     redirect_status: RedirectStatus | None = None
     forward_query: StrictBool | None = None

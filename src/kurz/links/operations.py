@@ -67,6 +67,7 @@ async def create(
             owner=principal,
             now=utcnow(state.clock),
             base_url=state.settings.base_url,
+            own=state.own_origins,
         )
         headers = {"Location": f"{PREFIX}/{link.code}", "ETag": etag(link.version)}
         return rendered(201, link, headers)
@@ -129,6 +130,7 @@ async def update(
             versions=versions,
             now=utcnow(state.clock),
             base_url=state.settings.base_url,
+            own=state.own_origins,
         )
         return rendered(200, link, {"ETag": etag(link.version)})
 

@@ -23,7 +23,7 @@ from kurz.db.tables import link_tags, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links import codes
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
-from kurz.links.urls import origin_key
+from kurz.links.urls import Origins
 
 # A generated code collides with probability (links / 62**7) per try; at a billion
 # links that is 3e-4, so eight tries fail together with probability ~1e-28.
@@ -73,8 +73,8 @@ def _missing(code: str) -> Problem:
     return not_found(f"No link with code '{code}'.")
 
 
-def _check_target(url: str, *, base_url: str) -> None:
-    if origin_key(url) == origin_key(base_url):
+def _check_target(url: str, *, own: Origins) -> None:
+    if own.contains(url):
         raise invalid("url", "points at this kurz itself, which would redirect in a loop")
 
 
@@ -139,8 +139,9 @@ async def create(
     owner: Principal,
     now: datetime,
     base_url: str,
+    own: Origins,
 ) -> LinkRead:
-    _check_target(link_in.url, base_url=base_url)
+    _check_target(link_in.url, own=own)
     _check_expiry(link_in.expires_at, now=now)
     values: dict[str, Any] = {
         "url": link_in.url,
@@ -275,6 +276,7 @@ async def update(
     versions: Versions,
     now: datetime,
     base_url: str,
+    own: Origins,
 ) -> LinkRead:
     changes: dict[str, Any] = {}
     for field in link_in.model_fields_set:
@@ -284,7 +286,7 @@ async def update(
         changes[field] = value
     new_tags = changes.pop("tags", None)
     if "url" in changes:
-        _check_target(changes["url"], base_url=base_url)
+        _check_target(changes["url"], own=own)
     if "expires_at" in changes:
         _check_expiry(changes["expires_at"], now=now)
 
