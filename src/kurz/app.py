@@ -38,6 +38,7 @@ from kurz.links import views as link_views
 from kurz.links.redirect import FastPath, Redirector, Target, TargetCodec, loader, send_redirect
 from kurz.links.scheduled import retire_expired
 from kurz.links.urls import Origins
+from kurz.openapi import complete
 from kurz.state import AppState
 from kurz.types import Clock
 
@@ -47,7 +48,9 @@ DESCRIPTION = """\
 A self-hosted URL shortener.
 
 Every `/api/` call takes `Authorization: Bearer <key>` (make one with
-`kurz keys create --name NAME`). Errors are RFC 9457 `application/problem+json`.
+`kurz keys create --name NAME`). Errors are RFC 9457 `application/problem+json`
+(`ProblemDetails`). Any request whose body is declared larger than
+`KURZ_MAX_BODY_BYTES` gets a 413, and one with a malformed Content-Length a 400.
 
 `POST` and `PATCH` take an optional `Idempotency-Key: "<unique string>"`: a retry
 with the same key and body gets the first response again, with
@@ -94,6 +97,11 @@ class KurzApp(FastAPI):
             # route answers, using the decision left in the scope instead of counting
             # the request a second time.
         await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = complete(super().openapi())
+        return self.openapi_schema
 
 
 def redirect_cache(settings: Settings, db: Database) -> TieredCache[Target]:

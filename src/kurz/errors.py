@@ -12,22 +12,6 @@ from starlette.responses import JSONResponse, Response
 
 PROBLEM_JSON = "application/problem+json"
 
-# OpenAPI `responses` entries, for the routes' documentation.
-Responses = dict[int | str, dict[str, Any]]
-
-
-def problem_responses(described: Mapping[int, str]) -> Responses:
-    """Problem+json answers, by status, with what each means on the route."""
-    return {
-        status: {"description": text, "content": {PROBLEM_JSON: {}}}
-        for status, text in described.items()
-    }
-
-
-# Every /api/ route's: its callers all send an API key.
-AUTH_RESPONSES = problem_responses({401: "Missing, unknown or revoked API key"})
-NOT_FOUND_RESPONSES = problem_responses({404: "No such link, or not the caller's"})
-
 # Problem types are relative references, resolved against kurz's own origin and
 # described in docs/problems.md; `about:blank` is used where the status says it all.
 _TYPE_BASE = "/problems/"

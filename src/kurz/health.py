@@ -7,21 +7,25 @@ import logging
 from fastapi import APIRouter
 
 from kurz.errors import Problem
+from kurz.openapi import problem, responses
 from kurz.state import StateDep
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("kurz")
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get(
+    "/healthz", operation_id="healthz", summary="The process is alive", responses=responses()
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz",
+    operation_id="readyz",
     summary="The database answers",
-    responses={503: {"description": "The database is unreachable"}},
+    responses=responses({503: problem("The database does not answer")}),
 )
 async def readyz(state: StateDep) -> dict[str, str]:
     try:

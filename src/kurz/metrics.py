@@ -9,7 +9,8 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from kurz.auth.views import PrincipalDep
-from kurz.errors import AUTH_RESPONSES, Problem, problem_responses
+from kurz.errors import Problem
+from kurz.openapi import AUTHENTICATED, answer, problem, responses
 from kurz.state import StateDep
 
 router = APIRouter(tags=["health"])
@@ -24,9 +25,14 @@ def _metric(name: str, kind: str, help_text: str, value: int) -> str:
 
 @router.get(
     "/metrics",
+    operation_id="getMetrics",
     summary="This process's counters (Prometheus text format; admin keys only)",
     response_class=PlainTextResponse,
-    responses={**AUTH_RESPONSES, **problem_responses({403: "The key is not an admin key"})},
+    responses=responses(
+        {200: answer("The counters"), 403: problem("The key is not an admin key")},
+        AUTHENTICATED,
+        limited=True,
+    ),
 )
 async def metrics(principal: PrincipalDep, state: StateDep) -> PlainTextResponse:
     if not principal.is_admin:

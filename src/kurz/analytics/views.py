@@ -13,13 +13,13 @@ from kurz.analytics.models import Interval, LinkStats, StatsSummary
 from kurz.auth.views import PrincipalDep
 from kurz.clock import utcnow
 from kurz.dates import rfc3339_only
-from kurz.errors import AUTH_RESPONSES, NOT_FOUND_RESPONSES, problem_responses
 from kurz.links import operations
+from kurz.openapi import AUTHENTICATED, NOT_FOUND, answer, problem, responses
 from kurz.state import StateDep
 
 router = APIRouter(tags=["stats"])
 
-_INVALID = problem_responses({422: "A malformed, naive, reversed or too long range"})
+_INVALID = {422: problem("A malformed, naive, reversed or too long range")}
 
 _RANGE = """
 **Range.** `from` and `to` are RFC 3339 date-times with an offset (`2026-01-01T00:00:00Z`);
@@ -74,9 +74,12 @@ Totals over the caller's links (an admin's: every link), deleted links left out.
 
 @router.get(
     "/api/v1/links/{code}/stats",
+    operation_id="getLinkStats",
     summary="A link's clicks: totals, a time series and top values",
     description=LINK_STATS,
-    responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSES, **_INVALID},
+    responses=responses(
+        {200: answer("The link's clicks")}, _INVALID, NOT_FOUND, AUTHENTICATED, limited=True
+    ),
 )
 async def get_link_stats(
     code: str,
@@ -93,9 +96,12 @@ async def get_link_stats(
 
 @router.get(
     "/api/v1/stats",
+    operation_id="getStatsSummary",
     summary="Clicks across the caller's links",
     description=SUMMARY,
-    responses={**AUTH_RESPONSES, **_INVALID},
+    responses=responses(
+        {200: answer("Clicks across the links")}, _INVALID, AUTHENTICATED, limited=True
+    ),
 )
 async def get_summary(
     principal: PrincipalDep, state: StateDep, start: From = None, end: To = None

@@ -27,6 +27,7 @@ from kurz.limits import SCOPE_KEY, too_many_requests
 from kurz.links import operations, service
 from kurz.links.codes import CODE_PATTERN
 from kurz.links.urls import RESERVED
+from kurz.openapi import answer, problem, responses
 from kurz.ratelimit import Decision, with_fields
 from kurz.state import StateDep
 from kurz.types import Clock
@@ -268,26 +269,32 @@ async def follow(code: str, request: Request, state: StateDep) -> Response:
     return _redirect(target, request)
 
 
-_FOLLOW_RESPONSES: dict[int | str, dict[str, Any]] = {
-    301: {"description": "Moved permanently"},
-    302: {"description": "Found (the default)"},
-    307: {"description": "Temporary redirect"},
-    308: {"description": "Permanent redirect"},
-    404: {"description": "No such link"},
-    410: {"description": "The link expired, or its visit cap is reached"},
-}
+_FOLLOW_RESPONSES = responses(
+    {
+        301: answer("Moved permanently", "Location", "Cache-Control"),
+        302: answer("Found (the default)", "Location"),
+        307: answer("Temporary redirect", "Location"),
+        308: answer("Permanent redirect", "Location", "Cache-Control"),
+        404: problem("No such link", html=True),
+        410: problem("The link expired, or its visit cap is reached", html=True),
+        429: problem("The client's `redirect` rate limit is used up", "Retry-After", html=True),
+        503: problem("The database does not answer", "Retry-After", html=True),
+    },
+    limited=True,
+)
 
-for _method in ("GET", "HEAD"):
+for _method, _operation_id in (("GET", "followLink"), ("HEAD", "followLinkHead")):
     router.add_api_route(
         "/{code}",
         follow,
         methods=[_method],
-        operation_id=f"follow_link_{_method.lower()}",
+        operation_id=_operation_id,
         summary="Follow a short link",
         description=(
             "Redirects with the link's status (301, 302, 307 or 308) and `Location`. "
-            "Browsers (Accept: text/html) get a small HTML page for 404 and 410; other "
-            "clients get problem+json. HEAD answers as GET does without using up a visit."
+            "Browsers (Accept: text/html) get a small HTML page for 404, 410, 429 and 503; "
+            "other clients get problem+json. HEAD answers as GET does without using up a "
+            "visit."
         ),
         status_code=302,
         response_class=Response,

@@ -8,39 +8,46 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from kurz.auth.views import PrincipalDep
-from kurz.errors import (
-    AUTH_RESPONSES,
-    NOT_FOUND_RESPONSES,
-    Problem,
-    problem_responses,
-)
+from kurz.errors import Problem
 from kurz.idempotency import Keyed, keyed_request
 from kurz.links import operations
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.service import Versions, etag
 from kurz.links.urls import MAX_TAG_LENGTH
+from kurz.openapi import (
+    AUTHENTICATED,
+    NOT_FOUND,
+    TOO_LARGE,
+    answer,
+    problem,
+    required_header,
+    responses,
+)
 from kurz.state import StateDep
 
 PREFIX = operations.PREFIX
 router = APIRouter(prefix=PREFIX, tags=["links"])
 
-_INVALID = problem_responses({422: "A field failed validation"})
 # A strong entity tag as kurz issues them: the link's version in quotes.
 _ETAG = re.compile(r'"(\d{1,9})"')
 
-IfMatch = Annotated[
+_IF_MATCH = (
+    "The ETag the change is based on, from a GET or an earlier write (or `*`: whatever "
+    "the link's version)."
+)
+# PATCH documents If-Match as required, but reads it as optional: its absence is the
+# 428 update_link answers, not FastAPI's 422.
+_REQUIRED_IF_MATCH = {"parameters": [required_header("if-match", _IF_MATCH)]}
+IfMatch = Annotated[str | None, Header(include_in_schema=False)]
+DeleteIfMatch = Annotated[
     str | None,
-    Header(description="The ETag the change is based on, from a GET or an earlier write."),
+    Header(
+        description="Delete only this version (the link's ETag); without If-Match the "
+        "delete is unconditional."
+    ),
 ]
 
-
-_KEYED = problem_responses(
-    {
-        400: "The Idempotency-Key is malformed (or required and missing)",
-        409: "The alias is taken, or the Idempotency-Key is in use",
-        422: "A field failed validation, or the Idempotency-Key was used with another body",
-    }
-)
+_STALE = problem("If-Match does not match: another writer changed the link", "ETag")
 
 
 async def _idempotency_key(
@@ -92,9 +99,29 @@ def parse_if_match(value: str) -> Versions:
 @router.post(
     "",
     status_code=201,
+    operation_id="createLink",
     summary="Shorten a URL",
     response_model=LinkRead,
-    responses={**AUTH_RESPONSES, **_KEYED},
+    responses=responses(
+        {
+            201: answer("The new link", "Location", "ETag"),
+            400: problem(
+                "Malformed JSON or Content-Length, or a malformed Idempotency-Key (or "
+                "none, where KURZ_IDEMPOTENCY_REQUIRED asks for one)"
+            ),
+            409: problem(
+                "The alias is taken, or a request with this Idempotency-Key is in flight",
+                "Retry-After",
+            ),
+            422: problem(
+                "A field failed validation, or the Idempotency-Key was used with another body"
+            ),
+        },
+        TOO_LARGE,
+        AUTHENTICATED,
+        limited=True,
+        replayed=(201, 409, 422),
+    ),
 )
 async def create_link(
     link_in: LinkCreate, principal: PrincipalDep, state: StateDep, keyed: KeyedDep
@@ -103,7 +130,16 @@ async def create_link(
     return stored.response()
 
 
-@router.get("", summary="List links, newest first", responses={**AUTH_RESPONSES, **_INVALID})
+@router.get(
+    "",
+    operation_id="listLinks",
+    summary="List links, newest first",
+    responses=responses(
+        {200: answer("A page of links"), 422: problem("A malformed limit, cursor or tag")},
+        AUTHENTICATED,
+        limited=True,
+    ),
+)
 async def list_links(
     principal: PrincipalDep,
     state: StateDep,
@@ -114,7 +150,12 @@ async def list_links(
     return await operations.list_(state, principal=principal, limit=limit, cursor=cursor, tag=tag)
 
 
-@router.get("/{code}", summary="Get a link", responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSES})
+@router.get(
+    "/{code}",
+    operation_id="getLink",
+    summary="Get a link",
+    responses=responses({200: answer("The link", "ETag")}, NOT_FOUND, AUTHENTICATED, limited=True),
+)
 async def get_link(
     code: str, principal: PrincipalDep, state: StateDep, response: Response
 ) -> LinkRead:
@@ -125,19 +166,28 @@ async def get_link(
 
 @router.patch(
     "/{code}",
+    operation_id="updateLink",
     summary="Change a link (requires If-Match)",
     response_model=LinkRead,
-    responses={
-        **problem_responses(
-            {
-                412: "If-Match is stale: another writer changed the link",
-                428: "If-Match is missing",
-            }
-        ),
-        **AUTH_RESPONSES,
-        **NOT_FOUND_RESPONSES,
-        **_KEYED,
-    },
+    openapi_extra=_REQUIRED_IF_MATCH,
+    responses=responses(
+        {
+            200: answer("The changed link", "ETag"),
+            400: problem("Malformed JSON, Content-Length, If-Match or Idempotency-Key"),
+            409: problem("A request with this Idempotency-Key is in flight", "Retry-After"),
+            412: _STALE,
+            422: problem(
+                "A field failed validation, or the Idempotency-Key was used with another "
+                "body or If-Match"
+            ),
+            428: problem("If-Match is missing"),
+        },
+        NOT_FOUND,
+        TOO_LARGE,
+        AUTHENTICATED,
+        limited=True,
+        replayed=(200, 404, 412, 422),
+    ),
 )
 async def update_link(
     code: str,
@@ -169,15 +219,21 @@ async def update_link(
 @router.delete(
     "/{code}",
     status_code=204,
+    operation_id="deleteLink",
     summary="Delete a link; its code is never reused",
-    responses={
-        **problem_responses({412: "If-Match is stale"}),
-        **AUTH_RESPONSES,
-        **NOT_FOUND_RESPONSES,
-    },
+    responses=responses(
+        {
+            204: answer("Deleted"),
+            400: problem("A malformed If-Match"),
+            412: _STALE,
+        },
+        NOT_FOUND,
+        AUTHENTICATED,
+        limited=True,
+    ),
 )
 async def delete_link(
-    code: str, principal: PrincipalDep, state: StateDep, if_match: IfMatch = None
+    code: str, principal: PrincipalDep, state: StateDep, if_match: DeleteIfMatch = None
 ) -> Response:
     versions = Versions.any() if if_match is None else parse_if_match(if_match)
     await operations.delete(state, principal=principal, code=code, versions=versions)

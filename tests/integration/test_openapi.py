@@ -1,0 +1,534 @@
+"""The OpenAPI document tells the truth: every status and header kurz sends is in it.
+
+What each operation can send is written below from reading the code (the views, the
+API-key dependency, BodyLimit, the idempotency store, the database's 503), not from
+the table the document is built from. Then each of those statuses is provoked for
+real, and the response checked against the document: its status, its content type,
+its body against the documented schema, and kurz's own headers on it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from kurz.app import KurzApp, create_app
+from kurz.auth import service as keys_service
+from kurz.auth.models import ApiKeyCreate
+from kurz.clock import utcnow
+from kurz.config import Settings
+from kurz.db import READ_COMMITTED
+from kurz.idempotency import Keyed
+from tests.conftest import BASE_URL, NO_LIMITS, PG_ADMIN_DSN
+from tests.support import FakeClock
+
+PROBLEM = "application/problem+json"
+LINKS = "/api/v1/links"
+
+# Operation ids, by method and path template.
+OPERATIONS = {
+    ("get", "/healthz"): "healthz",
+    ("get", "/readyz"): "readyz",
+    ("get", "/metrics"): "getMetrics",
+    ("post", LINKS): "createLink",
+    ("get", LINKS): "listLinks",
+    ("get", LINKS + "/{code}"): "getLink",
+    ("patch", LINKS + "/{code}"): "updateLink",
+    ("delete", LINKS + "/{code}"): "deleteLink",
+    ("get", LINKS + "/{code}/stats"): "getLinkStats",
+    ("get", "/api/v1/stats"): "getStatsSummary",
+    ("get", "/{code}"): "followLink",
+    ("head", "/{code}"): "followLinkHead",
+}
+
+# Every /api/ operation (and /metrics) runs the API-key check: 401, or 429 for the
+# key's `api` policy or, after a wrong key, the client's `auth-fail` policy; the key
+# lookup reads the database (503 when it does not answer); and any bug is a 500.
+API = {401, 429, 500, 503}
+# An operation that reads a JSON body: malformed JSON or a non-numeric Content-Length
+# (400), a body over KURZ_MAX_BODY_BYTES (413). (BodyLimit also refuses a declared
+# oversize body on a bodiless request; the API's description says so once.)
+BODY = {400, 413}
+# The redirect: its four statuses, no such link (404), expired or used up (410), the
+# client's `redirect` policy (429), the database on a cache miss or a capped link (503).
+FOLLOW = {301, 302, 307, 308, 404, 410, 429, 500, 503}
+
+SENDS: dict[str, set[int]] = {
+    "healthz": {200, 500},
+    "readyz": {200, 500, 503},
+    "getMetrics": {200, 403} | API,
+    # 409: the alias is taken, or the Idempotency-Key is in flight (PostgreSQL);
+    # 400 also for a malformed Idempotency-Key.
+    "createLink": {201, 409, 422} | BODY | API,
+    "listLinks": {200, 422} | API,
+    "getLink": {200, 404} | API,
+    # 400 also for a malformed If-Match or Idempotency-Key; 409 only for the key.
+    "updateLink": {200, 404, 409, 412, 422, 428} | BODY | API,
+    # 400: a malformed If-Match (DELETE reads no body).
+    "deleteLink": {204, 400, 404, 412} | API,
+    "getLinkStats": {200, 404, 422} | API,
+    "getStatsSummary": {200, 422} | API,
+    "followLink": FOLLOW,
+    "followLinkHead": FOLLOW,
+}
+
+# Operations whose every response may carry RateLimit and RateLimit-Policy: a policy
+# is checked before their handler runs, and RateLimitHeaders adds the fields to
+# whatever answer follows.
+LIMITED = set(SENDS) - {"healthz", "readyz"}
+
+# The other headers of kurz's own, by operation and status.
+HEADERS: dict[tuple[str, int], set[str]] = {
+    ("createLink", 201): {"Location", "ETag", "Idempotent-Replayed"},
+    # Problems raised inside a keyed write are stored and replayed like successes.
+    ("createLink", 409): {"Retry-After", "Idempotent-Replayed"},
+    ("createLink", 422): {"Idempotent-Replayed"},
+    ("getLink", 200): {"ETag"},
+    ("updateLink", 200): {"ETag", "Idempotent-Replayed"},
+    ("updateLink", 404): {"Idempotent-Replayed"},
+    ("updateLink", 409): {"Retry-After"},
+    ("updateLink", 412): {"ETag", "Idempotent-Replayed"},
+    ("updateLink", 422): {"Idempotent-Replayed"},
+    ("deleteLink", 412): {"ETag"},
+}
+# The key check's 401 says how to authenticate; a 429 and the database's 503 say when
+# to retry (readyz's 503 is its own answer, without Retry-After).
+HEADERS |= {(op_id, 401): {"WWW-Authenticate"} for op_id, sent in SENDS.items() if 401 in sent}
+HEADERS |= {
+    (op_id, status): {"Retry-After"}
+    for op_id, sent in SENDS.items()
+    if op_id != "readyz"
+    for status in {429, 503} & sent
+}
+# A redirect's Location; a permanent one's Cache-Control.
+HEADERS |= {
+    (op_id, status): {"Location", "Cache-Control"} if status in {301, 308} else {"Location"}
+    for op_id in ("followLink", "followLinkHead")
+    for status in (301, 302, 307, 308)
+}
+
+# Every header above, lowercased: the ones a response is checked for.
+KURZ_HEADERS = {"ratelimit", "ratelimit-policy"} | {
+    name.lower() for names in HEADERS.values() for name in names
+}
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    app = create_app(Settings(database_url="sqlite:///:memory:", base_url=BASE_URL))
+    return app.openapi()
+
+
+def operations(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The document's operations, by the ids this test expects (from their paths)."""
+    return {op_id: spec["paths"][path][method] for (method, path), op_id in OPERATIONS.items()}
+
+
+def test_the_document_is_valid_openapi(spec: dict[str, Any]) -> None:
+    validate(spec)
+
+
+def test_operations_have_unique_camel_case_ids(spec: dict[str, Any]) -> None:
+    found = {
+        (method, path): op["operationId"]
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+    }
+    assert found == OPERATIONS
+    assert len(set(found.values())) == len(found)
+    assert all(re.fullmatch(r"[a-z][a-zA-Z0-9]*", op_id) for op_id in found.values())
+
+
+def test_every_status_an_operation_can_send_is_documented_and_no_other(
+    spec: dict[str, Any],
+) -> None:
+    documented = {
+        op_id: {int(status) for status in op["responses"]} for op_id, op in operations(spec).items()
+    }
+    assert documented == SENDS
+
+
+def test_every_error_is_problem_json_with_its_schema(spec: dict[str, Any]) -> None:
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    problem = {"$ref": "#/components/schemas/ProblemDetails"}
+    for op_id, op in operations(spec).items():
+        for status, response in op["responses"].items():
+            if int(status) < 400:
+                continue
+            content = response["content"]
+            assert content[PROBLEM]["schema"] == problem, (op_id, status)
+            # Only the redirect's answers a browser as HTML too.
+            others = set(content) - {PROBLEM}
+            assert others <= ({"text/html"} if op_id.startswith("followLink") else set())
+
+
+def test_the_headers_kurz_sends_are_documented(spec: dict[str, Any]) -> None:
+    for op_id, op in operations(spec).items():
+        for status, response in op["responses"].items():
+            expected = HEADERS.get((op_id, int(status)), set())
+            if op_id in LIMITED:
+                expected = expected | {"RateLimit", "RateLimit-Policy"}
+            assert set(response.get("headers", {})) == expected, (op_id, status)
+
+
+def test_if_match_is_required_on_patch_and_optional_on_delete(spec: dict[str, Any]) -> None:
+    ops = operations(spec)
+
+    def header(op_id: str, name: str) -> dict[str, Any]:
+        params: list[dict[str, Any]] = ops[op_id]["parameters"]
+        [param] = [p for p in params if p["in"] == "header" and p["name"].lower() == name]
+        return param
+
+    assert header("updateLink", "if-match")["required"] is True
+    assert not header("deleteLink", "if-match").get("required", False)
+    for op_id in ("createLink", "updateLink"):
+        assert not header(op_id, "idempotency-key").get("required", False)
+
+
+class Document:
+    """Checks real responses against the document, and remembers what it saw."""
+
+    URI = "urn:kurz:openapi"
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.registry: Registry[Any] = Registry().with_resource(
+            self.URI, DRAFT202012.create_resource(spec)
+        )
+        self.paths = {op_id: (path, method) for (method, path), op_id in OPERATIONS.items()}
+        self.seen: set[tuple[str, int]] = set()
+
+    def schema(self, pointer: list[str]) -> Draft202012Validator:
+        escaped = "/".join(part.replace("~", "~0").replace("/", "~1") for part in pointer)
+        return Draft202012Validator({"$ref": f"{self.URI}#/{escaped}"}, registry=self.registry)
+
+    def check(self, response: httpx.Response, op_id: str, status: int) -> httpx.Response:
+        assert response.status_code == status, (op_id, response.status_code, response.text)
+        path, method = self.paths[op_id]
+        responses = self.spec["paths"][path][method]["responses"]
+        assert str(status) in responses, f"{op_id} sent an undocumented {status}"
+        documented = responses[str(status)]
+        headers = {name.lower() for name in documented.get("headers", {})}
+        sent = {name for name in response.headers if name in KURZ_HEADERS}
+        assert sent <= headers, f"{op_id} {status} sent undocumented headers {sent - headers}"
+        media_type = response.headers.get("content-type", "").partition(";")[0]
+        content = documented.get("content", {})
+        if status >= 400:
+            wanted = "text/html" if "text/html" in response.request.headers["accept"] else PROBLEM
+            assert media_type == wanted, (op_id, status, media_type)
+        if media_type:
+            assert media_type in content, f"{op_id} {status} sent undocumented {media_type}"
+        elif response.content:
+            pytest.fail(f"{op_id} {status} sent a body without a content type")
+        if response.content and media_type in (PROBLEM, "application/json"):
+            pointer = ["paths", path, method, "responses", str(status), "content", media_type]
+            self.schema([*pointer, "schema"]).validate(response.json())
+            if media_type == PROBLEM:
+                members = self.spec["components"]["schemas"]["ProblemDetails"]["properties"]
+                assert set(response.json()) <= set(members), response.json()
+        self.seen.add((op_id, status))
+        return response
+
+
+@asynccontextmanager
+async def running(settings: Settings, clock: FakeClock) -> AsyncIterator[KurzApp]:
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def new_key(app: KurzApp, name: str, *, admin: bool = False) -> tuple[int, str]:
+    async with app.state.kurz.db.write(READ_COMMITTED) as conn:
+        created = await keys_service.create(
+            conn=conn,
+            key_in=ApiKeyCreate(name=name, is_admin=admin),
+            now=utcnow(app.state.kurz.clock),
+        )
+    return created.id, created.secret
+
+
+def client(app: KurzApp, secret: str | None = None) -> httpx.AsyncClient:
+    headers = {} if secret is None else {"Authorization": f"Bearer {secret}"}
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE_URL, headers=headers
+    )
+
+
+async def admin_sql(statement: str, *args: object) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(statement, *args)
+    finally:
+        await conn.close()
+
+
+async def drop_connections(database_url: str) -> None:
+    """Close the app's pooled connections from the server's side: its next use of one
+    fails as a database that went away does (a 503), and the pool starts afresh."""
+    await admin_sql(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+        " WHERE datname = $1 AND pid <> pg_backend_pid()",
+        database_url.rsplit("/", 1)[1],
+    )
+
+
+@asynccontextmanager
+async def key_in_flight(database_url: str, keyed: Keyed) -> AsyncIterator[None]:
+    """Hold `keyed`'s advisory lock, as a request still running with that key does."""
+    conn = await asyncpg.connect(database_url, timeout=5)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", keyed.lock_id())
+        yield
+    finally:
+        await conn.close()
+
+
+async def provoke_links(doc: Document, app: KurzApp, database_url: str) -> None:
+    key_id, secret = await new_key(app, "alice")
+    caller = f"key:{key_id}"
+    check = doc.check
+    async with client(app, secret) as api, client(app) as anon, client(app, "kurz_wrong") as bad:
+        # createLink
+        made = check(
+            await api.post(LINKS, json={"url": "https://example.com/a"}), "createLink", 201
+        )
+        code, tag = made.json()["code"], made.headers["etag"]
+        keyed = {"Idempotency-Key": '"create-1"'}
+        body = {"url": "https://example.com/k"}
+        check(await api.post(LINKS, json=body, headers=keyed), "createLink", 201)
+        again = check(await api.post(LINKS, json=body, headers=keyed), "createLink", 201)
+        assert again.headers["idempotent-replayed"] == "true"
+        reused = {"url": "https://example.com/other"}
+        check(await api.post(LINKS, json=reused, headers=keyed), "createLink", 422)
+        check(await api.post(LINKS, json={"url": "ftp://example.com"}), "createLink", 422)
+        loop = {"url": f"{BASE_URL}/x"}
+        check(
+            await api.post(LINKS, json=loop, headers={"Idempotency-Key": '"loop"'}),
+            "createLink",
+            422,
+        )
+        replayed = await api.post(LINKS, json=loop, headers={"Idempotency-Key": '"loop"'})
+        assert check(replayed, "createLink", 422).headers["idempotent-replayed"] == "true"
+        as_json = {"Content-Type": "application/json"}
+        check(await api.post(LINKS, content=b"{", headers=as_json), "createLink", 400)
+        check(
+            await api.post(LINKS, json=body, headers={"Idempotency-Key": "bare"}), "createLink", 400
+        )
+        bad_length = {"Content-Length": "many", "Content-Type": "application/json"}
+        check(await api.post(LINKS, content=b"{}", headers=bad_length), "createLink", 400)
+        check(await api.post(LINKS, content=b" " * 70_000), "createLink", 413)
+
+        async def streamed() -> AsyncIterator[bytes]:
+            for _ in range(70):
+                yield b" " * 1024
+
+        check(await api.post(LINKS, content=streamed()), "createLink", 413)
+        aliased = {"url": "https://example.com/a", "alias": "taken"}
+        check(await api.post(LINKS, json=aliased), "createLink", 201)
+        check(await api.post(LINKS, json=aliased), "createLink", 409)
+        alias_key = {"Idempotency-Key": '"alias"'}
+        check(await api.post(LINKS, json=aliased, headers=alias_key), "createLink", 409)
+        replayed = await api.post(LINKS, json=aliased, headers=alias_key)
+        assert check(replayed, "createLink", 409).headers["idempotent-replayed"] == "true"
+        flying = Keyed(caller=caller, method="POST", path=LINKS, key="fly", fingerprint="")
+        async with key_in_flight(database_url, flying):
+            busy = await api.post(LINKS, json=body, headers={"Idempotency-Key": '"fly"'})
+        assert check(busy, "createLink", 409).json()["type"] == "/problems/idempotency-key-in-use"
+        check(await anon.post(LINKS, json=body), "createLink", 401)
+        check(await bad.post(LINKS, json=body), "createLink", 401)
+
+        # listLinks
+        check(await api.get(LINKS), "listLinks", 200)
+        check(await api.get(LINKS, params={"limit": 0}), "listLinks", 422)
+        check(await api.get(LINKS, params={"cursor": "nonsense"}), "listLinks", 422)
+        check(await anon.get(LINKS), "listLinks", 401)
+
+        # getLink
+        one = f"{LINKS}/{code}"
+        check(await api.get(one), "getLink", 200)
+        check(await api.get(f"{LINKS}/nosuch"), "getLink", 404)
+        check(await anon.get(one), "getLink", 401)
+
+        # updateLink
+        change = {"url": "https://example.com/b"}
+        changed = check(
+            await api.patch(one, json=change, headers={"If-Match": tag}), "updateLink", 200
+        )
+        tag = changed.headers["etag"]
+        keyed_if = {"If-Match": tag, "Idempotency-Key": '"patch-1"'}
+        check(await api.patch(one, json={"tags": ["x"]}, headers=keyed_if), "updateLink", 200)
+        replayed = await api.patch(one, json={"tags": ["x"]}, headers=keyed_if)
+        assert check(replayed, "updateLink", 200).headers["idempotent-replayed"] == "true"
+        stale = {"If-Match": tag, "Idempotency-Key": '"stale"'}
+        check(await api.patch(one, json=change, headers=stale), "updateLink", 412)
+        replayed = await api.patch(one, json=change, headers=stale)
+        assert check(replayed, "updateLink", 412).headers["idempotent-replayed"] == "true"
+        check(await api.patch(one, json=change), "updateLink", 428)
+        check(await api.patch(one, json=change, headers={"If-Match": "3"}), "updateLink", 400)
+        malformed = {"If-Match": "*", **as_json}
+        check(await api.patch(one, content=b"{", headers=malformed), "updateLink", 400)
+        missing = {"If-Match": "*", "Idempotency-Key": '"gone"'}
+        check(await api.patch(f"{LINKS}/nosuch", json=change, headers=missing), "updateLink", 404)
+        replayed = await api.patch(f"{LINKS}/nosuch", json=change, headers=missing)
+        assert check(replayed, "updateLink", 404).headers["idempotent-replayed"] == "true"
+        null = {"If-Match": "*", "Idempotency-Key": '"null"'}
+        check(await api.patch(one, json={"url": None}, headers=null), "updateLink", 422)
+        replayed = await api.patch(one, json={"url": None}, headers=null)
+        assert check(replayed, "updateLink", 422).headers["idempotent-replayed"] == "true"
+        big = {"If-Match": "*", "Content-Type": "application/json"}
+        check(await api.patch(one, content=b" " * 70_000, headers=big), "updateLink", 413)
+        flying = Keyed(caller=caller, method="PATCH", path=one, key="fly", fingerprint="")
+        async with key_in_flight(database_url, flying):
+            busy = await api.patch(
+                one, json=change, headers={"If-Match": "*", "Idempotency-Key": '"fly"'}
+            )
+        check(busy, "updateLink", 409)
+        check(await anon.patch(one, json=change, headers={"If-Match": "*"}), "updateLink", 401)
+
+        # getLinkStats and getStatsSummary
+        check(await api.get(f"{one}/stats"), "getLinkStats", 200)
+        check(await api.get(f"{LINKS}/nosuch/stats"), "getLinkStats", 404)
+        naive = {"from": "2026-01-01T00:00:00"}
+        check(await api.get(f"{one}/stats", params=naive), "getLinkStats", 422)
+        check(await anon.get(f"{one}/stats"), "getLinkStats", 401)
+        check(await api.get("/api/v1/stats"), "getStatsSummary", 200)
+        check(await api.get("/api/v1/stats", params=naive), "getStatsSummary", 422)
+        check(await anon.get("/api/v1/stats"), "getStatsSummary", 401)
+
+        # deleteLink
+        check(await api.delete(one, headers={"If-Match": '"1"'}), "deleteLink", 412)
+        check(await api.delete(one, headers={"If-Match": "1"}), "deleteLink", 400)
+        check(await anon.delete(one), "deleteLink", 401)
+        check(await api.delete(one), "deleteLink", 204)
+        check(await api.delete(one), "deleteLink", 404)
+
+        # A database that went away: the key lookup of any /api/ call fails first.
+        for op_id, method, path in [
+            ("createLink", "POST", LINKS),
+            ("listLinks", "GET", LINKS),
+            ("getLink", "GET", f"{LINKS}/taken"),
+            ("updateLink", "PATCH", f"{LINKS}/taken"),
+            ("deleteLink", "DELETE", f"{LINKS}/taken"),
+            ("getLinkStats", "GET", f"{LINKS}/taken/stats"),
+            ("getStatsSummary", "GET", "/api/v1/stats"),
+        ]:
+            await api.get(LINKS)  # a pooled connection to lose
+            await drop_connections(database_url)
+            payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
+            response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
+            check(response, op_id, 503)
+
+
+async def provoke_service(doc: Document, app: KurzApp, database_url: str) -> None:
+    _, secret = await new_key(app, "ops", admin=True)
+    _, plain = await new_key(app, "bob")
+    async with client(app, secret) as admin, client(app, plain) as api, client(app) as anon:
+        doc.check(await anon.get("/healthz"), "healthz", 200)
+        doc.check(await anon.get("/readyz"), "readyz", 200)
+        await drop_connections(database_url)
+        doc.check(await anon.get("/readyz"), "readyz", 503)
+        doc.check(await admin.get("/metrics"), "getMetrics", 200)
+        doc.check(await api.get("/metrics"), "getMetrics", 403)
+        doc.check(await anon.get("/metrics"), "getMetrics", 401)
+        await api.get("/readyz")
+        await drop_connections(database_url)
+        doc.check(await admin.get("/metrics"), "getMetrics", 503)
+
+
+async def provoke_redirects(
+    doc: Document, app: KurzApp, database_url: str, clock: FakeClock
+) -> None:
+    _, secret = await new_key(app, "carol")
+    async with client(app, secret) as api, client(app) as anon:
+
+        async def link(**fields: object) -> str:
+            made = await api.post(LINKS, json={"url": "https://example.com/", **fields})
+            assert made.status_code == 201, made.text
+            return str(made.json()["code"])
+
+        html = {"Accept": "text/html"}
+        for op_id, method in (("followLink", "GET"), ("followLinkHead", "HEAD")):
+            for status in (301, 302, 307, 308):
+                code = await link(redirect_status=status)
+                # The first visit reads through the route; the second comes from L1.
+                for _ in range(2):
+                    doc.check(await anon.request(method, f"/{code}"), op_id, status)
+            doc.check(await anon.request(method, "/nosuch"), op_id, 404)
+            doc.check(await anon.request(method, "/nosuch", headers=html), op_id, 404)
+            expiring = await link(expires_at=clock.iso(60))
+            clock.advance(61)
+            doc.check(await anon.request(method, f"/{expiring}"), op_id, 410)
+            doc.check(await anon.request(method, f"/{expiring}", headers=html), op_id, 410)
+            capped = await link(max_visits=1)
+            # A HEAD never uses a visit up, so a GET does for both.
+            doc.check(await anon.get(f"/{capped}"), "followLink", 302)
+            doc.check(await anon.request(method, f"/{capped}"), op_id, 410)
+            # A capped link in L1 still asks the database for its visit.
+            await drop_connections(database_url)
+            doc.check(await anon.request(method, f"/{capped}"), op_id, 503)
+
+
+async def provoke_limits(doc: Document, app: KurzApp) -> None:
+    """Every limited operation, once its policy is used up (the clock stands still)."""
+    _, secret = await new_key(app, "dave", admin=True)
+    async with client(app, secret) as api, client(app) as anon, client(app, "kurz_no") as bad:
+        code = doc.check(
+            await api.post(LINKS, json={"url": "https://example.com/"}), "createLink", 201
+        ).json()["code"]
+        doc.check(await anon.get(f"/{code}"), "followLink", 302)
+        for op_id, method, path in [
+            ("createLink", "POST", LINKS),
+            ("listLinks", "GET", LINKS),
+            ("getLink", "GET", f"{LINKS}/{code}"),
+            ("updateLink", "PATCH", f"{LINKS}/{code}"),
+            ("deleteLink", "DELETE", f"{LINKS}/{code}"),
+            ("getLinkStats", "GET", f"{LINKS}/{code}/stats"),
+            ("getStatsSummary", "GET", "/api/v1/stats"),
+            ("getMetrics", "GET", "/metrics"),
+        ]:
+            payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
+            response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
+            assert response.headers["retry-after"]
+            doc.check(response, op_id, 429)
+        # A wrong key counts against the client's auth-fail policy.
+        doc.check(await bad.get(LINKS), "listLinks", 401)
+        doc.check(await bad.get(LINKS), "listLinks", 429)
+        for op_id, method in (("followLink", "GET"), ("followLinkHead", "HEAD")):
+            doc.check(await anon.request(method, f"/{code}"), op_id, 429)
+            doc.check(
+                await anon.request(method, f"/{code}", headers={"Accept": "text/html"}), op_id, 429
+            )
+
+
+async def test_every_status_kurz_sends_is_documented_as_sent(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    """On PostgreSQL, where an Idempotency-Key can be in flight (409) and the server can
+    drop the app's connections (503); every status in SENDS but a bug's 500 is provoked."""
+    base = {
+        "database_url": postgres_url,
+        "base_url": BASE_URL,
+        "embedded_worker": False,
+        "analytics": False,
+    }
+    async with running(Settings.model_validate({**base, **NO_LIMITS}), clock) as app:
+        async with client(app) as anon:
+            doc = Document((await anon.get("/openapi.json")).json())
+        await provoke_links(doc, app, postgres_url)
+        await provoke_service(doc, app, postgres_url)
+        await provoke_redirects(doc, app, postgres_url, clock)
+    one_each = dict.fromkeys(NO_LIMITS, "1/60s")
+    async with running(Settings.model_validate({**base, **one_each}), clock) as app:
+        await provoke_limits(doc, app)
+    expected = {(op_id, status) for op_id, statuses in SENDS.items() for status in statuses}
+    assert doc.seen == expected - {(op_id, 500) for op_id in SENDS}
