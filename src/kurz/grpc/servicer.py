@@ -288,10 +288,8 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             if not 1 <= top <= MAX_TOP:
                 raise invalid("top", f"must be 1 to {MAX_TOP} (0: {DEFAULT_TOP})", location="query")
             span = stats.window(
-                start=convert.moment(request.start_time)
-                if request.HasField("start_time")
-                else None,
-                end=convert.moment(request.end_time) if request.HasField("end_time") else None,
+                start=convert.moment_of(request, "start_time"),
+                end=convert.moment_of(request, "end_time"),
                 interval=interval,
                 now=utcnow(self.state.clock),
             )
