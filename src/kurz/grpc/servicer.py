@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote
 
 import grpc
@@ -101,8 +101,7 @@ def peer_ip(peer: str) -> str:
 VISITOR_FIELDS = ("client_ip", "user_agent", "referer")
 
 
-@dataclass(frozen=True, slots=True)
-class Visitor:
+class Visitor(NamedTuple):
     """Whom a ResolveLink is for: whose redirect limit it uses, whose click it counts."""
 
     ip: str
@@ -110,8 +109,10 @@ class Visitor:
     referer: str | None
 
 
-def named_visitor(request: pb.ResolveLinkRequest, call: Call) -> Visitor:
-    """The visitor a proxy saw, as it describes them (without an address: the proxy's)."""
+def named_visitor(request: pb.ResolveLinkRequest, call: Call) -> Visitor | None:
+    """The visitor the request describes (without an address: at the peer's), if any."""
+    if not (request.client_ip or request.user_agent or request.referer):
+        return None
     return Visitor(
         request.client_ip or call.peer_ip, request.user_agent or None, request.referer or None
     )
@@ -278,17 +279,17 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             # An edge proxy resolves for many visitors: the redirect policy applies to
             # each visitor, as it does to GET /{code}, not the API policy to the proxy.
             principal = await self._caller(call, counted=False)
-            named = [name for name in VISITOR_FIELDS if getattr(request, name)]
-            visitor = named_visitor(request, call) if named and principal.is_proxy else own(call)
+            named = named_visitor(request, call)
+            visitor = named if named is not None and principal.is_proxy else own(call)
             limits = self.state.limits
             decision = await limits.check(limits.redirect, visitor.ip, call.scope)
             if decision is not None and not decision.allowed:
                 raise too_many_requests(decision)
-            if named and not principal.is_proxy:
+            if named is not None and not principal.is_proxy:
                 # Refused, not ignored: a client that means to speak for its visitors
                 # learns at once that its key cannot, instead of from its statistics.
                 # The call still counted against the caller's own limit, as any does.
-                raise proxy_key_required(named)
+                raise proxy_key_required([f for f in VISITOR_FIELDS if getattr(request, f)])
             target = await operations.follow(self.state, request.code, peek=request.peek)
             analytics = self.state.analytics
             if analytics is not None and not request.peek:
