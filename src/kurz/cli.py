@@ -184,10 +184,18 @@ def migrate() -> None:
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
     admin: Annotated[bool, typer.Option(help="May see and change every link.")] = False,
+    proxy: Annotated[
+        bool,
+        typer.Option(
+            help="For an edge proxy: its gRPC ResolveLink calls may name the visitor "
+            "(client_ip, user_agent, referer), who is then limited and counted instead "
+            "of the proxy. Trust it as you trust the proxy."
+        ),
+    ] = False,
 ) -> None:
     """Create an API key and print its secret (shown this once only)."""
     try:
-        key_in = ApiKeyCreate(name=name, is_admin=admin)
+        key_in = ApiKeyCreate(name=name, is_admin=admin, is_proxy=proxy)
     except ValidationError as exc:
         raise _fail(f"invalid name: {exc.errors()[0]['msg']}") from None
     settings = _settings()
@@ -211,13 +219,14 @@ def keys_list() -> None:
         async with db.read() as conn:
             return await keys_service.list_(conn=conn)
 
-    table = Table("id", "name", "prefix", "admin", "created", "revoked")
+    table = Table("id", "name", "prefix", "admin", "proxy", "created", "revoked")
     for key in _with_db(settings, work):
         table.add_row(
             str(key.id),
             key.name,
             key.prefix + "…",
             "yes" if key.is_admin else "",
+            "yes" if key.is_proxy else "",
             key.created_at.isoformat(timespec="seconds"),
             key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
         )

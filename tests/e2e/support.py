@@ -39,9 +39,12 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
     )
 
 
-def new_key(env: dict[str, str], cwd: Path, name: str, *, admin: bool = False) -> str:
+def new_key(
+    env: dict[str, str], cwd: Path, name: str, *, admin: bool = False, proxy: bool = False
+) -> str:
     """An API key made by `kurz keys create`, as an operator makes one; its secret."""
-    made = run(["keys", "create", "--name", name, *(["--admin"] if admin else [])], env, cwd)
+    flags = [*(["--admin"] if admin else []), *(["--proxy"] if proxy else [])]
+    made = run(["keys", "create", "--name", name, *flags], env, cwd)
     assert made.returncode == 0, made.stderr
     return made.stdout.strip()
 

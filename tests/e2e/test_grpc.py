@@ -223,6 +223,35 @@ def test_a_link_made_over_grpc_redirects_resolves_and_reads_as_over_rest(
     assert got == made
 
 
+def listed_keys(kurz: Kurz) -> list[dict[str, str]]:
+    """`kurz keys list`'s table, a row a key, by column name."""
+    listed = run(["keys", "list"], kurz.env, kurz.cwd)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    [header] = [line.split("┃")[1:-1] for line in lines if line.startswith("┃")]
+    names = [name.strip() for name in header]
+    rows = [line.split("│")[1:-1] for line in lines if line.startswith("│")]
+    return [dict(zip(names, (cell.strip() for cell in row), strict=True)) for row in rows]
+
+
+def test_only_a_key_made_for_a_proxy_may_name_the_visitor(kurz: Kurz, links: LinkService) -> None:
+    proxy = new_key(kurz.env, kurz.cwd, "edge", proxy=True)
+    keys = {row["name"]: row["proxy"] for row in listed_keys(kurz)}
+    assert keys == {"grpc-e2e": "", "edge": "yes"}
+
+    request = pb.CreateLinkRequest(url="https://example.com/proxied")
+    code = links.create(request, metadata=kurz.metadata()).code
+    visitor = pb.ResolveLinkRequest(
+        code=code, client_ip="203.0.113.9", user_agent="Mozilla/5.0", referer="https://a.example/"
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        links.resolve(visitor, metadata=kurz.metadata())
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "kurz keys create --proxy" in (refused.value.details() or "")
+    resolved = links.resolve(visitor, metadata=(("authorization", f"Bearer {proxy}"),))
+    assert resolved.location == "https://example.com/proxied"
+
+
 @pytest.mark.parametrize("authorization", [None, "Bearer kurz_not-a-key", "Basic a3Vyeg=="])
 def test_a_call_without_a_valid_key_is_unauthenticated(
     kurz: Kurz, links: LinkService, authorization: str | None

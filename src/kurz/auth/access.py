@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
 from kurz.auth import service
@@ -15,6 +15,18 @@ from kurz.state import AppState
 def unauthorized(detail: str) -> Problem:
     return Problem(
         401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def proxy_key_required(named: Sequence[str]) -> Problem:
+    """The answer to a key that is not a proxy key naming whom a visit is for."""
+    fields = ", ".join(named)
+    return Problem(
+        403,
+        "proxy-key-required",
+        "Proxy Key Required",
+        f"Only a proxy key (`kurz keys create --proxy`) may name the visitor ({fields}); "
+        "this key is not one. Without those fields, the call is the caller's own visit.",
     )
 
 

@@ -15,6 +15,8 @@ class Principal:
     key_id: int
     name: str
     is_admin: bool
+    # May say whom a ResolveLink is for; any other key's call is its own visit.
+    is_proxy: bool = False
 
 
 class ApiKeyBase(BaseModel):
@@ -22,6 +24,7 @@ class ApiKeyBase(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     is_admin: bool = False
+    is_proxy: bool = False
 
 
 class ApiKeyCreate(ApiKeyBase):

@@ -33,6 +33,7 @@ async def create(*, conn: AsyncConnection, key_in: ApiKeyCreate, now: datetime) 
     values = {
         "name": key_in.name,
         "is_admin": key_in.is_admin,
+        "is_proxy": key_in.is_proxy,
         "prefix": prefix,
         "secret_hash": hash_secret(secret),
         "created_at": now,
@@ -44,6 +45,7 @@ async def create(*, conn: AsyncConnection, key_in: ApiKeyCreate, now: datetime) 
         id=key_id,
         name=key_in.name,
         is_admin=key_in.is_admin,
+        is_proxy=key_in.is_proxy,
         prefix=prefix,
         created_at=now,
         revoked_at=None,
@@ -57,6 +59,7 @@ async def list_(*, conn: AsyncConnection) -> list[ApiKeyRead]:
             api_keys.c.id,
             api_keys.c.name,
             api_keys.c.is_admin,
+            api_keys.c.is_proxy,
             api_keys.c.prefix,
             api_keys.c.created_at,
             api_keys.c.revoked_at,
@@ -84,7 +87,7 @@ async def authenticate(*, conn: AsyncConnection, secret: str) -> Principal | Non
         return None
     row = (
         await conn.execute(
-            select(api_keys.c.id, api_keys.c.name, api_keys.c.is_admin).where(
+            select(api_keys.c.id, api_keys.c.name, api_keys.c.is_admin, api_keys.c.is_proxy).where(
                 api_keys.c.secret_hash == hash_secret(secret),
                 api_keys.c.revoked_at.is_(None),
             )
@@ -92,4 +95,4 @@ async def authenticate(*, conn: AsyncConnection, secret: str) -> Principal | Non
     ).first()
     if row is None:
         return None
-    return Principal(key_id=row.id, name=row.name, is_admin=row.is_admin)
+    return Principal(key_id=row.id, name=row.name, is_admin=row.is_admin, is_proxy=row.is_proxy)

@@ -77,6 +77,8 @@ api_keys = Table(
     # SHA-256 of the secret. Authentication: SELECT ... WHERE secret_hash = :hash.
     Column("secret_hash", String(64), nullable=False, unique=True),
     Column("is_admin", Boolean, nullable=False, server_default=false()),
+    # An edge proxy's key: its ResolveLink calls may name the visitor (docs/grpc.md).
+    Column("is_proxy", Boolean, nullable=False, server_default=false()),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
 )

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurz.analytics.models import ClickCounts, Interval, LinkStats, TopValue
@@ -39,12 +40,31 @@ def timestamp(at: datetime) -> Timestamp:
     return stamp
 
 
-def moment(stamp: Timestamp) -> datetime:
+# What google/protobuf/timestamp.proto allows (and datetime can hold). The wire carries
+# any int64 seconds and int32 nanos; a value outside is the caller's error, not a crash.
+_SECONDS = range(-62_135_596_800, 253_402_300_799 + 1)
+_NANOS = range(1_000_000_000)
+_RANGE = "from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z, nanos 0 to 999999999"
+
+
+def moment(stamp: Timestamp, field: str) -> datetime:
+    """The instant `stamp` stands for; a 422 naming `field` when it stands for none."""
+    if stamp.seconds not in _SECONDS or stamp.nanos not in _NANOS:
+        raise invalid(field, f"must be a valid Timestamp, {_RANGE}")
     return stamp.ToDatetime(tzinfo=UTC)
 
 
-def _iso(stamp: Timestamp) -> str:
-    return moment(stamp).isoformat()
+def moment_of(message: Message, field: str) -> datetime | None:
+    """The instant in the Timestamp field `field` of `message`, None when it is unset."""
+    if not message.HasField(field):
+        return None
+    stamp = getattr(message, field)
+    assert isinstance(stamp, Timestamp)
+    return moment(stamp, field)
+
+
+def _iso(stamp: Timestamp, field: str) -> str:
+    return moment(stamp, field).isoformat()
 
 
 def link(read: LinkRead) -> pb.Link:
@@ -73,7 +93,7 @@ def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
     if request.HasField("alias"):
         body["alias"] = request.alias
     if request.HasField("expire_time"):
-        body["expires_at"] = _iso(request.expire_time)
+        body["expires_at"] = _iso(request.expire_time, "expire_time")
     if request.HasField("max_visits"):
         body["max_visits"] = request.max_visits
     if request.HasField("redirect_status"):
@@ -111,7 +131,7 @@ def _value(request: pb.UpdateLinkRequest, path: str) -> Any:
     if not request.HasField(path):
         return None
     if path == "expire_time":
-        return _iso(request.expire_time)
+        return _iso(request.expire_time, path)
     return getattr(request, path)
 
 

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote
 
 import grpc
@@ -19,7 +19,7 @@ from google.protobuf import empty_pb2
 from pydantic import BaseModel, ValidationError
 
 from kurz.analytics import stats
-from kurz.auth.access import authorize
+from kurz.auth.access import authorize, proxy_key_required
 from kurz.auth.models import Principal
 from kurz.clock import utcnow
 from kurz.errors import Problem, invalid, validation_problem
@@ -95,6 +95,32 @@ def peer_ip(peer: str) -> str:
     if kind == "ipv6":
         return unquote(rest).rpartition(":")[0].strip("[]")
     return peer or "unknown"
+
+
+# ResolveLinkRequest's fields that say whom a visit is for; only a proxy key may send them.
+VISITOR_FIELDS = ("client_ip", "user_agent", "referer")
+
+
+class Visitor(NamedTuple):
+    """Whom a ResolveLink is for: whose redirect limit it uses, whose click it counts."""
+
+    ip: str
+    user_agent: str | None
+    referer: str | None
+
+
+def named_visitor(request: pb.ResolveLinkRequest, call: Call) -> Visitor | None:
+    """The visitor the request describes (without an address: at the peer's), if any."""
+    if not (request.client_ip or request.user_agent or request.referer):
+        return None
+    return Visitor(
+        request.client_ip or call.peer_ip, request.user_agent or None, request.referer or None
+    )
+
+
+def own(call: Call) -> Visitor:
+    """The caller as its own visitor, as GET /{code} counts the HTTP client that sent it."""
+    return Visitor(call.peer_ip, call.first("user-agent"), None)
 
 
 def validated(model: type[M], body: dict[str, Any]) -> M:
@@ -252,20 +278,26 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
         async def work(call: Call) -> pb.ResolveLinkResponse:
             # An edge proxy resolves for many visitors: the redirect policy applies to
             # each visitor, as it does to GET /{code}, not the API policy to the proxy.
-            await self._caller(call, counted=False)
-            visitor = request.client_ip or call.peer_ip
+            principal = await self._caller(call, counted=False)
+            named = named_visitor(request, call)
+            visitor = named if named is not None and principal.is_proxy else own(call)
             limits = self.state.limits
-            decision = await limits.check(limits.redirect, visitor, call.scope)
+            decision = await limits.check(limits.redirect, visitor.ip, call.scope)
             if decision is not None and not decision.allowed:
                 raise too_many_requests(decision)
+            if named is not None and not principal.is_proxy:
+                # Refused, not ignored: a client that means to speak for its visitors
+                # learns at once that its key cannot, instead of from its statistics.
+                # The call still counted against the caller's own limit, as any does.
+                raise proxy_key_required([f for f in VISITOR_FIELDS if getattr(request, f)])
             target = await operations.follow(self.state, request.code, peek=request.peek)
             analytics = self.state.analytics
             if analytics is not None and not request.peek:
                 analytics.recorder.visit(
                     target.link_id,
-                    client_ip=visitor,
-                    user_agent=request.user_agent or None,
-                    referer=request.referer or None,
+                    client_ip=visitor.ip,
+                    user_agent=visitor.user_agent,
+                    referer=visitor.referer,
                 )
             # A proto string is text: as UTF-8 it is the query an HTTP client would send
             # for it (latin-1 would garble ü and fail on €).
@@ -288,10 +320,8 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             if not 1 <= top <= MAX_TOP:
                 raise invalid("top", f"must be 1 to {MAX_TOP} (0: {DEFAULT_TOP})", location="query")
             span = stats.window(
-                start=convert.moment(request.start_time)
-                if request.HasField("start_time")
-                else None,
-                end=convert.moment(request.end_time) if request.HasField("end_time") else None,
+                start=convert.moment_of(request, "start_time"),
+                end=convert.moment_of(request, "end_time"),
                 interval=interval,
                 now=utcnow(self.state.clock),
             )

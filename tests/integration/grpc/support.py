@@ -48,12 +48,18 @@ async def serving(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI
         yield app
 
 
-async def new_key(app: FastAPI, clock: FakeClock, name: str = "tester") -> str:
+async def new_key(
+    app: FastAPI,
+    clock: FakeClock,
+    name: str = "tester",
+    *,
+    admin: bool = False,
+    proxy: bool = False,
+) -> str:
     """An API key in the app's database; its secret."""
+    key_in = ApiKeyCreate(name=name, is_admin=admin, is_proxy=proxy)
     async with app.state.kurz.db.write(READ_COMMITTED) as conn:
-        created = await keys_service.create(
-            conn=conn, key_in=ApiKeyCreate(name=name), now=utcnow(clock)
-        )
+        created = await keys_service.create(conn=conn, key_in=key_in, now=utcnow(clock))
     return created.secret
 
 

@@ -142,7 +142,7 @@ async def test_a_resolve_counts_a_click_as_a_redirect_does(
     settings: Settings, clock: FakeClock
 ) -> None:
     async with serving(settings.model_copy(update={"analytics": True}), clock) as app:
-        secret = await new_key(app, clock)
+        secret = await new_key(app, clock, proxy=True)
         async with (
             rest_client(app, secret) as api,
             rest_client(app, None) as anon,

@@ -113,6 +113,8 @@ class LinkServiceServicer:
     def ResolveLink(self, request, context):
         """Where a code redirects, for an edge proxy that answers the visitor itself. A
         resolve uses up a visit of a capped link and counts a click, as a GET would.
+        Limited by the redirect policy per visitor: the one named (proxy keys only),
+        else the caller itself.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
