@@ -37,6 +37,7 @@ from kurz.links import redirect
 from kurz.links import views as link_views
 from kurz.links.redirect import FastPath, Redirector, Target, TargetCodec, loader, send_redirect
 from kurz.links.scheduled import retire_expired
+from kurz.methods import MethodRouting
 from kurz.state import AppState
 from kurz.types import Clock
 
@@ -230,6 +231,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # Starlette's redirect for a trailing slash is built from the Host header.
+        redirect_slashes=False,
     )
     app.state.kurz = state
     app.fast_path = FastPath(redirector)
@@ -243,6 +246,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     app.include_router(analytics_views.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
+    app.add_middleware(MethodRouting, router=app.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitHeaders)
     return app

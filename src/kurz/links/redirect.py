@@ -206,7 +206,8 @@ class FastPath:
         """The code a GET or HEAD asks for, if its path can be one."""
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return None
-        code: str = scope["path"][1:]
+        # "/CODE/" asks for CODE too (the `follow` route's "/{code}/").
+        code: str = scope["path"][1:].removesuffix("/")
         if not CODE_PATTERN.fullmatch(code) or code.lower() in RESERVED:
             return None
         return code
@@ -277,12 +278,15 @@ _FOLLOW_RESPONSES: dict[int | str, dict[str, Any]] = {
     410: {"description": "The link expired, or its visit cap is reached"},
 }
 
-for _method in ("GET", "HEAD"):
+# "/{code}/" too, unlisted: as at Bitly and Shlink, a short link pasted with a slash
+# after it still works.
+for _path, _method in [(p, m) for p in ("/{code}", "/{code}/") for m in ("GET", "HEAD")]:
     router.add_api_route(
-        "/{code}",
+        _path,
         follow,
         methods=[_method],
-        operation_id=f"follow_link_{_method.lower()}",
+        operation_id=f"follow_link_{_method.lower()}{'_slash' if _path.endswith('/') else ''}",
+        include_in_schema=not _path.endswith("/"),
         summary="Follow a short link",
         description=(
             "Redirects with the link's status (301, 302, 307 or 308) and `Location`. "
