@@ -162,7 +162,11 @@ def background_jobs(state: AppState) -> Registry:
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
-    db = Database.from_url(settings.database_url)
+    db = Database.from_url(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        pool_timeout=settings.database_pool_timeout,
+    )
     cache = redirect_cache(settings, db)
     redirector = Redirector(db, cache, clock)
     limits = ServiceLimits.from_settings(settings, clock)
