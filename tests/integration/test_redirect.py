@@ -221,6 +221,23 @@ async def test_a_trailing_slash_follows_the_link(
     assert (await anon.get("/nosuchcode/")).status_code == 404
 
 
+async def test_a_cached_link_with_a_slash_is_answered_before_fastapi(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, app: Any
+) -> None:
+    link = await create(api)
+    assert (await anon.get(f"/{link['code']}")).status_code == 302
+    entered: list[str] = []
+    stack = app.middleware_stack
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        entered.append(scope["path"])
+        await stack(scope, receive, send)
+
+    app.middleware_stack = counted
+    assert (await anon.get(f"/{link['code']}/")).status_code == 302
+    assert entered == []
+
+
 @pytest.mark.parametrize(
     "path",
     [
