@@ -238,6 +238,16 @@ async def test_a_cached_link_with_a_slash_is_answered_before_fastapi(
     assert entered == []
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_api_path_with_a_slash_is_a_404_that_names_the_path(
+    api: httpx.AsyncClient,
+) -> None:
+    response = await api.post("/api/v1/links/", json={"url": "https://example.com/"})
+    assert response.status_code == 404
+    assert response.json()["detail"].endswith("without a slash: /api/v1/links")
+    assert (await api.get("/api/v1/links")).json()["items"] == []
+
+
 @pytest.mark.parametrize(
     "path",
     [
