@@ -38,6 +38,7 @@ from kurz.links import views as link_views
 from kurz.links.redirect import FastPath, Redirector, Target, TargetCodec, loader, send_redirect
 from kurz.links.scheduled import retire_expired
 from kurz.links.urls import Origins
+from kurz.methods import MethodRouting
 from kurz.openapi import complete
 from kurz.state import AppState
 from kurz.types import Clock
@@ -170,7 +171,11 @@ def background_jobs(state: AppState) -> Registry:
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
-    db = Database.from_url(settings.database_url)
+    db = Database.from_url(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        pool_timeout=settings.database_pool_timeout,
+    )
     cache = redirect_cache(settings, db)
     redirector = Redirector(db, cache, clock)
     limits = ServiceLimits.from_settings(settings, clock)
@@ -240,6 +245,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # Starlette's redirect for a trailing slash is built from the Host header.
+        redirect_slashes=False,
     )
     app.state.kurz = state
     app.fast_path = FastPath(redirector)
@@ -253,6 +260,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     app.include_router(analytics_views.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
+    app.add_middleware(MethodRouting, router=app.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitHeaders)
     return app

@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     # The gRPC API (docs/grpc.md), served by `kurz serve` on KURZ_HOST; 0 turns it off.
     grpc_port: int = Field(default=50051, ge=0, le=65535)
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL connections each process keeps open; under load it opens as many again.
+    # A request that finds them all busy waits KURZ_DATABASE_POOL_TIMEOUT seconds for
+    # one, then gets a 503 (database-busy).
+    database_pool_size: int = Field(default=10, ge=1, le=1_000)
+    database_pool_timeout: float = Field(default=5.0, gt=0)
+    # /readyz answers 503 when the disk holding a SQLite database has less free space
+    # than this (100 MiB); 0 turns the check off. PostgreSQL's disk is not visible.
+    ready_min_free_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
     # The public origin short URLs are built on; defaults to the listening address.
     base_url: str = ""
     # Resolved links each process keeps in memory, L1 (0 turns it off).

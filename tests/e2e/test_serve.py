@@ -46,6 +46,13 @@ def test_embedded_server_from_an_empty_folder(embedded: Server, tmp_path: Path) 
             response = http.get("/e2e-link")
             assert response.status_code == 302
             assert response.headers["location"] == "https://example.com/e2e"
+        # A trailing slash still follows the link, and no Location comes from Host.
+        slashed = http.get("/e2e-link/", headers={"Host": "evil.example"})
+        assert slashed.status_code == 302
+        assert slashed.headers["location"] == "https://example.com/e2e"
+        for probe in ("/healthz", "/readyz"):
+            head = http.head(probe)
+            assert (head.status_code, head.content) == (200, b""), probe
         created_api = http.post(
             "/api/v1/links",
             json={"url": "https://example.com/api"},

@@ -206,8 +206,11 @@ async def test_patch_with_stale_etag_is_412_and_changes_nothing(api: httpx.Async
 
 @pytest.mark.parametrize(
     ("if_match", "status"),
-    [('"1"', 200), ('"7", "1"', 200), ("*", 200), ('W/"1"', 412), ('"2"', 412), ("1", 400)],
-)
+    [
+        ('"1"', 200), ('"7", "1"', 200), ("*", 200), ('W/"1"', 412), ('"2"', 412),
+        ("1", 400), ("W/", 400), ("W/1", 400), ('"1", W/', 400),
+    ],
+)  # fmt: skip
 async def test_if_match_forms(api: httpx.AsyncClient, if_match: str, status: int) -> None:
     link = await create(api)
     response = await api.patch(
@@ -215,6 +218,54 @@ async def test_if_match_forms(api: httpx.AsyncClient, if_match: str, status: int
         headers={"If-Match": if_match},
     )  # fmt: skip
     assert response.status_code == status
+
+
+async def test_a_weak_tag_is_412_saying_why(api: httpx.AsyncClient) -> None:
+    # kurz's ETags are strong and If-Match compares strongly (RFC 9110 13.1.1): W/"1"
+    # is well formed but can never match, so the precondition fails.
+    link = await create(api)
+    response = await api.patch(
+        f"/api/v1/links/{link['code']}", json={"forward_query": True},
+        headers={"If-Match": 'W/"1"'},
+    )  # fmt: skip
+    assert response.status_code == 412
+    assert response.headers["etag"] == '"1"'
+    assert "weak" in response.json()["detail"]
+
+
+async def test_a_malformed_weak_tag_is_a_400_naming_it(api: httpx.AsyncClient) -> None:
+    link = await create(api)
+    response = await api.delete(f"/api/v1/links/{link['code']}", headers={"If-Match": "W/"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["type"] == "/problems/malformed-if-match"
+    assert "W/" in problem["detail"]
+    assert (await api.get(f"/api/v1/links/{link['code']}")).status_code == 200
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+async def test_a_huge_if_match_list_is_400_and_changes_nothing(
+    api: httpx.AsyncClient, method: str
+) -> None:
+    # 40,000 distinct tags: past asyncpg's 32,767 bind parameters, and SQLite's.
+    link = await create(api)
+    path = f"/api/v1/links/{link['code']}"
+    tags = ", ".join(f'"{n}"' for n in range(1, 40_001))
+    body = {"forward_query": True} if method == "PATCH" else None
+    response = await api.request(method, path, headers={"If-Match": tags}, json=body)
+    assert response.status_code == 400, response.text[:300]
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["type"] == "/problems/malformed-if-match"
+    assert "32" in response.json()["detail"]
+    assert (await api.get(path)).json()["version"] == 1
+
+
+async def test_if_match_may_list_up_to_32_tags(api: httpx.AsyncClient) -> None:
+    link = await create(api)
+    tags = ", ".join(f'"{n}"' for n in range(32, 0, -1))
+    response = await api.delete(f"/api/v1/links/{link['code']}", headers={"If-Match": tags})
+    assert response.status_code == 204
 
 
 async def test_patch_rejects_null_for_required_fields(api: httpx.AsyncClient) -> None:

@@ -206,3 +206,70 @@ async def test_a_deleted_link_is_gone_on_the_next_redirect(
     assert (await anon.get(f"/{link['code']}")).status_code == 302
     assert (await api.delete(f"/api/v1/links/{link['code']}")).status_code == 204
     assert (await anon.get(f"/{link['code']}")).status_code == 404
+
+
+@pytest.mark.parametrize("host", ["kurz.test", "evil.example"])
+async def test_a_trailing_slash_follows_the_link(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, host: str
+) -> None:
+    # As at Bitly and Shlink: a short link pasted with a slash after it still works.
+    link = await create(api, url="https://example.com/t")
+    for _ in range(2):  # a miss, then an L1 hit
+        response = await anon.get(f"/{link['code']}/", headers={"Host": host})
+        assert response.status_code == 302
+        assert response.headers["location"] == "https://example.com/t"
+    assert (await anon.get("/nosuchcode/")).status_code == 404
+
+
+async def test_a_cached_link_with_a_slash_is_answered_before_fastapi(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, app: Any
+) -> None:
+    link = await create(api)
+    assert (await anon.get(f"/{link['code']}")).status_code == 302
+    entered: list[str] = []
+    stack = app.middleware_stack
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        entered.append(scope["path"])
+        await stack(scope, receive, send)
+
+    app.middleware_stack = counted
+    assert (await anon.get(f"/{link['code']}/")).status_code == 302
+    assert entered == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_api_path_with_a_slash_is_a_404_that_names_the_path(
+    api: httpx.AsyncClient,
+) -> None:
+    response = await api.post("/api/v1/links/", json={"url": "https://example.com/"})
+    assert response.status_code == 404
+    assert response.json()["detail"].endswith("without a slash: /api/v1/links")
+    assert (await api.get("/api/v1/links")).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/links/",
+        "/api/v1/links/abcdefg/",
+        "/api/v1/links/abcdefg/stats/",
+        "/api/v1/stats/",
+        "/healthz/",
+        "/readyz/",
+        "/metrics/",
+        "/docs/",
+        "/openapi.json/",
+        "/a/b/",
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_no_redirect_is_built_from_the_host_header(
+    api: httpx.AsyncClient, path: str, method: str
+) -> None:
+    response = await api.request(method, path, headers={"Host": "evil.example"})
+    # /healthz/ is read as a short link with a slash: a 404 to GET, a 405 to POST.
+    assert response.status_code in (404, 405), response.headers
+    assert "location" not in response.headers
+    assert response.headers["content-type"] == PROBLEM

@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from kurz.errors import Problem
 
@@ -41,13 +42,23 @@ class Isolation(StrEnum):
 class DatabaseUnavailable(Problem):
     """The database cannot be reached now: a 503 the client may retry, never a 500."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        slug: str = "database-unavailable",
+        detail: str = "The database does not answer; nothing was changed. Try again shortly.",
+    ) -> None:
+        super().__init__(503, slug, "Service Unavailable", detail, headers={"Retry-After": "1"})
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """Every connection of this process's pool stayed taken for the pool's timeout: the
+    database may answer well, but this process is at its limit (KURZ_DATABASE_POOL_SIZE)."""
+
+    def __init__(self, connections: int | None) -> None:
+        every = "All" if connections is None else f"All {connections}"
         super().__init__(
-            503,
-            "database-unavailable",
-            "Service Unavailable",
-            "The database does not answer; nothing was changed. Try again shortly.",
-            headers={"Retry-After": "1"},
+            "database-busy",
+            f"{every} database connections are busy; nothing was changed. Try again shortly.",
         )
 
 
@@ -65,6 +76,8 @@ _SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_C
                        "SQLITE_FULL")  # fmt: skip
 # How long a new PostgreSQL connection may take before the request fails fast.
 CONNECT_TIMEOUT = 5.0
+# PostgreSQL connections a process keeps open (and opens as many again under load).
+POOL_SIZE = 10
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -94,15 +107,22 @@ def async_url(database_url: str) -> URL:
     raise ValueError(f"unsupported database URL scheme: {url.drivername}")
 
 
-def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    database_url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = POOL_SIZE,
+    pool_timeout: float = CONNECT_TIMEOUT,
+) -> AsyncEngine:
+    """The engine; `pool_size` and `pool_timeout` apply to PostgreSQL's pool only."""
     url = async_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_async_engine(
             url,
             echo=echo,
-            pool_size=10,
-            max_overflow=10,
-            pool_timeout=CONNECT_TIMEOUT,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=pool_timeout,
             connect_args={"timeout": CONNECT_TIMEOUT},
         )
 
@@ -136,11 +156,23 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def pool_limit(engine: AsyncEngine) -> int | None:
+    """The most connections the engine's pool hands out at once; None if unbounded."""
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):
+        return None
+    # SQLAlchemy has no public accessor for the overflow limit.
+    return pool.size() + max(pool._max_overflow, 0)
+
+
 @asynccontextmanager
-async def _reachable() -> AsyncIterator[None]:
+async def _reachable(connections: int | None) -> AsyncIterator[None]:
     try:
         yield
     except Exception as exc:
+        # SQLAlchemy's TimeoutError is the pool's alone: no connection came free in time.
+        if isinstance(exc, sa_exc.TimeoutError):
+            raise DatabaseBusy(connections) from exc
         if unreachable(exc):
             raise DatabaseUnavailable() from exc
         raise
@@ -155,7 +187,11 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.connections = pool_limit(engine)
         self.is_sqlite = engine.dialect.name == "sqlite"
+        # SQLite's database file (None in memory): /readyz watches its disk.
+        name = engine.url.database
+        self.file = Path(name) if self.is_sqlite and name and name != ":memory:" else None
         self._readers: dict[Isolation, AsyncEngine]
         self._writers: dict[Isolation, AsyncEngine]
         if self.is_sqlite:
@@ -169,12 +205,18 @@ class Database:
             self._readers = self._writers = levels
 
     @classmethod
-    def from_url(cls, database_url: str) -> Database:
-        return cls(create_engine(database_url))
+    def from_url(
+        cls,
+        database_url: str,
+        *,
+        pool_size: int = POOL_SIZE,
+        pool_timeout: float = CONNECT_TIMEOUT,
+    ) -> Database:
+        return cls(create_engine(database_url, pool_size=pool_size, pool_timeout=pool_timeout))
 
     @asynccontextmanager
     async def read(self, isolation: Isolation = READ_COMMITTED) -> AsyncIterator[AsyncConnection]:
-        async with _reachable(), self._readers[isolation].begin() as conn:
+        async with _reachable(self.connections), self._readers[isolation].begin() as conn:
             yield conn
 
     @asynccontextmanager
@@ -184,11 +226,12 @@ class Database:
         Raises DatabaseUnavailable when the database cannot be reached: the
         transaction is then rolled back, or was never begun.
         """
-        async with _reachable(), self._writers[isolation].begin() as conn:
+        async with _reachable(self.connections), self._writers[isolation].begin() as conn:
             yield conn
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        """Raises DatabaseBusy when no connection comes free in time."""
+        async with _reachable(self.connections), self.engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:

@@ -207,7 +207,8 @@ class FastPath:
         """The code a GET or HEAD asks for, if its path can be one."""
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return None
-        code: str = scope["path"][1:]
+        # "/CODE/" asks for CODE too (the `follow` route's "/{code}/").
+        code: str = scope["path"][1:].removesuffix("/")
         if not CODE_PATTERN.fullmatch(code) or code.lower() in RESERVED:
             return None
         return code
@@ -283,12 +284,20 @@ _FOLLOW_RESPONSES = responses(
     limited=True,
 )
 
-for _method, _operation_id in (("GET", "followLink"), ("HEAD", "followLinkHead")):
+# "/{code}/" too, unlisted: as at Bitly and Shlink, a short link pasted with a slash
+# after it still works.
+for _path, _method, _operation_id in [
+    ("/{code}", "GET", "followLink"),
+    ("/{code}", "HEAD", "followLinkHead"),
+    ("/{code}/", "GET", "followLinkSlash"),
+    ("/{code}/", "HEAD", "followLinkSlashHead"),
+]:
     router.add_api_route(
-        "/{code}",
+        _path,
         follow,
         methods=[_method],
         operation_id=_operation_id,
+        include_in_schema=not _path.endswith("/"),
         summary="Follow a short link",
         description=(
             "Redirects with the link's status (301, 302, 307 or 308) and `Location`. "

@@ -29,6 +29,8 @@ from kurz.links.urls import Origins
 # links that is 3e-4, so eight tries fail together with probability ~1e-28.
 _CODE_ATTEMPTS = 8
 _CLEARABLE = frozenset({"expires_at", "max_visits"})
+# links.version is a 32-bit integer.
+MAX_VERSION = 2**31 - 1
 AnyRow = Row[*tuple[Any, ...]]
 
 _COLUMNS = (
@@ -51,6 +53,8 @@ class Versions:
     """What an If-Match header allows: some versions, or any (`*`)."""
 
     allowed: frozenset[int] | None
+    # It named weak tags only, which never match: the 412 then says why.
+    weak_only: bool = False
 
     @classmethod
     def any(cls) -> Versions:
@@ -245,10 +249,14 @@ async def list_(
 def _version_matches(versions: Versions) -> list[ColumnElement[bool]]:
     if versions.allowed is None:
         return []
-    return [links.c.version.in_(versions.allowed)]
+    # A version the column cannot hold matches no row; as a bind parameter, PostgreSQL
+    # would refuse it (gRPC's expected_version is an int64).
+    return [links.c.version.in_([v for v in versions.allowed if 0 < v <= MAX_VERSION])]
 
 
-async def _explain_miss(conn: AsyncConnection, code: str, principal: Principal) -> Problem:
+async def _explain_miss(
+    conn: AsyncConnection, code: str, principal: Principal, versions: Versions
+) -> Problem:
     """Why a conditional write touched no row: the link is gone, or someone else won."""
     current = (
         await conn.execute(
@@ -257,12 +265,18 @@ async def _explain_miss(conn: AsyncConnection, code: str, principal: Principal) 
     ).scalar_one_or_none()
     if current is None:
         return _missing(code)
+    detail = (
+        "If-Match held only weak entity tags (W/...), which never match: If-Match "
+        f"compares strongly (RFC 9110 13.1.1). Send the ETag as kurz sent it, {etag(current)}."
+        if versions.weak_only
+        else "The link changed since you read it (If-Match does not match its ETag); "
+        "GET it again and reapply your change."
+    )
     return Problem(
         412,
         "precondition-failed",
         "Precondition Failed",
-        "The link changed since you read it (If-Match does not match its ETag); "
-        "GET it again and reapply your change.",
+        detail,
         headers={"ETag": etag(current)},
     )
 
@@ -300,7 +314,7 @@ async def update(
     )
     link_id = result.scalar_one_or_none()
     if link_id is None:
-        raise await _explain_miss(conn, code, principal)
+        raise await _explain_miss(conn, code, principal, versions)
     if new_tags is not None:
         await _set_tags(conn, link_id, new_tags)
     return await get(conn=conn, code=code, principal=principal, base_url=base_url)
@@ -322,7 +336,7 @@ async def delete(
         .returning(links.c.id)
     )
     if result.scalar_one_or_none() is None:
-        raise await _explain_miss(conn, code, principal)
+        raise await _explain_miss(conn, code, principal, versions)
 
 
 _TARGET_COLUMNS = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -12,6 +11,7 @@ from kurz.errors import Problem
 from kurz.idempotency import Keyed, keyed_request
 from kurz.links import operations
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.preconditions import parse_if_match
 from kurz.links.service import Versions, etag
 from kurz.links.urls import MAX_TAG_LENGTH
 from kurz.openapi import (
@@ -28,8 +28,6 @@ from kurz.state import StateDep
 PREFIX = operations.PREFIX
 router = APIRouter(prefix=PREFIX, tags=["links"])
 
-# A strong entity tag as kurz issues them: the link's version in quotes.
-_ETAG = re.compile(r'"(\d{1,9})"')
 
 _IF_MATCH = (
     "The ETag the change is based on, from a GET or an earlier write (or `*`: whatever "
@@ -73,27 +71,6 @@ async def _idempotency_key(
 
 
 KeyedDep = Annotated[Keyed | None, Depends(_idempotency_key)]
-
-
-def parse_if_match(value: str) -> Versions:
-    """The versions an If-Match header accepts (RFC 9110 13.1.1, strong comparison)."""
-    if value.strip() == "*":
-        return Versions.any()
-    allowed: set[int] = set()
-    for part in value.split(","):
-        tag = part.strip()
-        if tag.startswith("W/"):
-            continue  # A weak tag never matches under strong comparison.
-        match = _ETAG.fullmatch(tag)
-        if match is None:
-            raise Problem(
-                400,
-                "malformed-if-match",
-                "Malformed If-Match",
-                'If-Match must hold entity tags as kurz sends them in ETag, e.g. "3".',
-            )
-        allowed.add(int(match.group(1)))
-    return Versions(frozenset(allowed))
 
 
 @router.post(

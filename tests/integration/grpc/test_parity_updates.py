@@ -168,3 +168,17 @@ async def test_a_masked_url_without_a_value_is_refused_as_null_is(
     assert response.status_code == 422
     assert failure.violations == {"url": "must not be null"}
     assert_same_failure(response, failure)
+
+
+async def test_a_version_past_any_kurz_issues_is_a_failed_precondition(
+    api: httpx.AsyncClient, rpc: Rpc
+) -> None:
+    # expected_version is an int64; a link's version column is a 32-bit integer.
+    code = (await create(api))["code"]
+    for method, request in [
+        ("UpdateLink", pb.UpdateLinkRequest(code=code, expected_version=2**40, max_visits=9)),
+        ("DeleteLink", pb.DeleteLinkRequest(code=code, expected_version=2**40)),
+    ]:
+        failure = await rpc.fails(method, request)
+        assert failure.code == grpc.StatusCode.FAILED_PRECONDITION, failure
+    assert (await rest_get(api, code))["version"] == 1

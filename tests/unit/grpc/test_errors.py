@@ -53,6 +53,7 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     "rate-limit/auth-fail": (429, Code.RESOURCE_EXHAUSTED),
     "not-ready": (503, Code.UNAVAILABLE),
     "database-unavailable": (503, Code.UNAVAILABLE),
+    "database-busy": (503, Code.UNAVAILABLE),
     "internal-error": (500, Code.INTERNAL),
 }
 POLICIES = ("api", "redirect", "auth-fail")

@@ -1,0 +1,101 @@
+"""Methods: every path answers HEAD where it answers GET, and a 405 names all it answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+from tests.conftest import KeyMaker
+from tests.integration.test_links_api import create
+
+PROBLEM = "application/problem+json"
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+# Each of kurz's paths, an example of it, and the methods it answers. Written out by
+# hand: a 405's Allow is checked against this, not against the routes it is built from.
+ALLOWED = {
+    "/api/v1/links": ("/api/v1/links", {"GET", "HEAD", "POST"}),
+    "/api/v1/links/{code}": ("/api/v1/links/abcdefg", {"GET", "HEAD", "PATCH", "DELETE"}),
+    "/api/v1/links/{code}/stats": ("/api/v1/links/abcdefg/stats", {"GET", "HEAD"}),
+    "/api/v1/stats": ("/api/v1/stats", {"GET", "HEAD"}),
+    "/healthz": ("/healthz", {"GET", "HEAD"}),
+    "/readyz": ("/readyz", {"GET", "HEAD"}),
+    "/metrics": ("/metrics", {"GET", "HEAD"}),
+    "/openapi.json": ("/openapi.json", {"GET", "HEAD"}),
+    "/docs": ("/docs", {"GET", "HEAD"}),
+    "/docs/oauth2-redirect": ("/docs/oauth2-redirect", {"GET", "HEAD"}),
+    "/{code}": ("/abcdefg", {"GET", "HEAD"}),
+    "/{code}/": ("/abcdefg/", {"GET", "HEAD"}),
+}
+REFUSED = [
+    (path, method)
+    for path, allowed in ALLOWED.values()
+    for method in METHODS
+    if method not in allowed
+]
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """Routing is the same on either database."""
+    return sqlite_url
+
+
+@pytest.fixture
+async def admin(
+    make_key: KeyMaker, client_for: Callable[[str], httpx.AsyncClient]
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(await make_key("root", admin=True)) as client:
+        yield client
+
+
+def test_the_table_lists_every_route(app: FastAPI) -> None:
+    paths = {route.path_format for route in iter_route_contexts(app.routes)}
+    assert paths == set(ALLOWED)
+
+
+@pytest.mark.parametrize(("path", "method"), REFUSED)
+async def test_a_405_names_every_method_of_the_path(
+    admin: httpx.AsyncClient, path: str, method: str
+) -> None:
+    response = await admin.request(method, path)
+    assert response.status_code == 405, response.text
+    allow = {part.strip() for part in response.headers["allow"].split(",")}
+    assert allow == next(methods for example, methods in ALLOWED.values() if example == path)
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["type"] == "/problems/method-not-allowed"
+
+
+async def test_head_answers_as_get_without_a_body(admin: httpx.AsyncClient) -> None:
+    link = await create(admin)
+    paths = [
+        example.replace("abcdefg", link["code"])
+        for example, methods in ALLOWED.values()
+        if "GET" in methods
+    ]
+    for path in paths:
+        got = await admin.get(path)
+        head = await admin.head(path)
+        assert head.status_code == got.status_code, path
+        assert head.content == b"", path
+        for header in ("content-type", "etag", "location", "content-length"):
+            assert head.headers.get(header) == got.headers.get(header), (path, header)
+
+
+async def test_head_of_the_probes_is_not_a_short_link(anon: httpx.AsyncClient) -> None:
+    for path in ("/healthz", "/readyz"):
+        response = await anon.head(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"] == "application/json"
+
+
+async def test_head_of_a_link_takes_no_visit(admin: httpx.AsyncClient) -> None:
+    link = await create(admin, max_visits=1)
+    for _ in range(3):
+        assert (await admin.head(f"/{link['code']}")).status_code == 302
+    assert (await admin.get(f"/{link['code']}")).status_code == 302
+    assert (await admin.get(f"/{link['code']}")).status_code == 410
