@@ -98,8 +98,8 @@ def serve() -> None:
         where = f"{settings.host}:{settings.grpc_port}"
         raise _fail(f"cannot serve gRPC on {where}: the port is in use "
                     "(set KURZ_GRPC_PORT to another port, or 0 to turn gRPC off)")  # fmt: skip
-    log.info("kurz serving on http://%s:%s (short URLs on %s)",
-             settings.host, settings.port, settings.base_url)  # fmt: skip
+    where = f"http://{settings.host}:{settings.port}"
+    log.info("kurz serving on %s (short URLs on %s)", where, settings.base_url)
     if settings.grpc_port:
         log.info("gRPC (kurz.v1.LinkService) on %s:%s", settings.host, settings.grpc_port)
     uvicorn.run(

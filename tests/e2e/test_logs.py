@@ -34,12 +34,17 @@ def served(cwd: Path, env: dict[str, str], *paths: str) -> tuple[list[httpx.Resp
     return answers, server.output()
 
 
-def text_lines(output: str) -> list[dict[str, str]]:
+def text_lines(output: str, *, multiline: bool = False) -> list[dict[str, str]]:
+    """The records: each starts a line. With `multiline`, a message or traceback of
+    several lines goes on in the lines that follow, as a log shipper's rule expects."""
     lines = output.splitlines()
     assert lines, "nothing was logged"
-    parsed = []
+    parsed: list[dict[str, str]] = []
     for line in lines:
         found = TEXT_LINE.fullmatch(line)
+        if multiline and found is None and parsed:
+            parsed[-1]["message"] += "\n" + line
+            continue
         assert found is not None, f"not a log line: {line!r} in\n{output}"
         parsed.append(found.groupdict())
     return parsed
@@ -122,7 +127,8 @@ def test_a_request_id_is_made_or_taken_from_a_trusted_proxy_and_logged(
     assert (made.status_code, taken.status_code) == (503, 503)
 
     assert MADE_ID.fullmatch(made.headers["x-request-id"]), made.headers
-    lines = text_lines(direct.output())
+    # The database's error, in the message, has several lines.
+    lines = text_lines(direct.output(), multiline=True)
     [warning] = [line for line in lines if "readiness check failed" in line["message"]]
     assert warning["level"] == "WARNING"
     assert warning["message"].startswith(f"request_id={made.headers['x-request-id']} ")
