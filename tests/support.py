@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,15 +38,18 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server of the test's own on a free port, which the test may stop and restart."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, options: Sequence[str] = ()) -> None:
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        # redis-server options after the defaults, which they override: e.g.
+        # ("--appendonly", "yes", "--dir", folder) for a Redis that keeps its data.
+        self.options = tuple(options)
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self._proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no"],
+             "--save", "", "--appendonly", "no", *self.options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
@@ -63,7 +67,7 @@ class RedisServer:
         self._proc = None
 
     def kill(self) -> None:
-        """SIGKILL, as in a crash: its data (it keeps none on disk) is gone with it."""
+        """SIGKILL, as in a crash: its data (none on disk, unless options say) goes with it."""
         if self._proc is not None:
             self._proc.kill()
             self._proc.wait(timeout=10)

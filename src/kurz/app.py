@@ -6,10 +6,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kurz import __version__, errors, health, metrics
 from kurz.analytics import views as analytics_views
@@ -40,6 +41,7 @@ from kurz.links.scheduled import retire_expired
 from kurz.links.urls import Origins
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
+from kurz.requestid import RequestIds
 from kurz.state import AppState
 from kurz.types import Clock
 
@@ -74,6 +76,8 @@ class KurzApp(FastAPI):
     # What `kurz worker` runs, wired to this app's stores and caches.
     jobs_registry: Registry
     clicks: ClickRecorder | None
+    # Peers whose X-Request-ID (as their X-Forwarded-For) is believed.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast_path = self.fast_path
@@ -103,6 +107,10 @@ class KurzApp(FastAPI):
         if self.openapi_schema is None:
             self.openapi_schema = complete(super().openapi())
         return self.openapi_schema
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # Around Starlette's ServerErrorMiddleware, so that a 500 carries the id too.
+        return RequestIds(super().build_middleware_stack(), self.trusted_proxies)
 
 
 def redirect_cache(settings: Settings, db: Database) -> TieredCache[Target]:
@@ -220,6 +228,17 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
             running = asyncio.create_task(worker.run())
             if analytics is not None:
                 analytics.start_consumer()
+        log.debug(
+            "started: %s; L1 of %d links (%s), L2 on %d nodes; limits %s; clicks %s; "
+            "embedded worker %s",
+            "SQLite" if settings.is_sqlite else "PostgreSQL",
+            settings.redirect_cache_size,
+            settings.redirect_cache_admission,
+            len(settings.cache_nodes),
+            "in process" if limits.in_process else "in Redis",
+            "off" if analytics is None else "via Redis" if settings.redis_url else "in process",
+            "on" if worker is not None else "off",
+        )
         try:
             yield
         finally:
@@ -253,6 +272,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     app.limits = limits
     app.jobs_registry = registry
     app.clicks = analytics.recorder if analytics is not None else None
+    app.trusted_proxies = settings.trusted_proxies
     errors.install(app)
     app.include_router(health.router)
     app.include_router(metrics.router)

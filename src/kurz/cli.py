@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -28,6 +29,7 @@ from kurz.db import (
     upgrade,
 )
 from kurz.jobs import Job, JobState, JobStore, Worker
+from kurz.logs import configure_logging
 
 T = TypeVar("T")
 
@@ -39,6 +41,8 @@ app.add_typer(keys, name="keys")
 jobs = typer.Typer(help="Inspect background jobs, and retry dead ones.", no_args_is_help=True)
 app.add_typer(jobs, name="jobs")
 err = Console(stderr=True)
+# serve and worker log (kurz.logs); the other commands print for a person.
+log = logging.getLogger(__name__)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -83,6 +87,7 @@ def serve() -> None:
     from kurz.app import create_app
 
     settings = _settings()
+    configure_logging(settings)
 
     async def ready(_db: Database) -> None:
         return None
@@ -93,17 +98,19 @@ def serve() -> None:
         where = f"{settings.host}:{settings.grpc_port}"
         raise _fail(f"cannot serve gRPC on {where}: the port is in use "
                     "(set KURZ_GRPC_PORT to another port, or 0 to turn gRPC off)")  # fmt: skip
-    err.print(f"kurz serving on http://{settings.host}:{settings.port} "
-              f"(short URLs on {settings.base_url})", highlight=False)  # fmt: skip
+    where = f"http://{settings.host}:{settings.port}"
+    log.info("kurz serving on %s (short URLs on %s)", where, settings.base_url)
     if settings.grpc_port:
-        err.print(f"gRPC (kurz.v1.LinkService) on {settings.host}:{settings.grpc_port}",
-                  highlight=False)  # fmt: skip
+        log.info("gRPC (kurz.v1.LinkService) on %s:%s", settings.host, settings.grpc_port)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
+        # uvicorn's loggers go through kurz's handler, configured above: None keeps
+        # uvicorn from installing its own (access_log and log_level still apply).
+        log_config=None,
         access_log=settings.access_log,
         log_level=settings.log_level,
         server_header=False,
@@ -133,6 +140,7 @@ def worker(
     """Run background jobs until SIGTERM or Ctrl-C (then finish or release running ones)."""
     # A worker serves neither HTTP nor gRPC: it only runs jobs (and consumes clicks).
     settings = _settings().model_copy(update={"embedded_worker": False, "grpc_port": 0})
+    configure_logging(settings)
     from kurz.app import create_app
 
     async def run() -> None:
@@ -151,9 +159,9 @@ def worker(
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, runner.stop)
-            err.print(f"worker {runner.name} running", highlight=False)
+            log.info("worker %s running", runner.name)
             await runner.run()
-            err.print(f"worker {runner.name} stopped", highlight=False)
+            log.info("worker %s stopped", runner.name)
 
     try:
         asyncio.run(run())

@@ -103,8 +103,12 @@ class Settings(BaseSettings):
     analytics_claim_idle: float = Field(default=30.0, gt=0)
     # How long raw click events are kept (the rollups are kept for good).
     analytics_retention: float = Field(default=30 * 86_400.0, ge=3_600.0)
+    # Log every request (uvicorn.access), as a line of the log below.
     access_log: bool = False
+    # kurz's and uvicorn's loggers; other libraries log at warning or above (kurz.logs).
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # "text": time, level, logger, request id, message; "json": one object a line.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod

@@ -84,7 +84,7 @@ class ServiceLimits:
         """The peer address, or the client a trusted proxy says it forwarded for."""
         client = scope.get("client")
         peer: str = client[0] if client else "unknown"
-        if not self._trusted or not _within(peer, self._trusted):
+        if not self._trusted or not within(peer, self._trusted):
             return peer
         forwarded = [
             value.decode("latin-1") for name, value in scope["headers"]
@@ -94,7 +94,7 @@ class ServiceLimits:
         # Walk back from the nearest hop: the first one not ours is the client. Hops
         # further left were written by the client itself and prove nothing.
         for hop in reversed(hops):
-            if not _within(hop, self._trusted):
+            if not within(hop, self._trusted):
                 return hop if _is_ip(hop) else peer
         return hops[0] if hops and _is_ip(hops[0]) else peer
 
@@ -107,7 +107,8 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _within(text: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+def within(text: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    """Whether `text` is an address in one of `networks` (kurz.requestid asks it too)."""
     try:
         address = ip_address(text)
     except ValueError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import time
@@ -154,8 +155,8 @@ class Workers:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             for line in self.log(name).splitlines():
-                if line.startswith("worker ") and line.endswith(" running"):
-                    return line.removeprefix("worker ").removesuffix(" running")
+                if found := re.search(r" worker (\S+) running$", line):
+                    return found.group(1)
             assert self.procs[name].poll() is None, self.log(name)
             time.sleep(0.05)
         raise AssertionError(f"{name} did not start: {self.log(name)}")

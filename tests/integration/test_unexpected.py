@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -20,4 +22,6 @@ async def test_an_unhandled_error_is_a_500_problem(app: FastAPI) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert body["type"] == "/problems/internal-error"
+    # The id the server's log of the traceback carries (kurz.requestid).
+    assert re.fullmatch(r"[0-9a-f]{16}", response.headers["x-request-id"])
     assert "a bug" not in response.text

@@ -19,7 +19,7 @@ from kurz.analytics.queue import BatchQueue, Drainer
 from kurz.analytics.recorder import ClickRecorder
 from kurz.analytics.salts import SaltKeeper
 from kurz.analytics.store import ClickStore
-from kurz.analytics.stream import StreamConsumer, StreamSink
+from kurz.analytics.stream import StreamConsumer, StreamSink, warn_unless_persistent
 from kurz.config import Settings
 from kurz.db import Database
 from kurz.types import Clock
@@ -67,6 +67,7 @@ class Analytics:
         self._claim_idle = claim_idle
         self.consumer: StreamConsumer | None = None
         self._consuming: asyncio.Task[None] | None = None
+        self.persistence_check: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(
@@ -87,6 +88,11 @@ class Analytics:
     async def start(self) -> None:
         await self._salts.start()
         self.drainer.start()
+        if self.redis is not None:
+            # In the background: a Redis that is away must not hold up the start.
+            self.persistence_check = asyncio.get_running_loop().create_task(
+                warn_unless_persistent(self.redis)
+            )
 
     def start_consumer(self, name: str | None = None) -> StreamConsumer | None:
         """In a worker: record what web processes add to the stream (scaled out only)."""
@@ -107,5 +113,8 @@ class Analytics:
             await self._consuming
             self._consuming = None
         await self._salts.stop()
+        if self.persistence_check is not None:
+            self.persistence_check.cancel()
+            await asyncio.wait([self.persistence_check])
         if self.redis is not None:
             await self.redis.aclose()

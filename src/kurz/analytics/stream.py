@@ -203,6 +203,32 @@ class StreamConsumer:
             await self._redis.xtrim(self._key, minid=f"{oldest[0]}-{oldest[1]}", approximate=True)
 
 
+async def warn_unless_persistent(redis: Redis) -> None:
+    """Warn when the stream's Redis keeps nothing on disk: the clicks not yet consumed
+    would be lost if it restarted (docs/analytics.md, "When something fails")."""
+    fix = "give that Redis appendonly yes (docs/analytics.md)"
+    try:
+        appendonly = await redis.config_get("appendonly")
+        save = await redis.config_get("save")
+    except (RedisError, OSError) as exc:
+        # Managed Redis services often rename or forbid CONFIG.
+        log.warning(
+            "could not check whether the click stream's Redis keeps its data on disk "
+            "(CONFIG GET: %s); if it does not, clicks not yet consumed are lost if it "
+            "restarts: %s",
+            exc,
+            fix,
+        )
+        return
+    if _name(appendonly.get("appendonly", "no")) == "yes" or _name(save.get("save", "")):
+        return
+    log.warning(
+        "the click stream's Redis keeps nothing on disk (appendonly no, no save points): "
+        "clicks not yet consumed are lost if it restarts; %s",
+        fix,
+    )
+
+
 def _name(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
