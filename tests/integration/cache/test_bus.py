@@ -47,10 +47,12 @@ async def pair(
 async def test_a_key_published_once_reaches_the_other_process_on_every_node(
     pair: tuple[InvalidationBus, InvalidationBus, Listener],
 ) -> None:
-    sender, _, heard = pair
+    sender, receiver, heard = pair
     assert await sender.publish("abc") == 2
     await until(lambda: heard.keys == ["abc", "abc"], "the key arrives over both nodes")
     assert heard.gaps == 0
+    # Counted as sent once per node that took it, and as heard once per node heard on.
+    assert (sender.sent, receiver.heard) == (2, 2)
 
 
 async def test_losing_one_node_loses_no_message(
