@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -79,6 +80,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
+            self.resume()
             self._proc.terminate()
             self._proc.wait(timeout=10)
         self._proc = None
@@ -89,6 +91,16 @@ class RedisServer:
             self._proc.kill()
             self._proc.wait(timeout=10)
         self._proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP, as behind a dead link: it keeps its data and its connections, and
+        answers nothing until resume(), however long the test takes meanwhile."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
 
 
 class PostgresServer:
