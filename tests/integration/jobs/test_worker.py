@@ -21,7 +21,8 @@ from tests.support import FakeClock
 
 # The ceiling of each delay, exactly: 1 s, 2 s, 4 s, ...
 NO_JITTER = Backoff(base=1.0, cap=3600.0, rng=lambda: 1.0)
-WAIT = 10.0
+# Longer than anything a test waits for, on any host: only a broken worker reaches it.
+WAIT = 30.0
 
 
 @pytest.fixture
