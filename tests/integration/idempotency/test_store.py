@@ -25,6 +25,9 @@ from kurz.errors import Problem
 from kurz.idempotency import Idempotency, Keyed, store
 
 TTL = 3600.0
+# PostgreSQL ends a keyed transaction idle for this long. Far longer than a loaded
+# host pauses between two statements: only the test about it waits for it.
+LOCK_TIMEOUT = 30.0
 # Only so that a broken lock fails the test instead of hanging it.
 WAIT = 30.0
 
@@ -42,7 +45,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def idem(db: Database, clock: FakeClock) -> Idempotency:
-    return Idempotency(db, clock, ttl=TTL, lock_timeout=0.5)
+    return Idempotency(db, clock, ttl=TTL, lock_timeout=LOCK_TIMEOUT)
 
 
 @pytest.fixture
@@ -55,7 +58,7 @@ async def pg_db(postgres_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def pg_idem(pg_db: Database, clock: FakeClock) -> Idempotency:
-    return Idempotency(pg_db, clock, ttl=TTL, lock_timeout=0.5)
+    return Idempotency(pg_db, clock, ttl=TTL, lock_timeout=LOCK_TIMEOUT)
 
 
 def writes(
@@ -242,6 +245,9 @@ async def run_unless_in_flight(
 async def test_a_key_held_by_a_hung_server_is_freed_after_the_lock_timeout(
     pg_idem: Idempotency, clock: FakeClock, postgres_url: str
 ) -> None:
+    # The hung request's own timeout, short enough to wait for; the retries keep the
+    # long one.
+    hung_idem = Idempotency(pg_idem.db, clock, ttl=TTL, lock_timeout=2.0)
     idem = pg_idem
     hung_in_statement, idle = asyncio.Event(), asyncio.Event()
     # A lock of the test's own: while the hung request waits for it inside a statement,
@@ -256,7 +262,7 @@ async def test_a_key_held_by_a_hung_server_is_freed_after_the_lock_timeout(
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    hung = asyncio.create_task(idem.run(hangs, keyed()))
+    hung = asyncio.create_task(hung_idem.run(hangs, keyed()))
     try:
         await asyncio.wait_for(hung_in_statement.wait(), WAIT)
         await asyncio.wait_for(until_waiting_for_lock(blocker, 7), WAIT)
@@ -264,7 +270,7 @@ async def test_a_key_held_by_a_hung_server_is_freed_after_the_lock_timeout(
         assert await run_unless_in_flight(idem, writes(clock, "a", created), keyed()) is None
         await blocker.execute("SELECT pg_advisory_unlock(7)")
         await asyncio.wait_for(idle.wait(), WAIT)
-        # Now idle in its transaction: PostgreSQL ends it after lock_timeout (0.5 s),
+        # Now idle in its transaction: PostgreSQL ends it after its lock_timeout (2 s),
         # and only that frees the key. The loop ends by that, not by a deadline of its own.
         for _ in range(600):
             result = await run_unless_in_flight(idem, writes(clock, "b", created), keyed())
