@@ -31,7 +31,9 @@ class Monotonic:
 async def test_fallback_switches_logs_once_and_switches_back(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    # A stopped Redis refuses at once: the timeouts need only outlast a loaded host's
+    # pauses, so that the fallback starts when the test stops Redis and not before.
+    client = Redis.from_url(redis_server.url, socket_timeout=10, socket_connect_timeout=10)
     monotonic = Monotonic()
     limiter = FallbackLimiter(
         RedisLimiter(client), MemoryLimiter(FakeClock()), retry_after=5.0, monotonic=monotonic
