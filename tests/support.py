@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -29,6 +30,26 @@ class FakeClock:
         return datetime.fromtimestamp(self.now + offset, UTC).isoformat()
 
 
+class FileClock:
+    """A wall clock kept in a file, for a test and the processes it starts to share:
+    each process reads it on every call, and only the test moves it (`set`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self) -> float:
+        return float(self.path.read_text())
+
+    def set(self, now: float) -> None:
+        # Written aside and renamed into place, so that a reader never sees half of it.
+        draft = self.path.with_name(self.path.name + ".draft")
+        draft.write_text(repr(now))
+        os.replace(draft, self.path)
+
+    def advance(self, seconds: float) -> None:
+        self.set(self() + seconds)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -52,7 +73,8 @@ class RedisServer:
              "--save", "", "--appendonly", "no", *self.options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 10
+        # Generous: a loaded host can take seconds to start a process.
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
@@ -62,6 +84,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
+            self.resume()
             self._proc.terminate()
             self._proc.wait(timeout=10)
         self._proc = None
@@ -72,6 +95,16 @@ class RedisServer:
             self._proc.kill()
             self._proc.wait(timeout=10)
         self._proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP, as behind a dead link: it keeps its data and its connections, and
+        answers nothing until resume(), however long the test takes meanwhile."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
 
 
 class PostgresServer:

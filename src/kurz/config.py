@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     ratelimit_max_keys: int = Field(default=100_000, ge=100)
     # Redis for limits shared by every kurz process; empty keeps them in process.
     redis_url: str = ""
+    # How long a check may wait for that Redis before the process limits on its own
+    # (for 5 s): short, so that a Redis that hangs does not hang redirects with it.
+    ratelimit_timeout: float = Field(default=0.25, gt=0)
     # Peers whose X-Forwarded-For is believed (addresses or networks, comma-separated).
     trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
     # How long a process trusts an API key it has checked, in seconds. Off by default,

@@ -48,8 +48,10 @@ class ServiceLimits:
         memory = MemoryLimiter(clock, max_keys=settings.ratelimit_max_keys)
         if not settings.redis_url:
             return cls(settings, memory)
-        # Short timeouts: a Redis that hangs must not hang redirects with it.
-        redis = Redis.from_url(settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+        timeout = settings.ratelimit_timeout
+        redis = Redis.from_url(
+            settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
         return cls(settings, FallbackLimiter(RedisLimiter(redis), memory), redis)
 
     async def close(self) -> None:

@@ -88,4 +88,26 @@ async def metrics(principal: PrincipalDep, state: StateDep) -> PlainTextResponse
                     consumer.claimed,
                 )
             )
+    bus = state.redirector.cache.bus
+    if bus is not None:
+        lines += [
+            _metric(
+                "kurz_cache_invalidations_sent_total",
+                "counter",
+                "Invalidations published, counted once per cache node that took one.",
+                bus.sent,
+            ),
+            _metric(
+                "kurz_cache_invalidations_heard_total",
+                "counter",
+                "Invalidations heard and dropped from L1, counted once per node heard on.",
+                bus.heard,
+            ),
+            _metric(
+                "kurz_cache_subscriptions",
+                "gauge",
+                "Cache nodes whose invalidation subscription is up.",
+                bus.subscriptions,
+            ),
+        ]
     return PlainTextResponse("".join(lines), media_type=PROMETHEUS_TEXT)

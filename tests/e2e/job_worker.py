@@ -1,38 +1,82 @@
 """A worker process for the e2e job tests: kurz.jobs with the test's own handlers.
 
-    python -m tests.e2e.job_worker DATABASE_URL NAME LEASE_SECONDS
+    python -m tests.e2e.job_worker DATABASE_URL NAME --lease SECONDS
+        [--clock FILE] [--gather ROWS]
 
-- `effect` inserts a row keyed by its job id into job_effects (the test made the table).
+- `effect` inserts a row keyed by its job id into job_effects (the test made the
+  table); with --gather, it then waits until the table holds ROWS rows, so that the
+  first jobs are held until every worker has taken its share.
 - `slow-first` hangs on its first attempt (the test kills the worker), then does `effect`.
-- the schedule `every-second` enqueues `noop` each second.
+- the schedule `every-second` enqueues `noop` each second, and the worker prints each
+  tick it asked the store for (`NAME tick ISO enqueued|taken`).
+- --clock: the time is read from FILE (tests.support.FileClock), which the test moves.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
-import sys
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from kurz.clock import system_clock
 from kurz.db import READ_COMMITTED, Database
-from kurz.jobs import JobStore, Registry, Worker
+from kurz.jobs import Job, JobStore, Registry, Worker
 from kurz.jobs.worker import current_job
+from tests.support import FileClock
 
 EFFECTS = sa.table("job_effects", sa.column("job_id"), sa.column("worker"))
 
 
-async def main(database_url: str, name: str, lease: float) -> None:
+class TellingStore(JobStore):
+    """A JobStore that prints each tick it was asked to enqueue, once it has answered."""
+
+    name = ""
+
+    async def enqueue_tick(
+        self,
+        schedule: str,
+        tick: datetime,
+        kind: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        queue: str = "default",
+        max_attempts: int = 5,
+    ) -> Job | None:
+        job = await super().enqueue_tick(
+            schedule, tick, kind, payload, queue=queue, max_attempts=max_attempts
+        )
+        outcome = "taken" if job is None else "enqueued"
+        print(f"{self.name} tick {tick.isoformat()} {outcome}", flush=True)
+        return job
+
+
+async def main(database_url: str, name: str, lease: float, clock: Path | None, gather: int) -> None:
     db = Database.from_url(database_url)
-    store = JobStore(db, system_clock)
+    store = TellingStore(db, system_clock if clock is None else FileClock(clock))
+    store.name = name
     registry = Registry()
+    gathered = gather == 0
+
+    async def wait_for_the_others() -> None:
+        nonlocal gathered
+        count = sa.select(sa.func.count()).select_from(EFFECTS)
+        while not gathered:
+            async with db.read() as conn:
+                gathered = (await conn.execute(count)).scalar_one() >= gather
+            if not gathered:
+                await asyncio.sleep(0.05)
 
     @registry.job("effect")
     async def effect(_payload: dict[str, Any]) -> None:
         async with db.write(READ_COMMITTED) as conn:
             await conn.execute(sa.insert(EFFECTS).values(job_id=current_job().id, worker=name))
+        await wait_for_the_others()
 
     @registry.job("slow-first", timeout=120.0)
     async def slow_first(payload: dict[str, Any]) -> None:
@@ -58,4 +102,11 @@ async def main(database_url: str, name: str, lease: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("database_url")
+    parser.add_argument("name")
+    parser.add_argument("--lease", type=float, required=True)
+    parser.add_argument("--clock", type=Path)
+    parser.add_argument("--gather", type=int, default=0)
+    args = parser.parse_args()
+    asyncio.run(main(args.database_url, args.name, args.lease, args.clock, args.gather))

@@ -6,12 +6,13 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
 
-from tests.e2e.support import Server, figure, kurz_env, new_key, run
+from tests.e2e.support import PATIENCE, Server, figure, kurz_env, new_key, run
 from tests.support import RedisServer
 
 LINKS = "/api/v1/links"
@@ -78,30 +79,29 @@ def test_a_cache_node_killed_under_load_fails_no_redirect_and_rejoins(
             else:
                 wrong.append(f"{code}: {response.status_code} {location}")
 
-        async def phase(seconds: float, clients: int = 8) -> None:
-            stop = time.monotonic() + seconds
-            async with httpx.AsyncClient(timeout=10) as http:
+        async def phase(visits: int, clients: int = 8) -> None:
+            tickets = iter(range(visits))
+            async with httpx.AsyncClient(timeout=PATIENCE) as http:
 
                 async def client(seed: int) -> None:
                     rng = random.Random(seed)
-                    while time.monotonic() < stop:
+                    for _ in tickets:
                         await visit(http, rng)
 
                 await asyncio.gather(*(client(seed) for seed in range(clients)))
 
         async def scenario() -> tuple[int, int]:
-            await phase(1.0)
+            await phase(200)
             before = outcomes["ok"]
             victim.kill()
-            await phase(2.0)
+            await phase(400)
             during = outcomes["ok"] - before
             victim.start()
             back = time.monotonic()
             # The probe puts it back; the keys it owns miss there and are written back.
-            for _ in range(100):
-                await phase(0.2)
-                if await dbsize(victim) > 0:
-                    break
+            while await dbsize(victim) == 0:
+                assert time.monotonic() - back < PATIENCE, "the restarted node never got keys"
+                await phase(40)
             rejoined = time.monotonic() - back
             figure("a cache node", "recovery", f"back in the ring, holding keys, within "
                                                f"{rejoined:.1f} s of its restart")  # fmt: skip
@@ -111,13 +111,33 @@ def test_a_cache_node_killed_under_load_fails_no_redirect_and_rejoins(
     finally:
         server.stop()
     log = server.output()
-    figure("a cache node", "redirects (L1 off, 8 clients, 2 s down)",
+    figure("a cache node", "redirects (L1 off, 8 clients, 400 while down)",
            f"{during} answered 302 while it was down, {len(wrong)} failed")  # fmt: skip
     assert wrong == [], wrong[:10]
-    assert during > 0
+    assert during == 400
     assert rejoined_keys > 0, "the restarted node never got keys again"
     assert "left the ring" in log
     assert "back in the ring" in log
+
+
+def counters(server: Server, secret: str) -> dict[str, float]:
+    """The process's own metrics (an admin key's view of GET /metrics)."""
+    answer = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {secret}"})
+    assert answer.status_code == 200, answer.text
+    values = {}
+    for line in answer.text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.split()
+            values[name] = float(value)
+    return values
+
+
+def until(condition: Callable[[], bool], what: str) -> None:
+    """Poll `condition`; the deadline only turns a hang into a failure."""
+    deadline = time.monotonic() + PATIENCE
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.02)
 
 
 def test_a_change_through_one_process_reaches_the_other_within_the_bound(
@@ -128,11 +148,23 @@ def test_a_change_through_one_process_reaches_the_other_within_the_bound(
         tmp_path, postgres_url, redis_nodes,
         KURZ_REDIRECT_CACHE_TTL="3600", KURZ_REDIRECT_CACHE_MISSING_TTL="3600",
     )  # fmt: skip
+    admin = new_key(env, tmp_path, "metrics", admin=True)
     writer, reader = Server(tmp_path, env), Server(tmp_path, env)
     auth = {"Authorization": f"Bearer {secret}"}
+
+    def subscribed(server: Server) -> bool:
+        return counters(server, admin)["kurz_cache_subscriptions"] == len(redis_nodes)
+
+    def delivered() -> bool:
+        """Every invalidation the writer sent has been heard, and acted on, by the reader."""
+        sent = counters(writer, admin)["kurz_cache_invalidations_sent_total"]
+        return counters(reader, admin)["kurz_cache_invalidations_heard_total"] >= sent
+
     try:
         writer.wait_ready()
         reader.wait_ready()
+        # Subscribed on every node: each message the writer's nodes take reaches it.
+        until(lambda: subscribed(reader), "the reader listens on every node")
         code = create(writer.url, secret, "https://example.com/old")
         assert httpx.get(f"{reader.url}/{code}").headers["location"] == "https://example.com/old"
         # A code the reader has been asked for before it exists: remembered as missing.
@@ -145,27 +177,16 @@ def test_a_change_through_one_process_reaches_the_other_within_the_bound(
             headers={**auth, "If-Match": etag},
         )
         assert patched.status_code == 200, patched.text
-        changed_at = time.monotonic()
-        seen = [httpx.get(f"{reader.url}/{code}").headers["location"]]
-        while seen[-1] != "https://example.com/new" and time.monotonic() - changed_at < 5:
-            seen.append(httpx.get(f"{reader.url}/{code}").headers["location"])
-        stale_for = time.monotonic() - changed_at
+        until(delivered, "the PATCH's invalidation reaches the reader")
+        changed = httpx.get(f"{reader.url}/{code}").headers["location"]
         create(writer.url, secret, "https://example.com/later", alias="later")
-        created_at = time.monotonic()
+        until(delivered, "the create's invalidation reaches the reader")
         found = httpx.get(f"{reader.url}/later")
-        while found.status_code != 302 and time.monotonic() - created_at < 5:
-            found = httpx.get(f"{reader.url}/later")
-        missing_for = time.monotonic() - created_at
     finally:
         writer.stop()
         reader.stop()
-    print(
-        f"\nold target served for {stale_for * 1000:.1f} ms ({len(seen)} requests) after "
-        f"the PATCH; unknown for {missing_for * 1000:.1f} ms after the create"
-    )
-    assert seen[-1] == "https://example.com/new", seen[-5:]
-    assert found.headers["location"] == "https://example.com/later"
-    # The bound in docs/decisions/0007-tiered-cache.md: one pub/sub delivery. 1 s is
-    # slack for a loaded host; without invalidation this would take an hour.
-    assert stale_for < 1.0, (stale_for, len(seen))
-    assert missing_for < 1.0, (missing_for,)
+    # The bound in docs/decisions/0007-tiered-cache.md: one pub/sub delivery. The first
+    # request once the message is in serves the change; without invalidation the old
+    # answers would be kept for an hour.
+    assert changed == "https://example.com/new"
+    assert (found.status_code, found.headers.get("location")) == (302, "https://example.com/later")

@@ -152,7 +152,7 @@ class Workers:
 
     def consumer(self, name: str) -> str:
         """The worker's name, which is its consumer's name in the group."""
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE
         while time.monotonic() < deadline:
             for line in self.log(name).splitlines():
                 if found := re.search(r" worker (\S+) running$", line):

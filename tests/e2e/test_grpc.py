@@ -25,7 +25,7 @@ from kurz.config import Settings
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.grpc.kurz.v1 import links_pb2_grpc as pb_grpc
 from kurz.grpc.server import GrpcServer
-from tests.e2e.support import KURZ, Server, kurz_env, new_key, run
+from tests.e2e.support import KURZ, PATIENCE, Server, kurz_env, new_key, run
 from tests.support import free_port
 
 SERVICE = "kurz.v1.LinkService"
@@ -290,7 +290,7 @@ def test_a_create_retried_with_its_idempotency_key_makes_one_link(
 
 def started_or_exited(server: Server) -> int | None:
     """None once `server` answers over HTTP, or its exit status if it exits first."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE
     while time.monotonic() < deadline:
         status = server.proc.poll()
         if status is not None:
@@ -300,7 +300,7 @@ def started_or_exited(server: Server) -> int | None:
                 return None
         except httpx.TransportError:
             time.sleep(0.1)
-    raise AssertionError("kurz serve neither started nor exited within 30 s")
+    raise AssertionError(f"kurz serve neither started nor exited within {PATIENCE:g} s")
 
 
 def test_a_second_server_on_a_taken_grpc_port_fails_to_start(

@@ -1,4 +1,4 @@
-"""GET /metrics: the click pipeline's counters, for admin keys only."""
+"""GET /metrics: the click pipeline's and the invalidation bus's counters, for admin keys only."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED
 from tests.conftest import BASE_URL
+from tests.integration.cache.test_nodes import until
 from tests.integration.test_links_api import create
-from tests.support import FakeClock
+from tests.support import FakeClock, RedisServer
 
 
 async def test_admins_read_the_click_counters_and_others_are_refused(
@@ -70,3 +71,43 @@ async def test_admins_read_the_click_counters_and_others_are_refused(
     # Three redirects' clicks, and what the queue took of the filling.
     assert values["kurz_clicks_queued_total"] == 3 + accepted.count(True)
     assert "kurz_clicks_backlog" in values
+
+
+async def test_the_invalidation_bus_counts_what_it_sent_and_heard(
+    settings: Settings, clock: FakeClock, redis_nodes: list[RedisServer]
+) -> None:
+    """What a process sent and heard over the bus, and on how many nodes it listens."""
+    urls = [node.url for node in redis_nodes]
+    app = create_app(settings.model_copy(update={"cache_nodes": urls}), clock=clock)
+    async with app.router.lifespan_context(app):
+        state = app.state.kurz
+        async with state.db.write(READ_COMMITTED) as conn:
+            admin = await keys_service.create(
+                conn=conn, key_in=ApiKeyCreate(name="a", is_admin=True), now=utcnow(clock)
+            )
+        headers = {"Authorization": f"Bearer {admin.secret}"}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as c:
+
+            async def values() -> dict[str, float]:
+                answer = await c.get("/metrics")
+                assert answer.status_code == 200, answer.text
+                return {
+                    line.split()[0]: float(line.split()[1])
+                    for line in answer.text.splitlines()
+                    if not line.startswith("#")
+                }
+
+            async def listening_on_every_node() -> bool:
+                return (await values())["kurz_cache_subscriptions"] == len(urls)
+
+            await until(listening_on_every_node, "subscribed on every node")
+            # A create tells every process, this one included, over every node.
+            await create(c)
+            sent = (await values())["kurz_cache_invalidations_sent_total"]
+            assert sent == len(urls)
+
+            async def heard_it_all() -> bool:
+                return (await values())["kurz_cache_invalidations_heard_total"] == sent
+
+            await until(heard_it_all, "its own message heard on every node")

@@ -35,6 +35,7 @@ def test_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("KURZ_BASE_URL", "s.example"),
         ("KURZ_BASE_URL", "ftp://s.example"),
         ("KURZ_PORT", "70000"),
+        ("KURZ_RATELIMIT_TIMEOUT", "0"),
     ],
 )
 def test_fails_fast_on_bad_values(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

@@ -58,6 +58,11 @@ class InvalidationBus:
         self._deaf = False
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
+        # Messages the nodes took, and messages heard and handed to on_key (once per
+        # node each), for /metrics: a listener subscribed on every node whose `heard`
+        # has caught up with the publishers' `sent` has acted on all they sent.
+        self.sent = 0
+        self.heard = 0
 
     @property
     def listening(self) -> bool:
@@ -99,6 +104,7 @@ class InvalidationBus:
             await client.publish(self.channel, key)
         except _ERRORS:
             return 0
+        self.sent += 1
         return 1
 
     async def _listen(self, index: int) -> None:
@@ -145,6 +151,7 @@ class InvalidationBus:
             elif kind == "message":
                 data = message["data"]
                 self._on_key(data.decode() if isinstance(data, bytes) else str(data))
+                self.heard += 1
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import JSONResponse, Response
 from tests.support import FakeClock
@@ -22,6 +25,11 @@ from kurz.errors import Problem
 from kurz.idempotency import Idempotency, Keyed, store
 
 TTL = 3600.0
+# PostgreSQL ends a keyed transaction idle for this long. Far longer than a loaded
+# host pauses between two statements: only the test about it waits for it.
+LOCK_TIMEOUT = 30.0
+# Only so that a broken lock fails the test instead of hanging it.
+WAIT = 30.0
 
 
 def keyed(key: str = "k", fingerprint: str = "f" * 64) -> Keyed:
@@ -37,7 +45,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def idem(db: Database, clock: FakeClock) -> Idempotency:
-    return Idempotency(db, clock, ttl=TTL, lock_timeout=0.5)
+    return Idempotency(db, clock, ttl=TTL, lock_timeout=LOCK_TIMEOUT)
 
 
 @pytest.fixture
@@ -50,7 +58,7 @@ async def pg_db(postgres_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def pg_idem(pg_db: Database, clock: FakeClock) -> Idempotency:
-    return Idempotency(pg_db, clock, ttl=TTL, lock_timeout=0.5)
+    return Idempotency(pg_db, clock, ttl=TTL, lock_timeout=LOCK_TIMEOUT)
 
 
 def writes(
@@ -143,10 +151,43 @@ async def test_without_a_key_the_operation_just_runs(
     assert await rows(db, api_keys) == 2
 
 
+class Statements:
+    """The statements each SQLite connection began to run, in SQLite's own order (its
+    trace hook fires as a statement starts, before it takes any lock)."""
+
+    def __init__(self, db: Database) -> None:
+        self.log: list[tuple[int, str]] = []
+        self._loop = asyncio.get_running_loop()
+        self._logged = asyncio.Event()
+        self._connections = itertools.count()
+        event.listen(db.engine.sync_engine, "connect", self._trace)
+
+    def _trace(self, dbapi_connection: Any, _record: Any) -> None:
+        number = next(self._connections)
+
+        def began(sql: str) -> None:
+            # On the connection's own thread, hence the thread-safe wake-up.
+            self.log.append((number, sql))
+            self._loop.call_soon_threadsafe(self._logged.set)
+
+        dbapi_connection.run_async(lambda connection: connection.set_trace_callback(began))
+
+    def index(self, connection: int, sql: str) -> int:
+        return self.log.index((connection, sql))
+
+    async def until(self, predicate: Callable[[list[tuple[int, str]]], bool]) -> None:
+        while True:
+            self._logged.clear()
+            if predicate(self.log):
+                return
+            await self._logged.wait()
+
+
 async def test_a_concurrent_retry_is_409_on_postgres_and_waits_on_sqlite(
     idem: Idempotency, db: Database, clock: FakeClock
 ) -> None:
     started, release = asyncio.Event(), asyncio.Event()
+    statements = Statements(db) if db.is_sqlite else None
 
     async def slow(conn: AsyncConnection) -> Response:
         started.set()
@@ -155,14 +196,27 @@ async def test_a_concurrent_retry_is_409_on_postgres_and_waits_on_sqlite(
 
     first = asyncio.create_task(idem.run(slow, keyed()))
     await started.wait()
-    if db.is_sqlite:
-        # The database's write lock queues the retry behind the first request.
+    if statements is not None:
+        [(holder, _)] = [entry for entry in statements.log if entry[1].startswith("BEGIN")]
         second = asyncio.create_task(idem.run(writes(clock, "b", created), keyed()))
-        await asyncio.sleep(0.2)
+
+        def retry_began(log: list[tuple[int, str]]) -> bool:
+            return any(n != holder and sql.startswith("BEGIN") for n, sql in log)
+
+        # The retry has begun its transaction in SQLite while the first request holds
+        # the write lock: the database's write lock queues it behind the first.
+        await asyncio.wait_for(statements.until(retry_began), WAIT)
         release.set()
         assert (await first).replayed is False
         assert (await second).replayed is True
         assert await rows(db, api_keys) == 1
+        [retry] = {n for n, sql in statements.log if n != holder and sql.startswith("BEGIN")}
+        assert statements.index(retry, "BEGIN IMMEDIATE") < statements.index(holder, "COMMIT")
+        # It looked for a stored response only once the first had committed one.
+        looked = next(
+            i for i, (n, sql) in enumerate(statements.log) if n == retry and "SELECT" in sql
+        )
+        assert looked > statements.index(holder, "COMMIT"), statements.log
     else:
         with pytest.raises(Problem) as refused:
             await idem.run(writes(clock, "b", created), keyed())
@@ -189,35 +243,60 @@ async def run_unless_in_flight(
 
 
 async def test_a_key_held_by_a_hung_server_is_freed_after_the_lock_timeout(
-    pg_idem: Idempotency, clock: FakeClock
+    pg_idem: Idempotency, clock: FakeClock, postgres_url: str
 ) -> None:
+    # The hung request's own timeout, short enough to wait for; the retries keep the
+    # long one.
+    hung_idem = Idempotency(pg_idem.db, clock, ttl=TTL, lock_timeout=2.0)
     idem = pg_idem
-    started = asyncio.Event()
+    hung_in_statement, idle = asyncio.Event(), asyncio.Event()
+    # A lock of the test's own: while the hung request waits for it inside a statement,
+    # its transaction is not idle, so PostgreSQL's idle timeout cannot end it yet.
+    blocker = await asyncpg.connect(postgres_url)
+    await blocker.execute("SELECT pg_advisory_lock(7)")
 
     async def hangs(conn: AsyncConnection) -> Response:
-        started.set()
+        hung_in_statement.set()
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7)"))
+        idle.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    hung = asyncio.create_task(idem.run(hangs, keyed()))
-    await started.wait()
-    refusals = 0
-    # PostgreSQL ends the idle transaction after lock_timeout (0.5 s); until then the
-    # key is in use. The loop ends by that, not by a deadline of its own.
-    for _ in range(600):
-        result = await run_unless_in_flight(idem, writes(clock, "b", created), keyed())
-        if result is not None:
-            break
-        refusals += 1
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the hung request's key was never freed")
-    assert refusals > 0
-    assert (result.status, result.replayed) == (201, False)
-    # Cleanup only: the hung request's connection was ended under it.
-    hung.cancel()
-    with suppress(asyncio.CancelledError, Exception):
-        await hung
+    hung = asyncio.create_task(hung_idem.run(hangs, keyed()))
+    try:
+        await asyncio.wait_for(hung_in_statement.wait(), WAIT)
+        await asyncio.wait_for(until_waiting_for_lock(blocker, 7), WAIT)
+        # The key is held, and by a transaction that is not idle: certainly in use.
+        assert await run_unless_in_flight(idem, writes(clock, "a", created), keyed()) is None
+        await blocker.execute("SELECT pg_advisory_unlock(7)")
+        await asyncio.wait_for(idle.wait(), WAIT)
+        # Now idle in its transaction: PostgreSQL ends it after its lock_timeout (2 s),
+        # and only that frees the key. The loop ends by that, not by a deadline of its own.
+        for _ in range(600):
+            result = await run_unless_in_flight(idem, writes(clock, "b", created), keyed())
+            if result is not None:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the hung request's key was never freed")
+        assert (result.status, result.replayed) == (201, False)
+    finally:
+        await blocker.close()
+        # Cleanup only: the hung request's connection was ended under it.
+        hung.cancel()
+        with suppress(asyncio.CancelledError, Exception):
+            await hung
+
+
+async def until_waiting_for_lock(observer: asyncpg.Connection, lock: int) -> None:
+    """Until a session of this database waits for advisory lock `lock` (pg_locks)."""
+    query = """
+        SELECT count(*) FROM pg_locks
+        WHERE locktype = 'advisory' AND objid = $1 AND NOT granted
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    """
+    while not await observer.fetchval(query, lock):  # noqa: ASYNC110 (state in PostgreSQL)
+        await asyncio.sleep(0.01)
 
 
 async def test_a_response_stored_by_another_process_meanwhile_wins(

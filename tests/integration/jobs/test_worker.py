@@ -21,7 +21,8 @@ from tests.support import FakeClock
 
 # The ceiling of each delay, exactly: 1 s, 2 s, 4 s, ...
 NO_JITTER = Backoff(base=1.0, cap=3600.0, rng=lambda: 1.0)
-WAIT = 10.0
+# Longer than anything a test waits for, on any host: only a broken worker reaches it.
+WAIT = 30.0
 
 
 @pytest.fixture
@@ -251,8 +252,10 @@ async def test_a_graceful_stop_finishes_what_it_can_and_releases_the_rest(
     task = asyncio.create_task(w.run())
     await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started.values())), WAIT)
     w.stop()
-    after_stop = await store.enqueue("finishing")
+    # In the same turn of the loop as stop(), before the shutdown's wait has begun:
+    # the finishing job ends within it however slow the host.
     gate.set()
+    after_stop = await store.enqueue("finishing")
     await asyncio.wait_for(task, WAIT)
 
     assert (await get(store, finishing_job)).state is JobState.DONE
@@ -264,7 +267,11 @@ async def test_a_graceful_stop_finishes_what_it_can_and_releases_the_rest(
 
 
 async def test_the_heartbeat_keeps_a_long_job_leased(
-    store: JobStore, registry: Registry, clock: FakeClock, more_stores: Callable[[], JobStore]
+    store: JobStore,
+    registry: Registry,
+    clock: FakeClock,
+    more_stores: Callable[[], JobStore],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     started, gate = asyncio.Event(), asyncio.Event()
 
@@ -273,6 +280,25 @@ async def test_the_heartbeat_keeps_a_long_job_leased(
         started.set()
         await gate.wait()
 
+    # The clock when each heartbeat that kept the job's lease began.
+    beats: list[float] = []
+    beaten = asyncio.Event()
+    heartbeat = store.heartbeat
+
+    async def heartbeat_and_tell(job_ids: list[int], *, worker: str, lease: float) -> set[int]:
+        began = clock()
+        held = await heartbeat(job_ids, worker=worker, lease=lease)
+        if job.id in held:
+            beats.append(began)
+            beaten.set()
+        return held
+
+    async def a_heartbeat_since(moment: float) -> None:
+        while not any(began >= moment for began in beats):
+            beaten.clear()
+            await beaten.wait()
+
+    monkeypatch.setattr(store, "heartbeat", heartbeat_and_tell)
     job = await store.enqueue("long")
     # A heartbeat every 0.1 s of real time, each extending the lease to 0.3 s on the
     # clock. A long poll keeps the worker from claiming its own job back instead.
@@ -281,7 +307,8 @@ async def test_the_heartbeat_keeps_a_long_job_leased(
     await asyncio.wait_for(started.wait(), WAIT)
     first_lease = (await get(store, job)).locked_until
     clock.advance(0.2)
-    await asyncio.sleep(0.25)
+    # However long that takes: the clock stands still meanwhile.
+    await asyncio.wait_for(a_heartbeat_since(clock()), WAIT)
     clock.advance(0.2)
     # 0.4 s after the claim, past the first lease but not past the extended one.
     other = worker(more_stores(), registry, name="w2")

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from kurz.app import create_app
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED
+from kurz.limits import ServiceLimits
 from kurz.ratelimit import FallbackLimiter, MemoryLimiter, Policy, RedisLimiter
 from tests.conftest import BASE_URL
 from tests.integration.test_links_api import create
@@ -30,7 +31,9 @@ class Monotonic:
 async def test_fallback_switches_logs_once_and_switches_back(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    # A stopped Redis refuses at once: the timeouts need only outlast a loaded host's
+    # pauses, so that the fallback starts when the test stops Redis and not before.
+    client = Redis.from_url(redis_server.url, socket_timeout=10, socket_connect_timeout=10)
     monotonic = Monotonic()
     limiter = FallbackLimiter(
         RedisLimiter(client), MemoryLimiter(FakeClock()), retry_after=5.0, monotonic=monotonic
@@ -97,3 +100,17 @@ async def test_the_service_keeps_serving_while_redis_is_down(
                 response = await client.get("/api/v1/links")
                 assert response.status_code == 200
                 assert "ratelimit" in response.headers
+
+
+async def test_how_long_a_check_waits_for_redis_is_a_setting(clock: FakeClock) -> None:
+    settings = Settings.model_validate(
+        {"redis_url": "redis://127.0.0.1:6379/0", "ratelimit_timeout": 3.0}
+    )
+    limits = ServiceLimits.from_settings(settings, clock)
+    try:
+        assert limits.redis is not None
+        kwargs = limits.redis.connection_pool.connection_kwargs
+        assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (3.0, 3.0)
+    finally:
+        await limits.close()
+    assert Settings().ratelimit_timeout == 0.25

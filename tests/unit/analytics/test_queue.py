@@ -19,8 +19,11 @@ class Sink:
         self.fail = fail
         self.gate = asyncio.Event()
         self.gate.set()
+        # Set once a write has begun (and waits at the gate, if it is closed).
+        self.writing = asyncio.Event()
 
     async def write(self, ident: str, batch: list[int]) -> None:
+        self.writing.set()
         await self.gate.wait()
         self.ids.append(ident)
         if self.fail:
@@ -101,10 +104,14 @@ async def test_stop_finishes_the_batch_being_written() -> None:
     drainer.start()
     for i in range(12):
         queue.put(i)
-    await asyncio.sleep(0.01)  # the drainer has taken its first batch and is stuck in write
+    await sink.writing.wait()  # the drainer has taken its first batch and is stuck in write
     stopping = asyncio.create_task(drainer.stop())
-    await asyncio.sleep(0.01)
+    # However long it is given, stop() cannot end while that write is stuck; a stop()
+    # that cancelled the write would have ended within these turns of the loop.
+    for _ in range(20):
+        await asyncio.sleep(0)
     assert not stopping.done()
+    assert sink.items == []
     sink.gate.set()
     await stopping
     assert sink.items == list(range(12))
