@@ -42,7 +42,8 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    # One line however long, so that logs and `2>&1 | grep` keep it whole.
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -81,6 +82,7 @@ def serve() -> None:
     import uvicorn
 
     from kurz.app import create_app
+    from kurz.headlimit import HeadLimits, protocol_class
 
     settings = _settings()
 
@@ -103,7 +105,8 @@ def serve() -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # uvicorn's httptools protocol, with the request head bounded (ADR 0013).
+        http=protocol_class(HeadLimits.of(settings)),
         access_log=settings.access_log,
         log_level=settings.log_level,
         server_header=False,

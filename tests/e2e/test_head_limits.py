@@ -33,8 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def connect(server: Server) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=PATIENCE)
-    return sock
+    return socket.create_connection(("127.0.0.1", server.port), timeout=PATIENCE)
 
 
 def read_all(sock: socket.socket) -> bytes:
