@@ -31,6 +31,8 @@ LINGER = 2.0
 
 @dataclass(frozen=True)
 class HeadLimits:
+    """What a client may send before its request starts, and how slowly."""
+
     max_field_bytes: int = 16 * 1024
     max_head_bytes: int = 64 * 1024
     timeout: float = 10.0
