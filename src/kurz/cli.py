@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    # One line however long, so that logs and `2>&1 | grep` keep it whole.
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -85,6 +86,7 @@ def serve() -> None:
     import uvicorn
 
     from kurz.app import create_app
+    from kurz.headlimit import HeadLimits, protocol_class
 
     settings = _settings()
     configure_logging(settings)
@@ -107,7 +109,8 @@ def serve() -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # uvicorn's httptools protocol, with the request head bounded (ADR 0013).
+        http=protocol_class(HeadLimits.of(settings)),
         # uvicorn's loggers go through kurz's handler, configured above: None keeps
         # uvicorn from installing its own (access_log and log_level still apply).
         log_config=None,

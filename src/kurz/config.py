@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # How long a cache node may take to answer before the read goes on without it.
     cache_timeout: float = Field(default=0.2, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # The request head (request line and header fields), bounded before the app sees
+    # it: 431 past either size, 408 (or a silent close) past the deadline, which runs
+    # from a request's first byte, or from the connection's opening, until its head
+    # is complete (docs/decisions/0013-request-head-limits.md).
+    max_header_field_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_head_bytes: int = Field(default=64 * 1024, ge=1024)
+    head_timeout: float = Field(default=10.0, gt=0, le=3_600, allow_inf_nan=False)
     # Rate limits, as "<limit>/<window>[s|m|h|d];burst=<n>" or "off"
     # (docs/decisions/0003-rate-limiting.md). API calls count per API key; redirects
     # and failed authentications per client IP.

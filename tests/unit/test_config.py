@@ -46,3 +46,29 @@ def test_fails_fast_on_bad_values(monkeypatch: pytest.MonkeyPatch, name: str, va
 
 def test_ipv6_host_makes_a_bracketed_base_url() -> None:
     assert Settings(host="::1", port=81).base_url == "http://[::1]:81"
+
+
+def test_head_limits_default_to_16_and_64_kib_and_10_seconds() -> None:
+    settings = Settings()
+    assert settings.max_header_field_bytes == 16 * 1024
+    assert settings.max_head_bytes == 64 * 1024
+    assert settings.head_timeout == 10.0
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("KURZ_MAX_HEADER_FIELD_BYTES", "0"),
+        ("KURZ_MAX_HEADER_FIELD_BYTES", "-1"),
+        ("KURZ_MAX_HEAD_BYTES", "0"),
+        ("KURZ_MAX_HEAD_BYTES", "-65536"),
+        ("KURZ_HEAD_TIMEOUT", "0"),
+        ("KURZ_HEAD_TIMEOUT", "-1"),
+    ],
+)
+def test_refuses_head_limits_that_are_not_positive(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings()

@@ -1,0 +1,227 @@
+"""kurz.headlimit's protocol over a real socket: where its limits fall, exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from starlette.types import Receive, Scope, Send
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+
+from kurz.headlimit import HeadLimitedProtocol, HeadLimits, protocol_class
+
+FIELD, HEAD = 1024, 2048
+# The deadline is short so that tests waiting for it end soon; PATIENCE only catches
+# a connection that is never closed.
+DEADLINE, PATIENCE = 0.3, 30.0
+START = b"GET / HTTP/1.1\r\nHost: t\r\n"
+
+
+async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers 200 with how many header fields and body bytes it got."""
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = json.dumps({"fields": len(scope["headers"]), "body": size}).encode()
+    await send({
+        "type": "http.response.start", "status": 200,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+@dataclass
+class Served:
+    port: int
+    state: ServerState
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def exchange(self, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Sends `raw` on a new connection and reads one response."""
+        reader, writer = await self.connect()
+        try:
+            writer.write(raw)
+            return await read_response(reader)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Served]:
+    limits = HeadLimits(max_field_bytes=FIELD, max_head_bytes=HEAD, timeout=DEADLINE)
+    protocol = protocol_class(limits)
+    config = Config(app=echo, http=protocol, lifespan="off", log_config=None, access_log=False)
+    config.load()
+    state = ServerState()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: protocol(config=config, server_state=state, app_state={}), "127.0.0.1", 0
+    )
+    try:
+        yield Served(server.sockets[0].getsockname()[1], state)
+    finally:
+        server.close()
+        for connection in list(state.connections):
+            connection.transport.close()
+        await server.wait_closed()
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PATIENCE)
+    status_line, *lines = head.decode("latin-1").strip().split("\r\n")
+    fields = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(fields["content-length"]))
+    return int(status_line.split()[1]), fields, body
+
+
+def head_of(size: int, *, fields: int = 0) -> bytes:
+    """A GET whose head is exactly `size` bytes: filler fields of at most FIELD bytes."""
+    end = b"\r\n"
+    room = size - len(START) - len(end)
+    filler = []
+    while room > 0:
+        # "X: " + value + CRLF; the field (name and value) at most FIELD bytes.
+        value_len = min(room - 5, FIELD - 1)
+        assert value_len >= 0
+        filler.append(b"X: " + b"v" * value_len + b"\r\n")
+        room -= value_len + 5
+    raw = START + b"".join(filler) + end
+    assert len(raw) == size
+    return raw
+
+
+async def test_a_head_of_exactly_the_limit_is_served(served: Served) -> None:
+    status, _, _ = await served.exchange(head_of(HEAD))
+    assert status == 200
+
+
+async def test_a_head_one_byte_over_the_limit_gets_431(served: Served) -> None:
+    status, fields, body = await served.exchange(head_of(HEAD + 1))
+    assert status == 431
+    assert fields["content-type"] == "application/problem+json"
+    assert fields["connection"] == "close"
+    assert json.loads(body) == {
+        "type": "/problems/request-header-fields-too-large",
+        "title": "Request Header Fields Too Large",
+        "status": 431,
+        "detail": f"The request head exceeds {HEAD} bytes.",
+    }
+
+
+async def test_a_head_past_the_limit_over_several_reads_gets_431(served: Served) -> None:
+    reader, writer = await served.connect()
+    try:
+        writer.write(START)
+        for _ in range(HEAD // 100 + 1):
+            writer.write(b"Y: " + b"w" * 95 + b"\r\n")
+            await writer.drain()
+        assert (await read_response(reader))[0] == 431
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(("size", "status"), [(FIELD, 200), (FIELD + 1, 431)])
+async def test_one_field_is_held_to_its_own_limit(served: Served, size: int, status: int) -> None:
+    # Name and value together: "Big" and size - 3 bytes of value.
+    raw = START + b"Big: " + b"z" * (size - 3) + b"\r\n\r\n"
+    got, _, body = await served.exchange(raw)
+    assert got == status
+    if status == 431:
+        assert json.loads(body)["detail"] == f"A header field exceeds {FIELD} bytes."
+
+
+async def test_a_body_read_with_its_head_does_not_count_as_head(served: Served) -> None:
+    body = b"b" * (HEAD * 4)
+    raw = (
+        b"POST / HTTP/1.1\r\nHost: t\r\n"
+        + b"X: " + b"v" * (FIELD - 1) + b"\r\n"
+        + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        + body
+    )  # fmt: skip
+    status, _, answer = await served.exchange(raw)
+    assert status == 200
+    assert json.loads(answer) == {"fields": 3, "body": len(body)}
+
+
+async def test_pipelined_and_kept_alive_requests_each_get_the_whole_limit(
+    served: Served,
+) -> None:
+    reader, writer = await served.connect()
+    try:
+        # Three large heads in one write, then three more one by one: far past one limit.
+        writer.write(head_of(HEAD - 100) * 3)
+        for _ in range(3):
+            assert (await read_response(reader))[0] == 200
+        for _ in range(3):
+            writer.write(head_of(HEAD))
+            assert (await read_response(reader))[0] == 200
+    finally:
+        writer.close()
+
+
+async def test_a_request_that_is_not_http_gets_a_400_problem(served: Served) -> None:
+    status, fields, body = await served.exchange(b"NOT HTTP AT ALL\r\n\r\n")
+    assert status == 400
+    assert fields["content-type"] == "application/problem+json"
+    assert json.loads(body)["type"] == "/problems/bad-request"
+
+
+async def test_a_head_still_incomplete_at_the_deadline_gets_408(served: Served) -> None:
+    reader, writer = await served.connect()
+    try:
+        writer.write(START + b"X-Slow: ")
+        status, fields, body = await read_response(reader)
+        assert status == 408
+        assert fields["connection"] == "close"
+        assert json.loads(body)["type"] == "/problems/request-timeout"
+        assert await asyncio.wait_for(reader.read(), PATIENCE) == b""
+    finally:
+        writer.close()
+
+
+async def test_a_connection_that_sends_nothing_is_closed_unanswered(served: Served) -> None:
+    reader, writer = await served.connect()
+    try:
+        assert await asyncio.wait_for(reader.read(), PATIENCE) == b""
+    finally:
+        writer.close()
+
+
+async def test_blank_lines_after_a_request_do_not_hold_a_connection_open(
+    served: Served,
+) -> None:
+    # uvicorn's keep-alive timer stops at any byte; blank lines start no message.
+    reader, writer = await served.connect()
+    try:
+        writer.write(head_of(100))
+        assert (await read_response(reader))[0] == 200
+        writer.write(b"\r\n")
+        assert (await read_response(reader))[0] == 408
+    finally:
+        writer.close()
+
+
+async def test_a_complete_head_leaves_no_deadline_running(served: Served) -> None:
+    reader, writer = await served.connect()
+    try:
+        writer.write(head_of(HEAD))
+        assert (await read_response(reader))[0] == 200
+        (connection,) = served.state.connections
+        assert isinstance(connection, HeadLimitedProtocol)
+        assert connection._timer is None
+    finally:
+        writer.close()
