@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -205,9 +206,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
             running = asyncio.create_task(worker.run())
             if analytics is not None:
                 analytics.start_consumer()
+        # What startup made (modules, routes, models) lives as long as the process: out
+        # of the collector's sight, a full collection examines only what was made since,
+        # instead of holding every request while it walks the whole heap.
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             if grpc_server is not None:
                 await grpc_server.stop()
             if worker is not None:
