@@ -46,11 +46,12 @@ BATCH_MEMORY = 7 * DAY
 # How long the visitor sets are kept: a click arriving later than this for its hour
 # would count its visitor as new.
 VISITOR_MEMORY = 2 * DAY
-# Rows per statement in a multi-row VALUES list: SQLite takes 32,766 parameters.
-_VALUES_ROWS = 5_000
+# Rows per statement in a multi-row VALUES list: SQLite takes 32,766 parameters, and
+# the rows of one statement are built and read back in one turn of the event loop.
+_VALUES_ROWS = 1_000
 # Events (or keys, or rows) handled between two turns of the event loop: enough that
 # the turns cost little, few enough that no redirect waits long for one.
-SLICE = 500
+SLICE = 250
 
 T = TypeVar("T")
 
@@ -151,20 +152,19 @@ async def _insert(
     if conn.dialect.name != "sqlite":
         columns = tuple(list(column) for column in zip(*rows, strict=True))
         result = await conn.exec_driver_sql(insert.postgres, columns)
-        return [tuple(row) for row in result] if returning else []
+        # fetchall, not iteration: one call for the rows the driver holds already.
+        return [tuple(row) for row in result.fetchall()] if returning else []
     if not returning:
         # One statement, run per row in C by sqlite3's executemany.
         await conn.exec_driver_sql(insert.sqlite(1), list(rows))
         return []
-    # executemany drops what RETURNING gives: many rows per statement instead, as
-    # many as SQLite's limit on parameters allows.
+    # executemany drops what RETURNING gives: many rows per statement instead.
     returned: list[tuple[Any, ...]] = []
     for start in range(0, len(rows), _VALUES_ROWS):
         chunk = rows[start : start + _VALUES_ROWS]
         flat = tuple(value for row in chunk for value in row)
-        returned.extend(
-            tuple(row) for row in await conn.exec_driver_sql(insert.sqlite(len(chunk)), flat)
-        )
+        result = await conn.exec_driver_sql(insert.sqlite(len(chunk)), flat)
+        returned.extend(tuple(row) for row in result.fetchall())
     return returned
 
 
@@ -350,10 +350,11 @@ async def _count_new_visitors(
         if not rows:
             continue
         totals = counts[span]
-        for stamped, link in await _insert(conn, insert, rows):
-            # RETURNING gives what was sent: a string on SQLite, an aware datetime
-            # (equal to the one sent) on PostgreSQL.
-            totals[link, starts[stamped]][2] += 1
+        async for added in _slices(await _insert(conn, insert, rows)):
+            for stamped, link in added:
+                # RETURNING gives what was sent: a string on SQLite, an aware datetime
+                # (equal to the one sent) on PostgreSQL.
+                totals[link, starts[stamped]][2] += 1
 
 
 class ClickStore:
