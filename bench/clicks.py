@@ -226,7 +226,8 @@ class ClickBench:
             "KURZ_REDIRECT_CACHE_TTL": str(self.opts.cache_ttl),
             "BENCH_LINKS": str(self.setup.links),
             "BENCH_FIELDS": "0",
-            "PYTHONPATH": str(ROOT),
+            # This tree's kurz, the commit the report names, whatever is installed.
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
         }
 
     def run(self, app: str, connections: int) -> tuple[Sample, Drain | None]:
