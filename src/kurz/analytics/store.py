@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -49,9 +50,13 @@ VISITOR_MEMORY = 2 * DAY
 # Rows per statement in a multi-row VALUES list: SQLite takes 32,766 parameters, and
 # the rows of one statement are built and read back in one turn of the event loop.
 _VALUES_ROWS = 1_000
-# Events (or keys, or rows) handled between two turns of the event loop: enough that
-# the turns cost little, few enough that no redirect waits long for one.
+# A batch is worked on SLICE events (or keys, or rows) at a time, and gives the event
+# loop its turn once it has had TURN seconds of it. Not a turn per slice: a turn of a
+# busy loop serves every connection that is ready, and a batch taking a slice per
+# turn would fall behind the clicks those redirects make. TURN is what the redirects
+# of one turn may wait for the batch.
 SLICE = 250
+TURN = 0.002
 
 T = TypeVar("T")
 
@@ -217,11 +222,24 @@ class _Counted:
     visitors: set[VisitorKey]
 
 
+class _Pace:
+    """When the batch work under way last gave the event loop its turn."""
+
+    since = time.perf_counter()
+
+    @classmethod
+    async def turn(cls) -> None:
+        """Give the event loop its turn if the batch has had TURN seconds of it."""
+        if time.perf_counter() - cls.since >= TURN:
+            await asyncio.sleep(0)
+            cls.since = time.perf_counter()
+
+
 async def _slices(items: Sequence[T]) -> AsyncIterator[Sequence[T]]:
-    """`items` a SLICE at a time, the event loop given its turn between two."""
+    """`items` a SLICE at a time, the event loop given its turn between two when due."""
     for start in range(0, len(items), SLICE):
         if start:
-            await asyncio.sleep(0)
+            await _Pace.turn()
         yield items[start : start + SLICE]
 
 
@@ -282,7 +300,7 @@ async def record(
     `memory.remember`, once the transaction has committed.
 
     The batch is encoded, counted and turned into rows a SLICE at a time, on the
-    event loop, which answers redirects between slices. Not in a thread: json.dumps
+    event loop, which answers redirects every TURN seconds of it. Not in a thread: json.dumps
     runs in C and keeps the interpreter for all of its call, and a thread counting
     in Python made the loop wait a switch interval for the interpreter each time it
     wanted it back.
