@@ -2,7 +2,9 @@
 
 Entries may expire (a TTL per entry) and may record that a key has no value (a
 negative entry), so that a flood of unknown keys is answered here instead of by
-the store behind the cache.
+the store behind the cache. An entry may also have a refresh time before its
+expiry: a read after it is still a hit, and asks `on_refresh` once to put a fresh
+value meanwhile (docs/decisions/0007-tiered-cache.md).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class LRUCache(Generic[K, V]):
         "expirations",
         "hits",
         "misses",
+        "on_refresh",
     )
 
     def __init__(
@@ -81,8 +84,9 @@ class LRUCache(Generic[K, V]):
             raise ValueError("max_entries and max_bytes must not be negative")
         if max_bytes is not None and sizeof is None:
             raise ValueError("max_bytes needs sizeof, the size of a value in bytes")
-        # key -> (value or MISSING, deadline); sizes only when bytes are counted.
-        self._entries: OrderedDict[K, tuple[V | Absent, float]] = OrderedDict()
+        # key -> (value or MISSING, refresh time, expiry); the refresh time is the
+        # expiry unless a put asked for a refresh. Sizes only when bytes are counted.
+        self._entries: OrderedDict[K, tuple[V | Absent, float, float]] = OrderedDict()
         self._sizes: dict[K, int] = {}
         # The entries' bound get, kept: one attribute lookup fewer on every read.
         self._find = self._entries.get
@@ -94,6 +98,8 @@ class LRUCache(Generic[K, V]):
         self._lock = threading.Lock()
         self._bytes = 0
         self.hits = self.misses = self.evictions = self.expirations = 0
+        # Called with a key read past its refresh time, once per put of it.
+        self.on_refresh: Callable[[K], None] | None = None
 
     def lookup(self, key: K) -> V | Absent:
         """The value, MISSING if the key is known to have none, or NOT_CACHED."""
@@ -101,8 +107,8 @@ class LRUCache(Generic[K, V]):
         if entry is None:
             self.misses += 1
             return NOT_CACHED
-        if entry[1] is not _NO_DEADLINE and self._timer() >= entry[1]:
-            self._expire(key)
+        # Past the refresh time is the rare case: it costs the hit path nothing more.
+        if entry[1] is not _NO_DEADLINE and self._timer() >= entry[1] and not self._due(key, entry):
             self.misses += 1
             return NOT_CACHED
         # try/except, not contextlib.suppress: this is the hit path, and a context
@@ -123,8 +129,7 @@ class LRUCache(Generic[K, V]):
         if entry is None:
             self.misses += 1
             return None
-        if entry[1] is not _NO_DEADLINE and self._timer() >= entry[1]:
-            self._expire(key)
+        if entry[1] is not _NO_DEADLINE and self._timer() >= entry[1] and not self._due(key, entry):
             self.misses += 1
             return None
         try:  # noqa: SIM105
@@ -135,19 +140,21 @@ class LRUCache(Generic[K, V]):
         value = entry[0]
         return None if value is MISSING else value  # type: ignore[return-value]
 
-    def put(self, key: K, value: V, ttl: float | None = None) -> None:
-        """Keep `value` for `ttl` seconds (the cache's default when None; inf if neither)."""
+    def put(
+        self, key: K, value: V, ttl: float | None = None, refresh_after: float | None = None
+    ) -> None:
+        """Keep `value` for `ttl` seconds (the cache's default when None; inf if neither);
+        a read `refresh_after` seconds from now or later asks `on_refresh` for a new one."""
         if self._sizeof is not None:
-            self._store_sized(key, value, ttl, self._sizeof(value))
+            self._store_sized(key, value, ttl, self._sizeof(value), refresh_after)
             return
-        lifetime = self._ttl if ttl is None else ttl
-        deadline = _NO_DEADLINE if lifetime is None else self._timer() + lifetime
+        entry = self._entry(value, ttl, refresh_after)
         entries = self._entries
         # Bounded by count only, a put needs no lock: each step is one atomic dict
         # operation, and a racing thread's eviction is retried by the loop.
         if key in entries:
             entries.move_to_end(key)
-        entries[key] = (value, deadline)
+        entries[key] = entry
         while len(entries) > self._max_entries:
             try:
                 entries.popitem(last=False)
@@ -180,19 +187,52 @@ class LRUCache(Generic[K, V]):
 
     def __contains__(self, key: object) -> bool:
         entry = self._entries.get(key)  # type: ignore[arg-type]
-        return entry is not None and (entry[1] is _NO_DEADLINE or self._timer() < entry[1])
+        return entry is not None and (entry[2] is _NO_DEADLINE or self._timer() < entry[2])
 
-    def _store_sized(self, key: K, value: V | Absent, ttl: float | None, size: int) -> None:
+    def _entry(
+        self, value: V | Absent, ttl: float | None, refresh_after: float | None
+    ) -> tuple[V | Absent, float, float]:
+        lifetime = self._ttl if ttl is None else ttl
+        if lifetime is None:
+            return (value, _NO_DEADLINE, _NO_DEADLINE)
+        now = self._timer()
+        expiry = now + lifetime
+        if refresh_after is None or refresh_after >= lifetime:
+            return (value, expiry, expiry)
+        return (value, now + refresh_after, expiry)
+
+    def _due(self, key: K, entry: tuple[V | Absent, float, float]) -> bool:
+        """Whether an entry read past its refresh time may still be served; if it may,
+        its refresh is asked for, and later reads take the hit path until its expiry."""
+        value, _, expiry = entry
+        if self._timer() >= expiry:
+            self._expire(key)
+            return False
+        with self._lock:
+            # Unless a writer replaced or dropped it meanwhile.
+            if self._entries.get(key) is entry:
+                self._entries[key] = (value, expiry, expiry)
+        if self.on_refresh is not None:
+            self.on_refresh(key)
+        return True
+
+    def _store_sized(
+        self,
+        key: K,
+        value: V | Absent,
+        ttl: float | None,
+        size: int,
+        refresh_after: float | None = None,
+    ) -> None:
         if self._max_bytes is not None and size > self._max_bytes:
             self.discard(key)
             return
-        lifetime = self._ttl if ttl is None else ttl
-        deadline = _NO_DEADLINE if lifetime is None else self._timer() + lifetime
+        entry = self._entry(value, ttl, refresh_after)
         entries, sizes = self._entries, self._sizes
         with self._lock:
             if entries.pop(key, None) is not None:
                 self._bytes -= sizes.pop(key, 0)
-            entries[key] = (value, deadline)
+            entries[key] = entry
             if size:
                 sizes[key] = size
                 self._bytes += size
@@ -208,7 +248,7 @@ class LRUCache(Generic[K, V]):
         with self._lock:
             entry = self._entries.get(key)
             # Only if it is still the expired entry: a writer may have renewed it.
-            if entry is not None and entry[1] is not _NO_DEADLINE and self._timer() >= entry[1]:
+            if entry is not None and entry[2] is not _NO_DEADLINE and self._timer() >= entry[2]:
                 del self._entries[key]
                 self._bytes -= self._sizes.pop(key, 0)
                 self.expirations += 1

@@ -1,14 +1,20 @@
 """Two cache tiers in front of a store: L1 in process, L2 on Redis nodes, then the load.
 
 Concurrent misses for one key share one load (single-flight), and what it loads is
-written back to both tiers. A change is invalidated in this process's L1, in L2 (a
-tombstone on every node) and, over the bus, in every other process's L1. How long
-a process can serve a value after the change: docs/decisions/0007-tiered-cache.md.
+written back to both tiers. An L1 entry read in the last quarter of its lifetime is
+reloaded in the background by the same single-flight load (refresh-ahead), while
+readers are served the cached value: a hot link never makes its visitors wait for
+its reload, and no entry is served past its lifetime.
+
+A change is invalidated in this process's L1, in L2 (a tombstone on every node) and,
+over the bus, in every other process's L1. How long a process can serve a value after
+the change: docs/decisions/0007-tiered-cache.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -39,6 +45,13 @@ class Codec(Protocol[V]):
     def version(self, value: V) -> int: ...
 
 
+def _refreshed(key: str, task: asyncio.Task[Any]) -> None:
+    # Nobody may await a refresh: its failure is told here. The entry keeps its
+    # value until it expires, and a read after that loads it again.
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("refreshing %r failed", key, exc_info=task.exception())
+
+
 @dataclass(eq=False)
 class _Flight(Generic[V]):
     task: asyncio.Task[V | None] | None = None
@@ -56,6 +69,8 @@ class Lifetimes:
     l2: float = 30 * 86_400.0
     # L1 entries put while the bus is down: nothing could tell us of a change.
     deaf: float = 1.0
+    # The share of an L1 entry's lifetime after which a read reloads it in the background.
+    refresh: float = 0.75
 
 
 @dataclass(eq=False)
@@ -68,7 +83,12 @@ class TieredCache(Generic[V]):
     l2: CacheNodes | None = None
     bus: InvalidationBus | None = None
     lifetimes: Lifetimes = field(default_factory=Lifetimes)
+    # Where in [0, 1) each L1 entry's lifetime falls between 3/4 and all of it.
+    jitter: Callable[[], float] = random.random
     _flights: dict[str, _Flight[V]] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.l1.on_refresh = self._refresh
 
     async def get(self, key: str, *, counted: bool = False) -> V | None:
         """The value, from the first tier that has it; None if the store has none.
@@ -81,13 +101,32 @@ class TieredCache(Generic[V]):
             return cached
         if cached is MISSING:
             return None
-        flight = self._flights.get(key)
-        if flight is None:
-            flight = self._flights[key] = _Flight()
-            flight.task = asyncio.get_running_loop().create_task(self._fill(key, flight))
+        flight = self._flights.get(key) or self._fly(key, asyncio.get_running_loop())
         assert flight.task is not None
         # Shielded: a caller that gives up does not cancel the load for the others.
         return await asyncio.shield(flight.task)
+
+    def _fly(self, key: str, loop: asyncio.AbstractEventLoop) -> _Flight[V]:
+        flight = self._flights[key] = _Flight()
+        flight.task = loop.create_task(self._fill(key, flight))
+        return flight
+
+    def _refresh(self, key: str) -> None:
+        """L1 read `key` past its refresh time: load it again, unless a load is under way."""
+        if key in self._flights:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # read outside the event loop: the entry just expires
+        task = self._fly(key, loop).task
+        assert task is not None
+        task.add_done_callback(functools.partial(_refreshed, key))
+
+    async def settle(self) -> None:
+        """Wait for the loads under way (a refresh nobody awaits, before closing)."""
+        tasks = [flight.task for flight in self._flights.values() if flight.task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _fill(self, key: str, flight: _Flight[V]) -> V | None:
         try:
@@ -128,9 +167,11 @@ class TieredCache(Generic[V]):
             self.l1.put_missing(key, min(ttl, lifetimes.deaf) if deaf else ttl)
         else:
             # Between 3/4 of the lifetime and all of it: entries cached in one burst (a
-            # restart, a spike) then expire spread out, not all at once.
-            ttl = lifetimes.l1 * (0.75 + 0.25 * random.random())
-            self.l1.put(key, value, min(ttl, lifetimes.deaf) if deaf else ttl)
+            # restart, a spike) then expire, and are refreshed, spread out.
+            ttl = lifetimes.l1 * (0.75 + 0.25 * self.jitter())
+            if deaf:
+                ttl = min(ttl, lifetimes.deaf)
+            self.l1.put(key, value, ttl, ttl * lifetimes.refresh)
 
     def drop(self, key: str) -> None:
         """Forget `key` in this process's L1, and in any load of it under way."""
@@ -161,6 +202,7 @@ class TieredCache(Generic[V]):
             flight.stale = True
 
     async def close(self) -> None:
+        await self.settle()
         if self.bus is not None:
             await self.bus.close()
         if self.l2 is not None:

@@ -78,23 +78,32 @@ class TinyLFUCache(LRUCache[K, V]):
         self._record(key)
         return LRUCache.get(self, key)
 
-    def put(self, key: K, value: V, ttl: float | None = None) -> None:
+    def put(
+        self, key: K, value: V, ttl: float | None = None, refresh_after: float | None = None
+    ) -> None:
         # Bounded by bytes, LRUCache.put goes through _store_sized: judged there.
         if self._sizeof is not None:
-            LRUCache.put(self, key, value, ttl)
+            LRUCache.put(self, key, value, ttl, refresh_after)
             return
         if not self._admits(key, 0):
             self.rejections += 1
             return
-        LRUCache.put(self, key, value, ttl)
+        LRUCache.put(self, key, value, ttl, refresh_after)
         if self._record is _not_yet:
             self._count_once_half_full()
 
-    def _store_sized(self, key: K, value: V | Absent, ttl: float | None, size: int) -> None:
+    def _store_sized(
+        self,
+        key: K,
+        value: V | Absent,
+        ttl: float | None,
+        size: int,
+        refresh_after: float | None = None,
+    ) -> None:
         if not self._admits(key, size):
             self.rejections += 1
             return
-        LRUCache._store_sized(self, key, value, ttl, size)
+        LRUCache._store_sized(self, key, value, ttl, size, refresh_after)
         if self._record is _not_yet:
             self._count_once_half_full()
 
@@ -121,7 +130,7 @@ class TinyLFUCache(LRUCache[K, V]):
         # Taken without the lock: the decision is a heuristic, and the store after it
         # keeps the bounds exact whatever the victims are by then.
         try:
-            for victim, (_, deadline) in entries.items():  # least recently used first
+            for victim, (_, _, deadline) in entries.items():  # least recently used first
                 if (deadline is _NO_DEADLINE or now < deadline) and estimate(victim) >= wanted:
                     return wanted >= _WARM and self._rng.random() < _WARM_ODDS
                 excess -= 1

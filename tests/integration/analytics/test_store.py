@@ -3,15 +3,19 @@ per day, the purge; on both databases."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from kurz.analytics import store as store_module
 from kurz.analytics.events import ClickEvent, click_event, decode
 from kurz.analytics.queue import batch_id
-from kurz.analytics.store import BATCH_MEMORY, ClickStore, VisitorMemory, record
+from kurz.analytics.store import BATCH_MEMORY, SLICE, ClickStore, VisitorMemory, record
 from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import (
     click_batches,
@@ -230,3 +234,39 @@ async def test_a_retention_shorter_than_the_batch_memory_drops_events_and_keeps_
     assert len(await rows(db, click_batches, "id")) == 2
     # Its id is remembered: delivered again, the old batch is still not counted twice.
     assert await store.record([old]) == 0
+
+
+async def test_a_large_batch_is_recorded_a_slice_at_a_time(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between slices the event loop answers redirects when due: with no time to
+    spare, no turn of it reads (to count or to log) more than a slice of the batch."""
+    monkeypatch.setattr(store_module, "TURN", 0.0)
+    turn = 0
+    read_in: Counter[int] = Counter()
+
+    class Watched(tuple[Any, ...]):
+        """A ClickEvent that tells in which turn of the event loop it is read."""
+
+        def __iter__(self) -> Iterator[Any]:
+            read_in[turn] += 1
+            return super().__iter__()
+
+    async def tick() -> None:
+        nonlocal turn
+        while True:
+            await asyncio.sleep(0)
+            turn += 1
+
+    events: list[ClickEvent] = [
+        Watched(click(link=i % 100 + 1, visitor=f"v{i}")) for i in range(10 * SLICE)
+    ]
+    ticker = asyncio.create_task(tick())
+    try:
+        assert await ClickStore(db).record([(batch_id(), events)]) == len(events)
+    finally:
+        ticker.cancel()
+    assert sum(read_in.values()) >= len(events)
+    assert max(read_in.values()) <= SLICE
+    assert len(await logged(db)) == len(events)
+    assert sum(row[2] for row in await hourly(db)) == len(events)

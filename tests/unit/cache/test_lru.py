@@ -150,3 +150,69 @@ def test_threads_keep_the_bounds_and_the_byte_count_exact(kind: type[LRUCache[in
     assert stats.bytes == sum(len(v) for v in held if v is not None) <= 400
     if isinstance(cache, TinyLFUCache):
         assert cache.rejections > 0
+
+
+@pytest.mark.parametrize("kind", [LRUCache, TinyLFUCache])
+def test_a_read_past_the_refresh_time_is_served_and_asks_once_for_a_refresh(
+    kind: type[LRUCache[str, int]],
+) -> None:
+    timer = Timer()
+    cache = kind(10, timer=timer)
+    asked: list[str] = []
+    cache.on_refresh = asked.append
+    cache.put("a", 1, ttl=40, refresh_after=30)
+    timer.now += 29.9
+    assert cache.get("a") == 1
+    assert asked == []
+    timer.now += 0.1
+    # Served as a hit, both ways in; the refresh is asked for once, not per read.
+    assert (cache.get("a"), cache.lookup("a"), cache.get("a")) == (1, 1, 1)
+    assert asked == ["a"]
+    assert cache.stats().hits == 4
+    assert "a" in cache
+
+
+def test_a_refresh_never_serves_an_entry_past_its_lifetime() -> None:
+    timer = Timer()
+    cache: LRUCache[str, int] = LRUCache(10, timer=timer)
+    asked: list[str] = []
+    cache.on_refresh = asked.append
+    cache.put("a", 1, ttl=40, refresh_after=30)
+    timer.now += 40
+    # Nobody read it in its refresh window: it expires as any entry does.
+    assert cache.lookup("a") is NOT_CACHED
+    assert asked == []
+    cache.put("b", 2, ttl=40, refresh_after=30)
+    timer.now += 35
+    assert cache.get("b") == 2
+    assert asked == ["b"]
+    timer.now += 5
+    # The refresh never landed: the bound holds all the same.
+    assert (cache.get("b"), "b" in cache) == (None, False)
+    assert cache.stats().expirations == 2
+
+
+def test_a_put_after_a_refresh_starts_a_new_lifetime() -> None:
+    timer = Timer()
+    cache: LRUCache[str, int] = LRUCache(10, timer=timer)
+    asked: list[str] = []
+    cache.on_refresh = asked.append
+    cache.put("a", 1, ttl=40, refresh_after=30)
+    timer.now += 31
+    assert cache.get("a") == 1
+    cache.put("a", 2, ttl=40, refresh_after=30)
+    timer.now += 29
+    assert cache.get("a") == 2
+    timer.now += 1
+    assert cache.get("a") == 2
+    assert asked == ["a", "a"]
+
+
+def test_without_a_refresh_hook_the_refresh_time_changes_nothing() -> None:
+    timer = Timer()
+    cache: LRUCache[str, int] = LRUCache(10, timer=timer)
+    cache.put("a", 1, ttl=40, refresh_after=30)
+    timer.now += 39
+    assert cache.get("a") == 1
+    timer.now += 1
+    assert cache.get("a") is None

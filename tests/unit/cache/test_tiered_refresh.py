@@ -1,0 +1,150 @@
+"""Refresh-ahead: a hot entry is reloaded in the background before it expires, and
+nobody waits for that load; the lifetime still bounds what is served (ADR 0007)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import pytest
+
+from kurz.cache import Lifetimes, LRUCache, TieredCache
+from tests.support import FakeClock
+
+LIFETIME = 40.0
+
+
+class Codec:
+    def encode(self, value: str) -> bytes:
+        return value.encode()
+
+    def decode(self, payload: bytes) -> str:
+        return payload.decode()
+
+    def version(self, value: str) -> int:
+        return 1
+
+
+@dataclass
+class Source:
+    """What `load` reads; loads wait on `gate` while it is shut."""
+
+    rows: dict[str, str] = field(default_factory=dict)
+    loads: int = 0
+    fail: bool = False
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.gate.set()
+
+    async def load(self, key: str) -> str | None:
+        self.loads += 1
+        value = self.rows.get(key)
+        await self.gate.wait()
+        if self.fail:
+            raise ConnectionError("the database is away")
+        return value
+
+
+def cache_for(source: Source, clock: FakeClock) -> TieredCache[str]:
+    # Jitter fixed at the top: every entry lives the whole lifetime, and is due for
+    # its refresh after 3/4 of it.
+    return TieredCache(
+        load=source.load,
+        codec=Codec(),
+        l1=LRUCache(100, timer=clock),
+        lifetimes=Lifetimes(l1=LIFETIME),
+        jitter=lambda: 1.0,
+    )
+
+
+async def test_a_read_late_in_the_lifetime_reloads_in_the_background() -> None:
+    clock, source = FakeClock(), Source({"k": "v1"})
+    cache = cache_for(source, clock)
+    assert await cache.get("k") == "v1"
+    source.rows["k"] = "v2"  # changed, and no invalidation reached this process
+    clock.advance(0.75 * LIFETIME - 0.1)
+    assert await cache.get("k") == "v1"
+    assert source.loads == 1
+    clock.advance(0.1)
+    source.gate.clear()
+    # Due: every reader is served the cached value at once, and one load starts.
+    assert [cache.l1.get("k") for _ in range(3)] == ["v1"] * 3
+    assert await cache.get("k") == "v1"
+    await asyncio.sleep(0)  # the load task's first step
+    assert source.loads == 2
+    source.gate.set()
+    await cache.settle()
+    assert cache.l1.get("k") == "v2"
+    # A new lifetime from the reload.
+    clock.advance(LIFETIME - 0.1)
+    assert cache.l1.lookup("k") == "v2"
+    await cache.settle()
+    assert source.loads == 3  # that read was due again
+
+
+async def test_nothing_is_served_past_the_lifetime_while_the_reload_hangs() -> None:
+    clock, source = FakeClock(), Source({"k": "v1"})
+    cache = cache_for(source, clock)
+    assert await cache.get("k") == "v1"
+    source.rows["k"] = "v2"
+    source.gate.clear()
+    clock.advance(0.8 * LIFETIME)
+    assert cache.l1.get("k") == "v1"
+    clock.advance(0.2 * LIFETIME)
+    assert cache.l1.get("k") is None
+    # A reader past the lifetime waits for the load already under way, not a second.
+    reader = asyncio.create_task(cache.get("k"))
+    await asyncio.sleep(0)
+    assert not reader.done()
+    source.gate.set()
+    assert await reader == "v2"
+    assert source.loads == 2
+
+
+async def test_an_invalidation_during_a_reload_drops_the_entry_for_good() -> None:
+    clock, source = FakeClock(), Source({"k": "v1"})
+    cache = cache_for(source, clock)
+    assert await cache.get("k") == "v1"
+    source.gate.clear()
+    clock.advance(0.8 * LIFETIME)
+    assert cache.l1.get("k") == "v1"
+    await asyncio.sleep(0)
+    source.rows["k"] = "v2"
+    await cache.invalidate("k")
+    assert cache.l1.get("k") is None
+    source.gate.set()
+    await cache.settle()
+    # What the reload read before the change is not kept.
+    assert "k" not in cache.l1
+    assert await cache.get("k") == "v2"
+
+
+async def test_a_failed_reload_is_logged_and_the_entry_still_expires(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock, source = FakeClock(), Source({"k": "v1"})
+    cache = cache_for(source, clock)
+    assert await cache.get("k") == "v1"
+    source.fail = True
+    clock.advance(0.8 * LIFETIME)
+    with caplog.at_level(logging.WARNING, logger="kurz.cache"):
+        assert cache.l1.get("k") == "v1"
+        await cache.settle()
+    assert "refreshing 'k' failed" in caplog.text
+    # One load per due entry, not one per read.
+    assert [cache.l1.get("k") for _ in range(3)] == ["v1"] * 3
+    assert source.loads == 2
+    clock.advance(0.2 * LIFETIME)
+    assert cache.l1.get("k") is None
+
+
+async def test_a_cold_entry_is_not_reloaded() -> None:
+    clock, source = FakeClock(), Source({"k": "v1"})
+    cache = cache_for(source, clock)
+    assert await cache.get("k") == "v1"
+    clock.advance(LIFETIME)
+    assert source.loads == 1
+    assert cache.l1.get("k") is None
+    assert source.loads == 1
