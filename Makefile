@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-servers bench-grpc lab lab-locking lab-indexing lab-isolation lab-cap clean
+.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-grpc lab lab-locking lab-indexing lab-isolation lab-cap clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ bench-stats: $(STAMP) ## Stats API queries for a link with 10 million clicks ove
 
 bench-cost: $(STAMP) ## What the redirect limiter costs in CPU instructions (callgrind; needs valgrind)
 	$(BIN)/python -m bench.redirect_cost
+
+bench-head: $(STAMP) ## Oversize and trickled request heads against kurz serve: /healthz latency, memory, connections held
+	$(BIN)/python -m bench.head_flood
 
 bench-grpc: $(STAMP) ## gRPC ResolveLink calls/s and server CPU per call beside GET /{code} (wrk), one kurz serve
 	$(BIN)/python -m bench.grpc_resolve

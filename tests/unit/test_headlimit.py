@@ -21,27 +21,32 @@ DEADLINE, PATIENCE = 0.3, 30.0
 START = b"GET / HTTP/1.1\r\nHost: t\r\n"
 
 
-async def echo(scope: Scope, receive: Receive, send: Send) -> None:
-    """Answers 200 with how many header fields and body bytes it got."""
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        size += len(message.get("body", b""))
-        more = message.get("more_body", False)
-    body = json.dumps({"fields": len(scope["headers"]), "body": size}).encode()
-    await send({
-        "type": "http.response.start", "status": 200,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())],
-    })  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
-
-
 @dataclass
 class Served:
     port: int
     state: ServerState
+    # GET /wait answers once this is set.
+    release: asyncio.Event
+    # Set when a connection's head deadline has passed.
+    deadline_passed: asyncio.Event
+
+    async def echo(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answers 200 with how many header fields and body bytes it got."""
+        if scope["path"] == "/wait":
+            await self.release.wait()
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = json.dumps({"fields": len(scope["headers"]), "body": size}).encode()
+        await send({
+            "type": "http.response.start", "status": 200,
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
 
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection("127.0.0.1", self.port)
@@ -60,16 +65,30 @@ class Served:
 @pytest.fixture
 async def served() -> AsyncIterator[Served]:
     limits = HeadLimits(max_field_bytes=FIELD, max_head_bytes=HEAD, timeout=DEADLINE)
-    protocol = protocol_class(limits)
-    config = Config(app=echo, http=protocol, lifespan="off", log_config=None, access_log=False)
+    served = Served(0, ServerState(), asyncio.Event(), asyncio.Event())
+
+    class Signalling(protocol_class(limits)):  # type: ignore[misc]
+        def _on_deadline(self) -> None:
+            super()._on_deadline()
+            served.deadline_passed.set()
+
+    config = Config(
+        app=served.echo,
+        interface="asgi3",
+        http=Signalling,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+    )
     config.load()
-    state = ServerState()
+    state = served.state
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: protocol(config=config, server_state=state, app_state={}), "127.0.0.1", 0
+        lambda: Signalling(config=config, server_state=state, app_state={}), "127.0.0.1", 0
     )
+    served.port = server.sockets[0].getsockname()[1]
     try:
-        yield Served(server.sockets[0].getsockname()[1], state)
+        yield served
     finally:
         server.close()
         for connection in list(state.connections):
@@ -223,5 +242,22 @@ async def test_a_complete_head_leaves_no_deadline_running(served: Served) -> Non
         (connection,) = served.state.connections
         assert isinstance(connection, HeadLimitedProtocol)
         assert connection._timer is None
+    finally:
+        writer.close()
+
+
+async def test_a_late_head_behind_a_response_under_way_ends_the_connection_after_it(
+    served: Served,
+) -> None:
+    reader, writer = await served.connect()
+    try:
+        writer.write(b"GET /wait HTTP/1.1\r\nHost: t\r\n\r\n" + START + b"X-Slow: ")
+        await asyncio.wait_for(served.deadline_passed.wait(), PATIENCE)
+        served.release.set()
+        # The answer under way is not cut short, and no 408 is written into it.
+        status, fields, _ = await read_response(reader)
+        assert status == 200
+        assert fields["connection"] == "close"
+        assert await asyncio.wait_for(reader.read(), PATIENCE) == b""
     finally:
         writer.close()
