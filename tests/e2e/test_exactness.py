@@ -21,8 +21,10 @@ class Pair:
     """Two `kurz serve` processes sharing one database, and an admin key."""
 
     def __init__(self, cwd: Path, database_url: str) -> None:
+        # What is raced is exactness, not the pool: on a loaded host hundreds of
+        # requests may wait longer than the default 5 s for one of its connections.
         env = kurz_env(KURZ_DATABASE_URL=database_url, KURZ_RATELIMIT_REDIRECT="off",
-                       KURZ_RATELIMIT_API="off")  # fmt: skip
+                       KURZ_RATELIMIT_API="off", KURZ_DATABASE_POOL_TIMEOUT="120")  # fmt: skip
         self.secret = new_key(env, cwd, "racer", admin=True)
         self.servers = [Server(cwd, env), Server(cwd, env)]
         for server in self.servers:
