@@ -69,7 +69,9 @@ class KurzApp(FastAPI):
     A plain redirect is answered before Starlette's middleware and FastAPI's routing
     and per-request telemetry check, which together cost more than the redirect itself
     (docs/decisions/0002-asgi-server.md has the measurements): from L1 without
-    awaiting anything, and on an L1 miss through L2 and SQL (ADR 0007).
+    awaiting anything, and on an L1 miss through L2 and SQL (ADR 0007). It gives no
+    request id (kurz.requestid): making and echoing one would cost a cached redirect
+    more than the 1% it may (README, Logs).
     """
 
     fast_path: FastPath
