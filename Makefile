@@ -68,7 +68,7 @@ bench-tiers: $(STAMP) ## CPU per redirect by the tier that answers it (L1, L2, S
 bench-jobs: $(STAMP) ## Jobs/s (enqueue, end to end) on SQLite and PostgreSQL, and enqueue-to-start latency, vs procrastinate
 	$(BIN)/python -m bench.jobs
 
-bench-clicks: $(STAMP) ## Redirect rate with clicks counted against the bare app, and how fast the backlog drains after a wrk run
+bench-clicks: $(STAMP) ## kurz as installed (clicks, limit) against lean kurz and the bare app at 64 and 256 connections, over several L1 lifetimes (about 35 min)
 	$(BIN)/python -m bench.clicks
 
 bench-record: $(STAMP) ## CPU per click recorded (ClickStore.record), by batch size and visitors, SQLite and PostgreSQL

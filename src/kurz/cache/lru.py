@@ -3,8 +3,8 @@
 Entries may expire (a TTL per entry) and may record that a key has no value (a
 negative entry), so that a flood of unknown keys is answered here instead of by
 the store behind the cache. An entry may also have a refresh time before its
-expiry: a read after it is still a hit, and asks `on_refresh` once to put a fresh
-value meanwhile (docs/decisions/0007-tiered-cache.md).
+expiry: a read after it is still a hit, and asks `on_refresh` to put a fresh value
+meanwhile (docs/decisions/0007-tiered-cache.md).
 """
 
 from __future__ import annotations
@@ -98,8 +98,9 @@ class LRUCache(Generic[K, V]):
         self._lock = threading.Lock()
         self._bytes = 0
         self.hits = self.misses = self.evictions = self.expirations = 0
-        # Called with a key read past its refresh time, once per put of it.
-        self.on_refresh: Callable[[K], None] | None = None
+        # Called with a key read past its refresh time: True once a refresh is under
+        # way, and then not called again for that put; False to be asked again.
+        self.on_refresh: Callable[[K], bool] | None = None
 
     def lookup(self, key: K) -> V | Absent:
         """The value, MISSING if the key is known to have none, or NOT_CACHED."""
@@ -208,12 +209,11 @@ class LRUCache(Generic[K, V]):
         if self._timer() >= expiry:
             self._expire(key)
             return False
-        with self._lock:
-            # Unless a writer replaced or dropped it meanwhile.
-            if self._entries.get(key) is entry:
-                self._entries[key] = (value, expiry, expiry)
-        if self.on_refresh is not None:
-            self.on_refresh(key)
+        if self.on_refresh is None or self.on_refresh(key):
+            with self._lock:
+                # Unless a writer replaced or dropped it meanwhile.
+                if self._entries.get(key) is entry:
+                    self._entries[key] = (value, expiry, expiry)
         return True
 
     def _store_sized(

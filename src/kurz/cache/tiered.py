@@ -45,13 +45,6 @@ class Codec(Protocol[V]):
     def version(self, value: V) -> int: ...
 
 
-def _refreshed(key: str, task: asyncio.Task[Any]) -> None:
-    # Nobody may await a refresh: its failure is told here. The entry keeps its
-    # value until it expires, and a read after that loads it again.
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("refreshing %r failed", key, exc_info=task.exception())
-
-
 @dataclass(eq=False)
 class _Flight(Generic[V]):
     task: asyncio.Task[V | None] | None = None
@@ -85,7 +78,11 @@ class TieredCache(Generic[V]):
     lifetimes: Lifetimes = field(default_factory=Lifetimes)
     # Where in [0, 1) each L1 entry's lifetime falls between 3/4 and all of it.
     jitter: Callable[[], float] = random.random
+    # Refreshes under way at most: entries cached together fall due together, and
+    # their reloads must leave the database's connections to misses and writes.
+    max_refreshes: int = 4
     _flights: dict[str, _Flight[V]] = field(default_factory=dict, init=False)
+    _refreshes: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.l1.on_refresh = self._refresh
@@ -111,17 +108,29 @@ class TieredCache(Generic[V]):
         flight.task = loop.create_task(self._fill(key, flight))
         return flight
 
-    def _refresh(self, key: str) -> None:
-        """L1 read `key` past its refresh time: load it again, unless a load is under way."""
+    def _refresh(self, key: str) -> bool:
+        """L1 read `key` past its refresh time: load it again, unless a load is under
+        way. False when none can start now (too many under way): ask again later."""
         if key in self._flights:
-            return
+            return True
+        if self._refreshes >= self.max_refreshes:
+            return False
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # read outside the event loop: the entry just expires
+            return True  # read outside the event loop: the entry just expires
         task = self._fly(key, loop).task
         assert task is not None
-        task.add_done_callback(functools.partial(_refreshed, key))
+        self._refreshes += 1
+        task.add_done_callback(functools.partial(self._refreshed, key))
+        return True
+
+    def _refreshed(self, key: str, task: asyncio.Task[Any]) -> None:
+        self._refreshes -= 1
+        # Nobody may await a refresh: its failure is told here. The entry keeps its
+        # value until it expires, and a read after that loads it again.
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("refreshing %r failed", key, exc_info=task.exception())
 
     async def settle(self) -> None:
         """Wait for the loads under way (a refresh nobody awaits, before closing)."""

@@ -159,7 +159,12 @@ def test_a_read_past_the_refresh_time_is_served_and_asks_once_for_a_refresh(
     timer = Timer()
     cache = kind(10, timer=timer)
     asked: list[str] = []
-    cache.on_refresh = asked.append
+
+    def refresh(key: str) -> bool:
+        asked.append(key)
+        return True
+
+    cache.on_refresh = refresh
     cache.put("a", 1, ttl=40, refresh_after=30)
     timer.now += 29.9
     assert cache.get("a") == 1
@@ -176,7 +181,12 @@ def test_a_refresh_never_serves_an_entry_past_its_lifetime() -> None:
     timer = Timer()
     cache: LRUCache[str, int] = LRUCache(10, timer=timer)
     asked: list[str] = []
-    cache.on_refresh = asked.append
+
+    def refresh(key: str) -> bool:
+        asked.append(key)
+        return True
+
+    cache.on_refresh = refresh
     cache.put("a", 1, ttl=40, refresh_after=30)
     timer.now += 40
     # Nobody read it in its refresh window: it expires as any entry does.
@@ -196,7 +206,12 @@ def test_a_put_after_a_refresh_starts_a_new_lifetime() -> None:
     timer = Timer()
     cache: LRUCache[str, int] = LRUCache(10, timer=timer)
     asked: list[str] = []
-    cache.on_refresh = asked.append
+
+    def refresh(key: str) -> bool:
+        asked.append(key)
+        return True
+
+    cache.on_refresh = refresh
     cache.put("a", 1, ttl=40, refresh_after=30)
     timer.now += 31
     assert cache.get("a") == 1

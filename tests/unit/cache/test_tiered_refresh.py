@@ -148,3 +148,23 @@ async def test_a_cold_entry_is_not_reloaded() -> None:
     assert source.loads == 1
     assert cache.l1.get("k") is None
     assert source.loads == 1
+
+
+async def test_refreshes_under_way_are_bounded_and_a_skipped_one_is_asked_again() -> None:
+    clock, source = FakeClock(), Source({"a": "a1", "b": "b1"})
+    cache = cache_for(source, clock)
+    cache.max_refreshes = 1
+    assert (await cache.get("a"), await cache.get("b")) == ("a1", "b1")
+    source.gate.clear()
+    clock.advance(0.8 * LIFETIME)
+    assert (cache.l1.get("a"), cache.l1.get("b")) == ("a1", "b1")
+    await asyncio.sleep(0)
+    # One refresh at a time: b's waits, and b is served meanwhile.
+    assert source.loads == 3
+    assert cache.l1.get("b") == "b1"
+    source.gate.set()
+    await cache.settle()
+    # The next read of b, still in its refresh window, asks again and gets it.
+    assert cache.l1.get("b") == "b1"
+    await cache.settle()
+    assert source.loads == 4
