@@ -15,7 +15,15 @@ import pytest
 
 from kurz.analytics.events import ClickEvent, DailySalt, click_event, visitor_hash
 from kurz.analytics.journal import ClickJournal, Replayer, plan
-from kurz.analytics.journal.layout import CLICK, CLICK_RECORD, START, VISITOR_CHARS, Segment
+from kurz.analytics.journal.layout import (
+    BOOT,
+    CLICK,
+    CLICK_RECORD,
+    HEADER,
+    START,
+    VISITOR_CHARS,
+    Segment,
+)
 from kurz.analytics.journal.replay import GROUP, _read
 from kurz.analytics.queue import BatchQueue, Drainer, batch_prefix
 from kurz.analytics.recorder import ClickRecorder
@@ -155,7 +163,7 @@ def test_loose_clicks_are_grouped_by_number_the_same_way_on_every_replay(
     assert len({ident for ident, _ in batches}) == 4
 
 
-async def test_segments_rotate_and_are_deleted_once_their_clicks_are_written(
+def test_segments_rotate_and_are_deleted_once_their_clicks_are_written(
     tmp_path: Path,
 ) -> None:
     journal = ClickJournal(tmp_path, FINGERPRINT, **SMALL)  # type: ignore[arg-type]
@@ -167,7 +175,6 @@ async def test_segments_rotate_and_are_deleted_once_their_clicks_are_written(
     assert journaled(home) == events
     for n in range(10):
         assert journal.assign(f"b{n}", 100)
-        await journal.sync()
         journal.committed(f"b{n}")
     # Only the segment being written is left: every click in the others is written.
     assert len(list(home.glob("*.seg"))) == 1
@@ -196,6 +203,25 @@ async def test_a_journal_left_at_shutdown_is_replayed_once_by_the_next_process(
     assert sink.events == events[300:]
     assert homes(tmp_path) == []
     assert await replayer.replay_dead() == 0
+
+
+async def test_a_journal_from_before_the_machine_restarted_is_deleted_unread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = ClickJournal(tmp_path, FINGERPRINT)
+    for event in clicks(50):
+        journal.append(event)
+    journal.close()
+    [home] = homes(tmp_path)
+    # As a journal made in an earlier boot reads: another boot id in its header.
+    with (home / "00000000.seg").open("r+b") as file:
+        file.seek(HEADER.size - 32)
+        file.write(bytes(b ^ 0xFF for b in BOOT))
+    sink = Sink()
+    assert await Replayer(tmp_path, FINGERPRINT, sink.write).replay_dead() == 0
+    assert sink.batches == []
+    assert homes(tmp_path) == []
+    assert "up to 50 clicks in it are lost" in caplog.text
 
 
 async def test_another_databases_journal_is_left_alone(tmp_path: Path) -> None:
@@ -314,7 +340,6 @@ async def main(directory, written):
     seen = {"journaled": journal.journaled, "undurable": journal.undurable, "marked": []}
     for n in range(written):
         seen["marked"].append(journal.assign(f"b{n}", 100))
-        await journal.sync()
         journal.committed(f"b{n}")
     if written < 30:
         print(json.dumps(seen), flush=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import struct
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,10 +28,10 @@ from typing import Any
 from kurz.analytics.events import _VISITOR_BYTES, ClickEvent
 
 MAGIC = b"KURZCJ01"
-# The magic, the journal's id, the database's fingerprint, the segment's number, the
-# sequence number of its first click, and when it was made.
-HEADER = struct.Struct("<8s16s16sQQd")
-START = 64
+# The magic, the journal's id, the database's fingerprint, the machine's boot, the
+# segment's number, the sequence number of its first click.
+HEADER = struct.Struct("<8s16s16s16sQQ")
+START = 128
 END, CLICK, TEMPLATE, BATCH, COMMIT = 0, 1, 2, 3, 4
 MARK = 0xC1
 # A visitor is the hex of a keyed hash of _VISITOR_BYTES bytes: always this long.
@@ -49,8 +50,21 @@ def record(kind: int, payload: object) -> bytes:
     return body + _TAIL.pack(zlib.crc32(body), MARK)
 
 
-def header(journal: bytes, fingerprint: bytes, number: int, first: int, made: float) -> bytes:
-    return HEADER.pack(MAGIC, journal, fingerprint, number, first, made)
+def header(journal: bytes, fingerprint: bytes, number: int, first: int) -> bytes:
+    return HEADER.pack(MAGIC, journal, fingerprint, BOOT, number, first)
+
+
+def boot() -> bytes:
+    """Which boot of the machine this is (Linux's boot id); zeros where unknown, and
+    then a restart goes unnoticed."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as file:
+            return uuid.UUID(file.read().strip()).bytes
+    except (OSError, ValueError):
+        return bytes(16)
+
+
+BOOT = boot()
 
 
 @dataclass
@@ -75,7 +89,7 @@ def read(data: bytes | memoryview, journal: bytes, fingerprint: bytes) -> Segmen
     it is none (made but never begun, or another's)."""
     if len(data) < START:
         return None
-    magic, owner, database, number, first, _made = HEADER.unpack_from(data)
+    magic, owner, database, _boot, number, first = HEADER.unpack_from(data)
     if magic != MAGIC or owner != journal or database != fingerprint:
         return None
     segment = Segment(number, first)

@@ -8,6 +8,11 @@ and the clicks' numbers: the same on every replay, so that a replay cut short an
 again counts nothing twice. Then it renames the journal away (one atomic step) and
 deletes it. It never writes into the journal: what it reads stays as the dead
 process left it.
+
+A journal made before the machine last started is deleted unread: the page cache it
+lived in need not have reached the disk, and a journal missing the record that a
+batch was written would count that batch's clicks twice. Its clicks are lost, as they
+would have been without a journal.
 """
 
 from __future__ import annotations
@@ -72,15 +77,15 @@ def plan(journal: bytes, segments: Sequence[layout.Segment]) -> list[Batch]:
     return written
 
 
-def owner(home: Path) -> tuple[bytes, bytes] | None:
-    """(journal id, database fingerprint) of a journal, from its first segment."""
+def owner(home: Path) -> tuple[bytes, bytes, bytes] | None:
+    """(journal id, database fingerprint, boot) of a journal, from its first segment."""
     for path in sorted(home.glob(f"*{SUFFIX}")):
         with path.open("rb") as file:
             head = file.read(layout.HEADER.size)
         if len(head) == layout.HEADER.size:
-            magic, journal, fingerprint, *_ = layout.HEADER.unpack(head)
+            magic, journal, fingerprint, boot, *_ = layout.HEADER.unpack(head)
             if magic == layout.MAGIC:
-                return journal, fingerprint
+                return journal, fingerprint, boot
     return None
 
 
@@ -187,11 +192,20 @@ def _claim(home: Path, fingerprint: bytes) -> tuple[int, list[Batch]] | None:
             found = owner(home)
             if found is None:
                 _delete(home)
+            # (Another database's journal, in a directory shared across setups, is
+            # left to a process of that setup.)
             elif found[1] == fingerprint:
-                # (Another database's journal, in a directory shared across setups, is
-                # left to a process of that setup.)
-                journal = found[0]
-                return lock, plan(journal, _read(home, journal, fingerprint))
+                journal, _, boot = found
+                batches = plan(journal, _read(home, journal, fingerprint))
+                if boot == layout.BOOT:
+                    return lock, batches
+                log.warning(
+                    "deleted click journal %s unread, made before the machine restarted: "
+                    "up to %d clicks in it are lost",
+                    home.name,
+                    sum(len(events) for _, events in batches),
+                )
+                _delete(home)
     except BlockingIOError:
         pass
     except BaseException:

@@ -5,13 +5,13 @@ The journal is a directory of its own in the journal directory, named by a rando
 holding a lock file (flock'ed for as long as the process lives: a journal whose lock
 can be taken belongs to a dead process) and segments (kurz.analytics.journal.layout),
 each a file allocated in full and mapped into memory. Appending a click is a copy
-into the page cache: no system call, no fsync.
+into the page cache: no system call, no fsync. The page cache outlives the process,
+not the machine: a journal made before the machine last started is not replayed.
 
-The Drainer marks which clicks each batch took before writing it (`assign`, then
-`sync`), and that it was written (`committed`); segments whose clicks are all written
-are deleted. Whoever replays a dead process's journal (kurz.analytics.journal.replay)
-writes again the batches marked and not committed, with their ids, and the clicks no
-batch took.
+The Drainer marks which clicks each batch took before writing it (`assign`), and that
+it was written (`committed`); segments whose clicks are all written are deleted.
+Whoever replays a dead process's journal (kurz.analytics.journal.replay) writes again
+the batches marked and not committed, with their ids, and the clicks no batch took.
 
 Clicks are numbered in the order the queue accepted them, which is the order the
 Drainer takes them in; the journal numbers those it holds from 0 (`_start` is where
@@ -22,7 +22,6 @@ by a new one once every click it holds has been written.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import logging
 import mmap
@@ -87,7 +86,6 @@ class ClickJournal:
         "_taken",
         "_templates",
         "_timer",
-        "_unsynced",
         "_warned",
         "undurable",
     )
@@ -126,7 +124,6 @@ class ClickJournal:
         self._home: Path | None = None
         self._lock = -1
         self._segments: list[_Segment] = []
-        self._unsynced = False
         # Accepted clicks by position: [_start, _start + journaled) are in this journal,
         # the `_skipped` after them are not; the Drainer has taken `_taken`.
         self._start = 0
@@ -209,7 +206,7 @@ class ClickJournal:
 
     def assign(self, ident: str, count: int) -> bool:
         """The Drainer takes the next `count` clicks as batch `ident`: True when some
-        were journaled and the batch is marked (then `sync` before writing it)."""
+        were journaled and the batch is marked."""
         taken = self._taken
         self._taken = taken + count
         if not self._segments:
@@ -227,18 +224,6 @@ class ClickJournal:
         self._pending[ident] = (first, end)
         self._assigned = end
         return True
-
-    async def sync(self) -> None:
-        """Flush the journal to disk (off the event loop): a batch is on disk as marked
-        before it is written, so that after a power loss no replay takes clicks already
-        written for new ones."""
-        fds = [segment.fd for segment in self._segments]
-        home = self._home if self._unsynced else None
-        self._unsynced = False
-        try:
-            await asyncio.to_thread(_sync, fds, home)
-        except OSError as exc:
-            log.warning("flushing the click journal failed: %s", exc)
 
     def committed(self, ident: str) -> None:
         """Batch `ident` is written: mark it, and delete the segments no longer needed."""
@@ -323,7 +308,7 @@ class ClickJournal:
             raise
         if isinstance(self._map, mmap.mmap):
             self._map.close()
-        made = layout.header(self._id, self._fingerprint, number, first, time.time())
+        made = layout.header(self._id, self._fingerprint, number, first)
         segment_map[: len(made)] = made
         self._segments.append(_Segment(fd, name, first))
         self._map = segment_map
@@ -332,7 +317,6 @@ class ClickJournal:
         self._other = 0
         self._templates = {}
         self._last = self._segment_bytes - self._reserve - _CLICK
-        self._unsynced = True
 
     def _put(self, data: bytes) -> None:
         end = self._end + len(data)
@@ -390,18 +374,6 @@ class ClickJournal:
             os.close(self._lock)
             self._lock = -1
         self._home = None
-
-
-def _sync(fds: list[int], home: Path | None) -> None:
-    for fd in fds:
-        os.fdatasync(fd)
-    if home is not None:
-        for directory in (home, home.parent):
-            fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
 
 
 def _check_private(directory: Path) -> None:
