@@ -97,9 +97,11 @@ class KurzApp(FastAPI):
                     # Checked first, so that a client over its limit reaches no tier.
                     target = await fast_path.find(code)
                 if target is not None:
-                    await send_redirect(target, scope, send, decision)
+                    # Journaled before it is answered: a visitor who got the redirect
+                    # has a click that outlives this process (ADR 0014).
                     if self.clicks is not None:
                         self.clicks.click(target.link_id, scope)
+                    await send_redirect(target, scope, send, decision)
                     return
             # Refused, or not a plain redirect (unknown, capped, expired): the `follow`
             # route answers, using the decision left in the scope instead of counting

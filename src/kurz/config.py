@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     analytics_claim_idle: float = Field(default=30.0, gt=0)
     # How long raw click events are kept (the rollups are kept for good).
     analytics_retention: float = Field(default=30 * 86_400.0, ge=3_600.0)
+    # Journal each click to a memory-mapped file before its redirect is answered, so
+    # that a killed process loses none (docs/decisions/0014-durable-clicks.md).
+    click_journal: bool = True
+    # Where the journals go; empty: beside a SQLite database (kurz.db-clicks), or
+    # kurz-clicks-<uid> in the temporary directory. Processes that share a database
+    # on one host should share it: each replays the journals of those that died.
+    click_journal_dir: str = ""
     # Log every request (uvicorn.access), as a line of the log below.
     access_log: bool = False
     # kurz's and uvicorn's loggers; other libraries log at warning or above (kurz.logs).

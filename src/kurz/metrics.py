@@ -70,6 +70,22 @@ async def metrics(principal: PrincipalDep, state: StateDep) -> PlainTextResponse
                 drainer.failures,
             ),
         ]
+        if analytics.journal is not None and analytics.replayer is not None:
+            lines += [
+                _metric(
+                    "kurz_clicks_undurable_total",
+                    "counter",
+                    "Clicks answered without being journaled (no room for the click journal):"
+                    " lost if this process dies before writing them.",
+                    analytics.journal.undurable,
+                ),
+                _metric(
+                    "kurz_clicks_replayed_total",
+                    "counter",
+                    "Clicks written from the journals of processes that died.",
+                    analytics.replayer.replayed,
+                ),
+            ]
         consumer = analytics.consumer
         if consumer is not None:
             lines.append(

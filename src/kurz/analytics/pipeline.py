@@ -3,18 +3,22 @@
 Embedded (no KURZ_REDIS_URL): the redirect path queues events in memory, a Drainer
 records them in batches into the database. Scaled out: the Drainer adds each batch
 to a Redis Stream instead, and consumers in the workers record them
-(kurz.analytics.stream). Either way a redirect only ever appends to a deque.
+(kurz.analytics.stream). Either way a redirect only ever appends to a deque, and to
+this process's click journal, which the next start (or another process on the host)
+replays if this one dies before writing what it queued (ADR 0014).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
 
 from kurz.analytics.events import ClickEvent, DailySalt
+from kurz.analytics.journal import ClickJournal, Place, Replayer, place
 from kurz.analytics.queue import BatchQueue, Drainer
 from kurz.analytics.recorder import ClickRecorder
 from kurz.analytics.salts import SaltKeeper
@@ -49,6 +53,7 @@ class Analytics:
         queue_size: int,
         redis_url: str = "",
         claim_idle: float = 30.0,
+        journal: Place | None = None,
     ) -> None:
         self.store = ClickStore(db)
         self.salt = DailySalt(clock)
@@ -56,14 +61,27 @@ class Analytics:
         self.recorder = ClickRecorder(self.queue, clock=clock, client_ip=client_ip, salt=self.salt)
         self._salts = SaltKeeper(db, self.salt, clock)
         self.redis: Redis | None = None
+        write: Callable[[str, list[ClickEvent]], Awaitable[object]]
         if redis_url:
             # Longer than a consumer's blocking read (1 s).
             self.redis = Redis.from_url(redis_url, socket_timeout=10.0, socket_connect_timeout=2.0)
-            self.drainer = Drainer(self.queue, StreamSink(self.redis), batch=STREAM_BATCH)
+            write = StreamSink(self.redis)
+            self.drainer = Drainer(self.queue, write, batch=STREAM_BATCH)
         else:
-            self.drainer = Drainer(
-                self.queue, self._to_database, batch=DATABASE_BATCH, linger=DATABASE_LINGER
+            write = self._to_database
+            self.drainer = Drainer(self.queue, write, batch=DATABASE_BATCH, linger=DATABASE_LINGER)
+        # Made on the first click: a process that serves none (a worker) keeps none.
+        self.journal: ClickJournal | None = None
+        self.replayer: Replayer | None = None
+        if journal is not None:
+            self.journal = ClickJournal(
+                journal.directory, journal.fingerprint, private=journal.private
             )
+            self.recorder.journal = self.drainer.journal = self.journal
+            self.replayer = Replayer(
+                journal.directory, journal.fingerprint, write, own=lambda: self._journal_name()
+            )
+        self._replaying: asyncio.Task[None] | None = None
         self._claim_idle = claim_idle
         self.consumer: StreamConsumer | None = None
         self._consuming: asyncio.Task[None] | None = None
@@ -80,7 +98,11 @@ class Analytics:
             queue_size=settings.analytics_queue_size,
             redis_url=settings.redis_url,
             claim_idle=settings.analytics_claim_idle,
+            journal=place(settings),
         )
+
+    def _journal_name(self) -> str | None:
+        return self.journal.name if self.journal is not None else None
 
     async def _to_database(self, batch_id: str, events: list[ClickEvent]) -> None:
         await self.store.record([(batch_id, events)])
@@ -93,6 +115,9 @@ class Analytics:
             self.persistence_check = asyncio.get_running_loop().create_task(
                 warn_unless_persistent(self.redis)
             )
+        if self.replayer is not None:
+            # The journals of processes that died, this one's predecessor among them.
+            self._replaying = asyncio.get_running_loop().create_task(self.replayer.run())
 
     def start_consumer(self, name: str | None = None) -> StreamConsumer | None:
         """In a worker: record what web processes add to the stream (scaled out only)."""
@@ -108,6 +133,14 @@ class Analytics:
         """Every click queued so far is written (to the database or the stream), and
         the batches a consumer holds are recorded and acknowledged, before this returns."""
         await self.drainer.stop(grace=grace)
+        if self._replaying is not None:
+            # Cut short, a replay is done again, whole, by the next process.
+            self._replaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replaying
+            self._replaying = None
+        if self.journal is not None:
+            self.journal.close()
         if self.consumer is not None and self._consuming is not None:
             self.consumer.stop()
             await self._consuming

@@ -20,7 +20,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 log = logging.getLogger("kurz.analytics")
 
@@ -120,6 +120,15 @@ class BatchQueue(Generic[T]):
         return self.take_now(most)
 
 
+class BatchLog(Protocol):
+    """Where a Drainer notes which items each batch took, and when it was written
+    (kurz.analytics.journal.ClickJournal)."""
+
+    def assign(self, ident: str, count: int) -> bool: ...
+
+    def committed(self, ident: str) -> None: ...
+
+
 class Drainer(Generic[T]):
     """Writes a BatchQueue's items in batches, one `write` call (one transaction) each.
 
@@ -147,6 +156,7 @@ class Drainer(Generic[T]):
         self._stopping = False
         self.written = 0
         self.failures = 0
+        self.journal: BatchLog | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -159,6 +169,11 @@ class Drainer(Generic[T]):
 
     async def _write_until_done(self, batch: list[T]) -> None:
         ident = batch_id()
+        journal = self.journal
+        if journal is not None:
+            # Before the write: a replay writes the batch again under this id, never
+            # its clicks under a new one.
+            journal.assign(ident, len(batch))
 
         def failed() -> None:
             self.failures += 1
@@ -169,6 +184,8 @@ class Drainer(Generic[T]):
             retry_after=self._retry_after,
             failed=failed,
         )
+        if journal is not None:
+            journal.committed(ident)
         self.written += len(batch)
 
     async def stop(self, *, grace: float = 10.0) -> None:

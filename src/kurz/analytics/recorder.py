@@ -1,7 +1,8 @@
 """Recording a click from a redirect's ASGI scope (or its parts): derive the event, queue it.
 
-The redirect path calls `click()` and never waits: the event goes into a BatchQueue
-that a Drainer writes in batches (kurz.analytics.queue).
+The redirect path calls `click()` before it answers, and never waits: the event goes
+into a BatchQueue that a Drainer writes in batches (kurz.analytics.queue), and into
+the click journal (kurz.analytics.journal), which outlives the process.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kurz.analytics.events import ClickEvent, DailySalt, from_request
+from kurz.analytics.journal import ClickJournal
 from kurz.analytics.queue import BatchQueue
 from kurz.types import Clock
 
@@ -17,7 +19,7 @@ from kurz.types import Clock
 class ClickRecorder:
     """Turns redirects into queued ClickEvents."""
 
-    __slots__ = ("_client_ip", "_clock", "_salt", "queue")
+    __slots__ = ("_client_ip", "_clock", "_salt", "journal", "queue")
 
     def __init__(
         self,
@@ -31,6 +33,7 @@ class ClickRecorder:
         self._clock = clock
         self._client_ip = client_ip
         self._salt = salt or DailySalt(clock=clock)
+        self.journal: ClickJournal | None = None
 
     def click(self, link_id: int, scope: Any) -> bool:
         """Queue the click a redirect made; False when it was none (a HEAD: a link
@@ -59,4 +62,9 @@ class ClickRecorder:
             referer=referer,
             salt=self._salt,
         )
-        return self.queue.put(event)
+        if not self.queue.put(event):
+            return False
+        journal = self.journal
+        if journal is not None:
+            journal.append(event)
+        return True
