@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from kurz.clock import system_clock
 from kurz.db import READ_COMMITTED, Database
@@ -56,27 +57,50 @@ class TellingStore(JobStore):
         return job
 
 
+def patient(db: Database) -> None:
+    """Let SQLite writes wait up to 120 s for the write lock, instead of kurz's 10 s.
+
+    Three processes share one writer lock on a loaded host, and SQLite's lock is not
+    fair: a completion that gave up waiting would leave its job to run again once its
+    lease ran out, as delivery is at least once. Not what these tests are about.
+    """
+
+    @event.listens_for(db.engine.sync_engine, "connect")
+    def _wait_longer(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=120000")
+        cursor.close()
+
+
+async def gathered(db: Database, rows: int, done: asyncio.Event) -> None:
+    """Set `done` once job_effects holds `rows` rows: one poll for the whole process."""
+    count = sa.select(sa.func.count()).select_from(EFFECTS)
+    while True:
+        async with db.read() as conn:
+            if (await conn.execute(count)).scalar_one() >= rows:
+                done.set()
+                return
+        await asyncio.sleep(0.1)
+
+
 async def main(database_url: str, name: str, lease: float, clock: Path | None, gather: int) -> None:
     db = Database.from_url(database_url)
+    if db.is_sqlite:
+        patient(db)
     store = TellingStore(db, system_clock if clock is None else FileClock(clock))
     store.name = name
     registry = Registry()
-    gathered = gather == 0
-
-    async def wait_for_the_others() -> None:
-        nonlocal gathered
-        count = sa.select(sa.func.count()).select_from(EFFECTS)
-        while not gathered:
-            async with db.read() as conn:
-                gathered = (await conn.execute(count)).scalar_one() >= gather
-            if not gathered:
-                await asyncio.sleep(0.05)
+    all_there = asyncio.Event()
+    if gather:
+        watch = asyncio.create_task(gathered(db, gather, all_there))
+    else:
+        all_there.set()
 
     @registry.job("effect")
     async def effect(_payload: dict[str, Any]) -> None:
         async with db.write(READ_COMMITTED) as conn:
             await conn.execute(sa.insert(EFFECTS).values(job_id=current_job().id, worker=name))
-        await wait_for_the_others()
+        await all_there.wait()
 
     @registry.job("slow-first", timeout=120.0)
     async def slow_first(payload: dict[str, Any]) -> None:
@@ -97,6 +121,8 @@ async def main(database_url: str, name: str, lease: float, clock: Path | None, g
     try:
         await worker.run()
     finally:
+        if gather:
+            watch.cancel()
         await store.close()
         await db.dispose()
 
