@@ -17,7 +17,7 @@ KURZ = str(Path(sys.executable).with_name("kurz"))
 # How long a process may take to start or a command to finish: only so that a hang
 # fails the test instead of stopping the run. A loaded host takes its time; nothing is
 # asserted about speed.
-PATIENCE = 120.0
+PATIENCE = 300.0
 # Set by bench/lab/cap.py, which runs the failure tests and tabulates what they saw.
 FIGURES = os.environ.get("KURZ_LAB_FIGURES")
 
