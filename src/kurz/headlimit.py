@@ -46,6 +46,28 @@ class _FieldTooLarge(Exception):
     """Raised from a parser callback: the only way to stop httptools mid-read."""
 
 
+class _Head:
+    """One connection's count and timer for its current head."""
+
+    # One slotted attribute on the protocol rather than several: uvicorn's protocol
+    # is near the number of instance attributes (30) up to which CPython shares a
+    # dict's keys among instances and speeds up `self.` access in all its methods.
+    __slots__ = ("done", "max_field", "max_head", "refused", "seen", "timeout", "timer")
+
+    def __init__(self, limits: HeadLimits) -> None:
+        # Bytes received since the last message completed: a head's, then its body's.
+        self.seen = 0
+        # The scope of the last complete message (uvicorn's scope is the current
+        # one); both are None before the first message.
+        self.done: object = None
+        # The head's deadline; after a refusal, the end of the linger.
+        self.timer: asyncio.TimerHandle | None = None
+        self.refused = False
+        self.max_field = limits.max_field_bytes
+        self.max_head = limits.max_head_bytes
+        self.timeout = limits.timeout
+
+
 class HeadLimitedProtocol(HttpToolsProtocol):
     """HTTP/1.1 for kurz: uvicorn's, with the head's size and time bounded."""
 
@@ -53,20 +75,12 @@ class HeadLimitedProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._max_field = self.limits.max_field_bytes
-        self._max_head = self.limits.max_head_bytes
-        # Bytes received since the last message completed: a head's, then its body's.
-        self._seen = 0
-        # The scope of the last complete message (uvicorn's scope is the current one).
-        self._done: object = None
-        # The head's deadline; after a refusal, the end of the linger.
-        self._timer: asyncio.TimerHandle | None = None
-        self._refused = False
+        self._head = _Head(self.limits)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         # A connection that never sends a byte is held to the same deadline.
-        self._timer = self.loop.call_later(self.limits.timeout, self._on_deadline)
+        self._head.timer = self.loop.call_later(self._head.timeout, self._on_deadline)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -74,66 +88,77 @@ class HeadLimitedProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
-        self._seen += len(data)
-        if self._seen > self._max_head:
-            self._seen -= len(data)
+        head = self._head
+        head.seen += len(data)
+        if head.seen > head.max_head:
+            head.seen -= len(data)
             self._receive_bounded(data)
             return
-        self._feed(data)
+        # What _feed does, inline (see on_header).
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            self._parse_stopped(exc)
+            return
         # A request read whole, the common case, leaves nothing to count or time.
-        if self._seen or self._timer is not None:
+        if head.seen or head.timer is not None:
             self._after_read()
 
     def _receive_bounded(self, data: bytes) -> None:
         """Feeds a read that might take a head past its limit, no further than the limit."""
-        if self._refused:
+        head = self._head
+        if head.refused:
             return
         rest = memoryview(data)
         while rest:
             if self._in_body():
                 # A body's size is the app's business (KURZ_MAX_BODY_BYTES).
-                self._seen = 0
-            room = self._max_head - self._seen
+                head.seen = 0
+            room = head.max_head - head.seen
             if room <= 0:
-                self._refuse(_too_large(f"The request head exceeds {self._max_head} bytes."))
+                self._refuse(_too_large(f"The request head exceeds {head.max_head} bytes."))
                 return
             piece, rest = rest[:room], rest[room:]
-            self._seen += len(piece)
+            head.seen += len(piece)
             if not self._feed(piece):
                 return
         self._after_read()
 
     def _feed(self, data: bytes | memoryview) -> bool:
-        """uvicorn's data_received, but a field past its limit gets 431; whether to go on."""
+        """Parses `data`; whether the connection reads on."""
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            if isinstance(exc.__context__, _FieldTooLarge):
-                detail = f"A header field exceeds {self._max_field} bytes."
-                self._refuse(_too_large(detail))
-            else:
-                self.logger.warning("Invalid HTTP request received.")
-                self.send_400_response("The request is not valid HTTP/1.1.")
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            self._parse_stopped(exc)
             return False
-        except httptools.HttpParserUpgrade:
+        return True
+
+    def _parse_stopped(self, exc: Exception) -> None:
+        """As uvicorn's data_received, but a field past its limit gets 431."""
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            # The head is complete; the connection is another protocol's now, or an
+            # unsupported upgrade goes on as plain HTTP.
+            self._cancel_timer()
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
-            return False
-        return True
-
-    # Before the first message, uvicorn's scope is None, like _done: "no message open".
+        elif isinstance(exc.__context__, _FieldTooLarge):
+            detail = f"A header field exceeds {self._head.max_field} bytes."
+            self._refuse(_too_large(detail))
+        else:
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("The request is not valid HTTP/1.1.")
 
     def _in_body(self) -> bool:
         """Whether the current message's head is complete and its body is still coming."""
-        return self._done is not self.scope and "method" in self.scope
+        return self._head.done is not self.scope and "method" in self.scope
 
     def _head_pending(self) -> bool:
         """Whether bytes of a head have arrived, and the head is not complete yet."""
-        if self._done is self.scope:
+        if self._head.done is self.scope:
             # Bytes that began no message (blank lines) count too.
-            return self._seen > 0
+            return self._head.seen > 0
         return "method" not in self.scope
 
     def _responding(self) -> bool:
@@ -143,32 +168,34 @@ class HeadLimitedProtocol(HttpToolsProtocol):
 
     def _after_read(self) -> None:
         """Arms the deadline while a head is incomplete, and disarms it once it is."""
-        if self._refused:
+        head = self._head
+        if head.refused:
             return
         if self._head_pending():
-            if self._timer is None:
-                self._timer = self.loop.call_later(self.limits.timeout, self._on_deadline)
+            if head.timer is None:
+                head.timer = self.loop.call_later(head.timeout, self._on_deadline)
         else:
             self._cancel_timer()
 
     def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._head.timer is not None:
+            self._head.timer.cancel()
+            self._head.timer = None
 
     def _on_deadline(self) -> None:
-        self._timer = None
-        if self._refused or self.transport.is_closing():
+        head = self._head
+        head.timer = None
+        if head.refused or self.transport.is_closing():
             self.transport.close()
         elif self._responding():
             # The next head is late behind a response under way: end after that one.
             self.cycle.keep_alive = False
             self.flow.pause_reading()
-        elif self._seen == 0 and self._done is self.scope:
+        elif head.seen == 0 and head.done is self.scope:
             # Nothing was asked, so nothing is answered.
             self.transport.close()
         else:
-            detail = f"The request head did not arrive within {self.limits.timeout:g} s."
+            detail = f"The request head did not arrive within {head.timeout:g} s."
             self._refuse(Problem(408, "request-timeout", "Request Timeout", detail))
 
     def send_400_response(self, msg: str) -> None:
@@ -177,38 +204,52 @@ class HeadLimitedProtocol(HttpToolsProtocol):
     def _refuse(self, problem: Problem) -> None:
         """Answers with `problem` and closes, after reading (and dropping) for a moment."""
         self._cancel_timer()
-        self._refused = True
+        head = self._head
+        head.refused = True
         # Every read now takes the bounded path, which drops it.
-        self._seen = sys.maxsize
+        head.seen = sys.maxsize
         if self._responding():
             # A pipelined request's response is under way: there is no room for another.
             self.transport.close()
             return
         body = json.dumps(problem.body()).encode()
-        head = [STATUS_LINE[problem.status]]
+        lines = [STATUS_LINE[problem.status]]
         for name, value in self.server_state.default_headers:
-            head += [name, b": ", value, b"\r\n"]
-        head += [
+            lines += [name, b": ", value, b"\r\n"]
+        lines += [
             b"content-type: ", PROBLEM_JSON.encode(), b"\r\n",
             b"content-length: ", str(len(body)).encode(), b"\r\n",
             b"connection: close\r\n\r\n",
         ]  # fmt: skip
-        self.transport.write(b"".join(head) + body)
+        self.transport.write(b"".join(lines) + body)
         if self.transport.can_write_eof():
             self.transport.write_eof()
-            self._timer = self.loop.call_later(LINGER, self.transport.close)
+            head.timer = self.loop.call_later(LINGER, self.transport.close)
         else:
             self.transport.close()
 
+    # The two parser callbacks below, and data_received, copy uvicorn 0.55's code
+    # rather than call it: a call on every field and every request would cost the
+    # redirect path more than all of the limits' own work (ADR 0013).
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) > self._max_field:
+        if len(name) + len(value) > self._head.max_field:
             raise _FieldTooLarge
-        super().on_header(name, value)
+        name = name.lower()
+        value = value.rstrip(b" \t")
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_message_complete(self) -> None:
-        self._seen = 0
-        self._done = self.scope
-        super().on_message_complete()
+        head = self._head
+        head.seen = 0
+        head.done = self.scope
+        cycle = self.cycle
+        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
+            return
+        cycle.more_body = False
+        cycle.message_event.set()
 
 
 def _too_large(detail: str) -> Problem:

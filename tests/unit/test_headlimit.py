@@ -241,7 +241,7 @@ async def test_a_complete_head_leaves_no_deadline_running(served: Served) -> Non
         assert (await read_response(reader))[0] == 200
         (connection,) = served.state.connections
         assert isinstance(connection, HeadLimitedProtocol)
-        assert connection._timer is None
+        assert connection._head.timer is None
     finally:
         writer.close()
 
@@ -259,5 +259,21 @@ async def test_a_late_head_behind_a_response_under_way_ends_the_connection_after
         assert status == 200
         assert fields["connection"] == "close"
         assert await asyncio.wait_for(reader.read(), PATIENCE) == b""
+    finally:
+        writer.close()
+
+
+async def test_expect_100_continue_is_still_honoured(served: Served) -> None:
+    reader, writer = await served.connect()
+    try:
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+        )
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PATIENCE)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(b"hello")
+        status, _, body = await read_response(reader)
+        assert status == 200
+        assert json.loads(body)["body"] == 5
     finally:
         writer.close()
