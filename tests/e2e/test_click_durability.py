@@ -1,7 +1,8 @@
 """Clicks survive a SIGKILL of `kurz serve` (docs/decisions/0014-durable-clicks.md).
 
 Visitors follow a link over keep-alive connections; `kurz serve` is killed with
-SIGKILL while they do, then started again. Every redirect a visitor received must be
+SIGKILL while they do, then started again: on SQLite, on PostgreSQL, and scaled out
+(the stream to a worker). Every redirect a visitor received must be
 counted (none lost), and nothing beyond the requests that were sent (none twice): a
 request sent but unanswered when the process died may count or not.
 """
@@ -17,11 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
+from kurz.analytics.stream import GROUP, STREAM
 from tests.e2e.load import BROWSER, _answer
 from tests.e2e.support import Server, figure, kurz_env, run
 from tests.e2e.test_click_counts import (
     PATIENCE,
+    Workers,
     metrics,
     setup,
     started,
@@ -45,9 +49,9 @@ class Visits:
     unanswered: int = 0
 
 
-async def visit(url: str, visits: Visits, *, kill: Callable[[], None]) -> None:
+async def visit(url: str, visits: Visits, *, at: dict[int, Callable[[], None]]) -> None:
     """VISITORS keep-alive connections, each sending EACH redirects in turn until the
-    server dies; `kill` is called once KILL_AFTER answers have come."""
+    server dies; `at[n]()` is called once n answers have come."""
     host, port = url.removeprefix("http://").split("/", 1)[0].split(":")
 
     async def visitor() -> None:
@@ -67,8 +71,8 @@ async def visit(url: str, visits: Visits, *, kill: Callable[[], None]) -> None:
                     return
                 assert status == 302
                 visits.answered += 1
-                if visits.answered == KILL_AFTER:
-                    kill()
+                if (action := at.get(visits.answered)) is not None:
+                    action()
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):
@@ -81,10 +85,22 @@ def journals(directory: Path) -> set[str]:
     return {path.name for path in directory.iterdir()} if directory.is_dir() else set()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def consumed(url: str) -> bool:
+    """Whether the consumers have read and acknowledged every entry of the stream."""
+    redis = Redis.from_url(url)
+    try:
+        last = (await redis.xinfo_stream(STREAM))["last-generated-id"]
+        [group] = [g for g in await redis.xinfo_groups(STREAM) if g["name"] == GROUP.encode()]
+        return bool(group["last-delivered-id"] == last and group["pending"] == 0)
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "postgresql+redis"])
 def test_no_click_is_lost_or_counted_twice_when_serve_is_killed(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    workers = redis = None
     if backend == "sqlite":
         # The journal's default place: beside the database.
         env = kurz_env(KURZ_DATABASE_URL=f"sqlite:///{tmp_path}/kurz.db")
@@ -93,17 +109,34 @@ def test_no_click_is_lost_or_counted_twice_when_serve_is_killed(
         url = request.getfixturevalue("empty_postgres_url")
         journal_dir = tmp_path / "clicks"
         env = kurz_env(KURZ_DATABASE_URL=url, KURZ_CLICK_JOURNAL_DIR=str(journal_dir))
+        if backend == "postgresql+redis":
+            # Scaled out: the web process adds batches to the stream (and replays into
+            # it), a worker records them.
+            redis = request.getfixturevalue("redis_server")
+            env |= {"KURZ_REDIS_URL": redis.url, "KURZ_EMBEDDED_WORKER": "false"}
+            workers = Workers(tmp_path, env)
         migrated = run(["migrate"], env, tmp_path)
         assert migrated.returncode == 0, migrated.stderr
     env |= {"KURZ_RATELIMIT_REDIRECT": "off", "KURZ_RATELIMIT_API": "off"}
     since = datetime.now(UTC)
+    if workers is not None:
+        workers.start("worker")
+        workers.consumer("worker")
     server = started(tmp_path, env)
     again: Server | None = None
     try:
         secret, code = setup(server, tmp_path)
         visits = Visits()
-        asyncio.run(visit(f"{server.url}/{code}", visits, kill=server.proc.kill))
+        actions = {KILL_AFTER: server.proc.kill}
+        if redis is not None:
+            # Scaled out, batches leave for the stream every 50 ms: a Redis that hangs
+            # for the last 500 redirects makes sure some are still in the process when
+            # it dies.
+            actions[KILL_AFTER - 500] = redis.pause
+        asyncio.run(visit(f"{server.url}/{code}", visits, at=actions))
         server.kill()
+        if redis is not None:
+            redis.resume()
         # Killed mid-load: visitors had requests left to send.
         assert KILL_AFTER <= visits.answered < VISITORS * EACH, visits
         assert visits.unanswered <= VISITORS, visits
@@ -116,6 +149,10 @@ def test_no_click_is_lost_or_counted_twice_when_serve_is_killed(
         while journals(journal_dir) & dead:
             assert time.monotonic() < deadline, (journals(journal_dir), again.proc.poll())
             time.sleep(0.1)
+        # Scaled out, the worker records what the replay added to the stream.
+        while redis is not None and not asyncio.run(consumed(redis.url)):
+            assert time.monotonic() < deadline, workers.logs() if workers else ""
+            time.sleep(0.1)
         counted = totals(again, secret, code, since)["clicks"]
         replayed = metrics(again, secret)["kurz_clicks_replayed_total"]
         stop_gracefully(again)
@@ -125,6 +162,8 @@ def test_no_click_is_lost_or_counted_twice_when_serve_is_killed(
         server.stop()
         if again is not None:
             again.stop()
+        if workers is not None:
+            workers.kill_all()
     figure(
         f"SIGKILL of serve ({backend})",
         "clicks",
