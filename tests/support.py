@@ -89,15 +89,6 @@ class RedisServer:
             self._proc.wait(timeout=10)
         self._proc = None
 
-    def pause(self) -> None:
-        """SIGSTOP: it keeps its connections and answers nothing, as a hung server."""
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGCONT)
-
     def kill(self) -> None:
         """SIGKILL, as in a crash: its data (none on disk, unless options say) goes with it."""
         if self._proc is not None:
