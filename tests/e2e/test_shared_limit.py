@@ -38,7 +38,10 @@ async def hammer(urls: list[str], path: str) -> Counter[int]:
     """REQUESTS redirects from CLIENTS concurrent clients, alternating between servers."""
     counts: Counter[int] = Counter()
     tickets = iter(range(REQUESTS))
-    limits = httpx.Limits(max_connections=CLIENTS)
+    # A new connection for every request: on a loaded host each of 64 kept-alive
+    # connections sat idle for seconds, and one that uvicorn closed after its 5 s
+    # keep-alive timeout as it was reused failed with "Server disconnected".
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=0)
     async with httpx.AsyncClient(limits=limits, timeout=60) as http:
 
         async def client() -> None:
