@@ -77,7 +77,7 @@ bench-record: $(STAMP) ## CPU per click recorded (ClickStore.record), by batch s
 bench-stats: $(STAMP) ## Stats API queries for a link with 10 million clicks over 90 days, SQLite and PostgreSQL
 	$(BIN)/python -m bench.stats_query
 
-bench-cost: $(STAMP) ## What the redirect limiter costs in CPU instructions (callgrind; needs valgrind)
+bench-cost: $(STAMP) ## What the redirect limiter and the head limits cost in CPU instructions (callgrind; needs valgrind)
 	$(BIN)/python -m bench.redirect_cost
 
 bench-head: $(STAMP) ## Oversize and trickled request heads against kurz serve: /healthz latency, memory, connections held

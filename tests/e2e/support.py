@@ -67,11 +67,13 @@ class Server:
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.env = {"KURZ_GRPC_PORT": str(self.grpc_port), **env, "KURZ_PORT": str(self.port)}
         self.cwd = cwd
-        self._output = ""
-        self.proc = subprocess.Popen(
-            [KURZ, "serve"], env=self.env, cwd=cwd, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+        # A file, not a pipe: nobody reads a pipe while the server runs, and a server
+        # that logs a page of warnings (a database down) would block once it was full.
+        self.log = cwd / f"kurz-serve-{self.port}.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [KURZ, "serve"], env=self.env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
+            )
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + PATIENCE
@@ -86,20 +88,13 @@ class Server:
         raise AssertionError(f"kurz serve did not become ready within {PATIENCE:g} s")
 
     def output(self) -> str:
-        """What the server printed, once it has exited."""
-        self._drain()
-        return self._output
-
-    def _drain(self) -> None:
-        if self.proc.poll() is not None and self.proc.stdout and not self.proc.stdout.closed:
-            self._output += self.proc.stdout.read()
-            self.proc.stdout.close()
+        """What the server has printed so far."""
+        return self.log.read_text(errors="replace")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no cleanup, as in a crash."""
         self.proc.kill()
         self.proc.wait()
-        self._drain()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -109,4 +104,3 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._drain()

@@ -277,3 +277,80 @@ async def test_expect_100_continue_is_still_honoured(served: Served) -> None:
         assert json.loads(body)["body"] == 5
     finally:
         writer.close()
+
+
+# A request read whole in one small read takes the fast path (no count, no timer); the
+# tests below begin a head on that path and check that its limits still hold.
+
+
+async def test_a_head_left_incomplete_after_a_kept_alive_request_gets_408(
+    served: Served,
+) -> None:
+    reader, writer = await served.connect()
+    try:
+        writer.write(head_of(100))
+        assert (await read_response(reader))[0] == 200
+        writer.write(START + b"X-Slow: ")
+        status, fields, body = await read_response(reader)
+        assert status == 408
+        assert fields["connection"] == "close"
+        assert json.loads(body)["type"] == "/problems/request-timeout"
+    finally:
+        writer.close()
+
+
+async def test_a_field_trickled_past_its_limit_after_a_kept_alive_request_gets_431(
+    served: Served,
+) -> None:
+    reader, writer = await served.connect()
+    try:
+        writer.write(head_of(100))
+        assert (await read_response(reader))[0] == 200
+        writer.write(START + b"Big: ")
+        await writer.drain()
+        # Small writes, each of which alone would take the fast path.
+        for _ in range(FIELD // 64 + 1):
+            writer.write(b"z" * 64)
+            await writer.drain()
+        status, _, body = await read_response(reader)
+        assert status == 431
+        assert json.loads(body)["detail"] == f"A header field exceeds {FIELD} bytes."
+    finally:
+        writer.close()
+
+
+async def test_a_head_trickled_past_its_limit_after_a_kept_alive_request_gets_431(
+    served: Served,
+) -> None:
+    reader, writer = await served.connect()
+    try:
+        writer.write(head_of(100))
+        assert (await read_response(reader))[0] == 200
+        writer.write(START)
+        for _ in range(HEAD // 100 + 1):
+            writer.write(b"Y: " + b"w" * 95 + b"\r\n")
+            await writer.drain()
+        status, _, body = await read_response(reader)
+        assert status == 431
+        assert json.loads(body)["detail"] == f"The request head exceeds {HEAD} bytes."
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(("size", "status"), [(FIELD, 200), (FIELD + 1, 431)])
+async def test_the_request_line_is_held_to_a_fields_limit(
+    served: Served, size: int, status: int
+) -> None:
+    # As Node's --max-http-header-size: the request line is a line of the head too.
+    line = b"GET /" + b"p" * (size - len(b"GET / HTTP/1.1")) + b" HTTP/1.1"
+    assert len(line) == size
+    got, _, _ = await served.exchange(line + b"\r\nHost: t\r\n\r\n")
+    assert got == status
+
+
+async def test_a_field_with_room_for_its_whitespace_is_held_to_name_and_value(
+    served: Served,
+) -> None:
+    # Whitespace around the value is not the field's: FIELD bytes of name and value.
+    raw = START + b"Big:  \t " + b"z" * (FIELD - 3) + b" \t\r\n\r\n"
+    assert (await served.exchange(raw))[0] == 200

@@ -42,15 +42,32 @@ async def until_done(
     """Await `attempt()` until it succeeds, logging each failure and pausing after it.
 
     For writes that must not be given up: what they carry stays in hand meanwhile
-    (a batch in the Drainer, unacknowledged entries in the stream consumer).
+    (a batch in the Drainer, unacknowledged entries in the stream consumer). The
+    first failure is logged with its traceback; the ones after it, while the cause is
+    the same (a database down for an hour), one line each.
     """
+    failures = 0
+    last: tuple[type[BaseException], str] | None = None
     while True:
         try:
-            return await attempt()
-        except Exception:
+            result = await attempt()
+        except Exception as exc:
             failed()
-            log.exception("%s failed; trying again in %s s", what, retry_after)
+            failures += 1
+            cause = (type(exc), str(exc))
+            if cause != last:
+                log.exception("%s failed; trying again in %s s", what, retry_after)
+            else:
+                log.error(
+                    "%s failed again (%d times in a row: %s); trying again in %s s",
+                    what, failures, exc or type(exc).__name__, retry_after,
+                )  # fmt: skip
+            last = cause
             await asyncio.sleep(retry_after)
+        else:
+            if failures:
+                log.info("%s succeeded after %d failures", what, failures)
+            return result
 
 
 def batch_id(at: float | None = None) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
-from kurz.analytics.queue import BatchQueue, Drainer, batch_id
+from kurz.analytics.queue import BatchQueue, Drainer, batch_id, until_done
 
 
 class Sink:
@@ -124,3 +125,42 @@ def test_batch_ids_are_unique_and_sort_by_time() -> None:
     assert all(len(ident) == 32 for ident in ids)
     # The same millisecond: still distinct.
     assert batch_id(at=1.0) != batch_id(at=1.0)
+
+
+async def test_a_write_that_keeps_failing_logs_its_traceback_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A database down for an hour must not write a page of traceback a second.
+    outcomes: list[Exception | None] = [
+        OSError("refused"),
+        OSError("refused"),
+        OSError("refused"),
+        ValueError("other"),
+        None,
+    ]
+
+    async def attempt() -> str:
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+        return "written"
+
+    with caplog.at_level(logging.INFO, logger="kurz.analytics"):
+        assert await until_done(attempt, what="writing", retry_after=0) == "written"
+    records = [(r.levelno, r.exc_info is not None, r.getMessage()) for r in caplog.records]
+    assert records == [
+        (logging.ERROR, True, "writing failed; trying again in 0 s"),
+        (
+            logging.ERROR,
+            False,
+            "writing failed again (2 times in a row: refused); trying again in 0 s",
+        ),
+        (
+            logging.ERROR,
+            False,
+            "writing failed again (3 times in a row: refused); trying again in 0 s",
+        ),
+        # Another cause: its traceback is news.
+        (logging.ERROR, True, "writing failed; trying again in 0 s"),
+        (logging.INFO, False, "writing succeeded after 4 failures"),
+    ]
