@@ -37,7 +37,15 @@ from kurz.jobs import JobStore, Registry, Worker
 from kurz.limits import RateLimitHeaders, ServiceLimits
 from kurz.links import redirect
 from kurz.links import views as link_views
-from kurz.links.redirect import FastPath, Redirector, Target, TargetCodec, loader, send_redirect
+from kurz.links.redirect import (
+    FastPath,
+    Redirector,
+    Target,
+    TargetCodec,
+    loader,
+    many_loader,
+    send_redirect,
+)
 from kurz.links.scheduled import retire_expired
 from kurz.links.urls import Origins
 from kurz.methods import MethodRouting
@@ -137,6 +145,7 @@ def redirect_cache(settings: Settings, db: Database) -> TieredCache[Target]:
     )
     return TieredCache(
         load=loader(db),
+        load_many=many_loader(db),
         codec=TargetCodec(),
         l1=l1,
         l2=nodes,

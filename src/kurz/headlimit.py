@@ -156,7 +156,7 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             self._parse_stopped(exc)
             return
-        cycle = self.cycle
+        cycle: RequestResponseCycle | None = self.cycle
         # A request read whole leaves its own cycle current and unanswered.
         if cycle is None or cycle.scope is not self.scope or cycle.response_complete:
             self._after_fast_read(data)

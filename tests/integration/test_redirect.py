@@ -11,6 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from kurz.db import Database
+from kurz.links.redirect import loader, many_loader
 from tests.integration.test_links_api import create
 from tests.support import FakeClock
 
@@ -273,3 +275,21 @@ async def test_no_redirect_is_built_from_the_host_header(
     assert response.status_code in (404, 405), response.headers
     assert "location" not in response.headers
     assert response.headers["content-type"] == PROBLEM
+
+
+async def test_many_codes_resolve_in_one_statement_as_each_would_alone(
+    api: httpx.AsyncClient, db: Database, app: Any
+) -> None:
+    # The cache's batched refresh (ADR 0007): live links by code; deleted and unknown
+    # codes are absent, so the cache knows them to be missing.
+    links = [await create(api, url=f"https://example.com/{i}") for i in range(3)]
+    deleted = await create(api, url="https://example.com/gone")
+    assert (await api.delete(f"/api/v1/links/{deleted['code']}")).status_code == 204
+    codes = [link["code"] for link in links] + [deleted["code"], "never-made"]
+    with sql_statements(app) as statements:
+        many = await many_loader(db)(codes)
+    assert [s for s in statements if s.startswith("SELECT")] == [statements[-1]]
+    assert "IN (" in statements[-1]
+    one = loader(db)
+    assert many == {link["code"]: await one(link["code"]) for link in links}
+    assert many[links[0]["code"]].url == "https://example.com/0"

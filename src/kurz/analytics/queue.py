@@ -60,7 +60,7 @@ async def until_done(
             else:
                 log.error(
                     "%s failed again (%d times in a row: %s); trying again in %s s",
-                    what, failures, exc or type(exc).__name__, retry_after,
+                    what, failures, str(exc) or type(exc).__name__, retry_after,
                 )  # fmt: skip
             last = cause
             await asyncio.sleep(retry_after)

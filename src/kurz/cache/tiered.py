@@ -2,9 +2,12 @@
 
 Concurrent misses for one key share one load (single-flight), and what it loads is
 written back to both tiers. An L1 entry read in the last quarter of its lifetime is
-reloaded in the background by the same single-flight load (refresh-ahead), while
-readers are served the cached value: a hot link never makes its visitors wait for
-its reload, and no entry is served past its lifetime.
+reloaded in the background (refresh-ahead), while readers are served the cached
+value: a hot link never makes its visitors wait for its reload, and no entry is
+served past its lifetime. Given `load_many`, the entries due are reloaded together,
+up to `refresh_batch` keys in one call, by one background task: entries cached
+together fall due together, and one statement for all of them keeps ahead of their
+expiry where one load each, behind a busy event loop, fell behind.
 
 A change is invalidated in this process's L1, in L2 (a tombstone on every node) and,
 over the bus, in every other process's L1. How long a process can serve a value after
@@ -15,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -81,8 +85,16 @@ class TieredCache(Generic[V]):
     # Refreshes under way at most: entries cached together fall due together, and
     # their reloads must leave the database's connections to misses and writes.
     max_refreshes: int = 4
+    # The values of many keys at once (those it has no value for are missing): when
+    # given, refreshes go through it in batches instead.
+    load_many: Callable[[Sequence[str]], Awaitable[Mapping[str, V]]] | None = None
+    refresh_batch: int = 256
     _flights: dict[str, _Flight[V]] = field(default_factory=dict, init=False)
     _refreshes: int = field(default=0, init=False)
+    # Keys due for a batched refresh, then those in the batch under way.
+    _due: dict[str, _Flight[V]] = field(default_factory=dict, init=False)
+    _batch: dict[str, _Flight[V]] = field(default_factory=dict, init=False)
+    _batcher: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.l1.on_refresh = self._refresh
@@ -111,14 +123,19 @@ class TieredCache(Generic[V]):
     def _refresh(self, key: str) -> bool:
         """L1 read `key` past its refresh time: load it again, unless a load is under
         way. False when none can start now (too many under way): ask again later."""
-        if key in self._flights:
+        if key in self._flights or key in self._due or key in self._batch:
             return True
-        if self._refreshes >= self.max_refreshes:
-            return False
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return True  # read outside the event loop: the entry just expires
+        if self.load_many is not None:
+            self._due[key] = _Flight()
+            if self._batcher is None:
+                self._batcher = loop.create_task(self._refresh_due())
+            return True
+        if self._refreshes >= self.max_refreshes:
+            return False
         task = self._fly(key, loop).task
         assert task is not None
         self._refreshes += 1
@@ -132,9 +149,33 @@ class TieredCache(Generic[V]):
         if not task.cancelled() and task.exception() is not None:
             log.warning("refreshing %r failed", key, exc_info=task.exception())
 
+    async def _refresh_due(self) -> None:
+        """Reload the keys due, a batch at a time, until none is left."""
+        assert self.load_many is not None
+        try:
+            while self._due:
+                keys = list(itertools.islice(self._due, self.refresh_batch))
+                self._batch = {key: self._due.pop(key) for key in keys}
+                try:
+                    values = await self.load_many(keys)
+                except Exception:
+                    # The entries keep their values until they expire, and a read after
+                    # that loads them again.
+                    log.warning("refreshing %d entries failed", len(keys), exc_info=True)
+                    continue
+                finally:
+                    batch, self._batch = self._batch, {}
+                for key, flight in batch.items():
+                    if not flight.stale:
+                        self._keep(key, values.get(key))
+        finally:
+            self._batcher = None
+
     async def settle(self) -> None:
         """Wait for the loads under way (a refresh nobody awaits, before closing)."""
         tasks = [flight.task for flight in self._flights.values() if flight.task is not None]
+        if self._batcher is not None:
+            tasks.append(self._batcher)
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _fill(self, key: str, flight: _Flight[V]) -> V | None:
@@ -185,9 +226,10 @@ class TieredCache(Generic[V]):
     def drop(self, key: str) -> None:
         """Forget `key` in this process's L1, and in any load of it under way."""
         self.l1.discard(key)
-        flight = self._flights.get(key)
-        if flight is not None:
-            flight.stale = True
+        for flights in (self._flights, self._due, self._batch):
+            flight = flights.get(key)
+            if flight is not None:
+                flight.stale = True
 
     async def invalidate(self, key: str, version: int = FOREVER) -> None:
         """The source of `key` changed to `version` (FOREVER: deleted): drop it everywhere."""
@@ -207,7 +249,9 @@ class TieredCache(Generic[V]):
 
     def clear_l1(self) -> None:
         self.l1.clear()
-        for flight in self._flights.values():
+        for flight in itertools.chain(
+            self._flights.values(), self._due.values(), self._batch.values()
+        ):
             flight.stale = True
 
     async def close(self) -> None:

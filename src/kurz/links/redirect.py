@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -140,6 +140,17 @@ def loader(db: Database) -> Callable[[str], Awaitable[Target | None]]:
         return None if row is None else Target.from_row(row)
 
     return load
+
+
+def many_loader(db: Database) -> Callable[[Sequence[str]], Awaitable[dict[str, Target]]]:
+    """The cache's batched refresh: the live links behind many codes, in one statement."""
+
+    async def load_many(codes: Sequence[str]) -> dict[str, Target]:
+        async with db.read() as conn:
+            rows = await service.resolve_many(conn=conn, codes=codes)
+        return {code: Target.from_row(row) for code, row in rows.items()}
+
+    return load_many
 
 
 class Redirector:

@@ -360,6 +360,16 @@ async def resolve(*, conn: AsyncConnection, code: str) -> AnyRow | None:
     ).first()
 
 
+async def resolve_many(*, conn: AsyncConnection, codes: Sequence[str]) -> dict[str, AnyRow]:
+    """resolve() for many codes in one statement: the live links among them, by code."""
+    found = await conn.execute(
+        sa.select(links.c.code, *_TARGET_COLUMNS).where(
+            links.c.code.in_(codes), links.c.deleted_at.is_(None)
+        )
+    )
+    return {row.code: row for row in found}
+
+
 async def has_visits_left(*, conn: AsyncConnection, link_id: int) -> bool:
     row = (
         await conn.execute(

@@ -168,3 +168,101 @@ async def test_refreshes_under_way_are_bounded_and_a_skipped_one_is_asked_again(
     assert cache.l1.get("b") == "b1"
     await cache.settle()
     assert source.loads == 4
+
+
+@dataclass
+class ManySource(Source):
+    """A Source that also loads many keys in one call, as one statement would."""
+
+    batches: list[list[str]] = field(default_factory=list)
+
+    async def load_many(self, keys: list[str]) -> dict[str, str]:
+        self.batches.append(list(keys))
+        await self.gate.wait()
+        if self.fail:
+            raise ConnectionError("the database is away")
+        return {key: self.rows[key] for key in keys if key in self.rows}
+
+
+def batched_cache_for(source: ManySource, clock: FakeClock, batch: int = 256) -> TieredCache[str]:
+    cache = cache_for(source, clock)
+    cache.load_many = source.load_many  # type: ignore[assignment]
+    cache.refresh_batch = batch
+    return cache
+
+
+async def fill(cache: TieredCache[str], keys: list[str]) -> None:
+    for key in keys:
+        assert await cache.get(key) is not None
+
+
+async def test_entries_due_together_are_reloaded_in_one_batch() -> None:
+    keys = [f"k{i}" for i in range(50)]
+    clock, source = FakeClock(), ManySource({key: f"{key}-v1" for key in keys})
+    cache = batched_cache_for(source, clock)
+    await fill(cache, keys)
+    source.rows = {key: f"{key}-v2" for key in keys}
+    source.gate.clear()
+    clock.advance(0.8 * LIFETIME)
+    # Every due entry is served its cached value while the batch is under way.
+    assert [cache.l1.get(key) for key in keys] == [f"{key}-v1" for key in keys]
+    await asyncio.sleep(0)
+    assert source.batches == [keys]
+    source.gate.set()
+    await cache.settle()
+    assert [cache.l1.get(key) for key in keys] == [f"{key}-v2" for key in keys]
+    assert source.loads == len(keys)  # the fills only: no refresh went one key at a time
+
+
+async def test_a_batch_is_bounded_and_the_rest_follow_in_the_next() -> None:
+    keys = [f"k{i}" for i in range(7)]
+    clock, source = FakeClock(), ManySource({key: "v" for key in keys})
+    cache = batched_cache_for(source, clock, batch=3)
+    await fill(cache, keys)
+    clock.advance(0.8 * LIFETIME)
+    for key in keys:
+        cache.l1.get(key)
+    await cache.settle()
+    assert source.batches == [keys[0:3], keys[3:6], keys[6:7]]
+
+
+async def test_a_key_invalidated_during_its_batch_is_not_kept_and_a_deleted_one_is_missing() -> (
+    None
+):
+    clock, source = FakeClock(), ManySource({"a": "a1", "b": "b1", "c": "c1"})
+    cache = batched_cache_for(source, clock)
+    await fill(cache, ["a", "b", "c"])
+    source.gate.clear()
+    clock.advance(0.8 * LIFETIME)
+    assert [cache.l1.get(key) for key in "abc"] == ["a1", "b1", "c1"]
+    await asyncio.sleep(0)
+    source.rows = {"a": "a2", "b": "b2"}  # b changed, c deleted
+    await cache.invalidate("b")
+    source.gate.set()
+    await cache.settle()
+    assert cache.l1.get("a") == "a2"
+    # What the batch read before b's change is not kept; c is known to be gone.
+    assert "b" not in cache.l1
+    assert cache.l1.get("c") is None
+    assert "c" in cache.l1
+    assert source.loads == 3
+
+
+async def test_a_failed_batch_is_logged_and_its_entries_still_expire(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock, source = FakeClock(), ManySource({"a": "a1", "b": "b1"})
+    cache = batched_cache_for(source, clock)
+    await fill(cache, ["a", "b"])
+    source.fail = True
+    clock.advance(0.8 * LIFETIME)
+    with caplog.at_level(logging.WARNING, logger="kurz.cache"):
+        assert (cache.l1.get("a"), cache.l1.get("b")) == ("a1", "b1")
+        await cache.settle()
+    assert "refreshing 2 entries failed" in caplog.text
+    # Asked once per entry's lifetime, not once per read.
+    assert (cache.l1.get("a"), cache.l1.get("b")) == ("a1", "b1")
+    await cache.settle()
+    assert source.batches == [["a", "b"]]
+    clock.advance(0.2 * LIFETIME)
+    assert cache.l1.get("a") is None
