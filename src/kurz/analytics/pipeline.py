@@ -105,7 +105,10 @@ class Analytics:
         return self.journal.name if self.journal is not None else None
 
     async def _to_database(self, batch_id: str, events: list[ClickEvent]) -> None:
-        await self.store.record([(batch_id, events)])
+        # What is still queued behind this batch: the further behind, the larger the
+        # share of the event loop the batch takes.
+        behind = len(self.queue) / self.queue.capacity
+        await self.store.record([(batch_id, events)], behind=behind)
 
     async def start(self) -> None:
         await self._salts.start()

@@ -110,6 +110,10 @@ class BatchQueue(Generic[T]):
             self._ready.set()
         return True
 
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -55,8 +55,20 @@ _VALUES_ROWS = 1_000
 # busy loop serves every connection that is ready, and a batch taking a slice per
 # turn would fall behind the clicks those redirects make. TURN is what the redirects
 # of one turn may wait for the batch.
+# A batch that is behind (its queue filling up: redirects come faster than the loop's
+# share left to the batch can record them) takes longer turns, up to MAX_TURN when the
+# queue is full: a few milliseconds more on the redirects of those turns, where a
+# full queue would drop clicks.
 SLICE = 250
 TURN = 0.002
+MAX_TURN = 0.020
+
+
+def turn_for(behind: float) -> float:
+    """How long a turn a batch takes when its queue is `behind` (0 empty, 1 full) full."""
+    behind = min(1.0, max(0.0, behind))
+    return TURN * (1 - behind) + MAX_TURN * behind
+
 
 T = TypeVar("T")
 
@@ -226,11 +238,13 @@ class _Pace:
     """When the batch work under way last gave the event loop its turn."""
 
     since = time.perf_counter()
+    # The batch's turn: TURN, or longer when it is behind (turn_for).
+    length: float | None = None
 
     @classmethod
     async def turn(cls) -> None:
-        """Give the event loop its turn if the batch has had TURN seconds of it."""
-        if time.perf_counter() - cls.since >= TURN:
+        """Give the event loop its turn if the batch has had its turn's length of it."""
+        if time.perf_counter() - cls.since >= (TURN if cls.length is None else cls.length):
             await asyncio.sleep(0)
             cls.since = time.perf_counter()
 
@@ -382,13 +396,18 @@ class ClickStore:
         self.db = db
         self.memory = memory if memory is not None else VisitorMemory()
 
-    async def record(self, batches: Sequence[Batch]) -> int:
+    async def record(self, batches: Sequence[Batch], *, behind: float = 0.0) -> int:
         """Record batches in one transaction; how many clicks they added (none for a
-        batch recorded before)."""
-        async with self.db.write(READ_COMMITTED) as conn:
-            recorded = await record(conn, batches, memory=self.memory)
-        async for keys in _slices(recorded.visitors):
-            self.memory.remember(keys)
+        batch recorded before). `behind`: how full the queue they came from is (0 to
+        1); the fuller, the longer the turns the work takes (turn_for)."""
+        _Pace.length = turn_for(behind)
+        try:
+            async with self.db.write(READ_COMMITTED) as conn:
+                recorded = await record(conn, batches, memory=self.memory)
+            async for keys in _slices(recorded.visitors):
+                self.memory.remember(keys)
+        finally:
+            _Pace.length = None
         return recorded.clicks
 
     async def purge(self, *, now: float, retention: float, chunk: int = 100) -> int:
