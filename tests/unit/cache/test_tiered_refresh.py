@@ -216,7 +216,7 @@ async def test_entries_due_together_are_reloaded_in_one_batch() -> None:
 
 async def test_a_batch_is_bounded_and_the_rest_follow_in_the_next() -> None:
     keys = [f"k{i}" for i in range(7)]
-    clock, source = FakeClock(), ManySource({key: "v" for key in keys})
+    clock, source = FakeClock(), ManySource(dict.fromkeys(keys, "v"))
     cache = batched_cache_for(source, clock, batch=3)
     await fill(cache, keys)
     clock.advance(0.8 * LIFETIME)
