@@ -112,14 +112,14 @@ async def test_a_failed_commit_is_not_acknowledged_and_is_retried(
     failures = 2
     real = store.record
 
-    async def flaky(batches: Sequence[Batch]) -> int:
+    async def flaky(batches: Sequence[Batch], *, behind: float = 0.0) -> int:
         nonlocal failures
         if failures:
             failures -= 1
             pending = (await redis.xpending("clicks", GROUP))["pending"]
             assert pending == 1  # read, and not acknowledged while failing
             raise ConnectionError("database away")
-        return await real(batches)
+        return await real(batches, behind=behind)
 
     store.record = flaky  # type: ignore[method-assign]
     await StreamSink(redis, key="clicks")(batch_id(), clicks(7))
