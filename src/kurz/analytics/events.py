@@ -102,6 +102,82 @@ def from_request(
     )
 
 
+# What the clicks of one visitor (address, user agent, referrer) on one day have in
+# common: every field of a ClickEvent after `at`.
+_Common = tuple[str | None, str, str, DeviceClass, bool, str | None, str]
+# Requests whose user agent or referrer is longer than this are derived afresh each
+# time, not kept: the cache's memory stays bounded by entries of a few hundred bytes.
+_MAX_KEPT_FIELD = 512
+
+
+class Visits:
+    """Clicks made from the parts of a request, each visitor's derived once a day.
+
+    `from_request` parses the user agent and the referrer (from caches of their own)
+    and hashes the visitor on every click: about 3 µs. A visitor's redirects on one
+    day share all of it, so this keeps it per (address, user agent, referrer), and a
+    click costs one dict lookup. The dict is emptied when the day (or its salt) changes,
+    since every visitor hash changes with it, and when it is full: a flood of new
+    visitors costs what `from_request` does, and no more memory than `max_entries`
+    small entries. The click is the one `from_request` would make
+    (tests/unit/analytics/test_events.py holds them equal).
+    """
+
+    __slots__ = ("_entry", "_known", "_max", "_salt", "_until")
+
+    def __init__(self, salt: DailySalt, max_entries: int = 10_000) -> None:
+        self._salt = salt
+        self._max = max_entries
+        self._known: dict[tuple[str, bytes | None, bytes | None], _Common] = {}
+        # The salt's entry the dict was filled under, and when its day ends.
+        self._entry: object = None
+        self._until = -1.0
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def event(
+        self,
+        link_id: int,
+        at: float,
+        client_ip: str,
+        user_agent: bytes | None,
+        referer: bytes | None,
+    ) -> ClickEvent:
+        """The click of a redirect at `at`, its header values as the request sent them."""
+        if at >= self._until or self._salt.entry is not self._entry:
+            self._renew()
+        key = (client_ip, user_agent, referer)
+        common = self._known.get(key)
+        if common is None:
+            common = self._derive(client_ip, user_agent, referer)
+            if (user_agent is None or len(user_agent) <= _MAX_KEPT_FIELD) and (
+                referer is None or len(referer) <= _MAX_KEPT_FIELD
+            ):
+                if len(self._known) >= self._max:
+                    self._known.clear()
+                self._known[key] = common
+        # Concatenated, not unpacked: (a, b, *c) builds a list first, on every click.
+        return (link_id, at) + common  # noqa: RUF005
+
+    def _renew(self) -> None:
+        self._salt.current()
+        self._entry = entry = self._salt.entry
+        self._until = (entry[0] + 1) * _DAY
+        self._known.clear()
+
+    def _derive(self, client_ip: str, user_agent: bytes | None, referer: bytes | None) -> _Common:
+        event = from_request(
+            link_id=0,
+            at=0.0,
+            client_ip=client_ip,
+            user_agent=None if user_agent is None else user_agent.decode("latin-1"),
+            referer=None if referer is None else referer.decode("latin-1"),
+            salt=self._salt,
+        )
+        return event[2:]
+
+
 def encode(events: Sequence[ClickEvent]) -> str:
     """Events as compact JSON, one array of fields per event: how a batch goes into the
     Redis Stream and into the click log (click_batches.events)."""
@@ -317,6 +393,12 @@ class DailySalt:
         if number > entry[0]:
             entry = self._rotate(number)
         return entry[1], entry[2]
+
+    @property
+    def entry(self) -> tuple[int, str, bytes]:
+        """(days since the epoch, date, salt) as last used; replaced whole, never
+        changed, when the day turns or a shared salt replaces a made-up one."""
+        return self._current
 
     def share(self, salts: dict[int, bytes]) -> None:
         """The salts all processes use, by day number (days since the epoch)."""

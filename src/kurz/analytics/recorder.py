@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kurz.analytics.events import ClickEvent, DailySalt, from_request
+from kurz.analytics.events import ClickEvent, DailySalt, Visits, from_request
 from kurz.analytics.journal import ClickJournal
 from kurz.analytics.queue import BatchQueue
 from kurz.types import Clock
@@ -19,7 +19,7 @@ from kurz.types import Clock
 class ClickRecorder:
     """Turns redirects into queued ClickEvents."""
 
-    __slots__ = ("_client_ip", "_clock", "_salt", "journal", "queue")
+    __slots__ = ("_client_ip", "_clock", "_salt", "_visits", "journal", "queue")
 
     def __init__(
         self,
@@ -33,6 +33,7 @@ class ClickRecorder:
         self._clock = clock
         self._client_ip = client_ip
         self._salt = salt or DailySalt(clock=clock)
+        self._visits = Visits(self._salt)
         self.journal: ClickJournal | None = None
 
     def click(self, link_id: int, scope: Any) -> bool:
@@ -43,12 +44,13 @@ class ClickRecorder:
         user_agent = referer = None
         for name, value in scope["headers"]:
             if name == b"user-agent":
-                user_agent = value.decode("latin-1")
+                user_agent = value
             elif name == b"referer":
-                referer = value.decode("latin-1")
-        return self.visit(
-            link_id, client_ip=self._client_ip(scope), user_agent=user_agent, referer=referer
+                referer = value
+        event = self._visits.event(
+            link_id, self._clock(), self._client_ip(scope), user_agent, referer
         )
+        return self._queue(event)
 
     def visit(
         self, link_id: int, *, client_ip: str, user_agent: str | None, referer: str | None
@@ -62,6 +64,9 @@ class ClickRecorder:
             referer=referer,
             salt=self._salt,
         )
+        return self._queue(event)
+
+    def _queue(self, event: ClickEvent) -> bool:
         if not self.queue.put(event):
             return False
         journal = self.journal

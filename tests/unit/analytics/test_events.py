@@ -15,6 +15,7 @@ from kurz.analytics import (
     Agent,
     Classifier,
     DailySalt,
+    Visits,
     classify,
     click_event,
     from_request,
@@ -316,3 +317,86 @@ def test_a_cached_referrer_answers_like_a_parsed_one(referer: str) -> None:
             salt=salt,
         )
         assert dict(zip(FIELDS, event, strict=True))["referrer_host"] == referrer_host(referer)
+
+
+# --- Visits: a visitor's clicks derived once a day --------------------------------
+
+_AGENTS = [None, CHROME_WINDOWS, SAFARI_IPHONE, CURL, "", "x" * 600]
+_REFERERS = [None, "", "https://www.news.example/", "ftp://a.example/", "https://b." + "c" * 600]
+
+
+@given(
+    clicks=st.lists(
+        st.tuples(
+            st.sampled_from(["203.0.113.7", "2001:db8::1", "10.0.0.1"]),
+            st.sampled_from(_AGENTS),
+            st.sampled_from(_REFERERS),
+            st.floats(min_value=0, max_value=3 * 86_400),
+        ),
+        max_size=30,
+    )
+)
+def test_visits_make_the_clicks_from_request_makes(
+    clicks: list[tuple[str, str | None, str | None, float]],
+) -> None:
+    clock = Clock(datetime(2024, 5, 31, 12, tzinfo=UTC))
+    start = clock.now
+    salt = DailySalt(clock, lambda size: int(clock.now // 86_400).to_bytes(size, "big"))
+    visits = Visits(salt, max_entries=4)
+    for link, (ip, agent, referer, offset) in enumerate(clicks):
+        # Time only goes forward, across midnights.
+        clock.now = max(clock.now, start + offset)
+        made = visits.event(
+            link,
+            clock.now,
+            ip,
+            None if agent is None else agent.encode("latin-1"),
+            None if referer is None else referer.encode("latin-1"),
+        )
+        expected = from_request(
+            link_id=link,
+            at=clock.now,
+            client_ip=ip,
+            user_agent=agent,
+            referer=referer,
+            salt=salt,
+        )
+        assert made == expected
+
+
+def test_a_visitor_is_hashed_anew_when_the_day_turns() -> None:
+    clock = Clock(datetime(2024, 5, 31, 23, 59, 59, tzinfo=UTC))
+    counter = itertools.count(1)
+    salt = DailySalt(clock, lambda size: next(counter).to_bytes(size, "big"))
+    visits = Visits(salt)
+    agent = CHROME_WINDOWS.encode()
+    before = visits.event(1, clock.now, "203.0.113.7", agent, None)
+    assert visits.event(1, clock.now, "203.0.113.7", agent, None) == before
+    clock.now += 1.0  # 2024-06-01T00:00:00Z
+    after = visits.event(1, clock.now, "203.0.113.7", agent, None)
+    assert after[-1] != before[-1]
+    assert after[-1] == visitor_hash("203.0.113.7", CHROME_WINDOWS, "2024-06-01", salt.entry[2])
+
+
+def test_a_shared_salt_replaces_the_visitors_derived_under_a_made_up_one() -> None:
+    clock = Clock(datetime(2024, 5, 31, 12, tzinfo=UTC))
+    salt = DailySalt(clock, lambda size: b"m" * size)
+    visits = Visits(salt)
+    agent = CHROME_WINDOWS.encode()
+    made_up = visits.event(1, clock.now, "203.0.113.7", agent, None)
+    assert made_up[-1] == visitor_hash("203.0.113.7", CHROME_WINDOWS, "2024-05-31", b"m" * 32)
+    salt.share({int(clock.now // 86_400): b"s" * 32})
+    shared = visits.event(1, clock.now, "203.0.113.7", agent, None)
+    assert shared[-1] == visitor_hash("203.0.113.7", CHROME_WINDOWS, "2024-05-31", b"s" * 32)
+
+
+def test_visits_keep_no_more_than_their_bound_and_no_long_fields() -> None:
+    clock = Clock(datetime(2024, 5, 31, 12, tzinfo=UTC))
+    visits = Visits(DailySalt(clock), max_entries=3)
+    for n in range(10):
+        visits.event(1, clock.now, f"203.0.113.{n}", b"agent", None)
+        assert len(visits) <= 3
+    before = len(visits)
+    visits.event(1, clock.now, "198.51.100.1", b"a" * 513, None)
+    visits.event(1, clock.now, "198.51.100.1", b"agent", b"https://x.example/" + b"r" * 600)
+    assert len(visits) == before
