@@ -1,0 +1,92 @@
+"""kurz.analytics.store._count: a batch's rollup rows, whatever hours its clicks span."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kurz.analytics import click_event
+from kurz.analytics.events import ClickEvent
+from kurz.analytics.store import DAY, HOUR, SLICE, _count
+
+START = 1_717_200_000.0  # 2024-06-01T00:00:00Z
+
+
+def reference(events: list[ClickEvent]) -> tuple[dict, dict, Counter, set]:
+    """The counts, one click at a time, as plainly as they can be written."""
+    hourly: dict = {}
+    daily: dict = {}
+    breakdowns: Counter = Counter()
+    visitors: set = set()
+    for link, at, referrer, browser, os_family, device, bot, country, visitor in events:
+        hour = at - at % HOUR
+        day = hour - hour % DAY
+        column = 1 if bot else 0
+        hourly.setdefault((link, hour), [0, 0, 0])[column] += 1
+        daily.setdefault((link, day), [0, 0, 0])[column] += 1
+        if bot:
+            breakdowns[link, "bot", day, browser] += 1
+            continue
+        breakdowns[link, "referrer", day, referrer or "(direct)"] += 1
+        breakdowns[link, "browser", day, browser] += 1
+        breakdowns[link, "os", day, os_family] += 1
+        breakdowns[link, "device", day, device] += 1
+        breakdowns[link, "country", day, country or "(unknown)"] += 1
+        visitors.add((HOUR, hour, link, visitor))
+        visitors.add((DAY, day, link, visitor))
+    return hourly, daily, breakdowns, visitors
+
+
+clicks = st.builds(
+    lambda link, offset, referrer, bot, visitor: click_event(
+        link_id=link,
+        at=START + offset,
+        referrer_host=referrer,
+        browser="Chrome",
+        os="Linux",
+        device="bot" if bot else "desktop",
+        bot=bot,
+        visitor=visitor,
+    ),
+    st.integers(1, 3),
+    # Mostly one hour, some clicks in the next hours and days, some just before.
+    st.one_of(
+        st.floats(0, HOUR - 0.001),
+        st.floats(-2.0, 2 * DAY),
+        st.sampled_from([HOUR - 0.000001, HOUR, DAY - 0.5, DAY]),
+    ),
+    st.sampled_from([None, "news.example"]),
+    st.booleans(),
+    st.sampled_from(["a1", "b2"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(clicks, max_size=3 * SLICE), st.booleans())
+def test_a_batch_is_counted_as_clicks_counted_one_by_one(
+    events: list[ClickEvent], in_order: bool
+) -> None:
+    if in_order:
+        # As a queue gives them: in time order, so that most slices lie in one hour.
+        events = sorted(events, key=lambda event: event[1])
+    counted = asyncio.run(_count(events))
+    hourly, daily, breakdowns, visitors = reference(events)
+    assert counted.hourly == hourly
+    assert counted.daily == daily
+    assert counted.breakdowns == breakdowns
+    assert counted.visitors == visitors
+
+
+def test_a_slice_across_the_end_of_an_hour_is_counted_in_both_hours() -> None:
+    def click(at: float) -> ClickEvent:
+        return click_event(
+            link_id=1, at=at, browser="Chrome", os="Linux", device="desktop", bot=False, visitor="v"
+        )
+
+    events = [click(START + HOUR - 1), click(START + HOUR - 0.000001), click(START + HOUR)]
+    counted = asyncio.run(_count(events))
+    assert counted.hourly == {(1, START): [2, 0, 0], (1, START + HOUR): [1, 0, 0]}
+    assert counted.daily == {(1, START): [3, 0, 0]}
