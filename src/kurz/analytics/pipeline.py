@@ -33,10 +33,14 @@ from kurz.types import Clock
 # the fewer rollup rows per click (on SQLite a click costs the recording process
 # 19.8 µs in batches of 2,000 over a thousand links, 5.1 µs in batches of 10,000:
 # bench-record at 80eba67).
-# A larger batch would cost less per click again, but stall the event loop longer
-# while it is counted. To the stream, smaller entries, read in groups by the
-# consumers.
-DATABASE_BATCH = 10_000
+# A batch also pays for its statements' round trips to the thread that runs SQLite
+# (aiosqlite's), about forty, each of which waits for a round of the event loop: some
+# 20 ms with 256 busy connections, 0.8 s a batch. At 10,000 a batch, that capped
+# recording below the rate of redirects (docs/analytics.md, "When the batch falls
+# behind"); at 50,000 it is a fifth of it. The batch is worked on in slices
+# (kurz.analytics.store), so a larger one does not hold the loop longer at a time.
+# To the stream, smaller entries, read in groups by the consumers.
+DATABASE_BATCH = 50_000
 DATABASE_LINGER = 0.5
 STREAM_BATCH = 1_000
 

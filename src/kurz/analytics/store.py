@@ -23,8 +23,8 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import compress
 from datetime import UTC, datetime
+from itertools import compress
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -61,15 +61,26 @@ _VALUES_ROWS = 1_000
 # share left to the batch can record them) takes longer turns, up to MAX_TURN when the
 # queue is full: a few milliseconds more on the redirects of those turns, where a
 # full queue would drop clicks.
+# A turn also lasts a share of the time the loop took to come back to the batch (from
+# MIN_SHARE of it, empty, to MAX_SHARE, full; never past LONGEST): with 256
+# connections, one round of the loop answers every ready one, some 20 ms of work, and
+# 2 ms turns left the batch a tenth of the process, which is less than recording
+# takes. The slowest the redirects can then get is about twice as slow, and only
+# while the queue is full.
 SLICE = 250
 TURN = 0.002
 MAX_TURN = 0.020
+MIN_SHARE = 0.25
+MAX_SHARE = 1.0
+LONGEST = 0.1
 
 
-def turn_for(behind: float) -> float:
-    """How long a turn a batch takes when its queue is `behind` (0 empty, 1 full) full."""
+def turn_for(behind: float, away: float = 0.0) -> float:
+    """How long a turn a batch takes when its queue is `behind` (0 empty, 1 full) full
+    and the loop took `away` seconds to come back to it."""
     behind = min(1.0, max(0.0, behind))
-    return TURN * (1 - behind) + MAX_TURN * behind
+    share = MIN_SHARE + (MAX_SHARE - MIN_SHARE) * behind
+    return min(LONGEST, max(TURN * (1 - behind) + MAX_TURN * behind, away * share))
 
 
 T = TypeVar("T")
@@ -238,18 +249,22 @@ class _Counted:
 
 
 class _Pace:
-    """When the batch work under way last gave the event loop its turn."""
+    """When the batch work under way last gave the event loop its turn, and how long
+    the loop took to give it back."""
 
     since = time.perf_counter()
-    # The batch's turn: TURN, or longer when it is behind (turn_for).
-    length: float | None = None
+    away = 0.0
+    # How full the queue behind the batch under way is; None: no batch (turn_for(0)).
+    behind: float | None = None
 
     @classmethod
     async def turn(cls) -> None:
         """Give the event loop its turn if the batch has had its turn's length of it."""
-        if time.perf_counter() - cls.since >= (TURN if cls.length is None else cls.length):
+        now = time.perf_counter()
+        if now - cls.since >= turn_for(cls.behind or 0.0, cls.away):
             await asyncio.sleep(0)
             cls.since = time.perf_counter()
+            cls.away = cls.since - now
 
 
 async def _slices(items: Sequence[T]) -> AsyncIterator[Sequence[T]]:
@@ -434,14 +449,14 @@ class ClickStore:
         """Record batches in one transaction; how many clicks they added (none for a
         batch recorded before). `behind`: how full the queue they came from is (0 to
         1); the fuller, the longer the turns the work takes (turn_for)."""
-        _Pace.length = turn_for(behind)
+        _Pace.behind = behind
         try:
             async with self.db.write(READ_COMMITTED) as conn:
                 recorded = await record(conn, batches, memory=self.memory)
             async for keys in _slices(recorded.visitors):
                 self.memory.remember(keys)
         finally:
-            _Pace.length = None
+            _Pace.behind = None
         return recorded.clicks
 
     async def purge(self, *, now: float, retention: float, chunk: int = 100) -> int:

@@ -10,17 +10,21 @@ from hypothesis import strategies as st
 
 from kurz.analytics import click_event
 from kurz.analytics.events import ClickEvent
-from kurz.analytics.store import DAY, HOUR, SLICE, _count
+from kurz.analytics.store import DAY, HOUR, SLICE, VisitorKey, _count
 
 START = 1_717_200_000.0  # 2024-06-01T00:00:00Z
 
 
-def reference(events: list[ClickEvent]) -> tuple[dict, dict, Counter, set]:
+Rows = dict[tuple[int, float], list[int]]
+Breakdowns = Counter[tuple[int, str, float, str]]
+
+
+def reference(events: list[ClickEvent]) -> tuple[Rows, Rows, Breakdowns, set[VisitorKey]]:
     """The counts, one click at a time, as plainly as they can be written."""
-    hourly: dict = {}
-    daily: dict = {}
-    breakdowns: Counter = Counter()
-    visitors: set = set()
+    hourly: Rows = {}
+    daily: Rows = {}
+    breakdowns: Breakdowns = Counter()
+    visitors: set[VisitorKey] = set()
     for link, at, referrer, browser, os_family, device, bot, country, visitor in events:
         hour = at - at % HOUR
         day = hour - hour % DAY
