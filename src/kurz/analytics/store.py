@@ -468,7 +468,7 @@ class ClickStore:
           shorter than BATCH_MEMORY), they are set to NULL and its id stays.
         - Visitor sets: older than VISITOR_MEMORY.
 
-        In transactions of up to `chunk` batches (each of up to 10,000 events), so that
+        In transactions of up to `chunk` batches (each of up to 50,000 events), so that
         recording goes on meanwhile. Ids begin with their batch's time in hex: every id
         below a time's prefix is older, and each purge is a range of the key.
         """
