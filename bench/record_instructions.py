@@ -77,7 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         asyncio.run(_record(int(argv[1]), int(argv[2]), argv[3]))
         return 0
-    parser = argparse.ArgumentParser(prog="python -m bench.record_instructions", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.record_instructions", description=__doc__
+    )
     parser.add_argument("--batch", type=int, default=10_000, help="clicks per batch")
     parser.add_argument("--batches", type=int, default=2, help="measured batches (at most 2)")
     args = parser.parse_args(argv)
