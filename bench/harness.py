@@ -10,6 +10,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import shutil
 import signal
@@ -87,6 +88,23 @@ def ensure_wrk() -> str:
     if not found:
         raise BenchError("could not install wrk with apt-get; install it and run again")
     return found
+
+
+def instructions(module: str, *args: str) -> int:
+    """Instructions that `python -m module --child *args` ran in all, every thread
+    counted (valgrind's callgrind: its "Collected"), with a fixed hash seed so that
+    runs agree. The module does the measured work when given --child."""
+    argv = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        sys.executable, "-m", module, "--child", *args,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        what = " ".join([module, *args])
+        raise BenchError(f"{what}: valgrind failed ({done.returncode}): {done.stderr[-2000:]}")
+    return int(found.group(1))
 
 
 def pinned(cpu: int, argv: list[str]) -> list[str]:

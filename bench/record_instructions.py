@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.harness import BenchError
+from bench.harness import BenchError, instructions
 
 # A fixed time and salt: the same events, and so the same instructions, every run.
 START = 1_796_000_000.0
@@ -52,24 +49,7 @@ async def _record(extra: int, size: int, db: str) -> None:
 def count(extra: int, size: int, directory: Path) -> int:
     """Instructions the whole child process ran (callgrind's "Collected")."""
     db = str(directory / f"record-{extra}.db")
-    argv = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        "-m",
-        "bench.record_instructions",
-        "--child",
-        str(extra),
-        str(size),
-        db,
-    ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or found is None:
-        raise BenchError(f"valgrind failed ({done.returncode}): {done.stderr[-2000:]}")
-    return int(found.group(1))
+    return instructions("bench.record_instructions", str(extra), str(size), db)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,17 +29,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BenchError
+from bench.harness import BenchError, instructions
 from bench.redirect import LIMITER_GOAL, NEVER_DENY
 
 VARIANTS = ("off", "on", "check only", "fields only", "no head limit")
@@ -152,24 +149,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
 
 def count(variant: str, requests: int, db: str) -> int:
     """Instructions the whole child process ran (callgrind's "Collected")."""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    argv = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        "-m",
-        "bench.redirect_cost",
-        "--child",
-        variant,
-        str(requests),
-        db,
-    ]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or found is None:
-        raise BenchError(f"{variant}: valgrind failed ({done.returncode}): {done.stderr[-2000:]}")
-    return int(found.group(1))
+    return instructions("bench.redirect_cost", variant, str(requests), db)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

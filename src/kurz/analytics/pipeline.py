@@ -35,9 +35,10 @@ from kurz.types import Clock
 # bench-record at 80eba67).
 # A batch also pays for its statements' round trips to the thread that runs SQLite
 # (aiosqlite's), about forty, each of which waits for a round of the event loop: some
-# 20 ms with 256 busy connections, 0.8 s a batch. At 10,000 a batch, that capped
-# recording below the rate of redirects (docs/analytics.md, "When the batch falls
-# behind"); at 50,000 it is a fifth of it. The batch is worked on in slices
+# 20 ms with 256 busy connections, some 0.8 s a batch (an estimate). At 10,000 a
+# batch, that capped recording below the rate of redirects (docs/analytics.md,
+# "When the batch falls behind"); at 50,000 the same wait is shared by five times
+# as many clicks. The batch is worked on in slices
 # (kurz.analytics.store), so a larger one does not hold the loop longer at a time.
 # To the stream, smaller entries, read in groups by the consumers.
 DATABASE_BATCH = 50_000
