@@ -20,6 +20,11 @@ Variants:
 - no head limit: as off, under uvicorn's own HttpToolsProtocol instead of
   kurz.headlimit's subclass; off against it is what the head limits cost (ADR 0013,
   goal within +1%).
+- bare: bench.bare_app, the least an ASGI app can do, under the same protocol as
+  off. bare/on is the kurz/bare rate `make bench-clicks` would see if the server's
+  core did nothing else (no clicks written, no cache misses weighed).
+- bare fields: bare, sending the two RateLimit fields kurz sends (fixed values): what
+  the server alone charges for them, with no limiter behind them.
 
 The counts are instructions, not time. Cache misses and branch mispredictions are
 not weighed, so they rank costs but do not replace a run of bench.redirect.
@@ -39,7 +44,7 @@ from typing import Any
 from bench.harness import BenchError, instructions
 from bench.redirect import LIMITER_GOAL, NEVER_DENY
 
-VARIANTS = ("off", "on", "check only", "fields only", "no head limit")
+VARIANTS = ("off", "on", "check only", "fields only", "no head limit", "bare", "bare fields")
 HEAD_LIMIT_GOAL = 0.01
 WARMUP = 200
 REQUEST = b"GET /abcdefg HTTP/1.1\r\nHost: kurz\r\nUser-Agent: bench\r\n\r\n"
@@ -94,7 +99,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
     from kurz.links import redirect
     from kurz.links.redirect import Target
 
-    policy = "off" if variant in ("off", "no head limit") else NEVER_DENY
+    policy = "off" if variant in ("off", "no head limit", "bare", "bare fields") else NEVER_DENY
     settings = Settings(
         database_url=f"sqlite:///{db}",
         ratelimit_redirect=policy,
@@ -103,6 +108,16 @@ async def _serve(variant: str, requests: int, db: str) -> None:
         grpc_port=0,
     )
     app = create_app(settings)
+    answering: Any = app
+    if variant.startswith("bare"):
+        from bench import bare_app
+
+        vars(bare_app)["_targets"]["abcdefg"] = [
+            (b"location", b"https://example.com/x"),
+            (b"content-length", b"0"),
+            *(bare_app._FIELDS if variant == "bare fields" else []),
+        ]
+        answering = bare_app.app
     if variant == "check only":
         # Swap the module's global, which send_redirect looks up on every call.
         vars(redirect)["with_fields"] = lambda headers, decision: list(headers)
@@ -122,7 +137,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
     if variant == "no head limit":
         protocol_type = HttpToolsProtocol
     config = Config(
-        app=app,
+        app=answering,
         http=protocol_type,
         lifespan="off",
         access_log=False,
@@ -196,6 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{variant:12} +{per_request[variant] - off:8,.0f}  off/{variant} = "
             f"{off / per_request[variant]:.3f}"
         )
+    if "bare" in per_request:
+        for variant in ("off", "on"):
+            if variant in per_request:
+                share = per_request["bare"] / per_request[variant]
+                print(f"bare/{variant} by instructions = {share:.3f}")
     if "no head limit" in per_request:
         rise = off / per_request["no head limit"] - 1
         met = "met" if rise <= HEAD_LIMIT_GOAL else "NOT met"
