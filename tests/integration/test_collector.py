@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 
-from kurz.app import create_app
+from kurz.app import YOUNG, create_app
 from kurz.config import Settings
 from tests.support import FakeClock
 
@@ -25,3 +25,14 @@ async def test_startup_objects_are_frozen_while_serving_and_thawed_after(
         assert len(gc.get_objects()) < gc.get_freeze_count()
     # Given back to the collector (a test process starts many apps, one after another).
     assert gc.get_freeze_count() == 0
+
+
+async def test_the_youngest_generation_is_collected_less_often_while_serving(
+    settings: Settings, clock: FakeClock
+) -> None:
+    before = gc.get_threshold()
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        assert gc.get_threshold() == (YOUNG, *before[1:])
+        assert YOUNG > before[0]
+    assert gc.get_threshold() == before
