@@ -6,7 +6,13 @@ Depends on nothing else in kurz but its clock type, so it can be used on its own
 
 from kurz.ratelimit.fallback import FallbackLimiter
 from kurz.ratelimit.gcra import Decision
-from kurz.ratelimit.headers import limit_field, policy_field, retry_after, with_fields
+from kurz.ratelimit.headers import (
+    limit_field,
+    near_limit,
+    policy_field,
+    retry_after,
+    with_fields,
+)
 from kurz.ratelimit.memory import MemoryLimiter
 from kurz.ratelimit.policy import Policy, parse_policy
 from kurz.ratelimit.redis import RedisLimiter
@@ -20,6 +26,7 @@ __all__ = [
     "Policy",
     "RedisLimiter",
     "limit_field",
+    "near_limit",
     "parse_policy",
     "policy_field",
     "retry_after",

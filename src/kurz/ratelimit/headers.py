@@ -34,6 +34,16 @@ def retry_after(decision: Decision) -> str:
     return str(max(1, math.ceil(decision.retry_after), decision.window))
 
 
+def near_limit(decision: Decision) -> bool:
+    """Whether a redirect carries the fields: at most half the policy's burst is left.
+
+    On a 3xx the fields help nobody while the client is far from its limit, and the
+    draft warns that a low `r` on one may make a client wait; it lets a server leave
+    them out then. Every other answer carries them (ADR 0003).
+    """
+    return decision.remaining * 2 <= decision.policy.burst
+
+
 def with_fields(
     headers: Iterable[tuple[bytes, bytes]], decision: Decision
 ) -> list[tuple[bytes, bytes]]:

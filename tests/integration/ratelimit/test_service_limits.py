@@ -133,3 +133,50 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(
     assert await statuses(untrusted) == [404, 429, 429, 429]
     trusted = Settings.model_validate({**base, "trusted_proxies": "127.0.0.1"})
     assert await statuses(trusted) == [404, 404, 404, 404]
+
+
+@pytest.mark.parametrize("accept", ["*/*", "text/html"])
+async def test_a_redirect_carries_the_fields_only_near_its_limit(
+    database_url: str, clock: FakeClock, make_key: KeyMaker, accept: str
+) -> None:
+    # ADR 0003: on a 3xx the fields help nobody while the client is far from its
+    # limit, so a redirect carries them only once at most half the burst is left. Every
+    # other answer does: API calls, the 404 of an unknown code, the 429.
+    settings = Settings(
+        database_url=database_url,
+        base_url=BASE_URL,
+        ratelimit_redirect="10/60s;burst=10",
+        ratelimit_api="100/60s;burst=100",
+    )
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            key = await make_key()
+            created = await client.post(
+                "/api/v1/links",
+                json={"url": "https://example.com/far"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert created.status_code == 201
+            assert fields(created)[1]["r"] == 99  # an API answer, far from its limit
+            code = created.json()["code"]
+            headers = {"Accept": accept}
+            # The first is answered by the `follow` route (an L1 miss), the rest by the
+            # fast path: both follow the rule.
+            far = [await client.get(f"/{code}", headers=headers) for _ in range(4)]
+            assert [r.status_code for r in far] == [302] * 4
+            assert all("ratelimit" not in r.headers for r in far)
+            assert all("ratelimit-policy" not in r.headers for r in far)
+            near = await client.get(f"/{code}", headers=headers)
+            assert near.status_code == 302
+            assert fields(near) == (
+                {"name": "redirect", "q": 10, "w": 60},
+                {"name": "redirect", "r": 5, "t": 30},
+            )
+            unknown = await client.get("/nosuchcode", headers=headers)
+            assert unknown.status_code == 404
+            assert fields(unknown)[1]["r"] == 4
+            answers = [await client.get(f"/{code}", headers=headers) for _ in range(5)]
+            assert [r.status_code for r in answers] == [302, 302, 302, 302, 429]
+            assert [fields(r)[1]["r"] for r in answers] == [3, 2, 1, 0, 0]

@@ -6,7 +6,7 @@ import pytest
 from http_sfv.list import List as SfList
 
 from kurz.ratelimit import MemoryLimiter, Policy, parse_policy
-from kurz.ratelimit.headers import limit_field, policy_field, retry_after
+from kurz.ratelimit.headers import limit_field, near_limit, policy_field, retry_after
 from tests.support import FakeClock
 
 
@@ -87,3 +87,23 @@ def test_retry_after_is_never_earlier_than_t() -> None:
     parsed.parse(limit_field(denied).encode())
     t = dict(parsed[0].params)["t"]
     assert int(retry_after(denied)) >= t == 7
+
+
+@pytest.mark.parametrize(
+    ("burst", "quiet"),
+    [
+        (1, 0),  # the one request a burst of 1 allows leaves nothing: near at once
+        (2, 0),  # 1 left of 2 is half: near
+        (5, 2),  # 3 of 5 left is more than half; 2 is not
+        (10, 4),
+    ],
+)
+def test_a_redirect_is_near_its_limit_once_half_the_burst_or_less_is_left(
+    burst: int, quiet: int
+) -> None:
+    limiter = MemoryLimiter(clock=FakeClock())
+    policy = Policy("redirect", limit=1, window=60, burst=burst)
+    nears = [near_limit(limiter.check_now(policy, "192.0.2.1")) for _ in range(burst + 1)]
+    # The first `quiet` redirects leave more than half the burst; every later one, and
+    # the refusal, do not.
+    assert nears == [False] * quiet + [True] * (burst + 1 - quiet)
