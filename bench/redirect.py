@@ -82,6 +82,8 @@ LIMITER_GOAL = 0.85
 # 0.24 us), so the bucket would never move and no key be kept, a cheaper path than any
 # real policy takes. At 10 us per token every check moves the bucket and keeps it.
 NEVER_DENY = "10000/1s;burst=1000000000"
+# A code no bench creates: its 404 shows whether the redirect limit is checked.
+UNKNOWN_CODE = "zz9nolink"
 RATELIMIT_REDIRECT = {"kurz": "off", PAIR[0]: "off", PAIR[1]: NEVER_DENY}
 BARE = "bench.bare_app:app"
 
@@ -356,11 +358,24 @@ def _slug(server: str, app: str) -> str:
     return f"{server}-{app}".replace(" (pair)", "-pair")
 
 
+def limit_fields(url: str) -> list[str]:
+    """The RateLimit fields on the 404 of a code that does not exist, next to `url`.
+
+    A redirect far from its limit goes without them (ADR 0003); every other answer of
+    a checked policy carries them, so a 404 tells whether the limiter is checking.
+    """
+    unknown = f"{url.rsplit('/', 1)[0]}/{UNKNOWN_CODE}"
+    response = httpx.get(unknown, timeout=5)
+    if response.status_code != 404:
+        raise BenchError(f"{unknown}: {response.status_code}, expected 404")
+    return response.headers.get_list("ratelimit")
+
+
 def check_limiter(app: str, url: str) -> None:
-    """kurz-rl must be checking (its redirects carry the RateLimit field), kurz not."""
+    """kurz-rl must be checking (a 404 carries the RateLimit field), kurz not."""
     if app not in RATELIMIT_REDIRECT:
         return
-    fields = httpx.get(url, timeout=5).headers.get_list("ratelimit")
+    fields = limit_fields(url)
     if RATELIMIT_REDIRECT[app] != "off" and not fields:
         raise BenchError(f"{app}: no RateLimit field on {url}: is the limiter running?")
     if RATELIMIT_REDIRECT[app] == "off" and fields:

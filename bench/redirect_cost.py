@@ -14,9 +14,13 @@ layouts are the same in every run.
 
 Variants:
 - off: the redirect limit is off.
-- on: the redirect limit is on, with bench.redirect's never-refusing policy.
-- check only: the limit is on, but no RateLimit fields are sent.
-- fields only: both fields are sent, from one fixed decision, with no check.
+- on: the redirect limit is on, with bench.redirect's never-refusing policy. Its
+  client stays far from the limit, so its redirects go without the RateLimit fields
+  (ADR 0003): the check alone.
+- check only: the limit is on, and sending the fields is switched off. Since ADR
+  0003's amendment the same as on; kept to show it.
+- fields only: both fields are sent, from one fixed decision, with no check: what a
+  redirect near its limit pays for them.
 - no head limit: as off, under uvicorn's own HttpToolsProtocol instead of
   kurz.headlimit's subclass; off against it is what the head limits cost (ADR 0013,
   goal within +1%).
