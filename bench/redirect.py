@@ -496,7 +496,8 @@ def environment(opts: Options) -> list[str]:
         f"- load: GET /{{code}} cycling over {LINKS:,} codes; every answer was a 302",
         "- kurz: KURZ_RATELIMIT_REDIRECT=off; kurz-rl: KURZ_RATELIMIT_REDIRECT="
         f"{NEVER_DENY} (in process, one bucket: all load comes from 127.0.0.1), its "
-        "RateLimit field checked before each run; kurz and kurz-rl run as a pair, at the "
+        "RateLimit field checked on a 404 before each run (its redirects, far from the "
+        "limit, carry none: ADR 0003); kurz and kurz-rl run as a pair, at the "
         "same time on the same CPU; bare and kurz swap order every round",
     ]
 
