@@ -20,6 +20,7 @@ from kurz.ratelimit import (
     MemoryLimiter,
     Policy,
     RedisLimiter,
+    carries_fields,
     retry_after,
     with_fields,
 )
@@ -133,7 +134,8 @@ def too_many_requests(decision: Decision) -> Problem:
 
 
 class RateLimitHeaders:
-    """Adds the RateLimit fields a check left in the scope to whatever response follows."""
+    """Adds the RateLimit fields a check left in the scope to the response that follows,
+    if it carries them (`carries_fields`: a redirect only near the limit)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -145,7 +147,9 @@ class RateLimitHeaders:
 
         async def send_with_fields(message: Message) -> None:
             if message["type"] == "http.response.start" and SCOPE_KEY in scope:
-                message["headers"] = with_fields(message.get("headers", ()), scope[SCOPE_KEY])
+                decision = scope[SCOPE_KEY]
+                if carries_fields(message["status"], decision):
+                    message["headers"] = with_fields(message.get("headers", ()), decision)
             await send(message)
 
         await self.app(scope, receive, send_with_fields)

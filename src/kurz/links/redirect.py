@@ -28,7 +28,7 @@ from kurz.links import operations, service
 from kurz.links.codes import CODE_PATTERN
 from kurz.links.urls import RESERVED
 from kurz.openapi import answer, problem, responses
-from kurz.ratelimit import Decision, near_limit, with_fields
+from kurz.ratelimit import Decision, carries_fields, with_fields
 from kurz.state import StateDep
 from kurz.types import Clock
 
@@ -239,7 +239,7 @@ async def send_redirect(
     """The redirect, with the RateLimit fields when a policy was checked and the client
     is near its limit (ADR 0003)."""
     headers = target.headers_for(scope["query_string"])
-    if decision is not None and near_limit(decision):
+    if decision is not None and carries_fields(target.status, decision):
         headers = with_fields(headers, decision)
     await send({"type": "http.response.start", "status": target.status, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
@@ -279,10 +279,6 @@ async def follow(code: str, request: Request, state: StateDep) -> Response:
         return _answer(request, problem)
     if state.analytics is not None:
         state.analytics.recorder.click(target.link_id, request.scope)
-    if decision is not None and not near_limit(decision):
-        # RateLimitHeaders adds the fields of the decision in the scope to any answer:
-        # a redirect far from the limit goes without them, as on the fast path.
-        request.scope.pop(SCOPE_KEY, None)
     return _redirect(target, request)
 
 

@@ -7,8 +7,8 @@ Depends on nothing else in kurz but its clock type, so it can be used on its own
 from kurz.ratelimit.fallback import FallbackLimiter
 from kurz.ratelimit.gcra import Decision
 from kurz.ratelimit.headers import (
+    carries_fields,
     limit_field,
-    near_limit,
     policy_field,
     retry_after,
     with_fields,
@@ -25,8 +25,8 @@ __all__ = [
     "MemoryLimiter",
     "Policy",
     "RedisLimiter",
+    "carries_fields",
     "limit_field",
-    "near_limit",
     "parse_policy",
     "policy_field",
     "retry_after",

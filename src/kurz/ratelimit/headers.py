@@ -34,14 +34,19 @@ def retry_after(decision: Decision) -> str:
     return str(max(1, math.ceil(decision.retry_after), decision.window))
 
 
-def near_limit(decision: Decision) -> bool:
-    """Whether a redirect carries the fields: at most half the policy's burst is left.
+# The statuses that send a client elsewhere (304 only confirms what it has).
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
-    On a 3xx the fields help nobody while the client is far from its limit, and the
-    draft warns that a low `r` on one may make a client wait; it lets a server leave
-    them out then. Every other answer carries them (ADR 0003).
+
+def carries_fields(status: int, decision: Decision) -> bool:
+    """Whether an answer of `status` carries the fields: always, except a redirect
+    while more than half the policy's burst is left.
+
+    On a redirect the fields help nobody while the client is far from its limit, and
+    the draft warns that a low `r` on one may make a client wait; it lets a server
+    leave them out then (ADR 0003).
     """
-    return decision.remaining * 2 <= decision.policy.burst
+    return status not in REDIRECTS or decision.remaining * 2 <= decision.policy.burst
 
 
 def with_fields(

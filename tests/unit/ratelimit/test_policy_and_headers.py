@@ -6,7 +6,7 @@ import pytest
 from http_sfv.list import List as SfList
 
 from kurz.ratelimit import MemoryLimiter, Policy, parse_policy
-from kurz.ratelimit.headers import limit_field, near_limit, policy_field, retry_after
+from kurz.ratelimit.headers import carries_fields, limit_field, policy_field, retry_after
 from tests.support import FakeClock
 
 
@@ -103,7 +103,13 @@ def test_a_redirect_is_near_its_limit_once_half_the_burst_or_less_is_left(
 ) -> None:
     limiter = MemoryLimiter(clock=FakeClock())
     policy = Policy("redirect", limit=1, window=60, burst=burst)
-    nears = [near_limit(limiter.check_now(policy, "192.0.2.1")) for _ in range(burst + 1)]
+    decisions = [limiter.check_now(policy, "192.0.2.1") for _ in range(burst + 1)]
+    nears = [carries_fields(302, decision) for decision in decisions]
     # The first `quiet` redirects leave more than half the burst; every later one, and
     # the refusal, do not.
     assert nears == [False] * quiet + [True] * (burst + 1 - quiet)
+    # Every redirect status follows the rule; any other answer carries the fields.
+    for status in (301, 303, 307, 308):
+        assert [carries_fields(status, d) for d in decisions] == nears
+    for status in (200, 304, 404, 410, 429):
+        assert all(carries_fields(status, d) for d in decisions)
