@@ -241,7 +241,7 @@ class ClickBench:
         counts = None
         try:
             self.procs.wait_ready(app, f"{url}/{self.probe}", 302)
-            self.check_limiter(app, f"{url}/{self.probe}")
+            self.check_limiter(app, url)
             fill_cache(url, self.setup.paths.read_text().split())
             measure_once(self.wrk, url, self.setup.paths, opts.warmup, opts)
             if app == DEFAULTS:

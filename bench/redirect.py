@@ -320,7 +320,7 @@ class Bench:
             paths = self.paths.read_text().split()
             for app, url in urls.items():
                 self.procs.wait_ready(_slug(server, app), f"{url}/{probe}", 302)
-                check_limiter(app, f"{url}/{probe}")
+                check_limiter(app, url)
                 fill_cache(url, paths)
             with ThreadPoolExecutor(len(apps)) as pool:
 
@@ -359,12 +359,12 @@ def _slug(server: str, app: str) -> str:
 
 
 def limit_fields(url: str) -> list[str]:
-    """The RateLimit fields on the 404 of a code that does not exist, next to `url`.
+    """The RateLimit fields on the 404 of a code no bench creates, from the server at `url`.
 
     A redirect far from its limit goes without them (ADR 0003); every other answer of
     a checked policy carries them, so a 404 tells whether the limiter is checking.
     """
-    unknown = f"{url.rsplit('/', 1)[0]}/{UNKNOWN_CODE}"
+    unknown = f"{url}/{UNKNOWN_CODE}"
     response = httpx.get(unknown, timeout=5)
     if response.status_code != 404:
         raise BenchError(f"{unknown}: {response.status_code}, expected 404")

@@ -17,10 +17,8 @@ Variants:
 - on: the redirect limit is on, with bench.redirect's never-refusing policy. Its
   client stays far from the limit, so its redirects go without the RateLimit fields
   (ADR 0003): the check alone.
-- check only: the limit is on, and sending the fields is switched off. Since ADR
-  0003's amendment the same as on; kept to show it.
-- fields only: both fields are sent, from one fixed decision, with no check: what a
-  redirect near its limit pays for them.
+- fields only: both fields are sent, from one fixed decision near the limit (none
+  left), with no check: what a redirect near its limit pays for them.
 - no head limit: as off, under uvicorn's own HttpToolsProtocol instead of
   kurz.headlimit's subclass; off against it is what the head limits cost (ADR 0013,
   goal within +1%).
@@ -48,7 +46,7 @@ from typing import Any
 from bench.harness import BenchError, instructions
 from bench.redirect import LIMITER_GOAL, NEVER_DENY
 
-VARIANTS = ("off", "on", "check only", "fields only", "no head limit", "bare", "bare fields")
+VARIANTS = ("off", "on", "fields only", "no head limit", "bare", "bare fields")
 HEAD_LIMIT_GOAL = 0.01
 WARMUP = 200
 REQUEST = b"GET /abcdefg HTTP/1.1\r\nHost: kurz\r\nUser-Agent: bench\r\n\r\n"
@@ -100,7 +98,6 @@ async def _serve(variant: str, requests: int, db: str) -> None:
     from kurz.app import create_app
     from kurz.config import Settings
     from kurz.headlimit import HeadLimits, protocol_class
-    from kurz.links import redirect
     from kurz.links.redirect import Target
 
     policy = "off" if variant in ("off", "no head limit", "bare", "bare fields") else NEVER_DENY
@@ -122,11 +119,11 @@ async def _serve(variant: str, requests: int, db: str) -> None:
             *(bare_app._FIELDS if variant == "bare fields" else []),
         ]
         answering = bare_app.app
-    if variant == "check only":
-        # Swap the module's global, which send_redirect looks up on every call.
-        vars(redirect)["with_fields"] = lambda headers, decision: list(headers)
     if variant == "fields only":
-        fixed = app.limits.check_redirect_now({"client": ("127.0.0.1", 1), "headers": []})
+        # Nothing left: a decision a redirect carries the fields for (ADR 0003).
+        checked = app.limits.check_redirect_now({"client": ("127.0.0.1", 1), "headers": []})
+        assert checked is not None
+        fixed = checked._replace(remaining=0)
         app.limits.check_redirect_now = lambda scope: fixed  # type: ignore[method-assign]
     target = Target.of(
         link_id=1,
