@@ -183,10 +183,10 @@ def encode(events: Sequence[ClickEvent]) -> str:
     """Events as compact JSON, one array of fields per event: how a batch goes into the
     Redis Stream and into the click log (click_batches.events).
 
-    orjson writes the same text as `json.dumps(events, separators=(",", ":"))` at a
-    twentieth of its cost (0.07 against 1.5 us a click; encoding was half of what
-    recording a batch costs the event loop). It takes only valid UTF-8, so a field
-    holding a lone surrogate falls back to json, which escapes it.
+    orjson writes what `json.dumps(events, separators=(",", ":"))` writes, except that
+    it leaves non-ASCII characters unescaped, at a twentieth of its cost (0.07 against
+    1.5 us a click). It takes only valid UTF-8, so a field holding a lone surrogate
+    falls back to json, which escapes it.
     """
     try:
         return orjson.dumps(events).decode()
