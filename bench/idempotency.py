@@ -38,7 +38,7 @@ from sqlalchemy import event
 from bench import harness
 from bench.harness import BenchError, cpu_model, source_state
 from kurz.app import create_app
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
@@ -84,7 +84,7 @@ async def measure(url: str, opts: Options) -> Figures:
     async with app.router.lifespan_context(app):
         db: Database = app.state.kurz.db
         async with db.write(READ_COMMITTED) as conn:
-            created = await keys_service.create(
+            created = await key_queries.create(
                 conn=conn, key_in=ApiKeyCreate(name="bench"), now=utcnow(system_clock)
             )
         statements = Statements(db)

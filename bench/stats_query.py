@@ -54,12 +54,12 @@ from bench.stats_seed import END, HOT_CODE, START, Generator, check, insert_day,
 from kurz.analytics import stats
 from kurz.analytics.models import DIMENSIONS, TopValue, TopValues
 from kurz.app import create_app
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, Principal
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database, upgrade
 from kurz.db.tables import link_breakdowns_daily
-from kurz.links import service
+from kurz.links import queries
 
 PG_ADMIN = os.environ.get("KURZ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 GOAL_MS = 50.0
@@ -298,7 +298,7 @@ async def measure(backend: Backend, opts: argparse.Namespace) -> None:
         if not db.is_sqlite:
             await vacuum(backend.url)
         async with db.read() as conn:
-            hot_id = await service.get_id(conn=conn, code=HOT_CODE, principal=principal)
+            hot_id = await queries.get_id(conn=conn, code=HOT_CODE, principal=principal)
             backend.version = str(
                 (
                     await conn.exec_driver_sql(
@@ -310,7 +310,7 @@ async def measure(backend: Backend, opts: argparse.Namespace) -> None:
         def link_stats(span: stats.Window) -> Callable[[], Awaitable[object]]:
             async def run() -> None:
                 async with db.read() as conn:
-                    link_id = await service.get_id(conn=conn, code=HOT_CODE, principal=principal)
+                    link_id = await queries.get_id(conn=conn, code=HOT_CODE, principal=principal)
                     await stats.get_link_stats(
                         conn=conn, link_id=link_id, code=HOT_CODE, span=span, top=TOP
                     )
@@ -382,7 +382,7 @@ async def through_http(backend: Backend, opts: argparse.Namespace) -> None:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         async with app.state.kurz.db.write(READ_COMMITTED) as conn:
-            key = await keys_service.create(
+            key = await key_queries.create(
                 conn=conn, key_in=ApiKeyCreate(name="bench-http", is_admin=True), now=START
             )
         transport = httpx.ASGITransport(app=app)

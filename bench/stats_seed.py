@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.harness import BenchError
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, Principal
 from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import links
@@ -213,7 +213,7 @@ async def make_links(db: Database, quiet: int) -> tuple[Principal, int, list[int
     codes = [f"q{i:05d}" for i in range(quiet)]
     codes.insert(quiet // 2, HOT_CODE)
     async with db.write(READ_COMMITTED) as conn:
-        key = await keys_service.create(conn=conn, key_in=ApiKeyCreate(name="bench"), now=START)
+        key = await key_queries.create(conn=conn, key_in=ApiKeyCreate(name="bench"), now=START)
         common = {
             "url": "https://example.com/",
             "is_alias": True,

@@ -26,7 +26,7 @@ import httpx
 
 from bench.harness import BenchError, command_line, free_port, record, redis_server_argv
 from kurz.app import KurzApp, create_app
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
@@ -66,7 +66,7 @@ async def make_links(app: KurzApp) -> list[str]:
     async with state.db.write(READ_COMMITTED) as conn:
         key_in = ApiKeyCreate(name="bench")
         secret = (
-            await keys_service.create(conn=conn, key_in=key_in, now=utcnow(system_clock))
+            await key_queries.create(conn=conn, key_in=key_in, now=utcnow(system_clock))
         ).secret
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {secret}"}

@@ -24,7 +24,7 @@ from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
 from kurz.app import create_app
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
@@ -245,7 +245,7 @@ def make_key(db: Database, clock: FakeClock) -> KeyMaker:
 
     async def make(name: str = "tester", *, admin: bool = False) -> str:
         async with db.write(READ_COMMITTED) as conn:
-            created = await keys_service.create(
+            created = await key_queries.create(
                 conn=conn, key_in=ApiKeyCreate(name=name, is_admin=admin), now=utcnow(clock)
             )
         return created.secret

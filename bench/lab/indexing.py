@@ -57,7 +57,7 @@ from kurz.analytics.queue import batch_prefix
 from kurz.auth.models import Principal
 from kurz.db import READ_COMMITTED, Database, upgrade
 from kurz.db.tables import links, metadata
-from kurz.links import service
+from kurz.links import queries
 
 BACKENDS = ("sqlite", "postgresql")
 NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -473,7 +473,7 @@ async def service_probes(db: Database, filled: Filled) -> list[Probe]:
     link, code = filled.stats_link, filled.code
 
     def listing(principal: Principal, tag: str | None = None) -> Call:
-        return lambda conn: service.list_(
+        return lambda conn: queries.list_(
             conn=conn, principal=principal, limit=PAGE, cursor=None, tag=tag, base_url=BASE_URL
         )
 
@@ -490,7 +490,7 @@ async def service_probes(db: Database, filled: Filled) -> list[Probe]:
     )
     wanted: list[tuple[str, str, str, Call, int]] = [
         ("redirect: a live link by code", "uq_links_code", "links",
-         lambda conn: service.resolve(conn=conn, code=code), 0),
+         lambda conn: queries.resolve(conn=conn, code=code), 0),
         (f"a key's links, newest first ({PAGE})", "ix_links_owner_id_id", "links",
          listing(key), 0),
         ("the tags of that page", "pk_link_tags", "link_tags", listing(key), 1),

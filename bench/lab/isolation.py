@@ -194,7 +194,7 @@ async def no_read(s: Session, client: int) -> State:
 
 
 async def count_visit(s: Session, client: int, state: State) -> bool:
-    # kurz's count_visit (src/kurz/links/service.py), minus the deleted_at test.
+    # kurz's count_visit (src/kurz/links/queries.py), minus the deleted_at test.
     taken = await s.fetch(
         "UPDATE links SET visits = visits + 1 WHERE id = 1 AND visits < max_visits RETURNING id"
     )

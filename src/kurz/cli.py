@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, ApiKeyRead
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
@@ -213,7 +213,7 @@ def keys_create(
 
     async def work(db: Database) -> str:
         async with db.write(READ_COMMITTED) as conn:
-            created = await keys_service.create(conn=conn, key_in=key_in, now=utcnow(system_clock))
+            created = await key_queries.create(conn=conn, key_in=key_in, now=utcnow(system_clock))
         return created.secret
 
     secret = _with_db(settings, work)
@@ -228,7 +228,7 @@ def keys_list() -> None:
 
     async def work(db: Database) -> list[ApiKeyRead]:
         async with db.read() as conn:
-            return await keys_service.list_(conn=conn)
+            return await key_queries.list_(conn=conn)
 
     table = Table("id", "name", "prefix", "admin", "proxy", "created", "revoked")
     for key in _with_db(settings, work):
@@ -251,7 +251,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 
     async def work(db: Database) -> bool:
         async with db.write(READ_COMMITTED) as conn:
-            return await keys_service.revoke(conn=conn, key_id=key_id, now=utcnow(system_clock))
+            return await key_queries.revoke(conn=conn, key_id=key_id, now=utcnow(system_clock))
 
     if not _with_db(settings, work):
         raise _fail(f"no API key with id {key_id}")

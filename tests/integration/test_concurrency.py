@@ -32,7 +32,7 @@ _WORKER = textwrap.dedent(
         principal = Principal(key_id=owner, name="w", is_admin=False)
         for i in range(count):
             async with db.write(READ_COMMITTED) as conn:
-                await service.create(
+                await queries.create(
                     conn=conn, link_in=LinkCreate(url=f"https://e.com/{i}"), owner=principal,
                     now=datetime.now(UTC), base_url="https://kurz.test",
                     own=Origins.of(base_url="https://kurz.test", host="127.0.0.1", port=8080),

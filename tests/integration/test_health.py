@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from kurz.app import KurzApp, create_app
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
@@ -73,7 +73,7 @@ async def test_postgresqls_disk_is_not_kurzs_to_see(settings: Settings, clock: F
 
 async def _new_key(db: Database, clock: FakeClock) -> str:
     async with db.write(READ_COMMITTED) as conn:
-        created = await keys_service.create(
+        created = await key_queries.create(
             conn=conn, key_in=ApiKeyCreate(name="busy"), now=utcnow(clock)
         )
     return created.secret

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from kurz.app import create_app
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database
@@ -318,13 +318,13 @@ async def test_a_url_pointing_back_at_kurz_is_refused(api: httpx.AsyncClient) ->
 
 
 async def test_revoked_key_gets_401(api: httpx.AsyncClient, app: Any) -> None:
-    from kurz.auth import service as keys_service
+    from kurz.auth import queries as key_queries
     from kurz.clock import utcnow
 
     assert (await api.get("/api/v1/links")).status_code == 200
     async with app.state.kurz.db.write(READ_COMMITTED) as conn:
-        keys = await keys_service.list_(conn=conn)
-        assert await keys_service.revoke(
+        keys = await key_queries.list_(conn=conn)
+        assert await key_queries.revoke(
             conn=conn, key_id=keys[0].id, now=utcnow(app.state.kurz.clock)
         )
     assert (await api.get("/api/v1/links")).status_code == 401
@@ -342,9 +342,9 @@ async def test_with_an_auth_cache_a_revoked_key_is_refused_once_its_entry_expire
             assert (await c.get("/api/v1/links")).status_code == 200
             async with db.write(READ_COMMITTED) as conn:
                 key_id = next(
-                    k.id for k in await keys_service.list_(conn=conn) if k.name == "cached"
+                    k.id for k in await key_queries.list_(conn=conn) if k.name == "cached"
                 )
-                assert await keys_service.revoke(conn=conn, key_id=key_id, now=utcnow(clock))
+                assert await key_queries.revoke(conn=conn, key_id=key_id, now=utcnow(clock))
             # Trusted from memory for the cache's lifetime, then looked up again.
             assert (await c.get("/api/v1/links")).status_code == 200
             clock.advance(5.1)

@@ -6,7 +6,7 @@ import httpx
 
 from kurz.analytics.events import ClickEvent
 from kurz.app import create_app
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
@@ -26,10 +26,10 @@ async def test_admins_read_the_click_counters_and_others_are_refused(
     async with app.router.lifespan_context(app):
         state = app.state.kurz
         async with state.db.write(READ_COMMITTED) as conn:
-            admin = await keys_service.create(
+            admin = await key_queries.create(
                 conn=conn, key_in=ApiKeyCreate(name="a", is_admin=True), now=utcnow(clock)
             )
-            user = await keys_service.create(
+            user = await key_queries.create(
                 conn=conn, key_in=ApiKeyCreate(name="u"), now=utcnow(clock)
             )
         transport = httpx.ASGITransport(app=app)
@@ -82,7 +82,7 @@ async def test_the_invalidation_bus_counts_what_it_sent_and_heard(
     async with app.router.lifespan_context(app):
         state = app.state.kurz
         async with state.db.write(READ_COMMITTED) as conn:
-            admin = await keys_service.create(
+            admin = await key_queries.create(
                 conn=conn, key_in=ApiKeyCreate(name="a", is_admin=True), now=utcnow(clock)
             )
         headers = {"Authorization": f"Bearer {admin.secret}"}

@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.db import READ_COMMITTED, Database, SchemaNotReady, ensure_schema, upgrade
 from kurz.db.migrate import SchemaState, downgrade, schema_state
 from kurz.db.tables import metadata
@@ -268,7 +268,7 @@ async def test_0006_makes_the_sqlite_rollups_without_rowid_and_keeps_their_rows(
 async def test_0007_makes_every_existing_key_an_ordinary_key(database_url: str) -> None:
     db = Database.from_url(database_url)
     created = _stored(db, datetime(2026, 1, 1, tzinfo=UTC))
-    secret = keys_service.new_secret()
+    secret = key_queries.new_secret()
     try:
         await downgrade(db, "0006")
         async with db.write(READ_COMMITTED) as conn:
@@ -277,12 +277,12 @@ async def test_0007_makes_every_existing_key_an_ordinary_key(database_url: str) 
                     "INSERT INTO api_keys (name, prefix, secret_hash, is_admin, created_at) "
                     "VALUES ('edge', 'kurz_x', :hash, :admin, :at)"
                 ),
-                {"hash": keys_service.hash_secret(secret), "admin": True, "at": created},
+                {"hash": key_queries.hash_secret(secret), "admin": True, "at": created},
             )
         await upgrade(db)
         async with db.read() as conn:
             assert await conn.run_sync(_diff) == []
-            principal = await keys_service.authenticate(conn=conn, secret=secret)
+            principal = await key_queries.authenticate(conn=conn, secret=secret)
         assert principal is not None
         # Keys made before are ordinary: an edge proxy needs a new key, made with --proxy.
         assert (principal.is_admin, principal.is_proxy) == (True, False)

@@ -23,7 +23,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from kurz.app import KurzApp, create_app
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
@@ -249,7 +249,7 @@ async def running(settings: Settings, clock: FakeClock) -> AsyncIterator[KurzApp
 
 async def new_key(app: KurzApp, name: str, *, admin: bool = False) -> tuple[int, str]:
     async with app.state.kurz.db.write(READ_COMMITTED) as conn:
-        created = await keys_service.create(
+        created = await key_queries.create(
             conn=conn,
             key_in=ApiKeyCreate(name=name, is_admin=admin),
             now=utcnow(app.state.kurz.clock),

@@ -60,7 +60,7 @@ async def _client(app: FastAPI, make_key: KeyMaker) -> httpx.AsyncClient:
 
 @pytest.fixture
 def local_key(served_locally: FastAPI) -> KeyMaker:
-    from kurz.auth import service as keys_service
+    from kurz.auth import queries as key_queries
     from kurz.auth.models import ApiKeyCreate
     from kurz.clock import system_clock, utcnow
     from kurz.db import READ_COMMITTED
@@ -69,7 +69,7 @@ def local_key(served_locally: FastAPI) -> KeyMaker:
 
     async def make(name: str = "tester", *, admin: bool = False) -> str:
         async with db.write(READ_COMMITTED) as conn:
-            created = await keys_service.create(
+            created = await key_queries.create(
                 conn=conn,
                 key_in=ApiKeyCreate(name=name, is_admin=admin),
                 now=utcnow(system_clock),

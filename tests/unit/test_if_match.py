@@ -6,7 +6,7 @@ import pytest
 
 from kurz.errors import Problem
 from kurz.links.preconditions import MAX_IF_MATCH_TAGS, parse_if_match
-from kurz.links.service import Versions, decode_cursor, encode_cursor
+from kurz.links.queries import Versions, decode_cursor, encode_cursor
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from kurz.analytics.models import (
 from kurz.auth.models import Principal
 from kurz.db.tables import link_breakdowns_daily, link_clicks_daily, link_clicks_hourly, links
 from kurz.errors import Problem, invalid
-from kurz.links.service import visible
+from kurz.links.queries import visible
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)

@@ -13,7 +13,7 @@ from kurz.analytics.models import Interval, LinkStats, StatsSummary
 from kurz.auth.views import PrincipalDep
 from kurz.clock import utcnow
 from kurz.dates import rfc3339_only
-from kurz.links import operations
+from kurz.links import service
 from kurz.openapi import AUTHENTICATED, NOT_FOUND, answer, problem, responses
 from kurz.state import StateDep
 
@@ -91,7 +91,7 @@ async def get_link_stats(
     top: Annotated[int, Query(ge=1, le=100, description="Values per dimension.")] = 10,
 ) -> LinkStats:
     span = stats.window(start=start, end=end, interval=interval, now=utcnow(state.clock))
-    return await operations.link_stats(state, principal=principal, code=code, span=span, top=top)
+    return await service.link_stats(state, principal=principal, code=code, span=span, top=top)
 
 
 @router.get(

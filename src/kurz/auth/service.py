@@ -1,98 +1,83 @@
-"""Creating, listing, revoking and checking API keys."""
+"""Who is calling: the API-key check every REST route and gRPC method runs."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from datetime import datetime
+from collections.abc import Callable, MutableMapping, Sequence
+from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from kurz.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Principal
-from kurz.db.tables import api_keys
-
-# Marks kurz keys in configs and logs (and for secret scanners); not itself secret.
-SECRET_PREFIX = "kurz_"  # noqa: S105
-_SHOWN_PREFIX_LENGTH = 12
+from kurz.auth import queries
+from kurz.auth.models import Principal
+from kurz.errors import Problem
+from kurz.limits import too_many_requests
+from kurz.state import AppState
 
 
-def hash_secret(secret: str) -> str:
-    # The secrets are 256 random bits, so a fast hash is enough: there is nothing
-    # for a slow, salted hash to protect against that brute force could reach.
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
-
-
-async def create(*, conn: AsyncConnection, key_in: ApiKeyCreate, now: datetime) -> ApiKeyCreated:
-    secret = new_secret()
-    prefix = secret[:_SHOWN_PREFIX_LENGTH]
-    values = {
-        "name": key_in.name,
-        "is_admin": key_in.is_admin,
-        "is_proxy": key_in.is_proxy,
-        "prefix": prefix,
-        "secret_hash": hash_secret(secret),
-        "created_at": now,
-    }
-    key_id = (
-        await conn.execute(insert(api_keys).values(values).returning(api_keys.c.id))
-    ).scalar_one()
-    return ApiKeyCreated(
-        id=key_id,
-        name=key_in.name,
-        is_admin=key_in.is_admin,
-        is_proxy=key_in.is_proxy,
-        prefix=prefix,
-        created_at=now,
-        revoked_at=None,
-        secret=secret,
+def unauthorized(detail: str) -> Problem:
+    return Problem(
+        401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"}
     )
 
 
-async def list_(*, conn: AsyncConnection) -> list[ApiKeyRead]:
-    rows = await conn.execute(
-        select(
-            api_keys.c.id,
-            api_keys.c.name,
-            api_keys.c.is_admin,
-            api_keys.c.is_proxy,
-            api_keys.c.prefix,
-            api_keys.c.created_at,
-            api_keys.c.revoked_at,
-        ).order_by(api_keys.c.id)
+def proxy_key_required(named: Sequence[str]) -> Problem:
+    """The answer to a key that is not a proxy key naming whom a visit is for."""
+    fields = ", ".join(named)
+    return Problem(
+        403,
+        "proxy-key-required",
+        "Proxy Key Required",
+        f"Only a proxy key (`kurz keys create --proxy`) may name the visitor ({fields}); "
+        "this key is not one. Without those fields, the call is the caller's own visit.",
     )
-    return [ApiKeyRead.model_validate(row._asdict()) for row in rows]
 
 
-async def revoke(*, conn: AsyncConnection, key_id: int, now: datetime) -> bool:
-    """Revoke a key; False when no such key exists. Revoking twice keeps the first time."""
-    result = await conn.execute(
-        update(api_keys)
-        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .returning(api_keys.c.id)
-    )
-    if result.first() is not None:
-        return True
-    exists = await conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id))
-    return exists.first() is not None
+async def _principal(state: AppState, secret: str) -> Principal | None:
+    """The live key behind `secret`, from the database or, checked lately, from memory.
+
+    A lookup is a database round trip (on SQLite, a hop to its thread: most of what a
+    cheap gRPC call cost, docs/benchmarks.md); keeping the answer for a few seconds
+    makes a revocation take that long to reach this process (docs/grpc.md).
+    """
+    cache = state.principals
+    if cache is None:
+        async with state.db.read() as conn:
+            return await queries.authenticate(conn=conn, secret=secret)
+    digest = queries.hash_secret(secret)
+    principal = cache.get(digest)
+    if principal is None:
+        async with state.db.read() as conn:
+            principal = await queries.authenticate(conn=conn, secret=secret)
+        if principal is not None:
+            cache.put(digest, principal)
+    return principal
 
 
-async def authenticate(*, conn: AsyncConnection, secret: str) -> Principal | None:
-    if not secret.startswith(SECRET_PREFIX) or len(secret) > 128:
-        return None
-    row = (
-        await conn.execute(
-            select(api_keys.c.id, api_keys.c.name, api_keys.c.is_admin, api_keys.c.is_proxy).where(
-                api_keys.c.secret_hash == hash_secret(secret),
-                api_keys.c.revoked_at.is_(None),
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    return Principal(key_id=row.id, name=row.name, is_admin=row.is_admin, is_proxy=row.is_proxy)
+async def authorize(
+    state: AppState,
+    secret: str | None,
+    *,
+    client_ip: Callable[[], str],
+    scope: MutableMapping[str, Any],
+    counted: bool = True,
+) -> Principal:
+    """The caller's key; counts the call against its API limit, or a failure against its IP.
+
+    `client_ip` is asked for only when the key fails. `scope` receives the rate-limit
+    decision, for the answer's RateLimit fields.
+    `counted=False` leaves the API limit to the caller, which applies another policy.
+    """
+    if secret is None:
+        raise unauthorized("Send an API key as `Authorization: Bearer <key>`.")
+    principal = await _principal(state, secret)
+    limits = state.limits
+    if principal is None:
+        # Wrong keys count per client IP, so guessing is throttled before any key works.
+        failed = await limits.check(limits.auth_fail, client_ip(), scope)
+        if failed is not None and not failed.allowed:
+            raise too_many_requests(failed)
+        raise unauthorized("The API key is unknown or revoked.")
+    if not counted:
+        return principal
+    decision = await limits.check(limits.api, str(principal.key_id), scope)
+    if decision is not None and not decision.allowed:
+        raise too_many_requests(decision)
+    return principal

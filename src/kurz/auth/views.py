@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from kurz.auth.access import authorize
 from kurz.auth.models import Principal
+from kurz.auth.service import authorize
 from kurz.state import StateDep
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `kurz keys create`.")

@@ -1,4 +1,4 @@
-"""kurz.v1.LinkService: parse the message, call kurz.links.operations, render the reply.
+"""kurz.v1.LinkService: parse the message, call kurz.links.service, render the reply.
 
 Every method runs what the matching REST route runs (the API key check and its rate
 limit, the operation, the idempotency store), so the two APIs answer alike; a
@@ -19,8 +19,8 @@ from google.protobuf import empty_pb2
 from pydantic import BaseModel, ValidationError
 
 from kurz.analytics import stats
-from kurz.auth.access import authorize, proxy_key_required
 from kurz.auth.models import Principal
+from kurz.auth.service import authorize, proxy_key_required
 from kurz.clock import utcnow
 from kurz.errors import Problem, invalid, validation_problem
 from kurz.grpc import convert
@@ -29,9 +29,9 @@ from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.grpc.kurz.v1 import links_pb2_grpc as pb_grpc
 from kurz.idempotency import REPLAYED, Stored, key_for
 from kurz.limits import SCOPE_KEY, too_many_requests
-from kurz.links import operations
+from kurz.links import service
 from kurz.links.models import LinkCreate, LinkRead, LinkUpdate
-from kurz.links.service import Versions
+from kurz.links.queries import Versions
 from kurz.ratelimit import with_fields
 from kurz.state import AppState
 
@@ -178,14 +178,14 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             body = convert.create_body(request)
             keyed = key_for(
                 call.metadata.get(IDEMPOTENCY_KEY, []),
-                caller=operations.caller_of(principal),
+                caller=service.caller_of(principal),
                 method="POST",
-                path=operations.PREFIX,
+                path=service.PREFIX,
                 body=json.dumps(body).encode(),
                 required=self.state.settings.idempotency_required,
             )
             link_in = validated(LinkCreate, body)
-            stored = await operations.create(
+            stored = await service.create(
                 self.state, principal=principal, link_in=link_in, keyed=keyed
             )
             call.replayed = stored.replayed
@@ -196,7 +196,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
     async def GetLink(self, request: pb.GetLinkRequest, context: Context) -> pb.Link:
         async def work(call: Call) -> pb.Link:
             principal = await self._caller(call)
-            found = await operations.get(self.state, principal=principal, code=request.code)
+            found = await service.get(self.state, principal=principal, code=request.code)
             return convert.link(found)
 
         return await self._answer(context, work)
@@ -211,7 +211,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 raise invalid(
                     "limit", f"must be 1 to {MAX_PAGE} (0: {DEFAULT_PAGE})", location="query"
                 )
-            page = await operations.list_(
+            page = await service.list_(
                 self.state,
                 principal=principal,
                 limit=size,
@@ -240,14 +240,14 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             if_match = f'"{request.expected_version}"'
             keyed = key_for(
                 call.metadata.get(IDEMPOTENCY_KEY, []),
-                caller=operations.caller_of(principal),
+                caller=service.caller_of(principal),
                 method="PATCH",
-                path=f"{operations.PREFIX}/{request.code}",
+                path=f"{service.PREFIX}/{request.code}",
                 body=json.dumps(body).encode(),
                 extra=(if_match,),
             )
             link_in = validated(LinkUpdate, body)
-            stored = await operations.update(
+            stored = await service.update(
                 self.state,
                 principal=principal,
                 code=request.code,
@@ -265,7 +265,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             principal = await self._caller(call)
             expected = request.expected_version
             versions = Versions(frozenset({expected})) if expected > 0 else Versions.any()
-            await operations.delete(
+            await service.delete(
                 self.state, principal=principal, code=request.code, versions=versions
             )
             return empty_pb2.Empty()
@@ -290,7 +290,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 # learns at once that its key cannot, instead of from its statistics.
                 # The call still counted against the caller's own limit, as any does.
                 raise proxy_key_required([f for f in VISITOR_FIELDS if getattr(request, f)])
-            target = await operations.follow(self.state, request.code, peek=request.peek)
+            target = await service.follow(self.state, request.code, peek=request.peek)
             analytics = self.state.analytics
             if analytics is not None and not request.peek:
                 analytics.recorder.visit(
@@ -325,7 +325,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 interval=interval,
                 now=utcnow(self.state.clock),
             )
-            found = await operations.link_stats(
+            found = await service.link_stats(
                 self.state, principal=principal, code=request.code, span=span, top=top
             )
             return convert.link_stats(found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from kurz.errors import Problem
-from kurz.links.service import Versions
+from kurz.links.queries import Versions
 
 # A client has no reason to hold more than a few versions of a link; the bound keeps a
 # hostile list from becoming one bind parameter per tag (asyncpg takes 32,767 at most).

@@ -24,7 +24,7 @@ from kurz.cache import FOREVER, TieredCache
 from kurz.db import READ_COMMITTED, Database
 from kurz.errors import Problem
 from kurz.limits import SCOPE_KEY, too_many_requests
-from kurz.links import operations, service
+from kurz.links import queries, service
 from kurz.links.codes import CODE_PATTERN
 from kurz.links.urls import RESERVED
 from kurz.openapi import answer, problem, responses
@@ -136,7 +136,7 @@ def loader(db: Database) -> Callable[[str], Awaitable[Target | None]]:
 
     async def load(code: str) -> Target | None:
         async with db.read() as conn:
-            row = await service.resolve(conn=conn, code=code)
+            row = await queries.resolve(conn=conn, code=code)
         return None if row is None else Target.from_row(row)
 
     return load
@@ -147,7 +147,7 @@ def many_loader(db: Database) -> Callable[[Sequence[str]], Awaitable[dict[str, T
 
     async def load_many(codes: Sequence[str]) -> dict[str, Target]:
         async with db.read() as conn:
-            rows = await service.resolve_many(conn=conn, codes=codes)
+            rows = await queries.resolve_many(conn=conn, codes=codes)
         return {code: Target.from_row(row) for code, row in rows.items()}
 
     return load_many
@@ -177,9 +177,9 @@ class Redirector:
         """Whether a capped link has a visit left; uses one up unless `peek` (a HEAD)."""
         if peek:
             async with self.db.read() as conn:
-                return await service.has_visits_left(conn=conn, link_id=target.link_id)
+                return await queries.has_visits_left(conn=conn, link_id=target.link_id)
         async with self.db.write(READ_COMMITTED) as conn:
-            return await service.count_visit(conn=conn, link_id=target.link_id)
+            return await queries.count_visit(conn=conn, link_id=target.link_id)
 
 
 class FastPath:
@@ -274,7 +274,7 @@ async def follow(code: str, request: Request, state: StateDep) -> Response:
     if decision is not None and not decision.allowed:
         return _answer(request, too_many_requests(decision))
     try:
-        target = await operations.follow(state, code, peek=request.method == "HEAD")
+        target = await service.follow(state, code, peek=request.method == "HEAD")
     except Problem as problem:
         return _answer(request, problem)
     if state.analytics is not None:

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from kurz.auth.views import PrincipalDep
 from kurz.errors import Problem
 from kurz.idempotency import Keyed, keyed_request
-from kurz.links import operations
+from kurz.links import service
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.preconditions import parse_if_match
-from kurz.links.service import Versions, etag
+from kurz.links.queries import Versions, etag
 from kurz.links.urls import MAX_TAG_LENGTH
 from kurz.openapi import (
     AUTHENTICATED,
@@ -25,7 +25,7 @@ from kurz.openapi import (
 )
 from kurz.state import StateDep
 
-PREFIX = operations.PREFIX
+PREFIX = service.PREFIX
 router = APIRouter(prefix=PREFIX, tags=["links"])
 
 
@@ -66,7 +66,7 @@ async def _idempotency_key(
     required = state.settings.idempotency_required and request.method == "POST"
     extra = (request.headers.get("if-match", ""),) if request.method == "PATCH" else ()
     return await keyed_request(
-        request, operations.caller_of(principal), required=required, extra=extra
+        request, service.caller_of(principal), required=required, extra=extra
     )
 
 
@@ -103,7 +103,7 @@ KeyedDep = Annotated[Keyed | None, Depends(_idempotency_key)]
 async def create_link(
     link_in: LinkCreate, principal: PrincipalDep, state: StateDep, keyed: KeyedDep
 ) -> Response:
-    stored = await operations.create(state, principal=principal, link_in=link_in, keyed=keyed)
+    stored = await service.create(state, principal=principal, link_in=link_in, keyed=keyed)
     return stored.response()
 
 
@@ -124,7 +124,7 @@ async def list_links(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH)] = None,
 ) -> LinkPagination:
-    return await operations.list_(state, principal=principal, limit=limit, cursor=cursor, tag=tag)
+    return await service.list_(state, principal=principal, limit=limit, cursor=cursor, tag=tag)
 
 
 @router.get(
@@ -136,7 +136,7 @@ async def list_links(
 async def get_link(
     code: str, principal: PrincipalDep, state: StateDep, response: Response
 ) -> LinkRead:
-    link = await operations.get(state, principal=principal, code=code)
+    link = await service.get(state, principal=principal, code=code)
     response.headers["ETag"] = etag(link.version)
     return link
 
@@ -182,7 +182,7 @@ async def update_link(
             "Send If-Match with the link's current ETag, so that a concurrent change "
             "is not silently overwritten.",
         )
-    stored = await operations.update(
+    stored = await service.update(
         state,
         principal=principal,
         code=code,
@@ -213,5 +213,5 @@ async def delete_link(
     code: str, principal: PrincipalDep, state: StateDep, if_match: DeleteIfMatch = None
 ) -> Response:
     versions = Versions.any() if if_match is None else parse_if_match(if_match)
-    await operations.delete(state, principal=principal, code=code, versions=versions)
+    await service.delete(state, principal=principal, code=code, versions=versions)
     return Response(status_code=204)

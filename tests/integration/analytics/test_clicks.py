@@ -8,7 +8,7 @@ import httpx
 import sqlalchemy as sa
 
 from kurz.app import create_app
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
@@ -30,7 +30,7 @@ async def test_every_redirect_is_counted_once_after_a_graceful_stop(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as anon:
             async with state.db.write(READ_COMMITTED) as conn:
-                created = await keys_service.create(
+                created = await key_queries.create(
                     conn=conn, key_in=ApiKeyCreate(name="t"), now=utcnow(clock)
                 )
             api = httpx.AsyncClient(

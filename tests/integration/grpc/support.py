@@ -20,7 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
 
 from kurz.app import create_app
-from kurz.auth import service as keys_service
+from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
 from kurz.clock import utcnow
 from kurz.config import Settings
@@ -59,7 +59,7 @@ async def new_key(
     """An API key in the app's database; its secret."""
     key_in = ApiKeyCreate(name=name, is_admin=admin, is_proxy=proxy)
     async with app.state.kurz.db.write(READ_COMMITTED) as conn:
-        created = await keys_service.create(conn=conn, key_in=key_in, now=utcnow(clock))
+        created = await key_queries.create(conn=conn, key_in=key_in, now=utcnow(clock))
     return created.secret
 
 

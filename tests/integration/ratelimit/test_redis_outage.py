@@ -79,12 +79,12 @@ async def test_the_service_keeps_serving_while_redis_is_down(
     )
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
-        from kurz.auth import service as keys_service
+        from kurz.auth import queries as key_queries
         from kurz.auth.models import ApiKeyCreate
         from kurz.clock import utcnow
 
         async with app.state.kurz.db.write(READ_COMMITTED) as conn:
-            key = await keys_service.create(
+            key = await key_queries.create(
                 conn=conn, key_in=ApiKeyCreate(name="k"), now=utcnow(clock)
             )
         transport = httpx.ASGITransport(app=app)

@@ -1,0 +1,400 @@
+"""SQL for links, on a connection the caller holds inside its transaction.
+
+The use cases (kurz.links.service) open the transaction and call these, so that
+they can add writes of their own to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Row
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kurz.auth.models import Principal
+from kurz.db.tables import link_tags, links
+from kurz.errors import Problem, invalid, not_found
+from kurz.links import codes
+from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.urls import Origins
+
+# A generated code collides with probability (links / 62**7) per try; at a billion
+# links that is 3e-4, so eight tries fail together with probability ~1e-28.
+_CODE_ATTEMPTS = 8
+_CLEARABLE = frozenset({"expires_at", "max_visits"})
+# links.version is a 32-bit integer.
+MAX_VERSION = 2**31 - 1
+AnyRow = Row[*tuple[Any, ...]]
+
+_COLUMNS = (
+    links.c.id,
+    links.c.code,
+    links.c.url,
+    links.c.is_alias,
+    links.c.created_at,
+    links.c.updated_at,
+    links.c.expires_at,
+    links.c.max_visits,
+    links.c.redirect_status,
+    links.c.forward_query,
+    links.c.version,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """What an If-Match header allows: some versions, or any (`*`)."""
+
+    allowed: frozenset[int] | None
+    # It named weak tags only, which never match: the 412 then says why.
+    weak_only: bool = False
+
+    @classmethod
+    def any(cls) -> Versions:
+        return cls(None)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def visible(principal: Principal) -> list[ColumnElement[bool]]:
+    """WHERE conditions for the links a key may see: its own live ones (an admin: all live)."""
+    conditions: list[ColumnElement[bool]] = [links.c.deleted_at.is_(None)]
+    if not principal.is_admin:
+        conditions.append(links.c.owner_id == principal.key_id)
+    return conditions
+
+
+def _missing(code: str) -> Problem:
+    return not_found(f"No link with code '{code}'.")
+
+
+def _check_target(url: str, *, own: Origins) -> None:
+    if own.contains(url):
+        raise invalid("url", "points at this kurz itself, which would redirect in a loop")
+
+
+def _check_expiry(expires_at: datetime | None, *, now: datetime) -> None:
+    if expires_at is not None and expires_at <= now:
+        raise invalid("expires_at", "must be in the future")
+
+
+async def _tags(conn: AsyncConnection, link_ids: Sequence[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {link_id: [] for link_id in link_ids}
+    if link_ids:
+        rows = await conn.execute(
+            sa.select(link_tags.c.link_id, link_tags.c.tag)
+            .where(link_tags.c.link_id.in_(link_ids))
+            .order_by(link_tags.c.link_id, link_tags.c.tag)
+        )
+        for link_id, tag in rows:
+            found[link_id].append(tag)
+    return found
+
+
+async def _set_tags(conn: AsyncConnection, link_id: int, tags: Iterable[str]) -> None:
+    await conn.execute(sa.delete(link_tags).where(link_tags.c.link_id == link_id))
+    rows = [{"link_id": link_id, "tag": tag} for tag in tags]
+    if rows:
+        await conn.execute(sa.insert(link_tags), rows)
+
+
+def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
+    return LinkRead(
+        code=row.code,
+        short_url=f"{base_url}/{row.code}",
+        url=row.url,
+        alias=row.is_alias,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        expires_at=row.expires_at,
+        max_visits=row.max_visits,
+        redirect_status=row.redirect_status,
+        forward_query=row.forward_query,
+        tags=tags,
+        version=row.version,
+    )
+
+
+async def _insert_unless_taken(conn: AsyncConnection, values: dict[str, Any]) -> int | None:
+    """Insert a link; None when its code exists already (live or deleted)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(links)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[links.c.code])
+        .returning(links.c.id)
+    )
+    return (await conn.execute(stmt)).scalar_one_or_none()
+
+
+async def create(
+    *,
+    conn: AsyncConnection,
+    link_in: LinkCreate,
+    owner: Principal,
+    now: datetime,
+    base_url: str,
+    own: Origins,
+) -> LinkRead:
+    _check_target(link_in.url, own=own)
+    _check_expiry(link_in.expires_at, now=now)
+    values: dict[str, Any] = {
+        "url": link_in.url,
+        "is_alias": link_in.alias is not None,
+        "owner_id": owner.key_id,
+        "created_at": now,
+        "updated_at": now,
+        "expires_at": link_in.expires_at,
+        "max_visits": link_in.max_visits,
+        "redirect_status": link_in.redirect_status,
+        "forward_query": link_in.forward_query,
+        "version": 1,
+    }
+    link_id: int | None = None
+    if link_in.alias is not None:
+        values["code"] = link_in.alias
+        link_id = await _insert_unless_taken(conn, values)
+        if link_id is None:
+            raise Problem(
+                409,
+                "alias-taken",
+                "Alias Taken",
+                f"The alias '{link_in.alias}' is in use, or was used before; choose another.",
+            )
+    else:
+        for _ in range(_CODE_ATTEMPTS):
+            values["code"] = codes.generate()
+            link_id = await _insert_unless_taken(conn, values)
+            if link_id is not None:
+                break
+        else:
+            raise RuntimeError(f"no free code after {_CODE_ATTEMPTS} attempts")
+    await _set_tags(conn, link_id, link_in.tags)
+    row = (await conn.execute(sa.select(*_COLUMNS).where(links.c.id == link_id))).one()
+    return _read(row, list(link_in.tags), base_url=base_url)
+
+
+async def get(*, conn: AsyncConnection, code: str, principal: Principal, base_url: str) -> LinkRead:
+    row = (
+        await conn.execute(sa.select(*_COLUMNS).where(links.c.code == code, *visible(principal)))
+    ).first()
+    if row is None:
+        raise _missing(code)
+    tags = await _tags(conn, [row.id])
+    return _read(row, tags[row.id], base_url=base_url)
+
+
+async def get_id(*, conn: AsyncConnection, code: str, principal: Principal) -> int:
+    """A visible link's id, for reads keyed on it (its stats); 404 as get() otherwise."""
+    query = sa.select(links.c.id).where(links.c.code == code, *visible(principal))
+    link_id = (await conn.execute(query)).scalar_one_or_none()
+    if link_id is None:
+        raise _missing(code)
+    return int(link_id)
+
+
+def encode_cursor(link_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{link_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = raw.partition(":")
+        if kind != "id" or not value.isascii() or not value.isdigit() or len(value) > 19:
+            raise ValueError(cursor)
+        link_id = int(value)
+        if link_id >= 2**63:  # beyond a BIGINT: no row has it, and PostgreSQL would refuse it
+            raise ValueError(cursor)
+        return link_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid("cursor", "is not a cursor this API returned", location="query") from None
+
+
+async def list_(
+    *,
+    conn: AsyncConnection,
+    principal: Principal,
+    limit: int,
+    cursor: str | None,
+    tag: str | None,
+    base_url: str,
+) -> LinkPagination:
+    """One page of links, newest first, by keyset: new links never shift later pages."""
+    query = sa.select(*_COLUMNS).where(*visible(principal))
+    if cursor is not None:
+        query = query.where(links.c.id < decode_cursor(cursor))
+    if tag is not None:
+        query = query.join(link_tags, link_tags.c.link_id == links.c.id).where(
+            link_tags.c.tag == tag
+        )
+    rows = (await conn.execute(query.order_by(links.c.id.desc()).limit(limit + 1))).all()
+    page, more = rows[:limit], len(rows) > limit
+    tags = await _tags(conn, [row.id for row in page])
+    return LinkPagination(
+        items=[_read(row, tags[row.id], base_url=base_url) for row in page],
+        next_cursor=encode_cursor(page[-1].id) if more else None,
+    )
+
+
+def _version_matches(versions: Versions) -> list[ColumnElement[bool]]:
+    if versions.allowed is None:
+        return []
+    # A version the column cannot hold matches no row; as a bind parameter, PostgreSQL
+    # would refuse it (gRPC's expected_version is an int64).
+    return [links.c.version.in_([v for v in versions.allowed if 0 < v <= MAX_VERSION])]
+
+
+async def _explain_miss(
+    conn: AsyncConnection, code: str, principal: Principal, versions: Versions
+) -> Problem:
+    """Why a conditional write touched no row: the link is gone, or someone else won."""
+    current = (
+        await conn.execute(
+            sa.select(links.c.version).where(links.c.code == code, *visible(principal))
+        )
+    ).scalar_one_or_none()
+    if current is None:
+        return _missing(code)
+    detail = (
+        "If-Match held only weak entity tags (W/...), which never match: If-Match "
+        f"compares strongly (RFC 9110 13.1.1). Send the ETag as kurz sent it, {etag(current)}."
+        if versions.weak_only
+        else "The link changed since you read it (If-Match does not match its ETag); "
+        "GET it again and reapply your change."
+    )
+    return Problem(
+        412,
+        "precondition-failed",
+        "Precondition Failed",
+        detail,
+        headers={"ETag": etag(current)},
+    )
+
+
+async def update(
+    *,
+    conn: AsyncConnection,
+    code: str,
+    principal: Principal,
+    link_in: LinkUpdate,
+    versions: Versions,
+    now: datetime,
+    base_url: str,
+    own: Origins,
+) -> LinkRead:
+    changes: dict[str, Any] = {}
+    for field in link_in.model_fields_set:
+        value = getattr(link_in, field)
+        if value is None and field not in _CLEARABLE:
+            raise invalid(field, "must not be null")
+        changes[field] = value
+    new_tags = changes.pop("tags", None)
+    if "url" in changes:
+        _check_target(changes["url"], own=own)
+    if "expires_at" in changes:
+        _check_expiry(changes["expires_at"], now=now)
+
+    # One statement checks the version and writes: of two racing writers holding the
+    # same ETag, the database lets exactly one UPDATE match.
+    result = await conn.execute(
+        sa.update(links)
+        .where(links.c.code == code, *visible(principal), *_version_matches(versions))
+        .values(**changes, updated_at=now, version=links.c.version + 1)
+        .returning(links.c.id)
+    )
+    link_id = result.scalar_one_or_none()
+    if link_id is None:
+        raise await _explain_miss(conn, code, principal, versions)
+    if new_tags is not None:
+        await _set_tags(conn, link_id, new_tags)
+    return await get(conn=conn, code=code, principal=principal, base_url=base_url)
+
+
+async def delete(
+    *,
+    conn: AsyncConnection,
+    code: str,
+    principal: Principal,
+    versions: Versions,
+    now: datetime,
+) -> None:
+    """Delete a link, leaving a tombstone that keeps its code from ever being reused."""
+    result = await conn.execute(
+        sa.update(links)
+        .where(links.c.code == code, *visible(principal), *_version_matches(versions))
+        .values(deleted_at=now, updated_at=now, version=links.c.version + 1)
+        .returning(links.c.id)
+    )
+    if result.scalar_one_or_none() is None:
+        raise await _explain_miss(conn, code, principal, versions)
+
+
+_TARGET_COLUMNS = (
+    links.c.id,
+    links.c.url,
+    links.c.redirect_status,
+    links.c.forward_query,
+    links.c.expires_at,
+    links.c.max_visits,
+    links.c.visits,
+    links.c.version,
+)
+
+
+async def resolve(*, conn: AsyncConnection, code: str) -> AnyRow | None:
+    """What the redirect path needs of a live link, or None."""
+    return (
+        await conn.execute(
+            sa.select(*_TARGET_COLUMNS).where(links.c.code == code, links.c.deleted_at.is_(None))
+        )
+    ).first()
+
+
+async def resolve_many(*, conn: AsyncConnection, codes: Sequence[str]) -> dict[str, AnyRow]:
+    """resolve() for many codes in one statement: the live links among them, by code."""
+    found = await conn.execute(
+        sa.select(links.c.code, *_TARGET_COLUMNS).where(
+            links.c.code.in_(codes), links.c.deleted_at.is_(None)
+        )
+    )
+    return {row.code: row for row in found}
+
+
+async def has_visits_left(*, conn: AsyncConnection, link_id: int) -> bool:
+    row = (
+        await conn.execute(
+            sa.select(links.c.visits, links.c.max_visits).where(
+                links.c.id == link_id, links.c.deleted_at.is_(None)
+            )
+        )
+    ).first()
+    return row is not None and (row.max_visits is None or row.visits < row.max_visits)
+
+
+async def count_visit(*, conn: AsyncConnection, link_id: int) -> bool:
+    """Take one visit from a capped link; False when none is left (or it is gone).
+
+    Atomic in one UPDATE, so N concurrent visitors of a link capped at K get exactly
+    K redirects between them.
+    """
+    result = await conn.execute(
+        sa.update(links)
+        .where(
+            links.c.id == link_id,
+            links.c.deleted_at.is_(None),
+            links.c.visits < links.c.max_visits,
+        )
+        .values(visits=links.c.visits + 1)
+        .returning(links.c.id)
+    )
+    return result.scalar_one_or_none() is not None
