@@ -17,6 +17,18 @@ CODE_LENGTH = 7
 CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+def is_code(text: str) -> bool:
+    """Whether `text` can name a link: the pattern, and no word kurz keeps for itself."""
+    return CODE_PATTERN.fullmatch(text) is not None and text.lower() not in RESERVED
+
+
+def code_in(path: str) -> str | None:
+    """The code a request path asks for, if it can be one ("/CODE/" asks for CODE too,
+    as at Bitly and Shlink a short link pasted with a slash after it still works)."""
+    code = path[1:].removesuffix("/")
+    return code if is_code(code) else None
+
+
 def generate(length: int = CODE_LENGTH) -> str:
     """A code of `length` characters drawn uniformly from 62, never a reserved word."""
     while True:

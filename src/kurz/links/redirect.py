@@ -25,8 +25,7 @@ from kurz.db import READ_COMMITTED, Database
 from kurz.errors import Problem
 from kurz.limits import SCOPE_KEY, too_many_requests
 from kurz.links import queries, service
-from kurz.links.codes import CODE_PATTERN
-from kurz.links.urls import RESERVED
+from kurz.links.codes import code_in
 from kurz.openapi import answer, problem, responses
 from kurz.ratelimit import Decision, carries_fields, with_fields
 from kurz.state import StateDep
@@ -218,11 +217,7 @@ class FastPath:
         """The code a GET or HEAD asks for, if its path can be one."""
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return None
-        # "/CODE/" asks for CODE too (the `follow` route's "/{code}/").
-        code: str = scope["path"][1:].removesuffix("/")
-        if not CODE_PATTERN.fullmatch(code) or code.lower() in RESERVED:
-            return None
-        return code
+        return code_in(scope["path"])
 
     async def find(self, code: str) -> Target | None:
         """An L1 miss, read through L2 and SQL without FastAPI's routing (ADR 0007)."""

@@ -24,7 +24,7 @@ from kurz.db import READ_COMMITTED, REPEATABLE_READ
 from kurz.errors import Problem, invalid, not_found
 from kurz.idempotency import Keyed, Stored
 from kurz.links import queries
-from kurz.links.codes import CODE_PATTERN
+from kurz.links.codes import is_code
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.queries import Versions, etag
 from kurz.links.urls import validate_tag
@@ -43,7 +43,7 @@ def caller_of(principal: Principal) -> str:
 
 def checked_code(code: str) -> str:
     """`code`, if it can be one; whatever cannot is answered before it reaches SQL."""
-    if not CODE_PATTERN.fullmatch(code):
+    if not is_code(code):
         raise not_found(f"No link with code '{code[:64]}'.")
     return code
 
@@ -183,7 +183,7 @@ async def follow(state: AppState, code: str, *, peek: bool) -> Target:
     which knows the visitor.
     """
     redirector = state.redirector
-    target = await redirector.find(code) if CODE_PATTERN.fullmatch(code) else None
+    target = await redirector.find(code) if is_code(code) else None
     if target is None:
         raise _missing()
     if target.expired(state.clock()):
