@@ -98,7 +98,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
     from kurz.app import create_app
     from kurz.config import Settings
     from kurz.headlimit import HeadLimits, protocol_class
-    from kurz.links.redirect import Target
+    from kurz.links.target import Target
 
     policy = "off" if variant in ("off", "no head limit", "bare", "bare fields") else NEVER_DENY
     settings = Settings(
@@ -121,11 +121,11 @@ async def _serve(variant: str, requests: int, db: str) -> None:
         answering = bare_app.app
     if variant == "fields only":
         # Nothing left: a decision a redirect carries the fields for (ADR 0003).
-        checked = app.limits.check_redirect_now({"client": ("127.0.0.1", 1), "headers": []})
+        checked = app.visits.limits.redirect_now("127.0.0.1")
         assert checked is not None
         fixed = checked._replace(remaining=0)
-        app.limits.check_redirect_now = lambda scope: fixed  # type: ignore[method-assign]
-    target = Target.of(
+        app.visits.limits.redirect_now = lambda ip: fixed  # type: ignore[method-assign]
+    target = Target(
         link_id=1,
         version=1,
         status=302,
@@ -152,7 +152,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
 
     async def answer(n: int) -> None:
         # Put again each time: the cache's TTL must not run out during a slow run.
-        app.state.kurz.redirector.cache.l1.put("abcdefg", target)
+        app.visits.l1.put("abcdefg", target)
         for _ in range(n):
             # A response is two writes: the head, then the (empty) body.
             expected = transport.writes + 2

@@ -16,16 +16,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kurz import __version__, errors, health, metrics
 from kurz.analytics import views as analytics_views
 from kurz.analytics.pipeline import Analytics
-from kurz.analytics.recorder import ClickRecorder
 from kurz.analytics.store import ClickStore
 from kurz.bodylimit import BodyLimit
 from kurz.cache import (
     CacheNodes,
     InvalidationBus,
-    Lifetimes,
     LRUCache,
-    TieredCache,
-    TinyLFUCache,
 )
 from kurz.cache.nodes import parse_node
 from kurz.clock import system_clock
@@ -34,20 +30,15 @@ from kurz.db import Database, ensure_schema
 from kurz.grpc.server import GrpcServer
 from kurz.idempotency import Idempotency
 from kurz.jobs import JobStore, Registry, Worker
-from kurz.limits import RateLimitHeaders, ServiceLimits
+from kurz.limits import RateLimitHeaders, ServiceLimits, too_many_requests
 from kurz.links import redirect
 from kurz.links import views as link_views
-from kurz.links.redirect import (
-    FastPath,
-    Redirector,
-    Target,
-    TargetCodec,
-    loader,
-    many_loader,
-    send_redirect,
-)
+from kurz.links.cache import Targets, target_cache
+from kurz.links.codes import code_in
+from kurz.links.redirect import OUTCOME, send_redirect
 from kurz.links.scheduled import retire_expired
 from kurz.links.urls import Origins
+from kurz.links.visit import Outcome, Visitor, Visits
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
 from kurz.requestid import RequestIds
@@ -55,6 +46,8 @@ from kurz.state import AppState
 from kurz.types import Clock
 
 log = logging.getLogger("kurz")
+
+_VISITS = frozenset({"GET", "HEAD"})
 
 # How many allocations (less deallocations) start a collection of the youngest
 # generation while kurz serves (Python's default is 700); see create_app's lifespan.
@@ -86,38 +79,46 @@ class KurzApp(FastAPI):
     more than the 1% it may (README, Logs).
     """
 
-    fast_path: FastPath
-    limits: ServiceLimits
-    # What `kurz worker` runs, wired to this app's stores and caches.
-    jobs_registry: Registry
-    clicks: ClickRecorder | None
+    visits: Visits
     # Peers whose X-Request-ID (as their X-Forwarded-For) is believed.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    # What `kurz worker` runs, wired to this app's stores and caches.
+    jobs_registry: Registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fast_path = self.fast_path
-        target = fast_path.hit(scope)
-        code = None if target is not None else fast_path.code(scope)
-        if target is not None or code is not None:
-            limits = self.limits
-            if limits.in_process:
-                decision = limits.check_redirect_now(scope)
-            else:
-                decision = await limits.check_redirect(scope)
-            if decision is None or decision.allowed:
-                if code is not None:
-                    # Checked first, so that a client over its limit reaches no tier.
-                    target = await fast_path.find(code)
-                if target is not None:
-                    # Journaled before it is answered: a visitor who got the redirect
-                    # has a click that outlives this process (ADR 0014).
-                    if self.clicks is not None:
-                        self.clicks.click(target.link_id, scope)
+        if scope["type"] == "http" and scope["method"] in _VISITS:
+            visits = self.visits
+            # Every path of kurz's own has a second '/' or a '.', or is reserved, so it
+            # can never be a cached code.
+            target = visits.cached(scope["path"][1:])
+            if target is not None:
+                limits = visits.limits
+                ip = limits.client_ip(scope) if visits.needs_ip else ""
+                if limits.in_process:
+                    decision = limits.redirect_now(ip)
+                else:
+                    decision = await visits.limit(ip)
+                if decision is None or decision.allowed:
+                    clicks = visits.clicks
+                    if clicks is not None:
+                        # Journaled before it is answered: a visitor who got the redirect
+                        # has a click that outlives this process (ADR 0014).
+                        clicks.click(target.link_id, scope, ip)
                     await send_redirect(target, scope, send, decision)
                     return
-            # Refused, or not a plain redirect (unknown, capped, expired): the `follow`
-            # route answers, using the decision left in the scope instead of counting
-            # the request a second time.
+                scope[OUTCOME] = Outcome(None, too_many_requests(decision), decision)
+            else:
+                code = code_in(scope["path"])
+                if code is not None:
+                    ip = visits.limits.client_ip(scope) if visits.needs_ip else ""
+                    outcome = await visits.decide(
+                        code, Visitor(ip, scope), peek=scope["method"] == "HEAD", counted=True
+                    )
+                    if outcome.target is not None:
+                        await send_redirect(outcome.target, scope, send, outcome.limit)
+                        return
+                    # A refusal: the `follow` route renders it (a page or problem+json).
+                    scope[OUTCOME] = outcome
         await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
@@ -130,36 +131,22 @@ class KurzApp(FastAPI):
         return RequestIds(super().build_middleware_stack(), self.trusted_proxies)
 
 
-def redirect_cache(settings: Settings, db: Database) -> TieredCache[Target]:
-    """L1 in this process; L2 and the invalidation bus when there are Redis nodes."""
-    nodes = None
-    if settings.cache_nodes:
-        nodes = CacheNodes(
-            settings.cache_nodes,
-            points=settings.cache_points,
-            balance=settings.cache_balance,
-            timeout=settings.cache_timeout,
-        )
-    size = settings.redirect_cache_size
-    l1: LRUCache[str, Target] = (
-        TinyLFUCache(size) if settings.redirect_cache_admission == "tinylfu" else LRUCache(size)
+def cache_nodes(settings: Settings) -> CacheNodes | None:
+    if not settings.cache_nodes:
+        return None
+    return CacheNodes(
+        settings.cache_nodes,
+        points=settings.cache_points,
+        balance=settings.cache_balance,
+        timeout=settings.cache_timeout,
     )
-    bus_urls = [parse_node(url)[2] for url in settings.cache_nodes] or (
+
+
+def invalidation_bus(settings: Settings) -> InvalidationBus | None:
+    urls = [parse_node(url)[2] for url in settings.cache_nodes] or (
         [settings.redis_url] if settings.redis_url else []
     )
-    return TieredCache(
-        load=loader(db),
-        load_many=many_loader(db),
-        codec=TargetCodec(),
-        l1=l1,
-        l2=nodes,
-        bus=InvalidationBus(bus_urls, timeout=settings.cache_timeout) if bus_urls else None,
-        lifetimes=Lifetimes(
-            l1=settings.redirect_cache_ttl,
-            missing=settings.redirect_cache_missing_ttl,
-            l2=settings.cache_ttl,
-        ),
-    )
+    return InvalidationBus(urls, timeout=settings.cache_timeout) if urls else None
 
 
 def background_jobs(state: AppState) -> Registry:
@@ -176,7 +163,7 @@ def background_jobs(state: AppState) -> Registry:
     async def retire_expired_links(_payload: dict[str, Any]) -> None:
         async def retired(codes: list[str]) -> None:
             for code in codes:
-                await state.redirector.changed(code)
+                await state.targets.changed(code)
 
         await retire_expired(
             db=state.db, clock=state.clock, grace=settings.expired_link_grace, retired=retired
@@ -202,23 +189,27 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         pool_size=settings.database_pool_size,
         pool_timeout=settings.database_pool_timeout,
     )
-    cache = redirect_cache(settings, db)
-    redirector = Redirector(db, cache, clock)
+    cache = target_cache(settings, db, nodes=cache_nodes(settings), bus=invalidation_bus(settings))
+    targets = Targets(cache)
     limits = ServiceLimits.from_settings(settings, clock)
     idempotency = Idempotency(
         db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
     )
     jobs = JobStore(db, clock)
-    analytics = (
-        Analytics.from_settings(settings, db, clock, limits.client_ip)
-        if settings.analytics
-        else None
+    analytics = Analytics.from_settings(settings, db, clock) if settings.analytics else None
+    visits = Visits(
+        targets=targets,
+        db=db,
+        clock=clock,
+        limits=limits,
+        clicks=analytics.recorder if analytics is not None else None,
     )
     state = AppState(
         settings=settings,
         db=db,
         clock=clock,
-        redirector=redirector,
+        targets=targets,
+        visits=visits,
         limits=limits,
         idempotency=idempotency,
         jobs=jobs,
@@ -301,10 +292,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         redirect_slashes=False,
     )
     app.state.kurz = state
-    app.fast_path = FastPath(redirector)
-    app.limits = limits
+    app.visits = visits
     app.jobs_registry = registry
-    app.clicks = analytics.recorder if analytics is not None else None
     app.trusted_proxies = settings.trusted_proxies
     errors.install(app)
     app.include_router(health.router)

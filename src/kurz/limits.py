@@ -6,7 +6,9 @@ The algorithm and its backends are kurz.ratelimit; this module only applies them
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Any
 
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,7 +28,7 @@ from kurz.ratelimit import (
 )
 from kurz.types import Clock
 
-# Where a check leaves its decision, for RateLimitHeaders to put on the response.
+# Where an API check leaves its decision, for RateLimitHeaders to put on the response.
 SCOPE_KEY = "kurz.ratelimit"
 
 
@@ -59,29 +61,26 @@ class ServiceLimits:
         if self.redis is not None:
             await self.redis.aclose()
 
-    async def check(self, policy: Policy | None, key: str, scope: Scope) -> Decision | None:
-        """Check `policy` for `key`; the decision's header fields go on the response."""
+    async def check(
+        self, policy: Policy | None, key: str, scope: MutableMapping[str, Any] | None = None
+    ) -> Decision | None:
+        """Check `policy` for `key`; the decision is left in `scope`, if given, for
+        RateLimitHeaders to put its fields on the response."""
         if policy is None:
             return None
         decision = await self.limiter.check(policy, key)
-        scope[SCOPE_KEY] = decision
+        if scope is not None:
+            scope[SCOPE_KEY] = decision
         return decision
 
-    async def check_redirect(self, scope: Scope) -> Decision | None:
-        """The redirect policy for this client (KurzApp calls check_redirect_now itself)."""
-        if self._check_now is not None:
-            return self.check_redirect_now(scope)
-        return await self.check(self.redirect, self.client_ip(scope), scope)
-
-    def check_redirect_now(self, scope: Scope) -> Decision | None:
-        """check_redirect without a coroutine, for the in-process limiter (`in_process`)."""
+    def redirect_now(self, ip: str) -> Decision | None:
+        """The redirect policy for `ip` without a coroutine: the in-process limiter only
+        (`in_process`), which never waits, so the fast path may call it directly."""
         policy = self.redirect
         if policy is None:
             return None
         assert self._check_now is not None
-        decision = self._check_now(policy, self.client_ip(scope))
-        scope[SCOPE_KEY] = decision
-        return decision
+        return self._check_now(policy, ip)
 
     def client_ip(self, scope: Scope) -> str:
         """The peer address, or the client a trusted proxy says it forwarded for."""

@@ -104,7 +104,7 @@ async def metrics(principal: PrincipalDep, state: StateDep) -> PlainTextResponse
                     consumer.claimed,
                 )
             )
-    bus = state.redirector.cache.bus
+    bus = state.targets.cache.bus
     if bus is not None:
         lines += [
             _metric(

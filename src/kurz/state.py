@@ -19,7 +19,8 @@ from kurz.types import Clock
 if TYPE_CHECKING:
     from kurz.analytics.pipeline import Analytics
     from kurz.limits import ServiceLimits
-    from kurz.links.redirect import Redirector
+    from kurz.links.cache import Targets
+    from kurz.links.visit import Visits
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,8 @@ class AppState:
     settings: Settings
     db: Database
     clock: Clock
-    redirector: Redirector
+    targets: Targets
+    visits: Visits
     limits: ServiceLimits
     idempotency: Idempotency
     jobs: JobStore

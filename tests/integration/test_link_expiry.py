@@ -29,7 +29,7 @@ async def test_an_expired_link_is_retired_after_the_grace_period(
     async def retired(codes: list[str]) -> None:
         heard.extend(codes)
         for code in codes:
-            await state.redirector.changed(code)
+            await state.targets.changed(code)
 
     # Within the grace period: kept, still 410.
     assert await retire_expired(db=state.db, clock=clock, grace=30 * DAY, retired=retired) == 0

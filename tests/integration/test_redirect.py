@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event
 
 from kurz.db import Database
-from kurz.links.redirect import loader, many_loader
+from kurz.links.cache import loader, many_loader
 from tests.integration.test_links_api import create
 from tests.support import FakeClock
 

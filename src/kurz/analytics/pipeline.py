@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -54,7 +53,6 @@ class Analytics:
         *,
         db: Database,
         clock: Clock,
-        client_ip: Callable[[Any], str],
         queue_size: int,
         redis_url: str = "",
         claim_idle: float = 30.0,
@@ -63,7 +61,7 @@ class Analytics:
         self.store = ClickStore(db)
         self.salt = DailySalt(clock)
         self.queue: BatchQueue[ClickEvent] = BatchQueue(queue_size)
-        self.recorder = ClickRecorder(self.queue, clock=clock, client_ip=client_ip, salt=self.salt)
+        self.recorder = ClickRecorder(self.queue, clock=clock, salt=self.salt)
         self._salts = SaltKeeper(db, self.salt, clock)
         self.redis: Redis | None = None
         write: Callable[[str, list[ClickEvent]], Awaitable[object]]
@@ -93,13 +91,10 @@ class Analytics:
         self.persistence_check: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, db: Database, clock: Clock, client_ip: Callable[[Any], str]
-    ) -> Analytics:
+    def from_settings(cls, settings: Settings, db: Database, clock: Clock) -> Analytics:
         return cls(
             db=db,
             clock=clock,
-            client_ip=client_ip,
             queue_size=settings.analytics_queue_size,
             redis_url=settings.redis_url,
             claim_idle=settings.analytics_claim_idle,

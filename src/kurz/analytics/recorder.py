@@ -7,7 +7,6 @@ the click journal (kurz.analytics.journal), which outlives the process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from kurz.analytics.events import ClickEvent, DailySalt, Visits, from_request
@@ -19,25 +18,24 @@ from kurz.types import Clock
 class ClickRecorder:
     """Turns redirects into queued ClickEvents."""
 
-    __slots__ = ("_client_ip", "_clock", "_salt", "_visits", "journal", "queue")
+    __slots__ = ("_clock", "_salt", "_visits", "journal", "queue")
 
     def __init__(
         self,
         queue: BatchQueue[ClickEvent],
         *,
         clock: Clock,
-        client_ip: Callable[[Any], str],
         salt: DailySalt | None = None,
     ) -> None:
         self.queue = queue
         self._clock = clock
-        self._client_ip = client_ip
         self._salt = salt or DailySalt(clock=clock)
         self._visits = Visits(self._salt)
         self.journal: ClickJournal | None = None
 
-    def click(self, link_id: int, scope: Any) -> bool:
-        """Queue the click a redirect made; False when it was none (a HEAD: a link
+    def click(self, link_id: int, scope: Any, client_ip: str) -> bool:
+        """Queue the click a redirect made for `client_ip` (which the redirect path has
+        worked out for its limit already); False when it was none (a HEAD: a link
         preview, an uptime check) or the queue was full (counted)."""
         if scope["method"] != "GET":
             return False
@@ -47,9 +45,7 @@ class ClickRecorder:
                 user_agent = value
             elif name == b"referer":
                 referer = value
-        event = self._visits.event(
-            link_id, self._clock(), self._client_ip(scope), user_agent, referer
-        )
+        event = self._visits.event(link_id, self._clock(), client_ip, user_agent, referer)
         return self._queue(event)
 
     def visit(

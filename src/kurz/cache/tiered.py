@@ -44,7 +44,9 @@ class Codec(Protocol[V]):
 
     def encode(self, value: V) -> bytes: ...
 
-    def decode(self, payload: bytes) -> V: ...
+    def decode(self, payload: bytes) -> V | None:
+        """The value in `payload`; None for an entry of another shape (a miss)."""
+        ...
 
     def version(self, value: V) -> int: ...
 
@@ -205,7 +207,7 @@ class TieredCache(Generic[V]):
         try:
             return self.codec.decode(payload)
         except Exception:
-            # Written by another version of kurz, or damaged: the store has the truth.
+            # Damaged, or a codec's bug: the store has the truth.
             log.warning("undecodable L2 entry for %r; loading it instead", key, exc_info=True)
             return None
 

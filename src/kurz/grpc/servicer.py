@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import grpc
@@ -32,6 +32,7 @@ from kurz.limits import SCOPE_KEY, too_many_requests
 from kurz.links import service
 from kurz.links.models import LinkCreate, LinkRead, LinkUpdate
 from kurz.links.queries import Versions
+from kurz.links.visit import Visitor
 from kurz.ratelimit import with_fields
 from kurz.state import AppState
 
@@ -101,26 +102,20 @@ def peer_ip(peer: str) -> str:
 VISITOR_FIELDS = ("client_ip", "user_agent", "referer")
 
 
-class Visitor(NamedTuple):
-    """Whom a ResolveLink is for: whose redirect limit it uses, whose click it counts."""
-
-    ip: str
-    user_agent: str | None
-    referer: str | None
-
-
 def named_visitor(request: pb.ResolveLinkRequest, call: Call) -> Visitor | None:
     """The visitor the request describes (without an address: at the peer's), if any."""
     if not (request.client_ip or request.user_agent or request.referer):
         return None
     return Visitor(
-        request.client_ip or call.peer_ip, request.user_agent or None, request.referer or None
+        request.client_ip or call.peer_ip,
+        user_agent=request.user_agent or None,
+        referer=request.referer or None,
     )
 
 
 def own(call: Call) -> Visitor:
     """The caller as its own visitor, as GET /{code} counts the HTTP client that sent it."""
-    return Visitor(call.peer_ip, call.first("user-agent"), None)
+    return Visitor(call.peer_ip, user_agent=call.first("user-agent"))
 
 
 def validated(model: type[M], body: dict[str, Any]) -> M:
@@ -281,24 +276,24 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             principal = await self._caller(call, counted=False)
             named = named_visitor(request, call)
             visitor = named if named is not None and principal.is_proxy else own(call)
-            limits = self.state.limits
-            decision = await limits.check(limits.redirect, visitor.ip, call.scope)
-            if decision is not None and not decision.allowed:
-                raise too_many_requests(decision)
+            visits = self.state.visits
             if named is not None and not principal.is_proxy:
                 # Refused, not ignored: a client that means to speak for its visitors
                 # learns at once that its key cannot, instead of from its statistics.
-                # The call still counted against the caller's own limit, as any does.
+                # The call still counts against the caller's own limit, as any does.
+                decision = await visits.limit(visitor.ip)
+                call.scope[SCOPE_KEY] = decision
+                if decision is not None and not decision.allowed:
+                    raise too_many_requests(decision)
                 raise proxy_key_required([f for f in VISITOR_FIELDS if getattr(request, f)])
-            target = await service.follow(self.state, request.code, peek=request.peek)
-            analytics = self.state.analytics
-            if analytics is not None and not request.peek:
-                analytics.recorder.visit(
-                    target.link_id,
-                    client_ip=visitor.ip,
-                    user_agent=visitor.user_agent,
-                    referer=visitor.referer,
-                )
+            # Not counted in L1 yet: no fast path read it for this call.
+            outcome = await visits.decide(request.code, visitor, peek=request.peek, counted=False)
+            if outcome.limit is not None:
+                call.scope[SCOPE_KEY] = outcome.limit
+            if outcome.target is None:
+                assert outcome.refusal is not None
+                raise outcome.refusal
+            target = outcome.target
             # A proto string is text: as UTF-8 it is the query an HTTP client would send
             # for it (latin-1 would garble ü and fail on €).
             headers = dict(target.headers_for(request.query.encode()))

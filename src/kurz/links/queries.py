@@ -23,6 +23,7 @@ from kurz.db.tables import link_tags, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links import codes
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.target import COLUMNS, Target
 from kurz.links.urls import Origins
 
 # A generated code collides with probability (links / 62**7) per try; at a billion
@@ -339,35 +340,24 @@ async def delete(
         raise await _explain_miss(conn, code, principal, versions)
 
 
-_TARGET_COLUMNS = (
-    links.c.id,
-    links.c.url,
-    links.c.redirect_status,
-    links.c.forward_query,
-    links.c.expires_at,
-    links.c.max_visits,
-    links.c.visits,
-    links.c.version,
-)
-
-
-async def resolve(*, conn: AsyncConnection, code: str) -> AnyRow | None:
+async def resolve(*, conn: AsyncConnection, code: str) -> Target | None:
     """What the redirect path needs of a live link, or None."""
-    return (
+    row = (
         await conn.execute(
-            sa.select(*_TARGET_COLUMNS).where(links.c.code == code, links.c.deleted_at.is_(None))
+            sa.select(*COLUMNS).where(links.c.code == code, links.c.deleted_at.is_(None))
         )
     ).first()
+    return None if row is None else Target.from_row(row)
 
 
-async def resolve_many(*, conn: AsyncConnection, codes: Sequence[str]) -> dict[str, AnyRow]:
+async def resolve_many(*, conn: AsyncConnection, codes: Sequence[str]) -> dict[str, Target]:
     """resolve() for many codes in one statement: the live links among them, by code."""
     found = await conn.execute(
-        sa.select(links.c.code, *_TARGET_COLUMNS).where(
+        sa.select(links.c.code, *COLUMNS).where(
             links.c.code.in_(codes), links.c.deleted_at.is_(None)
         )
     )
-    return {row.code: row for row in found}
+    return {row.code: Target.from_row(row) for row in found}
 
 
 async def has_visits_left(*, conn: AsyncConnection, link_id: int) -> bool:

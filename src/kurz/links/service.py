@@ -11,8 +11,6 @@ headers, JSON body): both APIs replay from that one record.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
@@ -21,7 +19,7 @@ from kurz.analytics.models import LinkStats
 from kurz.auth.models import Principal
 from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, REPEATABLE_READ
-from kurz.errors import Problem, invalid, not_found
+from kurz.errors import invalid, not_found
 from kurz.idempotency import Keyed, Stored
 from kurz.links import queries
 from kurz.links.codes import is_code
@@ -29,9 +27,6 @@ from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.queries import Versions, etag
 from kurz.links.urls import validate_tag
 from kurz.state import AppState
-
-if TYPE_CHECKING:
-    from kurz.links.redirect import Target
 
 PREFIX = "/api/v1/links"
 
@@ -76,7 +71,7 @@ async def create(
     if stored.status == 201:
         # A process may remember the code as unknown (a visitor tried it first).
         code = dict(stored.headers)["location"].rpartition("/")[2]
-        await state.redirector.changed(code, version_of(stored))
+        await state.targets.changed(code, version_of(stored))
     return stored
 
 
@@ -136,7 +131,7 @@ async def update(
 
     stored = await state.idempotency.run(operation, keyed)
     if stored.status == 200:
-        await state.redirector.changed(code, version_of(stored))
+        await state.targets.changed(code, version_of(stored))
     return stored
 
 
@@ -149,7 +144,7 @@ async def delete(state: AppState, *, principal: Principal, code: str, versions: 
             versions=versions,
             now=utcnow(state.clock),
         )
-    await state.redirector.changed(code)
+    await state.targets.changed(code)
 
 
 async def link_stats(
@@ -160,38 +155,3 @@ async def link_stats(
     async with state.db.read(REPEATABLE_READ) as conn:
         link_id = await queries.get_id(conn=conn, code=code, principal=principal)
         return await stats.get_link_stats(conn=conn, link_id=link_id, code=code, span=span, top=top)
-
-
-def _missing() -> Problem:
-    return Problem(404, "link-not-found", "Link not found", "This short link does not exist.")
-
-
-def _expired() -> Problem:
-    return Problem(410, "link-expired", "Link expired", "This short link has expired.")
-
-
-def _used_up() -> Problem:
-    return Problem(
-        410, "link-visits-exhausted", "Link used up", "This short link has reached its visit limit."
-    )
-
-
-async def follow(state: AppState, code: str, *, peek: bool) -> Target:
-    """Where `code` leads now, using up a visit of a capped link unless `peek`.
-
-    Raises the 404 or 410 Problem a visitor gets. Counting the click is the caller's,
-    which knows the visitor.
-    """
-    redirector = state.redirector
-    target = await redirector.find(code) if is_code(code) else None
-    if target is None:
-        raise _missing()
-    if target.expired(state.clock()):
-        raise _expired()
-    if target.max_visits is not None and not await redirector.take_visit(target, peek=peek):
-        # Deleted since it was cached, or out of visits: ask the database which.
-        redirector.forget(code)
-        if await redirector.find(code) is None:
-            raise _missing()
-        raise _used_up()
-    return target

@@ -43,7 +43,7 @@ async def warnings_at_start(
 ) -> list[str]:
     db = Database.from_url(sqlite_url)
     analytics = Analytics(
-        db=db, clock=FakeClock(), client_ip=lambda _scope: "192.0.2.1", queue_size=100,
+        db=db, clock=FakeClock(), queue_size=100,
         redis_url=redis_url,
     )  # fmt: skip
     caplog.set_level(logging.WARNING, logger="kurz.analytics")

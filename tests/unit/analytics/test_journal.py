@@ -242,12 +242,12 @@ async def test_the_drainer_marks_batches_and_a_clean_stop_deletes_the_journal(
     sink = Sink()
     drainer = Drainer(queue, sink.write, batch=100, linger=0.0)
     drainer.journal = journal
-    recorder = ClickRecorder(queue, clock=lambda: T0, client_ip=lambda scope: "203.0.113.9")
+    recorder = ClickRecorder(queue, clock=lambda: T0)
     recorder.journal = journal
     drainer.start()
     scope = {"method": "GET", "headers": [(b"user-agent", b"Firefox")], "type": "http"}
     for link in range(250):
-        assert recorder.click(link + 1, scope)
+        assert recorder.click(link + 1, scope, "203.0.113.9")
     [home] = homes(tmp_path)
     await drainer.stop()
     assert journaled(home) == sink.events

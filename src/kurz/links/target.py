@@ -1,0 +1,120 @@
+"""Target: what the redirect path needs of one link, declared once.
+
+The columns that load it (`COLUMNS`) and its form in L2 (`TargetCodec`) follow from
+the declaration, so a new field cannot be loaded without being cached, or the other
+way round.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import sqlalchemy as sa
+
+from kurz.db.tables import links
+from kurz.links.rules import Rule, rules_of
+
+# Browsers keep permanent redirects indefinitely unless told otherwise; a short
+# private max-age lets an edit, an expiry or a visit cap take effect (as Shlink does).
+_PERMANENT_CACHE = (b"cache-control", b"private, max-age=90")
+_EMPTY = (b"content-length", b"0")
+# Bytes a forwarded query string may carry into Location unescaped.
+_QUERY_SAFE = "!$&'()*+,/:;=?@~-._%"
+
+
+def _column(column: sa.Column[Any], *, moment: bool = False) -> dict[str, Any]:
+    """A declared field's metadata: the column it is loaded from (a moment: as Unix
+    seconds)."""
+    return {"column": column, "moment": moment}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What the redirect path needs to answer for one link, precomputed."""
+
+    link_id: int = field(metadata=_column(links.c.id))
+    version: int = field(metadata=_column(links.c.version))
+    status: int = field(metadata=_column(links.c.redirect_status))
+    url: str = field(metadata=_column(links.c.url))
+    forward_query: bool = field(metadata=_column(links.c.forward_query))
+    expires_at: float | None = field(metadata=_column(links.c.expires_at, moment=True))
+    max_visits: int | None = field(metadata=_column(links.c.max_visits))
+
+    # Worked out once from the fields above, for the redirect path.
+    headers: list[tuple[bytes, bytes]] = field(init=False, repr=False, compare=False)
+    # The rules of kurz.links.rules this link carries.
+    rules: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
+    # No rule and no visit cap: a visit is answered without asking anything.
+    plain: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        headers = [(b"location", self.url.encode("ascii")), _EMPTY]
+        if self.status in (301, 308):
+            headers.append(_PERMANENT_CACHE)
+        rules = rules_of(self)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "plain", not rules and self.max_visits is None)
+
+    @property
+    def capped(self) -> bool:
+        """A visit uses one of a limited number up: deciding it needs the database."""
+        return self.max_visits is not None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Target:
+        """The target in a row selected with COLUMNS."""
+        values = {}
+        for declared in DECLARED:
+            value = getattr(row, declared.name)
+            if declared.metadata["moment"] and value is not None:
+                value = value.timestamp()
+            values[declared.name] = value
+        return cls(**values)
+
+    def headers_for(self, query_string: bytes) -> list[tuple[bytes, bytes]]:
+        if not (self.forward_query and query_string):
+            return self.headers
+        location = _with_query(self.url, query_string.decode("latin-1"))
+        return [(b"location", location.encode("ascii")), *self.headers[1:]]
+
+
+# The declared fields, in order: what is loaded, cached and compared.
+DECLARED = tuple(declared for declared in fields(Target) if declared.init)
+# What a SELECT of a target lists, each labelled with its field's name.
+COLUMNS = tuple(declared.metadata["column"].label(declared.name) for declared in DECLARED)
+
+
+def _with_query(url: str, query: str) -> str:
+    """Append the visitor's query to the target's, before any #fragment."""
+    base, hash_, fragment = url.partition("#")
+    query = quote(query, safe=_QUERY_SAFE, encoding="latin-1")
+    joined = f"{base}{'&' if '?' in base else '?'}{query}"
+    return f"{joined}{hash_}{fragment}"
+
+
+class TargetCodec:
+    """Targets as L2 keeps them: a JSON array of the declared fields, after the shape.
+
+    The shape (a checksum of the fields' names) tells an entry written by a kurz
+    with other fields (during a rolling upgrade) from a damaged one: it is a miss,
+    loaded afresh, not an error.
+    """
+
+    SHAPE = zlib.crc32(",".join(declared.name for declared in DECLARED).encode())
+
+    def encode(self, target: Target) -> bytes:
+        return orjson.dumps([self.SHAPE, *(getattr(target, d.name) for d in DECLARED)])
+
+    def decode(self, payload: bytes) -> Target | None:
+        shape, *values = orjson.loads(payload)
+        if shape != self.SHAPE:
+            return None
+        return Target(*values)
+
+    def version(self, target: Target) -> int:
+        return target.version
