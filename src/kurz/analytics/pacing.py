@@ -22,10 +22,10 @@ from typing import TypeVar
 # queue is full: a few milliseconds more on the redirects of those turns, where a
 # full queue would drop clicks.
 # A turn also lasts a share of the time the loop took to come back to the batch (from
-# MIN_SHARE of it, empty, to MAX_SHARE, full; never past LONGEST): with 256
-# connections, one round of the loop answers every ready one, some 20 ms of work, and
-# 2 ms turns left the batch a tenth of the process, which is less than recording
-# takes. The slowest the redirects can then get is about twice as slow, and only
+# MIN_SHARE of it, empty, to MAX_SHARE, full; never past LONGEST): one round of a
+# busy loop answers every ready connection, so with many connections a fixed turn
+# leaves the batch less of the process than recording takes (docs/analytics.md,
+# "When the batch falls behind"). A round then lasts at most twice as long, and only
 # while the queue is full.
 SLICE = 250
 TURN = 0.002
