@@ -1,7 +1,7 @@
 """What a click is: one redirect, reduced to the dimensions kurz counts.
 
 The redirect path builds a ClickEvent from the request (`from_request`) and hands it on; everything
-here is pure and cheap (about 3 µs for a user agent and a referrer seen before). The
+here is pure and cheap (docs/analytics.md, "The path of a click"). The
 client's IP address enters only a salted hash that changes every UTC day, and is
 never stored.
 """
@@ -46,7 +46,7 @@ _VISITOR_BYTES = 8
 # numbers and strings at its first collection, and never stops tracking those. Tens
 # of thousands of events wait in the queue at full speed; tracked, each batch of
 # them would reach the oldest generation and set off a full collection of the whole
-# process, which held redirects up to 80 ms at the 99th percentile (docs/analytics.md).
+# process, which held up the redirects behind it (docs/analytics.md, ADR 0010).
 ClickEvent = tuple[int, float, str | None, str, str, DeviceClass, bool, str | None, str]
 FIELDS = ("link_id", "at", "referrer_host", "browser", "os", "device", "bot", "country", "visitor")
 
@@ -115,9 +115,9 @@ class Visits:
     """Clicks made from the parts of a request, each visitor's derived once a day.
 
     `from_request` parses the user agent and the referrer (from caches of their own)
-    and hashes the visitor on every click: about 3 µs. A visitor's redirects on one
-    day share all of it, so this keeps it per (address, user agent, referrer), and a
-    click costs one dict lookup. The dict is emptied when the day (or its salt) changes,
+    and hashes the visitor on every click (docs/analytics.md). A visitor's redirects
+    on one day share all of it, so this keeps it per (address, user agent, referrer),
+    and a click costs one dict lookup. The dict is emptied when the day (or its salt) changes,
     since every visitor hash changes with it, and when it is full: a flood of new
     visitors costs what `from_request` does, and no more memory than `max_entries`
     small entries. The click is the one `from_request` would make
@@ -184,9 +184,9 @@ def encode(events: Sequence[ClickEvent]) -> str:
     Redis Stream and into the click log (click_batches.events).
 
     orjson writes what `json.dumps(events, separators=(",", ":"))` writes, except that
-    it leaves non-ASCII characters unescaped, at a twentieth of its cost (0.07 against
-    1.5 us a click). It takes only valid UTF-8, so a field holding a lone surrogate
-    falls back to json, which escapes it.
+    it leaves non-ASCII characters unescaped, at a small part of its cost
+    (docs/analytics.md, "What is stored"). It takes only valid UTF-8, so a field
+    holding a lone surrogate falls back to json, which escapes it.
     """
     try:
         return orjson.dumps(events).decode()
@@ -291,15 +291,15 @@ _NO_AGENT = Agent("Other", "Other", "bot", True)
 class Classifier:
     """Sorts user agents into Agents, parsing each distinct string once.
 
-    A few user agent strings make most of the traffic, and a parse costs 10-50 µs
-    (ua-parser with its Rust regex resolver), so the answers are kept in an LRU cache.
+    A few user agent strings make most of the traffic, and a parse costs far more than
+    a cache hit (docs/analytics.md), so the answers are kept in an LRU cache.
     """
 
     __slots__ = ("_resolver", "cache")
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.cache: LRUCache[str, Agent] = LRUCache(max_entries)
-        # Built on the first parse: loading the regexes takes about 0.1 s.
+        # Built on the first parse: loading the regexes is slow (docs/analytics.md).
         self._resolver: ua_parser.Resolver | None = None
 
     def __call__(self, user_agent: str | None) -> Agent:
@@ -364,8 +364,8 @@ def visitor_hash(ip: str, user_agent: str | None, day: str, salt: bytes) -> str:
     This is the only use of the client's IP address, which is never stored. With the
     salt random and forgotten after its day, the hash cannot be reversed by trying all
     IPv4 addresses, nor linked to the same visitor's hash on another day. BLAKE2b's
-    keyed mode is a MAC by design (RFC 7693), as strong here as HMAC-SHA256 and a
-    third of its cost on every redirect.
+    keyed mode is a MAC by design (RFC 7693), as strong here as HMAC-SHA256 and
+    cheaper on every redirect (ADR 0010).
     """
     message = f"{day}|{ip}|{user_agent or ''}".encode("utf-8", "surrogatepass")
     return hashlib.blake2b(message, key=salt, digest_size=_VISITOR_BYTES).hexdigest()

@@ -128,10 +128,11 @@ async def custom_plans(conn: AsyncConnection) -> None:
     """On PostgreSQL, plan the rest of this transaction's statements for their values.
 
     asyncpg prepares statements, and after five runs PostgreSQL may switch to a generic
-    plan, which guesses ten breakdown rows for a link where there are 40,000: an index
-    scan and a sort instead of a bitmap scan and a hash aggregate, and for the totals a
-    sort spilling to disk. Those plans took 1.5 to 2 times as long (EXPLAIN ANALYZE on the
-    bench's data); planning each statement costs well under a millisecond.
+    plan, which guesses a handful of breakdown rows for a link that has tens of
+    thousands: an index scan and a sort instead of a bitmap scan and a hash aggregate,
+    and for the totals a sort spilling to disk. Those plans are slower, by far more
+    than planning each statement costs (docs/benchmarks.md, "Stats queries on a link
+    with 10M clicks": the rows "free to reuse a generic plan").
     """
     if conn.dialect.name == "postgresql":
         await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")

@@ -7,83 +7,34 @@ delivery (a retried write whose commit was not acknowledged, a stream entry clai
 from a dead consumer) therefore gives exact counts.
 
 This is the one write every click pays for, so it is written for cost
-(docs/analytics.md has the figures): the batch is counted in Python first, so each
-rollup row is one upsert however many clicks it holds; the statements go to the
-driver as plain SQL with tuples (SQLAlchemy's per-row parameter processing cost more
-than the database did); and a visitor already recorded by this process is not sent
-again.
+(docs/analytics.md has the figures): the batch is counted in Python first
+(kurz.analytics.counting), so each rollup row is one upsert however many clicks it
+holds; the statements go to the driver as plain SQL with tuples (SQLAlchemy's
+per-row parameter processing cost more than the database did); and a visitor
+already recorded by this process is not sent again. What is past keeping is
+forgotten by kurz.analytics.retention.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import operator
-import time
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import compress
-from typing import Any, TypeVar
+from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kurz.analytics.events import ClickEvent, DeviceClass, encode
-from kurz.analytics.queue import batch_prefix
+from kurz.analytics.counting import DAY, HOUR, VisitorKey, count
+from kurz.analytics.events import ClickEvent, encode
+from kurz.analytics.pacing import Pace, slices
+from kurz.analytics.retention import purge as retention_purge
 from kurz.cache import LRUCache
 from kurz.db import READ_COMMITTED, Database
-from kurz.db.tables import (
-    click_batches,
-    link_visitors_daily,
-    link_visitors_hourly,
-)
 
-HOUR = 3_600
-DAY = 86_400
-# How long a batch id is remembered: a batch delivered again later than this would
-# count twice. Stream entries are claimed from a dead consumer within seconds
-# (kurz.analytics.stream), so this is a week of every consumer being down at once.
-BATCH_MEMORY = 7 * DAY
-# How long the visitor sets are kept: a click arriving later than this for its hour
-# would count its visitor as new.
-VISITOR_MEMORY = 2 * DAY
 # Rows per statement in a multi-row VALUES list: SQLite takes 32,766 parameters, and
 # the rows of one statement are built and read back in one turn of the event loop.
 _VALUES_ROWS = 1_000
-# A batch is worked on SLICE events (or keys, or rows) at a time, and gives the event
-# loop its turn once it has had TURN seconds of it. Not a turn per slice: a turn of a
-# busy loop serves every connection that is ready, and a batch taking a slice per
-# turn would fall behind the clicks those redirects make. TURN is what the redirects
-# of one turn may wait for the batch.
-# A batch that is behind (its queue filling up: redirects come faster than the loop's
-# share left to the batch can record them) takes longer turns, up to MAX_TURN when the
-# queue is full: a few milliseconds more on the redirects of those turns, where a
-# full queue would drop clicks.
-# A turn also lasts a share of the time the loop took to come back to the batch (from
-# MIN_SHARE of it, empty, to MAX_SHARE, full; never past LONGEST): with 256
-# connections, one round of the loop answers every ready one, some 20 ms of work, and
-# 2 ms turns left the batch a tenth of the process, which is less than recording
-# takes. The slowest the redirects can then get is about twice as slow, and only
-# while the queue is full.
-SLICE = 250
-TURN = 0.002
-MAX_TURN = 0.020
-MIN_SHARE = 0.25
-MAX_SHARE = 1.0
-LONGEST = 0.1
-
-
-def turn_for(behind: float, away: float = 0.0) -> float:
-    """How long a turn a batch takes when its queue is `behind` (0 empty, 1 full) full
-    and the loop took `away` seconds to come back to it."""
-    behind = min(1.0, max(0.0, behind))
-    share = MIN_SHARE + (MAX_SHARE - MIN_SHARE) * behind
-    return min(LONGEST, max(TURN * (1 - behind) + MAX_TURN * behind, away * share))
-
-
-T = TypeVar("T")
 
 
 def _sqlite_stamp(at: float) -> str:
@@ -197,10 +148,6 @@ async def _insert(
     return returned
 
 
-# A visitor of an hour or of a day: (HOUR or DAY, start of the period, link, visitor).
-VisitorKey = tuple[int, float, int, str]
-
-
 class VisitorMemory:
     """The visitors of recent hours and days this process has recorded (committed).
 
@@ -235,117 +182,10 @@ class Recorded:
 Batch = tuple[str, Sequence[ClickEvent]]
 
 
-@dataclass(slots=True)
-class _Counted:
-    """A batch counted: a row per rollup key it touches."""
-
-    # (link, period start) -> [clicks, bot clicks, uniques], uniques added later.
-    hourly: dict[tuple[int, float], list[int]]
-    daily: dict[tuple[int, float], list[int]]
-    breakdowns: Counter[tuple[int, str, float, str]]
-    visitors: set[VisitorKey]
-
-
-class _Pace:
-    """When the batch work under way last gave the event loop its turn, and how long
-    the loop took to give it back."""
-
-    since = time.perf_counter()
-    away = 0.0
-    # How full the queue behind the batch under way is; None: no batch (turn_for(0)).
-    behind: float | None = None
-
-    @classmethod
-    async def turn(cls) -> None:
-        """Give the event loop its turn if the batch has had its turn's length of it."""
-        now = time.perf_counter()
-        if now - cls.since >= turn_for(cls.behind or 0.0, cls.away):
-            await asyncio.sleep(0)
-            cls.since = time.perf_counter()
-            cls.away = cls.since - now
-
-
-async def _slices(items: Sequence[T]) -> AsyncIterator[Sequence[T]]:
-    """`items` a SLICE at a time, the event loop given its turn between two when due."""
-    for start in range(0, len(items), SLICE):
-        if start:
-            await _Pace.turn()
-        yield items[start : start + SLICE]
-
-
 async def _encode(events: Sequence[ClickEvent]) -> str:
     """`encode(events)`, a slice at a time."""
-    parts = [encode(chunk)[1:-1] async for chunk in _slices(events)]
+    parts = [encode(chunk)[1:-1] async for chunk in slices(events)]
     return f"[{','.join(parts)}]"
-
-
-# What a ClickEvent is counted by, besides its hour: (link, referrer, browser, os,
-# device, bot, country); and the visitor of a click that is not a bot's, (link, visitor).
-_KIND = operator.itemgetter(0, 2, 3, 4, 5, 6, 7)
-_VISIT = operator.itemgetter(0, 8)
-_AT = operator.itemgetter(1)
-_BOT = operator.itemgetter(6)
-Kind = tuple[int, str | None, str, str, DeviceClass, bool, str | None]
-
-
-async def _count(events: Sequence[ClickEvent]) -> _Counted:
-    """Count a batch, in one pass over its events; everything after it works on keys.
-
-    A slice whose clicks all fall in one hour (nearly every one: a batch spans a
-    second or so) is counted by C code alone (Counter.update over itemgetters), with
-    no Python loop per event; a slice across an hour's end takes that loop.
-    """
-    kinds: dict[float, Counter[Kind]] = {}
-    people: dict[float, set[tuple[int, str]]] = {}
-    async for chunk in _slices(events):
-        first, last = min(map(_AT, chunk)), max(map(_AT, chunk))
-        hour = first - first % HOUR
-        if last < hour + HOUR:
-            counted = kinds.get(hour)
-            if counted is None:
-                counted = kinds[hour] = Counter()
-                people[hour] = set()
-            counted.update(map(_KIND, chunk))
-            people[hour].update(map(_VISIT, compress(chunk, map(operator.not_, map(_BOT, chunk)))))
-            continue
-        for event in chunk:
-            at = event[1]
-            hour = at - at % HOUR
-            counted = kinds.get(hour)
-            if counted is None:
-                counted = kinds[hour] = Counter()
-                people[hour] = set()
-            counted[_KIND(event)] += 1
-            if not event[6]:
-                people[hour].add(_VISIT(event))
-
-    hourly: dict[tuple[int, float], list[int]] = {}
-    daily: dict[tuple[int, float], list[int]] = {}
-    breakdowns: Counter[tuple[int, str, float, str]] = Counter()
-    for hour, counted in kinds.items():
-        day = hour - hour % DAY
-        async for items in _slices(list(counted.items())):
-            for (link, referrer, browser, os_family, device, bot, country), n in items:
-                column = 1 if bot else 0
-                hourly.setdefault((link, hour), [0, 0, 0])[column] += n
-                daily.setdefault((link, day), [0, 0, 0])[column] += n
-                if bot:
-                    breakdowns[link, "bot", day, browser] += n
-                else:
-                    breakdowns[link, "referrer", day, (referrer or "(direct)")[:255]] += n
-                    breakdowns[link, "browser", day, browser] += n
-                    breakdowns[link, "os", day, os_family] += n
-                    breakdowns[link, "device", day, device] += n
-                    breakdowns[link, "country", day, country or "(unknown)"] += n
-
-    visitors: set[VisitorKey] = set()
-    for hour, seen in people.items():
-        day = hour - hour % DAY
-        async for pairs in _slices(list(seen)):
-            for link, visitor in pairs:
-                visitors.add((HOUR, hour, link, visitor))
-                visitors.add((DAY, day, link, visitor))
-    return _Counted(hourly, daily, breakdowns, visitors)
 
 
 async def record(
@@ -359,11 +199,11 @@ async def record(
     A batch recorded before is skipped. `visitors` in the result are for
     `memory.remember`, once the transaction has committed.
 
-    The batch is encoded, counted and turned into rows a SLICE at a time, on the
-    event loop, which answers redirects every TURN seconds of it. Not in a thread: json.dumps
-    runs in C and keeps the interpreter for all of its call, and a thread counting
-    in Python made the loop wait a switch interval for the interpreter each time it
-    wanted it back.
+    The batch is encoded, counted and turned into rows a slice at a time, on the
+    event loop, which answers redirects between slices (kurz.analytics.pacing). Not
+    in a thread: json.dumps runs in C and keeps the interpreter for all of its call,
+    and a thread counting in Python made the loop wait a switch interval for the
+    interpreter each time it wanted it back.
     """
     # The claim and the click log in one statement: a batch recorded before returns
     # no id, and its events are neither stored nor counted again.
@@ -374,7 +214,7 @@ async def record(
     events = [event for ident, batch in batches if ident in new for event in batch]
     if not events:
         return Recorded(0, [])
-    counted = await _count(events)
+    counted = await count(events)
     to_sql = _sqlite_stamp if conn.dialect.name == "sqlite" else _postgres_stamp
 
     stamps: dict[float, Any] = {}
@@ -388,20 +228,20 @@ async def record(
 
     hourly, daily = counted.hourly, counted.daily
     fresh: list[VisitorKey] = []
-    async for keys in _slices(list(counted.visitors)):
+    async for keys in slices(list(counted.visitors)):
         fresh.extend(memory.unseen(keys) if memory else keys)
     await _count_new_visitors(conn, stamp, fresh, {HOUR: hourly, DAY: daily})
 
     rows: list[tuple[Any, ...]] = []
-    async for items in _slices(list(hourly.items())):
+    async for items in slices(list(hourly.items())):
         rows.extend((link, stamp(hour), *counts) for (link, hour), counts in items)
     await _insert(conn, _HOURLY, rows)
     rows = []
-    async for items in _slices(list(daily.items())):
+    async for items in slices(list(daily.items())):
         rows.extend((link, stamp(day), *counts) for (link, day), counts in items)
     await _insert(conn, _DAILY, rows)
     rows = []
-    async for kinds in _slices(list(counted.breakdowns.items())):
+    async for kinds in slices(list(counted.breakdowns.items())):
         rows.extend(
             (link, dimension, stamp(day), value, n) for (link, dimension, day, value), n in kinds
         )
@@ -419,7 +259,7 @@ async def _count_new_visitors(
     for span, insert in _VISITORS.items():
         starts: dict[Any, float] = {}
         rows = []
-        async for keys in _slices(visitors):
+        async for keys in slices(visitors):
             for kind, start, link, visitor in keys:
                 if kind == span:
                     stamped = stamp(start)
@@ -428,7 +268,7 @@ async def _count_new_visitors(
         if not rows:
             continue
         totals = counts[span]
-        async for added in _slices(await _insert(conn, insert, rows)):
+        async for added in slices(await _insert(conn, insert, rows)):
             for stamped, link in added:
                 # RETURNING gives what was sent: a string on SQLite, an aware datetime
                 # (equal to the one sent) on PostgreSQL.
@@ -436,7 +276,7 @@ async def _count_new_visitors(
 
 
 class ClickStore:
-    """Records batches in their own transactions, and forgets what is past keeping."""
+    """Records batches in their own transactions, remembering the visitors it recorded."""
 
     def __init__(self, db: Database, *, memory: VisitorMemory | None = None) -> None:
         self.db = db
@@ -445,79 +285,17 @@ class ClickStore:
     async def record(self, batches: Sequence[Batch], *, behind: float = 0.0) -> int:
         """Record batches in one transaction; how many clicks they added (none for a
         batch recorded before). `behind`: how full the queue they came from is (0 to
-        1); the fuller, the longer the turns the work takes (turn_for)."""
-        _Pace.behind = behind
+        1); the fuller, the longer the turns the work takes (pacing.turn_for)."""
+        Pace.behind = behind
         try:
             async with self.db.write(READ_COMMITTED) as conn:
                 recorded = await record(conn, batches, memory=self.memory)
-            async for keys in _slices(recorded.visitors):
+            async for keys in slices(recorded.visitors):
                 self.memory.remember(keys)
         finally:
-            _Pace.behind = None
+            Pace.behind = None
         return recorded.clicks
 
     async def purge(self, *, now: float, retention: float, chunk: int = 100) -> int:
-        """Forget what is past keeping; how many batches' raw events went.
-
-        - The click log: events older than `retention` seconds.
-        - Batch ids: older than BATCH_MEMORY. A batch's row goes whole once both its
-          events and its id are past use; while only its events are (a retention
-          shorter than BATCH_MEMORY), they are set to NULL and its id stays.
-        - Visitor sets: older than VISITOR_MEMORY.
-
-        In transactions of up to `chunk` batches (each of up to 50,000 events), so that
-        recording goes on meanwhile. Ids begin with their batch's time in hex: every id
-        below a time's prefix is older, and each purge is a range of the key.
-        """
-        purged = await self._delete_batches(batch_prefix(now - max(retention, BATCH_MEMORY)), chunk)
-        if retention < BATCH_MEMORY:
-            purged += await self._drop_events(batch_prefix(now - retention), chunk)
-        async with self.db.write(READ_COMMITTED) as conn:
-            past = datetime.fromtimestamp(now - VISITOR_MEMORY, UTC)
-            await conn.execute(
-                sa.delete(link_visitors_hourly).where(link_visitors_hourly.c.hour < past)
-            )
-            await conn.execute(
-                sa.delete(link_visitors_daily).where(link_visitors_daily.c.day < past)
-            )
-        return purged
-
-    async def _delete_batches(self, below: str, chunk: int) -> int:
-        """Delete the batches whose ids are below `below`; how many still had events."""
-        batches = click_batches.c
-        purged = 0
-        while True:
-            async with self.db.write(READ_COMMITTED) as conn:
-                query = (
-                    sa.select(batches.id, batches.events.is_not(None))
-                    .where(batches.id < below)
-                    .order_by(batches.id)
-                    .limit(chunk)
-                )
-                rows = (await conn.execute(query)).all()
-                if rows:
-                    await conn.execute(sa.delete(click_batches).where(batches.id <= rows[-1][0]))
-            purged += sum(1 for _, logged in rows if logged)
-            if len(rows) < chunk:
-                return purged
-
-    async def _drop_events(self, below: str, chunk: int) -> int:
-        """Drop the events of the batches whose ids are below `below`, keeping the ids."""
-        batches = click_batches.c
-        purged, after = 0, ""
-        while True:
-            async with self.db.write(READ_COMMITTED) as conn:
-                query = (
-                    sa.select(batches.id)
-                    .where(batches.id > after, batches.id < below, batches.events.is_not(None))
-                    .order_by(batches.id)
-                    .limit(chunk)
-                )
-                ids = (await conn.execute(query)).scalars().all()
-                if ids:
-                    after = ids[-1]
-                    update = sa.update(click_batches).where(batches.id.in_(ids))
-                    await conn.execute(update.values(events=None))
-            purged += len(ids)
-            if len(ids) < chunk:
-                return purged
+        """kurz.analytics.retention.purge over this store's database."""
+        return await retention_purge(db=self.db, now=now, retention=retention, chunk=chunk)

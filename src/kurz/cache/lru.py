@@ -123,9 +123,8 @@ class LRUCache(Generic[K, V]):
 
     def get(self, key: K) -> V | None:
         """The value, or None when there is none (not cached, or known missing)."""
-        # lookup() written out again: get is the redirect path's call, and reaching
-        # lookup() through one more Python call made a hit cost 213-223 ns instead of
-        # 124-130 ns (timeit, 10,000 entries).
+        # lookup() written out again: get is the redirect path's call, and one more
+        # Python call would make a hit cost far more (ADR 0007, "The L1 read path").
         entry = self._find(key)
         if entry is None:
             self.misses += 1

@@ -173,8 +173,8 @@ class CacheNodes:
         """The cached payload, or None (not cached, invalidated, or the node failed).
 
         Reads of one node asked for in the same turn of the event loop go out as one
-        MGET (auto-pipelining): a command through redis-py costs about 70 us of CPU
-        however many keys it carries, so under load a read costs a fraction of that.
+        MGET (auto-pipelining): a command through redis-py costs the same CPU however
+        many keys it carries, so under load a read pays a fraction of one (ADR 0007).
         """
         node = self.node_for(key)
         if node is None:

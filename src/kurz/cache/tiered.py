@@ -35,7 +35,7 @@ V = TypeVar("V")
 
 # LRUCache's own lookup, for any L1: the read without TinyLFUCache's count. Bound once
 # here: subscripting LRUCache[str, V] in get() built a generic alias on every miss
-# (1.7 us against 0.19 us, timeit).
+# (ADR 0007, "The L1 read path").
 _uncounted: Callable[[LRUCache[Any, Any], Any], Any] = LRUCache.lookup
 
 

@@ -4,7 +4,7 @@ The same statements serve SQLite and PostgreSQL. Claims differ only where the
 databases do: PostgreSQL locks the rows it picks with FOR UPDATE SKIP LOCKED, so
 concurrent workers pick different jobs without waiting for each other; SQLite runs
 every write transaction alone (BEGIN IMMEDIATE), so two workers can never pick the
-same job. On PostgreSQL an enqueue also NOTIFYs, at commit, the workers that LISTEN.
+same job. On PostgreSQL an enqueue also wakes the idle workers (kurz.jobs.wakeups).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,11 +24,9 @@ from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import job_schedules, jobs
 from kurz.jobs.models import Job, JobState
+from kurz.jobs.wakeups import Wakeups, notify
 from kurz.types import Clock
 
-log = logging.getLogger("kurz.jobs")
-
-CHANNEL = "kurz_jobs"
 QUEUED, RUNNING, DONE, DEAD = (state.value for state in JobState)
 _UNFINISHED = sa.text("state IN ('queued', 'running') AND unique_key IS NOT NULL")
 
@@ -54,9 +51,7 @@ class JobStore:
         self.db = db
         self.clock = clock
         self._insert = sqlite.insert if db.is_sqlite else postgresql.insert
-        self._listener: Any = None
-        self._connecting: asyncio.Task[bool] | None = None
-        self._waiters: set[asyncio.Event] = set()
+        self.wakeups = Wakeups(db)
         # Completions waiting for their batch's UPDATE, by worker, then job id.
         self._completions: dict[str, dict[int, asyncio.Future[bool]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -118,8 +113,7 @@ class JobStore:
                 ).one()
                 return Job.from_row(existing)
             if not self.db.is_sqlite:
-                # Delivered when the transaction commits, and only if it does.
-                await tx.execute(sa.select(sa.func.pg_notify(CHANNEL, queue)))
+                await notify(tx, queue)
             return Job.from_row(added)
 
     async def claim(
@@ -297,7 +291,7 @@ class JobStore:
                 .values(state=QUEUED, attempts=0, run_at=utcnow(self.clock), finished_at=None)
             )
             if not self.db.is_sqlite:
-                await conn.execute(sa.select(sa.func.pg_notify(CHANNEL, "retry")))
+                await notify(conn, "retry")
             return True
 
     async def get(self, job_id: int) -> Job | None:
@@ -377,58 +371,7 @@ class JobStore:
 
     async def wait_for_jobs(self, seconds: float, /) -> None:
         """Sleep up to `seconds`; on PostgreSQL, wake as soon as a job is enqueued."""
-        if self.db.is_sqlite or not await self._listening():
-            await asyncio.sleep(seconds)
-            return
-        # An event per waiter: several workers may share this store, and one must not
-        # consume another's wake-up.
-        woken = asyncio.Event()
-        self._waiters.add(woken)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), seconds)
-        finally:
-            self._waiters.discard(woken)
-
-    async def _listening(self) -> bool:
-        if self._listener is not None and not self._listener.is_closed():
-            return True
-        if self._connecting is None:
-            self._connecting = asyncio.get_running_loop().create_task(self._listen())
-        connecting = self._connecting
-        try:
-            # Shielded: a worker cancels its wait whenever a job ends, and a connection
-            # cancelled half way would be wasted (or kept without its listener).
-            return await asyncio.shield(connecting)
-        finally:
-            if connecting.done():
-                self._connecting = None
-
-    async def _listen(self) -> bool:
-        import asyncpg
-
-        dsn = self.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        try:
-            connection = await asyncpg.connect(dsn, timeout=5)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("cannot LISTEN for new jobs (%s); polling instead", exc)
-            return False
-        try:
-            await connection.add_listener(CHANNEL, self._on_notify)
-        except BaseException:
-            connection.terminate()
-            raise
-        self._listener = connection
-        return True
-
-    def _on_notify(self, *_args: object) -> None:
-        for woken in self._waiters:
-            woken.set()
+        await self.wakeups.wait(seconds)
 
     async def close(self) -> None:
-        if self._connecting is not None:
-            await asyncio.gather(self._connecting, return_exceptions=True)
-            self._connecting = None
-        if self._listener is not None:
-            await self._listener.close()
-            self._listener = None
+        await self.wakeups.close()

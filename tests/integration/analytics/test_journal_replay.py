@@ -13,7 +13,7 @@ from kurz.analytics.queue import batch_id
 from kurz.analytics.store import ClickStore
 from kurz.db import Database
 from kurz.db.tables import link_clicks_daily
-from tests.integration.analytics.test_store import HOUR, rows
+from tests.integration.analytics.recorded import HOUR, rows
 
 FINGERPRINT = b"\x07" * 16
 

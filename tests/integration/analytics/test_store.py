@@ -1,81 +1,35 @@
 """Recording clicks: exact under redelivery, bots apart, uniques exact per hour and
-per day, the purge; on both databases."""
+per day; on both databases."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from kurz.analytics import store as store_module
-from kurz.analytics.events import ClickEvent, click_event, decode
+from kurz.analytics import pacing
+from kurz.analytics.events import ClickEvent
+from kurz.analytics.pacing import SLICE
 from kurz.analytics.queue import batch_id
-from kurz.analytics.store import BATCH_MEMORY, SLICE, ClickStore, VisitorMemory, record
+from kurz.analytics.store import ClickStore, VisitorMemory, record
 from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import (
     click_batches,
     link_breakdowns_daily,
-    link_clicks_daily,
-    link_clicks_hourly,
-    link_visitors_hourly,
 )
-
-HOUR = 1_767_229_200.0  # 2026-01-01 01:00 UTC
-DAY = 1_767_225_600.0  # 2026-01-01 00:00 UTC
-
-
-def click(*, link: int = 1, at: float = HOUR, visitor: str = "v1", **extra: Any) -> ClickEvent:
-    fields: dict[str, Any] = {
-        "link_id": link,
-        "at": at,
-        "referrer_host": "news.example",
-        "browser": "Firefox",
-        "os": "Linux",
-        "device": "desktop",
-        "bot": False,
-        "country": None,
-        "visitor": visitor,
-        **extra,
-    }
-    return click_event(**fields)
-
-
-def utc(at: float) -> datetime:
-    return datetime.fromtimestamp(at, UTC)
-
-
-async def rows(db: Database, table: sa.Table, *columns: str) -> list[tuple[Any, ...]]:
-    async with db.read() as conn:
-        result = await conn.execute(
-            sa.select(*(table.c[name] for name in columns)).order_by(
-                *(table.c[name] for name in columns)
-            )
-        )
-        return [tuple(row) for row in result]
-
-
-async def logged(db: Database) -> list[ClickEvent]:
-    """The click log: every event of every batch still holding its events."""
-    async with db.read() as conn:
-        result = await conn.execute(
-            sa.select(click_batches.c.events)
-            .where(click_batches.c.events.is_not(None))
-            .order_by(click_batches.c.id)
-        )
-        return [event for (events,) in result for event in decode(events)]
-
-
-async def hourly(db: Database) -> list[tuple[Any, ...]]:
-    return await rows(db, link_clicks_hourly, "link_id", "hour", "clicks", "bot_clicks", "uniques")
-
-
-async def daily(db: Database) -> list[tuple[Any, ...]]:
-    return await rows(db, link_clicks_daily, "link_id", "day", "clicks", "bot_clicks", "uniques")
+from tests.integration.analytics.recorded import (
+    DAY,
+    HOUR,
+    click,
+    daily,
+    hourly,
+    logged,
+    rows,
+    utc,
+)
 
 
 async def test_a_batch_delivered_again_is_not_counted_again(db: Database) -> None:
@@ -198,50 +152,12 @@ async def test_the_click_events_view_shows_the_log_a_row_per_event(db: Database)
     ]
 
 
-async def test_the_purge_deletes_old_batches_with_their_events_and_visitor_sets(
-    db: Database,
-) -> None:
-    store = ClickStore(db)
-    old, young = HOUR - 40 * 86_400, HOUR
-    for at in (old, old + 1, old + 2, young):
-        await store.record([(batch_id(at=at), [click(at=at, visitor=str(at))])])
-    # A late event: as old as the others, in a batch made now. Events go with their
-    # batch, which is young: it stays until the batch is old.
-    late = click(at=old + 3, visitor="late")
-    await store.record([(batch_id(at=young), [late])])
-    purged = await store.purge(now=HOUR + 60, retention=30 * 86_400, chunk=2)
-    assert purged == 3
-    assert sorted(await logged(db)) == [late, click(at=young, visitor=str(young))]
-    assert len(await rows(db, click_batches, "id")) == 2
-    assert [hour for (hour,) in await rows(db, link_visitors_hourly, "hour")] == [utc(young)]
-    # The rollups are kept.
-    assert len(await hourly(db)) == 2
-
-
-async def test_a_retention_shorter_than_the_batch_memory_drops_events_and_keeps_ids(
-    db: Database,
-) -> None:
-    store = ClickStore(db)
-    now = HOUR + 3 * 86_400
-    assert now - HOUR < BATCH_MEMORY
-    old = (batch_id(at=HOUR), [click(at=HOUR)])
-    young = (batch_id(at=now - 60), [click(at=now - 60)])
-    await store.record([old])
-    await store.record([young])
-    purged = await store.purge(now=now, retention=86_400, chunk=1)
-    assert purged == 1
-    assert await logged(db) == young[1]
-    assert len(await rows(db, click_batches, "id")) == 2
-    # Its id is remembered: delivered again, the old batch is still not counted twice.
-    assert await store.record([old]) == 0
-
-
 async def test_a_large_batch_is_recorded_a_slice_at_a_time(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between slices the event loop answers redirects when due: with no time to
     spare, no turn of it reads (to count or to log) more than a slice of the batch."""
-    monkeypatch.setattr(store_module, "TURN", 0.0)
+    monkeypatch.setattr(pacing, "TURN", 0.0)
     turn = 0
     read_in: Counter[int] = Counter()
 

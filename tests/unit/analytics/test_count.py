@@ -1,4 +1,4 @@
-"""kurz.analytics.store._count: a batch's rollup rows, whatever hours its clicks span."""
+"""kurz.analytics.counting.count: a batch's rollup rows, whatever hours its clicks span."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kurz.analytics import click_event
+from kurz.analytics.counting import DAY, HOUR, VisitorKey, count
 from kurz.analytics.events import ClickEvent
-from kurz.analytics.store import DAY, HOUR, SLICE, VisitorKey, _count
+from kurz.analytics.pacing import SLICE
 
 START = 1_717_200_000.0  # 2024-06-01T00:00:00Z
 
@@ -76,7 +77,7 @@ def test_a_batch_is_counted_as_clicks_counted_one_by_one(
     if in_order:
         # As a queue gives them: in time order, so that most slices lie in one hour.
         events = sorted(events, key=lambda event: event[1])
-    counted = asyncio.run(_count(events))
+    counted = asyncio.run(count(events))
     hourly, daily, breakdowns, visitors = reference(events)
     assert counted.hourly == hourly
     assert counted.daily == daily
@@ -91,6 +92,6 @@ def test_a_slice_across_the_end_of_an_hour_is_counted_in_both_hours() -> None:
         )
 
     events = [click(START + HOUR - 1), click(START + HOUR - 0.000001), click(START + HOUR)]
-    counted = asyncio.run(_count(events))
+    counted = asyncio.run(count(events))
     assert counted.hourly == {(1, START): [2, 0, 0], (1, START + HOUR): [1, 0, 0]}
     assert counted.daily == {(1, START): [3, 0, 0]}

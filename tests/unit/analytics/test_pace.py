@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kurz.analytics.store import LONGEST, MAX_SHARE, MAX_TURN, MIN_SHARE, TURN, turn_for
+from kurz.analytics.pacing import LONGEST, MAX_SHARE, MAX_TURN, MIN_SHARE, TURN, turn_for
 
 
 def test_a_batch_with_nothing_behind_it_takes_the_short_turn() -> None:
