@@ -25,10 +25,11 @@ run: $(STAMP) ## Install, migrate and serve on http://127.0.0.1:8080 (SQLite und
 test: $(STAMP) ## Run the whole test suite (PostgreSQL tests skip unless it answers; CI=true fails instead)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-check: $(STAMP) ## Lint, format check and mypy --strict
+check: $(STAMP) ## Lint, format check, mypy --strict, and the import layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 proto: $(STAMP) ## Generate kurz.grpc's code from src/kurz/grpc/kurz/v1/links.proto (commit the result)
 	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src \

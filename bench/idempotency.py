@@ -40,6 +40,7 @@ from bench.harness import BenchError, cpu_model, source_state
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
+from kurz.bootstrap import build
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database, upgrade
@@ -79,7 +80,7 @@ async def measure(url: str, opts: Options) -> Figures:
         ratelimit_auth_fail="off",
         grpc_port=0,
     )
-    app = create_app(settings)
+    app = create_app(build(settings))
     figures = Figures()
     async with app.router.lifespan_context(app):
         db: Database = app.state.kurz.db

@@ -31,6 +31,7 @@ from kurz.analytics.events import DailySalt
 from kurz.analytics.queue import batch_id
 from kurz.analytics.store import ClickStore
 from kurz.app import create_app
+from kurz.bootstrap import build
 from kurz.config import Settings
 from kurz.db import Database
 from kurz.db.migrate import upgrade
@@ -83,7 +84,7 @@ async def run(batch: int, rounds: int) -> None:
 
 def full_collection() -> None:
     with tempfile.TemporaryDirectory(prefix="kurz-turns-") as tmp:
-        create_app(Settings(database_url=f"sqlite:///{Path(tmp) / 'kurz.db'}", grpc_port=0))
+        create_app(build(Settings(database_url=f"sqlite:///{Path(tmp) / 'kurz.db'}", grpc_port=0)))
         gc.collect()
         for label in ("as started", "after gc.freeze()"):
             if label != "as started":

@@ -96,6 +96,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
     from uvicorn.server import ServerState
 
     from kurz.app import create_app
+    from kurz.bootstrap import build
     from kurz.config import Settings
     from kurz.headlimit import HeadLimits, protocol_class
     from kurz.links.target import Target
@@ -108,7 +109,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
         ratelimit_auth_fail="off",
         grpc_port=0,
     )
-    app = create_app(settings)
+    app = create_app(build(settings))
     answering: Any = app
     if variant.startswith("bare"):
         from bench import bare_app

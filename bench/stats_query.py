@@ -56,6 +56,7 @@ from kurz.analytics.models import DIMENSIONS, TopValue, TopValues
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, Principal
+from kurz.bootstrap import build
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database, upgrade
 from kurz.db.tables import link_breakdowns_daily
@@ -379,7 +380,7 @@ async def through_http(backend: Backend, opts: argparse.Namespace) -> None:
             "grpc_port": 0,
         }
     )
-    app = create_app(settings)
+    app = create_app(build(settings))
     async with app.router.lifespan_context(app):
         async with app.state.kurz.db.write(READ_COMMITTED) as conn:
             key = await key_queries.create(

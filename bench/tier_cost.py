@@ -28,6 +28,7 @@ from bench.harness import BenchError, command_line, free_port, record, redis_ser
 from kurz.app import KurzApp, create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
+from kurz.bootstrap import build
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED
@@ -102,7 +103,7 @@ async def cpu_per_redirect(app: KurzApp, codes: list[str], requests: int) -> flo
 
 
 async def measure(mode: str, tmp: Path, redis_url: str, requests: int) -> float:
-    app = create_app(settings(mode, tmp, redis_url))
+    app = create_app(build(settings(mode, tmp, redis_url)))
     async with app.router.lifespan_context(app):
         codes = await make_links(app)
         return await cpu_per_redirect(app, codes, requests)

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
+from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database, upgrade
@@ -224,7 +225,7 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
-    app = create_app(settings, clock=clock)
+    app = create_app(build(settings, clock=clock))
     async with app.router.lifespan_context(app):
         yield app
 

@@ -1,12 +1,12 @@
-"""create_app(settings): the one place where kurz's parts are wired together."""
+"""The web app: the redirect fast path in front of FastAPI, over kurz.bootstrap's parts."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
@@ -15,35 +15,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kurz import __version__, errors, health, metrics
 from kurz.analytics import views as analytics_views
-from kurz.analytics.pipeline import Analytics
-from kurz.analytics.store import ClickStore
 from kurz.bodylimit import BodyLimit
-from kurz.cache import (
-    CacheNodes,
-    InvalidationBus,
-    LRUCache,
-)
-from kurz.cache.nodes import parse_node
-from kurz.clock import system_clock
-from kurz.config import Settings
-from kurz.db import Database, ensure_schema
+from kurz.bootstrap import Parts, running
 from kurz.grpc.server import GrpcServer
-from kurz.idempotency import Idempotency
-from kurz.jobs import JobStore, Registry, Worker
-from kurz.limits import RateLimitHeaders, ServiceLimits, too_many_requests
+from kurz.jobs import Worker
+from kurz.limits import RateLimitHeaders, too_many_requests
 from kurz.links import redirect
 from kurz.links import views as link_views
-from kurz.links.cache import Targets, target_cache
 from kurz.links.codes import code_in
 from kurz.links.redirect import OUTCOME, send_redirect
-from kurz.links.scheduled import retire_expired
-from kurz.links.urls import Origins
 from kurz.links.visit import Outcome, Visitor, Visits
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
 from kurz.requestid import RequestIds
-from kurz.state import AppState
-from kurz.types import Clock
 
 log = logging.getLogger("kurz")
 
@@ -82,8 +66,6 @@ class KurzApp(FastAPI):
     visits: Visits
     # Peers whose X-Request-ID (as their X-Forwarded-For) is believed.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
-    # What `kurz worker` runs, wired to this app's stores and caches.
-    jobs_registry: Registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in _VISITS:
@@ -131,154 +113,48 @@ class KurzApp(FastAPI):
         return RequestIds(super().build_middleware_stack(), self.trusted_proxies)
 
 
-def cache_nodes(settings: Settings) -> CacheNodes | None:
-    if not settings.cache_nodes:
-        return None
-    return CacheNodes(
-        settings.cache_nodes,
-        points=settings.cache_points,
-        balance=settings.cache_balance,
-        timeout=settings.cache_timeout,
-    )
-
-
-def invalidation_bus(settings: Settings) -> InvalidationBus | None:
-    urls = [parse_node(url)[2] for url in settings.cache_nodes] or (
-        [settings.redis_url] if settings.redis_url else []
-    )
-    return InvalidationBus(urls, timeout=settings.cache_timeout) if urls else None
-
-
-def background_jobs(state: AppState) -> Registry:
-    """kurz's own jobs and their schedules (docs/jobs.md). Every handler is idempotent:
-    a job whose worker died runs again."""
-    settings = state.settings
-    registry = Registry()
-
-    @registry.job("purge-idempotency-keys")
-    async def purge_idempotency_keys(_payload: dict[str, Any]) -> None:
-        await state.idempotency.purge()
-
-    @registry.job("retire-expired-links", timeout=1_800.0)
-    async def retire_expired_links(_payload: dict[str, Any]) -> None:
-        async def retired(codes: list[str]) -> None:
-            for code in codes:
-                await state.targets.changed(code)
-
-        await retire_expired(
-            db=state.db, clock=state.clock, grace=settings.expired_link_grace, retired=retired
-        )
-
-    @registry.job("purge-clicks", timeout=1_800.0)
-    async def purge_clicks(_payload: dict[str, Any]) -> None:
-        # Also with analytics off now: events recorded while it was on still age.
-        store = state.analytics.store if state.analytics is not None else ClickStore(state.db)
-        await store.purge(now=state.clock(), retention=settings.analytics_retention)
-
-    registry.every(
-        "purge-idempotency-keys", settings.idempotency_purge_interval, "purge-idempotency-keys"
-    )
-    registry.every("purge-clicks", 3_600.0, "purge-clicks")
-    registry.every("retire-expired-links", 3_600.0, "retire-expired-links")
-    return registry
-
-
-def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
-    db = Database.from_url(
-        settings.database_url,
-        pool_size=settings.database_pool_size,
-        pool_timeout=settings.database_pool_timeout,
-    )
-    cache = target_cache(settings, db, nodes=cache_nodes(settings), bus=invalidation_bus(settings))
-    targets = Targets(cache)
-    limits = ServiceLimits.from_settings(settings, clock)
-    idempotency = Idempotency(
-        db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
-    )
-    jobs = JobStore(db, clock)
-    analytics = Analytics.from_settings(settings, db, clock) if settings.analytics else None
-    visits = Visits(
-        targets=targets,
-        db=db,
-        clock=clock,
-        limits=limits,
-        clicks=analytics.recorder if analytics is not None else None,
-    )
-    state = AppState(
-        settings=settings,
-        db=db,
-        clock=clock,
-        targets=targets,
-        visits=visits,
-        limits=limits,
-        idempotency=idempotency,
-        jobs=jobs,
-        own_origins=Origins.of(base_url=settings.base_url, host=settings.host, port=settings.port),
-        analytics=analytics,
-        principals=LRUCache(10_000, ttl=settings.auth_cache_ttl, timer=clock)
-        if settings.auth_cache_ttl
-        else None,
-    )
-    registry = background_jobs(state)
+def create_app(parts: Parts) -> KurzApp:
+    """The web app over `parts` (kurz.bootstrap.build): routes and middleware only."""
+    settings = parts.settings
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await ensure_schema(db)
-        await cache.start()
-        if analytics is not None:
-            await analytics.start()
-        grpc_server = None
-        if settings.grpc_port:
-            grpc_server = GrpcServer(state, host=settings.host, port=settings.grpc_port)
-            await grpc_server.start()
-        worker = None
-        if settings.runs_embedded_worker:
-            worker = Worker(jobs, registry, concurrency=settings.worker_concurrency)
-            running = asyncio.create_task(worker.run())
-            if analytics is not None:
-                analytics.start_consumer()
-        log.debug(
-            "started: %s; L1 of %d links (%s), L2 on %d nodes; limits %s; clicks %s; "
-            "embedded worker %s",
-            "SQLite" if settings.is_sqlite else "PostgreSQL",
-            settings.redirect_cache_size,
-            settings.redirect_cache_admission,
-            len(settings.cache_nodes),
-            "in process" if limits.in_process else "in Redis",
-            "off" if analytics is None else "via Redis" if settings.redis_url else "in process",
-            "on" if worker is not None else "off",
-        )
-        # What startup made (modules, routes, models) lives as long as the process: out
-        # of the collector's sight, a full collection examines only what was made since,
-        # instead of holding every request while it walks the whole heap.
-        gc.freeze()
-        # A redirect's garbage dies by reference count, but the clicks it queues live on
-        # until a batch takes them. At Python's 700 they set off a young collection about
-        # every 5 ms at 256 connections, and after freeze() a full one after every
-        # hundred young ones (the full collection waits for a quarter of the objects that
-        # survived the last one, and freeze() left almost none). The collector took about
-        # 6.5% of the process's CPU; every YOUNG allocations, about 1% and no full
-        # collection in 30 s (docs/benchmarks.md, "The collector").
-        threshold = gc.get_threshold()
-        gc.set_threshold(YOUNG, *threshold[1:])
-        try:
-            yield
-        finally:
-            gc.set_threshold(*threshold)
-            gc.unfreeze()
-            if grpc_server is not None:
-                await grpc_server.stop()
-            if worker is not None:
-                # Lets running jobs finish (or releases them), then returns.
-                worker.stop()
-                await running
-            await jobs.close()
-            if analytics is not None:
-                # Every click queued so far is written before the process exits.
-                await analytics.stop()
-            await limits.close()
-            await cache.close()
-            await db.dispose()
+        async with running(parts):
+            grpc_server = None
+            if settings.grpc_port:
+                grpc_server = GrpcServer(parts, host=settings.host, port=settings.grpc_port)
+                await grpc_server.start()
+            worker = None
+            if settings.runs_embedded_worker:
+                worker = Worker(parts.jobs, parts.registry, concurrency=settings.worker_concurrency)
+                running_worker = asyncio.create_task(worker.run())
+                if parts.analytics is not None:
+                    parts.analytics.start_consumer()
+            log.debug(
+                "started: %s; L1 of %d links (%s), L2 on %d nodes; limits %s; clicks %s; "
+                "embedded worker %s",
+                "SQLite" if settings.is_sqlite else "PostgreSQL",
+                settings.redirect_cache_size,
+                settings.redirect_cache_admission,
+                len(settings.cache_nodes),
+                "in process" if parts.limits.in_process else "in Redis",
+                "off"
+                if parts.analytics is None
+                else "via Redis"
+                if settings.redis_url
+                else "in process",
+                "on" if worker is not None else "off",
+            )
+            try:
+                with _collected_rarely():
+                    yield
+            finally:
+                if grpc_server is not None:
+                    await grpc_server.stop()
+                if worker is not None:
+                    # Lets running jobs finish (or releases them), then returns.
+                    worker.stop()
+                    await running_worker
 
     app = KurzApp(
         title="kurz",
@@ -291,9 +167,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         # Starlette's redirect for a trailing slash is built from the Host header.
         redirect_slashes=False,
     )
-    app.state.kurz = state
-    app.visits = visits
-    app.jobs_registry = registry
+    app.state.kurz = parts
+    app.visits = parts.visits
     app.trusted_proxies = settings.trusted_proxies
     errors.install(app)
     app.include_router(health.router)
@@ -306,3 +181,25 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitHeaders)
     return app
+
+
+@contextmanager
+def _collected_rarely() -> Iterator[None]:
+    """While kurz serves: what startup made (modules, routes, models) lives as long as
+    the process, so it goes out of the collector's sight, and the youngest generation
+    is collected every YOUNG allocations instead of every 700.
+
+    A redirect's garbage dies by reference count, but the clicks it queues live on
+    until a batch takes them: at Python's 700 they set off young collections many times
+    a second, and after freeze() a full one after every hundred young ones (the full
+    collection waits for a quarter of the objects that survived the last one, and
+    freeze() left almost none). ADR 0010's amendment has the measurements.
+    """
+    gc.freeze()
+    threshold = gc.get_threshold()
+    gc.set_threshold(YOUNG, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()

@@ -86,6 +86,7 @@ def serve() -> None:
     import uvicorn
 
     from kurz.app import create_app
+    from kurz.bootstrap import build
     from kurz.headlimit import HeadLimits, protocol_class
 
     settings = _settings()
@@ -105,7 +106,7 @@ def serve() -> None:
     if settings.grpc_port:
         log.info("gRPC (kurz.v1.LinkService) on %s:%s", settings.host, settings.grpc_port)
     uvicorn.run(
-        create_app(settings),
+        create_app(build(settings)),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -144,19 +145,18 @@ def worker(
     # A worker serves neither HTTP nor gRPC: it only runs jobs (and consumes clicks).
     settings = _settings().model_copy(update={"embedded_worker": False, "grpc_port": 0})
     configure_logging(settings)
-    from kurz.app import create_app
+    from kurz.bootstrap import build, running
 
     async def run() -> None:
-        kurz = create_app(settings)
-        async with kurz.router.lifespan_context(kurz):
+        async with running(build(settings)) as parts:
             runner = Worker(
-                kurz.state.kurz.jobs,
-                kurz.jobs_registry,
+                parts.jobs,
+                parts.registry,
                 concurrency=concurrency or settings.worker_concurrency,
             )
-            analytics = kurz.state.kurz.analytics
+            analytics = parts.analytics
             # Scaled out, workers also record the clicks web processes put in the
-            # stream; the lifespan's end records and acknowledges what they hold.
+            # stream; stopping the parts records and acknowledges what they hold.
             if analytics is not None:
                 analytics.start_consumer(name=runner.name)
             loop = asyncio.get_running_loop()

@@ -35,9 +35,8 @@ SCOPE_KEY = "kurz.ratelimit"
 class ServiceLimits:
     """The service's three policies, checked against one limiter."""
 
-    def __init__(self, settings: Settings, limiter: Limiter, redis: Redis | None = None):
+    def __init__(self, settings: Settings, limiter: Limiter):
         self.limiter = limiter
-        self.redis = redis
         # The in-process limiter never waits, so the redirect path may call it directly.
         self._check_now = limiter.check_now if isinstance(limiter, MemoryLimiter) else None
         self.in_process = self._check_now is not None
@@ -47,19 +46,13 @@ class ServiceLimits:
         self._trusted = settings.trusted_proxies
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock) -> ServiceLimits:
+    def of(cls, settings: Settings, clock: Clock, redis: Redis | None = None) -> ServiceLimits:
+        """In this process; or in `redis` (whose owner closes it), falling back to this
+        process while it does not answer (ADR 0003)."""
         memory = MemoryLimiter(clock, max_keys=settings.ratelimit_max_keys)
-        if not settings.redis_url:
+        if redis is None:
             return cls(settings, memory)
-        timeout = settings.ratelimit_timeout
-        redis = Redis.from_url(
-            settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-        return cls(settings, FallbackLimiter(RedisLimiter(redis), memory), redis)
-
-    async def close(self) -> None:
-        if self.redis is not None:
-            await self.redis.aclose()
+        return cls(settings, FallbackLimiter(RedisLimiter(redis), memory))
 
     async def check(
         self, policy: Policy | None, key: str, scope: MutableMapping[str, Any] | None = None

@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha.reflection_pb2 import ServerReflectionRequest, ServerReflectionResponse
 
 from kurz.app import create_app
+from kurz.bootstrap import build
 from kurz.config import Settings
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.grpc.kurz.v1 import links_pb2_grpc as pb_grpc
@@ -353,7 +354,7 @@ def test_a_worker_opens_no_grpc_port(kurz: Kurz) -> None:
 async def test_two_grpc_servers_cannot_share_a_port(settings: Settings) -> None:
     # What keeps two kurz processes apart when both pass serve's check at once: the
     # server binds without SO_REUSEPORT (gRPC's default on Linux would share the port).
-    state = create_app(settings).state.kurz
+    state = create_app(build(settings)).state.kurz
     port = free_port()
     first = GrpcServer(state, host="127.0.0.1", port=port)
     await first.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 
 from kurz.app import YOUNG, create_app
+from kurz.bootstrap import build
 from kurz.config import Settings
 from tests.support import FakeClock
 
@@ -17,7 +18,7 @@ from tests.support import FakeClock
 async def test_startup_objects_are_frozen_while_serving_and_thawed_after(
     settings: Settings, clock: FakeClock
 ) -> None:
-    app = create_app(settings, clock=clock)
+    app = create_app(build(settings, clock=clock))
     assert gc.get_freeze_count() == 0
     async with app.router.lifespan_context(app):
         assert gc.get_freeze_count() > 10_000
@@ -31,7 +32,7 @@ async def test_the_youngest_generation_is_collected_less_often_while_serving(
     settings: Settings, clock: FakeClock
 ) -> None:
     before = gc.get_threshold()
-    app = create_app(settings, clock=clock)
+    app = create_app(build(settings, clock=clock))
     async with app.router.lifespan_context(app):
         assert gc.get_threshold() == (YOUNG, *before[1:])
         assert before[0] < YOUNG

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from kurz.app import KurzApp, create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
+from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database
@@ -26,7 +27,7 @@ PROBLEM = "application/problem+json"
 
 @asynccontextmanager
 async def serving(settings: Settings, clock: FakeClock, **changes: Any) -> AsyncIterator[KurzApp]:
-    app = create_app(settings.model_copy(update=changes), clock=clock)
+    app = create_app(build(settings.model_copy(update=changes), clock=clock))
     async with app.router.lifespan_context(app):
         yield app
 

@@ -10,6 +10,7 @@ import pytest
 
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
+from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database
@@ -334,7 +335,7 @@ async def test_with_an_auth_cache_a_revoked_key_is_refused_once_its_entry_expire
     settings: Settings, clock: FakeClock, make_key: KeyMaker, db: Database
 ) -> None:
     secret = await make_key("cached")
-    cached = create_app(settings.model_copy(update={"auth_cache_ttl": 5.0}), clock=clock)
+    cached = create_app(build(settings.model_copy(update={"auth_cache_ttl": 5.0}), clock=clock))
     async with cached.router.lifespan_context(cached):
         transport = httpx.ASGITransport(app=cached)
         headers = {"Authorization": f"Bearer {secret}"}

@@ -8,6 +8,7 @@ from kurz.analytics.events import ClickEvent
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
+from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED
@@ -21,7 +22,10 @@ async def test_admins_read_the_click_counters_and_others_are_refused(
     settings: Settings, clock: FakeClock
 ) -> None:
     app = create_app(
-        settings.model_copy(update={"analytics": True, "analytics_queue_size": 100}), clock=clock
+        build(
+            settings.model_copy(update={"analytics": True, "analytics_queue_size": 100}),
+            clock=clock,
+        )
     )
     async with app.router.lifespan_context(app):
         state = app.state.kurz
@@ -78,7 +82,7 @@ async def test_the_invalidation_bus_counts_what_it_sent_and_heard(
 ) -> None:
     """What a process sent and heard over the bus, and on how many nodes it listens."""
     urls = [node.url for node in redis_nodes]
-    app = create_app(settings.model_copy(update={"cache_nodes": urls}), clock=clock)
+    app = create_app(build(settings.model_copy(update={"cache_nodes": urls}), clock=clock))
     async with app.router.lifespan_context(app):
         state = app.state.kurz
         async with state.db.write(READ_COMMITTED) as conn:

@@ -25,6 +25,7 @@ from referencing.jsonschema import DRAFT202012
 from kurz.app import KurzApp, create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
+from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED
@@ -125,7 +126,7 @@ KURZ_HEADERS = {"ratelimit", "ratelimit-policy"} | {
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    app = create_app(Settings(database_url="sqlite:///:memory:", base_url=BASE_URL))
+    app = create_app(build(Settings(database_url="sqlite:///:memory:", base_url=BASE_URL)))
     return app.openapi()
 
 
@@ -242,7 +243,7 @@ class Document:
 
 @asynccontextmanager
 async def running(settings: Settings, clock: FakeClock) -> AsyncIterator[KurzApp]:
-    app = create_app(settings, clock=clock)
+    app = create_app(build(settings, clock=clock))
     async with app.router.lifespan_context(app):
         yield app
 

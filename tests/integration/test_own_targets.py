@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from kurz.app import create_app
+from kurz.bootstrap import build
 from kurz.config import Settings
 from tests.conftest import NO_LIMITS, KeyMaker
 from tests.integration.test_bad_input import assert_problem
@@ -44,7 +45,7 @@ async def served_locally(sqlite_url: str) -> AsyncIterator[FastAPI]:
         {"database_url": sqlite_url, "embedded_worker": False, "analytics": False, **NO_LIMITS}
     )
     assert settings.base_url == "http://127.0.0.1:8080"
-    app = create_app(settings)
+    app = create_app(build(settings))
     async with app.router.lifespan_context(app):
         yield app
 

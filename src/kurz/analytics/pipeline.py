@@ -17,13 +17,12 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from kurz.analytics.events import ClickEvent, DailySalt
-from kurz.analytics.journal import ClickJournal, Place, Replayer, place
+from kurz.analytics.journal import ClickJournal, Place, Replayer
 from kurz.analytics.queue import BatchQueue, Drainer
 from kurz.analytics.recorder import ClickRecorder
 from kurz.analytics.salts import SaltKeeper
 from kurz.analytics.store import ClickStore
 from kurz.analytics.stream import StreamConsumer, StreamSink, warn_unless_persistent
-from kurz.config import Settings
 from kurz.db import Database
 from kurz.types import Clock
 
@@ -54,7 +53,7 @@ class Analytics:
         db: Database,
         clock: Clock,
         queue_size: int,
-        redis_url: str = "",
+        redis: Redis | None = None,
         claim_idle: float = 30.0,
         journal: Place | None = None,
     ) -> None:
@@ -63,12 +62,11 @@ class Analytics:
         self.queue: BatchQueue[ClickEvent] = BatchQueue(queue_size)
         self.recorder = ClickRecorder(self.queue, clock=clock, salt=self.salt)
         self._salts = SaltKeeper(db, self.salt, clock)
-        self.redis: Redis | None = None
+        # Owned by the caller (kurz.bootstrap), which closes it.
+        self.redis = redis
         write: Callable[[str, list[ClickEvent]], Awaitable[object]]
-        if redis_url:
-            # Longer than a consumer's blocking read (1 s).
-            self.redis = Redis.from_url(redis_url, socket_timeout=10.0, socket_connect_timeout=2.0)
-            write = StreamSink(self.redis)
+        if redis is not None:
+            write = StreamSink(redis)
             self.drainer = Drainer(self.queue, write, batch=STREAM_BATCH)
         else:
             write = self._to_database
@@ -89,17 +87,6 @@ class Analytics:
         self.consumer: StreamConsumer | None = None
         self._consuming: asyncio.Task[None] | None = None
         self.persistence_check: asyncio.Task[None] | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings, db: Database, clock: Clock) -> Analytics:
-        return cls(
-            db=db,
-            clock=clock,
-            queue_size=settings.analytics_queue_size,
-            redis_url=settings.redis_url,
-            claim_idle=settings.analytics_claim_idle,
-            journal=place(settings),
-        )
 
     def _journal_name(self) -> str | None:
         return self.journal.name if self.journal is not None else None
@@ -152,5 +139,3 @@ class Analytics:
         if self.persistence_check is not None:
             self.persistence_check.cancel()
             await asyncio.wait([self.persistence_check])
-        if self.redis is not None:
-            await self.redis.aclose()

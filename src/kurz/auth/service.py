@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kurz.auth import queries
 from kurz.auth.models import Principal
 from kurz.errors import Problem
 from kurz.limits import too_many_requests
-from kurz.state import AppState
+
+if TYPE_CHECKING:
+    from kurz.bootstrap import Parts
 
 
 def unauthorized(detail: str) -> Problem:
@@ -30,7 +32,7 @@ def proxy_key_required(named: Sequence[str]) -> Problem:
     )
 
 
-async def _principal(state: AppState, secret: str) -> Principal | None:
+async def _principal(state: Parts, secret: str) -> Principal | None:
     """The live key behind `secret`, from the database or, checked lately, from memory.
 
     A lookup is a database round trip (on SQLite, a hop to its thread: most of what a
@@ -52,7 +54,7 @@ async def _principal(state: AppState, secret: str) -> Principal | None:
 
 
 async def authorize(
-    state: AppState,
+    state: Parts,
     secret: str | None,
     *,
     client_ip: Callable[[], str],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -44,16 +44,23 @@ class InvalidationBus:
         channel: str = "kurz:invalidate",
         timeout: float = 0.2,
         heartbeat: float = 1.0,
+        publishers: Mapping[str, Redis] | None = None,
     ) -> None:
+        """`publishers`: a client by URL to publish with, shared with other parts and
+        closed by their owner; each subscription has a connection of its own anyway."""
         if not urls:
             raise ValueError("InvalidationBus needs at least one Redis URL")
+        self._own_publishers = publishers is None
         self.channel = channel
         self._urls = list(urls)
         self._on_key: Callable[[str], None] = _ignore
         self._on_gap: Callable[[], None] = _nothing
         self._timeout = timeout
         self._heartbeat = heartbeat
-        self._publishers = [node_client(url, timeout) for url in self._urls]
+        self._publishers = [
+            node_client(url, timeout) if publishers is None else publishers[url]
+            for url in self._urls
+        ]
         self._live: set[int] = set()
         self._deaf = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -158,5 +165,6 @@ class InvalidationBus:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._live.clear()
-        for client in self._publishers:
-            await client.aclose()
+        if self._own_publishers:
+            for client in self._publishers:
+                await client.aclose()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -135,15 +135,20 @@ class CacheNodes:
         probe_interval: float = 1.0,
         tombstone_ttl: float = 60.0,
         max_missed: int = 10_000,
+        clients: Mapping[str, Redis] | None = None,
     ) -> None:
+        """`clients`: a client by URL (without `?weight`), shared with other parts and
+        closed by their owner; by default each node gets its own (node_client)."""
         if not urls:
             raise ValueError("CacheNodes needs at least one node")
+        self._own_clients = clients is None
         self.nodes: dict[str, Node] = {}
         for url in urls:
             name, weight, client_url = parse_node(url)
             if name in self.nodes:
                 raise ValueError(f"cache node {name} is listed twice")
-            self.nodes[name] = Node(name, weight, node_client(client_url, timeout))
+            client = node_client(client_url, timeout) if clients is None else clients[client_url]
+            self.nodes[name] = Node(name, weight, client)
         self.ring = HashRing(
             {name: node.weight for name, node in self.nodes.items()}, points=points
         )
@@ -311,4 +316,5 @@ class CacheNodes:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for node in self.nodes.values():
-            await node.client.aclose()
+            if self._own_clients:
+                await node.client.aclose()

@@ -6,9 +6,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from kurz.bootstrap import Parts
 from kurz.grpc.kurz.v1 import links_pb2, links_pb2_grpc
 from kurz.grpc.servicer import LinkServicer
-from kurz.state import AppState
 
 SERVICE = links_pb2.DESCRIPTOR.services_by_name["LinkService"].full_name
 
@@ -16,7 +16,7 @@ SERVICE = links_pb2.DESCRIPTOR.services_by_name["LinkService"].full_name
 class GrpcServer:
     """kurz.v1.LinkService, grpc.health.v1.Health and server reflection on one port."""
 
-    def __init__(self, state: AppState, *, host: str, port: int) -> None:
+    def __init__(self, state: Parts, *, host: str, port: int) -> None:
         # Without SO_REUSEPORT (gRPC's default on Linux): a second kurz on the same
         # port must fail to start, not silently take half of the first one's calls.
         self.server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from kurz.analytics import stats
 from kurz.auth.models import Principal
 from kurz.auth.service import authorize, proxy_key_required
+from kurz.bootstrap import Parts
 from kurz.clock import utcnow
 from kurz.errors import Problem, invalid, validation_problem
 from kurz.grpc import convert
@@ -34,7 +35,6 @@ from kurz.links.models import LinkCreate, LinkRead, LinkUpdate
 from kurz.links.queries import Versions
 from kurz.links.visit import Visitor
 from kurz.ratelimit import with_fields
-from kurz.state import AppState
 
 log = logging.getLogger("kurz.grpc")
 
@@ -136,7 +136,7 @@ def _link(stored: Stored) -> pb.Link:
 class LinkServicer(pb_grpc.LinkServiceServicer):
     """The gRPC entrypoint to the links operations, for one app's state."""
 
-    def __init__(self, state: AppState) -> None:
+    def __init__(self, state: Parts) -> None:
         self.state = state
 
     async def _answer(self, context: Context, work: Callable[[Call], Awaitable[T]]) -> T:

@@ -1,4 +1,4 @@
-"""Background work on links: retiring links that expired long ago.
+"""Background work on links: retiring links that expired long ago (docs/jobs.md).
 
 The policy (README, "Expired links"): an expired link answers 410 for
 `KURZ_EXPIRED_LINK_GRACE` seconds after its expiry (30 days), so that visitors learn
@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import links
+from kurz.jobs import Registry
+from kurz.links.cache import Targets
 from kurz.types import Clock
 
 BATCH = 1_000
@@ -57,3 +60,19 @@ async def retire_expired(
             await retired(codes)
         if len(codes) < BATCH:
             return total
+
+
+def register(
+    registry: Registry, *, db: Database, clock: Clock, targets: Targets, grace: float
+) -> None:
+    """Retire expired links every hour, and drop them from every cache tier."""
+
+    @registry.job("retire-expired-links", timeout=1_800.0)
+    async def retire_expired_links(_payload: dict[str, Any]) -> None:
+        async def retired(codes: list[str]) -> None:
+            for code in codes:
+                await targets.changed(code)
+
+        await retire_expired(db=db, clock=clock, grace=grace, retired=retired)
+
+    registry.every("retire-expired-links", 3_600.0, "retire-expired-links")

@@ -11,6 +11,8 @@ headers, JSON body): both APIs replay from that one record.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
@@ -26,7 +28,9 @@ from kurz.links.codes import is_code
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.queries import Versions, etag
 from kurz.links.urls import validate_tag
-from kurz.state import AppState
+
+if TYPE_CHECKING:
+    from kurz.bootstrap import Parts
 
 PREFIX = "/api/v1/links"
 
@@ -53,7 +57,7 @@ def version_of(stored: Stored) -> int:
 
 
 async def create(
-    state: AppState, *, principal: Principal, link_in: LinkCreate, keyed: Keyed | None
+    state: Parts, *, principal: Principal, link_in: LinkCreate, keyed: Keyed | None
 ) -> Stored:
     async def operation(conn: AsyncConnection) -> Response:
         link = await queries.create(
@@ -75,7 +79,7 @@ async def create(
     return stored
 
 
-async def get(state: AppState, *, principal: Principal, code: str) -> LinkRead:
+async def get(state: Parts, *, principal: Principal, code: str) -> LinkRead:
     # One snapshot for the row and its tags, so the ETag names exactly what is sent.
     async with state.db.read(REPEATABLE_READ) as conn:
         return await queries.get(
@@ -87,7 +91,7 @@ async def get(state: AppState, *, principal: Principal, code: str) -> LinkRead:
 
 
 async def list_(
-    state: AppState, *, principal: Principal, limit: int, cursor: str | None, tag: str | None
+    state: Parts, *, principal: Principal, limit: int, cursor: str | None, tag: str | None
 ) -> LinkPagination:
     """A page of links; `tag` as the caller sent it (a 422 if it cannot be one)."""
     if tag is not None:
@@ -108,7 +112,7 @@ async def list_(
 
 
 async def update(
-    state: AppState,
+    state: Parts,
     *,
     principal: Principal,
     code: str,
@@ -135,7 +139,7 @@ async def update(
     return stored
 
 
-async def delete(state: AppState, *, principal: Principal, code: str, versions: Versions) -> None:
+async def delete(state: Parts, *, principal: Principal, code: str, versions: Versions) -> None:
     async with state.db.write(READ_COMMITTED) as conn:
         await queries.delete(
             conn=conn,
@@ -148,7 +152,7 @@ async def delete(state: AppState, *, principal: Principal, code: str, versions: 
 
 
 async def link_stats(
-    state: AppState, *, principal: Principal, code: str, span: stats.Window, top: int
+    state: Parts, *, principal: Principal, code: str, span: stats.Window, top: int
 ) -> LinkStats:
     checked_code(code)
     # Totals, series and breakdowns from one snapshot: they add up while clicks land.

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
+from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database
@@ -24,7 +25,7 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.
 async def test_every_redirect_is_counted_once_after_a_graceful_stop(
     settings: Settings, clock: FakeClock
 ) -> None:
-    app = create_app(settings.model_copy(update={"analytics": True}), clock=clock)
+    app = create_app(build(settings.model_copy(update={"analytics": True}), clock=clock))
     async with app.router.lifespan_context(app):
         state = app.state.kurz
         transport = httpx.ASGITransport(app=app)

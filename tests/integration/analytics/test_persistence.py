@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from kurz.analytics.pipeline import Analytics
 from kurz.db import Database
@@ -42,10 +43,8 @@ async def warnings_at_start(
     sqlite_url: str, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> list[str]:
     db = Database.from_url(sqlite_url)
-    analytics = Analytics(
-        db=db, clock=FakeClock(), queue_size=100,
-        redis_url=redis_url,
-    )  # fmt: skip
+    redis = Redis.from_url(redis_url)
+    analytics = Analytics(db=db, clock=FakeClock(), queue_size=100, redis=redis)
     caplog.set_level(logging.WARNING, logger="kurz.analytics")
     try:
         await analytics.start()
@@ -53,6 +52,7 @@ async def warnings_at_start(
         await analytics.persistence_check
     finally:
         await analytics.stop()
+        await redis.aclose()
         await db.dispose()
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 

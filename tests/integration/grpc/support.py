@@ -22,6 +22,7 @@ from google.rpc import error_details_pb2, status_pb2
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
+from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED
@@ -43,7 +44,7 @@ DIMENSIONS = ("referrer", "browser", "os", "device", "country", "bot")
 @asynccontextmanager
 async def serving(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
     """An app whose lifespan, gRPC server included, runs for as long as the block."""
-    app = create_app(settings.model_copy(update={"grpc_port": free_port()}), clock=clock)
+    app = create_app(build(settings.model_copy(update={"grpc_port": free_port()}), clock=clock))
     async with app.router.lifespan_context(app):
         yield app
 

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from kurz.app import create_app
+from kurz.bootstrap import build
 from kurz.config import Settings
 from kurz.db import Database, upgrade
 from kurz.limits import ServiceLimits
@@ -46,7 +47,7 @@ async def test_an_uncached_redirect_reads_the_database_once_while_it_is_down(
         {"database_url": own_postgres.url, "base_url": BASE_URL, "embedded_worker": False,
          "analytics": False, **NO_LIMITS}
     )  # fmt: skip
-    app = create_app(ours, clock=clock)
+    app = create_app(build(ours, clock=clock))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as anon:
@@ -87,7 +88,7 @@ async def counting_app(
             "trusted_proxies": ("10.0.0.0/8",),
         }
     )
-    app = create_app(Settings.model_validate(limited.model_dump()), clock=clock)
+    app = create_app(build(Settings.model_validate(limited.model_dump()), clock=clock))
     async with app.router.lifespan_context(app):
         yield app
 

@@ -9,9 +9,9 @@ import pytest
 from redis.asyncio import Redis
 
 from kurz.app import create_app
+from kurz.bootstrap import build
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED
-from kurz.limits import ServiceLimits
 from kurz.ratelimit import FallbackLimiter, MemoryLimiter, Policy, RedisLimiter
 from tests.conftest import BASE_URL
 from tests.integration.test_links_api import create
@@ -77,7 +77,7 @@ async def test_the_service_keeps_serving_while_redis_is_down(
         ratelimit_api="100/60s;burst=100",
         ratelimit_redirect="100/60s;burst=100",
     )
-    app = create_app(settings, clock=clock)
+    app = create_app(build(settings, clock=clock))
     async with app.router.lifespan_context(app):
         from kurz.auth import queries as key_queries
         from kurz.auth.models import ApiKeyCreate
@@ -103,14 +103,35 @@ async def test_the_service_keeps_serving_while_redis_is_down(
 
 
 async def test_how_long_a_check_waits_for_redis_is_a_setting(clock: FakeClock) -> None:
-    settings = Settings.model_validate(
-        {"redis_url": "redis://127.0.0.1:6379/0", "ratelimit_timeout": 3.0}
-    )
-    limits = ServiceLimits.from_settings(settings, clock)
+    url = "redis://127.0.0.1:6379/0"
+    settings = Settings.model_validate({"redis_url": url, "ratelimit_timeout": 3.0})
+    parts = build(settings, clock=clock)
     try:
-        assert limits.redis is not None
-        kwargs = limits.redis.connection_pool.connection_kwargs
+        kwargs = parts.redis.client(url).connection_pool.connection_kwargs
         assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (3.0, 3.0)
     finally:
-        await limits.close()
+        await parts.redis.close()
+        await parts.db.dispose()
     assert Settings().ratelimit_timeout == 0.25
+
+
+async def test_one_client_serves_every_part_that_talks_to_a_redis(clock: FakeClock) -> None:
+    """The limiter, the L2 node and the bus's publisher on one URL share one client,
+    whose timeout is the shortest they asked for; only the click stream has its own."""
+    url = "redis://127.0.0.1:6379/0"
+    settings = Settings.model_validate(
+        {"redis_url": url, "cache_nodes": url, "ratelimit_timeout": 3.0, "cache_timeout": 0.5,
+         "analytics": True}
+    )  # fmt: skip
+    parts = build(settings, clock=clock)
+    try:
+        shared = parts.redis.client(url)
+        assert shared.connection_pool.connection_kwargs["socket_timeout"] == 0.5
+        assert parts.cache.l2 is not None
+        assert [node.client for node in parts.cache.l2.nodes.values()] == [shared]
+        assert parts.analytics is not None
+        assert parts.analytics.redis is not None
+        assert parts.analytics.redis is not shared
+    finally:
+        await parts.redis.close()
+        await parts.db.dispose()

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from http_sfv.list import List as SfList
 
 from kurz.app import create_app
+from kurz.bootstrap import build
 from kurz.config import Settings
 from tests.conftest import BASE_URL, KeyMaker
 from tests.integration.test_links_api import create
@@ -42,7 +43,7 @@ def limited(database_url: str) -> Settings:
 
 @pytest.fixture
 async def app(limited: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
-    app = create_app(limited, clock=clock)
+    app = create_app(build(limited, clock=clock))
     async with app.router.lifespan_context(app):
         yield app
 
@@ -117,7 +118,7 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(
     database_url: str, clock: FakeClock
 ) -> None:
     async def statuses(settings: Settings) -> list[int]:
-        app = create_app(settings, clock=clock)
+        app = create_app(build(settings, clock=clock))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
             async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
@@ -148,7 +149,7 @@ async def test_a_redirect_carries_the_fields_only_near_its_limit(
         ratelimit_redirect="10/60s;burst=10",
         ratelimit_api="100/60s;burst=100",
     )
-    app = create_app(settings, clock=clock)
+    app = create_app(build(settings, clock=clock))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 5000))
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:

@@ -1,0 +1,214 @@
+"""kurz's parts, built from Settings in one place, and the order they start and stop in.
+
+Every entry point asks for the parts it needs from here: the web app
+(kurz.app.create_app mounts its routes over them), `kurz worker` (no FastAPI at all),
+and the tests, which call `build` again with their own clock. Nothing is built at
+import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from kurz.analytics import scheduled as analytics_jobs
+from kurz.analytics.journal import place
+from kurz.analytics.pipeline import Analytics
+from kurz.auth.models import Principal
+from kurz.cache import CacheNodes, InvalidationBus, LRUCache, TieredCache
+from kurz.cache.nodes import node_client, parse_node
+from kurz.clock import system_clock
+from kurz.config import Settings
+from kurz.db import Database, ensure_schema
+from kurz.idempotency import Idempotency
+from kurz.jobs import JobStore, Registry
+from kurz.limits import ServiceLimits
+from kurz.links import scheduled as link_jobs
+from kurz.links.cache import Targets, target_cache
+from kurz.links.target import Target
+from kurz.links.urls import Origins
+from kurz.links.visit import Visits
+from kurz.types import Clock
+
+log = logging.getLogger("kurz")
+
+
+class RedisClients:
+    """One client, and so one connection pool, per Redis URL, shared by every part that
+    talks to that server: the limiter, the L2 node, the invalidations it publishes.
+
+    A URL's client gives up at the shortest timeout any of its users asked for: each
+    of them has a better answer than waiting (the next node, the database, the
+    in-process limiter). The click stream keeps a client of its own, since its
+    consumers block on reads for longer than any of those timeouts, and a
+    subscription holds a connection of its own anyway.
+    """
+
+    def __init__(self) -> None:
+        self._timeouts: dict[str, float] = {}
+        self._clients: dict[str, Redis] = {}
+        self._own: list[Redis] = []
+
+    def want(self, url: str, timeout: float) -> None:
+        """Note that a part will talk to `url`, giving up after `timeout` seconds."""
+        self._timeouts[url] = min(timeout, self._timeouts.get(url, timeout))
+
+    def client(self, url: str) -> Redis:
+        client = self._clients.get(url)
+        if client is None:
+            client = self._clients[url] = node_client(url, self._timeouts[url])
+        return client
+
+    def dedicated(self, url: str, timeout: float) -> Redis:
+        """A client of its own for one part, for reads that block."""
+        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=2.0)
+        self._own.append(client)
+        return client
+
+    async def close(self) -> None:
+        for client in [*self._clients.values(), *self._own]:
+            await client.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """Everything kurz is made of, for one process."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    redis: RedisClients
+    cache: TieredCache[Target]
+    targets: Targets
+    limits: ServiceLimits
+    visits: Visits
+    idempotency: Idempotency
+    jobs: JobStore
+    # What a worker runs, each domain's jobs registered by its scheduled.py.
+    registry: Registry
+    # Where this kurz answers: targets there are refused (they would loop).
+    own_origins: Origins
+    # None when KURZ_ANALYTICS is off.
+    analytics: Analytics | None = None
+    # API keys checked lately, by secret hash (KURZ_AUTH_CACHE_TTL); None: none kept.
+    principals: LRUCache[str, Principal] | None = None
+
+
+def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
+    """Every part, wired; nothing connects until `running`."""
+    db = Database.from_url(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        pool_timeout=settings.database_pool_timeout,
+    )
+    redis = RedisClients()
+    node_urls = [parse_node(url)[2] for url in settings.cache_nodes]
+    for url in node_urls:
+        redis.want(url, settings.cache_timeout)
+    bus_urls = node_urls or ([settings.redis_url] if settings.redis_url else [])
+    for url in bus_urls:
+        redis.want(url, settings.cache_timeout)
+    if settings.redis_url:
+        redis.want(settings.redis_url, settings.ratelimit_timeout)
+
+    nodes = None
+    if settings.cache_nodes:
+        nodes = CacheNodes(
+            settings.cache_nodes,
+            points=settings.cache_points,
+            balance=settings.cache_balance,
+            timeout=settings.cache_timeout,
+            clients={url: redis.client(url) for url in node_urls},
+        )
+    bus = None
+    if bus_urls:
+        bus = InvalidationBus(
+            bus_urls,
+            timeout=settings.cache_timeout,
+            publishers={url: redis.client(url) for url in bus_urls},
+        )
+    cache = target_cache(settings, db, nodes=nodes, bus=bus)
+    targets = Targets(cache)
+    limits = ServiceLimits.of(
+        settings, clock, redis.client(settings.redis_url) if settings.redis_url else None
+    )
+    analytics = None
+    if settings.analytics:
+        analytics = Analytics(
+            db=db,
+            clock=clock,
+            queue_size=settings.analytics_queue_size,
+            # Longer than a consumer's blocking read (1 s).
+            redis=redis.dedicated(settings.redis_url, 10.0) if settings.redis_url else None,
+            claim_idle=settings.analytics_claim_idle,
+            journal=place(settings),
+        )
+    visits = Visits(
+        targets=targets,
+        db=db,
+        clock=clock,
+        limits=limits,
+        clicks=analytics.recorder if analytics is not None else None,
+    )
+    idempotency = Idempotency(
+        db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
+    )
+    registry = Registry()
+    link_jobs.register(
+        registry, db=db, clock=clock, targets=targets, grace=settings.expired_link_grace
+    )
+    analytics_jobs.register(registry, db=db, clock=clock, retention=settings.analytics_retention)
+    _register_purge(registry, idempotency, settings.idempotency_purge_interval)
+    return Parts(
+        settings=settings,
+        clock=clock,
+        db=db,
+        redis=redis,
+        cache=cache,
+        targets=targets,
+        limits=limits,
+        visits=visits,
+        idempotency=idempotency,
+        jobs=JobStore(db, clock),
+        registry=registry,
+        own_origins=Origins.of(base_url=settings.base_url, host=settings.host, port=settings.port),
+        analytics=analytics,
+        principals=LRUCache(10_000, ttl=settings.auth_cache_ttl, timer=clock)
+        if settings.auth_cache_ttl
+        else None,
+    )
+
+
+def _register_purge(registry: Registry, idempotency: Idempotency, interval: float) -> None:
+    """The idempotency store's expired keys, purged (a library's job: no domain owns it)."""
+
+    @registry.job("purge-idempotency-keys")
+    async def purge_idempotency_keys(_payload: dict[str, Any]) -> None:
+        await idempotency.purge()
+
+    registry.every("purge-idempotency-keys", interval, "purge-idempotency-keys")
+
+
+@asynccontextmanager
+async def running(parts: Parts) -> AsyncIterator[Parts]:
+    """The parts started (the schema checked first), then stopped in reverse order:
+    every click queued is written before the database and Redis close."""
+    await ensure_schema(parts.db)
+    await parts.cache.start()
+    analytics = parts.analytics
+    if analytics is not None:
+        await analytics.start()
+    try:
+        yield parts
+    finally:
+        await parts.jobs.close()
+        if analytics is not None:
+            await analytics.stop()
+        await parts.cache.close()
+        await parts.redis.close()
+        await parts.db.dispose()
