@@ -47,6 +47,7 @@ from kurz.links.redirect import (
     send_redirect,
 )
 from kurz.links.scheduled import retire_expired
+from kurz.links.service import Links
 from kurz.links.urls import Origins
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
@@ -214,6 +215,15 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         if settings.analytics
         else None
     )
+    own_origins = Origins.of(base_url=settings.base_url, host=settings.host, port=settings.port)
+    links = Links(
+        db=db,
+        idempotency=idempotency,
+        clock=clock,
+        base_url=settings.base_url,
+        own=own_origins,
+        cache=redirector,
+    )
     state = AppState(
         settings=settings,
         db=db,
@@ -222,7 +232,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> KurzApp:
         limits=limits,
         idempotency=idempotency,
         jobs=jobs,
-        own_origins=Origins.of(base_url=settings.base_url, host=settings.host, port=settings.port),
+        links=links,
+        own_origins=own_origins,
         analytics=analytics,
         principals=LRUCache(10_000, ttl=settings.auth_cache_ttl, timer=clock)
         if settings.auth_cache_ttl

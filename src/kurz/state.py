@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from kurz.analytics.pipeline import Analytics
     from kurz.limits import ServiceLimits
     from kurz.links.redirect import Redirector
+    from kurz.links.service import Links
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class AppState:
     limits: ServiceLimits
     idempotency: Idempotency
     jobs: JobStore
+    links: Links
     # Where this kurz answers: targets there are refused (they would loop).
     own_origins: Origins
     # None when KURZ_ANALYTICS is off.
