@@ -30,6 +30,7 @@ from kurz.jobs import JobStore, Registry
 from kurz.limits import ServiceLimits
 from kurz.links import scheduled as link_jobs
 from kurz.links.cache import Targets, target_cache
+from kurz.links.service import Links
 from kurz.links.target import Target
 from kurz.links.urls import Origins
 from kurz.links.visit import Visits
@@ -87,6 +88,8 @@ class Parts:
     targets: Targets
     limits: ServiceLimits
     visits: Visits
+    # The links use cases (REST and gRPC call them alike).
+    links: Links
     idempotency: Idempotency
     jobs: JobStore
     # What a worker runs, each domain's jobs registered by its scheduled.py.
@@ -158,6 +161,15 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
     idempotency = Idempotency(
         db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
     )
+    own_origins = Origins.of(base_url=settings.base_url, host=settings.host, port=settings.port)
+    links = Links(
+        db=db,
+        idempotency=idempotency,
+        clock=clock,
+        base_url=settings.base_url,
+        own=own_origins,
+        cache=targets,
+    )
     registry = Registry()
     link_jobs.register(
         registry, db=db, clock=clock, targets=targets, grace=settings.expired_link_grace
@@ -173,10 +185,11 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
         targets=targets,
         limits=limits,
         visits=visits,
+        links=links,
         idempotency=idempotency,
         jobs=JobStore(db, clock),
         registry=registry,
-        own_origins=Origins.of(base_url=settings.base_url, host=settings.host, port=settings.port),
+        own_origins=own_origins,
         analytics=analytics,
         principals=LRUCache(10_000, ttl=settings.auth_cache_ttl, timer=clock)
         if settings.auth_cache_ttl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,16 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.auth import queries as key_queries
 from kurz.db import READ_COMMITTED, Database, SchemaNotReady, ensure_schema, upgrade
 from kurz.db.migrate import SchemaState, downgrade, schema_state
 from kurz.db.tables import metadata
+from kurz.errors import Problem
+from kurz.idempotency import Idempotency, Keyed, ReplayedProblem
+from kurz.links.models import LinkRead
+from tests.support import FakeClock
 
 
 def _diff(sync_conn: Connection) -> list[Any]:
@@ -291,5 +297,142 @@ async def test_0007_makes_every_existing_key_an_ordinary_key(database_url: str) 
         async with db.read() as conn:
             names = (await conn.execute(sa.text("SELECT name FROM api_keys"))).all()
         assert [tuple(row) for row in names] == [("edge",)]
+    finally:
+        await db.dispose()
+
+
+def _old_response(status: int, body: dict[str, Any], **headers: str) -> dict[str, Any]:
+    """An answer as 0002's table kept it: status, kept headers, body bytes."""
+    kind = "application/json" if status < 400 else "application/problem+json"
+    pairs = [["content-type", kind], *([k, v] for k, v in headers.items())]
+    encoded = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return {"status": status, "headers": json.dumps(pairs), "body": encoded}
+
+
+def _link(version: int) -> LinkRead:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return LinkRead(
+        code="abc", short_url="https://k.example/abc", url="https://example.com/ü", alias=False,
+        created_at=at, updated_at=at, expires_at=None, max_visits=None, redirect_status=302,
+        forward_query=False, tags=["t"], version=version,
+    )  # fmt: skip
+
+
+def _problem_body(status: int, slug: str, path: str, **more: Any) -> dict[str, Any]:
+    body = {"type": f"/problems/{slug}", "title": slug.title(), "status": status}
+    return {**body, "detail": f"{slug}.", "instance": path, **more}
+
+
+async def test_0008_converts_the_kept_responses_into_records(
+    database_url: str, clock: FakeClock
+) -> None:
+    db = Database.from_url(database_url)
+    links = "/api/v1/links"
+    errors = [{"field": "url", "in": "body", "message": "bad"}]
+    old = [
+        ("c1", "POST", links, _old_response(
+            201, json.loads(_link(1).model_dump_json()), location=f"{links}/abc", etag='"1"'
+        )),
+        ("c2", "POST", links, _old_response(
+            422, _problem_body(422, "validation-error", links, errors=errors, hint="x")
+        )),
+        ("u1", "PATCH", f"{links}/abc", _old_response(
+            200, json.loads(_link(2).model_dump_json()), etag='"2"'
+        )),
+        ("u2", "PATCH", f"{links}/abc", _old_response(
+            412, _problem_body(412, "precondition-failed", f"{links}/abc"), etag='"2"'
+        )),
+        # One key on two links: one of the two records is kept.
+        ("u1", "PATCH", f"{links}/xyz", _old_response(
+            404, _problem_body(404, "not-found", f"{links}/xyz")
+        )),
+        # No operation kurz keys.
+        ("d1", "DELETE", f"{links}/abc", _old_response(204, {})),
+    ]  # fmt: skip
+    at, expires = datetime(2026, 1, 1, tzinfo=UTC), datetime(2099, 1, 1, tzinfo=UTC)
+    try:
+        await downgrade(db, "0007")
+        async with db.write(READ_COMMITTED) as conn:
+            for key, method, path, response in old:
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, "
+                        "status, headers, body, created_at, expires_at) VALUES ('key:1', :key, "
+                        ":method, :path, :fingerprint, :status, :headers, :body, :at, :expires)"
+                    ).bindparams(sa.bindparam("body", type_=sa.LargeBinary())),
+                    {
+                        "key": key, "method": method, "path": path, "fingerprint": "f" * 64,
+                        **response, "at": _stored(db, at), "expires": _stored(db, expires),
+                    },
+                )  # fmt: skip
+        await upgrade(db)
+        async with db.read() as conn:
+            assert await conn.run_sync(_diff) == []
+            records = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT principal, operation, key, status FROM idempotency_keys "
+                        "ORDER BY operation, key"
+                    )
+                )
+            ).all()
+        assert [tuple(row) for row in records] == [
+            ("key:1", "create-link", "c1", 200),
+            ("key:1", "create-link", "c2", 422),
+            ("key:1", "update-link", "u1", 200),
+            ("key:1", "update-link", "u2", 412),
+        ]
+
+        # The store replays them: the link, and the Problems with their members and ETag.
+        idem = Idempotency(db, clock, ttl=60)
+
+        async def replay(operation: str, key: str, fingerprint: str = "f" * 64) -> LinkRead:
+            async def never(_conn: AsyncConnection) -> LinkRead:
+                raise AssertionError("a converted record is replayed, not run")
+
+            keyed = Keyed("key:1", operation, key, fingerprint)
+            done = await idem.run(never, keyed, result=LinkRead)
+            assert done.replayed
+            return done.value
+
+        assert await replay("create-link", "c1") == _link(1)
+        assert await replay("update-link", "u1") == _link(2)
+        with pytest.raises(ReplayedProblem) as refused:
+            await replay("create-link", "c2")
+        problem = refused.value
+        assert (problem.status, problem.slug, problem.detail) == (
+            422,
+            "validation-error",
+            "validation-error.",
+        )
+        assert (problem.errors, problem.extensions) == (errors, {"hint": "x"})
+        with pytest.raises(ReplayedProblem) as stale:
+            await replay("update-link", "u2")
+        assert (stale.value.status, stale.value.headers) == (412, {"ETag": '"2"'})
+        # The fingerprint of the raw body is not the validated input's: a retry across
+        # the upgrade is refused as reused, and nothing runs twice.
+        with pytest.raises(Problem) as reused:
+            await replay("create-link", "c1", fingerprint="0" * 64)
+        assert reused.value.slug == "idempotency-key-reused"
+
+        await downgrade(db, "0007")
+        async with db.read() as conn:
+            back = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT scope, key, method, path, status, headers, body "
+                        "FROM idempotency_keys ORDER BY key"
+                    )
+                )
+            ).all()
+        # A refused update names no link: it is dropped (a retry is refused again).
+        kept = {(key, method, path): response for key, method, path, response in old}
+        assert [(row.key, row.method, row.path) for row in back] == [
+            ("c1", "POST", links), ("c2", "POST", links), ("u1", "PATCH", f"{links}/abc")
+        ]  # fmt: skip
+        for row in back:
+            response = kept[(row.key, row.method, row.path)]
+            assert (row.status, bytes(row.body)) == (response["status"], response["body"])
+            assert dict(json.loads(row.headers)) == dict(json.loads(response["headers"]))
     finally:
         await db.dispose()

@@ -341,7 +341,7 @@ async def provoke_links(doc: Document, app: KurzApp, database_url: str) -> None:
         check(await api.post(LINKS, json=aliased, headers=alias_key), "createLink", 409)
         replayed = await api.post(LINKS, json=aliased, headers=alias_key)
         assert check(replayed, "createLink", 409).headers["idempotent-replayed"] == "true"
-        flying = Keyed(caller=caller, method="POST", path=LINKS, key="fly", fingerprint="")
+        flying = Keyed(principal=caller, operation="create-link", key="fly", fingerprint="")
         async with key_in_flight(database_url, flying):
             busy = await api.post(LINKS, json=body, headers={"Idempotency-Key": '"fly"'})
         assert check(busy, "createLink", 409).json()["type"] == "/problems/idempotency-key-in-use"
@@ -388,7 +388,7 @@ async def provoke_links(doc: Document, app: KurzApp, database_url: str) -> None:
         assert check(replayed, "updateLink", 422).headers["idempotent-replayed"] == "true"
         big = {"If-Match": "*", "Content-Type": "application/json"}
         check(await api.patch(one, content=b" " * 70_000, headers=big), "updateLink", 413)
-        flying = Keyed(caller=caller, method="PATCH", path=one, key="fly", fingerprint="")
+        flying = Keyed(principal=caller, operation="update-link", key="fly", fingerprint="")
         async with key_in_flight(database_url, flying):
             busy = await api.patch(
                 one, json=change, headers={"If-Match": "*", "Idempotency-Key": '"fly"'}

@@ -1,4 +1,4 @@
-"""REST endpoints for click statistics: parse the range, call kurz.analytics.stats, render."""
+"""REST endpoints for click statistics: parse the range, call the analytics use cases, render."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BeforeValidator
 
-from kurz.analytics import stats
+from kurz.analytics import service, stats
 from kurz.analytics.models import Interval, LinkStats, StatsSummary
 from kurz.auth.views import PrincipalDep
 from kurz.clock import utcnow
 from kurz.dates import rfc3339_only
-from kurz.links import service
 from kurz.openapi import AUTHENTICATED, NOT_FOUND, answer, problem, responses
 from kurz.state import StateDep
 
@@ -91,7 +90,7 @@ async def get_link_stats(
     top: Annotated[int, Query(ge=1, le=100, description="Values per dimension.")] = 10,
 ) -> LinkStats:
     span = stats.window(start=start, end=end, interval=interval, now=utcnow(state.clock))
-    return await service.link_stats(state, principal=principal, code=code, span=span, top=top)
+    return await service.link_stats(db=state.db, principal=principal, code=code, span=span, top=top)
 
 
 @router.get(

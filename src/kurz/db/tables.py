@@ -146,20 +146,19 @@ link_tags = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
-    # Who sent the key (an opaque caller scope, e.g. "key:12"), and to which endpoint:
-    # two callers, or two endpoints, never share a key. The primary key serves the one
-    # lookup a keyed request makes:
-    #   SELECT ... WHERE scope = :s AND key = :k AND method = :m AND path = :p
-    Column("scope", String(64), primary_key=True),
+    # Whose key it is (an opaque principal, e.g. "key:12") and for which operation
+    # ("create-link", "update-link"): no HTTP method or path, so that REST and gRPC
+    # share a key. The primary key serves the one lookup a keyed write makes:
+    #   SELECT ... WHERE principal = :p AND operation = :o AND key = :k
+    Column("principal", String(64), primary_key=True),
+    Column("operation", String(32), primary_key=True),
     Column("key", String(255), primary_key=True),
-    Column("method", String(10), primary_key=True),
-    Column("path", String(255), primary_key=True),
-    # SHA-256 (hex) of the request's canonical JSON body: a retry must send the same.
+    # SHA-256 (hex) of the validated input as canonical JSON: a retry must send the same.
     Column("fingerprint", String(64), nullable=False),
+    # 200 for a result; a refusal's Problem status.
     Column("status", SmallInteger, nullable=False),
-    # The response headers that are replayed, as a JSON list of [name, value] pairs.
-    Column("headers", Text, nullable=False),
-    Column("body", LargeBinary, nullable=False),
+    # The result's JSON (a LinkRead), or the refusal's (kurz.idempotency.record).
+    Column("result", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     # The purge: DELETE ... WHERE expires_at <= :now, in batches.
     Column("expires_at", UTCDateTime, nullable=False, index=True),

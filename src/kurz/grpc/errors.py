@@ -8,7 +8,6 @@ violation per field) and RetryInfo (when to try again).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import grpc
@@ -17,7 +16,6 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from kurz.errors import Problem
-from kurz.idempotency import Stored
 
 DOMAIN = "kurz"
 # Where gRPC carries a google.rpc.Status with details, beside the code and message.
@@ -113,17 +111,3 @@ def status_of(problem: Problem) -> RpcError:
 def _proto_field(field: str) -> str:
     head, dot, rest = field.partition(".")
     return PROTO_FIELDS.get(head, head) + dot + rest
-
-
-def stored_problem(stored: Stored) -> Problem:
-    """The Problem a stored (replayed) problem+json answer was made from."""
-    body = json.loads(stored.body)
-    kept = dict(stored.headers)
-    return Problem(
-        int(body["status"]),
-        str(body["type"]).removeprefix("/problems/"),
-        str(body["title"]),
-        str(body["detail"]),
-        errors=body.get("errors"),
-        headers={"ETag": kept["etag"]} if "etag" in kept else {},
-    )

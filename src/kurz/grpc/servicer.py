@@ -1,4 +1,4 @@
-"""kurz.v1.LinkService: parse the message, call kurz.links.service, render the reply.
+"""kurz.v1.LinkService: parse the message, call the use cases, render the reply.
 
 Every method runs what the matching REST route runs (the API key check and its rate
 limit, the operation, the idempotency store), so the two APIs answer alike; a
@@ -7,7 +7,6 @@ Problem becomes the status docs/grpc.md lists for it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import grpc
 from google.protobuf import empty_pb2
 from pydantic import BaseModel, ValidationError
 
+from kurz.analytics import service as analytics
 from kurz.analytics import stats
 from kurz.auth.models import Principal
 from kurz.auth.service import authorize, proxy_key_required
@@ -25,13 +25,12 @@ from kurz.bootstrap import Parts
 from kurz.clock import utcnow
 from kurz.errors import Problem, invalid, validation_problem
 from kurz.grpc import convert
-from kurz.grpc.errors import status_of, stored_problem
+from kurz.grpc.errors import status_of
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.grpc.kurz.v1 import links_pb2_grpc as pb_grpc
-from kurz.idempotency import REPLAYED, Stored, key_for
+from kurz.idempotency import REPLAYED, ReplayedProblem, key_for
 from kurz.limits import SCOPE_KEY, too_many_requests
-from kurz.links import service
-from kurz.links.models import LinkCreate, LinkRead, LinkUpdate
+from kurz.links.models import LinkCreate, LinkUpdate
 from kurz.links.queries import Versions
 from kurz.links.visit import Visitor
 from kurz.ratelimit import with_fields
@@ -127,12 +126,6 @@ def validated(model: type[M], body: dict[str, Any]) -> M:
         raise validation_problem(found) from None
 
 
-def _link(stored: Stored) -> pb.Link:
-    if stored.status >= 400:
-        raise stored_problem(stored)
-    return convert.link(LinkRead.model_validate_json(stored.body))
-
-
 class LinkServicer(pb_grpc.LinkServiceServicer):
     """The gRPC entrypoint to the links operations, for one app's state."""
 
@@ -146,6 +139,8 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             context.set_trailing_metadata(tuple(call.trailers()))
             return result
         except Problem as problem:
+            # A refusal answered from the idempotency record says so, as a result does.
+            call.replayed = call.replayed or isinstance(problem, ReplayedProblem)
             error = status_of(problem)
             context.set_trailing_metadata((*call.trailers(), *error.trailers()))
             await context.abort(error.code, error.message)
@@ -171,27 +166,21 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
         async def work(call: Call) -> pb.Link:
             principal = await self._caller(call)
             body = convert.create_body(request)
-            keyed = key_for(
+            key = key_for(
                 call.metadata.get(IDEMPOTENCY_KEY, []),
-                caller=service.caller_of(principal),
-                method="POST",
-                path=service.PREFIX,
-                body=json.dumps(body).encode(),
                 required=self.state.settings.idempotency_required,
             )
             link_in = validated(LinkCreate, body)
-            stored = await service.create(
-                self.state, principal=principal, link_in=link_in, keyed=keyed
-            )
-            call.replayed = stored.replayed
-            return _link(stored)
+            done = await self.state.links.create(principal=principal, link_in=link_in, key=key)
+            call.replayed = done.replayed
+            return convert.link(done.value)
 
         return await self._answer(context, work)
 
     async def GetLink(self, request: pb.GetLinkRequest, context: Context) -> pb.Link:
         async def work(call: Call) -> pb.Link:
             principal = await self._caller(call)
-            found = await service.get(self.state, principal=principal, code=request.code)
+            found = await self.state.links.get(principal=principal, code=request.code)
             return convert.link(found)
 
         return await self._answer(context, work)
@@ -206,8 +195,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 raise invalid(
                     "limit", f"must be 1 to {MAX_PAGE} (0: {DEFAULT_PAGE})", location="query"
                 )
-            page = await service.list_(
-                self.state,
+            page = await self.state.links.list_(
                 principal=principal,
                 limit=size,
                 cursor=request.page_token or None,
@@ -232,26 +220,17 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                     "concurrent change is not silently overwritten.",
                 )
             body = convert.update_body(request)
-            if_match = f'"{request.expected_version}"'
-            keyed = key_for(
-                call.metadata.get(IDEMPOTENCY_KEY, []),
-                caller=service.caller_of(principal),
-                method="PATCH",
-                path=f"{service.PREFIX}/{request.code}",
-                body=json.dumps(body).encode(),
-                extra=(if_match,),
-            )
+            key = key_for(call.metadata.get(IDEMPOTENCY_KEY, []))
             link_in = validated(LinkUpdate, body)
-            stored = await service.update(
-                self.state,
+            done = await self.state.links.update(
                 principal=principal,
                 code=request.code,
                 link_in=link_in,
                 versions=Versions(frozenset({request.expected_version})),
-                keyed=keyed,
+                key=key,
             )
-            call.replayed = stored.replayed
-            return _link(stored)
+            call.replayed = done.replayed
+            return convert.link(done.value)
 
         return await self._answer(context, work)
 
@@ -260,9 +239,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             principal = await self._caller(call)
             expected = request.expected_version
             versions = Versions(frozenset({expected})) if expected > 0 else Versions.any()
-            await service.delete(
-                self.state, principal=principal, code=request.code, versions=versions
-            )
+            await self.state.links.delete(principal=principal, code=request.code, versions=versions)
             return empty_pb2.Empty()
 
         return await self._answer(context, work)
@@ -320,8 +297,8 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 interval=interval,
                 now=utcnow(self.state.clock),
             )
-            found = await service.link_stats(
-                self.state, principal=principal, code=request.code, span=span, top=top
+            found = await analytics.link_stats(
+                db=self.state.db, principal=principal, code=request.code, span=span, top=top
             )
             return convert.link_stats(found)
 

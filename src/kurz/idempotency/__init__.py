@@ -1,18 +1,19 @@
-"""Idempotency-Key handling: a retried write is answered from its stored response."""
+"""Idempotency-Key handling: a retried write is answered from its record, not run again."""
 
-from kurz.idempotency.http import key_for, keyed_request
+from kurz.idempotency.http import REPLAYED, key_for
 from kurz.idempotency.key import MAX_LENGTH, MalformedKey, fingerprint, parse_key
-from kurz.idempotency.store import REPLAYED, Idempotency, Keyed, Stored
+from kurz.idempotency.record import Done, Keyed, ReplayedProblem
+from kurz.idempotency.store import Idempotency
 
 __all__ = [
     "MAX_LENGTH",
     "REPLAYED",
+    "Done",
     "Idempotency",
     "Keyed",
     "MalformedKey",
-    "Stored",
+    "ReplayedProblem",
     "fingerprint",
     "key_for",
-    "keyed_request",
     "parse_key",
 ]

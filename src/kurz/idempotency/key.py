@@ -1,10 +1,11 @@
-"""The Idempotency-Key header, and the fingerprint a key is bound to."""
+"""An Idempotency-Key's value, and the fingerprint of the input a key is bound to."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+from typing import Any
 
 MAX_LENGTH = 255
 # The usual key (a UUID, say) has no escapes: one regex answers it.
@@ -50,19 +51,11 @@ def parse_key(value: str) -> str:
     raise MalformedKey("the closing quote is missing")
 
 
-def fingerprint(body: bytes, *extra: str) -> str:
-    """SHA-256 of the body as canonical JSON, plus any headers that change the request.
+def fingerprint(value: Any) -> str:
+    """SHA-256 of `value` (validated input, as JSON-able data) written as canonical JSON.
 
-    Canonical (sorted keys, no spaces, one spelling per string) so that a client that
-    re-serialises the same payload differently on retry still matches.
+    Canonical (sorted keys, no spaces, one spelling per string), so that the same input
+    has one fingerprint whichever API it came through and however it was spelled there.
     """
-    try:
-        canonical = json.dumps(
-            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
-    except (ValueError, UnicodeDecodeError):
-        canonical = body
-    digest = hashlib.sha256(canonical)
-    for part in extra:
-        digest.update(b"\x00" + part.encode())
-    return digest.hexdigest()
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

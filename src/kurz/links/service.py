@@ -1,38 +1,43 @@
-"""What the REST views and the gRPC servicer both call: one function per operation.
+"""The links use cases: what the REST views and the gRPC servicer both call.
 
-Each opens its transaction (at the isolation level it names), runs the service
-functions, goes through the idempotency store where a retry must not repeat a write,
-and tells the caches of a change. The two APIs only parse and render around these,
-so they cannot drift apart.
-
-A keyed write's answer is kept by the idempotency store as REST sends it (status,
-headers, JSON body): both APIs replay from that one record.
+Each opens its transaction (at the isolation level it names), runs the queries, goes
+through the idempotency store where a retry must not repeat a write, and tells the
+caches of a change. They return domain results (a LinkRead, a page) or raise a
+Problem, and know nothing of HTTP: each API renders them its own way, so the two
+cannot drift apart.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-from starlette.responses import Response
 
-from kurz.analytics import stats
-from kurz.analytics.models import LinkStats
 from kurz.auth.models import Principal
+from kurz.cache import FOREVER
 from kurz.clock import utcnow
-from kurz.db import READ_COMMITTED, REPEATABLE_READ
+from kurz.db import READ_COMMITTED, REPEATABLE_READ, Database
 from kurz.errors import invalid, not_found
-from kurz.idempotency import Keyed, Stored
+from kurz.idempotency import Done, Idempotency, Keyed, fingerprint
 from kurz.links import queries
 from kurz.links.codes import is_code
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
-from kurz.links.queries import Versions, etag
-from kurz.links.urls import validate_tag
+from kurz.links.queries import Versions
+from kurz.links.urls import Origins, validate_tag
+from kurz.types import Clock
 
 if TYPE_CHECKING:
-    from kurz.bootstrap import Parts
+    pass
 
-PREFIX = "/api/v1/links"
+# The operations a key is scoped to (besides its principal): one name per use case.
+CREATE = "create-link"
+UPDATE = "update-link"
+
+
+class LinkCache(Protocol):
+    """The caches that may hold a link, told when it changes (kurz.links.cache.Targets)."""
+
+    async def changed(self, code: str, version: int = FOREVER) -> None: ...
 
 
 def caller_of(principal: Principal) -> str:
@@ -47,115 +52,131 @@ def checked_code(code: str) -> str:
     return code
 
 
-def rendered(status: int, link: LinkRead, headers: dict[str, str]) -> Response:
-    return Response(link.model_dump_json().encode(), status, headers, media_type="application/json")
+def create_key(principal: Principal, link_in: LinkCreate, key: str) -> Keyed:
+    """`key` bound to the link asked for, defaults and all, however it was spelled."""
+    return Keyed(caller_of(principal), CREATE, key, fingerprint(link_in.model_dump(mode="json")))
 
 
-def version_of(stored: Stored) -> int:
-    """The link version a stored 200 or 201 carries in its ETag."""
-    return int(dict(stored.headers)["etag"].strip('"'))
+def update_key(
+    principal: Principal, code: str, link_in: LinkUpdate, versions: Versions, key: str
+) -> Keyed:
+    """`key` bound to the change (only the fields sent), its link and the versions it
+    may apply to."""
+    allowed = None if versions.allowed is None else sorted(versions.allowed)
+    change = {
+        "code": code,
+        "link": link_in.model_dump(mode="json", exclude_unset=True),
+        "versions": allowed,
+        "weak_only": versions.weak_only,
+    }
+    return Keyed(caller_of(principal), UPDATE, key, fingerprint(change))
 
 
-async def create(
-    state: Parts, *, principal: Principal, link_in: LinkCreate, keyed: Keyed | None
-) -> Stored:
-    async def operation(conn: AsyncConnection) -> Response:
-        link = await queries.create(
-            conn=conn,
-            link_in=link_in,
-            owner=principal,
-            now=utcnow(state.clock),
-            base_url=state.settings.base_url,
-            own=state.own_origins,
-        )
-        headers = {"Location": f"{PREFIX}/{link.code}", "ETag": etag(link.version)}
-        return rendered(201, link, headers)
+class Links:
+    """The links use cases, over the parts they need."""
 
-    stored = await state.idempotency.run(operation, keyed)
-    if stored.status == 201:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        idempotency: Idempotency,
+        clock: Clock,
+        base_url: str,
+        own: Origins,
+        cache: LinkCache,
+    ) -> None:
+        self.db = db
+        self.idempotency = idempotency
+        self.clock = clock
+        self.base_url = base_url
+        # Where this kurz answers: targets there are refused (they would loop).
+        self.own = own
+        self.cache = cache
+
+    async def create(
+        self, *, principal: Principal, link_in: LinkCreate, key: str | None
+    ) -> Done[LinkRead]:
+        """A new link; with `key`, the link made the first time the key was sent."""
+
+        async def operation(conn: AsyncConnection) -> LinkRead:
+            return await queries.create(
+                conn=conn,
+                link_in=link_in,
+                owner=principal,
+                now=utcnow(self.clock),
+                base_url=self.base_url,
+                own=self.own,
+            )
+
+        keyed = None if key is None else create_key(principal, link_in, key)
+        done = await self.idempotency.run(operation, keyed, result=LinkRead)
         # A process may remember the code as unknown (a visitor tried it first).
-        code = dict(stored.headers)["location"].rpartition("/")[2]
-        await state.targets.changed(code, version_of(stored))
-    return stored
+        await self.cache.changed(done.value.code, done.value.version)
+        return done
 
+    async def get(self, *, principal: Principal, code: str) -> LinkRead:
+        # One snapshot for the row and its tags, so the ETag names exactly what is sent.
+        async with self.db.read(REPEATABLE_READ) as conn:
+            return await queries.get(
+                conn=conn, code=checked_code(code), principal=principal, base_url=self.base_url
+            )
 
-async def get(state: Parts, *, principal: Principal, code: str) -> LinkRead:
-    # One snapshot for the row and its tags, so the ETag names exactly what is sent.
-    async with state.db.read(REPEATABLE_READ) as conn:
-        return await queries.get(
-            conn=conn,
-            code=checked_code(code),
-            principal=principal,
-            base_url=state.settings.base_url,
-        )
+    async def list_(
+        self, *, principal: Principal, limit: int, cursor: str | None, tag: str | None
+    ) -> LinkPagination:
+        """A page of links; `tag` as the caller sent it (a 422 if it cannot be one)."""
+        if tag is not None:
+            try:
+                tag = validate_tag(tag)
+            except ValueError as exc:
+                raise invalid("tag", str(exc), location="query") from None
+        # Links and their tags are two statements: one snapshot keeps them together.
+        async with self.db.read(REPEATABLE_READ) as conn:
+            return await queries.list_(
+                conn=conn,
+                principal=principal,
+                limit=limit,
+                cursor=cursor,
+                tag=tag,
+                base_url=self.base_url,
+            )
 
+    async def update(
+        self,
+        *,
+        principal: Principal,
+        code: str,
+        link_in: LinkUpdate,
+        versions: Versions,
+        key: str | None,
+    ) -> Done[LinkRead]:
+        """The link changed, if it is at one of `versions`; with `key`, the answer the
+        first time the key was sent."""
 
-async def list_(
-    state: Parts, *, principal: Principal, limit: int, cursor: str | None, tag: str | None
-) -> LinkPagination:
-    """A page of links; `tag` as the caller sent it (a 422 if it cannot be one)."""
-    if tag is not None:
-        try:
-            tag = validate_tag(tag)
-        except ValueError as exc:
-            raise invalid("tag", str(exc), location="query") from None
-    # Links and their tags are two statements: one snapshot keeps them together.
-    async with state.db.read(REPEATABLE_READ) as conn:
-        return await queries.list_(
-            conn=conn,
-            principal=principal,
-            limit=limit,
-            cursor=cursor,
-            tag=tag,
-            base_url=state.settings.base_url,
-        )
+        async def operation(conn: AsyncConnection) -> LinkRead:
+            return await queries.update(
+                conn=conn,
+                code=checked_code(code),
+                principal=principal,
+                link_in=link_in,
+                versions=versions,
+                now=utcnow(self.clock),
+                base_url=self.base_url,
+                own=self.own,
+            )
 
+        keyed = None if key is None else update_key(principal, code, link_in, versions, key)
+        done = await self.idempotency.run(operation, keyed, result=LinkRead)
+        await self.cache.changed(code, done.value.version)
+        return done
 
-async def update(
-    state: Parts,
-    *,
-    principal: Principal,
-    code: str,
-    link_in: LinkUpdate,
-    versions: Versions,
-    keyed: Keyed | None,
-) -> Stored:
-    async def operation(conn: AsyncConnection) -> Response:
-        link = await queries.update(
-            conn=conn,
-            code=checked_code(code),
-            principal=principal,
-            link_in=link_in,
-            versions=versions,
-            now=utcnow(state.clock),
-            base_url=state.settings.base_url,
-            own=state.own_origins,
-        )
-        return rendered(200, link, {"ETag": etag(link.version)})
-
-    stored = await state.idempotency.run(operation, keyed)
-    if stored.status == 200:
-        await state.targets.changed(code, version_of(stored))
-    return stored
-
-
-async def delete(state: Parts, *, principal: Principal, code: str, versions: Versions) -> None:
-    async with state.db.write(READ_COMMITTED) as conn:
-        await queries.delete(
-            conn=conn,
-            code=checked_code(code),
-            principal=principal,
-            versions=versions,
-            now=utcnow(state.clock),
-        )
-    await state.targets.changed(code)
-
-
-async def link_stats(
-    state: Parts, *, principal: Principal, code: str, span: stats.Window, top: int
-) -> LinkStats:
-    checked_code(code)
-    # Totals, series and breakdowns from one snapshot: they add up while clicks land.
-    async with state.db.read(REPEATABLE_READ) as conn:
-        link_id = await queries.get_id(conn=conn, code=code, principal=principal)
-        return await stats.get_link_stats(conn=conn, link_id=link_id, code=code, span=span, top=top)
+    async def delete(self, *, principal: Principal, code: str, versions: Versions) -> None:
+        async with self.db.write(READ_COMMITTED) as conn:
+            await queries.delete(
+                conn=conn,
+                code=checked_code(code),
+                principal=principal,
+                versions=versions,
+                now=utcnow(self.clock),
+            )
+        await self.cache.changed(code)

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from kurz.auth.views import PrincipalDep
 from kurz.errors import Problem
-from kurz.idempotency import Keyed, keyed_request
-from kurz.links import service
+from kurz.idempotency import REPLAYED, Done, ReplayedProblem, key_for
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.preconditions import parse_if_match
 from kurz.links.queries import Versions, etag
@@ -25,7 +24,7 @@ from kurz.openapi import (
 )
 from kurz.state import StateDep
 
-PREFIX = service.PREFIX
+PREFIX = "/api/v1/links"
 router = APIRouter(prefix=PREFIX, tags=["links"])
 
 
@@ -50,7 +49,6 @@ _STALE = problem("If-Match does not match: another writer changed the link", "ET
 
 async def _idempotency_key(
     request: Request,
-    principal: PrincipalDep,
     state: StateDep,
     idempotency_key: Annotated[
         str | None,
@@ -61,16 +59,30 @@ async def _idempotency_key(
             "(24 hours by default).",
         ),
     ] = None,
-) -> Keyed | None:
+) -> str | None:
     # A PATCH is already safe to retry under If-Match, so only a POST can require a key.
     required = state.settings.idempotency_required and request.method == "POST"
-    extra = (request.headers.get("if-match", ""),) if request.method == "PATCH" else ()
-    return await keyed_request(
-        request, service.caller_of(principal), required=required, extra=extra
-    )
+    return key_for(request.headers.getlist("idempotency-key"), required=required)
 
 
-KeyedDep = Annotated[Keyed | None, Depends(_idempotency_key)]
+KeyDep = Annotated[str | None, Depends(_idempotency_key)]
+
+
+def _rendered(done: Done[LinkRead], status: int, *, location: bool = False) -> Response:
+    """A link as a write answers it, with its ETag, saying so when it is a replay."""
+    link = done.value
+    headers = {"ETag": etag(link.version)}
+    if location:
+        headers["Location"] = f"{PREFIX}/{link.code}"
+    if done.replayed:
+        headers[REPLAYED] = "true"
+    return Response(link.model_dump_json().encode(), status, headers, media_type="application/json")
+
+
+def _said_replayed(problem: ReplayedProblem) -> ReplayedProblem:
+    """A refusal answered from the record, saying so as a replayed success does."""
+    problem.headers[REPLAYED] = "true"
+    return problem
 
 
 @router.post(
@@ -101,10 +113,13 @@ KeyedDep = Annotated[Keyed | None, Depends(_idempotency_key)]
     ),
 )
 async def create_link(
-    link_in: LinkCreate, principal: PrincipalDep, state: StateDep, keyed: KeyedDep
+    link_in: LinkCreate, principal: PrincipalDep, state: StateDep, key: KeyDep
 ) -> Response:
-    stored = await service.create(state, principal=principal, link_in=link_in, keyed=keyed)
-    return stored.response()
+    try:
+        done = await state.links.create(principal=principal, link_in=link_in, key=key)
+    except ReplayedProblem as problem:
+        raise _said_replayed(problem) from None
+    return _rendered(done, 201, location=True)
 
 
 @router.get(
@@ -124,7 +139,7 @@ async def list_links(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH)] = None,
 ) -> LinkPagination:
-    return await service.list_(state, principal=principal, limit=limit, cursor=cursor, tag=tag)
+    return await state.links.list_(principal=principal, limit=limit, cursor=cursor, tag=tag)
 
 
 @router.get(
@@ -136,7 +151,7 @@ async def list_links(
 async def get_link(
     code: str, principal: PrincipalDep, state: StateDep, response: Response
 ) -> LinkRead:
-    link = await service.get(state, principal=principal, code=code)
+    link = await state.links.get(principal=principal, code=code)
     response.headers["ETag"] = etag(link.version)
     return link
 
@@ -171,7 +186,7 @@ async def update_link(
     link_in: LinkUpdate,
     principal: PrincipalDep,
     state: StateDep,
-    keyed: KeyedDep,
+    key: KeyDep,
     if_match: IfMatch = None,
 ) -> Response:
     if if_match is None:
@@ -182,15 +197,17 @@ async def update_link(
             "Send If-Match with the link's current ETag, so that a concurrent change "
             "is not silently overwritten.",
         )
-    stored = await service.update(
-        state,
-        principal=principal,
-        code=code,
-        link_in=link_in,
-        versions=parse_if_match(if_match),
-        keyed=keyed,
-    )
-    return stored.response()
+    try:
+        done = await state.links.update(
+            principal=principal,
+            code=code,
+            link_in=link_in,
+            versions=parse_if_match(if_match),
+            key=key,
+        )
+    except ReplayedProblem as problem:
+        raise _said_replayed(problem) from None
+    return _rendered(done, 200)
 
 
 @router.delete(
@@ -213,5 +230,5 @@ async def delete_link(
     code: str, principal: PrincipalDep, state: StateDep, if_match: DeleteIfMatch = None
 ) -> Response:
     versions = Versions.any() if if_match is None else parse_if_match(if_match)
-    await service.delete(state, principal=principal, code=code, versions=versions)
+    await state.links.delete(principal=principal, code=code, versions=versions)
     return Response(status_code=204)

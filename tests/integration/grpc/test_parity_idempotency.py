@@ -148,3 +148,106 @@ async def test_a_required_key_is_required_alike(settings: Settings, clock: FakeC
             # Only a create needs one: an update is safe to retry under its version.
             update = pb.UpdateLinkRequest(code=made.message.code, expected_version=1, max_visits=1)
             assert (await rpc.ok("UpdateLink", update)).message.version == 2
+
+
+# One link asked for in two spellings: REST's with the defaults written out, a tag
+# twice and "Z"; gRPC's with its fields unset (its expire_time reaches the model as
+# "+00:00"). The key is bound to the validated input, so both are the same request.
+SPELLED = {"url": "https://example.com/spelled", "expires_at": "2099-01-01T00:00:00Z"}
+REST_SPELLING = {**SPELLED, "redirect_status": 302, "forward_query": False, "tags": ["t", "t"]}
+RPC_SPELLING = create_request({**SPELLED, "tags": ["t"]})
+
+
+def rest_keyed(key: str, **headers: str) -> dict[str, str]:
+    return {"Idempotency-Key": key, **headers}
+
+
+async def test_a_create_keyed_over_either_api_is_replayed_over_the_other(
+    api: httpx.AsyncClient, rpc: Rpc
+) -> None:
+    first = await api.post("/api/v1/links", json=REST_SPELLING, headers=rest_keyed('"rest"'))
+    assert first.status_code == 201
+    replayed = await rpc.ok("CreateLink", RPC_SPELLING, metadata=keyed('"rest"'))
+    assert replayed.trailers[REPLAYED] == "true"
+    assert proto_link(replayed.message) == rest_link(first.json())
+
+    made = await rpc.ok("CreateLink", RPC_SPELLING, metadata=keyed('"rpc"'))
+    assert REPLAYED not in made.trailers
+    again = await api.post("/api/v1/links", json=REST_SPELLING, headers=rest_keyed('"rpc"'))
+    assert (again.status_code, again.headers["idempotent-replayed"]) == (201, "true")
+    assert rest_link(again.json()) == proto_link(made.message)
+    assert again.headers["location"] == f"/api/v1/links/{made.message.code}"
+    assert again.headers["etag"] == '"1"'
+
+    # Other input with either key, over the other API, is refused: nothing runs.
+    other = {"url": "https://example.com/other"}
+    failure = await rpc.fails("CreateLink", create_request(other), metadata=keyed('"rest"'))
+    refused = await api.post("/api/v1/links", json=other, headers=rest_keyed('"rpc"'))
+    assert refused.status_code == 422
+    assert failure.info.reason == "IDEMPOTENCY_KEY_REUSED"
+    assert_same_failure(refused, failure)
+    assert len((await api.get("/api/v1/links")).json()["items"]) == 2
+
+
+async def test_an_update_keyed_over_either_api_is_replayed_over_the_other(
+    api: httpx.AsyncClient, rpc: Rpc
+) -> None:
+    code = (await create(api))["code"]
+    one = f"/api/v1/links/{code}"
+    change = {"max_visits": 3, "tags": ["a", "a"]}
+    first = await api.patch(one, json=change, headers=rest_keyed('"u1"', **{"If-Match": '"1"'}))
+    assert (first.status_code, first.headers["etag"]) == (200, '"2"')
+    request = pb.UpdateLinkRequest(code=code, expected_version=1, max_visits=3, tags=["a"])
+    replayed = await rpc.ok("UpdateLink", request, metadata=keyed('"u1"'))
+    assert replayed.trailers[REPLAYED] == "true"
+    assert proto_link(replayed.message) == rest_link(first.json())
+
+    request = pb.UpdateLinkRequest(code=code, expected_version=2, tags=["b"])
+    made = await rpc.ok("UpdateLink", request, metadata=keyed('"u2"'))
+    again = await api.patch(
+        one, json={"tags": ["b", "b"]}, headers=rest_keyed('"u2"', **{"If-Match": '"2"'})
+    )
+    assert (again.status_code, again.headers["idempotent-replayed"]) == (200, "true")
+    assert again.headers["etag"] == '"3"'
+    assert rest_link(again.json()) == proto_link(made.message)
+    assert (await rest_get(api, code))["version"] == 3
+
+
+async def test_a_replayed_412_keeps_its_etag_on_both_apis(api: httpx.AsyncClient, rpc: Rpc) -> None:
+    code = (await create(api))["code"]
+    one = f"/api/v1/links/{code}"
+
+    async def touch(version: int) -> None:
+        changed = await api.patch(
+            one, json={"tags": [f"v{version}"]}, headers={"If-Match": f'"{version}"'}
+        )
+        assert changed.status_code == 200
+
+    await touch(1)
+    stale = rest_keyed('"stale"', **{"If-Match": '"1"'})
+    first = await api.patch(one, json={"max_visits": 5}, headers=stale)
+    assert (first.status_code, first.headers["etag"]) == (412, '"2"')
+    # Changed again since: a replay still names the version that won the first time.
+    await touch(2)
+    again = await api.patch(one, json={"max_visits": 5}, headers=stale)
+    assert (again.status_code, again.headers["etag"]) == (412, '"2"')
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
+    request = pb.UpdateLinkRequest(code=code, expected_version=1, max_visits=5)
+    failure = await rpc.fails("UpdateLink", request, metadata=keyed('"stale"'))
+    assert failure.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert (failure.info.metadata["version"], failure.trailers[REPLAYED]) == ("2", "true")
+    assert_same_failure(first, failure)
+
+    # And the other way: refused over gRPC first, replayed over REST.
+    request = pb.UpdateLinkRequest(code=code, expected_version=2, max_visits=5)
+    refused = await rpc.fails("UpdateLink", request, metadata=keyed('"stale-rpc"'))
+    assert (refused.info.metadata["version"], REPLAYED in refused.trailers) == ("3", False)
+    await touch(3)
+    replayed = await api.patch(
+        one, json={"max_visits": 5}, headers=rest_keyed('"stale-rpc"', **{"If-Match": '"2"'})
+    )
+    assert (replayed.status_code, replayed.headers["etag"]) == (412, '"3"')
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert_same_failure(replayed, refused)
+    assert (await rest_get(api, code))["max_visits"] is None

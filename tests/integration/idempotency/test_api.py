@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -136,6 +137,35 @@ async def test_keys_are_scoped_to_the_route(api: httpx.AsyncClient) -> None:
     )
     assert patched.status_code == 200
     assert "idempotent-replayed" not in patched.headers
+
+
+async def test_a_key_names_one_update_of_one_link(api: httpx.AsyncClient) -> None:
+    first, second = [
+        (await api.post(LINKS, json={"url": f"https://example.com/{n}"})).json()["code"]
+        for n in range(2)
+    ]
+    headers = keyed(**{"If-Match": '"1"'})
+    assert (
+        await api.patch(f"{LINKS}/{first}", json={"tags": ["a"]}, headers=headers)
+    ).status_code == 200
+    # The same key and change for another link is another request: the key is reused.
+    other = await api.patch(f"{LINKS}/{second}", json={"tags": ["a"]}, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["type"] == "/problems/idempotency-key-reused"
+
+
+async def test_the_record_holds_the_link_and_nothing_of_http(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    created = await api.post(LINKS, json={"url": "https://example.com/"}, headers=keyed())
+    async with db.read() as conn:
+        [row] = (await conn.exec_driver_sql("SELECT * FROM idempotency_keys")).mappings().all()
+    assert set(row) == {
+        "principal", "operation", "key", "fingerprint", "status", "result", "created_at",
+        "expires_at",
+    }  # fmt: skip
+    assert (row["operation"], row["key"], row["status"]) == ("create-link", KEY.strip('"'), 200)
+    assert json.loads(row["result"]) == created.json()
 
 
 async def test_a_patch_retry_is_replayed_not_refused_as_stale(api: httpx.AsyncClient) -> None:

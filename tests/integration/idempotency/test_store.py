@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
@@ -13,16 +12,16 @@ from typing import Any
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
-from starlette.responses import JSONResponse, Response
 from tests.support import FakeClock
 
 from kurz.clock import utcnow
 from kurz.db import Database
 from kurz.db.tables import api_keys, idempotency_keys
 from kurz.errors import Problem
-from kurz.idempotency import Idempotency, Keyed, store
+from kurz.idempotency import Done, Idempotency, Keyed, ReplayedProblem, store
 
 TTL = 3600.0
 # PostgreSQL ends a keyed transaction idle for this long. Far longer than a loaded
@@ -32,8 +31,21 @@ LOCK_TIMEOUT = 30.0
 WAIT = 30.0
 
 
+class Thing(BaseModel):
+    """A result, as a use case returns one."""
+
+    name: str
+    number: int
+
+
 def keyed(key: str = "k", fingerprint: str = "f" * 64) -> Keyed:
-    return Keyed(caller="key:1", method="POST", path="/things", key=key, fingerprint=fingerprint)
+    return Keyed(principal="key:1", operation="make-thing", key=key, fingerprint=fingerprint)
+
+
+async def run(
+    idem: Idempotency, operation: store.Operation[Thing], key: Keyed | None
+) -> Done[Thing]:
+    return await idem.run(operation, key, result=Thing)
 
 
 @pytest.fixture
@@ -62,11 +74,11 @@ def pg_idem(pg_db: Database, clock: FakeClock) -> Idempotency:
 
 
 def writes(
-    clock: FakeClock, name: str, then: Callable[[], Response]
-) -> Callable[[AsyncConnection], Awaitable[Response]]:
+    clock: FakeClock, name: str, then: Callable[[], Thing]
+) -> Callable[[AsyncConnection], Awaitable[Thing]]:
     """An operation that writes a row, then answers (or raises) what `then` gives."""
 
-    async def operation(conn: AsyncConnection) -> Response:
+    async def operation(conn: AsyncConnection) -> Thing:
         await conn.execute(
             sa.insert(api_keys).values(
                 name=name, prefix=name, secret_hash=name, created_at=utcnow(clock)
@@ -82,24 +94,42 @@ async def rows(db: Database, table: sa.Table) -> int:
         return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
 
 
-def created() -> Response:
-    return JSONResponse({"ok": True}, 201, headers={"Location": "/things/1", "X-Other": "1"})
+def created() -> Thing:
+    return Thing(name="ü", number=1)
 
 
-async def test_a_success_is_stored_with_the_headers_that_matter(
+async def test_a_result_is_recorded_and_replayed(
     idem: Idempotency, db: Database, clock: FakeClock
 ) -> None:
-    first = await idem.run(writes(clock, "a", created), keyed())
-    assert (first.status, first.body, first.replayed) == (201, b'{"ok":true}', False)
-    assert dict(first.headers) == {"content-type": "application/json", "location": "/things/1"}
-    again = await idem.run(writes(clock, "b", created), keyed())
-    assert again == store.Stored(first.status, first.headers, first.body, replayed=True)
+    first = await run(idem, writes(clock, "a", created), keyed())
+    assert first == Done(Thing(name="ü", number=1), replayed=False)
+    again = await run(idem, writes(clock, "b", lambda: Thing(name="b", number=2)), keyed())
+    assert again == Done(first.value, replayed=True)
     assert await rows(db, api_keys) == 1
 
 
-def problem(status: int) -> Callable[[], Response]:
-    def raise_it() -> Response:
-        raise Problem(status, "x", "X", "x")
+async def test_the_record_holds_the_result_and_nothing_of_http(
+    idem: Idempotency, db: Database, clock: FakeClock
+) -> None:
+    await run(idem, writes(clock, "a", created), keyed())
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(idempotency_keys))).one()._asdict()
+    assert set(row) == {
+        "principal", "operation", "key", "fingerprint", "status", "result", "created_at",
+        "expires_at",
+    }  # fmt: skip
+    assert (row["principal"], row["operation"], row["key"]) == ("key:1", "make-thing", "k")
+    assert (row["status"], Thing.model_validate_json(row["result"])) == (200, created())
+    assert row["expires_at"] - row["created_at"] == timedelta(seconds=TTL)
+
+
+def problem(status: int, **headers: str) -> Callable[[], Thing]:
+    def raise_it() -> Thing:
+        errors = [{"field": "name", "in": "body", "message": "too ü"}]
+        extensions = {"hint": ["try", 2]}
+        raise Problem(
+            status, "x", "X", "x ü", errors=errors, headers=headers, extensions=extensions
+        )
 
     return raise_it
 
@@ -108,13 +138,21 @@ def problem(status: int) -> Callable[[], Response]:
 async def test_a_client_error_is_stored_and_its_writes_undone(
     idem: Idempotency, db: Database, clock: FakeClock, status: int
 ) -> None:
-    first = await idem.run(writes(clock, "a", problem(status)), keyed())
-    assert first.status == status
-    assert json.loads(first.body)["instance"] == "/things"
+    etag = {"ETag": '"7"'} if status == 412 else {}
+    with pytest.raises(Problem) as refused:
+        await run(idem, writes(clock, "a", problem(status, **etag)), keyed())
+    first = refused.value
+    assert not isinstance(first, ReplayedProblem)
     assert await rows(db, api_keys) == 0
     assert await rows(db, idempotency_keys) == 1
-    again = await idem.run(writes(clock, "b", created), keyed())
-    assert (again.status, again.body, again.replayed) == (status, first.body, True)
+    with pytest.raises(ReplayedProblem) as replayed:
+        await run(idem, writes(clock, "b", created), keyed())
+    again = replayed.value
+    assert (again.status, again.slug, again.title, again.detail) == (status, "x", "X", "x ü")
+    assert (again.errors, again.extensions) == (first.errors, first.extensions)
+    # A 412's ETag names the version that won; nothing else of HTTP is kept.
+    assert again.headers == etag
+    assert await rows(db, api_keys) == 0
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
@@ -122,32 +160,32 @@ async def test_a_429_or_5xx_is_not_stored(
     idem: Idempotency, db: Database, clock: FakeClock, status: int
 ) -> None:
     with pytest.raises(Problem):
-        await idem.run(writes(clock, "a", problem(status)), keyed())
+        await run(idem, writes(clock, "a", problem(status)), keyed())
     assert (await rows(db, api_keys), await rows(db, idempotency_keys)) == (0, 0)
-    retried = await idem.run(writes(clock, "b", created), keyed())
-    assert (retried.status, retried.replayed) == (201, False)
+    retried = await run(idem, writes(clock, "b", created), keyed())
+    assert retried.replayed is False
 
 
 async def test_a_crashing_operation_stores_nothing(
     idem: Idempotency, db: Database, clock: FakeClock
 ) -> None:
-    def crash() -> Response:
+    def crash() -> Thing:
         raise RuntimeError("bug")
 
     with pytest.raises(RuntimeError):
-        await idem.run(writes(clock, "a", crash), keyed())
+        await run(idem, writes(clock, "a", crash), keyed())
     assert (await rows(db, api_keys), await rows(db, idempotency_keys)) == (0, 0)
-    assert (await idem.run(writes(clock, "b", created), keyed())).replayed is False
+    assert (await run(idem, writes(clock, "b", created), keyed())).replayed is False
 
 
 async def test_without_a_key_the_operation_just_runs(
     idem: Idempotency, db: Database, clock: FakeClock
 ) -> None:
     for name in "ab":
-        assert (await idem.run(writes(clock, name, created), None)).replayed is False
+        assert (await run(idem, writes(clock, name, created), None)).replayed is False
     assert (await rows(db, api_keys), await rows(db, idempotency_keys)) == (2, 0)
     with pytest.raises(Problem):
-        await idem.run(writes(clock, "c", problem(409)), None)
+        await run(idem, writes(clock, "c", problem(409)), None)
     assert await rows(db, api_keys) == 2
 
 
@@ -189,16 +227,16 @@ async def test_a_concurrent_retry_is_409_on_postgres_and_waits_on_sqlite(
     started, release = asyncio.Event(), asyncio.Event()
     statements = Statements(db) if db.is_sqlite else None
 
-    async def slow(conn: AsyncConnection) -> Response:
+    async def slow(conn: AsyncConnection) -> Thing:
         started.set()
         await release.wait()
         return await writes(clock, "a", created)(conn)
 
-    first = asyncio.create_task(idem.run(slow, keyed()))
+    first = asyncio.create_task(run(idem, slow, keyed()))
     await started.wait()
     if statements is not None:
         [(holder, _)] = [entry for entry in statements.log if entry[1].startswith("BEGIN")]
-        second = asyncio.create_task(idem.run(writes(clock, "b", created), keyed()))
+        second = asyncio.create_task(run(idem, writes(clock, "b", created), keyed()))
 
         def retry_began(log: list[tuple[int, str]]) -> bool:
             return any(n != holder and sql.startswith("BEGIN") for n, sql in log)
@@ -219,23 +257,23 @@ async def test_a_concurrent_retry_is_409_on_postgres_and_waits_on_sqlite(
         assert looked > statements.index(holder, "COMMIT"), statements.log
     else:
         with pytest.raises(Problem) as refused:
-            await idem.run(writes(clock, "b", created), keyed())
+            await run(idem, writes(clock, "b", created), keyed())
         assert refused.value.status == 409
         assert refused.value.slug == "idempotency-key-in-use"
         assert refused.value.headers["Retry-After"] == "1"
         # Another key is not held up.
-        assert (await idem.run(writes(clock, "c", created), keyed("other"))).status == 201
+        assert (await run(idem, writes(clock, "c", created), keyed("other"))).replayed is False
         release.set()
         assert (await first).replayed is False
         assert await rows(db, api_keys) == 2
 
 
 async def run_unless_in_flight(
-    idem: Idempotency, operation: store.Operation, key: Keyed
-) -> store.Stored | None:
+    idem: Idempotency, operation: store.Operation[Thing], key: Keyed
+) -> Done[Thing] | None:
     """The run's result, or None if it was refused as in flight."""
     try:
-        return await idem.run(operation, key)
+        return await run(idem, operation, key)
     except Problem as exc:
         if exc.slug != "idempotency-key-in-use":
             raise
@@ -255,14 +293,14 @@ async def test_a_key_held_by_a_hung_server_is_freed_after_the_lock_timeout(
     blocker = await asyncpg.connect(postgres_url)
     await blocker.execute("SELECT pg_advisory_lock(7)")
 
-    async def hangs(conn: AsyncConnection) -> Response:
+    async def hangs(conn: AsyncConnection) -> Thing:
         hung_in_statement.set()
         await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7)"))
         idle.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    hung = asyncio.create_task(hung_idem.run(hangs, keyed()))
+    hung = asyncio.create_task(run(hung_idem, hangs, keyed()))
     try:
         await asyncio.wait_for(hung_in_statement.wait(), WAIT)
         await asyncio.wait_for(until_waiting_for_lock(blocker, 7), WAIT)
@@ -279,7 +317,7 @@ async def test_a_key_held_by_a_hung_server_is_freed_after_the_lock_timeout(
             await asyncio.sleep(0.05)
         else:
             raise AssertionError("the hung request's key was never freed")
-        assert (result.status, result.replayed) == (201, False)
+        assert result.replayed is False
     finally:
         await blocker.close()
         # Cleanup only: the hung request's connection was ended under it.
@@ -306,24 +344,24 @@ async def test_a_response_stored_by_another_process_meanwhile_wins(
     # after this request looked (its snapshot predates that commit). On SQLite the
     # write lock makes this impossible, so it is PostgreSQL's case.
     idem, db, database_url = pg_idem, pg_db, postgres_url
-    theirs = {"status": 201, "headers": '[["location", "/things/9"]]', "body": b"theirs"}
+    theirs = Thing(name="theirs", number=9)
 
-    async def meanwhile(conn: AsyncConnection) -> Response:
+    async def meanwhile(conn: AsyncConnection) -> Thing:
         other = await asyncpg.connect(database_url)
         try:
             now = utcnow(clock)
             await other.execute(
-                "INSERT INTO idempotency_keys VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                "key:1", "k", "POST", "/things", "f" * 64, theirs["status"], theirs["headers"],
-                theirs["body"], now, now + timedelta(seconds=TTL),
+                "INSERT INTO idempotency_keys (principal, operation, key, fingerprint, status, "
+                "result, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "key:1", "make-thing", "k", "f" * 64, 200, theirs.model_dump_json(), now,
+                now + timedelta(seconds=TTL),
             )  # fmt: skip
         finally:
             await other.close()
         return await writes(clock, "mine", created)(conn)
 
-    result = await idem.run(meanwhile, keyed())
-    assert (result.status, result.body, result.replayed) == (201, b"theirs", True)
-    assert result.headers == (("location", "/things/9"),)
+    result = await run(idem, meanwhile, keyed())
+    assert result == Done(theirs, replayed=True)
     # This request's own writes went with its transaction.
     assert await rows(db, api_keys) == 0
 
@@ -333,9 +371,9 @@ async def test_purge_deletes_only_expired_keys_in_batches(
 ) -> None:
     monkeypatch.setattr(store, "PURGE_BATCH", 3)
     for i in range(7):
-        await idem.run(writes(clock, f"a{i}", created), keyed(f"old{i}"))
+        await run(idem, writes(clock, f"a{i}", created), keyed(f"old{i}"))
     clock.advance(10)
-    await idem.run(writes(clock, "young", created), keyed("young"))
+    await run(idem, writes(clock, "young", created), keyed("young"))
     clock.advance(TTL - 5)
     assert await idem.purge() == 7
     assert await rows(db, idempotency_keys) == 1

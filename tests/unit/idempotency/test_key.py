@@ -76,11 +76,10 @@ def test_parse_key_refuses(value: str) -> None:
         parse_key(value)
 
 
-def test_fingerprint_ignores_how_the_same_json_is_spelled() -> None:
-    a = fingerprint(b'{"url": "https://e.com/", "tags": ["x"], "n": 1}')
-    b = fingerprint(b'{"n":1,"tags":["x"],\n "url":"https:\\/\\/e.com\\/"}')
+def test_fingerprint_ignores_how_the_same_input_is_ordered() -> None:
+    a = fingerprint({"url": "https://e.com/", "tags": ["x"], "n": 1})
+    b = fingerprint({"n": 1, "tags": ["x"], "url": "https://e.com/"})
     assert a == b
-    assert fingerprint(b'{"n": 2}') != fingerprint(b'{"n": 1}')
-    assert fingerprint(b'{"n": 1}', '"1"') != fingerprint(b'{"n": 1}', '"2"')
-    # A body that is not JSON is hashed as it is.
-    assert fingerprint(b"not json") != fingerprint(b"not  json")
+    assert fingerprint({"n": 2}) != fingerprint({"n": 1})
+    assert fingerprint({"tags": ["x", "y"]}) != fingerprint({"tags": ["y", "x"]})
+    assert fingerprint({"url": None}) != fingerprint({})
