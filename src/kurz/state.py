@@ -17,7 +17,11 @@ async def get_state(request: Request) -> Parts:
     return parts
 
 
-StateDep = Annotated[Parts, Depends(get_state)]
+if TYPE_CHECKING:
+    StateDep = Annotated[Parts, Depends(get_state)]
+else:
+    # At run time FastAPI needs only the dependency, not the type.
+    StateDep = Annotated[Any, Depends(get_state)]
 
 
 def part(name: str) -> Any:
