@@ -24,7 +24,7 @@ from tests.integration.grpc.support import (
     serving,
     stamp,
 )
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"

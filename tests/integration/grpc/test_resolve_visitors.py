@@ -29,7 +29,7 @@ from tests.integration.grpc.support import (
     serving,
 )
 from tests.integration.grpc.test_parity_stats import FIREFOX, rest_stats_of
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 VISITS = 400

@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.conftest import BASE_URL, NO_LIMITS, KeyMaker
-from tests.support import FakeClock
 
 from kurz.config import Settings
 from kurz.db import Database
+from tests.conftest import BASE_URL, NO_LIMITS, KeyMaker
+from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"
 LINKS = "/api/v1/links"

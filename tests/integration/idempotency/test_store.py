@@ -16,13 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import JSONResponse, Response
-from tests.support import FakeClock
 
 from kurz.clock import utcnow
 from kurz.db import Database
 from kurz.db.tables import api_keys, idempotency_keys
 from kurz.errors import Problem
 from kurz.idempotency import Idempotency, Keyed, store
+from tests.support import FakeClock
 
 TTL = 3600.0
 # PostgreSQL ends a keyed transaction idle for this long. Far longer than a loaded

@@ -12,7 +12,7 @@ from http_sfv.list import List as SfList
 from kurz.app import create_app
 from kurz.config import Settings
 from tests.conftest import BASE_URL, KeyMaker
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"

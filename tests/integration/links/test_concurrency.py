@@ -21,7 +21,7 @@ _WORKER = textwrap.dedent(
     from datetime import UTC, datetime
     from kurz.auth.models import Principal
     from kurz.db import READ_COMMITTED, Database
-    from kurz.links import codes, service
+    from kurz.links import codes, queries
     from kurz.links.models import LinkCreate
     from kurz.links.urls import Origins
 

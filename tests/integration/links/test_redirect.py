@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from kurz.db import Database
 from kurz.links.redirect import loader, many_loader
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"
