@@ -9,6 +9,7 @@ import textwrap
 
 from sqlalchemy import func, select
 
+from kurz.config import Settings
 from kurz.db import Database
 from kurz.db.tables import links
 from tests.conftest import KeyMaker
@@ -45,7 +46,7 @@ _WORKER = textwrap.dedent(
 
 
 async def test_generated_codes_never_collide_across_processes(
-    database_url: str, make_key: KeyMaker, db: Database
+    settings: Settings, make_key: KeyMaker, db: Database
 ) -> None:
     await make_key("owner")
     processes, per_process = 3, 20
@@ -54,7 +55,7 @@ async def test_generated_codes_never_collide_across_processes(
             sys.executable,
             "-c",
             _WORKER,
-            database_url,
+            settings.database_url,
             "1",
             str(per_process),
             stderr=subprocess.PIPE,
