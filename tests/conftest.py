@@ -1,9 +1,16 @@
-"""Fixtures: a fresh, migrated database per test, on SQLite and on PostgreSQL.
+"""Fixtures: a fresh, migrated database per test, on SQLite and on PostgreSQL, and the
+two deployments the app-level suites run over.
 
 Each test gets its own database: a copy of a migrated SQLite template file, or a
 PostgreSQL database cloned from a migrated template database (CREATE DATABASE ...
 TEMPLATE, which copies files rather than replaying migrations). Nothing is shared
 between tests, so their order never matters.
+
+`deployment` runs a test once embedded (SQLite, everything in process) and once scaled
+out (PostgreSQL, and Redis for the limiter, the invalidation bus, the click stream and
+three L2 cache nodes). A suite takes it by overriding `settings` with
+`deployment.settings()` (tests/integration/links, grpc, idempotency); the rest keep
+`database_url`.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -23,14 +31,12 @@ from fastapi import FastAPI
 from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
-from kurz.app import create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
-from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database, upgrade
-from tests.support import FakeClock, PostgresServer, RedisServer
+from tests.support import FakeClock, PostgresServer, RedisServer, running
 
 PG_ADMIN_DSN = os.environ.get("KURZ_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("KURZ_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -209,8 +215,8 @@ def clock() -> FakeClock:
 NO_LIMITS = {"ratelimit_api": "off", "ratelimit_redirect": "off", "ratelimit_auth_fail": "off"}
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
+def app_settings(database_url: str, **more: Any) -> Settings:
+    """The settings a test's app runs with, on `database_url`, with `more` on top."""
     # No worker and no click writer in the background: a test runs what it means to.
     return Settings.model_validate(
         {
@@ -219,14 +225,109 @@ def settings(database_url: str) -> Settings:
             "embedded_worker": False,
             "analytics": False,
             **NO_LIMITS,
+            **more,
         }
     )
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """How the app under test is deployed: its database, and its Redis if scaled out."""
+
+    name: str
+    database_url: str
+    # Scaled out: the limiter's, the bus's and the click stream's Redis (KURZ_REDIS_URL),
+    # the L2 nodes (KURZ_CACHE_NODES), and a click journal folder of the test's own.
+    redis_url: str = ""
+    cache_nodes: tuple[str, ...] = ()
+    click_journal_dir: str = ""
+
+    def settings(self, **more: Any) -> Settings:
+        scaled: dict[str, Any] = {"redis_url": self.redis_url, "cache_nodes": self.cache_nodes}
+        if self.click_journal_dir:
+            scaled["click_journal_dir"] = self.click_journal_dir
+        return app_settings(self.database_url, **scaled, **more)
+
+
+class ScaledRedis:
+    """The scaled deployment's redis-servers, started once per test session (each
+    pytest process, so concurrent runs never share them): one for KURZ_REDIS_URL, and
+    three cache nodes. The shared Redis on 6379 is left to the tests that ask for it."""
+
+    def __init__(self) -> None:
+        self.main = RedisServer()
+        self.nodes = [RedisServer() for _ in range(3)]
+        self.servers = [self.main, *self.nodes]
+
+    def start(self) -> None:
+        for server in self.servers:
+            server.start()
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def flush(self) -> None:
+        """Empty every server, as if just started.
+
+        This isolates tests as well as fresh servers would: the servers are this
+        process's alone, tests run one at a time, and the previous test's apps (their
+        clients, bus subscriptions and stream readers) were shut down in its teardown,
+        before this runs in the next test's setup. What stays is nothing a test can
+        see: the limiter's Lua script cache, keyed by the script's own hash.
+        """
+        for server in self.servers:
+            client = SyncRedis.from_url(server.url, socket_timeout=10)
+            try:
+                client.flushall(asynchronous=False)
+            finally:
+                client.close()
+
+
+@pytest.fixture(scope="session")
+def scaled_redis() -> Iterator[ScaledRedis]:
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not installed")
+    servers = ScaledRedis()
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.stop()
+
+
+DEPLOYMENTS = ["embedded", "scaled"]
+
+
+@pytest.fixture(params=DEPLOYMENTS)
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Deployment:
+    """Every test that takes this runs embedded and scaled out (see the module's doc)."""
+    if request.param == "embedded":
+        return Deployment("embedded", request.getfixturevalue("sqlite_url"))
+    database_url = request.getfixturevalue("postgres_url")
+    redis: ScaledRedis = request.getfixturevalue("scaled_redis")
+    redis.flush()
+    journals = tmp_path / "clicks"
+    journals.mkdir()
+    return Deployment(
+        "scaled",
+        database_url,
+        redis_url=redis.main.url,
+        cache_nodes=tuple(node.url for node in redis.nodes),
+        # The default would be one folder for the machine's every PostgreSQL-backed
+        # kurz, whose dead processes' journals this test's app would replay.
+        click_journal_dir=str(journals),
+    )
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return app_settings(database_url)
+
+
 @pytest.fixture
 async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
-    app = create_app(build(settings, clock=clock))
-    async with app.router.lifespan_context(app):
+    async with running(settings, clock) as app:
         yield app
 
 

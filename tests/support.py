@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -9,9 +10,72 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from kurz.analytics.pipeline import Analytics
+from kurz.analytics.stream import STREAM, StreamConsumer
+from kurz.app import create_app
+from kurz.bootstrap import build
+from kurz.config import Settings
+from kurz.limits import ServiceLimits
+from kurz.ratelimit import FallbackLimiter, MemoryLimiter, RedisLimiter
+from kurz.types import Clock
+
+
+def build_app(settings: Settings, clock: Clock) -> FastAPI:
+    """The app under test: the one place tests build kurz (adapt it when create_app does)."""
+    parts = build(settings, clock=clock)
+    if settings.redis_url:
+        limits_on_clock(parts.limits, parts.redis.client(settings.redis_url), clock)
+    return create_app(parts)
+
+
+def limits_on_clock(limits: ServiceLimits, redis: Redis, clock: Clock) -> None:
+    """Redis's limiter on the test's clock instead of Redis's TIME, which no test can
+    move: the buckets stay in Redis, so that advancing the clock refills them in both
+    deployments alike. (tests/integration/ratelimit checks TIME on its own.)"""
+    limits.limiter = FallbackLimiter(RedisLimiter(redis, clock=clock), MemoryLimiter(clock))
+
+
+async def record_queued_clicks(analytics: Analytics) -> None:
+    """Record every click queued so far, as the deployment would: embedded, the drainer
+    writes them to the database; scaled out, it adds them to the click stream and a
+    consumer, a worker's part, records them (this one, as the tests run no worker)."""
+    # A stop writes them all; the lifespan's own stop is then a no-op.
+    await analytics.drainer.stop()
+    redis = analytics.redis
+    if redis is None:
+        return
+    consumer = StreamConsumer(redis, analytics.store, name="tests", block=0.05)
+    await consumer.ensure_group()
+    consuming = asyncio.get_running_loop().create_task(consumer.run())
+
+    async def caught_up() -> bool:
+        stream = await redis.xinfo_stream(STREAM)
+        [group] = await redis.xinfo_groups(STREAM)
+        last = stream["last-generated-id"]
+        return bool(group["last-delivered-id"] == last and group["pending"] == 0)
+
+    try:
+        while not await caught_up():  # noqa: ASYNC110 (the state is in Redis)
+            await asyncio.sleep(0.01)
+    finally:
+        consumer.stop()
+        await consuming
+
+
+@asynccontextmanager
+async def running(settings: Settings, clock: Clock) -> AsyncIterator[FastAPI]:
+    """The app under test, its lifespan running (started and stopped) for the block."""
+    app = build_app(settings, clock)
+    async with app.router.lifespan_context(app):
+        yield app
 
 
 class FakeClock:

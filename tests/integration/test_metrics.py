@@ -14,7 +14,7 @@ from kurz.config import Settings
 from kurz.db import READ_COMMITTED
 from tests.conftest import BASE_URL
 from tests.integration.cache.test_nodes import until
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock, RedisServer
 
 

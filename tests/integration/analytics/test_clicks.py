@@ -16,7 +16,7 @@ from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import link_breakdowns_daily, link_clicks_hourly
 from tests.conftest import BASE_URL
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from kurz.db import READ_COMMITTED
 from kurz.db.tables import link_breakdowns_daily, link_clicks_daily, link_clicks_hourly, links
 from tests.conftest import KeyMaker
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"

@@ -1,6 +1,6 @@
 """One running app per test, called through REST (ASGI, in process) and gRPC (a real
 channel to the port its lifespan serves): both reach the same database, caches,
-limiter and idempotency store."""
+limiter and idempotency store; over both deployments, embedded and scaled out."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ import pytest
 from fastapi import FastAPI
 
 from kurz.config import Settings
-from tests.conftest import KeyMaker
+from tests.conftest import Deployment, KeyMaker
 from tests.integration.grpc.support import Rpc, rest_client, rpc_client, serving
 from tests.support import FakeClock
+
+
+@pytest.fixture
+def settings(deployment: Deployment) -> Settings:
+    return deployment.settings()
 
 
 @pytest.fixture

@@ -19,10 +19,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
 
-from kurz.app import create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate
-from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED
@@ -31,7 +29,7 @@ from kurz.grpc.errors import PROTO_FIELDS, code_of, reason_of
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.grpc.kurz.v1 import links_pb2_grpc
 from tests.conftest import BASE_URL
-from tests.support import FakeClock, free_port
+from tests.support import FakeClock, free_port, running
 
 DETAILS = "grpc-status-details-bin"
 REPLAYED = "idempotent-replayed"
@@ -44,8 +42,7 @@ DIMENSIONS = ("referrer", "browser", "os", "device", "country", "bot")
 @asynccontextmanager
 async def serving(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
     """An app whose lifespan, gRPC server included, runs for as long as the block."""
-    app = create_app(build(settings.model_copy(update={"grpc_port": free_port()}), clock=clock))
-    async with app.router.lifespan_context(app):
+    async with running(settings.model_copy(update={"grpc_port": free_port()}), clock) as app:
         yield app
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from tests.integration.grpc.support import Rpc, assert_same_failure
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 

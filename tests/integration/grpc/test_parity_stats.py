@@ -24,8 +24,8 @@ from tests.integration.grpc.support import (
     serving,
     stamp,
 )
-from tests.integration.test_links_api import create
-from tests.support import FakeClock
+from tests.integration.links.support import create
+from tests.support import FakeClock, record_queued_clicks
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
@@ -167,8 +167,7 @@ async def test_a_resolve_counts_a_click_as_a_redirect_does(
             peek.CopyFrom(visit)
             peek.peek = True
             await rpc.ok("ResolveLink", peek)
-            # Write every queued click now (a stop writes them all; the lifespan's is a no-op).
-            await app.state.kurz.analytics.drainer.stop()
+            await record_queued_clicks(app.state.kurz.analytics)
             clock.advance(3600)
 
             by_rest = await rest_stats_of(api, rest_code, interval="hour")

@@ -20,7 +20,7 @@ from tests.integration.grpc.support import (
     rpc_get,
     without_code,
 )
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 

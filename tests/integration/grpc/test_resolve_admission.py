@@ -9,7 +9,7 @@ import pytest
 from kurz.config import Settings
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from tests.integration.grpc.support import Rpc
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 
 L1_SIZE = 4
 

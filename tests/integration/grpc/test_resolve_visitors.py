@@ -29,8 +29,8 @@ from tests.integration.grpc.support import (
     serving,
 )
 from tests.integration.grpc.test_parity_stats import FIREFOX, rest_stats_of
-from tests.integration.test_links_api import create
-from tests.support import FakeClock
+from tests.integration.links.support import create
+from tests.support import FakeClock, record_queued_clicks
 
 VISITS = 400
 REFERER = "https://www.news.example/a"
@@ -62,7 +62,7 @@ async def clicks_of(
     app: FastAPI, api: httpx.AsyncClient, clock: FakeClock, code: str
 ) -> dict[str, Any]:
     """The link's stats as its owner reads them, once every queued click is written."""
-    await app.state.kurz.analytics.drainer.stop()
+    await record_queued_clicks(app.state.kurz.analytics)
     clock.advance(3600)
     return await rest_stats_of(api, code, interval="hour")
 

@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from tests.integration.grpc.support import Rpc, rpc_get
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 
 OUT_OF_RANGE = {
     "year-10000": Timestamp(seconds=253402300800),

@@ -1,4 +1,4 @@
-"""Idempotency-Key on the links API, on SQLite and PostgreSQL."""
+"""Idempotency-Key on the links API, embedded and scaled out."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.conftest import BASE_URL, NO_LIMITS, KeyMaker
-from tests.support import FakeClock
 
 from kurz.config import Settings
 from kurz.db import Database
+from tests.conftest import Deployment, KeyMaker
+from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"
 LINKS = "/api/v1/links"
@@ -251,11 +251,9 @@ async def test_keys_expire_after_the_ttl_and_are_purged(
 
 
 @pytest.fixture
-def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
+def settings(deployment: Deployment, request: pytest.FixtureRequest) -> Settings:
     extra: dict[str, Any] = getattr(request, "param", {})
-    return Settings.model_validate(
-        {"database_url": database_url, "base_url": BASE_URL, **NO_LIMITS, **extra}
-    )
+    return deployment.settings(**extra)
 
 
 @pytest.mark.parametrize("settings", [{"idempotency_required": True}], indirect=True)

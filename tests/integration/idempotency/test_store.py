@@ -15,13 +15,13 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
-from tests.support import FakeClock
 
 from kurz.clock import utcnow
 from kurz.db import Database
 from kurz.db.tables import api_keys, idempotency_keys
 from kurz.errors import Problem
 from kurz.idempotency import Done, Idempotency, Keyed, ReplayedProblem, store
+from tests.support import FakeClock
 
 TTL = 3600.0
 # PostgreSQL ends a keyed transaction idle for this long. Far longer than a loaded

@@ -17,7 +17,7 @@ from kurz.config import Settings
 from kurz.db import Database, upgrade
 from kurz.limits import ServiceLimits
 from tests.conftest import BASE_URL, NO_LIMITS, KeyMaker
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock, PostgresServer
 
 

@@ -14,7 +14,7 @@ from kurz.config import Settings
 from kurz.db import READ_COMMITTED
 from kurz.ratelimit import FallbackLimiter, MemoryLimiter, Policy, RedisLimiter
 from tests.conftest import BASE_URL
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock, RedisServer
 
 POLICY = Policy("api", limit=100, window=1, burst=100)

@@ -13,7 +13,7 @@ from kurz.app import create_app
 from kurz.bootstrap import build
 from kurz.config import Settings
 from tests.conftest import BASE_URL, KeyMaker
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from kurz.links.scheduled import retire_expired
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 DAY = 86_400.0

@@ -9,6 +9,7 @@ import textwrap
 
 from sqlalchemy import func, select
 
+from kurz.config import Settings
 from kurz.db import Database
 from kurz.db.tables import links
 from tests.conftest import KeyMaker
@@ -21,7 +22,7 @@ _WORKER = textwrap.dedent(
     from datetime import UTC, datetime
     from kurz.auth.models import Principal
     from kurz.db import READ_COMMITTED, Database
-    from kurz.links import codes, service
+    from kurz.links import codes, queries
     from kurz.links.models import LinkCreate
     from kurz.links.urls import Origins
 
@@ -45,7 +46,7 @@ _WORKER = textwrap.dedent(
 
 
 async def test_generated_codes_never_collide_across_processes(
-    database_url: str, make_key: KeyMaker, db: Database
+    settings: Settings, make_key: KeyMaker, db: Database
 ) -> None:
     await make_key("owner")
     processes, per_process = 3, 20
@@ -54,7 +55,7 @@ async def test_generated_codes_never_collide_across_processes(
             sys.executable,
             "-c",
             _WORKER,
-            database_url,
+            settings.database_url,
             "1",
             str(per_process),
             stderr=subprocess.PIPE,

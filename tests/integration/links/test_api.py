@@ -1,4 +1,4 @@
-"""The links REST API, on SQLite and PostgreSQL."""
+"""The links REST API."""
 
 from __future__ import annotations
 
@@ -8,24 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from kurz.app import create_app
-from kurz.auth import queries as key_queries
-from kurz.bootstrap import build
-from kurz.clock import utcnow
-from kurz.config import Settings
-from kurz.db import READ_COMMITTED, Database
 from tests.conftest import BASE_URL, KeyMaker
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"
-
-
-async def create(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    body.setdefault("url", "https://example.com/")
-    response = await api.post("/api/v1/links", json=body)
-    assert response.status_code == 201, response.text
-    data: dict[str, Any] = response.json()
-    return data
 
 
 async def test_create_returns_the_link_with_location_and_etag(api: httpx.AsyncClient) -> None:
@@ -76,27 +63,6 @@ async def test_unknown_code_is_404_problem(api: httpx.AsyncClient) -> None:
     body = response.json()
     assert {"type", "title", "status", "detail"} <= set(body)
     assert body["status"] == 404
-
-
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("POST", "/api/v1/links"),
-        ("GET", "/api/v1/links"),
-        ("GET", "/api/v1/links/abc"),
-        ("PATCH", "/api/v1/links/abc"),
-        ("DELETE", "/api/v1/links/abc"),
-    ],
-)
-async def test_every_api_route_needs_a_key(anon: httpx.AsyncClient, method: str, path: str) -> None:
-    response = await anon.request(method, path, json={"url": "https://e.com"})
-    assert response.status_code == 401
-    assert response.headers["www-authenticate"] == "Bearer"
-    assert response.headers["content-type"] == PROBLEM
-    wrong = await anon.request(
-        method, path, json={"url": "https://e.com"}, headers={"Authorization": "Bearer kurz_x"}
-    )
-    assert wrong.status_code == 401
 
 
 async def test_a_key_sees_only_its_own_links_and_admin_sees_all(
@@ -316,37 +282,3 @@ async def test_a_url_pointing_back_at_kurz_is_refused(api: httpx.AsyncClient) ->
         assert response.status_code == 422, url
         assert response.json()["errors"][0]["field"] == "url"
     assert (await api.post("/api/v1/links", json={"url": "https://kurz.test:8443/"})).is_success
-
-
-async def test_revoked_key_gets_401(api: httpx.AsyncClient, app: Any) -> None:
-    from kurz.auth import queries as key_queries
-    from kurz.clock import utcnow
-
-    assert (await api.get("/api/v1/links")).status_code == 200
-    async with app.state.kurz.db.write(READ_COMMITTED) as conn:
-        keys = await key_queries.list_(conn=conn)
-        assert await key_queries.revoke(
-            conn=conn, key_id=keys[0].id, now=utcnow(app.state.kurz.clock)
-        )
-    assert (await api.get("/api/v1/links")).status_code == 401
-
-
-async def test_with_an_auth_cache_a_revoked_key_is_refused_once_its_entry_expires(
-    settings: Settings, clock: FakeClock, make_key: KeyMaker, db: Database
-) -> None:
-    secret = await make_key("cached")
-    cached = create_app(build(settings.model_copy(update={"auth_cache_ttl": 5.0}), clock=clock))
-    async with cached.router.lifespan_context(cached):
-        transport = httpx.ASGITransport(app=cached)
-        headers = {"Authorization": f"Bearer {secret}"}
-        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as c:
-            assert (await c.get("/api/v1/links")).status_code == 200
-            async with db.write(READ_COMMITTED) as conn:
-                key_id = next(
-                    k.id for k in await key_queries.list_(conn=conn) if k.name == "cached"
-                )
-                assert await key_queries.revoke(conn=conn, key_id=key_id, now=utcnow(clock))
-            # Trusted from memory for the cache's lifetime, then looked up again.
-            assert (await c.get("/api/v1/links")).status_code == 200
-            clock.advance(5.1)
-            assert (await c.get("/api/v1/links")).status_code == 401

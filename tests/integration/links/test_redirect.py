@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from kurz.db import Database
 from kurz.links.cache import loader, many_loader
-from tests.integration.test_links_api import create
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"
@@ -240,7 +240,7 @@ async def test_a_cached_link_with_a_slash_is_answered_before_fastapi(
     assert entered == []
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("deployment", ["embedded"], indirect=True)
 async def test_an_api_path_with_a_slash_is_a_404_that_names_the_path(
     api: httpx.AsyncClient,
 ) -> None:
@@ -266,7 +266,7 @@ async def test_an_api_path_with_a_slash_is_a_404_that_names_the_path(
     ],
 )
 @pytest.mark.parametrize("method", ["GET", "POST"])
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("deployment", ["embedded"], indirect=True)
 async def test_no_redirect_is_built_from_the_host_header(
     api: httpx.AsyncClient, path: str, method: str
 ) -> None:

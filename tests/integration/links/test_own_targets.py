@@ -8,11 +8,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from kurz.app import create_app
-from kurz.bootstrap import build
-from kurz.config import Settings
-from tests.conftest import NO_LIMITS, KeyMaker
+from kurz.clock import system_clock
+from tests.conftest import Deployment, KeyMaker
 from tests.integration.test_bad_input import assert_problem
+from tests.support import running
 
 # Spellings of 127.0.0.1:8080 that browsers, curl and the resolver all accept.
 LOOPBACK_SPELLINGS = [
@@ -39,14 +38,11 @@ LOOPBACK_SPELLINGS = [
 
 
 @pytest.fixture
-async def served_locally(sqlite_url: str) -> AsyncIterator[FastAPI]:
+async def served_locally(deployment: Deployment) -> AsyncIterator[FastAPI]:
     """kurz as `make run` starts it: on 127.0.0.1:8080, its base URL the same."""
-    settings = Settings.model_validate(
-        {"database_url": sqlite_url, "embedded_worker": False, "analytics": False, **NO_LIMITS}
-    )
+    settings = deployment.settings(base_url="")
     assert settings.base_url == "http://127.0.0.1:8080"
-    app = create_app(build(settings))
-    async with app.router.lifespan_context(app):
+    async with running(settings, system_clock) as app:
         yield app
 
 
