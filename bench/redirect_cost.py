@@ -132,6 +132,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
         status=302,
         url="https://example.com/x",
         forward_query=False,
+        starts_at=None,
         expires_at=None,
         max_visits=None,
     )

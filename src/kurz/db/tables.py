@@ -95,6 +95,8 @@ links = Table(
     Column("owner_id", BigId, ForeignKey("api_keys.id"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The window a link redirects in, [starts_at, expires_at); either end may be open.
+    Column("starts_at", UTCDateTime, nullable=True),
     Column("expires_at", UTCDateTime, nullable=True),
     Column("max_visits", BigInteger, nullable=True),
     Column("visits", BigInteger, nullable=False, server_default=text("0")),

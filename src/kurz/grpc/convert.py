@@ -21,6 +21,7 @@ from kurz.links.models import LinkRead
 # UpdateLinkRequest fields an update_mask may name, and REST's names for them.
 MASKABLE = {
     "url": "url",
+    "start_time": "starts_at",
     "expire_time": "expires_at",
     "max_visits": "max_visits",
     "redirect_status": "redirect_status",
@@ -80,6 +81,8 @@ def link(read: LinkRead) -> pb.Link:
         tags=read.tags,
         version=read.version,
     )
+    if read.starts_at is not None:
+        message.start_time.CopyFrom(timestamp(read.starts_at))
     if read.expires_at is not None:
         message.expire_time.CopyFrom(timestamp(read.expires_at))
     if read.max_visits is not None:
@@ -92,6 +95,8 @@ def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"url": request.url}
     if request.HasField("alias"):
         body["alias"] = request.alias
+    if request.HasField("start_time"):
+        body["starts_at"] = _iso(request.start_time, "start_time")
     if request.HasField("expire_time"):
         body["expires_at"] = _iso(request.expire_time, "expire_time")
     if request.HasField("max_visits"):
@@ -130,8 +135,8 @@ def _value(request: pb.UpdateLinkRequest, path: str) -> Any:
         return list(request.tags)
     if not request.HasField(path):
         return None
-    if path == "expire_time":
-        return _iso(request.expire_time, path)
+    if path in ("start_time", "expire_time"):
+        return _iso(getattr(request, path), path)
     return getattr(request, path)
 
 

@@ -51,6 +51,7 @@ class LinkBase(BaseModel):
 class LinkCreate(LinkBase):
     url: TargetUrl
     alias: Alias | None = None
+    starts_at: DateTime | None = None
     expires_at: DateTime | None = None
     max_visits: MaxVisits | None = None
     redirect_status: RedirectStatus = 302
@@ -62,6 +63,7 @@ class LinkUpdate(LinkBase):
     """A partial update: absent fields stay as they are; null clears a clearable one."""
 
     url: TargetUrl | None = None
+    starts_at: DateTime | None = None
     expires_at: DateTime | None = None
     max_visits: MaxVisits | None = None
     redirect_status: RedirectStatus | None = None
@@ -76,6 +78,7 @@ class LinkRead(BaseModel):
     alias: bool
     created_at: datetime
     updated_at: datetime
+    starts_at: datetime | None
     expires_at: datetime | None
     max_visits: int | None
     redirect_status: int

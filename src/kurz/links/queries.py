@@ -29,7 +29,7 @@ from kurz.links.urls import Origins
 # A generated code collides with probability (links / 62**7) per try; at a billion
 # links that is 3e-4, so eight tries fail together with probability ~1e-28.
 _CODE_ATTEMPTS = 8
-_CLEARABLE = frozenset({"expires_at", "max_visits"})
+_CLEARABLE = frozenset({"starts_at", "expires_at", "max_visits"})
 # links.version is a 32-bit integer.
 MAX_VERSION = 2**31 - 1
 AnyRow = Row[*tuple[Any, ...]]
@@ -41,6 +41,7 @@ _COLUMNS = (
     links.c.is_alias,
     links.c.created_at,
     links.c.updated_at,
+    links.c.starts_at,
     links.c.expires_at,
     links.c.max_visits,
     links.c.redirect_status,
@@ -88,6 +89,16 @@ def _check_expiry(expires_at: datetime | None, *, now: datetime) -> None:
         raise invalid("expires_at", "must be in the future")
 
 
+def _check_window(starts_at: datetime | None, expires_at: datetime | None, *, moved: str) -> None:
+    """A link redirects in [starts_at, expires_at): a window that is never open is refused,
+    naming the end the request `moved`."""
+    if starts_at is None or expires_at is None or starts_at < expires_at:
+        return
+    if moved == "starts_at":
+        raise invalid("starts_at", "must be before expires_at")
+    raise invalid("expires_at", "must be after starts_at")
+
+
 async def _tags(conn: AsyncConnection, link_ids: Sequence[int]) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {link_id: [] for link_id in link_ids}
     if link_ids:
@@ -116,6 +127,7 @@ def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
         alias=row.is_alias,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        starts_at=row.starts_at,
         expires_at=row.expires_at,
         max_visits=row.max_visits,
         redirect_status=row.redirect_status,
@@ -148,12 +160,14 @@ async def create(
 ) -> LinkRead:
     _check_target(link_in.url, own=own)
     _check_expiry(link_in.expires_at, now=now)
+    _check_window(link_in.starts_at, link_in.expires_at, moved="starts_at")
     values: dict[str, Any] = {
         "url": link_in.url,
         "is_alias": link_in.alias is not None,
         "owner_id": owner.key_id,
         "created_at": now,
         "updated_at": now,
+        "starts_at": link_in.starts_at,
         "expires_at": link_in.expires_at,
         "max_visits": link_in.max_visits,
         "redirect_status": link_in.redirect_status,
@@ -311,11 +325,16 @@ async def update(
         sa.update(links)
         .where(links.c.code == code, *visible(principal), *_version_matches(versions))
         .values(**changes, updated_at=now, version=links.c.version + 1)
-        .returning(links.c.id)
+        .returning(links.c.id, links.c.starts_at, links.c.expires_at)
     )
-    link_id = result.scalar_one_or_none()
-    if link_id is None:
+    written = result.first()
+    if written is None:
         raise await _explain_miss(conn, code, principal, versions)
+    link_id = written.id
+    if "starts_at" in changes or "expires_at" in changes:
+        # Against the stored end when the request moved only one; raising undoes the write.
+        moved = "starts_at" if "starts_at" in changes else "expires_at"
+        _check_window(written.starts_at, written.expires_at, moved=moved)
     if new_tags is not None:
         await _set_tags(conn, link_id, new_tags)
     return await get(conn=conn, code=code, principal=principal, base_url=base_url)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from kurz.errors import Problem
@@ -45,6 +46,19 @@ def used_up() -> Problem:
     )
 
 
+def _not_started(target: Target, visit: Visit) -> Problem | None:
+    assert target.starts_at is not None
+    if visit.at >= target.starts_at:
+        return None
+    starts = datetime.fromtimestamp(target.starts_at, UTC).isoformat().replace("+00:00", "Z")
+    return Problem(
+        410,
+        "link-not-active",
+        "Link not active yet",
+        f"This short link is active from {starts}.",
+    )
+
+
 def _expired(target: Target, visit: Visit) -> Problem | None:
     assert target.expires_at is not None
     if visit.at < target.expires_at:
@@ -52,7 +66,10 @@ def _expired(target: Target, visit: Visit) -> Problem | None:
     return Problem(410, "link-expired", "Link expired", "This short link has expired.")
 
 
-RULES: tuple[Rule, ...] = (Rule("expiry", lambda target: target.expires_at is not None, _expired),)
+RULES: tuple[Rule, ...] = (
+    Rule("start", lambda target: target.starts_at is not None, _not_started),
+    Rule("expiry", lambda target: target.expires_at is not None, _expired),
+)
 
 
 def rules_of(target: Target) -> tuple[Rule, ...]:

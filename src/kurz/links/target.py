@@ -41,6 +41,7 @@ class Target:
     status: int = field(metadata=_column(links.c.redirect_status))
     url: str = field(metadata=_column(links.c.url))
     forward_query: bool = field(metadata=_column(links.c.forward_query))
+    starts_at: float | None = field(metadata=_column(links.c.starts_at, moment=True))
     expires_at: float | None = field(metadata=_column(links.c.expires_at, moment=True))
     max_visits: int | None = field(metadata=_column(links.c.max_visits))
 
