@@ -78,7 +78,8 @@ class LinkRead(BaseModel):
     alias: bool
     created_at: datetime
     updated_at: datetime
-    starts_at: datetime | None
+    # Records kept before the field existed (idempotency replays) have none.
+    starts_at: datetime | None = None
     expires_at: datetime | None
     max_visits: int | None
     redirect_status: int
