@@ -19,7 +19,9 @@ from redis.asyncio import Redis
 from kurz.analytics import scheduled as analytics_jobs
 from kurz.analytics.journal import place
 from kurz.analytics.pipeline import Analytics
+from kurz.analytics.service import Stats
 from kurz.auth.models import Principal
+from kurz.auth.service import Access
 from kurz.cache import CacheNodes, InvalidationBus, LRUCache, TieredCache
 from kurz.cache.nodes import node_client, parse_node
 from kurz.clock import system_clock
@@ -88,8 +90,10 @@ class Parts:
     targets: Targets
     limits: ServiceLimits
     visits: Visits
-    # The links use cases (REST and gRPC call them alike).
+    # The use cases REST and gRPC call alike.
+    access: Access
     links: Links
+    stats: Stats
     idempotency: Idempotency
     jobs: JobStore
     # What a worker runs, each domain's jobs registered by its scheduled.py.
@@ -98,8 +102,6 @@ class Parts:
     own_origins: Origins
     # None when KURZ_ANALYTICS is off.
     analytics: Analytics | None = None
-    # API keys checked lately, by secret hash (KURZ_AUTH_CACHE_TTL); None: none kept.
-    principals: LRUCache[str, Principal] | None = None
 
 
 def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
@@ -170,6 +172,10 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
         own=own_origins,
         cache=targets,
     )
+    principals: LRUCache[str, Principal] | None = None
+    if settings.auth_cache_ttl:
+        # API keys checked lately, by secret hash (KURZ_AUTH_CACHE_TTL).
+        principals = LRUCache(10_000, ttl=settings.auth_cache_ttl, timer=clock)
     registry = Registry()
     link_jobs.register(
         registry, db=db, clock=clock, targets=targets, grace=settings.expired_link_grace
@@ -185,15 +191,14 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
         targets=targets,
         limits=limits,
         visits=visits,
+        access=Access(db=db, limits=limits, principals=principals),
         links=links,
+        stats=Stats(db=db, clock=clock),
         idempotency=idempotency,
         jobs=JobStore(db, clock),
         registry=registry,
         own_origins=own_origins,
         analytics=analytics,
-        principals=LRUCache(10_000, ttl=settings.auth_cache_ttl, timer=clock)
-        if settings.auth_cache_ttl
-        else None,
     )
 
 

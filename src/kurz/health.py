@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import shutil
+from typing import Annotated
 
 from fastapi import APIRouter
 
+from kurz.config import Settings
 from kurz.db import Database, DatabaseBusy
+from kurz.deps import part
 from kurz.errors import Problem
 from kurz.openapi import problem, responses
-from kurz.state import StateDep
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("kurz")
@@ -47,13 +49,15 @@ def _check_disk(db: Database, minimum: int) -> None:
     summary="The database answers",
     responses=responses({503: problem("The database does not answer")}),
 )
-async def readyz(state: StateDep) -> dict[str, str]:
+async def readyz(
+    db: Annotated[Database, part("db")], settings: Annotated[Settings, part("settings")]
+) -> dict[str, str]:
     try:
-        await state.db.ping()
+        await db.ping()
     except DatabaseBusy as busy:
         raise _not_ready(busy.detail, busy.headers) from None
     except Exception as exc:  # Whatever the failure, the answer is "not ready".
         log.warning("readiness check failed: %s", exc)
         raise Problem(503, "not-ready", "Not Ready", "The database does not answer.") from None
-    _check_disk(state.db, state.settings.ready_min_free_bytes)
+    _check_disk(db, settings.ready_min_free_bytes)
     return {"status": "ready"}

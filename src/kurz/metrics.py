@@ -5,13 +5,17 @@ Per process, as Prometheus expects: it scrapes every kurz process and adds them 
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
+from kurz.analytics.pipeline import Analytics
 from kurz.auth.views import PrincipalDep
+from kurz.deps import part
 from kurz.errors import Problem
+from kurz.links.cache import Targets
 from kurz.openapi import AUTHENTICATED, answer, problem, responses
-from kurz.state import StateDep
 
 router = APIRouter(tags=["health"])
 
@@ -34,11 +38,14 @@ def _metric(name: str, kind: str, help_text: str, value: int) -> str:
         limited=True,
     ),
 )
-async def metrics(principal: PrincipalDep, state: StateDep) -> PlainTextResponse:
+async def metrics(
+    principal: PrincipalDep,
+    analytics: Annotated[Analytics | None, part("analytics")],
+    targets: Annotated[Targets, part("targets")],
+) -> PlainTextResponse:
     if not principal.is_admin:
         raise Problem(403, "forbidden", "Forbidden", "Only an admin key may read the metrics.")
     lines: list[str] = []
-    analytics = state.analytics
     if analytics is not None:
         queue, drainer = analytics.queue, analytics.drainer
         lines += [
@@ -104,7 +111,7 @@ async def metrics(principal: PrincipalDep, state: StateDep) -> PlainTextResponse
                     consumer.claimed,
                 )
             )
-    bus = state.targets.cache.bus
+    bus = targets.cache.bus
     if bus is not None:
         lines += [
             _metric(

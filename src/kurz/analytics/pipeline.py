@@ -28,17 +28,14 @@ from kurz.types import Clock
 
 # A batch to the database takes what queued while the last was written and for
 # DATABASE_LINGER seconds more, up to DATABASE_BATCH clicks: the larger the batch,
-# the fewer rollup rows per click (on SQLite a click costs the recording process
-# 19.8 µs in batches of 2,000 over a thousand links, 5.1 µs in batches of 10,000:
-# bench-record at 80eba67).
-# A batch also pays for its statements' round trips to the thread that runs SQLite
-# (aiosqlite's), about forty, each of which waits for a round of the event loop: some
-# 20 ms with 256 busy connections, some 0.8 s a batch (an estimate). At 10,000 a
-# batch, that capped recording below the rate of redirects (docs/analytics.md,
-# "When the batch falls behind"); at 50,000 the same wait is shared by five times
-# as many clicks. The batch is worked on in slices
-# (kurz.analytics.store), so a larger one does not hold the loop longer at a time.
-# To the stream, smaller entries, read in groups by the consumers.
+# the fewer rollup rows per click (docs/analytics.md has bench-record's figures).
+# A batch also pays for its statements' round trips to the thread that runs SQLite,
+# each of which waits for a round of the event loop; a small batch under load then
+# records more slowly than redirects arrive (docs/analytics.md, "When the batch
+# falls behind"), and a large one shares the same wait among more clicks. The batch
+# is worked on in slices (kurz.analytics.pacing), so a larger one does not hold the
+# loop longer at a time. To the stream, smaller entries, read in groups by the
+# consumers.
 DATABASE_BATCH = 50_000
 DATABASE_LINGER = 0.5
 STREAM_BATCH = 1_000

@@ -1,20 +1,45 @@
-"""The analytics use cases: a link's click statistics, as REST and gRPC both ask them."""
+"""The analytics use cases: click statistics, as REST and gRPC both ask them."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from kurz.analytics import stats
-from kurz.analytics.models import LinkStats
+from kurz.analytics.models import Interval, LinkStats, StatsSummary
 from kurz.auth.models import Principal
+from kurz.clock import utcnow
 from kurz.db import REPEATABLE_READ, Database
 from kurz.links import queries
 from kurz.links.service import checked_code
+from kurz.types import Clock
 
 
-async def link_stats(
-    *, db: Database, principal: Principal, code: str, span: stats.Window, top: int
-) -> LinkStats:
-    checked_code(code)
-    # Totals, series and breakdowns from one snapshot: they add up while clicks land.
-    async with db.read(REPEATABLE_READ) as conn:
-        link_id = await queries.get_id(conn=conn, code=code, principal=principal)
-        return await stats.get_link_stats(conn=conn, link_id=link_id, code=code, span=span, top=top)
+class Stats:
+    """Statistics of the links a principal may see, over a range of time."""
+
+    def __init__(self, *, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def window(
+        self, *, start: datetime | None, end: datetime | None, interval: Interval
+    ) -> stats.Window:
+        """The range asked for, widened to whole hours or days (a 422 if it cannot be)."""
+        return stats.window(start=start, end=end, interval=interval, now=utcnow(self.clock))
+
+    async def link(
+        self, *, principal: Principal, code: str, span: stats.Window, top: int
+    ) -> LinkStats:
+        """One link's totals, series and top values."""
+        checked_code(code)
+        # Totals, series and breakdowns from one snapshot: they add up while clicks land.
+        async with self.db.read(REPEATABLE_READ) as conn:
+            link_id = await queries.get_id(conn=conn, code=code, principal=principal)
+            return await stats.get_link_stats(
+                conn=conn, link_id=link_id, code=code, span=span, top=top
+            )
+
+    async def summary(self, *, principal: Principal, span: stats.Window) -> StatsSummary:
+        """Clicks across the principal's links."""
+        async with self.db.read() as conn:
+            return await stats.get_summary(conn=conn, principal=principal, span=span)

@@ -8,15 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BeforeValidator
 
-from kurz.analytics import service, stats
 from kurz.analytics.models import Interval, LinkStats, StatsSummary
+from kurz.analytics.service import Stats
 from kurz.auth.views import PrincipalDep
-from kurz.clock import utcnow
 from kurz.dates import rfc3339_only
+from kurz.deps import part
 from kurz.openapi import AUTHENTICATED, NOT_FOUND, answer, problem, responses
-from kurz.state import StateDep
 
 router = APIRouter(tags=["stats"])
+StatsDep = Annotated[Stats, part("stats")]
 
 _INVALID = {422: problem("A malformed, naive, reversed or too long range")}
 
@@ -83,14 +83,14 @@ Totals over the caller's links (an admin's: every link), deleted links left out.
 async def get_link_stats(
     code: str,
     principal: PrincipalDep,
-    state: StateDep,
+    stats: StatsDep,
     start: From = None,
     end: To = None,
     interval: Interval = "day",
     top: Annotated[int, Query(ge=1, le=100, description="Values per dimension.")] = 10,
 ) -> LinkStats:
-    span = stats.window(start=start, end=end, interval=interval, now=utcnow(state.clock))
-    return await service.link_stats(db=state.db, principal=principal, code=code, span=span, top=top)
+    span = stats.window(start=start, end=end, interval=interval)
+    return await stats.link(principal=principal, code=code, span=span, top=top)
 
 
 @router.get(
@@ -103,8 +103,7 @@ async def get_link_stats(
     ),
 )
 async def get_summary(
-    principal: PrincipalDep, state: StateDep, start: From = None, end: To = None
+    principal: PrincipalDep, stats: StatsDep, start: From = None, end: To = None
 ) -> StatsSummary:
-    span = stats.window(start=start, end=end, interval="day", now=utcnow(state.clock))
-    async with state.db.read() as conn:
-        return await stats.get_summary(conn=conn, principal=principal, span=span)
+    span = stats.window(start=start, end=end, interval="day")
+    return await stats.summary(principal=principal, span=span)

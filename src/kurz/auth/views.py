@@ -8,21 +8,21 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kurz.auth.models import Principal
-from kurz.auth.service import authorize
-from kurz.state import StateDep
+from kurz.auth.service import Access
+from kurz.deps import part
 
+AccessDep = Annotated[Access, part("access")]
 _bearer = HTTPBearer(auto_error=False, description="An API key from `kurz keys create`.")
 
 
 async def get_principal(
     request: Request,
-    state: StateDep,
+    access: AccessDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return await authorize(
-        state,
+    return await access.authorize(
         None if credentials is None else credentials.credentials,
-        client_ip=lambda: state.limits.client_ip(request.scope),
+        client_ip=lambda: access.limits.client_ip(request.scope),
         scope=request.scope,
     )
 

@@ -17,12 +17,9 @@ import grpc
 from google.protobuf import empty_pb2
 from pydantic import BaseModel, ValidationError
 
-from kurz.analytics import service as analytics
-from kurz.analytics import stats
 from kurz.auth.models import Principal
-from kurz.auth.service import authorize, proxy_key_required
+from kurz.auth.service import proxy_key_required
 from kurz.bootstrap import Parts
-from kurz.clock import utcnow
 from kurz.errors import Problem, invalid, validation_problem
 from kurz.grpc import convert
 from kurz.grpc.errors import status_of
@@ -154,8 +151,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             raise
 
     async def _caller(self, call: Call, *, counted: bool = True) -> Principal:
-        return await authorize(
-            self.state,
+        return await self.state.access.authorize(
             call.secret(),
             client_ip=lambda: call.peer_ip,
             scope=call.scope,
@@ -291,15 +287,13 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             top = request.top or DEFAULT_TOP
             if not 1 <= top <= MAX_TOP:
                 raise invalid("top", f"must be 1 to {MAX_TOP} (0: {DEFAULT_TOP})", location="query")
+            stats = self.state.stats
             span = stats.window(
                 start=convert.moment_of(request, "start_time"),
                 end=convert.moment_of(request, "end_time"),
                 interval=interval,
-                now=utcnow(self.state.clock),
             )
-            found = await analytics.link_stats(
-                db=self.state.db, principal=principal, code=request.code, span=span, top=top
-            )
+            found = await stats.link(principal=principal, code=request.code, span=span, top=top)
             return convert.link_stats(found)
 
         return await self._answer(context, work)

@@ -10,18 +10,19 @@ for an L1 miss too (through L2 and SQL, ADR 0007), and leaves only a refusal to 
 from __future__ import annotations
 
 import html
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from kurz.deps import part
 from kurz.errors import Problem
 from kurz.links.target import Target
-from kurz.links.visit import Outcome, Visitor
+from kurz.links.visit import Outcome, Visitor, Visits
 from kurz.openapi import answer, problem, responses
 from kurz.ratelimit import Decision, carries_fields, with_fields
-from kurz.state import StateDep
 
 # Where KurzApp leaves the outcome it decided but did not answer (a refusal), so that
 # the `follow` route renders it instead of deciding the visit a second time.
@@ -75,14 +76,14 @@ def render(outcome: Outcome, request: Request) -> Response:
 
 
 router = APIRouter(tags=["redirect"])
+VisitsDep = Annotated[Visits, part("visits")]
 
 
-async def follow(code: str, request: Request, state: StateDep) -> Response:
+async def follow(code: str, request: Request, visits: VisitsDep) -> Response:
     outcome = request.scope.pop(OUTCOME, None)
     if outcome is None:
         # A path KurzApp did not take for a code ("/a.b"): the pipeline answers it.
-        visits = state.visits
-        ip = state.limits.client_ip(request.scope) if visits.needs_ip else ""
+        ip = visits.limits.client_ip(request.scope) if visits.needs_ip else ""
         visitor = Visitor(ip, request.scope)
         outcome = await visits.decide(code, visitor, peek=request.method == "HEAD", counted=False)
     return render(outcome, request)

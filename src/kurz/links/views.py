@@ -7,11 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from kurz.auth.views import PrincipalDep
+from kurz.config import Settings
+from kurz.deps import part
 from kurz.errors import Problem
 from kurz.idempotency import REPLAYED, Done, ReplayedProblem, key_for
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.preconditions import parse_if_match
 from kurz.links.queries import Versions, etag
+from kurz.links.service import Links
 from kurz.links.urls import MAX_TAG_LENGTH
 from kurz.openapi import (
     AUTHENTICATED,
@@ -22,7 +25,6 @@ from kurz.openapi import (
     required_header,
     responses,
 )
-from kurz.state import StateDep
 
 PREFIX = "/api/v1/links"
 router = APIRouter(prefix=PREFIX, tags=["links"])
@@ -44,12 +46,15 @@ DeleteIfMatch = Annotated[
     ),
 ]
 
+LinksDep = Annotated[Links, part("links")]
+SettingsDep = Annotated[Settings, part("settings")]
+
 _STALE = problem("If-Match does not match: another writer changed the link", "ETag")
 
 
 async def _idempotency_key(
     request: Request,
-    state: StateDep,
+    settings: SettingsDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -61,7 +66,7 @@ async def _idempotency_key(
     ] = None,
 ) -> str | None:
     # A PATCH is already safe to retry under If-Match, so only a POST can require a key.
-    required = state.settings.idempotency_required and request.method == "POST"
+    required = settings.idempotency_required and request.method == "POST"
     return key_for(request.headers.getlist("idempotency-key"), required=required)
 
 
@@ -113,10 +118,10 @@ def _said_replayed(problem: ReplayedProblem) -> ReplayedProblem:
     ),
 )
 async def create_link(
-    link_in: LinkCreate, principal: PrincipalDep, state: StateDep, key: KeyDep
+    link_in: LinkCreate, principal: PrincipalDep, links: LinksDep, key: KeyDep
 ) -> Response:
     try:
-        done = await state.links.create(principal=principal, link_in=link_in, key=key)
+        done = await links.create(principal=principal, link_in=link_in, key=key)
     except ReplayedProblem as problem:
         raise _said_replayed(problem) from None
     return _rendered(done, 201, location=True)
@@ -134,12 +139,12 @@ async def create_link(
 )
 async def list_links(
     principal: PrincipalDep,
-    state: StateDep,
+    links: LinksDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH)] = None,
 ) -> LinkPagination:
-    return await state.links.list_(principal=principal, limit=limit, cursor=cursor, tag=tag)
+    return await links.list_(principal=principal, limit=limit, cursor=cursor, tag=tag)
 
 
 @router.get(
@@ -149,9 +154,9 @@ async def list_links(
     responses=responses({200: answer("The link", "ETag")}, NOT_FOUND, AUTHENTICATED, limited=True),
 )
 async def get_link(
-    code: str, principal: PrincipalDep, state: StateDep, response: Response
+    code: str, principal: PrincipalDep, links: LinksDep, response: Response
 ) -> LinkRead:
-    link = await state.links.get(principal=principal, code=code)
+    link = await links.get(principal=principal, code=code)
     response.headers["ETag"] = etag(link.version)
     return link
 
@@ -185,7 +190,7 @@ async def update_link(
     code: str,
     link_in: LinkUpdate,
     principal: PrincipalDep,
-    state: StateDep,
+    links: LinksDep,
     key: KeyDep,
     if_match: IfMatch = None,
 ) -> Response:
@@ -198,7 +203,7 @@ async def update_link(
             "is not silently overwritten.",
         )
     try:
-        done = await state.links.update(
+        done = await links.update(
             principal=principal,
             code=code,
             link_in=link_in,
@@ -227,8 +232,8 @@ async def update_link(
     ),
 )
 async def delete_link(
-    code: str, principal: PrincipalDep, state: StateDep, if_match: DeleteIfMatch = None
+    code: str, principal: PrincipalDep, links: LinksDep, if_match: DeleteIfMatch = None
 ) -> Response:
     versions = Versions.any() if if_match is None else parse_if_match(if_match)
-    await state.links.delete(principal=principal, code=code, versions=versions)
+    await links.delete(principal=principal, code=code, versions=versions)
     return Response(status_code=204)
