@@ -96,7 +96,12 @@ _FOLLOW_RESPONSES = responses(
         307: answer("Temporary redirect", "Location"),
         308: answer("Permanent redirect", "Location", "Cache-Control"),
         404: problem("No such link", html=True),
-        410: problem("The link expired, or its visit cap is reached", html=True),
+        # Worded for any rule of kurz.links.rules, so that a new one need not change it.
+        410: problem(
+            "A rule of the link, or its visit cap, refused the visit; the problem `type` "
+            "says which (docs/problems.md)",
+            html=True,
+        ),
         429: problem("The client's `redirect` rate limit is used up", "Retry-After", html=True),
         503: problem("The database does not answer", "Retry-After", html=True),
     },

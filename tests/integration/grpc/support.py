@@ -34,7 +34,12 @@ from tests.support import FakeClock, free_port, running
 DETAILS = "grpc-status-details-bin"
 REPLAYED = "idempotent-replayed"
 # The proto's names for Link fields that REST names otherwise (docs/grpc.md).
-RENAMED = {"create_time": "created_at", "update_time": "updated_at", "expire_time": "expires_at"}
+RENAMED = {
+    "create_time": "created_at",
+    "update_time": "updated_at",
+    "start_time": "starts_at",
+    "expire_time": "expires_at",
+}
 TIMES = frozenset(RENAMED.values())
 DIMENSIONS = ("referrer", "browser", "os", "device", "country", "bot")
 
@@ -219,8 +224,9 @@ def without_code(link: dict[str, Any]) -> dict[str, Any]:
 def create_request(body: dict[str, Any]) -> pb.CreateLinkRequest:
     """The CreateLinkRequest for a REST POST body."""
     fields = dict(body)
-    if "expires_at" in fields:
-        fields["expire_time"] = stamp(fields.pop("expires_at"))
+    for rest_name, proto_name in (("starts_at", "start_time"), ("expires_at", "expire_time")):
+        if rest_name in fields:
+            fields[proto_name] = stamp(fields.pop(rest_name))
     return pb.CreateLinkRequest(**fields)
 
 

@@ -106,11 +106,16 @@ async def test_a_masked_path_without_a_value_clears_as_null_does(
     api: httpx.AsyncClient, rpc: Rpc
 ) -> None:
     rest_code, rpc_code = await twins(
-        api, rpc, expires_at="2026-03-01T00:00:00Z", max_visits=5, tags=["a", "b"]
+        api,
+        rpc,
+        starts_at="2026-02-01T00:00:00Z",
+        expires_at="2026-03-01T00:00:00Z",
+        max_visits=5,
+        tags=["a", "b"],
     )
     patched = await api.patch(
         f"/api/v1/links/{rest_code}",
-        json={"expires_at": None, "max_visits": None, "tags": []},
+        json={"starts_at": None, "expires_at": None, "max_visits": None, "tags": []},
         headers={"If-Match": '"1"'},
     )
     assert patched.status_code == 200, patched.text
@@ -119,11 +124,12 @@ async def test_a_masked_path_without_a_value_clears_as_null_does(
         expected_version=1,
         # Not in the mask: not applied.
         url="https://example.org/ignored",
-        update_mask=FieldMask(paths=["expire_time", "max_visits", "tags"]),
+        update_mask=FieldMask(paths=["start_time", "expire_time", "max_visits", "tags"]),
     )
     updated = proto_link((await rpc.ok("UpdateLink", request)).message)
     assert without_code(updated) == without_code(rest_link(patched.json()))
-    assert (updated["expires_at"], updated["max_visits"], updated["tags"]) == (None, None, [])
+    cleared = ("starts_at", "expires_at", "max_visits", "tags")
+    assert [updated[name] for name in cleared] == [None, None, None, []]
     assert updated["url"] == "https://example.com/"
 
 

@@ -40,6 +40,7 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     "method-not-allowed": (405, Code.INTERNAL),
     "alias-taken": (409, Code.ALREADY_EXISTS),
     "idempotency-key-in-use": (409, Code.ABORTED),
+    "link-not-active": (410, Code.NOT_FOUND),
     "link-expired": (410, Code.NOT_FOUND),
     "link-visits-exhausted": (410, Code.NOT_FOUND),
     "precondition-failed": (412, Code.FAILED_PRECONDITION),
@@ -167,12 +168,23 @@ def test_reasons_are_distinct_per_type() -> None:
 
 
 def test_field_errors_become_violations_under_the_protos_names() -> None:
-    fields = ["expires_at", "cursor", "limit", "from", "to", "url", "tags.3", "expires_at.x"]
+    fields = [
+        "starts_at",
+        "expires_at",
+        "cursor",
+        "limit",
+        "from",
+        "to",
+        "url",
+        "tags.3",
+        "expires_at.x",
+    ]
     errors = [{"field": field, "in": "body", "message": f"bad {field}"} for field in fields]
     error = status_of(Problem(422, "validation-error", "Validation Error", "…", errors=errors))
     assert error.code == Code.INVALID_ARGUMENT
     violations = details(error)[error_details_pb2.BadRequest].field_violations
     assert [(v.field, v.description) for v in violations] == [
+        ("start_time", "bad starts_at"),
         ("expire_time", "bad expires_at"),
         ("page_token", "bad cursor"),
         ("page_size", "bad limit"),

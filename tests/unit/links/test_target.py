@@ -1,0 +1,65 @@
+"""Target is declared once: its columns and its L2 codec follow, and agree with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kurz.db.tables import links
+from kurz.links.rules import RULES
+from kurz.links.target import COLUMNS, DECLARED, Target, TargetCodec
+
+# A value, other than None, for each type a declared field may have. A field of another
+# type fails here first, so that the round trip below is never left out for it.
+_SAMPLES: dict[str, Any] = {
+    "int": 7,
+    "int | None": 3,
+    "str": "https://example.com/p?q=1",
+    "bool": True,
+    "float | None": 1_767_225_600.25,
+}
+
+
+def every_field_set() -> Target:
+    values = {}
+    for declared in DECLARED:
+        assert declared.type in _SAMPLES, f"no sample for {declared.name}: {declared.type}"
+        values[declared.name] = _SAMPLES[declared.type]
+    return Target(**values)
+
+
+def test_columns_name_every_declared_field_from_the_links_table() -> None:
+    assert [column.name for column in COLUMNS] == [declared.name for declared in DECLARED]
+    for column, declared in zip(COLUMNS, DECLARED, strict=True):
+        assert column.element is declared.metadata["column"]
+        assert column.element.table is links
+
+
+def test_moments_are_nullable_date_times() -> None:
+    moments = [d.name for d in DECLARED if d.metadata["moment"]]
+    assert moments == ["starts_at", "expires_at"]
+    for declared in DECLARED:
+        if declared.metadata["moment"]:
+            assert declared.metadata["column"].nullable
+
+
+def test_the_codec_round_trips_a_target_with_every_field_set() -> None:
+    codec = TargetCodec()
+    target = every_field_set()
+    decoded = codec.decode(codec.encode(target))
+    assert decoded == target
+    assert decoded is not None
+    # What is worked out from the fields follows them too.
+    assert (decoded.headers, decoded.rules, decoded.plain) == (
+        target.headers,
+        target.rules,
+        target.plain,
+    )
+    # Every field set: the link carries every rule.
+    assert decoded.rules == RULES
+
+
+def test_an_entry_of_another_shape_is_a_miss() -> None:
+    codec = TargetCodec()
+    payload = codec.encode(every_field_set())
+    other = payload.replace(str(TargetCodec.SHAPE).encode(), b"1", 1)
+    assert codec.decode(other) is None
