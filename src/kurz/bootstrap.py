@@ -45,9 +45,9 @@ class RedisClients:
     """One client, and so one connection pool, per Redis URL, shared by every part that
     talks to that server: the limiter, the L2 node, the invalidations it publishes.
 
-    A URL's client gives up at the shortest timeout any of its users asked for: each
-    of them has a better answer than waiting (the next node, the database, the
-    in-process limiter). The click stream keeps a client of its own, since its
+    A URL's client gives up at the shortest timeout its users asked for (an L2 node's
+    and the limiter's, when they are one server): each has a better answer than
+    waiting (the next node, the database, the in-process limiter). The click stream keeps a client of its own, since its
     consumers block on reads for longer than any of those timeouts, and a
     subscription holds a connection of its own anyway.
     """
@@ -115,11 +115,11 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
     node_urls = [parse_node(url)[2] for url in settings.cache_nodes]
     for url in node_urls:
         redis.want(url, settings.cache_timeout)
-    bus_urls = node_urls or ([settings.redis_url] if settings.redis_url else [])
-    for url in bus_urls:
-        redis.want(url, settings.cache_timeout)
     if settings.redis_url:
         redis.want(settings.redis_url, settings.ratelimit_timeout)
+    # The bus publishes with whatever client its server has (a write's invalidation,
+    # never a redirect's wait), and sets a timeout only where nothing else did.
+    bus_urls = node_urls or ([settings.redis_url] if settings.redis_url else [])
 
     nodes = None
     if settings.cache_nodes:

@@ -22,8 +22,8 @@ from tests.integration.grpc.support import (
     rpc_client,
     serving,
 )
+from tests.integration.links.support import create
 from tests.integration.links.test_pipeline import count_reads
-from tests.integration.test_links_api import create
 from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"
