@@ -47,9 +47,9 @@ class RedisClients:
 
     A URL's client gives up at the shortest timeout its users asked for (an L2 node's
     and the limiter's, when they are one server): each has a better answer than
-    waiting (the next node, the database, the in-process limiter). The click stream keeps a client of its own, since its
-    consumers block on reads for longer than any of those timeouts, and a
-    subscription holds a connection of its own anyway.
+    waiting (the next node, the database, the in-process limiter). The click stream
+    keeps a client of its own, since its consumers block on reads for longer than any
+    of those timeouts, and a subscription holds a connection of its own anyway.
     """
 
     def __init__(self) -> None:
