@@ -21,7 +21,7 @@ class GrpcServer:
         # port must fail to start, not silently take half of the first one's calls.
         self.server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         # Generated code, untyped (grpcio-tools writes no stubs for services).
-        links_pb2_grpc.add_LinkServiceServicer_to_server(LinkServicer(state), self.server)  # type: ignore[no-untyped-call]
+        links_pb2_grpc.add_LinkServiceServicer_to_server(LinkServicer.of(state), self.server)  # type: ignore[no-untyped-call]
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -17,8 +17,9 @@ import grpc
 from google.protobuf import empty_pb2
 from pydantic import BaseModel, ValidationError
 
+from kurz.analytics.service import Stats
 from kurz.auth.models import Principal
-from kurz.auth.service import proxy_key_required
+from kurz.auth.service import Access, proxy_key_required
 from kurz.bootstrap import Parts
 from kurz.errors import Problem, invalid, validation_problem
 from kurz.grpc import convert
@@ -29,7 +30,8 @@ from kurz.idempotency import REPLAYED, ReplayedProblem, key_for
 from kurz.limits import SCOPE_KEY, too_many_requests
 from kurz.links.models import LinkCreate, LinkUpdate
 from kurz.links.queries import Versions
-from kurz.links.visit import Visitor
+from kurz.links.service import Links
+from kurz.links.visit import Visitor, Visits
 from kurz.ratelimit import with_fields
 
 log = logging.getLogger("kurz.grpc")
@@ -126,8 +128,30 @@ def validated(model: type[M], body: dict[str, Any]) -> M:
 class LinkServicer(pb_grpc.LinkServiceServicer):
     """The gRPC entrypoint to the links operations, for one app's state."""
 
-    def __init__(self, state: Parts) -> None:
-        self.state = state
+    def __init__(
+        self,
+        *,
+        access: Access,
+        links: Links,
+        visits: Visits,
+        stats: Stats,
+        idempotency_required: bool = False,
+    ) -> None:
+        self.access = access
+        self.links = links
+        self.visits = visits
+        self.stats = stats
+        self.idempotency_required = idempotency_required
+
+    @classmethod
+    def of(cls, parts: Parts) -> LinkServicer:
+        return cls(
+            access=parts.access,
+            links=parts.links,
+            visits=parts.visits,
+            stats=parts.stats,
+            idempotency_required=parts.settings.idempotency_required,
+        )
 
     async def _answer(self, context: Context, work: Callable[[Call], Awaitable[T]]) -> T:
         call = Call.of(context)
@@ -151,7 +175,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             raise
 
     async def _caller(self, call: Call, *, counted: bool = True) -> Principal:
-        return await self.state.access.authorize(
+        return await self.access.authorize(
             call.secret(),
             client_ip=lambda: call.peer_ip,
             scope=call.scope,
@@ -164,10 +188,10 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             body = convert.create_body(request)
             key = key_for(
                 call.metadata.get(IDEMPOTENCY_KEY, []),
-                required=self.state.settings.idempotency_required,
+                required=self.idempotency_required,
             )
             link_in = validated(LinkCreate, body)
-            done = await self.state.links.create(principal=principal, link_in=link_in, key=key)
+            done = await self.links.create(principal=principal, link_in=link_in, key=key)
             call.replayed = done.replayed
             return convert.link(done.value)
 
@@ -176,7 +200,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
     async def GetLink(self, request: pb.GetLinkRequest, context: Context) -> pb.Link:
         async def work(call: Call) -> pb.Link:
             principal = await self._caller(call)
-            found = await self.state.links.get(principal=principal, code=request.code)
+            found = await self.links.get(principal=principal, code=request.code)
             return convert.link(found)
 
         return await self._answer(context, work)
@@ -191,7 +215,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 raise invalid(
                     "limit", f"must be 1 to {MAX_PAGE} (0: {DEFAULT_PAGE})", location="query"
                 )
-            page = await self.state.links.list_(
+            page = await self.links.list_(
                 principal=principal,
                 limit=size,
                 cursor=request.page_token or None,
@@ -218,7 +242,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             body = convert.update_body(request)
             key = key_for(call.metadata.get(IDEMPOTENCY_KEY, []))
             link_in = validated(LinkUpdate, body)
-            done = await self.state.links.update(
+            done = await self.links.update(
                 principal=principal,
                 code=request.code,
                 link_in=link_in,
@@ -235,7 +259,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             principal = await self._caller(call)
             expected = request.expected_version
             versions = Versions(frozenset({expected})) if expected > 0 else Versions.any()
-            await self.state.links.delete(principal=principal, code=request.code, versions=versions)
+            await self.links.delete(principal=principal, code=request.code, versions=versions)
             return empty_pb2.Empty()
 
         return await self._answer(context, work)
@@ -249,7 +273,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             principal = await self._caller(call, counted=False)
             named = named_visitor(request, call)
             visitor = named if named is not None and principal.is_proxy else own(call)
-            visits = self.state.visits
+            visits = self.visits
             if named is not None and not principal.is_proxy:
                 # Refused, not ignored: a client that means to speak for its visitors
                 # learns at once that its key cannot, instead of from its statistics.
@@ -287,7 +311,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             top = request.top or DEFAULT_TOP
             if not 1 <= top <= MAX_TOP:
                 raise invalid("top", f"must be 1 to {MAX_TOP} (0: {DEFAULT_TOP})", location="query")
-            stats = self.state.stats
+            stats = self.stats
             span = stats.window(
                 start=convert.moment_of(request, "start_time"),
                 end=convert.moment_of(request, "end_time"),
