@@ -46,8 +46,8 @@ async def test_embedded_keeps_everything_in_process(app: FastAPI, settings: Sett
     assert (settings.redis_url, settings.cache_nodes) == ("", ())
     state = app.state.kurz
     assert state.limits.in_process
-    assert state.redirector.cache.l2 is None
-    assert state.redirector.cache.bus is None
+    assert state.targets.cache.l2 is None
+    assert state.targets.cache.bus is None
     assert state.analytics.redis is None
 
 
