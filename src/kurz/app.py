@@ -13,13 +13,14 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kurz import __version__, errors, health, metrics
+from kurz import __version__, health, httperrors, metrics
 from kurz.analytics import views as analytics_views
 from kurz.bodylimit import BodyLimit
 from kurz.bootstrap import Parts, running
 from kurz.grpc.server import GrpcServer
 from kurz.jobs import Worker
-from kurz.limits import RateLimitHeaders, too_many_requests
+from kurz.limitheaders import RateLimitHeaders
+from kurz.limits import too_many_requests
 from kurz.links import redirect
 from kurz.links import views as link_views
 from kurz.links.codes import code_in
@@ -170,7 +171,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.state.kurz = parts
     app.visits = parts.visits
     app.trusted_proxies = settings.trusted_proxies
-    errors.install(app)
+    httperrors.install(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(link_views.router)

@@ -6,6 +6,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kurz.errors import Problem
+from kurz.httperrors import response
 
 
 def _too_large(limit: int) -> Problem:
@@ -36,7 +37,7 @@ class BodyLimit:
                             400, "bad-request", "Bad Request", "Content-Length is not a number."
                         )
                     )
-                    await problem.response(scope["path"])(scope, receive, send)
+                    await response(problem, scope["path"])(scope, receive, send)
                     return
                 break
 

@@ -1,24 +1,18 @@
-"""RFC 9457 problem details: the one shape every kurz error takes."""
+"""RFC 9457 problem details: the one shape every kurz error takes, in no protocol's terms.
+
+HTTP renders them in kurz.httperrors, gRPC in kurz.grpc.errors.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
-
 PROBLEM_JSON = "application/problem+json"
 
 # Problem types are relative references, resolved against kurz's own origin and
 # described in docs/problems.md; `about:blank` is used where the status says it all.
 _TYPE_BASE = "/problems/"
-
-
-class ProblemResponse(JSONResponse):
-    media_type = PROBLEM_JSON
 
 
 class Problem(Exception):
@@ -59,9 +53,6 @@ class Problem(Exception):
         body.update(self.extensions)
         return body
 
-    def response(self, instance: str | None = None) -> ProblemResponse:
-        return ProblemResponse(self.body(instance), self.status, headers=self.headers)
-
 
 def not_found(detail: str) -> Problem:
     return Problem(404, "not-found", "Not Found", detail)
@@ -76,18 +67,6 @@ def invalid(field: str, message: str, *, location: str = "body") -> Problem:
         f"{field}: {message}",
         errors=[{"field": field, "in": location, "message": message}],
     )
-
-
-_STATUS_PROBLEMS: dict[int, tuple[str, str]] = {
-    400: ("bad-request", "Bad Request"),
-    401: ("unauthorized", "Unauthorized"),
-    403: ("forbidden", "Forbidden"),
-    404: ("not-found", "Not Found"),
-    405: ("method-not-allowed", "Method Not Allowed"),
-    406: ("not-acceptable", "Not Acceptable"),
-    413: ("payload-too-large", "Payload Too Large"),
-    415: ("unsupported-media-type", "Unsupported Media Type"),
-}
 
 
 def _field_errors(found: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -111,39 +90,3 @@ def validation_problem(found: Sequence[Mapping[str, Any]]) -> Problem:
     errors = _field_errors(found)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return Problem(422, "validation-error", "Validation Error", detail, errors=errors)
-
-
-async def _on_validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    if any(error.get("type") == "json_invalid" for error in exc.errors()):
-        problem = Problem(400, "malformed-json", "Malformed JSON", "The body is not valid JSON.")
-        return problem.response(request.url.path)
-    return validation_problem(exc.errors()).response(request.url.path)
-
-
-async def _on_problem(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Problem)
-    return exc.response(request.url.path)
-
-
-async def _on_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    slug, title = _STATUS_PROBLEMS.get(exc.status_code, ("about:blank", "Error"))
-    problem = Problem(exc.status_code, slug, title, exc.detail or title, headers=exc.headers)
-    return problem.response(request.url.path)
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    # Starlette re-raises the exception after this answer, so the server logs its
-    # traceback once; logging it here too would log every 500 twice.
-    problem = Problem(
-        500, "internal-error", "Internal Server Error", "An unexpected error occurred."
-    )
-    return problem.response(request.url.path)
-
-
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(Problem, _on_problem)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,4 +1,4 @@
-"""What kurz rate-limits, and how limited responses carry the RateLimit fields.
+"""What kurz rate-limits: the service's policies, checked against one limiter.
 
 API calls count per API key; redirects and failed authentications per client IP.
 The algorithm and its backends are kurz.ratelimit; this module only applies them.
@@ -6,12 +6,11 @@ The algorithm and its backends are kurz.ratelimit; this module only applies them
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 from redis.asyncio import Redis
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kurz.config import Settings
 from kurz.errors import Problem
@@ -22,9 +21,7 @@ from kurz.ratelimit import (
     MemoryLimiter,
     Policy,
     RedisLimiter,
-    carries_fields,
     retry_after,
-    with_fields,
 )
 from kurz.types import Clock
 
@@ -75,7 +72,7 @@ class ServiceLimits:
         assert self._check_now is not None
         return self._check_now(policy, ip)
 
-    def client_ip(self, scope: Scope) -> str:
+    def client_ip(self, scope: Mapping[str, Any]) -> str:
         """The peer address, or the client a trusted proxy says it forwarded for."""
         client = scope.get("client")
         peer: str = client[0] if client else "unknown"
@@ -123,25 +120,3 @@ def too_many_requests(decision: Decision) -> Problem:
         headers={"Retry-After": seconds},
         extensions={"violated-policies": [policy.name]},
     )
-
-
-class RateLimitHeaders:
-    """Adds the RateLimit fields a check left in the scope to the response that follows,
-    if it carries them (`carries_fields`: a redirect only near the limit)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_fields(message: Message) -> None:
-            if message["type"] == "http.response.start" and SCOPE_KEY in scope:
-                decision = scope[SCOPE_KEY]
-                if carries_fields(message["status"], decision):
-                    message["headers"] = with_fields(message.get("headers", ()), decision)
-            await send(message)
-
-        await self.app(scope, receive, send_with_fields)

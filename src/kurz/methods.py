@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kurz.errors import Problem, not_found
+from kurz.httperrors import response
 
 _ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -93,7 +94,7 @@ class MethodRouting:
         else:
             await self.app(scope, receive, send)  # the router's 404
             return
-        await problem.response(path)(scope, receive, send)
+        await response(problem, path)(scope, receive, send)
 
     def _known(self, path: str) -> bool:
         return any(resource.path.match(path) for resource in self._resources or ())

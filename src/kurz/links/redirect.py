@@ -19,6 +19,7 @@ from starlette.types import Scope, Send
 
 from kurz.deps import part
 from kurz.errors import Problem
+from kurz.httperrors import response
 from kurz.links.target import Target
 from kurz.links.visit import Outcome, Visitor, Visits
 from kurz.openapi import answer, problem, responses
@@ -58,7 +59,7 @@ def _answer(request: Request, problem: Problem) -> Response:
     if "text/html" in request.headers.get("accept", ""):
         page = _PAGE.format(title=html.escape(problem.title), detail=html.escape(problem.detail))
         return HTMLResponse(page, status_code=problem.status, headers=problem.headers)
-    return problem.response(request.url.path)
+    return response(problem, request.url.path)
 
 
 def render(outcome: Outcome, request: Request) -> Response:
