@@ -24,7 +24,7 @@ from bench.harness import BenchError
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, Principal
 from kurz.db import READ_COMMITTED, Database
-from kurz.db.tables import links
+from kurz.db.tables import api_keys, links
 
 DAYS = 90
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -214,10 +214,14 @@ async def make_links(db: Database, quiet: int) -> tuple[Principal, int, list[int
     codes.insert(quiet // 2, HOT_CODE)
     async with db.write(READ_COMMITTED) as conn:
         key = await key_queries.create(conn=conn, key_in=ApiKeyCreate(name="bench"), now=START)
+        user_id = (
+            await conn.execute(sa.select(api_keys.c.user_id).where(api_keys.c.id == key.id))
+        ).scalar_one()
         common = {
             "url": "https://example.com/",
             "is_alias": True,
             "owner_id": key.id,
+            "user_id": user_id,
             "created_at": START,
             "updated_at": START,
             "redirect_status": 302,
@@ -225,7 +229,7 @@ async def make_links(db: Database, quiet: int) -> tuple[Principal, int, list[int
         }
         await conn.execute(sa.insert(links), [{"code": code, **common} for code in codes])
         ids = dict((await conn.execute(sa.select(links.c.code, links.c.id))).tuples().all())
-    principal = Principal(key_id=key.id, name=key.name, is_admin=False)
+    principal = Principal(key_id=key.id, user_id=user_id, name=key.name, is_admin=False)
     return principal, ids.pop(HOT_CODE), [ids[code] for code in codes if code != HOT_CODE]
 
 

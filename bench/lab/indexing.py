@@ -466,8 +466,8 @@ async def capture(db: Database, call: Call) -> list[tuple[str, Any]]:
 
 
 async def service_probes(db: Database, filled: Filled) -> list[Probe]:
-    key = Principal(key_id=filled.owner, name="key", is_admin=False)
-    admin = Principal(key_id=OWNERS + 1, name="admin", is_admin=True)
+    key = Principal(key_id=filled.owner, user_id=filled.owner, name="key", is_admin=False)
+    admin = Principal(key_id=OWNERS + 1, user_id=OWNERS + 1, name="admin", is_admin=True)
     days = stats.window(start=None, end=NOW, interval="day", now=NOW)
     hours = stats.window(start=None, end=NOW, interval="hour", now=NOW)
     link, code = filled.stats_link, filled.code

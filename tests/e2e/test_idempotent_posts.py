@@ -195,9 +195,9 @@ def test_a_server_killed_inside_its_transaction_leaves_no_trace(
         tx = blocker.transaction()
         await tx.start()
         await blocker.execute(
-            "INSERT INTO links (code, url, is_alias, owner_id, created_at, updated_at, "
-            "redirect_status, forward_query) VALUES ('held', 'https://b.example/', true, 1, "
-            "now(), now(), 302, false)"
+            "INSERT INTO links (code, url, is_alias, owner_id, user_id, created_at, "
+            "updated_at, redirect_status, forward_query) VALUES ('held', 'https://b.example/', "
+            "true, 1, (SELECT user_id FROM api_keys WHERE id = 1), now(), now(), 302, false)"
         )
         sent = _post_in_background(server.url + LINKS, body, headers)
         await _until_advisory_locks(postgres_url, lambda held: held > 0)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -21,7 +22,8 @@ from kurz.db.tables import metadata
 from kurz.errors import Problem
 from kurz.idempotency import Idempotency, Keyed, ReplayedProblem
 from kurz.links.models import LinkRead
-from tests.support import FakeClock
+from tests.conftest import BASE_URL, app_settings
+from tests.support import FakeClock, running
 
 
 def _diff(sync_conn: Connection) -> list[Any]:
@@ -434,5 +436,172 @@ async def test_0008_converts_the_kept_responses_into_records(
             response = kept[(row.key, row.method, row.path)]
             assert (row.status, bytes(row.body)) == (response["status"], response["body"])
             assert dict(json.loads(row.headers)) == dict(json.loads(response["headers"]))
+    finally:
+        await db.dispose()
+
+
+# The tables 0010 must carry over whole.
+_KEPT = ("api_keys", "links", "link_tags", "link_clicks_daily", "click_batches", "idempotency_keys")
+
+
+async def _counts(db: Database) -> dict[str, int]:
+    async with db.read() as conn:
+        return {
+            table: (await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one()  # noqa: S608
+            for table in _KEPT
+        }
+
+
+async def _fill_0009(db: Database, secrets: dict[str, str]) -> dict[str, int]:
+    """An admin key, a member key and a revoked key, with two links each (the member's
+    second deleted), a tag, clicks and an idempotency record; returns the keys' ids."""
+    at, revoked = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    kinds = {"admin": (True, None), "member": (False, None), "revoked": (False, revoked)}
+    ids: dict[str, int] = {}
+    async with db.write(READ_COMMITTED) as conn:
+        for name, (admin, revoked_at) in kinds.items():
+            ids[name] = (
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO api_keys (name, prefix, secret_hash, is_admin, is_proxy, "
+                        "created_at, revoked_at) VALUES (:name, 'kurz_x', :hash, :admin, false, "
+                        ":at, :revoked) RETURNING id"
+                    ),
+                    {
+                        "name": name, "hash": key_queries.hash_secret(secrets[name]),
+                        "admin": admin, "at": _stored(db, at),
+                        "revoked": None if revoked_at is None else _stored(db, revoked_at),
+                    },
+                )
+            ).scalar_one()  # fmt: skip
+            for n in (1, 2):
+                deleted = _stored(db, revoked) if (name, n) == ("member", 2) else None
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO links (code, url, is_alias, owner_id, created_at, "
+                        "updated_at, redirect_status, forward_query, deleted_at) VALUES "
+                        "(:code, 'https://example.com/', true, :owner, :at, :at, 302, false, "
+                        ":deleted)"
+                    ),
+                    {"code": f"{name}-{n}", "owner": ids[name], "at": _stored(db, at),
+                     "deleted": deleted},
+                )  # fmt: skip
+        await conn.execute(
+            sa.text("INSERT INTO link_tags (link_id, tag) SELECT id, 't' FROM links")
+        )
+        await conn.execute(
+            sa.text(
+                "INSERT INTO link_clicks_daily (link_id, day, clicks, bot_clicks, uniques) "
+                "SELECT id, :day, 3, 0, 2 FROM links"
+            ),
+            {"day": _stored(db, at)},
+        )
+        await conn.execute(sa.text("INSERT INTO click_batches (id, events) VALUES ('b1', '[]')"))
+        await conn.execute(
+            sa.text(
+                "INSERT INTO idempotency_keys (principal, operation, key, fingerprint, status, "
+                "result, created_at, expires_at) VALUES (:principal, 'create-link', 'k1', "
+                ":fingerprint, 200, '{}', :at, :at)"
+            ),
+            {"principal": f"key:{ids['member']}", "fingerprint": "f" * 64, "at": _stored(db, at)},
+        )
+    return ids
+
+
+async def _listed(app: Any, secret: str) -> list[str] | int:
+    """The codes GET /api/v1/links lists for a key, or the status when it refuses."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers) as c:
+        response = await c.get("/api/v1/links")
+    if response.status_code != 200:
+        return response.status_code
+    return sorted(item["code"] for item in response.json()["items"])
+
+
+async def test_0010_gives_every_key_a_user_and_each_link_its_keys_user(
+    database_url: str, clock: FakeClock
+) -> None:
+    db = Database.from_url(database_url)
+    secrets = {name: key_queries.new_secret() for name in ("admin", "member", "revoked")}
+    try:
+        await downgrade(db, "0009")
+        ids = await _fill_0009(db, secrets)
+        before = await _counts(db)
+        await upgrade(db)
+        async with db.read() as conn:
+            assert await conn.run_sync(_diff) == []
+            users = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT k.id, u.email, u.display_name, u.role, u.password_hash, "
+                        "u.disabled_at IS NOT NULL AS disabled, u.created_at = k.created_at "
+                        "AS same_time FROM api_keys k JOIN users u ON u.id = k.user_id "
+                        "ORDER BY k.id"
+                    )
+                )
+            ).all()
+            user_count = (await conn.execute(sa.text("SELECT count(*) FROM users"))).scalar()
+            owners = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT l.code, k.name FROM links l JOIN users u ON u.id = l.user_id "
+                        "JOIN api_keys k ON k.user_id = u.id ORDER BY l.code"
+                    )
+                )
+            ).all()
+        assert user_count == 3
+        assert [tuple(row) for row in users] == [
+            (ids["admin"], f"key-{ids['admin']}@migrated.invalid", "admin", "admin", None,
+             False, True),
+            (ids["member"], f"key-{ids['member']}@migrated.invalid", "member", "member", None,
+             False, True),
+            (ids["revoked"], f"key-{ids['revoked']}@migrated.invalid", "revoked", "member",
+             None, True, True),
+        ]  # fmt: skip
+        # Each link's user is its key's: the key named in the code.
+        assert [(code, name) for code, name in owners] == [
+            (code, code.split("-")[0]) for code, _ in owners
+        ]
+        assert len(owners) == 6
+        assert await _counts(db) == before
+
+        # The API answers as before: visibility still follows the key.
+        async with running(app_settings(database_url), clock) as app:
+            assert await _listed(app, secrets["member"]) == ["member-1"]
+            assert await _listed(app, secrets["admin"]) == [
+                "admin-1", "admin-2", "member-1", "revoked-1", "revoked-2"
+            ]  # fmt: skip
+            assert await _listed(app, secrets["revoked"]) == 401
+            # A link made now belongs to its key's user.
+            transport = httpx.ASGITransport(app=app)
+            headers = {"Authorization": f"Bearer {secrets['member']}"}
+            async with httpx.AsyncClient(
+                transport=transport, base_url=BASE_URL, headers=headers
+            ) as member:
+                made = await member.post("/api/v1/links", json={"url": "https://e.com/new"})
+            assert made.status_code == 201
+            async with db.read() as conn:
+                mine = (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT l.user_id = k.user_id FROM links l JOIN api_keys k "
+                            "ON k.id = :key WHERE l.code = :code"
+                        ),
+                        {"key": ids["member"], "code": made.json()["code"]},
+                    )
+                ).scalar_one()
+            assert mine
+
+        await downgrade(db, "0009")
+        async with db.read() as conn:
+            tables = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        assert "users" not in tables
+        assert await _counts(db) == {**before, "links": before["links"] + 1}
+        await upgrade(db)
+        async with db.read() as conn:
+            assert await conn.run_sync(_diff) == []
+            again = (await conn.execute(sa.text("SELECT count(*) FROM users"))).scalar()
+        assert again == 3
     finally:
         await db.dispose()

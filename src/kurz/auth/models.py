@@ -13,6 +13,8 @@ class Principal:
     """The API key a request authenticated with."""
 
     key_id: int
+    # The user the key acts for. Visibility still follows the key (issue 20 moves it).
+    user_id: int
     name: str
     is_admin: bool
     # May say whom a ResolveLink is for; any other key's call is its own visit.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Principal
-from kurz.db.tables import api_keys
+from kurz.db.tables import api_keys, users
 
 # Marks kurz keys in configs and logs (and for secret scanners); not itself secret.
 SECRET_PREFIX = "kurz_"  # noqa: S105
@@ -27,10 +28,32 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
+async def _user_of_its_own(*, conn: AsyncConnection, key_in: ApiKeyCreate, now: datetime) -> int:
+    """A new user for a new key, so that the key sees what a key saw before users.
+
+    Until keys are made for a chosen user (issue 20), each has a user of its own, as
+    migration 0010 gave every key before it: no password (it cannot sign in), and an
+    address named after the key (key-<id>@keys.invalid), set once the key has its id.
+    """
+    values = {
+        "email": f"key-new-{uuid.uuid4().hex}@keys.invalid",
+        "display_name": key_in.name,
+        "role": "admin" if key_in.is_admin else "member",
+        "created_at": now,
+    }
+    user_id: int = (
+        await conn.execute(insert(users).values(values).returning(users.c.id))
+    ).scalar_one()
+    return user_id
+
+
 async def create(*, conn: AsyncConnection, key_in: ApiKeyCreate, now: datetime) -> ApiKeyCreated:
+    """Create a key, and the user it acts for (see _user_of_its_own)."""
+    user_id = await _user_of_its_own(conn=conn, key_in=key_in, now=now)
     secret = new_secret()
     prefix = secret[:_SHOWN_PREFIX_LENGTH]
     values = {
+        "user_id": user_id,
         "name": key_in.name,
         "is_admin": key_in.is_admin,
         "is_proxy": key_in.is_proxy,
@@ -41,6 +64,9 @@ async def create(*, conn: AsyncConnection, key_in: ApiKeyCreate, now: datetime) 
     key_id = (
         await conn.execute(insert(api_keys).values(values).returning(api_keys.c.id))
     ).scalar_one()
+    await conn.execute(
+        update(users).where(users.c.id == user_id).values(email=f"key-{key_id}@keys.invalid")
+    )
     return ApiKeyCreated(
         id=key_id,
         name=key_in.name,
@@ -87,7 +113,13 @@ async def authenticate(*, conn: AsyncConnection, secret: str) -> Principal | Non
         return None
     row = (
         await conn.execute(
-            select(api_keys.c.id, api_keys.c.name, api_keys.c.is_admin, api_keys.c.is_proxy).where(
+            select(
+                api_keys.c.id,
+                api_keys.c.user_id,
+                api_keys.c.name,
+                api_keys.c.is_admin,
+                api_keys.c.is_proxy,
+            ).where(
                 api_keys.c.secret_hash == hash_secret(secret),
                 api_keys.c.revoked_at.is_(None),
             )
@@ -95,4 +127,10 @@ async def authenticate(*, conn: AsyncConnection, secret: str) -> Principal | Non
     ).first()
     if row is None:
         return None
-    return Principal(key_id=row.id, name=row.name, is_admin=row.is_admin, is_proxy=row.is_proxy)
+    return Principal(
+        key_id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        is_admin=row.is_admin,
+        is_proxy=row.is_proxy,
+    )

@@ -229,6 +229,35 @@ class Database:
         async with _reachable(self.connections), self._writers[isolation].begin() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def migration(self) -> AsyncIterator[AsyncConnection]:
+        """The write transaction a schema migration runs in.
+
+        On SQLite, foreign keys are checked at its end instead of on the way: changing
+        a column there means copying the table, dropping it and renaming the copy, and
+        with foreign keys on, dropping a table others refer to fails (api_keys) or
+        cascades to their rows (links, to link_tags). This is SQLite's own procedure
+        for such changes; the pragma is a no-op inside a transaction, so it is set
+        around one.
+        """
+        if not self.is_sqlite:
+            async with self.write(READ_COMMITTED) as conn:
+                yield conn
+            return
+        writer = self._writers[READ_COMMITTED]
+        async with _reachable(self.connections), writer.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            await raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                async with conn.begin():
+                    yield conn
+                    dangling = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).first()
+                    if dangling is not None:
+                        raise RuntimeError(f"a migration left a dangling reference: {dangling}")
+            finally:
+                await raw.execute("PRAGMA foreign_keys=ON")
+
     async def ping(self) -> None:
         """Raises DatabaseBusy when no connection comes free in time."""
         async with _reachable(self.connections), self.engine.connect() as conn:

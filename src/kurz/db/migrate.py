@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from kurz.db.engine import READ_COMMITTED, Database
+from kurz.db.engine import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -45,7 +45,7 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         else:
             command.upgrade(config, revision)
 
-    async with db.write(READ_COMMITTED) as conn:
+    async with db.migration() as conn:
         await conn.run_sync(run)
 
 
@@ -57,7 +57,7 @@ async def downgrade(db: Database, revision: str) -> None:
         config.attributes["connection"] = sync_conn
         command.downgrade(config, revision)
 
-    async with db.write(READ_COMMITTED) as conn:
+    async with db.migration() as conn:
         await conn.run_sync(run)
 
 

@@ -67,6 +67,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # Stored normalised (stripped, lower-cased) by the code that writes it, so that the
+    # unique index compares addresses case-insensitively and a sign-in finds its row.
+    Column("email", Text, nullable=False),
+    Column("display_name", Text, nullable=False, server_default=""),
+    # NULL until a password is set: a user made for an API key (migration 0010, or
+    # `kurz keys create`) has none and cannot sign in.
+    Column("password_hash", Text, nullable=True),
+    Column("role", Text, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=True),
+    CheckConstraint("role IN ('admin', 'member')", name="role"),
+    # Sign-in and invitations: SELECT ... WHERE email = :email.
+    Index("uq_users_email", "email", unique=True),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -79,6 +99,8 @@ api_keys = Table(
     Column("is_admin", Boolean, nullable=False, server_default=false()),
     # An edge proxy's key: its ResolveLink calls may name the visitor (docs/grpc.md).
     Column("is_proxy", Boolean, nullable=False, server_default=false()),
+    # The user the key acts for.
+    Column("user_id", BigId, ForeignKey("users.id"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
 )
@@ -92,7 +114,9 @@ links = Table(
     Column("code", String(64), nullable=False, unique=True),
     Column("url", Text, nullable=False),
     Column("is_alias", Boolean, nullable=False),
+    # The key that created the link (kept for the audit); the link belongs to user_id.
     Column("owner_id", BigId, ForeignKey("api_keys.id"), nullable=False),
+    Column("user_id", BigId, ForeignKey("users.id"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     # The window a link redirects in, [starts_at, expires_at); either end may be open.
@@ -116,6 +140,16 @@ links = Table(
     Index(
         "ix_links_owner_id_id",
         "owner_id",
+        "id",
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+    # The same listing for one user's links, once visibility follows users (issue 20):
+    #   SELECT ... WHERE user_id = :user AND deleted_at IS NULL AND id < :cursor
+    #   ORDER BY id DESC LIMIT :n
+    Index(
+        "ix_links_user_id_id",
+        "user_id",
         "id",
         sqlite_where=text("deleted_at IS NULL"),
         postgresql_where=text("deleted_at IS NULL"),

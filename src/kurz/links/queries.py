@@ -165,6 +165,7 @@ async def create(
         "url": link_in.url,
         "is_alias": link_in.alias is not None,
         "owner_id": owner.key_id,
+        "user_id": owner.user_id,
         "created_at": now,
         "updated_at": now,
         "starts_at": link_in.starts_at,

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.clock import utcnow
 from kurz.db import Database
-from kurz.db.tables import api_keys, idempotency_keys
+from kurz.db.tables import idempotency_keys, users
 from kurz.errors import Problem
 from kurz.idempotency import Done, Idempotency, Keyed, ReplayedProblem, store
 from tests.support import FakeClock
@@ -80,9 +80,7 @@ def writes(
 
     async def operation(conn: AsyncConnection) -> Thing:
         await conn.execute(
-            sa.insert(api_keys).values(
-                name=name, prefix=name, secret_hash=name, created_at=utcnow(clock)
-            )
+            sa.insert(users).values(email=name, role="member", created_at=utcnow(clock))
         )
         return then()
 
@@ -105,7 +103,7 @@ async def test_a_result_is_recorded_and_replayed(
     assert first == Done(Thing(name="ü", number=1), replayed=False)
     again = await run(idem, writes(clock, "b", lambda: Thing(name="b", number=2)), keyed())
     assert again == Done(first.value, replayed=True)
-    assert await rows(db, api_keys) == 1
+    assert await rows(db, users) == 1
 
 
 async def test_the_record_holds_the_result_and_nothing_of_http(
@@ -143,7 +141,7 @@ async def test_a_client_error_is_stored_and_its_writes_undone(
         await run(idem, writes(clock, "a", problem(status, **etag)), keyed())
     first = refused.value
     assert not isinstance(first, ReplayedProblem)
-    assert await rows(db, api_keys) == 0
+    assert await rows(db, users) == 0
     assert await rows(db, idempotency_keys) == 1
     with pytest.raises(ReplayedProblem) as replayed:
         await run(idem, writes(clock, "b", created), keyed())
@@ -152,7 +150,7 @@ async def test_a_client_error_is_stored_and_its_writes_undone(
     assert (again.errors, again.extensions) == (first.errors, first.extensions)
     # A 412's ETag names the version that won; nothing else of HTTP is kept.
     assert again.headers == etag
-    assert await rows(db, api_keys) == 0
+    assert await rows(db, users) == 0
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
@@ -161,7 +159,7 @@ async def test_a_429_or_5xx_is_not_stored(
 ) -> None:
     with pytest.raises(Problem):
         await run(idem, writes(clock, "a", problem(status)), keyed())
-    assert (await rows(db, api_keys), await rows(db, idempotency_keys)) == (0, 0)
+    assert (await rows(db, users), await rows(db, idempotency_keys)) == (0, 0)
     retried = await run(idem, writes(clock, "b", created), keyed())
     assert retried.replayed is False
 
@@ -174,7 +172,7 @@ async def test_a_crashing_operation_stores_nothing(
 
     with pytest.raises(RuntimeError):
         await run(idem, writes(clock, "a", crash), keyed())
-    assert (await rows(db, api_keys), await rows(db, idempotency_keys)) == (0, 0)
+    assert (await rows(db, users), await rows(db, idempotency_keys)) == (0, 0)
     assert (await run(idem, writes(clock, "b", created), keyed())).replayed is False
 
 
@@ -183,10 +181,10 @@ async def test_without_a_key_the_operation_just_runs(
 ) -> None:
     for name in "ab":
         assert (await run(idem, writes(clock, name, created), None)).replayed is False
-    assert (await rows(db, api_keys), await rows(db, idempotency_keys)) == (2, 0)
+    assert (await rows(db, users), await rows(db, idempotency_keys)) == (2, 0)
     with pytest.raises(Problem):
         await run(idem, writes(clock, "c", problem(409)), None)
-    assert await rows(db, api_keys) == 2
+    assert await rows(db, users) == 2
 
 
 class Statements:
@@ -247,7 +245,7 @@ async def test_a_concurrent_retry_is_409_on_postgres_and_waits_on_sqlite(
         release.set()
         assert (await first).replayed is False
         assert (await second).replayed is True
-        assert await rows(db, api_keys) == 1
+        assert await rows(db, users) == 1
         [retry] = {n for n, sql in statements.log if n != holder and sql.startswith("BEGIN")}
         assert statements.index(retry, "BEGIN IMMEDIATE") < statements.index(holder, "COMMIT")
         # It looked for a stored response only once the first had committed one.
@@ -265,7 +263,7 @@ async def test_a_concurrent_retry_is_409_on_postgres_and_waits_on_sqlite(
         assert (await run(idem, writes(clock, "c", created), keyed("other"))).replayed is False
         release.set()
         assert (await first).replayed is False
-        assert await rows(db, api_keys) == 2
+        assert await rows(db, users) == 2
 
 
 async def run_unless_in_flight(
@@ -363,7 +361,7 @@ async def test_a_response_stored_by_another_process_meanwhile_wins(
     result = await run(idem, meanwhile, keyed())
     assert result == Done(theirs, replayed=True)
     # This request's own writes went with its transaction.
-    assert await rows(db, api_keys) == 0
+    assert await rows(db, users) == 0
 
 
 async def test_purge_deletes_only_expired_keys_in_batches(

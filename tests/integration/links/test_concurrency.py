@@ -30,7 +30,7 @@ _WORKER = textwrap.dedent(
 
     async def main(url, owner, count):
         db = Database.from_url(url)
-        principal = Principal(key_id=owner, name="w", is_admin=False)
+        principal = Principal(key_id=owner, user_id=owner, name="w", is_admin=False)
         for i in range(count):
             async with db.write(READ_COMMITTED) as conn:
                 await queries.create(
