@@ -68,10 +68,12 @@ def etag(version: int) -> str:
 
 
 def visible(principal: Principal) -> list[ColumnElement[bool]]:
-    """WHERE conditions for the links a key may see: its own live ones (an admin: all live)."""
+    """WHERE conditions for the links a caller may see: its user's live ones (an admin
+    key: all live). Links belong to users (ADR 0016); the key that made one is its
+    owner_id."""
     conditions: list[ColumnElement[bool]] = [links.c.deleted_at.is_(None)]
     if not principal.is_admin:
-        conditions.append(links.c.owner_id == principal.key_id)
+        conditions.append(links.c.user_id == principal.user_id)
     return conditions
 
 
