@@ -133,13 +133,22 @@ class StreamConsumer:
                 )
                 await asyncio.sleep(self._retry_after)
 
-    async def _read(self, start: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    async def drain(self) -> None:
+        """Record every entry the group has not yet handed out, without waiting for new
+        ones, then return: what `run` does for a stream that stops growing."""
+        await self.ensure_group()
+        while entries := await self._read(">", block=False):
+            await self._handle(entries)
+
+    async def _read(
+        self, start: str, *, block: bool = True
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
         answer = await self._redis.xreadgroup(
             self._group,
             self.name,
             {self._key: start},
             count=self._count,
-            block=None if start == "0" else self._block_ms,
+            block=self._block_ms if block and start != "0" else None,
         )
         if not answer:
             return []

@@ -52,6 +52,11 @@ class Wakeups:
         finally:
             self._waiters.discard(woken)
 
+    @property
+    def waiting(self) -> int:
+        """How many waits an enqueue would end now."""
+        return len(self._waiters)
+
     async def listening(self) -> bool:
         """Whether enqueues are heard; opens the listening connection on first use."""
         if self.db.is_sqlite:

@@ -73,6 +73,23 @@ async def test_batches_added_are_recorded_and_acknowledged(db: Database, redis: 
     assert consumer.entries == 5
 
 
+async def test_a_drain_records_what_is_in_the_stream_and_returns(
+    db: Database, redis: Redis
+) -> None:
+    sink = StreamSink(redis, key="clicks")
+    # More entries than one read takes (count=2), so the drain reads until none is left.
+    for n in range(5):
+        await sink(batch_id(), clicks(10, link=n + 1))
+    consumer = StreamConsumer(redis, ClickStore(db), key="clicks", name="c1", count=2)
+    await consumer.drain()
+    assert await counted(db) == 50
+    assert consumer.entries == 5
+    assert (await redis.xpending("clicks", GROUP))["pending"] == 0
+    # Nothing new: a second drain returns at once and records nothing.
+    await consumer.drain()
+    assert (consumer.entries, await counted(db)) == (5, 50)
+
+
 async def test_a_dead_consumers_batches_are_claimed_and_counted_once(
     db: Database, redis: Redis
 ) -> None:

@@ -21,11 +21,15 @@ async def test_a_committed_enqueue_ends_every_wait(store: JobStore, db: Database
         return
     assert await wakeups.listening()
     waits = [asyncio.create_task(wakeups.wait(FOREVER)) for _ in range(2)]
-    await asyncio.sleep(0)  # Each wait registers before the enqueue is sent.
-    assert not any(wait.done() for wait in waits)
-    await store.enqueue("k", queue="mail")
     async with asyncio.timeout(HANG_GUARD):
+        # Each wait registers before the enqueue is sent: yield until both have, however
+        # many turns of the loop that takes.
+        while wakeups.waiting < 2:  # noqa: ASYNC110 (the waits are other tasks' state)
+            await asyncio.sleep(0)
+        assert not any(wait.done() for wait in waits)
+        await store.enqueue("k", queue="mail")
         await asyncio.gather(*waits)
+    assert wakeups.waiting == 0
 
 
 async def test_a_listener_that_cannot_connect_falls_back_to_polling(database_url: str) -> None:
