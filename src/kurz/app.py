@@ -25,7 +25,7 @@ from kurz.links import redirect
 from kurz.links import views as link_views
 from kurz.links.codes import code_in
 from kurz.links.redirect import OUTCOME, send_redirect
-from kurz.links.visit import Outcome, Visitor, Visits
+from kurz.links.visit import Outcome, Visits
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
 from kurz.requestid import RequestIds
@@ -75,6 +75,8 @@ class KurzApp(FastAPI):
             # can never be a cached code.
             target = visits.cached(scope["path"][1:])
             if target is not None:
+                # Visits.decide's limit and click, unrolled for an L1 hit: no Visitor or
+                # Outcome is made, and the in-process limiter is not awaited.
                 limits = visits.limits
                 ip = limits.client_ip(scope) if visits.needs_ip else ""
                 if limits.in_process:
@@ -93,9 +95,8 @@ class KurzApp(FastAPI):
             else:
                 code = code_in(scope["path"])
                 if code is not None:
-                    ip = visits.limits.client_ip(scope) if visits.needs_ip else ""
                     outcome = await visits.decide(
-                        code, Visitor(ip, scope), peek=scope["method"] == "HEAD", counted=True
+                        code, visits.visitor(scope), peek=scope["method"] == "HEAD", counted=True
                     )
                     if outcome.target is not None:
                         await send_redirect(outcome.target, scope, send, outcome.limit)

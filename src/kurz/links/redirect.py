@@ -21,7 +21,7 @@ from kurz.deps import part
 from kurz.errors import Problem
 from kurz.httperrors import response
 from kurz.links.target import Target
-from kurz.links.visit import Outcome, Visitor, Visits
+from kurz.links.visit import Outcome, Visits
 from kurz.openapi import answer, problem, responses
 from kurz.ratelimit import Decision, carries_fields, with_fields
 
@@ -84,8 +84,7 @@ async def follow(code: str, request: Request, visits: VisitsDep) -> Response:
     outcome = request.scope.pop(OUTCOME, None)
     if outcome is None:
         # A path KurzApp did not take for a code ("/a.b"): the pipeline answers it.
-        ip = visits.limits.client_ip(request.scope) if visits.needs_ip else ""
-        visitor = Visitor(ip, request.scope)
+        visitor = visits.visitor(request.scope)
         outcome = await visits.decide(code, visitor, peek=request.method == "HEAD", counted=False)
     return render(outcome, request)
 

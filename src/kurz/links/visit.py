@@ -81,6 +81,11 @@ class Visits:
         # Whether a visit needs its client's address at all (limited, or counted).
         self.needs_ip = limits.redirect is not None or clicks is not None
 
+    def visitor(self, scope: Mapping[str, Any]) -> Visitor:
+        """The visitor an HTTP request is; its address worked out only if a limit or a
+        click needs it, and only here."""
+        return Visitor(self.limits.client_ip(scope) if self.needs_ip else "", scope)
+
     def cached(self, code: str) -> Target | None:
         """The target in L1 if a visit to it may be answered without awaiting: it
         passes the verdict now and has no visit cap (the fast path)."""
