@@ -55,7 +55,7 @@ from kurz.analytics import stats
 from kurz.analytics.models import DIMENSIONS, TopValue, TopValues
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
-from kurz.auth.models import ApiKeyCreate, Principal
+from kurz.auth.models import ApiKeyCreate, Principal, scopes_for
 from kurz.bootstrap import build
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database, upgrade
@@ -384,7 +384,9 @@ async def through_http(backend: Backend, opts: argparse.Namespace) -> None:
     async with app.router.lifespan_context(app):
         async with app.state.kurz.db.write(READ_COMMITTED) as conn:
             key = await key_queries.create(
-                conn=conn, key_in=ApiKeyCreate(name="bench-http", is_admin=True), now=START
+                conn=conn,
+                key_in=ApiKeyCreate(name="bench-http", scopes=scopes_for(admin=True)),
+                now=START,
             )
         transport = httpx.ASGITransport(app=app)
         headers = {"Authorization": f"Bearer {key.secret}"}

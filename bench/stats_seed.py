@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.harness import BenchError
 from kurz.auth import queries as key_queries
-from kurz.auth.models import ApiKeyCreate, Principal
+from kurz.auth.models import MEMBER_SCOPES, ApiKeyCreate, Principal
 from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import api_keys, links
 
@@ -220,7 +220,7 @@ async def make_links(db: Database, quiet: int) -> tuple[Principal, int, list[int
         common = {
             "url": "https://example.com/",
             "is_alias": True,
-            "owner_id": key.id,
+            "created_by_key_id": key.id,
             "user_id": user_id,
             "created_at": START,
             "updated_at": START,
@@ -229,7 +229,9 @@ async def make_links(db: Database, quiet: int) -> tuple[Principal, int, list[int
         }
         await conn.execute(sa.insert(links), [{"code": code, **common} for code in codes])
         ids = dict((await conn.execute(sa.select(links.c.code, links.c.id))).tuples().all())
-    principal = Principal(key_id=key.id, user_id=user_id, name=key.name, is_admin=False)
+    principal = Principal(
+        user_id=user_id, role="member", scopes=MEMBER_SCOPES, name=key.name, key_id=key.id
+    )
     return principal, ids.pop(HOT_CODE), [ids[code] for code in codes if code != HOT_CODE]
 
 

@@ -32,7 +32,7 @@ from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
 from kurz.auth import queries as key_queries
-from kurz.auth.models import ApiKeyCreate
+from kurz.auth.models import ApiKeyCreate, scopes_for
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database, upgrade
@@ -348,7 +348,9 @@ def make_key(db: Database, clock: FakeClock) -> KeyMaker:
     async def make(name: str = "tester", *, admin: bool = False) -> str:
         async with db.write(READ_COMMITTED) as conn:
             created = await key_queries.create(
-                conn=conn, key_in=ApiKeyCreate(name=name, is_admin=admin), now=utcnow(clock)
+                conn=conn,
+                key_in=ApiKeyCreate(name=name, scopes=scopes_for(admin=admin)),
+                now=utcnow(clock),
             )
         return created.secret
 

@@ -20,7 +20,7 @@ from kurz.analytics import scheduled as analytics_jobs
 from kurz.analytics.journal import place
 from kurz.analytics.pipeline import Analytics
 from kurz.analytics.service import Stats
-from kurz.auth.models import Principal
+from kurz.auth.queries import KeyCheck
 from kurz.auth.service import Access
 from kurz.cache import CacheNodes, InvalidationBus, LRUCache, TieredCache
 from kurz.cache.nodes import node_client, parse_node
@@ -172,7 +172,7 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
         own=own_origins,
         cache=targets,
     )
-    principals: LRUCache[str, Principal] | None = None
+    principals: LRUCache[str, KeyCheck] | None = None
     if settings.auth_cache_ttl:
         # API keys checked lately, by secret hash (KURZ_AUTH_CACHE_TTL).
         principals = LRUCache(10_000, ttl=settings.auth_cache_ttl, timer=clock)
@@ -191,7 +191,7 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
         targets=targets,
         limits=limits,
         visits=visits,
-        access=Access(db=db, limits=limits, principals=principals),
+        access=Access(db=db, limits=limits, clock=clock, principals=principals),
         links=links,
         stats=Stats(db=db, clock=clock),
         idempotency=idempotency,

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kurz.auth import queries as key_queries
-from kurz.auth.models import ApiKeyCreate, ApiKeyRead
+from kurz.auth.models import ApiKeyCreate, ApiKeyRead, scopes_for
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
 from kurz.db import (
@@ -206,7 +206,7 @@ def keys_create(
 ) -> None:
     """Create an API key and print its secret (shown this once only)."""
     try:
-        key_in = ApiKeyCreate(name=name, is_admin=admin, is_proxy=proxy)
+        key_in = ApiKeyCreate(name=name, scopes=scopes_for(admin=admin, proxy=proxy))
     except ValidationError as exc:
         raise _fail(f"invalid name: {exc.errors()[0]['msg']}") from None
     settings = _settings()
@@ -230,15 +230,16 @@ def keys_list() -> None:
         async with db.read() as conn:
             return await key_queries.list_(conn=conn)
 
-    table = Table("id", "name", "prefix", "admin", "proxy", "created", "revoked")
+    table = Table("id", "name", "user", "prefix", "scopes", "created", "expires", "revoked")
     for key in _with_db(settings, work):
         table.add_row(
             str(key.id),
             key.name,
+            str(key.user),
             key.prefix + "…",
-            "yes" if key.is_admin else "",
-            "yes" if key.is_proxy else "",
+            " ".join(key.scopes),
             key.created_at.isoformat(timespec="seconds"),
+            key.expires_at.isoformat(timespec="seconds") if key.expires_at else "",
             key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
         )
     Console().print(table)

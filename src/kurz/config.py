@@ -86,6 +86,22 @@ class Settings(BaseSettings):
     # so that a revoked key is refused at once; a few seconds spare busy API and gRPC
     # callers a database read per call, and a revocation then takes that long.
     auth_cache_ttl: float = Field(default=0.0, ge=0)
+    # Signed-in browsers (ADR 0016): a session ends after this long without a request
+    # (idle, 2 days), and after this long whatever happens (absolute, 30 days).
+    session_idle_ttl: float = Field(default=2 * 86_400.0, ge=60)
+    session_absolute_ttl: float = Field(default=30 * 86_400.0, ge=60)
+    # Failed sign-ins, per client IP and per account, as the rate limits above.
+    ratelimit_signin_ip: str = "20/600s;burst=10"
+    ratelimit_signin_account: str = "10/600s;burst=5"
+    # The first admin, for containers: made at start when no user exists yet, with the
+    # password read from the file (a Docker or Kubernetes secret).
+    initial_admin_email: str = ""
+    initial_admin_password_file: str = ""
+    # How long the audit log keeps account events (180 days).
+    audit_retention: float = Field(default=180 * 86_400.0, ge=86_400)
+    # Origins allowed to call the API from a browser with a key (comma-separated, e.g.
+    # https://tools.example,chrome-extension://abc); none by default. Never with cookies.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # How long a response sent for an Idempotency-Key is kept for replay (24 h).
     idempotency_ttl: float = Field(default=86_400.0, ge=1)
     # Refuse a POST that carries no Idempotency-Key (400).
@@ -135,7 +151,13 @@ class Settings(BaseSettings):
             raise ValueError("KURZ_DATABASE_URL must be a sqlite:// or postgresql:// URL")
         return value
 
-    @field_validator("ratelimit_api", "ratelimit_redirect", "ratelimit_auth_fail")
+    @field_validator(
+        "ratelimit_api",
+        "ratelimit_redirect",
+        "ratelimit_auth_fail",
+        "ratelimit_signin_ip",
+        "ratelimit_signin_account",
+    )
     @classmethod
     def _valid_policy(cls, value: str) -> str:
         parse_policy("check", value)
@@ -158,6 +180,19 @@ class Settings(BaseSettings):
                 parse_node(str(url))
         return value
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+        for origin in value if isinstance(value, tuple | list) else ():
+            parts = urlsplit(str(origin))
+            if not parts.scheme or not parts.netloc or parts.path or parts.query:
+                raise ValueError(
+                    f"KURZ_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port])"
+                )
+        return value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _networks(cls, value: object) -> object:
@@ -166,7 +201,8 @@ class Settings(BaseSettings):
         return value
 
     def policy(self, name: str) -> Policy | None:
-        """The named rate-limit policy (api, redirect, auth_fail), or None when off."""
+        """The named rate-limit policy (api, redirect, auth_fail, signin_ip,
+        signin_account), or None when off."""
         spec: str = getattr(self, f"ratelimit_{name}")
         return parse_policy(name.replace("_", "-"), spec)
 

@@ -30,7 +30,7 @@ SCOPE_KEY = "kurz.ratelimit"
 
 
 class ServiceLimits:
-    """The service's three policies, checked against one limiter."""
+    """The service's policies, checked against one limiter."""
 
     def __init__(self, settings: Settings, limiter: Limiter):
         self.limiter = limiter
@@ -40,6 +40,9 @@ class ServiceLimits:
         self.api: Policy | None = settings.policy("api")
         self.redirect: Policy | None = settings.policy("redirect")
         self.auth_fail: Policy | None = settings.policy("auth_fail")
+        # Failed sign-ins, per client IP and per account (kurz.accounts).
+        self.signin_ip: Policy | None = settings.policy("signin_ip")
+        self.signin_account: Policy | None = settings.policy("signin_account")
         self._trusted = settings.trusted_proxies
 
     @classmethod

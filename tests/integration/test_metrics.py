@@ -7,7 +7,7 @@ import httpx
 from kurz.analytics.events import ClickEvent
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
-from kurz.auth.models import ApiKeyCreate
+from kurz.auth.models import ApiKeyCreate, scopes_for
 from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
@@ -31,7 +31,9 @@ async def test_admins_read_the_click_counters_and_others_are_refused(
         state = app.state.kurz
         async with state.db.write(READ_COMMITTED) as conn:
             admin = await key_queries.create(
-                conn=conn, key_in=ApiKeyCreate(name="a", is_admin=True), now=utcnow(clock)
+                conn=conn,
+                key_in=ApiKeyCreate(name="a", scopes=scopes_for(admin=True)),
+                now=utcnow(clock),
             )
             user = await key_queries.create(
                 conn=conn, key_in=ApiKeyCreate(name="u"), now=utcnow(clock)
@@ -87,7 +89,9 @@ async def test_the_invalidation_bus_counts_what_it_sent_and_heard(
         state = app.state.kurz
         async with state.db.write(READ_COMMITTED) as conn:
             admin = await key_queries.create(
-                conn=conn, key_in=ApiKeyCreate(name="a", is_admin=True), now=utcnow(clock)
+                conn=conn,
+                key_in=ApiKeyCreate(name="a", scopes=scopes_for(admin=True)),
+                now=utcnow(clock),
             )
         headers = {"Authorization": f"Bearer {admin.secret}"}
         transport = httpx.ASGITransport(app=app)

@@ -290,7 +290,10 @@ async def test_0007_makes_every_existing_key_an_ordinary_key(database_url: str) 
         await upgrade(db)
         async with db.read() as conn:
             assert await conn.run_sync(_diff) == []
-            principal = await key_queries.authenticate(conn=conn, secret=secret)
+            check = await key_queries.authenticate(
+                conn=conn, secret=secret, now=datetime(2026, 2, 1, tzinfo=UTC)
+            )
+        principal = check.principal
         assert principal is not None
         # Keys made before are ordinary: an edge proxy needs a new key, made with --proxy.
         assert (principal.is_admin, principal.is_proxy) == (True, False)

@@ -24,7 +24,7 @@ from referencing.jsonschema import DRAFT202012
 
 from kurz.app import KurzApp, create_app
 from kurz.auth import queries as key_queries
-from kurz.auth.models import ApiKeyCreate
+from kurz.auth.models import ApiKeyCreate, scopes_for
 from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
@@ -252,7 +252,7 @@ async def new_key(app: KurzApp, name: str, *, admin: bool = False) -> tuple[int,
     async with app.state.kurz.db.write(READ_COMMITTED) as conn:
         created = await key_queries.create(
             conn=conn,
-            key_in=ApiKeyCreate(name=name, is_admin=admin),
+            key_in=ApiKeyCreate(name=name, scopes=scopes_for(admin=admin)),
             now=utcnow(app.state.kurz.clock),
         )
     return created.id, created.secret

@@ -1,5 +1,21 @@
-"""API keys: stored hashed, resolved to the principal a request acts as."""
+"""Who a request acts as: API keys with scopes, and the checks every call runs."""
 
-from kurz.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Principal
+from kurz.auth.models import (
+    SCOPES,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    Principal,
+    Scope,
+    scopes_for,
+)
 
-__all__ = ["ApiKeyCreate", "ApiKeyCreated", "ApiKeyRead", "Principal"]
+__all__ = [
+    "SCOPES",
+    "ApiKeyCreate",
+    "ApiKeyCreated",
+    "ApiKeyRead",
+    "Principal",
+    "Scope",
+    "scopes_for",
+]

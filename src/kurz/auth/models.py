@@ -1,42 +1,129 @@
-"""API key schemas and the principal a request acts as."""
+"""Scopes, the principal a request acts as, and the API key schemas."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+Scope = Literal["links:read", "links:write", "stats:read", "metrics:read", "proxy", "admin"]
+
+# What a key may be allowed (ADR 0016):
+# - links:read, links:write: the caller's links (an admin's: every link);
+# - stats:read: their click statistics;
+# - metrics:read: /metrics, so that Prometheus needs no key that can delete links;
+# - proxy: a gRPC ResolveLink caller (an edge proxy) may name whom a visit is for;
+# - admin: users, everyone's keys and links, the audit log.
+SCOPES: tuple[Scope, ...] = (
+    "links:read",
+    "links:write",
+    "stats:read",
+    "metrics:read",
+    "proxy",
+    "admin",
+)
+MEMBER_SCOPES: frozenset[Scope] = frozenset({"links:read", "links:write", "stats:read"})
+# What each role may do, and so the most any of its keys or sessions may.
+ROLE_SCOPES: dict[str, frozenset[Scope]] = {
+    "admin": frozenset(SCOPES),
+    "member": MEMBER_SCOPES,
+}
+Role = Literal["admin", "member"]
+
+
+def scopes_for(*, admin: bool = False, proxy: bool = False) -> list[Scope]:
+    """A member's scopes, with an admin's and a proxy's added when asked: what an
+    admin or proxy key had before scopes (and what `kurz keys create --admin` gives)."""
+    scopes: set[Scope] = set(MEMBER_SCOPES)
+    if admin:
+        scopes |= {"metrics:read", "admin"}
+    if proxy:
+        scopes.add("proxy")
+    return [name for name in SCOPES if name in scopes]
+
+
+def parse_scopes(text: str) -> frozenset[Scope]:
+    """The scopes stored as `text` (space-separated); unknown names are dropped."""
+    known = set(SCOPES)
+    return frozenset(name for name in text.split() if name in known)
+
+
+def in_order(scopes: Collection[Scope]) -> list[Scope]:
+    """`scopes` in SCOPES's order, each once."""
+    return [name for name in SCOPES if name in scopes]
+
+
+def format_scopes(scopes: Collection[Scope]) -> str:
+    """Scopes as stored: space-separated, in SCOPES's order."""
+    return " ".join(in_order(scopes))
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The API key a request authenticated with."""
+    """Who a request acts as: a user, through one of their API keys or a session.
 
-    key_id: int
-    # The user the key acts for. Visibility still follows the key (issue 20 moves it).
+    `scopes` are what this call may do: a key's own scopes within its user's role,
+    or, for a session, everything the role allows.
+    """
+
     user_id: int
+    role: Role
+    scopes: frozenset[Scope]
+    # The key's name, or the signed-in user's email.
     name: str
-    is_admin: bool
-    # May say whom a ResolveLink is for; any other key's call is its own visit.
-    is_proxy: bool = False
+    # The key used; None when signed in with a session.
+    key_id: int | None = None
+    # The session's id hash; None when called with a key.
+    session: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        """Sees and manages everything (the `admin` scope)."""
+        return "admin" in self.scopes
+
+    @property
+    def is_proxy(self) -> bool:
+        """May say whom a ResolveLink is for; any other caller's is its own visit."""
+        return "proxy" in self.scopes
+
+    @property
+    def subject(self) -> str:
+        """Whose API limit and idempotency keys a call uses: the key's, or, signed in,
+        the user's."""
+        return f"key:{self.key_id}" if self.key_id is not None else f"user:{self.user_id}"
 
 
-class ApiKeyBase(BaseModel):
+_NAME = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+
+class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
-    is_admin: bool = False
-    is_proxy: bool = False
+    name: str = _NAME
+    scopes: list[Scope] = Field(
+        default_factory=lambda: sorted(MEMBER_SCOPES),
+        description="What the key may do; never more than its user's role allows.",
+    )
+    expires_at: datetime | None = Field(
+        default=None, description="When the key stops working; never, when absent."
+    )
+    user: int | None = Field(
+        default=None, description="The user the key acts for (an admin may name another)."
+    )
 
 
-class ApiKeyCreate(ApiKeyBase):
-    pass
-
-
-class ApiKeyRead(ApiKeyBase):
+class ApiKeyRead(BaseModel):
     id: int
+    name: str
+    user: int
+    scopes: list[Scope]
     prefix: str
     created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
     revoked_at: datetime | None
 
 

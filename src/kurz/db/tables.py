@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -96,13 +95,79 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False),
     # SHA-256 of the secret. Authentication: SELECT ... WHERE secret_hash = :hash.
     Column("secret_hash", String(64), nullable=False, unique=True),
-    Column("is_admin", Boolean, nullable=False, server_default=false()),
-    # An edge proxy's key: its ResolveLink calls may name the visitor (docs/grpc.md).
-    Column("is_proxy", Boolean, nullable=False, server_default=false()),
+    # What the key may do, space-separated (kurz.auth.models.SCOPES); never more than
+    # its user's role allows, which authentication checks again on every call.
+    Column("scopes", Text, nullable=False, server_default=""),
     # The user the key acts for.
     Column("user_id", BigId, ForeignKey("users.id"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    # Written at most once a minute per key, and never by a redirect.
+    Column("last_used_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
+    # A user's keys, for listing and for ending them all with the user:
+    #   SELECT ... WHERE user_id = :user
+    Index("ix_api_keys_user_id", "user_id"),
+)
+
+# A signed-in browser. The cookie holds a random 256-bit id; the row is found by its
+# SHA-256, so the table holds no usable session (ADR 0016).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # The idle lifetime runs from here; written at most once a minute.
+    Column("seen_at", UTCDateTime, nullable=False),
+    # The absolute lifetime: the session ends then, however active.
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(200), nullable=True),
+    # Ending every session of a user (sign out everywhere, a password change, disabling):
+    #   DELETE ... WHERE user_id = :user
+    Index("ix_sessions_user_id", "user_id"),
+    # Purging ended sessions: DELETE ... WHERE expires_at < :now
+    Index("ix_sessions_expires_at", "expires_at"),
+)
+
+# One-time links: the first-run setup, invitations and password resets. The URL holds
+# a random token; the row is found by its SHA-256, and used once:
+#   UPDATE ... SET used_at = :now WHERE token_hash = :h AND used_at IS NULL
+one_time_tokens = Table(
+    "one_time_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("purpose", String(10), nullable=False),
+    # An invitation's address and role; a reset's user.
+    Column("email", Text, nullable=True),
+    Column("role", Text, nullable=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    # The admin who made it (none for the first-run setup).
+    Column("created_by", BigId, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+    CheckConstraint("purpose IN ('setup', 'invite', 'reset')", name="purpose"),
+)
+
+# Account events an admin reads at GET /api/v1/audit; purged after
+# KURZ_AUDIT_RETENTION. Who did it (a user, with the key if one was used), to whom,
+# from where. No foreign keys: an event outlives the user and key it names.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("actor_user_id", BigId, nullable=True),
+    Column("actor_key_id", BigId, nullable=True),
+    Column("user_id", BigId, nullable=True),
+    Column("ip", String(64), nullable=True),
+    # JSON: what else the event says (a key's id and name, a role's old and new value).
+    Column("detail", Text, nullable=False, server_default="{}"),
+    # Reading newest first, and purging: ORDER BY id DESC / WHERE at < :cutoff.
+    Index("ix_audit_events_at", "at"),
 )
 
 links = Table(
@@ -114,9 +179,14 @@ links = Table(
     Column("code", String(64), nullable=False, unique=True),
     Column("url", Text, nullable=False),
     Column("is_alias", Boolean, nullable=False),
-    # The key that created the link (kept for the audit); the link belongs to user_id.
-    Column("owner_id", BigId, ForeignKey("api_keys.id"), nullable=False),
+    # The user the link belongs to (who sees it; ADR 0016).
     Column("user_id", BigId, ForeignKey("users.id"), nullable=False),
+    # Who made it and who changed it last: a user, and the key they used (none when
+    # signed in). Not foreign keys: the record outlives a deleted user.
+    Column("created_by_user_id", BigId, nullable=True),
+    Column("created_by_key_id", BigId, nullable=True),
+    Column("updated_by_user_id", BigId, nullable=True),
+    Column("updated_by_key_id", BigId, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     # The window a link redirects in, [starts_at, expires_at); either end may be open.
@@ -132,21 +202,11 @@ links = Table(
     Column("deleted_at", UTCDateTime, nullable=True),
     CheckConstraint("redirect_status IN (301, 302, 307, 308)", name="redirect_status"),
     CheckConstraint("max_visits IS NULL OR max_visits >= 1", name="max_visits"),
-    # Listing one key's links, newest first, by keyset:
-    #   SELECT ... WHERE owner_id = :owner AND deleted_at IS NULL AND id < :cursor
+    # Listing one user's links, newest first, by keyset:
+    #   SELECT ... WHERE user_id = :user AND deleted_at IS NULL AND id < :cursor
     #   ORDER BY id DESC LIMIT :n
     # Partial, so tombstones cost the listing nothing. (An admin's listing of every
     # link walks the primary key instead.)
-    Index(
-        "ix_links_owner_id_id",
-        "owner_id",
-        "id",
-        sqlite_where=text("deleted_at IS NULL"),
-        postgresql_where=text("deleted_at IS NULL"),
-    ),
-    # The same listing for one user's links, once visibility follows users (issue 20):
-    #   SELECT ... WHERE user_id = :user AND deleted_at IS NULL AND id < :cursor
-    #   ORDER BY id DESC LIMIT :n
     Index(
         "ix_links_user_id_id",
         "user_id",

@@ -68,13 +68,17 @@ def etag(version: int) -> str:
 
 
 def visible(principal: Principal) -> list[ColumnElement[bool]]:
-    """WHERE conditions for the links a caller may see: its user's live ones (an admin
-    key: all live). Links belong to users (ADR 0016); the key that made one is its
-    owner_id."""
+    """WHERE conditions for the links a caller may see: its user's live ones (an
+    admin's: all live). Links belong to users (ADR 0016)."""
     conditions: list[ColumnElement[bool]] = [links.c.deleted_at.is_(None)]
     if not principal.is_admin:
         conditions.append(links.c.user_id == principal.user_id)
     return conditions
+
+
+def changed_by(principal: Principal) -> dict[str, int | None]:
+    """The columns that say who changed a link last: the user, and their key if any."""
+    return {"updated_by_user_id": principal.user_id, "updated_by_key_id": principal.key_id}
 
 
 def _missing(code: str) -> Problem:
@@ -166,8 +170,9 @@ async def create(
     values: dict[str, Any] = {
         "url": link_in.url,
         "is_alias": link_in.alias is not None,
-        "owner_id": owner.key_id,
         "user_id": owner.user_id,
+        "created_by_user_id": owner.user_id,
+        "created_by_key_id": owner.key_id,
         "created_at": now,
         "updated_at": now,
         "starts_at": link_in.starts_at,
@@ -327,7 +332,7 @@ async def update(
     result = await conn.execute(
         sa.update(links)
         .where(links.c.code == code, *visible(principal), *_version_matches(versions))
-        .values(**changes, updated_at=now, version=links.c.version + 1)
+        .values(**changes, **changed_by(principal), updated_at=now, version=links.c.version + 1)
         .returning(links.c.id, links.c.starts_at, links.c.expires_at)
     )
     written = result.first()
@@ -355,7 +360,9 @@ async def delete(
     result = await conn.execute(
         sa.update(links)
         .where(links.c.code == code, *visible(principal), *_version_matches(versions))
-        .values(deleted_at=now, updated_at=now, version=links.c.version + 1)
+        .values(
+            deleted_at=now, **changed_by(principal), updated_at=now, version=links.c.version + 1
+        )
         .returning(links.c.id)
     )
     if result.scalar_one_or_none() is None:

@@ -42,7 +42,7 @@ class LinkCache(Protocol):
 
 def caller_of(principal: Principal) -> str:
     """Whose idempotency keys a request's key is among: its API key's."""
-    return f"key:{principal.key_id}"
+    return principal.subject
 
 
 def checked_code(code: str) -> str:

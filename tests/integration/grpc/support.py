@@ -20,7 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
 
 from kurz.auth import queries as key_queries
-from kurz.auth.models import ApiKeyCreate
+from kurz.auth.models import ApiKeyCreate, scopes_for
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED
@@ -60,7 +60,7 @@ async def new_key(
     proxy: bool = False,
 ) -> str:
     """An API key in the app's database; its secret."""
-    key_in = ApiKeyCreate(name=name, is_admin=admin, is_proxy=proxy)
+    key_in = ApiKeyCreate(name=name, scopes=scopes_for(admin=admin, proxy=proxy))
     async with app.state.kurz.db.write(READ_COMMITTED) as conn:
         created = await key_queries.create(conn=conn, key_in=key_in, now=utcnow(clock))
     return created.secret

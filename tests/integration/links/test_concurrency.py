@@ -20,7 +20,7 @@ _WORKER = textwrap.dedent(
     """
     import asyncio, secrets, sys
     from datetime import UTC, datetime
-    from kurz.auth.models import Principal
+    from kurz.auth.models import MEMBER_SCOPES, Principal
     from kurz.db import READ_COMMITTED, Database
     from kurz.links import codes, queries
     from kurz.links.models import LinkCreate
@@ -30,7 +30,9 @@ _WORKER = textwrap.dedent(
 
     async def main(url, owner, count):
         db = Database.from_url(url)
-        principal = Principal(key_id=owner, user_id=owner, name="w", is_admin=False)
+        principal = Principal(
+            user_id=owner, role="member", scopes=MEMBER_SCOPES, name="w", key_id=owner
+        )
         for i in range(count):
             async with db.write(READ_COMMITTED) as conn:
                 await queries.create(

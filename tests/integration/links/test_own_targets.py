@@ -58,7 +58,7 @@ async def _client(app: FastAPI, make_key: KeyMaker) -> httpx.AsyncClient:
 @pytest.fixture
 def local_key(served_locally: FastAPI) -> KeyMaker:
     from kurz.auth import queries as key_queries
-    from kurz.auth.models import ApiKeyCreate
+    from kurz.auth.models import ApiKeyCreate, scopes_for
     from kurz.clock import system_clock, utcnow
     from kurz.db import READ_COMMITTED
 
@@ -68,7 +68,7 @@ def local_key(served_locally: FastAPI) -> KeyMaker:
         async with db.write(READ_COMMITTED) as conn:
             created = await key_queries.create(
                 conn=conn,
-                key_in=ApiKeyCreate(name=name, is_admin=admin),
+                key_in=ApiKeyCreate(name=name, scopes=scopes_for(admin=admin)),
                 now=utcnow(system_clock),
             )
         return created.secret
