@@ -1,14 +1,15 @@
-"""The Bearer-key dependency every /api/ route takes."""
+"""The dependencies every /api/ route takes: who is calling, and with what scope."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from kurz.auth.models import Principal
-from kurz.auth.service import Access
+from kurz.auth.models import Principal, Scope
+from kurz.auth.service import Access, require
 from kurz.deps import part
 
 AccessDep = Annotated[Access, part("access")]
@@ -28,3 +29,20 @@ async def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def scoped(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the caller, if it has `scope`; else 403 insufficient-scope."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        return require(principal, scope)
+
+    check.__name__ = f"scope_{scope.replace(':', '_')}"
+    return check
+
+
+LinksRead = Annotated[Principal, Depends(scoped("links:read"))]
+LinksWrite = Annotated[Principal, Depends(scoped("links:write"))]
+StatsRead = Annotated[Principal, Depends(scoped("stats:read"))]
+MetricsRead = Annotated[Principal, Depends(scoped("metrics:read"))]
+Admin = Annotated[Principal, Depends(scoped("admin"))]
