@@ -195,7 +195,7 @@ def test_a_server_killed_inside_its_transaction_leaves_no_trace(
         tx = blocker.transaction()
         await tx.start()
         await blocker.execute(
-            "INSERT INTO links (code, url, is_alias, owner_id, user_id, created_at, "
+            "INSERT INTO links (code, url, is_alias, created_by_key_id, user_id, created_at, "
             "updated_at, redirect_status, forward_query) VALUES ('held', 'https://b.example/', "
             "true, 1, (SELECT user_id FROM api_keys WHERE id = 1), now(), now(), 302, false)"
         )
