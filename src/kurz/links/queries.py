@@ -6,8 +6,6 @@ they can add writes of their own to it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.auth.models import Principal
+from kurz.db.keyset import decode_cursor, encode_cursor
 from kurz.db.tables import link_tags, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links import codes
@@ -223,24 +222,6 @@ async def get_id(*, conn: AsyncConnection, code: str, principal: Principal) -> i
     if link_id is None:
         raise _missing(code)
     return int(link_id)
-
-
-def encode_cursor(link_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{link_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = raw.partition(":")
-        if kind != "id" or not value.isascii() or not value.isdigit() or len(value) > 19:
-            raise ValueError(cursor)
-        link_id = int(value)
-        if link_id >= 2**63:  # beyond a BIGINT: no row has it, and PostgreSQL would refuse it
-            raise ValueError(cursor)
-        return link_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid("cursor", "is not a cursor this API returned", location="query") from None
 
 
 async def list_(
