@@ -21,7 +21,7 @@ from kurz.db.keyset import decode_cursor, encode_cursor
 from kurz.db.tables import link_tags, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links import codes
-from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.models import LinkActor, LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.target import COLUMNS, Target
 from kurz.links.urls import Origins
 
@@ -46,6 +46,10 @@ _COLUMNS = (
     links.c.redirect_status,
     links.c.forward_query,
     links.c.version,
+    links.c.created_by_user_id,
+    links.c.created_by_key_id,
+    links.c.updated_by_user_id,
+    links.c.updated_by_key_id,
 )
 
 
@@ -124,6 +128,10 @@ async def _set_tags(conn: AsyncConnection, link_id: int, tags: Iterable[str]) ->
         await conn.execute(sa.insert(link_tags), rows)
 
 
+def _actor(user_id: int | None, key_id: int | None) -> LinkActor | None:
+    return None if user_id is None else LinkActor(user=user_id, key=key_id)
+
+
 def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
     return LinkRead(
         code=row.code,
@@ -139,6 +147,8 @@ def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
         forward_query=row.forward_query,
         tags=tags,
         version=row.version,
+        created_by=_actor(row.created_by_user_id, row.created_by_key_id),
+        updated_by=_actor(row.updated_by_user_id, row.updated_by_key_id),
     )
 
 
