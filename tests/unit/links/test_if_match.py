@@ -48,4 +48,3 @@ def test_the_list_is_bounded() -> None:
         parse_if_match(most + ', "99"')
     assert caught.value.status == 400
     assert str(MAX_IF_MATCH_TAGS) in caught.value.detail
-
