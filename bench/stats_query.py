@@ -8,7 +8,7 @@ a scratch database on the PostgreSQL server KURZ_BENCH_PG names (dropped afterwa
 both migrated. bench/stats_seed.py writes the rollups of 90 days into them: the hot
 link's 10 million clicks (2,160 hourly rows, 90 daily rows, ~444 breakdown rows a day:
 ~300 referrers, 25 browsers, 15 OS, 4 devices, 80 countries, 20 bots) and those of
-`--quiet-links` others, owned by one key. PostgreSQL is then vacuumed and analysed, as
+`--quiet-links` others, owned by one user. PostgreSQL is then vacuumed and analysed, as
 autovacuum would have done; SQLite is left as an embedded kurz leaves it (no ANALYZE).
 
 Timed, each `--runs` times after a warm-up, in a read transaction of its own as the API
@@ -18,7 +18,7 @@ the last 31; the top values alone, in four ways (the one stats.py keeps: a UNION
 one statement per dimension; those statements one after another; one statement grouped
 by dimension and value, ranked in Python; ranked in SQL by a window function), and
 with PostgreSQL free to reuse a generic plan (what stats.custom_plans prevents); the
-key's totals across its links (also with generic plans); and the link's stats through
+user's totals across their links (also with generic plans); and the link's stats through
 the ASGI app (httpx.ASGITransport: routing, auth, validation, JSON).
 """
 
@@ -345,7 +345,7 @@ async def measure(backend: Backend, opts: argparse.Namespace) -> None:
         cases |= {f"top values: {name}": top_values(q) for name, q in TOP_VARIANTS.items()}
         if not db.is_sqlite:
             cases[f"top values (kept), {GENERIC}"] = top_values(stats.top_values, custom=False)
-        cases[f"totals across the key's {links} links, 90 days"] = summary()
+        cases[f"totals across the user's {links} links, 90 days"] = summary()
         if not db.is_sqlite:
             cases[f"totals across {links} links, {GENERIC}"] = summary(custom=False)
         for name, call in cases.items():

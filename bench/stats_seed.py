@@ -209,7 +209,8 @@ async def insert_day(db: Database, rows: DayRows) -> None:
 
 
 async def make_links(db: Database, quiet: int) -> tuple[Principal, int, list[int]]:
-    """A key owning the hot link and `quiet` others; the hot link's id is in the middle."""
+    """A user (made with its key) owning the hot link and `quiet` others; the hot link's id
+    is in the middle."""
     codes = [f"q{i:05d}" for i in range(quiet)]
     codes.insert(quiet // 2, HOT_CODE)
     async with db.write(READ_COMMITTED) as conn:
@@ -220,8 +221,9 @@ async def make_links(db: Database, quiet: int) -> tuple[Principal, int, list[int
         common = {
             "url": "https://example.com/",
             "is_alias": True,
-            "created_by_key_id": key.id,
             "user_id": user_id,
+            "created_by_user_id": user_id,
+            "created_by_key_id": key.id,
             "created_at": START,
             "updated_at": START,
             "redirect_status": 302,

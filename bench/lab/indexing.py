@@ -9,7 +9,7 @@ the size of the table and of its secondary indexes. For comparison, the same cli
 kurz keeps them: a row per batch of 1,000 (ADR 0010).
 
 Part 2, reads: kurz's schema, made by its migrations, holding `--links` links over 1,000
-keys, with tags and click rollups. Each query is captured from the service function
+users (a key each), with tags and click rollups. Each query is captured from the service function
 that sends it, then explained and timed as sent, with its index and with that index
 dropped (restored afterwards).
 
@@ -54,7 +54,7 @@ from bench.lab.page import (
 from kurz.analytics import stats
 from kurz.analytics.events import click_event, encode
 from kurz.analytics.queue import batch_prefix
-from kurz.auth.models import Principal
+from kurz.auth.models import MEMBER_SCOPES, SCOPES, Principal
 from kurz.db import READ_COMMITTED, Database, upgrade
 from kurz.db.tables import links, metadata
 from kurz.links import queries
@@ -63,7 +63,7 @@ BACKENDS = ("sqlite", "postgresql")
 NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 BATCH = 1_000
 INDEX_COUNTS = (0, 1, 3, 6)
-OWNERS = 1_000
+USERS = 1_000
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 START = NOW - timedelta(days=365)
 GRACE = timedelta(days=30)  # KURZ_EXPIRED_LINK_GRACE's default
@@ -134,7 +134,7 @@ LINKS = Shape(
         ("id", "id"),
         ("code", "text"),
         ("url", "text"),
-        ("owner_id", "int"),
+        ("user_id", "int"),
         ("is_alias", "bool"),
         ("created_at", "time"),
         ("expires_at", "time"),
@@ -142,7 +142,7 @@ LINKS = Shape(
     ),
     (
         SecondaryIndex("code", "the redirect (random order)", unique=True),
-        SecondaryIndex("owner_id, id", "a key's listing", where="deleted_at IS NULL"),
+        SecondaryIndex("user_id, id", "a user's listing", where="deleted_at IS NULL"),
         SecondaryIndex(
             "expires_at",
             "the expiry purge",
@@ -186,8 +186,8 @@ def link_rows(count: int, rng: random.Random) -> list[tuple[Any, ...]]:
         created = START + timedelta(seconds=n * 30)
         expires = NOW + timedelta(days=rng.uniform(1, 365)) if rng.random() < 0.1 else None
         url = f"https://www.site{rng.randrange(10_000)}.example/{rng.getrandbits(96):x}"
-        owner = rng.randrange(1, OWNERS + 1)
-        rows.append((n, _code(rng), url, owner, rng.random() < 0.02, created, expires, None))
+        user = rng.randrange(1, USERS + 1)
+        rows.append((n, _code(rng), url, user, rng.random() < 0.02, created, expires, None))
     return rows
 
 
@@ -333,23 +333,38 @@ TAG_WEIGHTS = [1 / (n + 1) for n in range(len(TAGS))]
 POPULAR_TAG, RARE_TAG = TAGS[0], TAGS[-1]
 
 
+Row = dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Filled:
     """What the queries of part 2 ask for, from the data made."""
 
     code: str
     stats_link: int
-    owner: int
+    # The user whose links are listed (the stats link's), and the admin.
+    user: int
+    admin: int
     rows: dict[str, int]
 
 
-def kurz_rows(count: int, rng: random.Random) -> tuple[dict[str, list[tuple[Any, ...]]], Filled]:
-    """Rows for kurz's tables, keyed by table, with times as datetimes."""
+def kurz_rows(count: int, rng: random.Random) -> tuple[dict[str, list[Row]], Filled]:
+    """Rows for kurz's tables by column name, keyed by table, with times as datetimes:
+    USERS members and an admin, a key each (the key's id is its user's)."""
+    admin = USERS + 1
+    users = [
+        {"id": n, "email": f"user{n}@example.com", "role": "admin" if n == admin else "member",
+         "created_at": START}
+        for n in range(1, admin + 1)
+    ]  # fmt: skip
     keys = [
-        (n, f"key {n}", f"k{n:07d}", f"{rng.getrandbits(256):064x}", n == OWNERS + 1, START, None)
-        for n in range(1, OWNERS + 2)
-    ]
-    link_list, tags = [], []
+        {"id": n, "name": f"key {n}", "prefix": f"k{n:07d}",
+         "secret_hash": f"{rng.getrandbits(256):064x}", "user_id": n, "created_at": START,
+         "scopes": "links:read links:write stats:read" + (" admin" if n == admin else "")}
+        for n in range(1, admin + 1)
+    ]  # fmt: skip
+    link_list: list[Row] = []
+    tags: list[Row] = []
     cutoff = NOW - GRACE
     for n in range(1, count + 1):
         created = START + (NOW - START) * n / count
@@ -362,31 +377,45 @@ def kurz_rows(count: int, rng: random.Random) -> tuple[dict[str, list[tuple[Any,
             expires = cutoff + timedelta(hours=rng.uniform(-1, 24 * 400))
         deleted = created + timedelta(days=1) if rng.random() < 0.05 else None
         url = f"https://www.site{rng.randrange(10_000)}.example/{rng.getrandbits(96):x}"
-        owner = rng.randrange(1, OWNERS + 1)
+        user = rng.randrange(1, USERS + 1)
         link_list.append(
-            (n, code, url, alias, owner, created, created, expires, None, 0, 302, False, 1, deleted)
-        )
+            {"id": n, "code": code, "url": url, "is_alias": alias, "user_id": user,
+             "created_by_user_id": user, "created_by_key_id": user, "created_at": created,
+             "updated_at": created, "expires_at": expires, "redirect_status": 302,
+             "forward_query": False, "deleted_at": deleted}
+        )  # fmt: skip
         chosen = rng.choices(TAGS, TAG_WEIGHTS, k=rng.choice((0, 0, 0, 0, 1, 1, 1, 2, 2, 3)))
-        tags += [(n, tag) for tag in set(chosen)]
+        tags += [{"link_id": n, "tag": tag} for tag in set(chosen)]
 
     today = NOW.replace(hour=0, minute=0, second=0, microsecond=0)
-    daily, hourly, breakdowns = [], [], []
+    daily: list[Row] = []
+    hourly: list[Row] = []
+    breakdowns: list[Row] = []
     for link in range(20, count + 1, 20):
         for d in range(1, 31):
             clicks = rng.randrange(1, 500)
-            daily.append((link, today - timedelta(days=d), clicks, clicks // 20, clicks // 2))
+            daily.append(
+                {"link_id": link, "day": today - timedelta(days=d), "clicks": clicks,
+                 "bot_clicks": clicks // 20, "uniques": clicks // 2}
+            )  # fmt: skip
     for link in range(200, count + 1, 200):
         for h in range(1, 24 * 7 + 1):
             clicks = rng.randrange(0, 50)
-            hourly.append((link, NOW - timedelta(hours=h), clicks, clicks // 20, clicks // 2))
+            hourly.append(
+                {"link_id": link, "hour": NOW - timedelta(hours=h), "clicks": clicks,
+                 "bot_clicks": clicks // 20, "uniques": clicks // 2}
+            )  # fmt: skip
     values = {"referrer": 20, "browser": 5, "os": 5, "device": 3, "country": 10, "bot": 2}
     for link in range(2_000, count + 1, 2_000):
         for d in range(1, 31):
             for dimension, many in values.items():
                 for v in range(many):
-                    day = today - timedelta(days=d)
-                    breakdowns.append((link, dimension, day, f"{dimension}{v}", rng.randrange(99)))
-    rows: dict[str, list[tuple[Any, ...]]] = {
+                    breakdowns.append(
+                        {"link_id": link, "dimension": dimension, "day": today - timedelta(days=d),
+                         "value": f"{dimension}{v}", "clicks": rng.randrange(99)}
+                    )  # fmt: skip
+    rows: dict[str, list[Row]] = {
+        "users": users,
         "api_keys": keys,
         "links": link_list,
         "link_tags": tags,
@@ -395,26 +424,31 @@ def kurz_rows(count: int, rng: random.Random) -> tuple[dict[str, list[tuple[Any,
         "link_breakdowns_daily": breakdowns,
     }
     stats_link = 2_000 if count >= 2_000 else 200
-    owner = link_list[stats_link - 1][4]
+    listed = link_list[stats_link - 1]["user_id"]
     # A live link's generated code, from the middle of the table.
-    code = next(row[1] for row in link_list[count // 2 :] if not row[3] and row[13] is None)
+    code = next(
+        row["code"]
+        for row in link_list[count // 2 :]
+        if not row["is_alias"] and row["deleted_at"] is None
+    )
     sizes = {name: len(table_rows) for name, table_rows in rows.items()}
-    return rows, Filled(code, stats_link, owner, sizes)
+    return rows, Filled(code, stats_link, listed, admin, sizes)
 
 
-async def fill(db: Database, url: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    """Insert the rows through the driver (fast), then ANALYZE."""
+async def fill(db: Database, url: str, rows: dict[str, list[Row]]) -> None:
+    """Insert the rows through the driver (fast), then ANALYZE. The columns a table's rows
+    leave out get their defaults."""
     if db.is_sqlite:
         with closing(sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)) as conn:
             conn.execute("BEGIN")
             for name, table_rows in rows.items():
-                columns = ", ".join(column.name for column in metadata.tables[name].columns)
-                marks = ", ".join("?" * len(table_rows[0]))
+                columns = list(table_rows[0])
+                marks = ", ".join("?" * len(columns))
                 stamped = [
-                    tuple(_stamp(v) if isinstance(v, datetime) else v for v in row)
+                    tuple(_stamp(v) if isinstance(v, datetime) else v for v in row.values())
                     for row in table_rows
                 ]
-                insert = f"INSERT INTO {name} ({columns}) VALUES ({marks})"  # noqa: S608
+                insert = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
                 conn.executemany(insert, stamped)
             conn.execute("COMMIT")
             conn.execute("ANALYZE")
@@ -422,8 +456,8 @@ async def fill(db: Database, url: str, rows: dict[str, list[tuple[Any, ...]]]) -
     conn = await asyncpg.connect(url)
     try:
         for name, table_rows in rows.items():
-            names = [column.name for column in metadata.tables[name].columns]
-            await conn.copy_records_to_table(name, records=table_rows, columns=names)
+            records = [tuple(row.values()) for row in table_rows]
+            await conn.copy_records_to_table(name, records=records, columns=list(table_rows[0]))
         # As autovacuum would have: statistics, and the visibility map for index-only scans.
         await conn.execute("VACUUM ANALYZE")
     finally:
@@ -466,8 +500,14 @@ async def capture(db: Database, call: Call) -> list[tuple[str, Any]]:
 
 
 async def service_probes(db: Database, filled: Filled) -> list[Probe]:
-    key = Principal(key_id=filled.owner, user_id=filled.owner, name="key", is_admin=False)
-    admin = Principal(key_id=OWNERS + 1, user_id=OWNERS + 1, name="admin", is_admin=True)
+    # A member's key, and the admin's: a key's id is its user's (kurz_rows).
+    member = Principal(
+        user_id=filled.user, role="member", scopes=MEMBER_SCOPES, name="key", key_id=filled.user
+    )
+    admin = Principal(
+        user_id=filled.admin, role="admin", scopes=frozenset(SCOPES), name="admin",
+        key_id=filled.admin,
+    )  # fmt: skip
     days = stats.window(start=None, end=NOW, interval="day", now=NOW)
     hours = stats.window(start=None, end=NOW, interval="hour", now=NOW)
     link, code = filled.stats_link, filled.code
@@ -491,21 +531,21 @@ async def service_probes(db: Database, filled: Filled) -> list[Probe]:
     wanted: list[tuple[str, str, str, Call, int]] = [
         ("redirect: a live link by code", "uq_links_code", "links",
          lambda conn: queries.resolve(conn=conn, code=code), 0),
-        (f"a key's links, newest first ({PAGE})", "ix_links_owner_id_id", "links",
-         listing(key), 0),
-        ("the tags of that page", "pk_link_tags", "link_tags", listing(key), 1),
+        (f"a user's links, newest first ({PAGE})", "ix_links_user_id_id", "links",
+         listing(member), 0),
+        ("the tags of that page", "pk_link_tags", "link_tags", listing(member), 1),
         (f"every link tagged {RARE_TAG} (admin)", "ix_link_tags_tag_link_id", "link_tags",
          listing(admin, RARE_TAG), 0),
-        (f"a key's links tagged {POPULAR_TAG}", "ix_link_tags_tag_link_id", "link_tags",
-         listing(key, POPULAR_TAG), 0),
+        (f"a user's links tagged {POPULAR_TAG}", "ix_link_tags_tag_link_id", "link_tags",
+         listing(member, POPULAR_TAG), 0),
         ("a link's hourly series, 24 h", "pk_link_clicks_hourly", "link_clicks_hourly",
          link_stats(hours), 0),
         ("a link's daily series, 30 days", "pk_link_clicks_daily", "link_clicks_daily",
          link_stats(days), 0),
         ("a link's top values, 30 days", "pk_link_breakdowns_daily", "link_breakdowns_daily",
          link_stats(days), 1),
-        ("a key's totals, 30 days", "pk_link_clicks_daily", "link_clicks_daily",
-         lambda conn: stats.get_summary(conn=conn, principal=key, span=days), 0),
+        ("a user's totals, 30 days", "pk_link_clicks_daily", "link_clicks_daily",
+         lambda conn: stats.get_summary(conn=conn, principal=member, span=days), 0),
         ("the expiry purge: links to retire", "ix_links_expires_at", "links",
          lambda conn: conn.execute(due), 0),
     ]  # fmt: skip
@@ -691,12 +731,12 @@ async def low_selectivity(db: Database, *, runs: int, plans: bool) -> list[list[
         else []
     )
     totals = sa.select(sa.func.count(), sa.func.sum(links.c.visits))
-    # A boolean: one value's entries are in the table's order. A range of owners: their
+    # A boolean: one value's entries are in the table's order. A range of users: their
     # entries are all over the table.
     cases = [
         ("is_alias IS true", "ix_links_is_alias", "is_alias", links.c.is_alias.is_(True)),
         ("is_alias IS false", "ix_links_is_alias", "is_alias", links.c.is_alias.is_(False)),
-        ("owner_id <= 950", "ix_links_owner_id", "owner_id", links.c.owner_id <= 950),
+        ("user_id <= 950", "ix_links_user_id", "user_id", links.c.user_id <= 950),
     ]
     rows: list[list[object]] = []
     async with db.read() as conn:

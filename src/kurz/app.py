@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kurz import __version__, health, httperrors, metrics
 from kurz.analytics import views as analytics_views
+from kurz.auth import audit_views
 from kurz.bodylimit import BodyLimit
 from kurz.bootstrap import Parts, running
 from kurz.grpc.server import GrpcServer
@@ -177,6 +178,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(metrics.router)
     app.include_router(link_views.router)
     app.include_router(analytics_views.router)
+    app.include_router(audit_views.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
     app.add_middleware(MethodRouting, router=app.router)

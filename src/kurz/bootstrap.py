@@ -16,6 +16,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from kurz.accounts import scheduled as account_jobs
+from kurz.accounts.audit_log import AuditLog
 from kurz.analytics import scheduled as analytics_jobs
 from kurz.analytics.journal import place
 from kurz.analytics.pipeline import Analytics
@@ -94,6 +96,8 @@ class Parts:
     access: Access
     links: Links
     stats: Stats
+    # The audit log's reading side and retention.
+    audit: AuditLog
     idempotency: Idempotency
     jobs: JobStore
     # What a worker runs, each domain's jobs registered by its scheduled.py.
@@ -182,6 +186,8 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
     )
     analytics_jobs.register(registry, db=db, clock=clock, retention=settings.analytics_retention)
     _register_purge(registry, idempotency, settings.idempotency_purge_interval)
+    audit = AuditLog(db=db, clock=clock, retention=settings.audit_retention)
+    account_jobs.register(registry, audit=audit)
     return Parts(
         settings=settings,
         clock=clock,
@@ -194,6 +200,7 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
         access=Access(db=db, limits=limits, clock=clock, principals=principals),
         links=links,
         stats=Stats(db=db, clock=clock),
+        audit=audit,
         idempotency=idempotency,
         jobs=JobStore(db, clock),
         registry=registry,

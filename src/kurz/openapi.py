@@ -52,6 +52,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "items": {"type": "string", "enum": ["api", "redirect", "auth-fail"]},
                 "description": "429 only: the rate-limit policies that are used up.",
             },
+            "required_scope": {
+                "type": "string",
+                "description": "403 `insufficient-scope` only: the scope the call needs.",
+                "examples": ["admin"],
+            },
         },
     },
     "FieldError": {

@@ -148,7 +148,13 @@ def as_rest(link: pb.Link) -> dict[str, Any]:
         "forward_query": link.forward_query,
         "tags": list(link.tags),
         "version": link.version,
+        "created_by": actor(link.created_by) if link.HasField("created_by") else None,
+        "updated_by": actor(link.updated_by) if link.HasField("updated_by") else None,
     }
+
+
+def actor(message: pb.LinkActor) -> dict[str, int | None]:
+    return {"user": message.user, "key": message.key if message.HasField("key") else None}
 
 
 def with_datetimes(body: dict[str, Any]) -> dict[str, Any]:

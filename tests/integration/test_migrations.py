@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.auth import queries as key_queries
+from kurz.auth.models import parse_scopes, scopes_for
 from kurz.db import READ_COMMITTED, Database, SchemaNotReady, ensure_schema, upgrade
 from kurz.db.migrate import SchemaState, downgrade, schema_state
 from kurz.db.tables import metadata
@@ -606,5 +607,211 @@ async def test_0010_gives_every_key_a_user_and_each_link_its_keys_user(
             assert await conn.run_sync(_diff) == []
             again = (await conn.execute(sa.text("SELECT count(*) FROM users"))).scalar()
         assert again == 3
+    finally:
+        await db.dispose()
+
+
+# The tables 0011 must carry over whole.
+_KEPT_0011 = (
+    "users", "api_keys", "links", "link_tags", "link_clicks_hourly", "link_clicks_daily",
+    "link_breakdowns_daily", "idempotency_keys",
+)  # fmt: skip
+# Each key at 0010: its user's name, whether it is an admin key, a proxy key, revoked.
+# "laptop" is a second key of the user of "ordinary".
+_KEYS_0010 = {
+    "ordinary": ("ann", False, False, False),
+    "laptop": ("ann", False, False, False),
+    "admin": ("ops", True, False, False),
+    "proxy": ("edge", False, True, False),
+    "revoked": ("gone", False, False, True),
+}
+_POWERS = {
+    "ordinary": scopes_for(),
+    "laptop": scopes_for(),
+    "admin": scopes_for(admin=True),
+    "proxy": scopes_for(proxy=True),
+    "revoked": scopes_for(),
+}
+
+
+async def _counted(db: Database, tables: tuple[str, ...]) -> dict[str, int]:
+    async with db.read() as conn:
+        return {
+            table: (await conn.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one()  # noqa: S608
+            for table in tables
+        }
+
+
+async def _rows(db: Database, sql: str) -> list[tuple[Any, ...]]:
+    async with db.read() as conn:
+        return [tuple(row) for row in await conn.execute(sa.text(sql))]
+
+
+async def _fill_0010(db: Database, secrets: dict[str, str]) -> dict[str, int]:
+    """The keys of _KEYS_0010 with their users (as 0010 made them: an admin key's an
+    admin, a revoked key's disabled), two links each (ordinary's second deleted) with
+    tags, clicks in every rollup, and a kept answer to a keyed POST; the keys' ids."""
+    at, revoked = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    keys: dict[str, int] = {}
+    users: dict[str, int] = {}
+    async with db.write(READ_COMMITTED) as conn:
+        for name, (user, admin, proxy, is_revoked) in _KEYS_0010.items():
+            if user not in users:
+                users[user] = (
+                    await conn.execute(
+                        sa.text(
+                            "INSERT INTO users (email, display_name, role, disabled_at, "
+                            "created_at) VALUES (:email, :user, :role, :disabled, :at) "
+                            "RETURNING id"
+                        ),
+                        {"email": f"{user}@migrated.invalid", "user": user,
+                         "role": "admin" if admin else "member", "at": _stored(db, at),
+                         "disabled": _stored(db, revoked) if is_revoked else None},
+                    )
+                ).scalar_one()  # fmt: skip
+            keys[name] = (
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO api_keys (name, prefix, secret_hash, is_admin, is_proxy, "
+                        "created_at, revoked_at, user_id) VALUES (:name, 'kurz_x', :hash, "
+                        ":admin, :proxy, :at, :revoked, :user) RETURNING id"
+                    ),
+                    {"name": name, "hash": key_queries.hash_secret(secrets[name]),
+                     "admin": admin, "proxy": proxy, "at": _stored(db, at),
+                     "revoked": _stored(db, revoked) if is_revoked else None,
+                     "user": users[user]},
+                )
+            ).scalar_one()  # fmt: skip
+            for n in (1, 2):
+                deleted = _stored(db, revoked) if (name, n) == ("ordinary", 2) else None
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO links (code, url, is_alias, owner_id, user_id, created_at, "
+                        "updated_at, redirect_status, forward_query, deleted_at) VALUES "
+                        "(:code, 'https://example.com/', true, :owner, :user, :at, :at, 302, "
+                        "false, :deleted)"
+                    ),
+                    {"code": f"{name}-{n}", "owner": keys[name], "user": users[user],
+                     "at": _stored(db, at), "deleted": deleted},
+                )  # fmt: skip
+        await conn.execute(
+            sa.text("INSERT INTO link_tags (link_id, tag) SELECT id, 't' FROM links")
+        )
+        await conn.execute(
+            sa.text(
+                "INSERT INTO link_tags (link_id, tag) SELECT id, 'u' FROM links WHERE id % 2 = 0"
+            )
+        )
+        for table, time in (("link_clicks_hourly", "hour"), ("link_clicks_daily", "day")):
+            await conn.execute(
+                sa.text(
+                    f"INSERT INTO {table} (link_id, {time}, clicks, bot_clicks, uniques) "  # noqa: S608
+                    "SELECT id, :at, 3, 1, 2 FROM links"
+                ),
+                {"at": _stored(db, at)},
+            )
+        await conn.execute(
+            sa.text(
+                "INSERT INTO link_breakdowns_daily (link_id, dimension, day, value, clicks) "
+                "SELECT id, 'browser', :at, 'Firefox', 3 FROM links"
+            ),
+            {"at": _stored(db, at)},
+        )
+        await conn.execute(
+            sa.text(
+                "INSERT INTO idempotency_keys (principal, operation, key, fingerprint, status, "
+                "result, created_at, expires_at) VALUES (:principal, 'create-link', 'k1', "
+                ":fingerprint, 200, :result, :at, :expires)"
+            ),
+            {"principal": f"key:{keys['ordinary']}", "fingerprint": "f" * 64,
+             "result": _link(1).model_dump_json(exclude={"created_by", "updated_by"}),
+             "at": _stored(db, at), "expires": _stored(db, datetime(2099, 1, 1, tzinfo=UTC))},
+        )  # fmt: skip
+    return keys
+
+
+_KEYS_AT_0010 = (
+    "SELECT k.id, k.name, k.is_admin, k.is_proxy, k.user_id, k.revoked_at IS NOT NULL "
+    "FROM api_keys k ORDER BY k.id"
+)
+_LINKS_AT_0010 = "SELECT id, code, owner_id, user_id, deleted_at IS NOT NULL FROM links ORDER BY id"
+_LINKS_AT_0011 = (
+    "SELECT id, code, user_id, created_by_user_id, created_by_key_id, updated_by_user_id, "
+    "updated_by_key_id, deleted_at IS NOT NULL FROM links ORDER BY id"
+)
+
+
+async def test_0011_turns_key_powers_into_scopes_and_keeps_who_made_each_link(
+    database_url: str, clock: FakeClock
+) -> None:
+    db = Database.from_url(database_url)
+    secrets = {name: key_queries.new_secret() for name in _KEYS_0010}
+    now = datetime(2026, 2, 1, tzinfo=UTC)
+    try:
+        await downgrade(db, "0010")
+        ids = await _fill_0010(db, secrets)
+        before = await _counted(db, _KEPT_0011)
+        keys_before = await _rows(db, _KEYS_AT_0010)
+        links_before = await _rows(db, _LINKS_AT_0010)
+        name_of = {key_id: name for name, key_id in ids.items()}
+
+        await upgrade(db)
+        async with db.read() as conn:
+            assert await conn.run_sync(_diff) == []
+        assert await _counted(db, _KEPT_0011) == before
+        stored = dict(await _rows(db, "SELECT id, scopes FROM api_keys"))
+        assert {name_of[key_id]: sorted(parse_scopes(text)) for key_id, text in stored.items()} == {
+            name: sorted(powers) for name, powers in _POWERS.items()
+        }
+        # Every live key authenticates as its user, with the powers it had.
+        user_of = {row[0]: row[4] for row in keys_before}
+        async with db.read() as conn:
+            for name, secret in secrets.items():
+                check = await key_queries.authenticate(conn=conn, secret=secret, now=now)
+                if name == "revoked":
+                    assert (check.principal, check.refused) == (None, "unknown")
+                    continue
+                principal = check.principal
+                assert principal is not None, name
+                assert (principal.key_id, principal.user_id) == (ids[name], user_of[ids[name]])
+                assert principal.scopes == frozenset(_POWERS[name]), name
+                assert (principal.is_admin, principal.is_proxy) == (
+                    name == "admin",
+                    name == "proxy",
+                )
+        # A link keeps its user; its key is now who made it, beside its user.
+        made = await _rows(db, _LINKS_AT_0011)
+        assert made == [
+            (link_id, code, user, user, owner, None, None, deleted)
+            for link_id, code, owner, user, deleted in links_before
+        ]
+        # A keyed POST answered before is answered the same: the store's principal is
+        # still the key's ("key:<id>"), and the old record reads without created_by.
+        idem = Idempotency(db, clock, ttl=60)
+
+        async def never(_conn: AsyncConnection) -> LinkRead:
+            raise AssertionError("a kept answer is replayed, not run")
+
+        keyed = Keyed(f"key:{ids['ordinary']}", "create-link", "k1", "f" * 64)
+        replayed = await idem.run(never, keyed, result=LinkRead)
+        assert replayed.replayed
+        assert replayed.value == _link(1)
+        assert replayed.value.created_by is None
+
+        # And back: the flags and owners as they were, nothing lost.
+        await downgrade(db, "0010")
+        assert await _counted(db, _KEPT_0011) == before
+        assert await _rows(db, _KEYS_AT_0010) == keys_before
+        assert await _rows(db, _LINKS_AT_0010) == links_before
+        roles = dict(await _rows(db, "SELECT display_name, role FROM users"))
+        # The proxy key's user was made an admin by the upgrade, and stays one.
+        assert roles == {"ann": "member", "ops": "admin", "edge": "admin", "gone": "member"}
+
+        await upgrade(db)
+        async with db.read() as conn:
+            assert await conn.run_sync(_diff) == []
+        assert await _counted(db, _KEPT_0011) == before
+        assert dict(await _rows(db, "SELECT id, scopes FROM api_keys")) == stored
+        assert await _rows(db, _LINKS_AT_0011) == made
     finally:
         await db.dispose()

@@ -48,6 +48,7 @@ OPERATIONS = {
     ("delete", LINKS + "/{code}"): "deleteLink",
     ("get", LINKS + "/{code}/stats"): "getLinkStats",
     ("get", "/api/v1/stats"): "getStatsSummary",
+    ("get", "/api/v1/audit"): "listAuditEvents",
     ("get", "/{code}"): "followLink",
     ("head", "/{code}"): "followLinkHead",
 }
@@ -79,6 +80,8 @@ SENDS: dict[str, set[int]] = {
     "deleteLink": {204, 400, 404, 412} | API,
     "getLinkStats": {200, 404, 422} | API,
     "getStatsSummary": {200, 422} | API,
+    # 403: a key without the `admin` scope.
+    "listAuditEvents": {200, 403, 422} | API,
     "followLink": FOLLOW,
     "followLinkHead": FOLLOW,
 }
@@ -444,6 +447,13 @@ async def provoke_service(doc: Document, app: KurzApp, database_url: str) -> Non
         await api.get("/readyz")
         await drop_connections(database_url)
         doc.check(await admin.get("/metrics"), "getMetrics", 503)
+        audit = "/api/v1/audit"
+        doc.check(await admin.get(audit), "listAuditEvents", 200)
+        doc.check(await admin.get(audit, params={"event": "nope"}), "listAuditEvents", 422)
+        doc.check(await api.get(audit), "listAuditEvents", 403)
+        doc.check(await anon.get(audit), "listAuditEvents", 401)
+        await drop_connections(database_url)
+        doc.check(await admin.get(audit), "listAuditEvents", 503)
 
 
 async def provoke_redirects(
@@ -496,6 +506,7 @@ async def provoke_limits(doc: Document, app: KurzApp) -> None:
             ("getLinkStats", "GET", f"{LINKS}/{code}/stats"),
             ("getStatsSummary", "GET", "/api/v1/stats"),
             ("getMetrics", "GET", "/metrics"),
+            ("listAuditEvents", "GET", "/api/v1/audit"),
         ]:
             payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
             response = await api.request(method, path, json=payload, headers={"If-Match": "*"})

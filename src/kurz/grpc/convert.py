@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kurz.analytics.models import ClickCounts, Interval, LinkStats, TopValue
 from kurz.errors import invalid
 from kurz.grpc.kurz.v1 import links_pb2 as pb
-from kurz.links.models import LinkRead
+from kurz.links.models import LinkActor, LinkRead
 
 # UpdateLinkRequest fields an update_mask may name, and REST's names for them.
 MASKABLE = {
@@ -87,6 +87,17 @@ def link(read: LinkRead) -> pb.Link:
         message.expire_time.CopyFrom(timestamp(read.expires_at))
     if read.max_visits is not None:
         message.max_visits = read.max_visits
+    if read.created_by is not None:
+        message.created_by.CopyFrom(_actor(read.created_by))
+    if read.updated_by is not None:
+        message.updated_by.CopyFrom(_actor(read.updated_by))
+    return message
+
+
+def _actor(actor: LinkActor) -> pb.LinkActor:
+    message = pb.LinkActor(user=actor.user)
+    if actor.key is not None:
+        message.key = actor.key
     return message
 
 

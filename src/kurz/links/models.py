@@ -71,6 +71,13 @@ class LinkUpdate(LinkBase):
     tags: Tags | None = None
 
 
+class LinkActor(BaseModel):
+    """Who made or changed a link: a user, and the API key they used."""
+
+    user: int
+    key: int | None = Field(description="The API key used; null when signed in.")
+
+
 class LinkRead(BaseModel):
     code: str
     short_url: str
@@ -86,6 +93,11 @@ class LinkRead(BaseModel):
     forward_query: bool
     tags: list[str]
     version: int
+    # Records kept before the fields existed (idempotency replays) have neither.
+    created_by: LinkActor | None = Field(default=None, description="Who made the link.")
+    updated_by: LinkActor | None = Field(
+        default=None, description="Who changed it last; null until it is first changed."
+    )
 
 
 class LinkPagination(BaseModel):

@@ -6,8 +6,6 @@ they can add writes of their own to it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,10 +17,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.auth.models import Principal
+from kurz.db.keyset import decode_cursor, encode_cursor
 from kurz.db.tables import link_tags, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links import codes
-from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.models import LinkActor, LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.target import COLUMNS, Target
 from kurz.links.urls import Origins
 
@@ -47,6 +46,10 @@ _COLUMNS = (
     links.c.redirect_status,
     links.c.forward_query,
     links.c.version,
+    links.c.created_by_user_id,
+    links.c.created_by_key_id,
+    links.c.updated_by_user_id,
+    links.c.updated_by_key_id,
 )
 
 
@@ -125,6 +128,10 @@ async def _set_tags(conn: AsyncConnection, link_id: int, tags: Iterable[str]) ->
         await conn.execute(sa.insert(link_tags), rows)
 
 
+def _actor(user_id: int | None, key_id: int | None) -> LinkActor | None:
+    return None if user_id is None else LinkActor(user=user_id, key=key_id)
+
+
 def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
     return LinkRead(
         code=row.code,
@@ -140,6 +147,8 @@ def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
         forward_query=row.forward_query,
         tags=tags,
         version=row.version,
+        created_by=_actor(row.created_by_user_id, row.created_by_key_id),
+        updated_by=_actor(row.updated_by_user_id, row.updated_by_key_id),
     )
 
 
@@ -223,24 +232,6 @@ async def get_id(*, conn: AsyncConnection, code: str, principal: Principal) -> i
     if link_id is None:
         raise _missing(code)
     return int(link_id)
-
-
-def encode_cursor(link_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{link_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = raw.partition(":")
-        if kind != "id" or not value.isascii() or not value.isdigit() or len(value) > 19:
-            raise ValueError(cursor)
-        link_id = int(value)
-        if link_id >= 2**63:  # beyond a BIGINT: no row has it, and PostgreSQL would refuse it
-            raise ValueError(cursor)
-        return link_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid("cursor", "is not a cursor this API returned", location="query") from None
 
 
 async def list_(

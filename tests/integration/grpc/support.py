@@ -201,7 +201,8 @@ def rest_link(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def proto_link(message: Any) -> dict[str, Any]:
-    """A Link message as REST renders a link: every field, under REST's name."""
+    """A Link message as REST renders a link: every field, under REST's name (a field
+    that is a message, as a dict of its own)."""
     out: dict[str, Any] = {}
     for field in message.DESCRIPTOR.fields:
         name, value = RENAMED.get(field.name, field.name), getattr(message, field.name)
@@ -211,6 +212,8 @@ def proto_link(message: Any) -> dict[str, Any]:
             out[name] = None
         elif isinstance(value, Timestamp):
             out[name] = when(value)
+        elif isinstance(value, Message):  # a LinkActor, as REST's {"user", "key"}
+            out[name] = proto_link(value)
         else:
             out[name] = value
     return out

@@ -6,8 +6,13 @@ from typing import Any
 
 import grpc
 import httpx
+from fastapi import FastAPI
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from kurz.auth import queries as key_queries
+from kurz.auth.models import ApiKeyCreate, scopes_for
+from kurz.clock import utcnow
+from kurz.db import READ_COMMITTED
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from tests.integration.grpc.support import (
     Rpc,
@@ -16,6 +21,7 @@ from tests.integration.grpc.support import (
     proto_link,
     rest_get,
     rest_link,
+    rpc_client,
     rpc_create,
     rpc_get,
     without_code,
@@ -188,3 +194,28 @@ async def test_a_version_past_any_kurz_issues_is_a_failed_precondition(
         failure = await rpc.fails(method, request)
         assert failure.code == grpc.StatusCode.FAILED_PRECONDITION, failure
     assert (await rest_get(api, code))["version"] == 1
+
+
+async def test_who_made_and_changed_a_link_reads_alike(
+    app: FastAPI, api: httpx.AsyncClient, rpc: Rpc, secret: str, clock: FakeClock
+) -> None:
+    db = app.state.kurz.db
+    async with db.write(READ_COMMITTED) as conn:
+        check = await key_queries.authenticate(conn=conn, secret=secret, now=utcnow(clock))
+        ops = await key_queries.create(
+            conn=conn,
+            key_in=ApiKeyCreate(name="ops", scopes=scopes_for(admin=True)),
+            now=utcnow(clock),
+        )
+    alice = check.principal
+    assert alice is not None
+    code = (await create(api))["code"]
+    made = await rpc_get(rpc, code)
+    assert made["created_by"] == {"user": alice.user_id, "key": alice.key_id}
+    assert made["updated_by"] is None
+    async with rpc_client(app, ops.secret) as admin:
+        request = pb.UpdateLinkRequest(code=code, expected_version=1, max_visits=5)
+        changed = proto_link((await admin.ok("UpdateLink", request)).message)
+    assert changed["created_by"] == made["created_by"]
+    assert changed["updated_by"] == {"user": ops.user, "key": ops.id}
+    assert await rest_get(api, code) == changed == await rpc_get(rpc, code)

@@ -32,6 +32,7 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     "idempotency-key-malformed": (400, Code.INVALID_ARGUMENT),
     "idempotency-key-required": (400, Code.INVALID_ARGUMENT),
     "unauthorized": (401, Code.UNAUTHENTICATED),
+    "insufficient-scope": (403, Code.PERMISSION_DENIED),
     "proxy-key-required": (403, Code.PERMISSION_DENIED),
     "not-found": (404, Code.NOT_FOUND),
     "link-not-found": (404, Code.NOT_FOUND),

@@ -3,8 +3,10 @@ made and last changed each link.
 
 A key's is_admin and is_proxy become scopes: every key keeps `links:read links:write
 stats:read`; an admin key gains `metrics:read admin`, a proxy key `proxy`. So no key
-loses or gains a power. `links.owner_id` (the key that made the link) becomes
-`created_by_key_id`, beside the user who made it (the link's user, when migrated).
+loses or gains a power. As `proxy` is an admin's scope now, and a key never has more
+than its user, a proxy key's user becomes an admin (as `kurz keys create --proxy` makes
+it). `links.owner_id` (the key that made the link) becomes `created_by_key_id`, beside
+the user who made it (the link's user, when migrated).
 
 Revision ID: 0011
 Revises: 0010
@@ -31,6 +33,10 @@ UPDATE api_keys SET scopes = 'links:read links:write stats:read'
     || CASE WHEN is_proxy THEN ' proxy' ELSE '' END
 """
 
+_PROXY_KEYS_USERS_ADMIN = """
+UPDATE users SET role = 'admin' WHERE id IN (SELECT user_id FROM api_keys WHERE is_proxy)
+"""
+
 _FLAGS_FROM_SCOPES = """
 UPDATE api_keys SET is_admin = (scopes LIKE '%admin%'), is_proxy = (scopes LIKE '%proxy%')
 """
@@ -42,6 +48,7 @@ def upgrade() -> None:
     op.add_column("api_keys", sa.Column("expires_at", UTCDateTime(), nullable=True))
     op.add_column("api_keys", sa.Column("last_used_at", UTCDateTime(), nullable=True))
     op.execute(_SCOPES_FROM_FLAGS)
+    op.execute(_PROXY_KEYS_USERS_ADMIN)
     with op.batch_alter_table("api_keys") as batch:
         batch.drop_column("is_admin")
         batch.drop_column("is_proxy")
@@ -152,6 +159,7 @@ def downgrade() -> None:
     op.add_column(
         "api_keys", sa.Column("is_proxy", sa.Boolean(), server_default=sa.false(), nullable=False)
     )
+    # Users made admins for their proxy keys stay admins: 0010 reads no role.
     op.execute(_FLAGS_FROM_SCOPES)
     with op.batch_alter_table("api_keys") as batch:
         batch.drop_column("last_used_at")

@@ -22,7 +22,7 @@ HOUR: Interval
 DAY: Interval
 
 class Link(_message.Message):
-    __slots__ = ("code", "short_url", "url", "alias", "create_time", "update_time", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "version", "start_time")
+    __slots__ = ("code", "short_url", "url", "alias", "create_time", "update_time", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "version", "start_time", "created_by", "updated_by")
     CODE_FIELD_NUMBER: _ClassVar[int]
     SHORT_URL_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -36,6 +36,8 @@ class Link(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
     code: str
     short_url: str
     url: str
@@ -49,7 +51,17 @@ class Link(_message.Message):
     tags: _containers.RepeatedScalarFieldContainer[str]
     version: int
     start_time: _timestamp_pb2.Timestamp
-    def __init__(self, code: _Optional[str] = ..., short_url: _Optional[str] = ..., url: _Optional[str] = ..., alias: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    created_by: LinkActor
+    updated_by: LinkActor
+    def __init__(self, code: _Optional[str] = ..., short_url: _Optional[str] = ..., url: _Optional[str] = ..., alias: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[_Union[LinkActor, _Mapping]] = ..., updated_by: _Optional[_Union[LinkActor, _Mapping]] = ...) -> None: ...
+
+class LinkActor(_message.Message):
+    __slots__ = ("user", "key")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    user: int
+    key: int
+    def __init__(self, user: _Optional[int] = ..., key: _Optional[int] = ...) -> None: ...
 
 class CreateLinkRequest(_message.Message):
     __slots__ = ("url", "alias", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "start_time")
