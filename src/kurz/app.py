@@ -15,9 +15,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kurz import __version__, health, httperrors, metrics
 from kurz.analytics import views as analytics_views
-from kurz.auth import audit_views
+from kurz.auth import audit_views, key_views
 from kurz.bodylimit import BodyLimit
 from kurz.bootstrap import Parts, running
+from kurz.cors import ApiCors
 from kurz.grpc.server import GrpcServer
 from kurz.jobs import Worker
 from kurz.limitheaders import RateLimitHeaders
@@ -179,11 +180,16 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(link_views.router)
     app.include_router(analytics_views.router)
     app.include_router(audit_views.router)
+    app.include_router(key_views.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
     app.add_middleware(MethodRouting, router=app.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitHeaders)
+    if settings.cors_origins:
+        # Outermost of these, so that every answer to an allowed origin carries its
+        # fields; still behind KurzApp.__call__'s redirects, which need none.
+        app.add_middleware(ApiCors, origins=settings.cors_origins)
     return app
 
 

@@ -22,6 +22,7 @@ from kurz.analytics import scheduled as analytics_jobs
 from kurz.analytics.journal import place
 from kurz.analytics.pipeline import Analytics
 from kurz.analytics.service import Stats
+from kurz.auth.keys import Keys
 from kurz.auth.queries import KeyCheck
 from kurz.auth.service import Access
 from kurz.cache import CacheNodes, InvalidationBus, LRUCache, TieredCache
@@ -94,6 +95,7 @@ class Parts:
     visits: Visits
     # The use cases REST and gRPC call alike.
     access: Access
+    keys: Keys
     links: Links
     stats: Stats
     # The audit log's reading side and retention.
@@ -198,6 +200,7 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
         limits=limits,
         visits=visits,
         access=Access(db=db, limits=limits, clock=clock, principals=principals),
+        keys=Keys(db=db, clock=clock),
         links=links,
         stats=Stats(db=db, clock=clock),
         audit=audit,

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
 
 import httpx
@@ -16,18 +17,26 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from kurz.auth import queries as key_queries
-from kurz.auth.models import ApiKeyCreate, ApiKeyRead, scopes_for
+from kurz.auth.keys import Keys
+from kurz.auth.models import (
+    SCOPES,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    Scope,
+    in_order,
+    scopes_for,
+)
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
 from kurz.db import (
-    READ_COMMITTED,
     Database,
     DatabaseUnavailable,
     SchemaNotReady,
     ensure_schema,
     upgrade,
 )
+from kurz.errors import Problem
 from kurz.jobs import Job, JobState, JobStore, Worker
 from kurz.logs import configure_logging
 
@@ -78,6 +87,9 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
         raise _fail(str(exc)) from None
     except (OSError, DatabaseUnavailable) as exc:
         raise _fail(f"cannot reach the database: {exc.__cause__ or exc}") from None
+    except Problem as problem:
+        # What the API would answer with a status, said to the operator.
+        raise _fail(problem.detail) from None
 
 
 @app.command()
@@ -191,56 +203,144 @@ def migrate() -> None:
     err.print("schema is up to date", highlight=False)
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}
+
+
+def _expiry(expires: str | None, expires_in: str | None) -> datetime | None:
+    """When a key made now stops working: --expires (ISO 8601; UTC without an offset)
+    or --expires-in (30d, 12h, 90m, 2w), not both."""
+    if expires is not None and expires_in is not None:
+        raise _fail("give --expires or --expires-in, not both")
+    if expires is not None:
+        try:
+            moment = datetime.fromisoformat(expires)
+        except ValueError:
+            raise _fail(f"--expires: {expires!r} is not an ISO 8601 date-time") from None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if expires_in is not None:
+        amount, unit = expires_in[:-1], expires_in[-1:]
+        if not amount.isdigit() or unit not in _UNITS or len(amount) > 6:
+            raise _fail(f"--expires-in: {expires_in!r} is not a duration like 30d, 12h or 90m")
+        return utcnow(system_clock) + timedelta(seconds=int(amount) * _UNITS[unit])
+    return None
+
+
+def _scopes(named: list[str], *, admin: bool, proxy: bool) -> list[Scope]:
+    """The scopes asked for: --scope's, plus an admin's for --admin and `proxy` for
+    --proxy; a member's when neither --scope nor --admin says otherwise."""
+    unknown = [name for name in named if name not in SCOPES]
+    if unknown:
+        raise _fail(f"unknown scope {unknown[0]!r}; the scopes are {', '.join(SCOPES)}")
+    chosen: set[Scope] = {name for name in SCOPES if name in named}
+    if admin:
+        chosen |= set(scopes_for(admin=True))
+    if proxy:
+        chosen.add("proxy")
+    if not named and not admin:
+        chosen |= set(scopes_for())
+    return in_order(chosen)
+
+
 @keys.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
-    admin: Annotated[bool, typer.Option(help="May see and change every link.")] = False,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            metavar="EMAIL",
+            help="The user the key acts for; its scopes must be within the user's role. "
+            "Without it, the key gets a user of its own, who cannot sign in.",
+        ),
+    ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="SCOPE",
+            help=f"What the key may do; repeat for more ({', '.join(SCOPES)}). "
+            "Default: links:read links:write stats:read.",
+        ),
+    ] = None,
+    admin: Annotated[
+        bool, typer.Option(help="Shorthand for an admin's scopes: every one but proxy.")
+    ] = False,
     proxy: Annotated[
         bool,
         typer.Option(
-            help="For an edge proxy: its gRPC ResolveLink calls may name the visitor "
-            "(client_ip, user_agent, referer), who is then limited and counted instead "
-            "of the proxy. Trust it as you trust the proxy."
+            help="Add the proxy scope, for an edge proxy: its gRPC ResolveLink calls may "
+            "name the visitor (client_ip, user_agent, referer), who is then limited and "
+            "counted instead of the proxy. Trust it as you trust the proxy."
         ),
     ] = False,
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ISO8601", help="When the key stops working, e.g. 2027-01-01T00:00:00Z."
+        ),
+    ] = None,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(metavar="DURATION", help="How long the key works: 30d, 12h, 90m, 2w."),
+    ] = None,
 ) -> None:
     """Create an API key and print its secret (shown this once only)."""
+    scopes = _scopes(scope or [], admin=admin, proxy=proxy)
+    expires_at = _expiry(expires, expires_in)
     try:
-        key_in = ApiKeyCreate(name=name, scopes=scopes_for(admin=admin, proxy=proxy))
+        key_in = ApiKeyCreate(name=name, scopes=scopes, expires_at=expires_at)
     except ValidationError as exc:
-        raise _fail(f"invalid name: {exc.errors()[0]['msg']}") from None
+        error = exc.errors()[0]
+        raise _fail(f"invalid {error['loc'][0]}: {error['msg']}") from None
     settings = _settings()
 
-    async def work(db: Database) -> str:
-        async with db.write(READ_COMMITTED) as conn:
-            created = await key_queries.create(conn=conn, key_in=key_in, now=utcnow(system_clock))
-        return created.secret
+    async def work(db: Database) -> ApiKeyCreated:
+        made = Keys(db=db, clock=system_clock)
+        owner = None if user is None else await made.user_named(user)
+        return await made.create(key_in=key_in.model_copy(update={"user": owner}), by=None)
 
-    secret = _with_db(settings, work)
+    created = _with_db(settings, work)
+    err.print(
+        f"key {created.id} for {user or 'a user of its own'}: {' '.join(created.scopes)}",
+        highlight=False,
+        soft_wrap=True,
+    )
     # The secret alone on stdout, so that `KEY=$(kurz keys create ...)` works.
-    typer.echo(secret)
+    typer.echo(created.secret)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else ""
 
 
 @keys.command("list")
-def keys_list() -> None:
+def keys_list(
+    user: Annotated[
+        str | None, typer.Option(metavar="EMAIL", help="Only this user's keys.")
+    ] = None,
+) -> None:
     """List API keys (secrets are never shown again)."""
     settings = _settings()
 
-    async def work(db: Database) -> list[ApiKeyRead]:
-        async with db.read() as conn:
-            return await key_queries.list_(conn=conn)
+    async def work(db: Database) -> tuple[list[ApiKeyRead], dict[int, str]]:
+        made = Keys(db=db, clock=system_clock)
+        owner = None if user is None else await made.user_named(user)
+        found = await made.list_(by=None, user=owner)
+        return found, await made.emails({key.user for key in found})
 
-    table = Table("id", "name", "user", "prefix", "scopes", "created", "expires", "revoked")
-    for key in _with_db(settings, work):
+    found, emails = _with_db(settings, work)
+    table = Table(
+        "id", "name", "user", "prefix", "scopes", "created", "expires", "last used", "revoked"
+    )
+    for key in found:
         table.add_row(
             str(key.id),
             key.name,
-            str(key.user),
+            emails.get(key.user, str(key.user)),
             key.prefix + "…",
             " ".join(key.scopes),
-            key.created_at.isoformat(timespec="seconds"),
-            key.expires_at.isoformat(timespec="seconds") if key.expires_at else "",
-            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+            _when(key.created_at),
+            _when(key.expires_at),
+            _when(key.last_used_at),
+            _when(key.revoked_at),
         )
     Console().print(table)
 
@@ -250,12 +350,10 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
     settings = _settings()
 
-    async def work(db: Database) -> bool:
-        async with db.write(READ_COMMITTED) as conn:
-            return await key_queries.revoke(conn=conn, key_id=key_id, now=utcnow(system_clock))
+    async def work(db: Database) -> None:
+        await Keys(db=db, clock=system_clock).revoke(key_id=key_id, by=None)
 
-    if not _with_db(settings, work):
-        raise _fail(f"no API key with id {key_id}")
+    _with_db(settings, work)
     err.print(f"revoked key {key_id}", highlight=False)
 
 

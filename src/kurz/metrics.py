@@ -1,4 +1,5 @@
-"""GET /metrics: this process's counters, in Prometheus's text format, for admin keys.
+"""GET /metrics: this process's counters, in Prometheus's text format, for keys with
+`metrics:read`.
 
 Per process, as Prometheus expects: it scrapes every kurz process and adds them up.
 """
@@ -11,11 +12,10 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from kurz.analytics.pipeline import Analytics
-from kurz.auth.views import PrincipalDep
+from kurz.auth.views import MetricsRead
 from kurz.deps import part
-from kurz.errors import Problem
 from kurz.links.cache import Targets
-from kurz.openapi import AUTHENTICATED, answer, problem, responses
+from kurz.openapi import AUTHENTICATED, answer, needs_scope, responses
 
 router = APIRouter(tags=["health"])
 
@@ -30,21 +30,20 @@ def _metric(name: str, kind: str, help_text: str, value: int) -> str:
 @router.get(
     "/metrics",
     operation_id="getMetrics",
-    summary="This process's counters (Prometheus text format; admin keys only)",
+    summary="This process's counters (Prometheus text format; the `metrics:read` scope)",
     response_class=PlainTextResponse,
     responses=responses(
-        {200: answer("The counters"), 403: problem("The key is not an admin key")},
+        {200: answer("The counters")},
+        needs_scope("metrics:read"),
         AUTHENTICATED,
         limited=True,
     ),
 )
 async def metrics(
-    principal: PrincipalDep,
+    _principal: MetricsRead,
     analytics: Annotated[Analytics | None, part("analytics")],
     targets: Annotated[Targets, part("targets")],
 ) -> PlainTextResponse:
-    if not principal.is_admin:
-        raise Problem(403, "forbidden", "Forbidden", "Only an admin key may read the metrics.")
     lines: list[str] = []
     if analytics is not None:
         queue, drainer = analytics.queue, analytics.drainer

@@ -78,9 +78,9 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "pattern": r'^"\d+"$'},
     },
     "Location": {
-        "description": "A 201's new link in this API (`/api/v1/links/{code}`, relative to "
-        "this server); a redirect's target, with the visitor's query string appended "
-        "when the link forwards it.",
+        "description": "A 201's new resource in this API (`/api/v1/links/{code}`, "
+        "`/api/v1/keys/{id}`, relative to this server); a redirect's target, with the "
+        "visitor's query string appended when the link forwards it.",
         "schema": {"type": "string", "format": "uri-reference"},
     },
     "Cache-Control": {
@@ -194,6 +194,12 @@ AUTHENTICATED: Answers = {
 }
 NOT_FOUND: Answers = {404: problem("No such link, or not the caller's")}
 TOO_LARGE: Answers = {413: problem("The body is over KURZ_MAX_BODY_BYTES")}
+
+
+def needs_scope(scope: str) -> Answers:
+    """A route that needs `scope`: a key without it (or whose user's role lacks it) is
+    refused before the route runs."""
+    return {403: problem(f"The key lacks the `{scope}` scope (`insufficient-scope`)")}
 
 
 def _fastapis_422(entry: dict[str, Any] | None) -> bool:

@@ -10,15 +10,16 @@ from pydantic import BeforeValidator
 
 from kurz.analytics.models import Interval, LinkStats, StatsSummary
 from kurz.analytics.service import Stats
-from kurz.auth.views import PrincipalDep
+from kurz.auth.views import StatsRead
 from kurz.dates import rfc3339_only
 from kurz.deps import part
-from kurz.openapi import AUTHENTICATED, NOT_FOUND, answer, problem, responses
+from kurz.openapi import AUTHENTICATED, NOT_FOUND, answer, needs_scope, problem, responses
 
 router = APIRouter(tags=["stats"])
 StatsDep = Annotated[Stats, part("stats")]
 
 _INVALID = {422: problem("A malformed, naive, reversed or too long range")}
+_SCOPE = needs_scope("stats:read")
 
 _RANGE = """
 **Range.** `from` and `to` are RFC 3339 date-times with an offset (`2026-01-01T00:00:00Z`);
@@ -77,12 +78,17 @@ Totals over the caller's links (an admin's: every link), deleted links left out.
     summary="A link's clicks: totals, a time series and top values",
     description=LINK_STATS,
     responses=responses(
-        {200: answer("The link's clicks")}, _INVALID, NOT_FOUND, AUTHENTICATED, limited=True
+        {200: answer("The link's clicks")},
+        _INVALID,
+        NOT_FOUND,
+        _SCOPE,
+        AUTHENTICATED,
+        limited=True,
     ),
 )
 async def get_link_stats(
     code: str,
-    principal: PrincipalDep,
+    principal: StatsRead,
     stats: StatsDep,
     start: From = None,
     end: To = None,
@@ -99,11 +105,11 @@ async def get_link_stats(
     summary="Clicks across the caller's links",
     description=SUMMARY,
     responses=responses(
-        {200: answer("Clicks across the links")}, _INVALID, AUTHENTICATED, limited=True
+        {200: answer("Clicks across the links")}, _INVALID, _SCOPE, AUTHENTICATED, limited=True
     ),
 )
 async def get_summary(
-    principal: PrincipalDep, stats: StatsDep, start: From = None, end: To = None
+    principal: StatsRead, stats: StatsDep, start: From = None, end: To = None
 ) -> StatsSummary:
     span = stats.window(start=start, end=end, interval="day")
     return await stats.summary(principal=principal, span=span)

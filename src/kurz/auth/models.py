@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kurz.dates import DateTime
+
 Scope = Literal["links:read", "links:write", "stats:read", "metrics:read", "proxy", "admin"]
 
 # What a key may be allowed (ADR 0016):
@@ -96,6 +98,8 @@ class Principal:
         return f"key:{self.key_id}" if self.key_id is not None else f"user:{self.user_id}"
 
 
+# Ids are 64-bit integers in the database; a larger number names nothing.
+MAX_ID = 2**63 - 1
 _NAME = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
@@ -107,11 +111,16 @@ class ApiKeyCreate(BaseModel):
         default_factory=lambda: sorted(MEMBER_SCOPES),
         description="What the key may do; never more than its user's role allows.",
     )
-    expires_at: datetime | None = Field(
-        default=None, description="When the key stops working; never, when absent."
+    expires_at: DateTime | None = Field(
+        default=None,
+        description="When the key stops working (RFC 3339, with an offset, in the future); "
+        "never, when absent.",
     )
     user: int | None = Field(
-        default=None, description="The user the key acts for (an admin may name another)."
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="The user the key acts for: the caller when absent; an admin may name another.",
     )
 
 
@@ -130,3 +139,9 @@ class ApiKeyRead(BaseModel):
 class ApiKeyCreated(ApiKeyRead):
     # Shown once, at creation; only its hash is stored.
     secret: str
+
+
+class ApiKeyList(BaseModel):
+    """Keys, oldest first. Not paged: a user has a handful."""
+
+    items: list[ApiKeyRead]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -143,16 +144,37 @@ async def revoke(
     mine: list[ColumnElement[bool]] = [api_keys.c.id == key_id]
     if user_id is not None:
         mine.append(api_keys.c.user_id == user_id)
+    if await revoke_once(conn=conn, key_id=key_id, now=now, user_id=user_id):
+        return True
+    exists = await conn.execute(select(api_keys.c.id).where(*mine))
+    return exists.first() is not None
+
+
+async def revoke_once(
+    *, conn: AsyncConnection, key_id: int, now: datetime, user_id: int | None = None
+) -> bool:
+    """Revoke a live key (of `user_id`, if given); True only for the call that did,
+    so that the audit log records a revocation once however often it is asked for."""
+    mine: list[ColumnElement[bool]] = [api_keys.c.id == key_id]
+    if user_id is not None:
+        mine.append(api_keys.c.user_id == user_id)
     result = await conn.execute(
         update(api_keys)
         .where(*mine, api_keys.c.revoked_at.is_(None))
         .values(revoked_at=now)
         .returning(api_keys.c.id)
     )
-    if result.first() is not None:
-        return True
-    exists = await conn.execute(select(api_keys.c.id).where(*mine))
-    return exists.first() is not None
+    return result.first() is not None
+
+
+async def user_emails(*, conn: AsyncConnection, user_ids: Collection[int]) -> dict[int, str]:
+    """The email of each of `user_ids` (for `kurz keys list`)."""
+    if not user_ids:
+        return {}
+    rows = await conn.execute(
+        select(users.c.id, users.c.email).where(users.c.id.in_(sorted(set(user_ids))))
+    )
+    return {row.id: row.email for row in rows}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from google.protobuf import empty_pb2
 from pydantic import BaseModel, ValidationError
 
 from kurz.analytics.service import Stats
-from kurz.auth.models import Principal
-from kurz.auth.service import Access, proxy_key_required
+from kurz.auth.models import Principal, Scope
+from kurz.auth.service import Access, proxy_key_required, require
 from kurz.bootstrap import Parts
 from kurz.errors import Problem, invalid, validation_problem
 from kurz.grpc import convert
@@ -174,17 +174,19 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             await context.abort(grpc.StatusCode.INTERNAL, "An unexpected error occurred.")
             raise
 
-    async def _caller(self, call: Call, *, counted: bool = True) -> Principal:
-        return await self.access.authorize(
+    async def _caller(self, call: Call, needs: Scope | None, *, counted: bool = True) -> Principal:
+        """The caller, if it may call a method that `needs` a scope (None: any key)."""
+        principal = await self.access.authorize(
             call.secret(),
             client_ip=lambda: call.peer_ip,
             scope=call.scope,
             counted=counted,
         )
+        return principal if needs is None else require(principal, needs)
 
     async def CreateLink(self, request: pb.CreateLinkRequest, context: Context) -> pb.Link:
         async def work(call: Call) -> pb.Link:
-            principal = await self._caller(call)
+            principal = await self._caller(call, "links:write")
             body = convert.create_body(request)
             key = key_for(
                 call.metadata.get(IDEMPOTENCY_KEY, []),
@@ -199,7 +201,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
 
     async def GetLink(self, request: pb.GetLinkRequest, context: Context) -> pb.Link:
         async def work(call: Call) -> pb.Link:
-            principal = await self._caller(call)
+            principal = await self._caller(call, "links:read")
             found = await self.links.get(principal=principal, code=request.code)
             return convert.link(found)
 
@@ -209,7 +211,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
         self, request: pb.ListLinksRequest, context: Context
     ) -> pb.ListLinksResponse:
         async def work(call: Call) -> pb.ListLinksResponse:
-            principal = await self._caller(call)
+            principal = await self._caller(call, "links:read")
             size = request.page_size or DEFAULT_PAGE
             if not 1 <= size <= MAX_PAGE:
                 raise invalid(
@@ -230,7 +232,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
 
     async def UpdateLink(self, request: pb.UpdateLinkRequest, context: Context) -> pb.Link:
         async def work(call: Call) -> pb.Link:
-            principal = await self._caller(call)
+            principal = await self._caller(call, "links:write")
             if request.expected_version <= 0:
                 raise Problem(
                     428,
@@ -256,7 +258,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
 
     async def DeleteLink(self, request: pb.DeleteLinkRequest, context: Context) -> empty_pb2.Empty:
         async def work(call: Call) -> empty_pb2.Empty:
-            principal = await self._caller(call)
+            principal = await self._caller(call, "links:write")
             expected = request.expected_version
             versions = Versions(frozenset({expected})) if expected > 0 else Versions.any()
             await self.links.delete(principal=principal, code=request.code, versions=versions)
@@ -270,7 +272,9 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
         async def work(call: Call) -> pb.ResolveLinkResponse:
             # An edge proxy resolves for many visitors: the redirect policy applies to
             # each visitor, as it does to GET /{code}, not the API policy to the proxy.
-            principal = await self._caller(call, counted=False)
+            # Any key may resolve its own visit, as anyone may follow a link; naming
+            # the visitor needs `proxy`.
+            principal = await self._caller(call, None, counted=False)
             named = named_visitor(request, call)
             visitor = named if named is not None and principal.is_proxy else own(call)
             visits = self.visits
@@ -304,7 +308,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
 
     async def GetLinkStats(self, request: pb.GetLinkStatsRequest, context: Context) -> pb.LinkStats:
         async def work(call: Call) -> pb.LinkStats:
-            principal = await self._caller(call)
+            principal = await self._caller(call, "stats:read")
             interval = convert.INTERVALS.get(request.interval)
             if interval is None:
                 raise invalid("interval", "must be HOUR or DAY", location="query")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from kurz.auth.views import PrincipalDep
+from kurz.auth.views import LinksRead, LinksWrite
 from kurz.config import Settings
 from kurz.deps import part
 from kurz.errors import Problem
@@ -21,10 +21,13 @@ from kurz.openapi import (
     NOT_FOUND,
     TOO_LARGE,
     answer,
+    needs_scope,
     problem,
     required_header,
     responses,
 )
+
+READS, WRITES = needs_scope("links:read"), needs_scope("links:write")
 
 PREFIX = "/api/v1/links"
 router = APIRouter(prefix=PREFIX, tags=["links"])
@@ -112,13 +115,14 @@ def _said_replayed(problem: ReplayedProblem) -> ReplayedProblem:
             ),
         },
         TOO_LARGE,
+        WRITES,
         AUTHENTICATED,
         limited=True,
         replayed=(201, 409, 422),
     ),
 )
 async def create_link(
-    link_in: LinkCreate, principal: PrincipalDep, links: LinksDep, key: KeyDep
+    link_in: LinkCreate, principal: LinksWrite, links: LinksDep, key: KeyDep
 ) -> Response:
     try:
         done = await links.create(principal=principal, link_in=link_in, key=key)
@@ -133,12 +137,13 @@ async def create_link(
     summary="List links, newest first",
     responses=responses(
         {200: answer("A page of links"), 422: problem("A malformed limit, cursor or tag")},
+        READS,
         AUTHENTICATED,
         limited=True,
     ),
 )
 async def list_links(
-    principal: PrincipalDep,
+    principal: LinksRead,
     links: LinksDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
@@ -151,10 +156,12 @@ async def list_links(
     "/{code}",
     operation_id="getLink",
     summary="Get a link",
-    responses=responses({200: answer("The link", "ETag")}, NOT_FOUND, AUTHENTICATED, limited=True),
+    responses=responses(
+        {200: answer("The link", "ETag")}, NOT_FOUND, READS, AUTHENTICATED, limited=True
+    ),
 )
 async def get_link(
-    code: str, principal: PrincipalDep, links: LinksDep, response: Response
+    code: str, principal: LinksRead, links: LinksDep, response: Response
 ) -> LinkRead:
     link = await links.get(principal=principal, code=code)
     response.headers["ETag"] = etag(link.version)
@@ -181,6 +188,7 @@ async def get_link(
         },
         NOT_FOUND,
         TOO_LARGE,
+        WRITES,
         AUTHENTICATED,
         limited=True,
         replayed=(200, 404, 412, 422),
@@ -189,7 +197,7 @@ async def get_link(
 async def update_link(
     code: str,
     link_in: LinkUpdate,
-    principal: PrincipalDep,
+    principal: LinksWrite,
     links: LinksDep,
     key: KeyDep,
     if_match: IfMatch = None,
@@ -227,12 +235,13 @@ async def update_link(
             412: _STALE,
         },
         NOT_FOUND,
+        WRITES,
         AUTHENTICATED,
         limited=True,
     ),
 )
 async def delete_link(
-    code: str, principal: PrincipalDep, links: LinksDep, if_match: DeleteIfMatch = None
+    code: str, principal: LinksWrite, links: LinksDep, if_match: DeleteIfMatch = None
 ) -> Response:
     versions = Versions.any() if if_match is None else parse_if_match(if_match)
     await links.delete(principal=principal, code=code, versions=versions)

@@ -1,12 +1,15 @@
 """API keys at the door: no key or a wrong one is a 401, a revoked one too (at once, or
-once a cached check expires), on SQLite and PostgreSQL."""
+once a cached check expires); a key's last use is noted, at most once a minute, on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
@@ -14,7 +17,9 @@ from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database
+from kurz.db.tables import api_keys
 from tests.conftest import BASE_URL, KeyMaker
+from tests.integration.links.support import create
 from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"
@@ -71,3 +76,36 @@ async def test_with_an_auth_cache_a_revoked_key_is_refused_once_its_entry_expire
             assert (await c.get("/api/v1/links")).status_code == 200
             clock.advance(5.1)
             assert (await c.get("/api/v1/links")).status_code == 401
+
+
+async def last_used(db: Database) -> datetime | None:
+    async with db.read() as conn:
+        found: datetime | None = (
+            await conn.execute(sa.select(api_keys.c.last_used_at))
+        ).scalar_one()
+        return found
+
+
+async def test_last_used_is_written_by_api_calls_at_most_once_a_minute_and_never_by_redirects(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, db: Database, clock: FakeClock
+) -> None:
+    start = utcnow(clock)
+    assert await last_used(db) is None
+    code = (await create(api))["code"]
+    assert await last_used(db) == start
+    clock.advance(59)
+    assert (await api.get("/api/v1/links")).status_code == 200
+    assert await last_used(db) == start
+    clock.advance(1)
+    assert (await api.get("/api/v1/links")).status_code == 200
+    assert await last_used(db) == start + timedelta(minutes=1)
+
+    clock.advance(120)
+    # Through the route (an L1 miss), then the fast path; the key sent along is no API
+    # call, and the redirect path never looks at it.
+    for _ in range(2):
+        followed = await anon.get(f"/{code}", headers=dict(api.headers))
+        assert followed.status_code == 302
+    assert await last_used(db) == start + timedelta(minutes=1)
+    assert (await api.get("/api/v1/links")).status_code == 200
+    assert await last_used(db) == start + timedelta(minutes=3)
