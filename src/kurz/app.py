@@ -44,9 +44,11 @@ DESCRIPTION = """\
 A self-hosted URL shortener.
 
 Every `/api/` call takes `Authorization: Bearer <key>` (make one with
-`kurz keys create --name NAME`). Errors are RFC 9457 `application/problem+json`
-(`ProblemDetails`). Any request whose body is declared larger than
-`KURZ_MAX_BODY_BYTES` gets a 413, and one with a malformed Content-Length a 400.
+`kurz keys create --name NAME`, or `POST /api/v1/keys`), and each route needs a scope
+of the key (a 403 `insufficient-scope` names the one missing). Errors are RFC 9457
+`application/problem+json` (`ProblemDetails`). Any request whose body is declared
+larger than `KURZ_MAX_BODY_BYTES` gets a 413, and one with a malformed Content-Length
+a 400.
 
 `POST` and `PATCH` take an optional `Idempotency-Key: "<unique string>"`: a retry
 with the same key and body gets the first response again, with

@@ -15,6 +15,7 @@ import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kurz.auth.keys import Keys
@@ -56,7 +57,7 @@ log = logging.getLogger(__name__)
 
 def _fail(message: str) -> typer.Exit:
     # One line however long, so that logs and `2>&1 | grep` keep it whole.
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 

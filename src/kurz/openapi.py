@@ -57,6 +57,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "403 `insufficient-scope` only: the scope the call needs.",
                 "examples": ["admin"],
             },
+            "scopes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "`scope-exceeds-role` and `scope-exceeds-key` only: the "
+                "scopes asked for that are beyond the role or the key.",
+            },
         },
     },
     "FieldError": {

@@ -1,4 +1,5 @@
-"""GET /metrics: the click pipeline's and the invalidation bus's counters, for admin keys only."""
+"""GET /metrics: the click pipeline's and the invalidation bus's counters, for keys with
+metrics:read only."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from referencing.jsonschema import DRAFT202012
 
 from kurz.app import KurzApp, create_app
 from kurz.auth import queries as key_queries
-from kurz.auth.models import ApiKeyCreate, scopes_for
+from kurz.auth.models import ApiKeyCreate, Scope, scopes_for
 from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
@@ -35,6 +35,7 @@ from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"
 LINKS = "/api/v1/links"
+KEYS = "/api/v1/keys"
 
 # Operation ids, by method and path template.
 OPERATIONS = {
@@ -49,6 +50,10 @@ OPERATIONS = {
     ("get", LINKS + "/{code}/stats"): "getLinkStats",
     ("get", "/api/v1/stats"): "getStatsSummary",
     ("get", "/api/v1/audit"): "listAuditEvents",
+    ("get", KEYS): "listKeys",
+    ("post", KEYS): "createKey",
+    ("get", KEYS + "/{key_id}"): "getKey",
+    ("delete", KEYS + "/{key_id}"): "revokeKey",
     ("get", "/{code}"): "followLink",
     ("head", "/{code}"): "followLinkHead",
 }
@@ -57,6 +62,8 @@ OPERATIONS = {
 # key's `api` policy or, after a wrong key, the client's `auth-fail` policy; the key
 # lookup reads the database (503 when it does not answer); and any bug is a 500.
 API = {401, 429, 500, 503}
+# And each but the keys' needs a scope, which a key may lack (403).
+SCOPED = API | {403}
 # An operation that reads a JSON body: malformed JSON or a non-numeric Content-Length
 # (400), a body over KURZ_MAX_BODY_BYTES (413). (BodyLimit also refuses a declared
 # oversize body on a bodiless request; the API's description says so once.)
@@ -68,20 +75,27 @@ FOLLOW = {301, 302, 307, 308, 404, 410, 429, 500, 503}
 SENDS: dict[str, set[int]] = {
     "healthz": {200, 500},
     "readyz": {200, 500, 503},
-    "getMetrics": {200, 403} | API,
+    "getMetrics": {200} | SCOPED,
     # 409: the alias is taken, or the Idempotency-Key is in flight (PostgreSQL);
     # 400 also for a malformed Idempotency-Key.
-    "createLink": {201, 409, 422} | BODY | API,
-    "listLinks": {200, 422} | API,
-    "getLink": {200, 404} | API,
+    "createLink": {201, 409, 422} | BODY | SCOPED,
+    "listLinks": {200, 422} | SCOPED,
+    "getLink": {200, 404} | SCOPED,
     # 400 also for a malformed If-Match or Idempotency-Key; 409 only for the key.
-    "updateLink": {200, 404, 409, 412, 422, 428} | BODY | API,
+    "updateLink": {200, 404, 409, 412, 422, 428} | BODY | SCOPED,
     # 400: a malformed If-Match (DELETE reads no body).
-    "deleteLink": {204, 400, 404, 412} | API,
-    "getLinkStats": {200, 404, 422} | API,
-    "getStatsSummary": {200, 422} | API,
+    "deleteLink": {204, 400, 404, 412} | SCOPED,
+    "getLinkStats": {200, 404, 422} | SCOPED,
+    "getStatsSummary": {200, 422} | SCOPED,
     # 403: a key without the `admin` scope.
     "listAuditEvents": {200, 403, 422} | API,
+    # 404: no such user (or not the caller); 422: a malformed user id.
+    "listKeys": {200, 404, 422} | API,
+    # 403: scopes beyond the user's role or the calling key's.
+    "createKey": {201, 403, 404, 422} | BODY | API,
+    "getKey": {200, 404} | API,
+    # 403: through a key, a key with more scopes than it.
+    "revokeKey": {204, 403, 404} | API,
     "followLink": FOLLOW,
     "followLinkHead": FOLLOW,
 }
@@ -94,6 +108,7 @@ LIMITED = set(SENDS) - {"healthz", "readyz"}
 # The other headers of kurz's own, by operation and status.
 HEADERS: dict[tuple[str, int], set[str]] = {
     ("createLink", 201): {"Location", "ETag", "Idempotent-Replayed"},
+    ("createKey", 201): {"Location"},
     # Problems raised inside a keyed write are stored and replayed like successes.
     ("createLink", 409): {"Retry-After", "Idempotent-Replayed"},
     ("createLink", 422): {"Idempotent-Replayed"},
@@ -251,11 +266,15 @@ async def running(settings: Settings, clock: FakeClock) -> AsyncIterator[KurzApp
         yield app
 
 
-async def new_key(app: KurzApp, name: str, *, admin: bool = False) -> tuple[int, str]:
+async def new_key(
+    app: KurzApp, name: str, *, admin: bool = False, scopes: list[Scope] | None = None
+) -> tuple[int, str]:
     async with app.state.kurz.db.write(READ_COMMITTED) as conn:
         created = await key_queries.create(
             conn=conn,
-            key_in=ApiKeyCreate(name=name, scopes=scopes_for(admin=admin)),
+            key_in=ApiKeyCreate(
+                name=name, scopes=scopes_for(admin=admin) if scopes is None else scopes
+            ),
             now=utcnow(app.state.kurz.clock),
         )
     return created.id, created.secret
@@ -425,12 +444,67 @@ async def provoke_links(doc: Document, app: KurzApp, database_url: str) -> None:
             ("deleteLink", "DELETE", f"{LINKS}/taken"),
             ("getLinkStats", "GET", f"{LINKS}/taken/stats"),
             ("getStatsSummary", "GET", "/api/v1/stats"),
+            ("listKeys", "GET", KEYS),
+            ("createKey", "POST", KEYS),
+            ("getKey", "GET", f"{KEYS}/1"),
+            ("revokeKey", "DELETE", f"{KEYS}/1"),
         ]:
             await api.get(LINKS)  # a pooled connection to lose
             await drop_connections(database_url)
             payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
             response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
             check(response, op_id, 503)
+
+
+async def provoke_scopes(doc: Document, app: KurzApp) -> None:
+    """Every route that needs a scope, called with a key of none."""
+    _, secret = await new_key(app, "nothing", scopes=[])
+    async with client(app, secret) as api:
+        for op_id, method, path in [
+            ("createLink", "POST", LINKS),
+            ("listLinks", "GET", LINKS),
+            ("getLink", "GET", f"{LINKS}/taken"),
+            ("updateLink", "PATCH", f"{LINKS}/taken"),
+            ("deleteLink", "DELETE", f"{LINKS}/taken"),
+            ("getLinkStats", "GET", f"{LINKS}/taken/stats"),
+            ("getStatsSummary", "GET", "/api/v1/stats"),
+            ("getMetrics", "GET", "/metrics"),
+        ]:
+            payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
+            response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
+            assert doc.check(response, op_id, 403).json()["type"] == "/problems/insufficient-scope"
+
+
+async def provoke_keys(doc: Document, app: KurzApp) -> None:
+    check = doc.check
+    _, secret = await new_key(app, "erin")
+    async with client(app, secret) as api, client(app) as anon:
+        made = check(await api.post(KEYS, json={"name": "reader", "scopes": ["links:read"]}),
+                     "createKey", 201).json()  # fmt: skip
+        check(await api.post(KEYS, json={"name": "p", "scopes": ["proxy"]}), "createKey", 403)
+        check(await api.post(KEYS, json={"name": "u", "user": 999_999}), "createKey", 404)
+        check(await api.post(KEYS, json={"scopes": []}), "createKey", 422)
+        as_json = {"Content-Type": "application/json"}
+        check(await api.post(KEYS, content=b"{", headers=as_json), "createKey", 400)
+        check(await api.post(KEYS, content=b" " * 70_000, headers=as_json), "createKey", 413)
+        check(await anon.post(KEYS, json={"name": "x"}), "createKey", 401)
+
+        check(await api.get(KEYS), "listKeys", 200)
+        check(await api.get(KEYS, params={"user": 999_999}), "listKeys", 404)
+        check(await api.get(KEYS, params={"user": "me"}), "listKeys", 422)
+        check(await anon.get(KEYS), "listKeys", 401)
+
+        one = f"{KEYS}/{made['id']}"
+        check(await api.get(one), "getKey", 200)
+        check(await api.get(f"{KEYS}/999999"), "getKey", 404)
+        check(await anon.get(one), "getKey", 401)
+
+        async with client(app, made["secret"]) as reader:
+            mine = (await api.get(KEYS)).json()["items"][0]["id"]
+            check(await reader.delete(f"{KEYS}/{mine}"), "revokeKey", 403)
+        check(await api.delete(one), "revokeKey", 204)
+        check(await api.delete(f"{KEYS}/999999"), "revokeKey", 404)
+        check(await anon.delete(one), "revokeKey", 401)
 
 
 async def provoke_service(doc: Document, app: KurzApp, database_url: str) -> None:
@@ -507,6 +581,10 @@ async def provoke_limits(doc: Document, app: KurzApp) -> None:
             ("getStatsSummary", "GET", "/api/v1/stats"),
             ("getMetrics", "GET", "/metrics"),
             ("listAuditEvents", "GET", "/api/v1/audit"),
+            ("listKeys", "GET", KEYS),
+            ("createKey", "POST", KEYS),
+            ("getKey", "GET", f"{KEYS}/1"),
+            ("revokeKey", "DELETE", f"{KEYS}/1"),
         ]:
             payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
             response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
@@ -537,6 +615,8 @@ async def test_every_status_kurz_sends_is_documented_as_sent(
         async with client(app) as anon:
             doc = Document((await anon.get("/openapi.json")).json())
         await provoke_links(doc, app, postgres_url)
+        await provoke_scopes(doc, app)
+        await provoke_keys(doc, app)
         await provoke_service(doc, app, postgres_url)
         await provoke_redirects(doc, app, postgres_url, clock)
     one_each = dict.fromkeys(NO_LIMITS, "1/60s")

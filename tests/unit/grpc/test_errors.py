@@ -34,6 +34,11 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     "unauthorized": (401, Code.UNAUTHENTICATED),
     "insufficient-scope": (403, Code.PERMISSION_DENIED),
     "proxy-key-required": (403, Code.PERMISSION_DENIED),
+    "insufficient-scope": (403, Code.PERMISSION_DENIED),
+    # REST only (/api/v1/keys), mapped by their status should gRPC ever raise them.
+    "scope-exceeds-role": (403, Code.PERMISSION_DENIED),
+    "scope-exceeds-key": (403, Code.PERMISSION_DENIED),
+    "user-not-found": (404, Code.NOT_FOUND),
     "not-found": (404, Code.NOT_FOUND),
     "link-not-found": (404, Code.NOT_FOUND),
     # No gRPC counterpart (gRPC answers an unknown method UNIMPLEMENTED itself): the
