@@ -24,6 +24,7 @@ ALLOWED = {
     "/api/v1/stats": ("/api/v1/stats", {"GET", "HEAD"}),
     "/api/v1/keys": ("/api/v1/keys", {"GET", "HEAD", "POST"}),
     "/api/v1/keys/{key_id}": ("/api/v1/keys/1", {"GET", "HEAD", "DELETE"}),
+    "/api/v1/audit": ("/api/v1/audit", {"GET", "HEAD"}),
     "/healthz": ("/healthz", {"GET", "HEAD"}),
     "/readyz": ("/readyz", {"GET", "HEAD"}),
     "/metrics": ("/metrics", {"GET", "HEAD"}),

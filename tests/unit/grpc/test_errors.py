@@ -34,7 +34,6 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     "unauthorized": (401, Code.UNAUTHENTICATED),
     "insufficient-scope": (403, Code.PERMISSION_DENIED),
     "proxy-key-required": (403, Code.PERMISSION_DENIED),
-    "insufficient-scope": (403, Code.PERMISSION_DENIED),
     # REST only (/api/v1/keys), mapped by their status should gRPC ever raise them.
     "scope-exceeds-role": (403, Code.PERMISSION_DENIED),
     "scope-exceeds-key": (403, Code.PERMISSION_DENIED),
