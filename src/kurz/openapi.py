@@ -225,14 +225,25 @@ _CSRF_FAILED = (
 
 
 def _with_csrf(operation: dict[str, Any]) -> None:
-    """Declare a session write's 403 `csrf-failed` (beside any 403 of the route's own)."""
-    found = operation["responses"].get("403")
+    """Declare a session write's 403 `csrf-failed` (beside any 403 of the route's own).
+
+    The token is checked after the call is counted, so a limited route's 403 carries
+    the RateLimit fields as its 401 does.
+    """
+    responses = operation["responses"]
+    found = responses.get("403")
     if found is None:
-        operation["responses"]["403"] = problem(_CSRF_FAILED)
+        entry = problem(_CSRF_FAILED)
+        limited = {
+            name: ref
+            for name, ref in responses["401"].get("headers", {}).items()
+            if name in _RATE_LIMIT_FIELDS
+        }
+        if limited:
+            entry["headers"] = limited
+        responses["403"] = entry
     else:
-        found["description"] = (
-            f"{found['description']}; or: {_CSRF_FAILED[0].lower()}{_CSRF_FAILED[1:]}"
-        )
+        found["description"] += f"; or: {_CSRF_FAILED[0].lower()}{_CSRF_FAILED[1:]}"
 
 
 def _fastapis_422(entry: dict[str, Any] | None) -> bool:

@@ -83,13 +83,25 @@ async def session_principal(
     request: Request, session_id: str, *, sessions: Sessions, limits: ServiceLimits
 ) -> Principal:
     """The user signed in with `session_id`, checked before the route does anything:
-    a live session, its CSRF token on a request that may change something, and the
-    user's API limit."""
+    a live session, the user's API limit, and the session's CSRF token on a request
+    that may change something."""
     found = await sessions.find(session_id)
     if found is None:
         raise unauthorized(
             "The session has ended (signed out, expired, or its user disabled): sign in again."
         )
+    role = cast(Role, found.role)
+    principal = Principal(
+        user_id=found.user_id,
+        role=role,
+        scopes=ROLE_SCOPES[role],
+        name=found.email,
+        session=found.id_hash,
+    )
+    scope: MutableMapping[str, Any] = request.scope
+    decision = await limits.check(limits.api, principal.subject, scope)
+    if decision is not None and not decision.allowed:
+        raise too_many_requests(decision)
     if request.method not in SAFE_METHODS:
         token = await sent_csrf_token(request)
         if token is None:
@@ -103,18 +115,6 @@ async def session_principal(
                 "The CSRF token is not this session's (a token from an earlier sign-in?): "
                 "GET /api/v1/session gives the current one."
             )
-    role = cast(Role, found.role)
-    principal = Principal(
-        user_id=found.user_id,
-        role=role,
-        scopes=ROLE_SCOPES[role],
-        name=found.email,
-        session=found.id_hash,
-    )
-    scope: MutableMapping[str, Any] = request.scope
-    decision = await limits.check(limits.api, principal.subject, scope)
-    if decision is not None and not decision.allowed:
-        raise too_many_requests(decision)
     scope[SCOPE_KEY] = found
     return principal
 
