@@ -27,7 +27,6 @@ from kurz.limits import ServiceLimits
 from kurz.ratelimit import FallbackLimiter, MemoryLimiter, RedisLimiter
 from kurz.types import Clock
 
-
 # Argon2's smallest parameters: the apps under test hash passwords in milliseconds.
 CHEAP_PASSWORDS = Cost(time_cost=1, memory_cost=8, parallelism=1)
 
