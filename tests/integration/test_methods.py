@@ -22,6 +22,7 @@ ALLOWED = {
     "/api/v1/links/{code}": ("/api/v1/links/abcdefg", {"GET", "HEAD", "PATCH", "DELETE"}),
     "/api/v1/links/{code}/stats": ("/api/v1/links/abcdefg/stats", {"GET", "HEAD"}),
     "/api/v1/stats": ("/api/v1/stats", {"GET", "HEAD"}),
+    "/api/v1/audit": ("/api/v1/audit", {"GET", "HEAD"}),
     "/api/v1/session": ("/api/v1/session", {"GET", "HEAD", "POST", "DELETE"}),
     "/api/v1/me": ("/api/v1/me", {"GET", "HEAD"}),
     "/api/v1/me/password": ("/api/v1/me/password", {"PUT"}),
