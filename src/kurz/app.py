@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kurz import __version__, health, httperrors, metrics
 from kurz.analytics import views as analytics_views
-from kurz.auth import audit_views, key_views
+from kurz.auth import audit_views, key_views, session_views
 from kurz.bodylimit import BodyLimit
 from kurz.bootstrap import Parts, running
 from kurz.cors import ApiCors
@@ -44,9 +44,11 @@ DESCRIPTION = """\
 A self-hosted URL shortener.
 
 Every `/api/` call takes `Authorization: Bearer <key>` (make one with
-`kurz keys create --name NAME`, or `POST /api/v1/keys`), and each route needs a scope
-of the key (a 403 `insufficient-scope` names the one missing). Errors are RFC 9457
-`application/problem+json` (`ProblemDetails`). Any request whose body is declared
+`kurz keys create --name NAME`, or `POST /api/v1/keys`), or the session cookie a
+sign-in sets (`POST /api/v1/session`); with the cookie, a request that may change
+something also sends the session's CSRF token as `X-CSRF-Token`. Each route needs a
+scope of the key (a 403 `insufficient-scope` names the one missing). Errors are RFC
+9457 `application/problem+json` (`ProblemDetails`). Any request whose body is declared
 larger than `KURZ_MAX_BODY_BYTES` gets a 413, and one with a malformed Content-Length
 a 400.
 
@@ -183,6 +185,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(analytics_views.router)
     app.include_router(audit_views.router)
     app.include_router(key_views.router)
+    app.include_router(session_views.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
     app.add_middleware(MethodRouting, router=app.router)

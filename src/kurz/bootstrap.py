@@ -18,6 +18,8 @@ from redis.asyncio import Redis
 
 from kurz.accounts import scheduled as account_jobs
 from kurz.accounts.audit_log import AuditLog
+from kurz.accounts.passwords import Passwords
+from kurz.accounts.sessions import Sessions
 from kurz.analytics import scheduled as analytics_jobs
 from kurz.analytics.journal import place
 from kurz.analytics.pipeline import Analytics
@@ -100,6 +102,9 @@ class Parts:
     stats: Stats
     # The audit log's reading side and retention.
     audit: AuditLog
+    # Argon2id hashing; tests pass a cheap one to `build`.
+    passwords: Passwords
+    sessions: Sessions
     idempotency: Idempotency
     jobs: JobStore
     # What a worker runs, each domain's jobs registered by its scheduled.py.
@@ -110,8 +115,11 @@ class Parts:
     analytics: Analytics | None = None
 
 
-def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
-    """Every part, wired; nothing connects until `running`."""
+def build(
+    settings: Settings, *, clock: Clock = system_clock, passwords: Passwords | None = None
+) -> Parts:
+    """Every part, wired; nothing connects until `running`. `passwords` defaults to
+    OWASP's Argon2id cost; tests give a cheaper one."""
     db = Database.from_url(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -189,7 +197,16 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
     analytics_jobs.register(registry, db=db, clock=clock, retention=settings.analytics_retention)
     _register_purge(registry, idempotency, settings.idempotency_purge_interval)
     audit = AuditLog(db=db, clock=clock, retention=settings.audit_retention)
-    account_jobs.register(registry, audit=audit)
+    passwords = passwords or Passwords()
+    sessions = Sessions(
+        db=db,
+        clock=clock,
+        passwords=passwords,
+        limits=limits,
+        idle_ttl=settings.session_idle_ttl,
+        absolute_ttl=settings.session_absolute_ttl,
+    )
+    account_jobs.register(registry, audit=audit, sessions=sessions)
     return Parts(
         settings=settings,
         clock=clock,
@@ -204,6 +221,8 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
         links=links,
         stats=Stats(db=db, clock=clock),
         audit=audit,
+        passwords=passwords,
+        sessions=sessions,
         idempotency=idempotency,
         jobs=JobStore(db, clock),
         registry=registry,

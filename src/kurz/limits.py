@@ -66,6 +66,13 @@ class ServiceLimits:
             scope[SCOPE_KEY] = decision
         return decision
 
+    async def peek(self, policy: Policy | None, key: str) -> Decision | None:
+        """What `check` would decide for `key`, taking nothing: for a limit that only
+        failures spend, asked before the attempt (kurz.accounts.sessions)."""
+        if policy is None:
+            return None
+        return await self.limiter.peek(policy, key)
+
     def redirect_now(self, ip: str) -> Decision | None:
         """The redirect policy for `ip` without a coroutine: the in-process limiter only
         (`in_process`), which never waits, so the fast path may call it directly."""

@@ -49,7 +49,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
             "violated-policies": {
                 "type": "array",
-                "items": {"type": "string", "enum": ["api", "redirect", "auth-fail"]},
+                "items": {
+                    "type": "string",
+                    "enum": ["api", "redirect", "auth-fail", "signin-ip", "signin-account"],
+                },
                 "description": "429 only: the rate-limit policies that are used up.",
             },
             "required_scope": {
@@ -111,7 +114,19 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "WWW-Authenticate": {
-        "description": "`Bearer`: send an API key as `Authorization: Bearer <key>`.",
+        "description": "`Bearer`: send an API key as `Authorization: Bearer <key>` (or "
+        "sign in for a session cookie).",
+        "schema": {"type": "string"},
+    },
+    "Set-Cookie": {
+        "description": "The session cookie (`kurz_session`, or `__Host-kurz_session` when "
+        "KURZ_BASE_URL is https): HttpOnly, SameSite=Lax, Path=/, Secure over https, "
+        "Max-Age KURZ_SESSION_ABSOLUTE_TTL; or its removal (Max-Age=0) on sign-out.",
+        "schema": {"type": "string"},
+    },
+    "X-CSRF-Token": {
+        "description": "The new session's CSRF token: send it back as `X-CSRF-Token` "
+        "with every request that may change something (docs/accounts.md).",
         "schema": {"type": "string"},
     },
     "Idempotent-Replayed": {
@@ -188,12 +203,16 @@ def required_header(name: str, description: str) -> dict[str, Any]:
     }
 
 
-# Every route behind the API key: the key check reads the database, and counts the
-# call against the key's `api` policy or, for a wrong key, the client's `auth-fail`.
+# Every route behind an API key or a session: the check reads the database, and counts
+# the call against the caller's `api` policy or, for a wrong key, the client's `auth-fail`.
 AUTHENTICATED: Answers = {
-    401: problem("No API key, or an unknown or revoked one", "WWW-Authenticate"),
+    401: problem(
+        "No API key or session cookie, or an unknown, revoked or expired key, or an ended session",
+        "WWW-Authenticate",
+    ),
     429: problem(
-        "The key's `api` rate limit is used up, or the client's `auth-fail` limit after wrong keys",
+        "The caller's `api` rate limit is used up, or the client's `auth-fail` limit after "
+        "wrong keys (or, checking a password, `signin-ip` or `signin-account`)",
         "Retry-After",
     ),
     503: problem("The database does not answer; nothing was changed", "Retry-After"),
@@ -208,13 +227,45 @@ def needs_scope(scope: str) -> Answers:
     return {403: problem(f"The key lacks the `{scope}` scope (`insufficient-scope`)")}
 
 
+# Methods that may change something: made with a session cookie, they need its CSRF
+# token (kurz.auth.cookies), so every such operation that authenticates may answer 403.
+_WRITES = frozenset({"post", "put", "patch", "delete"})
+_CSRF_FAILED = (
+    "Called with a session cookie, without the session's CSRF token (`X-CSRF-Token`) "
+    "or with a stale one (`csrf-failed`)"
+)
+
+
+def _with_csrf(operation: dict[str, Any]) -> None:
+    """Declare a session write's 403 `csrf-failed` (beside any 403 of the route's own).
+
+    The token is checked after the call is counted, so a limited route's 403 carries
+    the RateLimit fields as its 401 does.
+    """
+    responses = operation["responses"]
+    found = responses.get("403")
+    if found is None:
+        entry = problem(_CSRF_FAILED)
+        limited = {
+            name: ref
+            for name, ref in responses["401"].get("headers", {}).items()
+            if name in _RATE_LIMIT_FIELDS
+        }
+        if limited:
+            entry["headers"] = limited
+        responses["403"] = entry
+    else:
+        found["description"] += f"; or: {_CSRF_FAILED[0].lower()}{_CSRF_FAILED[1:]}"
+
+
 def _fastapis_422(entry: dict[str, Any] | None) -> bool:
     schema = (entry or {}).get("content", {}).get("application/json", {}).get("schema")
     return bool(schema == {"$ref": _SCHEMAS + "HTTPValidationError"})
 
 
 def complete(document: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI's document, with kurz's schemas and headers, and without FastAPI's 422.
+    """FastAPI's document, with kurz's schemas and headers, without FastAPI's 422, and
+    with the CSRF 403 of every write that takes credentials.
 
     FastAPI documents a 422 of its own shape for any route with parameters; kurz's
     routes declare theirs, as problem+json, where one can occur.
@@ -226,7 +277,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     schemas.update(copy.deepcopy(SCHEMAS))
     components["headers"] = copy.deepcopy(HEADERS)
     for item in document["paths"].values():
-        for operation in item.values():
+        for method, operation in item.items():
             if _fastapis_422(operation["responses"].get("422")):
                 del operation["responses"]["422"]
+            if method in _WRITES and operation.get("security"):
+                _with_csrf(operation)
     return document

@@ -22,6 +22,7 @@ from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from kurz.accounts import users
 from kurz.app import KurzApp, create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, Scope, scopes_for
@@ -36,6 +37,7 @@ from tests.support import FakeClock
 PROBLEM = "application/problem+json"
 LINKS = "/api/v1/links"
 KEYS = "/api/v1/keys"
+SESSION = "/api/v1/session"
 
 # Operation ids, by method and path template.
 OPERATIONS = {
@@ -54,6 +56,12 @@ OPERATIONS = {
     ("post", KEYS): "createKey",
     ("get", KEYS + "/{key_id}"): "getKey",
     ("delete", KEYS + "/{key_id}"): "revokeKey",
+    ("post", SESSION): "signIn",
+    ("get", SESSION): "getSession",
+    ("delete", SESSION): "signOut",
+    ("get", "/api/v1/me"): "getMe",
+    ("put", "/api/v1/me/password"): "changePassword",
+    ("delete", "/api/v1/me/sessions"): "signOutEverywhere",
     ("get", "/{code}"): "followLink",
     ("head", "/{code}"): "followLinkHead",
 }
@@ -64,6 +72,8 @@ OPERATIONS = {
 API = {401, 429, 500, 503}
 # And each but the keys' needs a scope, which a key may lack (403).
 SCOPED = API | {403}
+# A write made with a session cookie but without its CSRF token.
+CSRF = {403}
 # An operation that reads a JSON body: malformed JSON or a non-numeric Content-Length
 # (400), a body over KURZ_MAX_BODY_BYTES (413). (BodyLimit also refuses a declared
 # oversize body on a bodiless request; the API's description says so once.)
@@ -78,13 +88,13 @@ SENDS: dict[str, set[int]] = {
     "getMetrics": {200} | SCOPED,
     # 409: the alias is taken, or the Idempotency-Key is in flight (PostgreSQL);
     # 400 also for a malformed Idempotency-Key.
-    "createLink": {201, 409, 422} | BODY | SCOPED,
+    "createLink": {201, 409, 422} | BODY | SCOPED | CSRF,
     "listLinks": {200, 422} | SCOPED,
     "getLink": {200, 404} | SCOPED,
     # 400 also for a malformed If-Match or Idempotency-Key; 409 only for the key.
-    "updateLink": {200, 404, 409, 412, 422, 428} | BODY | SCOPED,
+    "updateLink": {200, 404, 409, 412, 422, 428} | BODY | SCOPED | CSRF,
     # 400: a malformed If-Match (DELETE reads no body).
-    "deleteLink": {204, 400, 404, 412} | SCOPED,
+    "deleteLink": {204, 400, 404, 412} | SCOPED | CSRF,
     "getLinkStats": {200, 404, 422} | SCOPED,
     "getStatsSummary": {200, 422} | SCOPED,
     # 403: a key without the `admin` scope.
@@ -98,12 +108,21 @@ SENDS: dict[str, set[int]] = {
     "revokeKey": {204, 403, 404} | API,
     "followLink": FOLLOW,
     "followLinkHead": FOLLOW,
+    # Signing in checks no key: 401 for a failed sign-in, 429 for the sign-in limits.
+    "signIn": {204, 401, 422, 429, 500, 503} | BODY,
+    # 400: called with a key, which has no session.
+    "getSession": {200, 400} | API,
+    "signOut": {204, 400} | API | CSRF,
+    "getMe": {200} | API,
+    # 422: a wrong current password, or a new one too short.
+    "changePassword": {204, 422} | BODY | API | CSRF,
+    "signOutEverywhere": {204} | API | CSRF,
 }
 
 # Operations whose every response may carry RateLimit and RateLimit-Policy: a policy
 # is checked before their handler runs, and RateLimitHeaders adds the fields to
 # whatever answer follows.
-LIMITED = set(SENDS) - {"healthz", "readyz"}
+LIMITED = set(SENDS) - {"healthz", "readyz", "signIn"}
 
 # The other headers of kurz's own, by operation and status.
 HEADERS: dict[tuple[str, int], set[str]] = {
@@ -119,10 +138,18 @@ HEADERS: dict[tuple[str, int], set[str]] = {
     ("updateLink", 412): {"ETag", "Idempotent-Replayed"},
     ("updateLink", 422): {"Idempotent-Replayed"},
     ("deleteLink", 412): {"ETag"},
+    ("signIn", 204): {"Set-Cookie", "X-CSRF-Token"},
+    ("signOut", 204): {"Set-Cookie"},
+    ("changePassword", 204): {"Set-Cookie", "X-CSRF-Token"},
+    ("signOutEverywhere", 204): {"Set-Cookie"},
 }
 # The key check's 401 says how to authenticate; a 429 and the database's 503 say when
 # to retry (readyz's 503 is its own answer, without Retry-After).
-HEADERS |= {(op_id, 401): {"WWW-Authenticate"} for op_id, sent in SENDS.items() if 401 in sent}
+HEADERS |= {
+    (op_id, 401): {"WWW-Authenticate"}
+    for op_id, sent in SENDS.items()
+    if 401 in sent and op_id != "signIn"
+}
 HEADERS |= {
     (op_id, status): {"Retry-After"}
     for op_id, sent in SENDS.items()
@@ -563,6 +590,132 @@ async def provoke_redirects(
             doc.check(await anon.request(method, f"/{capped}"), op_id, 503)
 
 
+async def new_user(app: KurzApp, email: str, password: str) -> int:
+    parts = app.state.kurz
+    async with parts.db.write(READ_COMMITTED) as conn:
+        return await users.create(
+            conn,
+            email=email,
+            role="member",
+            now=utcnow(parts.clock),
+            password_hash=parts.passwords.hash(password),
+        )
+
+
+def browser(app: KurzApp, ip: str = "127.0.0.1") -> httpx.AsyncClient:
+    """A client that keeps cookies, calling from `ip`."""
+    transport = httpx.ASGITransport(app=app, client=(ip, 40_000))
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+
+
+async def provoke_sessions(doc: Document, app: KurzApp, database_url: str) -> None:
+    password, new_password = "correct horse battery staple", "a much better passphrase"
+    await new_user(app, "erin@example.com", password)
+    _, secret = await new_key(app, "frank")
+    check = doc.check
+    erin = {"email": "erin@example.com", "password": password}
+    me, sessions, change = "/api/v1/me", "/api/v1/me/sessions", "/api/v1/me/password"
+    async with browser(app) as web, client(app, secret) as api, client(app) as anon:
+        # signIn
+        csrf = {
+            "X-CSRF-Token": check(await web.post(SESSION, json=erin), "signIn", 204).headers[
+                "x-csrf-token"
+            ]
+        }
+        check(await anon.post(SESSION, json={**erin, "password": "wrong"}), "signIn", 401)
+        check(await anon.post(SESSION, json={"email": "erin@example.com"}), "signIn", 422)
+        as_json = {"Content-Type": "application/json"}
+        check(await anon.post(SESSION, content=b"{", headers=as_json), "signIn", 400)
+        check(await anon.post(SESSION, content=b" " * 70_000, headers=as_json), "signIn", 413)
+        async with browser(app, ip="192.0.2.9") as guesser:
+            wrong = {"email": "nobody@example.com", "password": "guess"}
+            statuses = [(await guesser.post(SESSION, json=wrong)).status_code for _ in range(6)]
+            assert statuses == [401] * 5 + [429]
+            check(await guesser.post(SESSION, json=wrong), "signIn", 429)
+
+        # getSession, getMe
+        check(await web.get(SESSION), "getSession", 200)
+        check(await api.get(SESSION), "getSession", 400)
+        check(await anon.get(SESSION), "getSession", 401)
+        check(await web.get(me), "getMe", 200)
+        check(await api.get(me), "getMe", 200)
+        check(await anon.get(me), "getMe", 401)
+
+        # Writes with the cookie and no token.
+        check(await web.post(LINKS, json={"url": "https://example.com/"}), "createLink", 403)
+        made = await api.post(LINKS, json={"url": "https://example.com/"})
+        one = f"{LINKS}/{made.json()['code']}"
+        check(await web.patch(one, json={"tags": []}, headers={"If-Match": "*"}), "updateLink", 403)
+        check(await web.delete(one), "deleteLink", 403)
+        check(await web.delete(SESSION), "signOut", 403)
+        check(await web.delete(sessions), "signOutEverywhere", 403)
+        body = {"current_password": password, "new_password": new_password}
+        check(await web.put(change, json=body), "changePassword", 403)
+
+        # changePassword
+        wrong_current = {**body, "current_password": "wrong"}
+        check(await web.put(change, json=wrong_current, headers=csrf), "changePassword", 422)
+        check(
+            await web.put(change, content=b"{", headers={**csrf, **as_json}), "changePassword", 400
+        )
+        big = {**csrf, **as_json}
+        check(await web.put(change, content=b" " * 70_000, headers=big), "changePassword", 413)
+        check(await anon.put(change, json=body), "changePassword", 401)
+        changed = check(await web.put(change, json=body, headers=csrf), "changePassword", 204)
+        csrf = {"X-CSRF-Token": changed.headers["x-csrf-token"]}
+
+        # signOut, signOutEverywhere
+        check(await api.delete(SESSION), "signOut", 400)
+        check(await anon.delete(SESSION), "signOut", 401)
+        check(await web.delete(SESSION, headers=csrf), "signOut", 204)
+        csrf = {"X-CSRF-Token": await sign_in(web, {**erin, "password": new_password})}
+        check(await anon.delete(sessions), "signOutEverywhere", 401)
+        check(await web.delete(sessions, headers=csrf), "signOutEverywhere", 204)
+
+        # A database that went away: the session (or key) lookup fails first.
+        csrf = {"X-CSRF-Token": await sign_in(web, {**erin, "password": new_password})}
+        for op_id, method, path, payload in [
+            ("getSession", "GET", SESSION, None),
+            ("getMe", "GET", me, None),
+            ("signOut", "DELETE", SESSION, None),
+            ("changePassword", "PUT", change, body),
+            ("signOutEverywhere", "DELETE", sessions, None),
+            ("signIn", "POST", SESSION, erin),
+        ]:
+            await api.get(LINKS)  # a pooled connection to lose
+            await drop_connections(database_url)
+            response = await web.request(method, path, json=payload, headers=csrf)
+            check(response, op_id, 503)
+
+
+async def sign_in(web: httpx.AsyncClient, body: dict[str, str]) -> str:
+    response = await web.post(SESSION, json=body)
+    assert response.status_code == 204, response.text
+    return response.headers["x-csrf-token"]
+
+
+async def provoke_session_limits(doc: Document, app: KurzApp) -> None:
+    """The session operations, once the user's `api` policy is used up."""
+    password = "correct horse battery staple"
+    await new_user(app, "gina@example.com", password)
+    async with browser(app) as web:
+        csrf = {
+            "X-CSRF-Token": await sign_in(web, {"email": "gina@example.com", "password": password})
+        }
+        doc.check(await web.get("/api/v1/me"), "getMe", 200)
+        body = {"current_password": password, "new_password": "a much better passphrase"}
+        for op_id, method, path, payload in [
+            ("getSession", "GET", SESSION, None),
+            ("getMe", "GET", "/api/v1/me", None),
+            ("signOut", "DELETE", SESSION, None),
+            ("changePassword", "PUT", "/api/v1/me/password", body),
+            ("signOutEverywhere", "DELETE", "/api/v1/me/sessions", None),
+        ]:
+            response = await web.request(method, path, json=payload, headers=csrf)
+            assert response.headers["retry-after"]
+            doc.check(response, op_id, 429)
+
+
 async def provoke_limits(doc: Document, app: KurzApp) -> None:
     """Every limited operation, once its policy is used up (the clock stands still)."""
     _, secret = await new_key(app, "dave", admin=True)
@@ -619,8 +772,10 @@ async def test_every_status_kurz_sends_is_documented_as_sent(
         await provoke_keys(doc, app)
         await provoke_service(doc, app, postgres_url)
         await provoke_redirects(doc, app, postgres_url, clock)
+        await provoke_sessions(doc, app, postgres_url)
     one_each = dict.fromkeys(NO_LIMITS, "1/60s")
     async with running(Settings.model_validate({**base, **one_each}), clock) as app:
         await provoke_limits(doc, app)
+        await provoke_session_limits(doc, app)
     expected = {(op_id, status) for op_id, statuses in SENDS.items() for status in statuses}
     assert doc.seen == expected - {(op_id, 500) for op_id in SENDS}

@@ -8,21 +8,37 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from kurz.accounts.sessions import Sessions
+from kurz.auth.cookies import cookie_name, session_principal
 from kurz.auth.models import Principal, Scope
-from kurz.auth.service import Access, require
+from kurz.auth.service import Access, require, unauthorized
+from kurz.config import Settings
 from kurz.deps import part
 
 AccessDep = Annotated[Access, part("access")]
+SessionsDep = Annotated[Sessions, part("sessions")]
+SettingsDep = Annotated[Settings, part("settings")]
 _bearer = HTTPBearer(auto_error=False, description="An API key from `kurz keys create`.")
 
 
 async def get_principal(
     request: Request,
     access: AccessDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller: by API key when one is sent, else by session cookie (kurz.auth.cookies)."""
+    if credentials is None:
+        session_id = request.cookies.get(cookie_name(settings))
+        if session_id is None:
+            raise unauthorized(
+                "Send an API key as `Authorization: Bearer <key>`, or sign in "
+                "(POST /api/v1/session) for a session cookie."
+            )
+        return await session_principal(request, session_id, sessions=sessions, limits=access.limits)
     return await access.authorize(
-        None if credentials is None else credentials.credentials,
+        credentials.credentials,
         client_ip=lambda: access.limits.client_ip(request.scope),
         scope=request.scope,
     )

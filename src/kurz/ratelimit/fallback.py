@@ -44,17 +44,25 @@ class FallbackLimiter:
         return self._down_until is not None
 
     async def check(self, policy: Policy, key: str, cost: int = 1) -> Decision:
+        return await self._run(policy, key, cost, peek=False)
+
+    async def peek(self, policy: Policy, key: str, cost: int = 1) -> Decision:
+        return await self._run(policy, key, cost, peek=True)
+
+    async def _run(self, policy: Policy, key: str, cost: int, *, peek: bool) -> Decision:
+        fallback = self._fallback.peek if peek else self._fallback.check
         if self._down_until is not None and self._monotonic() < self._down_until:
-            return await self._fallback.check(policy, key, cost)
+            return await fallback(policy, key, cost)
         try:
-            decision = await self._primary.check(policy, key, cost)
+            primary = self._primary.peek if peek else self._primary.check
+            decision = await primary(policy, key, cost)
         except (RedisError, OSError) as exc:
             if self._down_until is None:
                 log.warning(
                     "Redis unreachable (%s): rate limits are per process until it is back", exc
                 )
             self._down_until = self._monotonic() + self._retry_after
-            return await self._fallback.check(policy, key, cost)
+            return await fallback(policy, key, cost)
         if self._down_until is not None:
             log.warning("Redis is back: rate limits are shared again")
             self._down_until = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from kurz.ratelimit.gcra import EPSILON, Decision
+from kurz.ratelimit.gcra import EPSILON, Decision, decide, step
 from kurz.ratelimit.policy import Policy
 from kurz.types import Clock
 
@@ -81,6 +81,18 @@ class MemoryLimiter:
             return _tuple(Decision, (policy, allowed, remaining, 0.0, ahead))
         retry_after = ahead - policy.capacity + interval
         return _tuple(Decision, (policy, allowed, 0, retry_after, ahead))
+
+    async def peek(self, policy: Policy, key: str, cost: int = 1) -> Decision:
+        return self.peek_now(policy, key, cost)
+
+    def peek_now(self, policy: Policy, key: str, cost: int = 1) -> Decision:
+        """`peek`, synchronous. Not on the redirect path, so gcra's own step and decide
+        will do; nothing is stored, not even the key's recency."""
+        now = self._clock()
+        tats = self._tats.get(policy.name)
+        tat = None if tats is None else tats.get(key)
+        allowed, kept = step(tat, now, policy, cost)
+        return decide(policy, allowed, kept - now)
 
     def __len__(self) -> int:
         return sum(len(tats) for tats in self._tats.values())

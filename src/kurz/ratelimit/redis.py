@@ -10,9 +10,10 @@ from kurz.types import Clock
 
 # The same arithmetic as kurz.ratelimit.gcra.step, with its EPSILON. It reads the time
 # from Redis, so every kurz process shares one clock however far apart their own
-# clocks are; a test may pass ARGV[4] instead. The reply is strings: Redis would
-# truncate Lua numbers to integers. The key expires when its bucket is full again,
-# since it then says nothing.
+# clocks are; a test may pass ARGV[4] instead. ARGV[5] '1' only peeks: the answer a
+# check would get, with nothing taken. The reply is strings: Redis would truncate Lua
+# numbers to integers. The key expires when its bucket is full again, since it then
+# says nothing.
 _SCRIPT = """
 local interval = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
@@ -33,8 +34,10 @@ local allowed = 0
 if new_tat - now <= capacity + 0.000001 then
   allowed = 1
   tat = new_tat
-  redis.call('SET', KEYS[1], string.format('%.17g', tat),
-             'PX', math.max(1, math.ceil((tat - now) * 1000)))
+  if ARGV[5] ~= '1' then
+    redis.call('SET', KEYS[1], string.format('%.17g', tat),
+               'PX', math.max(1, math.ceil((tat - now) * 1000)))
+  end
 end
 return {allowed, string.format('%.17g', tat - now)}
 """
@@ -52,9 +55,15 @@ class RedisLimiter:
         self._script = redis.register_script(_SCRIPT)
 
     async def check(self, policy: Policy, key: str, cost: int = 1) -> Decision:
+        return await self._run(policy, key, cost, peek=False)
+
+    async def peek(self, policy: Policy, key: str, cost: int = 1) -> Decision:
+        return await self._run(policy, key, cost, peek=True)
+
+    async def _run(self, policy: Policy, key: str, cost: int, *, peek: bool) -> Decision:
         now = "" if self._clock is None else repr(self._clock())
         allowed, ahead = await self._script(
             keys=[f"{self._prefix}{policy.name}:{key}"],
-            args=[repr(policy.interval), repr(policy.capacity), cost, now],
+            args=[repr(policy.interval), repr(policy.capacity), cost, now, int(peek)],
         )
         return decide(policy, bool(int(allowed)), float(ahead))

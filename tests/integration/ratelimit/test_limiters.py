@@ -149,3 +149,23 @@ def test_memory_limiter_forgets_full_buckets(clock: FakeClock) -> None:
     limiter.check_now(POLICY, "last")
     assert len(limiter) == 1  # other and third are full too
     assert limiter.check_now(POLICY, "k").remaining == 4  # k starts full, as if never seen
+
+
+async def test_a_peek_answers_as_a_check_would_and_takes_nothing(
+    limiter: Limiter, clock: FakeClock
+) -> None:
+    for _ in range(4):
+        peeked = await limiter.peek(POLICY, "k")
+        assert peeked == await limiter.check(POLICY, "k")
+        assert peeked.allowed
+    for _ in range(10):
+        assert (await limiter.peek(POLICY, "k")).allowed  # the last token, never taken
+    assert (await limiter.check(POLICY, "k")).allowed
+    blocked = await limiter.peek(POLICY, "k")
+    assert not blocked.allowed
+    assert blocked == await limiter.check(POLICY, "k")
+    assert blocked.retry_after == pytest.approx(1.0)
+    clock.advance(1.0)
+    assert (await limiter.peek(POLICY, "k")).allowed
+    assert (await limiter.peek(POLICY, "unseen")).remaining == 4
+    assert (await limiter.peek(POLICY, "unseen", cost=6)).allowed is False

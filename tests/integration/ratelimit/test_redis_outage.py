@@ -64,6 +64,21 @@ async def test_fallback_switches_logs_once_and_switches_back(
         await client.aclose()
 
 
+async def test_a_peek_falls_back_too_and_takes_nothing(redis_server: RedisServer) -> None:
+    client = Redis.from_url(redis_server.url, socket_timeout=10, socket_connect_timeout=10)
+    memory = MemoryLimiter(FakeClock())
+    limiter = FallbackLimiter(RedisLimiter(client), memory, monotonic=Monotonic())
+    try:
+        assert (await limiter.peek(POLICY, "k")).remaining == 99
+        assert not await client.exists("kurz:rl:api:k")
+        redis_server.stop()
+        assert (await limiter.peek(POLICY, "k")).remaining == 99
+        assert limiter.degraded
+        assert len(memory) == 0
+    finally:
+        await client.aclose()
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_the_service_keeps_serving_while_redis_is_down(
     database_url: str,

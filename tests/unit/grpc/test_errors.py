@@ -31,8 +31,12 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     "malformed-if-match": (400, Code.INVALID_ARGUMENT),
     "idempotency-key-malformed": (400, Code.INVALID_ARGUMENT),
     "idempotency-key-required": (400, Code.INVALID_ARGUMENT),
+    # REST's sessions only (gRPC takes keys), mapped by their status.
+    "not-a-session": (400, Code.INVALID_ARGUMENT),
     "unauthorized": (401, Code.UNAUTHENTICATED),
+    "sign-in-failed": (401, Code.UNAUTHENTICATED),
     "insufficient-scope": (403, Code.PERMISSION_DENIED),
+    "csrf-failed": (403, Code.PERMISSION_DENIED),
     "proxy-key-required": (403, Code.PERMISSION_DENIED),
     # REST only (/api/v1/keys), mapped by their status should gRPC ever raise them.
     "scope-exceeds-role": (403, Code.PERMISSION_DENIED),
@@ -58,12 +62,14 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     "rate-limit/api": (429, Code.RESOURCE_EXHAUSTED),
     "rate-limit/redirect": (429, Code.RESOURCE_EXHAUSTED),
     "rate-limit/auth-fail": (429, Code.RESOURCE_EXHAUSTED),
+    "rate-limit/signin-ip": (429, Code.RESOURCE_EXHAUSTED),
+    "rate-limit/signin-account": (429, Code.RESOURCE_EXHAUSTED),
     "not-ready": (503, Code.UNAVAILABLE),
     "database-unavailable": (503, Code.UNAVAILABLE),
     "database-busy": (503, Code.UNAVAILABLE),
     "internal-error": (500, Code.INTERNAL),
 }
-POLICIES = ("api", "redirect", "auth-fail")
+POLICIES = ("api", "redirect", "auth-fail", "signin-ip", "signin-account")
 CODES = {code.name: code for code in grpc.StatusCode}
 
 

@@ -66,3 +66,29 @@ def test_a_denied_key_counts_as_recently_checked() -> None:
     limiter.check_now(policy, "one-more")  # evicts other-0, the least recently checked
     assert not limiter.check_now(policy, "hammered").allowed
     assert limiter.check_now(policy, "other-0").allowed
+
+
+@settings(max_examples=100)
+@given(policy=policies, checks=checks)
+def test_a_peek_answers_as_the_check_would_and_changes_nothing(
+    policy: Policy, checks: list[tuple[float, str, int, bool]]
+) -> None:
+    clock = FakeClock()
+    limiter = MemoryLimiter(clock)
+    tats: dict[tuple[str, str], float] = {}
+    for gap, key, cost, check_too in checks:
+        clock.advance(gap)
+        expected = reference(dict(tats), policy, key, clock(), cost)
+        assert limiter.peek_now(policy, key, cost) == expected
+        if check_too:
+            assert limiter.check_now(policy, key, cost) == reference(
+                tats, policy, key, clock(), cost
+            )
+
+
+def test_a_peek_keeps_no_key() -> None:
+    limiter = MemoryLimiter(FakeClock())
+    policy = Policy("p", limit=10, window=10, burst=5)
+    for key in ("a", "b", "c"):
+        assert limiter.peek_now(policy, key).remaining == 4
+    assert len(limiter) == 0
