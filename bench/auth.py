@@ -1,0 +1,216 @@
+"""What a session costs an API call against a key: GET /api/v1/links/{code}, in one run.
+
+    python -m bench.auth [--requests 1000] [--rounds 5] [--backends sqlite,postgresql]
+                         [--no-record]
+
+Each backend gets a fresh database (a SQLite file; a PostgreSQL database created for
+the run on KURZ_BENCH_PG, default the test server, and dropped after). kurz runs in
+this process under httpx's ASGI transport, so the figures are kurz's own work plus the
+database's, with no HTTP server or network in between; that makes authentication's
+share as large as it can be. One admin user signs in (POST /api/v1/session) and has
+one API key. Per round, in alternating order, `--requests` sequential GETs of one link:
+
+- key: with `Authorization: Bearer <key>`;
+- session: with the session cookie only (a GET needs no CSRF token).
+
+session/key is the ratio of calls per second within a round, median over rounds. SQL
+statements per call are counted on the engine: they do not vary with noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import httpx
+
+from bench import harness
+from bench.harness import BenchError, cpu_model, source_state
+from bench.idempotency import Statements, _pg_admin
+from kurz.accounts import Passwords, users
+from kurz.app import create_app
+from kurz.auth import queries as key_queries
+from kurz.auth.models import ApiKeyCreate, scopes_for
+from kurz.bootstrap import build
+from kurz.clock import system_clock, utcnow
+from kurz.config import Settings
+from kurz.db import READ_COMMITTED, Database, upgrade
+
+PG_ADMIN = os.environ.get("KURZ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+MODES = ("key", "session")
+EMAIL = "bench@example.com"
+PASSWORD = "bench-password-1"  # noqa: S105
+
+
+@dataclass
+class Figures:
+    rates: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in MODES})
+    statements: dict[str, float] = field(default_factory=dict)
+
+    def ratio(self) -> float:
+        pairs = zip(self.rates["session"], self.rates["key"], strict=True)
+        return statistics.median(s / k for s, k in pairs)
+
+
+async def measure(url: str, opts: Options) -> Figures:
+    settings = Settings(
+        database_url=url,
+        ratelimit_api="off",
+        ratelimit_redirect="off",
+        ratelimit_auth_fail="off",
+        grpc_port=0,
+    )
+    app = create_app(build(settings))
+    figures = Figures()
+    async with app.router.lifespan_context(app):
+        db: Database = app.state.kurz.db
+        now = utcnow(system_clock)
+        async with db.write(READ_COMMITTED) as conn:
+            user_id = await users.create(
+                conn,
+                email=EMAIL,
+                role="admin",
+                now=now,
+                password_hash=Passwords().hash(PASSWORD),
+            )
+            created = await key_queries.create(
+                conn=conn,
+                key_in=ApiKeyCreate(name="bench", scopes=scopes_for(admin=True)),
+                now=now,
+                user_id=user_id,
+            )
+        transport = httpx.ASGITransport(app=app)
+        bearer = {"Authorization": f"Bearer {created.secret}"}
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://b", headers=bearer) as keyed,
+            httpx.AsyncClient(transport=transport, base_url="http://b") as browser,
+        ):
+            made = await keyed.post("/api/v1/links", json={"url": "https://example.com/b"})
+            if made.status_code != 201:
+                raise BenchError(f"POST answered {made.status_code}: {made.text}")
+            path = f"/api/v1/links/{made.json()['code']}"
+            signed = await browser.post(
+                "/api/v1/session", json={"email": EMAIL, "password": PASSWORD}
+            )
+            if signed.status_code != 204 or not browser.cookies:
+                raise BenchError(f"sign-in answered {signed.status_code}: {signed.text}")
+            clients = {"key": keyed, "session": browser}
+            statements = Statements(db)
+
+            async def batch(mode: str) -> float:
+                client = clients[mode]
+                before = statements.count
+                start = time.perf_counter()
+                for _ in range(opts.requests):
+                    response = await client.get(path)
+                    if response.status_code != 200:
+                        raise BenchError(f"{mode} GET answered {response.status_code}")
+                elapsed = time.perf_counter() - start
+                figures.statements[mode] = (statements.count - before) / opts.requests
+                return opts.requests / elapsed
+
+            for mode in MODES:  # warm-up: connections, caches, code paths
+                await batch(mode)
+            for round_ in range(opts.rounds):
+                order = MODES if round_ % 2 == 0 else MODES[::-1]
+                for mode in order:
+                    figures.rates[mode].append(await batch(mode))
+                print(
+                    f"  round {round_ + 1}: "
+                    + ", ".join(f"{m} {figures.rates[m][-1]:,.0f}/s" for m in MODES),
+                    flush=True,
+                )
+    return figures
+
+
+async def run_backend(backend: str, opts: Options) -> Figures:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="kurz-auth-") as tmp:
+            url = f"sqlite:///{tmp}/kurz.db"
+            db = Database.from_url(url)
+            await upgrade(db)
+            await db.dispose()
+            return await measure(url, opts)
+    name = f"kurz_bench_auth_{os.getpid()}"
+    await _pg_admin(f"CREATE DATABASE {name}")
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    try:
+        db = Database.from_url(url)
+        await upgrade(db)
+        await db.dispose()
+        return await measure(url, opts)
+    finally:
+        await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@dataclass(frozen=True)
+class Options:
+    requests: int
+    rounds: int
+    backends: tuple[str, ...]
+    no_record: bool
+
+
+def report(opts: Options, results: dict[str, Figures]) -> list[str]:
+    lines = [
+        f"- machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}; "
+        f"{source_state()}",
+        f"- {opts.rounds} round(s) of {opts.requests:,} sequential GET /api/v1/links/{{code}} "
+        "per mode, modes alternating order; in process (httpx ASGI transport), no rate "
+        "limits, KURZ_AUTH_CACHE_TTL off (every call checks the database)",
+        "",
+        "| backend | with a key, calls/s | with a session, calls/s | session/key "
+        "| SQL statements per call (key / session) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for backend, f in results.items():
+        med = {m: statistics.median(f.rates[m]) for m in MODES}
+        stmts = " / ".join(f"{f.statements[m]:.1f}" for m in MODES)
+        lines.append(
+            f"| {backend} | {med['key']:,.0f} | {med['session']:,.0f} | {f.ratio():.3f} | {stmts} |"
+        )
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.auth",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--requests", type=int, default=1000, help="GETs per mode and round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
+    args = parser.parse_args(argv)
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    if not set(backends) <= {"sqlite", "postgresql"} or args.requests < 10 or args.rounds < 1:
+        parser.error("--backends from sqlite,postgresql; --requests >= 10; --rounds >= 1")
+    opts = Options(args.requests, args.rounds, backends, args.no_record)
+    results: dict[str, Figures] = {}
+    try:
+        for backend in backends:
+            print(f"{backend}:", flush=True)
+            results[backend] = asyncio.run(run_backend(backend, opts))
+    except (BenchError, OSError, asyncpg.PostgresError) as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    lines = report(opts, results)
+    harness.publish(
+        "Sessions against keys", lines,
+        target="bench-auth", module="bench.auth", argv=argv, keep=not opts.no_record,
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
