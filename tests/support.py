@@ -17,6 +17,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from kurz.accounts import Cost, Passwords
 from kurz.analytics.pipeline import Analytics
 from kurz.analytics.stream import StreamConsumer
 from kurz.app import create_app
@@ -27,9 +28,13 @@ from kurz.ratelimit import FallbackLimiter, MemoryLimiter, RedisLimiter
 from kurz.types import Clock
 
 
+# Argon2's smallest parameters, so that hashing passwords costs tests nothing.
+CHEAP = Cost(time_cost=1, memory_cost=8, parallelism=1)
+
+
 def build_app(settings: Settings, clock: Clock) -> FastAPI:
     """The app under test: the one place tests build kurz (adapt it when create_app does)."""
-    parts = build(settings, clock=clock)
+    parts = build(settings, clock=clock, passwords=Passwords(CHEAP))
     if settings.redis_url:
         limits_on_clock(parts.limits, parts.redis.client(settings.redis_url), clock)
     return create_app(parts)

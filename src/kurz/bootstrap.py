@@ -16,8 +16,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from kurz.accounts import Passwords
 from kurz.accounts import scheduled as account_jobs
 from kurz.accounts.audit_log import AuditLog
+from kurz.accounts.service import Users
 from kurz.analytics import scheduled as analytics_jobs
 from kurz.analytics.journal import place
 from kurz.analytics.pipeline import Analytics
@@ -97,6 +99,7 @@ class Parts:
     access: Access
     keys: Keys
     links: Links
+    users: Users
     stats: Stats
     # The audit log's reading side and retention.
     audit: AuditLog
@@ -104,14 +107,20 @@ class Parts:
     jobs: JobStore
     # What a worker runs, each domain's jobs registered by its scheduled.py.
     registry: Registry
+    # Argon2id, shared so that its `work` counts every hash (tests pass a cheap Cost).
+    passwords: Passwords
     # Where this kurz answers: targets there are refused (they would loop).
     own_origins: Origins
     # None when KURZ_ANALYTICS is off.
     analytics: Analytics | None = None
 
 
-def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
-    """Every part, wired; nothing connects until `running`."""
+def build(
+    settings: Settings, *, clock: Clock = system_clock, passwords: Passwords | None = None
+) -> Parts:
+    """Every part, wired; nothing connects until `running`. `passwords` hashes at
+    OWASP's cost unless given (tests give a cheap one)."""
+    passwords = passwords or Passwords()
     db = Database.from_url(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -202,11 +211,20 @@ def build(settings: Settings, *, clock: Clock = system_clock) -> Parts:
         access=Access(db=db, limits=limits, clock=clock, principals=principals),
         keys=Keys(db=db, clock=clock),
         links=links,
+        users=Users(
+            db=db,
+            clock=clock,
+            passwords=passwords,
+            base_url=settings.base_url,
+            limits=limits,
+            cache=targets,
+        ),
         stats=Stats(db=db, clock=clock),
         audit=audit,
         idempotency=idempotency,
         jobs=JobStore(db, clock),
         registry=registry,
+        passwords=passwords,
         own_origins=own_origins,
         analytics=analytics,
     )

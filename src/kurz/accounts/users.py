@@ -50,6 +50,28 @@ async def by_email(conn: AsyncConnection, email: str) -> User | None:
     return None if row is None else User(**row._asdict())
 
 
+async def list_(
+    conn: AsyncConnection,
+    *,
+    limit: int,
+    after: int | None = None,
+    role: str | None = None,
+    disabled: bool | None = None,
+) -> list[User]:
+    """Up to `limit` users by id, from after `after`; only `role`'s, only the
+    (not) `disabled`, if given."""
+    query = select(*_COLUMNS).order_by(users.c.id).limit(limit)
+    if after is not None:
+        query = query.where(users.c.id > after)
+    if role is not None:
+        query = query.where(users.c.role == role)
+    if disabled is not None:
+        query = query.where(
+            users.c.disabled_at.is_not(None) if disabled else users.c.disabled_at.is_(None)
+        )
+    return [User(**row._asdict()) for row in await conn.execute(query)]
+
+
 async def create(
     conn: AsyncConnection,
     *,
