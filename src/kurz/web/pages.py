@@ -88,7 +88,7 @@ FORMS: dict[Purpose, Form] = {
         (_EMAIL, _NAME, _PASSWORD, _AGAIN),
         SetupCreate,
         "kurz is set up",
-        "While no admin can sign in, `kurz serve` prints a new setup link each time it starts.",
+        "While no admin can sign in, kurz serve prints a new setup link each time it starts.",
     ),
     "invite": Form(
         "Join kurz",
