@@ -27,7 +27,6 @@ from kurz.limits import ServiceLimits
 from kurz.ratelimit import FallbackLimiter, MemoryLimiter, RedisLimiter
 from kurz.types import Clock
 
-
 # Argon2's smallest parameters, so that hashing passwords costs tests nothing.
 CHEAP = Cost(time_cost=1, memory_cost=8, parallelism=1)
 

@@ -204,12 +204,10 @@ def _checked(form: Form, values: Mapping[str, str]) -> tuple[BaseModel | None, d
     return (None if errors else model), errors
 
 
-# A link's use case, over the form's model; what the page then says.
-Use = Callable[[BaseModel], Awaitable[str]]
-
-
-async def _show(form: Form, purpose: Purpose, token: str, request: Request, users: Users,
-                limits: ServiceLimits) -> HTMLResponse:  # fmt: skip
+async def _show(
+    purpose: Purpose, token: str, request: Request, users: Users, limits: ServiceLimits
+) -> HTMLResponse:
+    form = FORMS[purpose]
     try:
         found = await users.check(token=token, purpose=purpose, ip=limits.client_ip(request.scope))
     except Problem as problem:
@@ -220,15 +218,34 @@ async def _show(form: Form, purpose: Purpose, token: str, request: Request, user
     return _form_page(form, request.url.path, intro=intro)
 
 
-async def _submit(form: Form, request: Request, use: Use) -> HTMLResponse:
+async def _submit(
+    purpose: Purpose,
+    token: str,
+    request: Request,
+    users: Users,
+    limits: ServiceLimits,
+    use: Callable[[BaseModel, str], Awaitable[str]],
+) -> HTMLResponse:
+    """Check the link, then the form, then `use` the link (with the form's model and the
+    client's address; it says what the page shows then). A spent link says so before
+    the form is judged."""
+    form = FORMS[purpose]
+    ip = limits.client_ip(request.scope)
+    try:
+        await users.check(token=token, purpose=purpose, ip=ip)
+    except Problem as problem:
+        return _refusal(form, problem)
     values = await _posted(request)
     model, errors = _checked(form, values)
     if model is None:
         return _form_page(form, request.url.path, values=values, errors=errors, status=422)
     try:
-        message = await use(model)
+        message = await use(model, ip)
     except Problem as problem:
-        fields = {e["field"]: e["message"] for e in problem.errors or () if "field" in e}
+        # Beside its field if the form has it (a taken address on the setup form); else
+        # a page (a taken address on an invitation, whose form has no address field).
+        shown = {field.name for field in form.fields}
+        fields = {e["field"]: e["message"] for e in problem.errors or () if e["field"] in shown}
         if fields:
             return _form_page(
                 form, request.url.path, values=values, errors=fields, status=problem.status
@@ -239,47 +256,47 @@ async def _submit(form: Form, request: Request, use: Use) -> HTMLResponse:
 
 @router.get("/setup/{token}")
 async def setup_page(token: str, request: Request, users: UsersDep, limits: LimitsDep) -> Response:
-    return await _show(FORMS["setup"], "setup", token, request, users, limits)
+    return await _show("setup", token, request, users, limits)
 
 
 @router.post("/setup/{token}")
 async def setup(token: str, request: Request, users: UsersDep, limits: LimitsDep) -> Response:
-    async def use(model: BaseModel) -> str:
+    async def use(model: BaseModel, ip: str) -> str:
         assert isinstance(model, SetupCreate)
-        admin = await users.setup(token=token, admin=model, ip=limits.client_ip(request.scope))
+        admin = await users.setup(token=token, admin=model, ip=ip)
         return f"The admin {admin.email} is made; this link is spent."
 
-    return await _submit(FORMS["setup"], request, use)
+    return await _submit("setup", token, request, users, limits, use)
 
 
 @router.get("/invite/{token}")
 async def invite_page(token: str, request: Request, users: UsersDep, limits: LimitsDep) -> Response:
-    return await _show(FORMS["invite"], "invite", token, request, users, limits)
+    return await _show("invite", token, request, users, limits)
 
 
 @router.post("/invite/{token}")
 async def accept(token: str, request: Request, users: UsersDep, limits: LimitsDep) -> Response:
-    async def use(model: BaseModel) -> str:
+    async def use(model: BaseModel, ip: str) -> str:
         assert isinstance(model, InvitationAccept)
-        user = await users.accept(token=token, accept=model, ip=limits.client_ip(request.scope))
+        user = await users.accept(token=token, accept=model, ip=ip)
         return f"Your account, {user.email}, is ready."
 
-    return await _submit(FORMS["invite"], request, use)
+    return await _submit("invite", token, request, users, limits, use)
 
 
 @router.get("/reset/{token}")
 async def reset_page(token: str, request: Request, users: UsersDep, limits: LimitsDep) -> Response:
-    return await _show(FORMS["reset"], "reset", token, request, users, limits)
+    return await _show("reset", token, request, users, limits)
 
 
 @router.post("/reset/{token}")
 async def reset(token: str, request: Request, users: UsersDep, limits: LimitsDep) -> Response:
-    async def use(model: BaseModel) -> str:
+    async def use(model: BaseModel, ip: str) -> str:
         assert isinstance(model, PasswordReset)
-        await users.reset(token=token, reset=model, ip=limits.client_ip(request.scope))
-        return "Sign in with your new password; every earlier session has ended."
+        await users.reset(token=token, reset=model, ip=ip)
+        return "Your new password is set, and every earlier session has ended."
 
-    return await _submit(FORMS["reset"], request, use)
+    return await _submit("reset", token, request, users, limits, use)
 
 
 @cache

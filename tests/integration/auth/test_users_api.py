@@ -355,5 +355,6 @@ async def event_detail(db: Database, user_id: int) -> dict[str, object]:
             .order_by(audit_events.c.id.desc())
             .limit(1)
         )
+    assert text is not None
     detail: dict[str, object] = json.loads(text)
     return detail
