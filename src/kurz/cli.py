@@ -17,7 +17,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from kurz.accounts import Passwords
 from kurz.accounts.firstrun import FirstRun, SetupError, first_run
@@ -448,8 +448,12 @@ def users_list() -> None:
             if cursor is None:
                 return found
 
-    table = Table("id", "email", "name", "role", "password", "disabled", "created", "last seen")
-    for user in _with_db(settings, work):
+    found = _with_db(settings, work)
+    table = Table("id", "name", "role", "password", "disabled", "created", "last seen")
+    # Whole, however narrow the terminal (or a pipe's 80 columns): it is what names them.
+    longest = max((len(user.email) for user in found), default=5)
+    table.columns.insert(1, Column("email", no_wrap=True, min_width=min(longest, 80)))
+    for user in found:
         table.add_row(
             str(user.id),
             user.email,
