@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,7 +29,7 @@ from kurz.accounts.models import (
     UserRead,
     UserUpdate,
 )
-from kurz.accounts.passwords import Passwords, check_new
+from kurz.accounts.passwords import Passwords
 from kurz.accounts.problems import (
     cannot_delete_self,
     check_fate,
@@ -41,9 +41,7 @@ from kurz.accounts.tokens import Purpose, Token
 from kurz.accounts.users import User
 from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, Database
-from kurz.db.tables import api_keys, links, one_time_tokens, sessions
-from kurz.db.tables import users as users_table
-from kurz.errors import Problem, invalid, not_found
+from kurz.errors import Problem, invalid, not_found, validation_problem
 from kurz.limits import ServiceLimits, too_many_requests
 from kurz.types import Clock
 
@@ -93,29 +91,10 @@ async def _existing(conn: AsyncConnection, user_id: int) -> User:
 
 
 async def _keep_an_admin(conn: AsyncConnection, user_id: int) -> None:
-    """Refuse to take `user_id` out of the enabled admins if it is the last of them.
-
-    The enabled admins' rows are locked (FOR UPDATE; SQLite's writer holds the whole
-    database), so two admins demoting each other at once cannot both succeed: the
-    second waits, then reads the first's change.
-    """
-    admins = (
-        (
-            await conn.execute(
-                sa.select(users_table.c.id)
-                .where(users_table.c.role == "admin", users_table.c.disabled_at.is_(None))
-                .with_for_update()
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if list(admins) == [user_id]:
+    """Refuse to take `user_id` out of the enabled admins if it is the last of them;
+    two admins demoting each other at once leave one (users.enabled_admins locks)."""
+    if await users.enabled_admins(conn) == [user_id]:
         raise last_admin()
-
-
-async def _end_sessions(conn: AsyncConnection, user_id: int) -> None:
-    await conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
 
 
 class Users:
@@ -269,15 +248,13 @@ class Users:
                 event = "user-disabled" if change.disabled else "user-enabled"
                 await self._audit(conn, event, actor, user_id=user_id)
                 if change.disabled:
-                    await _end_sessions(conn, user_id)
+                    await users.end_sessions(conn, user_id)
             if change.display_name is not None and change.display_name != user.display_name:
                 values["display_name"] = change.display_name
                 detail = {"from": user.display_name, "to": change.display_name}
                 await self._audit(conn, "user-renamed", actor, user_id=user_id, detail=detail)
             if values:
-                await conn.execute(
-                    sa.update(users_table).where(users_table.c.id == user_id).values(values)
-                )
+                await users.change(conn, user_id, values)
             return _read(await _existing(conn, user_id))
 
     async def delete(
@@ -294,51 +271,29 @@ class Users:
             user = await _existing(conn, user_id)
             if to is not None and await users.get(conn, to) is None:
                 raise invalid("to", f"No user with id {to}.", location="query")
-            deleted: list[str] = []
-            if links_fate == "delete":
-                deleted = list(
-                    (
-                        await conn.execute(
-                            sa.update(links)
-                            .where(links.c.user_id == user_id, links.c.deleted_at.is_(None))
-                            .values(
-                                deleted_at=now,
-                                updated_at=now,
-                                updated_by_user_id=actor.user_id,
-                                updated_by_key_id=actor.key_id,
-                                version=links.c.version + 1,
-                            )
-                            .returning(links.c.code)
-                        )
-                    ).scalars()
-                )
-            # Every row goes to an heir, tombstones too: a deleted link's row is what keeps
-            # its code from being handed out again, so it must outlive its user, and
-            # links.user_id must name someone. With `delete`, the acting admin keeps them
-            # (no listing shows a tombstone).
+            # With `delete`, the acting admin keeps the tombstones (users.remove says why).
             heir = to if to is not None else actor.user_id
-            moved = await conn.execute(
-                sa.update(links).where(links.c.user_id == user_id).values(user_id=heir)
+            assert heir is not None
+            removed = await users.remove(
+                conn,
+                user_id=user_id,
+                heir_id=heir,
+                delete_links=links_fate == "delete",
+                now=now,
+                by_user=actor.user_id,
+                by_key=actor.key_id,
             )
-            # Their keys go (api_keys.user_id must name someone); links keep the key ids
-            # that made them, which are not foreign keys.
-            keys = await conn.execute(sa.delete(api_keys).where(api_keys.c.user_id == user_id))
-            await _end_sessions(conn, user_id)
-            await conn.execute(
-                sa.delete(one_time_tokens).where(one_time_tokens.c.user_id == user_id)
-            )
-            await conn.execute(sa.delete(users_table).where(users_table.c.id == user_id))
             detail = {
                 "email": user.email,
                 "links": links_fate,
                 "to": to,
-                "links_deleted": len(deleted),
-                "links_reassigned": moved.rowcount - len(deleted) if to is not None else 0,
-                "keys_deleted": keys.rowcount,
+                "links_deleted": len(removed.deleted_codes),
+                "links_moved": removed.links_moved,
+                "keys_deleted": removed.keys_deleted,
             }
             await self._audit(conn, "user-deleted", actor, user_id=user_id, detail=detail)
         if self.cache is not None:
-            for code in deleted:
+            for code in removed.deleted_codes:
                 await self.cache.changed(code)
 
     # What a one-time link lets its holder do.
@@ -441,7 +396,7 @@ class Users:
         async def set_password(conn: AsyncConnection, link: Token, password_hash: str) -> int:
             assert link.user_id is not None
             await users.set_password(conn, link.user_id, password_hash)
-            await _end_sessions(conn, link.user_id)
+            await users.end_sessions(conn, link.user_id)
             await tokens.withdraw_resets(conn, user_id=link.user_id)
             actor = Actor(user_id=link.user_id, ip=ip)
             detail = {"link_made_by": link.created_by}
@@ -483,23 +438,20 @@ class Users:
         event: str = "user-created",
         actor: Actor | None = None,
     ) -> UserRead:
-        """A user with a password; `email` as typed. 422 for a bad address or password."""
+        """A user with a password; `email` as typed. 422 for a bad address, password or
+        name, as the API's."""
         try:
-            address = emails.normalise(email)
-        except ValueError as exc:
-            raise invalid("email", str(exc)) from None
-        try:
-            check_new(password)
-        except ValueError as exc:
-            raise invalid("password", str(exc)) from None
+            new = SetupCreate(email=email, password=password, display_name=display_name)
+        except ValidationError as exc:
+            raise validation_problem(exc.errors()) from None
         password_hash = await self.passwords.ahash(password)
         async with self.db.write(READ_COMMITTED) as conn:
             user_id = await self._create(
                 conn,
-                email=address,
+                email=new.email,
                 role=role,
                 password_hash=password_hash,
-                display_name=display_name,
+                display_name=new.display_name,
             )
             detail = {"role": role}
             await self._audit(conn, event, actor or Actor(), user_id=user_id, detail=detail)

@@ -304,7 +304,7 @@ async def test_deleting_a_user_can_give_their_links_to_another(
     detail = await event_detail(db, leaving)
     assert detail["links"] == "reassign"
     assert detail["to"] == heir
-    assert detail["links_reassigned"] == 2
+    assert detail["links_moved"] == 2
     assert detail["keys_deleted"] == 1
 
 
