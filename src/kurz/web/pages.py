@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from kurz.accounts.models import InvitationAccept, PasswordReset, SetupCreate
 from kurz.accounts.passwords import MIN_LENGTH
 from kurz.accounts.service import Users
-from kurz.accounts.tokens import Purpose
+from kurz.accounts.tokens import Purpose, Token
 from kurz.deps import part
 from kurz.errors import Problem
 from kurz.limits import ServiceLimits
@@ -212,10 +212,14 @@ async def _show(
         found = await users.check(token=token, purpose=purpose, ip=limits.client_ip(request.scope))
     except Problem as problem:
         return _refusal(form, problem)
-    intro = ""
-    if purpose == "invite":
-        intro = f"You are invited to kurz as {found.email} ({found.role}). Choose a password."
-    return _form_page(form, request.url.path, intro=intro)
+    return _form_page(form, request.url.path, intro=_intro(found))
+
+
+def _intro(token: Token) -> str:
+    """What the page says first, if the link has something to say (whom it invites)."""
+    if token.purpose != "invite":
+        return ""
+    return f"You are invited to kurz as {token.email} ({token.role}). Choose a password."
 
 
 async def _submit(
@@ -232,13 +236,16 @@ async def _submit(
     form = FORMS[purpose]
     ip = limits.client_ip(request.scope)
     try:
-        await users.check(token=token, purpose=purpose, ip=ip)
+        found = await users.check(token=token, purpose=purpose, ip=ip)
     except Problem as problem:
         return _refusal(form, problem)
     values = await _posted(request)
     model, errors = _checked(form, values)
+    intro = _intro(found)
     if model is None:
-        return _form_page(form, request.url.path, values=values, errors=errors, status=422)
+        return _form_page(
+            form, request.url.path, intro=intro, values=values, errors=errors, status=422
+        )
     try:
         message = await use(model, ip)
     except Problem as problem:
@@ -248,7 +255,12 @@ async def _submit(
         fields = {e["field"]: e["message"] for e in problem.errors or () if e["field"] in shown}
         if fields:
             return _form_page(
-                form, request.url.path, values=values, errors=fields, status=problem.status
+                form,
+                request.url.path,
+                intro=intro,
+                values=values,
+                errors=fields,
+                status=problem.status,
             )
         return _refusal(form, problem)
     return _page("message.html", 200, title=form.done_title, message=message)

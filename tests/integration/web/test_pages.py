@@ -138,6 +138,10 @@ async def test_an_invitation_page_names_the_address_and_makes_the_account(
     page = assert_page(await browser.get(path), 200)
     assert "guest@example.com (member)" in page
     assert 'name="email"' not in page
+    differ = {"password": PASSWORD, "password_again": "something else"}
+    again = assert_page(await browser.post(path, data=differ), 422)
+    assert "guest@example.com (member)" in again
+    assert error_beside(again, "password_again") == "The two passwords differ."
     body = {"display_name": "Guest", "password": PASSWORD, "password_again": PASSWORD}
     done = assert_page(await browser.post(path, data=body), 200)
     assert "guest@example.com" in done
