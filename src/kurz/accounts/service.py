@@ -116,8 +116,7 @@ class Users:
         self.base_url = base_url
         # Failed token attempts count against the client's `auth-fail` limit.
         self.limits = limits
-        # Told of the links a deleted user's go with them; None where nothing caches
-        # links (the CLI).
+        # Told of the links deleted with a user; None where nothing caches links (the CLI).
         self.cache = cache
 
     def url(self, purpose: Purpose, token: str) -> str:
