@@ -167,11 +167,11 @@ def _first_run(settings: Settings) -> None:
     if done.kept:
         log.info("KURZ_INITIAL_ADMIN_EMAIL: %s has an account, left as it is", done.kept)
     if done.setup_url:
-        # Plain text on stderr, apart from the log lines, so that it is seen and whole.
-        typer.echo(
-            f"\nNo admin can sign in yet.\nOpen {done.setup_url} within an hour to create "
-            "the first admin.\n",
-            err=True,
+        # A log record like every other line on stderr (text or JSON, for log shippers),
+        # a warning so that it stands out, and one line so that it is kept whole.
+        log.warning(
+            "No admin can sign in yet. Open %s within an hour to create the first admin.",
+            done.setup_url,
         )
 
 
