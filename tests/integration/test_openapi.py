@@ -86,8 +86,6 @@ BODY = {400, 413}
 # The redirect: its four statuses, no such link (404), expired or used up (410), the
 # client's `redirect` policy (429), the database on a cache miss or a capped link (503).
 FOLLOW = {301, 302, 307, 308, 404, 410, 429, 500, 503}
-# The users routes are an admin's: a key without the `admin` scope gets 403.
-ADMIN = API | {403}
 # The one-time links' routes take no key: a bad, used or expired link is a 410, and
 # counts against the client's `auth-fail` policy (429); the link's lookup reads the
 # database (503).
@@ -119,17 +117,17 @@ SENDS: dict[str, set[int]] = {
     "revokeKey": {204, 403, 404} | API,
     "followLink": FOLLOW,
     "followLinkHead": FOLLOW,
-    "listUsers": {200, 422} | ADMIN,
+    "listUsers": {200, 422} | SCOPED,
     # 409: the address has an account.
-    "inviteUser": {201, 409, 422} | BODY | ADMIN,
-    "listInvitations": {200} | ADMIN,
+    "inviteUser": {201, 409, 422} | BODY | SCOPED,
+    "listInvitations": {200} | SCOPED,
     # 422: an id that is not a number.
-    "getUser": {200, 404, 422} | ADMIN,
+    "getUser": {200, 404, 422} | SCOPED,
     # 409: the last enabled admin.
-    "updateUser": {200, 404, 409, 422} | BODY | ADMIN,
+    "updateUser": {200, 404, 409, 422} | BODY | SCOPED,
     # 409: the last enabled admin, or the caller itself; 422: no say on the links.
-    "deleteUser": {204, 404, 409, 422} | ADMIN,
-    "createResetLink": {201, 404, 422} | ADMIN,
+    "deleteUser": {204, 404, 409, 422} | SCOPED,
+    "createResetLink": {201, 404, 422} | SCOPED,
     # 409: the address got an account meanwhile.
     "acceptInvitation": {201, 409, 422} | TOKEN,
     "resetPassword": {204, 422} | TOKEN,

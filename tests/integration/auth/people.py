@@ -1,5 +1,6 @@
-"""Helpers for the users suites: people, their keys and sessions, made straight in the
-database, and clients over the app under test."""
+"""Helpers for the users suites, beside tests.integration.auth.support: people with
+passwords, their keys and sessions made straight in the database, and clients over
+the app under test."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from kurz.accounts import Passwords, users
-from kurz.auth import queries as key_queries
-from kurz.auth.models import ApiKeyCreate, scopes_for
+from kurz.auth.models import scopes_for
 from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import sessions
-from kurz.types import Clock
 from tests.conftest import BASE_URL
+from tests.integration.auth import support
+from tests.support import FakeClock
 
 PROBLEM = "application/problem+json"
 PASSWORD = "correct horse battery staple"
@@ -34,33 +35,27 @@ def client(app: FastAPI, secret: str | None = None) -> httpx.AsyncClient:
 
 async def new_user(
     db: Database,
-    clock: Clock,
+    clock: FakeClock,
     email: str,
     *,
     role: str = "member",
     passwords: Passwords | None = None,
 ) -> int:
     """A user (with PASSWORD, if `passwords` is given); their id."""
-    password_hash = None if passwords is None else passwords.hash(PASSWORD)
-    async with db.write(READ_COMMITTED) as conn:
-        return await users.create(
-            conn, email=email, role=role, now=utcnow(clock), password_hash=password_hash
-        )
+    user_id = await support.new_user(db, clock, email, role)
+    if passwords is not None:
+        async with db.write(READ_COMMITTED) as conn:
+            await users.set_password(conn, user_id, passwords.hash(PASSWORD))
+    return user_id
 
 
-async def new_key(db: Database, clock: Clock, user_id: int, *, admin: bool = False) -> str:
-    """An API key of `user_id`'s; its secret."""
-    async with db.write(READ_COMMITTED) as conn:
-        created = await key_queries.create(
-            conn=conn,
-            key_in=ApiKeyCreate(name=f"key of {user_id}", scopes=scopes_for(admin=admin)),
-            now=utcnow(clock),
-            user_id=user_id,
-        )
-    return created.secret
+async def new_key(db: Database, clock: FakeClock, user_id: int, *, admin: bool = False) -> str:
+    """An API key of `user_id`'s (an admin's scopes if `admin`); its secret."""
+    made = await support.new_key(db, clock, user_id, scopes_for(admin=admin))
+    return made.secret
 
 
-async def new_session(db: Database, clock: Clock, user_id: int) -> str:
+async def new_session(db: Database, clock: FakeClock, user_id: int) -> str:
     """A session row of `user_id`'s, as signing in makes one; the cookie's value."""
     cookie = secrets.token_urlsafe(32)
     now = utcnow(clock)
