@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kurz import __version__, health, httperrors, metrics
 from kurz.analytics import views as analytics_views
-from kurz.auth import audit_views, key_views, session_views
+from kurz.auth import audit_views, key_views, session_views, user_views
 from kurz.bodylimit import BodyLimit
 from kurz.bootstrap import Parts, running
 from kurz.cors import ApiCors
@@ -31,6 +31,7 @@ from kurz.links.visit import Outcome, Visits
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
 from kurz.requestid import RequestIds
+from kurz.web import pages
 
 log = logging.getLogger("kurz")
 
@@ -186,6 +187,8 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(audit_views.router)
     app.include_router(key_views.router)
     app.include_router(session_views.router)
+    app.include_router(user_views.router)
+    app.include_router(pages.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
     app.add_middleware(MethodRouting, router=app.router)

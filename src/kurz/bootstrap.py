@@ -16,9 +16,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from kurz.accounts import Passwords
 from kurz.accounts import scheduled as account_jobs
 from kurz.accounts.audit_log import AuditLog
-from kurz.accounts.passwords import Passwords
+from kurz.accounts.service import Users
 from kurz.accounts.sessions import Sessions
 from kurz.analytics import scheduled as analytics_jobs
 from kurz.analytics.journal import place
@@ -99,10 +100,11 @@ class Parts:
     access: Access
     keys: Keys
     links: Links
+    users: Users
     stats: Stats
     # The audit log's reading side and retention.
     audit: AuditLog
-    # Argon2id hashing; tests pass a cheap one to `build`.
+    # Argon2id, shared so that its `work` counts every hash (tests pass a cheap Cost).
     passwords: Passwords
     sessions: Sessions
     idempotency: Idempotency
@@ -219,6 +221,14 @@ def build(
         access=Access(db=db, limits=limits, clock=clock, principals=principals),
         keys=Keys(db=db, clock=clock),
         links=links,
+        users=Users(
+            db=db,
+            clock=clock,
+            passwords=passwords,
+            base_url=settings.base_url,
+            limits=limits,
+            cache=targets,
+        ),
         stats=Stats(db=db, clock=clock),
         audit=audit,
         passwords=passwords,

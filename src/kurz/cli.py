@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
@@ -16,8 +17,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
+from kurz.accounts import Passwords
+from kurz.accounts.firstrun import FirstRun, SetupError, first_run
+from kurz.accounts.models import UserRead
+from kurz.accounts.service import Actor, Users
 from kurz.auth.keys import Keys
 from kurz.auth.models import (
     SCOPES,
@@ -50,6 +55,8 @@ keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 jobs = typer.Typer(help="Inspect background jobs, and retry dead ones.", no_args_is_help=True)
 app.add_typer(jobs, name="jobs")
+people = typer.Typer(help="Manage the people who sign in.", no_args_is_help=True)
+app.add_typer(people, name="users")
 err = Console(stderr=True)
 # serve and worker log (kurz.logs); the other commands print for a person.
 log = logging.getLogger(__name__)
@@ -110,6 +117,7 @@ def serve() -> None:
 
     # Fails here, with the message, rather than as a traceback from the server's lifespan.
     _with_db(settings, ready)
+    _first_run(settings)
     if settings.grpc_port and not _can_listen(settings.host, settings.grpc_port):
         where = f"{settings.host}:{settings.grpc_port}"
         raise _fail(f"cannot serve gRPC on {where}: the port is in use "
@@ -133,6 +141,38 @@ def serve() -> None:
         server_header=False,
         proxy_headers=False,
     )
+
+
+def _users(settings: Settings, db: Database) -> Users:
+    return Users(db=db, clock=system_clock, passwords=Passwords(), base_url=settings.base_url)
+
+
+def _first_run(settings: Settings) -> None:
+    """The initial admin from KURZ_INITIAL_ADMIN_*, or, while no admin can sign in, a
+    setup link on stderr (docs/accounts.md, First run)."""
+
+    async def work(db: Database) -> FirstRun:
+        return await first_run(
+            _users(settings, db),
+            email=settings.initial_admin_email,
+            password_file=settings.initial_admin_password_file,
+        )
+
+    try:
+        done = _with_db(settings, work)
+    except SetupError as exc:
+        raise _fail(str(exc)) from None
+    if done.created:
+        log.info("made the initial admin %s (KURZ_INITIAL_ADMIN_EMAIL)", done.created)
+    if done.kept:
+        log.info("KURZ_INITIAL_ADMIN_EMAIL: %s has an account, left as it is", done.kept)
+    if done.setup_url:
+        # A log record like every other line on stderr (text or JSON, for log shippers),
+        # a warning so that it stands out, and one line so that it is kept whole.
+        log.warning(
+            "No admin can sign in yet. Open %s within an hour to create the first admin.",
+            done.setup_url,
+        )
 
 
 def _can_listen(host: str, port: int) -> bool:
@@ -356,6 +396,95 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 
     _with_db(settings, work)
     err.print(f"revoked key {key_id}", highlight=False)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not sys.stdin.isatty():
+        raise _fail("no terminal to ask for the password on: send it with --password-stdin")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@people.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Their email address, which they sign in with.")],
+    admin: Annotated[bool, typer.Option(help="May manage users, keys and every link.")] = False,
+    name: Annotated[str, typer.Option(help="How they are shown to others.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from the first line of stdin.")
+    ] = False,
+) -> None:
+    """Create a user with a password (asked twice on a terminal)."""
+    settings = _settings()
+    password = _read_password(password_stdin)
+
+    async def work(db: Database) -> UserRead:
+        return await _users(settings, db).create(
+            email=email, password=password, role="admin" if admin else "member", display_name=name
+        )
+
+    try:
+        user = _with_db(settings, work)
+    except Problem as problem:
+        raise _fail(problem.detail) from None
+    err.print(f"created {user.role} {user.email} (id {user.id})", highlight=False, markup=False)
+
+
+@people.command("list")
+def users_list() -> None:
+    """List users, oldest first."""
+    settings = _settings()
+
+    async def work(db: Database) -> list[UserRead]:
+        users = _users(settings, db)
+        found: list[UserRead] = []
+        cursor = None
+        while True:
+            page = await users.list_(limit=100, cursor=cursor)
+            found += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+
+    found = _with_db(settings, work)
+    table = Table("id", "name", "role", "password", "disabled", "created", "last seen")
+    # Whole, however narrow the terminal (or a pipe's 80 columns): it is what names them.
+    longest = max((len(user.email) for user in found), default=5)
+    table.columns.insert(1, Column("email", no_wrap=True, min_width=min(longest, 80)))
+    for user in found:
+        table.add_row(
+            str(user.id),
+            user.email,
+            user.display_name,
+            user.role,
+            "yes" if user.has_password else "no",
+            user.disabled_at.isoformat(timespec="seconds") if user.disabled_at else "",
+            user.created_at.isoformat(timespec="seconds"),
+            user.last_seen_at.isoformat(timespec="seconds") if user.last_seen_at else "",
+        )
+    Console().print(table)
+
+
+@people.command("reset-link")
+def users_reset_link(
+    email: Annotated[str, typer.Option(help="The email address of the user.")],
+) -> None:
+    """Print a one-time link (7 days) for the user to choose a new password with: for
+    an admin locked out, from a shell on the server."""
+    settings = _settings()
+
+    async def work(db: Database) -> str:
+        users = _users(settings, db)
+        user = await users.by_email(email=email)
+        return (await users.reset_link(user_id=user.id, actor=Actor())).reset_url
+
+    try:
+        url = _with_db(settings, work)
+    except Problem as problem:
+        raise _fail(problem.detail) from None
+    typer.echo(url)
 
 
 @jobs.command("list")

@@ -17,12 +17,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from kurz.accounts import users
+from kurz.accounts import Passwords, users
+from kurz.accounts.service import Users
 from kurz.app import KurzApp, create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, Scope, scopes_for
@@ -30,14 +32,16 @@ from kurz.bootstrap import build
 from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED
+from kurz.db.tables import api_keys
 from kurz.idempotency import Keyed
 from tests.conftest import BASE_URL, NO_LIMITS, PG_ADMIN_DSN
-from tests.support import FakeClock
+from tests.support import CHEAP_PASSWORDS, FakeClock
 
 PROBLEM = "application/problem+json"
 LINKS = "/api/v1/links"
 KEYS = "/api/v1/keys"
 SESSION = "/api/v1/session"
+USERS = "/api/v1/users"
 
 # Operation ids, by method and path template.
 OPERATIONS = {
@@ -64,6 +68,16 @@ OPERATIONS = {
     ("delete", "/api/v1/me/sessions"): "signOutEverywhere",
     ("get", "/{code}"): "followLink",
     ("head", "/{code}"): "followLinkHead",
+    ("get", USERS): "listUsers",
+    ("post", USERS): "inviteUser",
+    ("get", "/api/v1/invitations"): "listInvitations",
+    ("get", USERS + "/{user_id}"): "getUser",
+    ("patch", USERS + "/{user_id}"): "updateUser",
+    ("delete", USERS + "/{user_id}"): "deleteUser",
+    ("post", USERS + "/{user_id}/reset-link"): "createResetLink",
+    ("post", "/api/v1/invitations/{token}"): "acceptInvitation",
+    ("post", "/api/v1/password-resets/{token}"): "resetPassword",
+    ("post", "/api/v1/setup/{token}"): "completeSetup",
 }
 
 # Every /api/ operation (and /metrics) runs the API-key check: 401, or 429 for the
@@ -81,6 +95,10 @@ BODY = {400, 413}
 # The redirect: its four statuses, no such link (404), expired or used up (410), the
 # client's `redirect` policy (429), the database on a cache miss or a capped link (503).
 FOLLOW = {301, 302, 307, 308, 404, 410, 429, 500, 503}
+# The one-time links' routes take no key: a bad, used or expired link is a 410, and
+# counts against the client's `auth-fail` policy (429); the link's lookup reads the
+# database (503).
+TOKEN = {410, 429, 500, 503} | BODY
 
 SENDS: dict[str, set[int]] = {
     "healthz": {200, 500},
@@ -117,12 +135,36 @@ SENDS: dict[str, set[int]] = {
     # 422: a wrong current password, or a new one too short.
     "changePassword": {204, 422} | BODY | API | CSRF,
     "signOutEverywhere": {204} | API | CSRF,
+    "listUsers": {200, 422} | SCOPED,
+    # 409: the address has an account.
+    "inviteUser": {201, 409, 422} | BODY | SCOPED,
+    "listInvitations": {200} | SCOPED,
+    # 422: an id that is not a number.
+    "getUser": {200, 404, 422} | SCOPED,
+    # 409: the last enabled admin.
+    "updateUser": {200, 404, 409, 422} | BODY | SCOPED,
+    # 409: the last enabled admin, or the caller itself; 422: no say on the links.
+    "deleteUser": {204, 404, 409, 422} | SCOPED,
+    "createResetLink": {201, 404, 422} | SCOPED,
+    # 409: the address got an account meanwhile.
+    "acceptInvitation": {201, 409, 422} | TOKEN,
+    "resetPassword": {204, 422} | TOKEN,
+    "completeSetup": {201, 409, 422} | TOKEN,
 }
 
 # Operations whose every response may carry RateLimit and RateLimit-Policy: a policy
 # is checked before their handler runs, and RateLimitHeaders adds the fields to
 # whatever answer follows.
-LIMITED = set(SENDS) - {"healthz", "readyz", "signIn"}
+# Not counted against the api policy: probes, signing in (its own policies), and the
+# one-time links (a failed one counts against auth-fail).
+LIMITED = set(SENDS) - {
+    "healthz",
+    "readyz",
+    "signIn",
+    "acceptInvitation",
+    "resetPassword",
+    "completeSetup",
+}
 
 # The other headers of kurz's own, by operation and status.
 HEADERS: dict[tuple[str, int], set[str]] = {
@@ -288,7 +330,7 @@ class Document:
 
 @asynccontextmanager
 async def running(settings: Settings, clock: FakeClock) -> AsyncIterator[KurzApp]:
-    app = create_app(build(settings, clock=clock))
+    app = create_app(build(settings, clock=clock, passwords=Passwords(CHEAP_PASSWORDS)))
     async with app.router.lifespan_context(app):
         yield app
 
@@ -716,6 +758,122 @@ async def provoke_session_limits(doc: Document, app: KurzApp) -> None:
             doc.check(response, op_id, 429)
 
 
+async def provoke_users(doc: Document, app: KurzApp, database_url: str) -> None:
+    admin_id, secret = await new_key(app, "root", admin=True)
+    async with app.state.kurz.db.read() as conn:
+        admin_id = await conn.scalar(sa.select(api_keys.c.user_id).where(api_keys.c.id == admin_id))
+    _, plain = await new_key(app, "mia")
+    check = doc.check
+    users: Users = app.state.kurz.users
+    me = f"{USERS}/{admin_id}"
+    as_json = {"Content-Type": "application/json"}
+    big = b" " * 70_000
+    async with client(app, secret) as admin, client(app, plain) as mia, client(app) as anon:
+        for op_id, method, path in [
+            ("listUsers", "GET", USERS),
+            ("inviteUser", "POST", USERS),
+            ("listInvitations", "GET", "/api/v1/invitations"),
+            ("getUser", "GET", me),
+            ("updateUser", "PATCH", me),
+            ("deleteUser", "DELETE", me),
+            ("createResetLink", "POST", f"{me}/reset-link"),
+        ]:
+            body = {"email": "x@example.com"} if method in {"POST", "PATCH"} else None
+            check(await mia.request(method, path, json=body), op_id, 403)
+            check(await anon.request(method, path, json=body), op_id, 401)
+
+        # listUsers, listInvitations, getUser
+        check(await admin.get(USERS), "listUsers", 200)
+        check(await admin.get(USERS, params={"limit": 0}), "listUsers", 422)
+        check(await admin.get("/api/v1/invitations"), "listInvitations", 200)
+        check(await admin.get(me), "getUser", 200)
+        check(await admin.get(f"{USERS}/999999"), "getUser", 404)
+        check(await admin.get(f"{USERS}/me"), "getUser", 422)
+
+        # inviteUser
+        invited = check(
+            await admin.post(USERS, json={"email": "new@example.com"}), "inviteUser", 201
+        )
+        own_email = (await admin.get(me)).json()["email"]
+        check(await admin.post(USERS, json={"email": own_email}), "inviteUser", 409)
+        check(await admin.post(USERS, json={"email": "nobody"}), "inviteUser", 422)
+        check(await admin.post(USERS, content=b"{", headers=as_json), "inviteUser", 400)
+        check(await admin.post(USERS, content=big, headers=as_json), "inviteUser", 413)
+
+        # acceptInvitation
+        token = invited.json()["invitation_url"].rsplit("/", 1)[1]
+        accept = f"/api/v1/invitations/{token}"
+        check(await anon.post(accept, json={"password": "short"}), "acceptInvitation", 422)
+        check(await anon.post(accept, content=b"{", headers=as_json), "acceptInvitation", 400)
+        check(await anon.post(accept, content=big, headers=as_json), "acceptInvitation", 413)
+        joined = check(
+            await anon.post(accept, json={"password": "long enough"}), "acceptInvitation", 201
+        )
+        check(await anon.post(accept, json={"password": "long enough"}), "acceptInvitation", 410)
+        taken = await admin.post(USERS, json={"email": "late@example.com"})
+        await users.create(email="late@example.com", password="long enough")
+        late = f"/api/v1/invitations/{taken.json()['invitation_url'].rsplit('/', 1)[1]}"
+        check(await anon.post(late, json={"password": "long enough"}), "acceptInvitation", 409)
+
+        # updateUser, createResetLink, resetPassword
+        joined_id = joined.json()["id"]
+        one = f"{USERS}/{joined_id}"
+        check(await admin.patch(one, json={"display_name": "New"}), "updateUser", 200)
+        check(await admin.patch(one, json={"role": "owner"}), "updateUser", 422)
+        check(await admin.patch(f"{USERS}/999999", json={}), "updateUser", 404)
+        check(await admin.patch(one, content=b"{", headers=as_json), "updateUser", 400)
+        check(await admin.patch(one, content=big, headers=as_json), "updateUser", 413)
+        others = (await admin.get(USERS, params={"role": "admin", "limit": 100})).json()["items"]
+        for other in others:
+            if other["id"] != admin_id:
+                await admin.patch(f"{USERS}/{other['id']}", json={"disabled": True})
+        check(await admin.patch(me, json={"role": "member"}), "updateUser", 409)
+        link = check(await admin.post(f"{one}/reset-link"), "createResetLink", 201)
+        check(await admin.post(f"{USERS}/999999/reset-link"), "createResetLink", 404)
+        check(await admin.post(f"{USERS}/me/reset-link"), "createResetLink", 422)
+        reset = f"/api/v1/password-resets/{link.json()['reset_url'].rsplit('/', 1)[1]}"
+        check(await anon.post(reset, json={"password": "short"}), "resetPassword", 422)
+        check(await anon.post(reset, content=b"{", headers=as_json), "resetPassword", 400)
+        check(await anon.post(reset, content=big, headers=as_json), "resetPassword", 413)
+        check(await anon.post(reset, json={"password": "long enough"}), "resetPassword", 204)
+        check(await anon.post(reset, json={"password": "long enough"}), "resetPassword", 410)
+
+        # completeSetup: while no admin can sign in (the admins here have keys only).
+        url = await users.setup_link()
+        assert url is not None
+        setup = f"/api/v1/setup/{url.rsplit('/', 1)[1]}"
+        first = {"email": "first@example.com", "password": "long enough"}
+        check(await anon.post(setup, json={**first, "email": own_email}), "completeSetup", 409)
+        check(await anon.post(setup, json={**first, "password": "x"}), "completeSetup", 422)
+        check(await anon.post(setup, content=b"{", headers=as_json), "completeSetup", 400)
+        check(await anon.post(setup, content=big, headers=as_json), "completeSetup", 413)
+        check(await anon.post(setup, json=first), "completeSetup", 201)
+        check(await anon.post(setup, json=first), "completeSetup", 410)
+
+        # deleteUser
+        check(await admin.delete(one), "deleteUser", 422)
+        check(await admin.delete(f"{me}?links=delete"), "deleteUser", 409)
+        check(await admin.delete(f"{USERS}/999999?links=delete"), "deleteUser", 404)
+        check(await admin.delete(f"{one}?links=delete"), "deleteUser", 204)
+
+        # A database that went away: the key lookup, or the link's, fails first.
+        for op_id, method, path, body in [
+            ("listUsers", "GET", USERS, None),
+            ("inviteUser", "POST", USERS, {"email": "y@example.com"}),
+            ("listInvitations", "GET", "/api/v1/invitations", None),
+            ("getUser", "GET", me, None),
+            ("updateUser", "PATCH", me, {}),
+            ("deleteUser", "DELETE", f"{me}?links=delete", None),
+            ("createResetLink", "POST", f"{me}/reset-link", None),
+            ("acceptInvitation", "POST", accept, {"password": "long enough"}),
+            ("resetPassword", "POST", reset, {"password": "long enough"}),
+            ("completeSetup", "POST", setup, first),
+        ]:
+            await admin.get(USERS)  # a pooled connection to lose
+            await drop_connections(database_url)
+            check(await admin.request(method, path, json=body), op_id, 503)
+
+
 async def provoke_limits(doc: Document, app: KurzApp) -> None:
     """Every limited operation, once its policy is used up (the clock stands still)."""
     _, secret = await new_key(app, "dave", admin=True)
@@ -738,14 +896,32 @@ async def provoke_limits(doc: Document, app: KurzApp) -> None:
             ("createKey", "POST", KEYS),
             ("getKey", "GET", f"{KEYS}/1"),
             ("revokeKey", "DELETE", f"{KEYS}/1"),
+            ("listUsers", "GET", USERS),
+            ("inviteUser", "POST", USERS),
+            ("listInvitations", "GET", "/api/v1/invitations"),
+            ("getUser", "GET", f"{USERS}/1"),
+            ("updateUser", "PATCH", f"{USERS}/1"),
+            ("deleteUser", "DELETE", f"{USERS}/1"),
+            ("createResetLink", "POST", f"{USERS}/1/reset-link"),
         ]:
             payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
             response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
             assert response.headers["retry-after"]
             doc.check(response, op_id, 429)
-        # A wrong key counts against the client's auth-fail policy.
+        # A wrong key counts against the client's auth-fail policy, and so does a bad link.
         doc.check(await bad.get(LINKS), "listLinks", 401)
         doc.check(await bad.get(LINKS), "listLinks", 429)
+        for op_id, route in [
+            ("acceptInvitation", "invitations"),
+            ("resetPassword", "password-resets"),
+            ("completeSetup", "setup"),
+        ]:
+            body = {"email": "a@example.com", "password": "long enough"}
+            if route != "setup":
+                del body["email"]
+            response = await anon.post(f"/api/v1/{route}/guess", json=body)
+            assert response.headers["retry-after"]
+            doc.check(response, op_id, 429)
         for op_id, method in (("followLink", "GET"), ("followLinkHead", "HEAD")):
             doc.check(await anon.request(method, f"/{code}"), op_id, 429)
             doc.check(
@@ -773,6 +949,7 @@ async def test_every_status_kurz_sends_is_documented_as_sent(
         await provoke_service(doc, app, postgres_url)
         await provoke_redirects(doc, app, postgres_url, clock)
         await provoke_sessions(doc, app, postgres_url)
+        await provoke_users(doc, app, postgres_url)
     one_each = dict.fromkeys(NO_LIMITS, "1/60s")
     async with running(Settings.model_validate({**base, **one_each}), clock) as app:
         await provoke_limits(doc, app)

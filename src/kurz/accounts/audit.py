@@ -29,6 +29,7 @@ EVENTS = frozenset(
         "user-joined",  # an invitation was used
         "user-created",  # by `kurz users create`
         "role-changed",
+        "user-renamed",  # an admin changed a user's display name
         "user-disabled",
         "user-enabled",
         "user-deleted",

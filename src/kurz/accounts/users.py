@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kurz.db.tables import users
+from kurz.db.tables import api_keys, links, one_time_tokens, sessions, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,28 @@ async def by_email(conn: AsyncConnection, email: str) -> User | None:
     """The user with `email`, which must already be normalised (kurz.accounts.emails)."""
     row = (await conn.execute(select(*_COLUMNS).where(users.c.email == email))).first()
     return None if row is None else User(**row._asdict())
+
+
+async def list_(
+    conn: AsyncConnection,
+    *,
+    limit: int,
+    after: int | None = None,
+    role: str | None = None,
+    disabled: bool | None = None,
+) -> list[User]:
+    """Up to `limit` users by id, from after `after`; only `role`'s, only the
+    (not) `disabled`, if given."""
+    query = select(*_COLUMNS).order_by(users.c.id).limit(limit)
+    if after is not None:
+        query = query.where(users.c.id > after)
+    if role is not None:
+        query = query.where(users.c.role == role)
+    if disabled is not None:
+        query = query.where(
+            users.c.disabled_at.is_not(None) if disabled else users.c.disabled_at.is_(None)
+        )
+    return [User(**row._asdict()) for row in await conn.execute(query)]
 
 
 async def create(
@@ -98,3 +121,77 @@ async def any_admin_can_sign_in(conn: AsyncConnection) -> bool:
         )
     ).first()
     return row is not None
+
+
+async def change(conn: AsyncConnection, user_id: int, values: dict[str, Any]) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(values))
+
+
+async def enabled_admins(conn: AsyncConnection) -> list[int]:
+    """The enabled admins, their rows locked until the transaction ends (FOR UPDATE;
+    SQLite's writer holds the whole database anyway): a change that would leave none
+    waits for another in flight, then reads what it did."""
+    found = await conn.execute(
+        select(users.c.id)
+        .where(users.c.role == "admin", users.c.disabled_at.is_(None))
+        .order_by(users.c.id)
+        .with_for_update()
+    )
+    return list(found.scalars())
+
+
+async def end_sessions(conn: AsyncConnection, user_id: int) -> None:
+    await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """What went with a deleted user."""
+
+    # The codes of the links deleted with them (for the caches to forget).
+    deleted_codes: list[str]
+    # Their link rows given to the heir, tombstones included.
+    links_moved: int
+    keys_deleted: int
+
+
+async def remove(
+    conn: AsyncConnection,
+    *,
+    user_id: int,
+    heir_id: int,
+    delete_links: bool,
+    now: datetime,
+    by_user: int | None,
+    by_key: int | None,
+) -> Removed:
+    """Delete a user with their keys, sessions and one-time links; their links are
+    deleted first if `delete_links`, and every link row then goes to `heir_id`."""
+    codes: list[str] = []
+    if delete_links:
+        found = await conn.execute(
+            update(links)
+            .where(links.c.user_id == user_id, links.c.deleted_at.is_(None))
+            .values(
+                deleted_at=now,
+                updated_at=now,
+                updated_by_user_id=by_user,
+                updated_by_key_id=by_key,
+                version=links.c.version + 1,
+            )
+            .returning(links.c.code)
+        )
+        codes = list(found.scalars())
+    # Tombstones go to the heir too: a deleted link's row is what keeps its code from
+    # being handed out again, so it must outlive its user, and links.user_id must name
+    # someone (no listing shows a tombstone, so the heir never sees them).
+    moved = await conn.execute(
+        update(links).where(links.c.user_id == user_id).values(user_id=heir_id)
+    )
+    # api_keys.user_id must name someone too; links keep the ids of the keys that made
+    # them, which are not foreign keys.
+    keys = await conn.execute(delete(api_keys).where(api_keys.c.user_id == user_id))
+    await end_sessions(conn, user_id)
+    await conn.execute(delete(one_time_tokens).where(one_time_tokens.c.user_id == user_id))
+    await conn.execute(delete(users).where(users.c.id == user_id))
+    return Removed(codes, moved.rowcount, keys.rowcount)

@@ -43,6 +43,9 @@ _BY_HTTP_STATUS = {
 _BY_TYPE = {
     # Another request with the key is running: retry the whole call later.
     "idempotency-key-in-use": grpc.StatusCode.ABORTED,
+    # Not a conflict with something that exists: the state forbids the change.
+    "last-admin": grpc.StatusCode.FAILED_PRECONDITION,
+    "cannot-delete-self": grpc.StatusCode.FAILED_PRECONDITION,
 }
 # REST's names for fields that the proto names differently (from and to: the stats range).
 PROTO_FIELDS = {

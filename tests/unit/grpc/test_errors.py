@@ -49,6 +49,10 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     "method-not-allowed": (405, Code.INTERNAL),
     "alias-taken": (409, Code.ALREADY_EXISTS),
     "idempotency-key-in-use": (409, Code.ABORTED),
+    # Users are not in the gRPC API (yet); should a servicer raise these, they map so.
+    "email-taken": (409, Code.ALREADY_EXISTS),
+    "last-admin": (409, Code.FAILED_PRECONDITION),
+    "cannot-delete-self": (409, Code.FAILED_PRECONDITION),
     "link-not-active": (410, Code.NOT_FOUND),
     "link-expired": (410, Code.NOT_FOUND),
     "link-visits-exhausted": (410, Code.NOT_FOUND),
