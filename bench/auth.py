@@ -24,7 +24,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ import httpx
 
 from bench import harness
 from bench.harness import BenchError, cpu_model, source_state
-from bench.idempotency import Statements, _pg_admin
+from bench.idempotency import Statements
 from kurz.accounts import Passwords, users
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
@@ -42,9 +41,8 @@ from kurz.auth.models import ApiKeyCreate, scopes_for
 from kurz.bootstrap import build
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
-from kurz.db import READ_COMMITTED, Database, upgrade
+from kurz.db import READ_COMMITTED, Database
 
-PG_ADMIN = os.environ.get("KURZ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MODES = ("key", "session")
 EMAIL = "bench@example.com"
 PASSWORD = "bench-password-1"  # noqa: S105
@@ -138,23 +136,8 @@ async def measure(url: str, opts: Options) -> Figures:
 
 
 async def run_backend(backend: str, opts: Options) -> Figures:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="kurz-auth-") as tmp:
-            url = f"sqlite:///{tmp}/kurz.db"
-            db = Database.from_url(url)
-            await upgrade(db)
-            await db.dispose()
-            return await measure(url, opts)
-    name = f"kurz_bench_auth_{os.getpid()}"
-    await _pg_admin(f"CREATE DATABASE {name}")
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    try:
-        db = Database.from_url(url)
-        await upgrade(db)
-        await db.dispose()
+    async with harness.migrated_database(backend, "auth") as url:
         return await measure(url, opts)
-    finally:
-        await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @dataclass(frozen=True)

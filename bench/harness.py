@@ -17,16 +17,18 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+import asyncpg
 import httpx
 import redis
 
@@ -407,3 +409,39 @@ def record(title: str, command: str, lines: Sequence[str]) -> None:
     with RECORD.open("a") as out:
         out.write("\n".join(section))
     print(f"appended to {RECORD.relative_to(RECORD.parents[1])}")
+
+
+# Where benches make their PostgreSQL databases (each its own, dropped after).
+PG_ADMIN = os.environ.get("KURZ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def _pg_admin(statement: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def migrated_database(backend: str, prefix: str) -> AsyncIterator[str]:
+    """The URL of a fresh database with kurz's schema, for one run: a SQLite file, or
+    a PostgreSQL database made on KURZ_BENCH_PG and dropped after."""
+    from kurz.db import Database, upgrade  # kurz only where a bench needs it
+
+    async def migrated(url: str) -> str:
+        db = Database.from_url(url)
+        await upgrade(db)
+        await db.dispose()
+        return url
+
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix=f"kurz-{prefix}-") as tmp:
+            yield await migrated(f"sqlite:///{tmp}/kurz.db")
+        return
+    name = f"kurz_bench_{prefix}_{os.getpid()}"
+    await _pg_admin(f"CREATE DATABASE {name}")
+    try:
+        yield await migrated(PG_ADMIN.rsplit("/", 1)[0] + "/" + name)
+    finally:
+        await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

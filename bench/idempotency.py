@@ -24,7 +24,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -43,9 +42,8 @@ from kurz.auth.models import ApiKeyCreate
 from kurz.bootstrap import build
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
-from kurz.db import READ_COMMITTED, Database, upgrade
+from kurz.db import READ_COMMITTED, Database
 
-PG_ADMIN = os.environ.get("KURZ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MODES = ("unkeyed", "keyed", "replayed")
 GOAL = 0.30  # a keyed POST costs under 30% more than an unkeyed one
 
@@ -132,32 +130,9 @@ async def measure(url: str, opts: Options) -> Figures:
     return figures
 
 
-async def _pg_admin(statement: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 async def run_backend(backend: str, opts: Options) -> Figures:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="kurz-idem-") as tmp:
-            url = f"sqlite:///{tmp}/kurz.db"
-            db = Database.from_url(url)
-            await upgrade(db)
-            await db.dispose()
-            return await measure(url, opts)
-    name = f"kurz_bench_idem_{os.getpid()}"
-    await _pg_admin(f"CREATE DATABASE {name}")
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    try:
-        db = Database.from_url(url)
-        await upgrade(db)
-        await db.dispose()
+    async with harness.migrated_database(backend, "idem") as url:
         return await measure(url, opts)
-    finally:
-        await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @dataclass(frozen=True)
