@@ -208,7 +208,15 @@ def build(
         idle_ttl=settings.session_idle_ttl,
         absolute_ttl=settings.session_absolute_ttl,
     )
-    account_jobs.register(registry, audit=audit, sessions=sessions)
+    users = Users(
+        db=db,
+        clock=clock,
+        passwords=passwords,
+        base_url=settings.base_url,
+        limits=limits,
+        cache=targets,
+    )
+    account_jobs.register(registry, audit=audit, sessions=sessions, users=users)
     return Parts(
         settings=settings,
         clock=clock,
@@ -221,14 +229,7 @@ def build(
         access=Access(db=db, limits=limits, clock=clock, principals=principals),
         keys=Keys(db=db, clock=clock),
         links=links,
-        users=Users(
-            db=db,
-            clock=clock,
-            passwords=passwords,
-            base_url=settings.base_url,
-            limits=limits,
-            cache=targets,
-        ),
+        users=users,
         stats=Stats(db=db, clock=clock),
         audit=audit,
         passwords=passwords,

@@ -464,3 +464,8 @@ class Users:
                 return None
             issued = await tokens.issue(conn, purpose="setup", now=utcnow(self.clock))
         return self.url("setup", issued.token)
+
+    async def purge_spent_links(self) -> int:
+        """Forget the one-time links used or expired; how many (a daily job)."""
+        async with self.db.write(READ_COMMITTED) as conn:
+            return await tokens.delete_spent(conn, now=utcnow(self.clock))

@@ -187,3 +187,15 @@ async def pending_invitations(conn: AsyncConnection, *, now: datetime) -> list[T
 async def withdraw_resets(conn: AsyncConnection, *, user_id: int) -> None:
     """Drop `user_id`'s unused reset links (their password was just set)."""
     await _withdraw(conn, purpose="reset", email=None, user_id=user_id)
+
+
+async def delete_spent(conn: AsyncConnection, *, now: datetime) -> int:
+    """Forget the tokens used or past their time; how many. A link whose token is gone
+    gets the answer a used or expired one gets (kurz.accounts.problems), so nothing
+    needs them once spent."""
+    result = await conn.execute(
+        delete(one_time_tokens).where(
+            (one_time_tokens.c.used_at.is_not(None)) | (one_time_tokens.c.expires_at <= now)
+        )
+    )
+    return result.rowcount
