@@ -84,6 +84,10 @@ users = Table(
     CheckConstraint("role IN ('admin', 'member')", name="role"),
     # Sign-in and invitations: SELECT ... WHERE email = :email.
     Index("uq_users_email", "email", unique=True),
+    # SQLite would otherwise give a deleted user's id to the next user made, and the
+    # audit log and links' created_by, which outlive the user, would name the new one.
+    # (PostgreSQL's sequences never hand out an id twice.)
+    sqlite_autoincrement=True,
 )
 
 api_keys = Table(
@@ -108,6 +112,8 @@ api_keys = Table(
     # A user's keys, for listing and for ending them all with the user:
     #   SELECT ... WHERE user_id = :user
     Index("ix_api_keys_user_id", "user_id"),
+    # As for users: a deleted user's keys are deleted, and their ids must not return.
+    sqlite_autoincrement=True,
 )
 
 # A signed-in browser. The cookie holds a random 256-bit id; the row is found by its

@@ -53,6 +53,13 @@ def upgrade() -> None:
         batch.drop_column("is_admin")
         batch.drop_column("is_proxy")
     op.create_index("ix_api_keys_user_id", "api_keys", ["user_id"])
+    if op.get_bind().dialect.name == "sqlite":
+        # Users and keys can now be deleted: ids that never come back (kurz.db.tables).
+        for table in ("users", "api_keys"):
+            with op.batch_alter_table(
+                table, recreate="always", table_kwargs={"sqlite_autoincrement": True}
+            ):
+                pass
 
     op.drop_index("ix_links_owner_id_id", table_name="links")
     op.add_column("links", sa.Column("created_by_user_id", BigId, nullable=True))
