@@ -11,9 +11,7 @@ from kurz.accounts.sessions import Sessions
 from kurz.jobs import Registry
 
 
-def register(
-    registry: Registry, *, audit: AuditLog, sessions: Sessions, users: Users
-) -> None:
+def register(registry: Registry, *, audit: AuditLog, sessions: Sessions, users: Users) -> None:
     """Purge old audit events every hour; ended sessions and spent one-time links
     (setup, invitations, resets) once a day. A request with
     an ended session deletes its row at once; the purge forgets those that no request
