@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-grpc lab lab-locking lab-indexing lab-isolation lab-cap clean
+.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-grpc lab lab-locking lab-indexing lab-isolation lab-cap clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -101,6 +101,9 @@ lab-isolation: $(STAMP) ## Lost updates and write skew by isolation level, Postg
 
 lab-cap: $(STAMP) ## Stop each dependency under a running kurz: what keeps working, how it fails, recovery (docs/lab/cap.md)
 	$(BIN)/python -m bench.lab.cap --write
+
+bench-geo: $(STAMP) ## A country lookup in the shipped IP data, and what countries add to a new visitor's click (derived and recorded)
+	$(BIN)/python -m bench.geo
 
 bench-auth: $(STAMP) ## GET /api/v1/links/{code} with an API key against with a session cookie, SQLite and PostgreSQL
 	$(BIN)/python -m bench.auth

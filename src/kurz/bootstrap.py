@@ -33,6 +33,7 @@ from kurz.cache.nodes import node_client, parse_node
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
+from kurz.geo import ShippedLocator
 from kurz.idempotency import Idempotency
 from kurz.jobs import JobStore, Registry
 from kurz.limits import ServiceLimits
@@ -168,6 +169,9 @@ def build(
             redis=redis.dedicated(settings.redis_url, 10.0) if settings.redis_url else None,
             claim_idle=settings.analytics_claim_idle,
             journal=place(settings),
+            locate=ShippedLocator().country if settings.geoip == "shipped" else None,
+            country_header=settings.geoip_header,
+            trusted=settings.trusted_proxies,
         )
     visits = Visits(
         targets=targets,

@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     # Scaled out: how long a batch read from the click stream may stay unacknowledged
     # before another worker takes it over, its reader presumed dead.
     analytics_claim_idle: float = Field(default=30.0, gt=0)
+    # Where visitors are, for click statistics' countries (kurz.geo): "shipped", the
+    # IP-to-country data installed with kurz (works offline), or "off".
+    geoip: Literal["shipped", "off"] = "shipped"
+    # A header in which a proxy in front of kurz names the visitor's country (e.g.
+    # CF-IPCountry); believed only from KURZ_TRUSTED_PROXIES, and then over the data.
+    geoip_header: str = Field(default="", pattern=r"^[A-Za-z0-9-]*$", max_length=64)
     # How long raw click events are kept (the rollups are kept for good).
     analytics_retention: float = Field(default=30 * 86_400.0, ge=3_600.0)
     # Journal each click to a memory-mapped file before its redirect is answered, so

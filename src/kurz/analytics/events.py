@@ -124,11 +124,19 @@ class Visits:
     (tests/unit/analytics/test_events.py holds them equal).
     """
 
-    __slots__ = ("_entry", "_known", "_max", "_salt", "_until")
+    __slots__ = ("_entry", "_known", "_locate", "_max", "_salt", "_until")
 
-    def __init__(self, salt: DailySalt, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        salt: DailySalt,
+        max_entries: int = 10_000,
+        *,
+        locate: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._salt = salt
         self._max = max_entries
+        # The country of an address (kurz.geo), asked once per visitor and day.
+        self._locate = locate
         self._known: dict[tuple[str, bytes | None, bytes | None], _Common] = {}
         # The salt's entry the dict was filled under, and when its day ends.
         self._entry: object = None
@@ -144,14 +152,17 @@ class Visits:
         client_ip: str,
         user_agent: bytes | None,
         referer: bytes | None,
+        country: bytes | None = None,
     ) -> ClickEvent:
-        """The click of a redirect at `at`, its header values as the request sent them."""
+        """The click of a redirect at `at`, its header values as the request sent them;
+        `country`, a trusted proxy's word for where the visitor is (kurz.geo otherwise).
+        """
         if at >= self._until or self._salt.entry is not self._entry:
             self._renew()
         key = (client_ip, user_agent, referer)
         common = self._known.get(key)
         if common is None:
-            common = self._derive(client_ip, user_agent, referer)
+            common = self._derive(client_ip, user_agent, referer, country)
             if (user_agent is None or len(user_agent) <= _MAX_KEPT_FIELD) and (
                 referer is None or len(referer) <= _MAX_KEPT_FIELD
             ):
@@ -167,7 +178,16 @@ class Visits:
         self._until = (entry[0] + 1) * _DAY
         self._known.clear()
 
-    def _derive(self, client_ip: str, user_agent: bytes | None, referer: bytes | None) -> _Common:
+    def _derive(
+        self,
+        client_ip: str,
+        user_agent: bytes | None,
+        referer: bytes | None,
+        told: bytes | None,
+    ) -> _Common:
+        country = told_country(told)
+        if country is None and self._locate is not None:
+            country = self._locate(client_ip)
         event = from_request(
             link_id=0,
             at=0.0,
@@ -175,8 +195,19 @@ class Visits:
             user_agent=None if user_agent is None else user_agent.decode("latin-1"),
             referer=None if referer is None else referer.decode("latin-1"),
             salt=self._salt,
+            country=country,
         )
         return event[2:]
+
+
+def told_country(value: bytes | None) -> str | None:
+    """A proxy's country header (CF-IPCountry and the like) as an ISO 3166-1 alpha-2
+    code; None for none, and for its codes that name no country (Cloudflare's XX for
+    unknown, T1 for Tor)."""
+    if value is None or len(value) != 2 or not value.isalpha():
+        return None
+    code = value.decode("ascii").upper()
+    return None if code in {"XX", "T1"} else code
 
 
 def encode(events: Sequence[ClickEvent]) -> str:

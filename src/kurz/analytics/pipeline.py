@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from ipaddress import IPv4Network, IPv6Network
 
 from redis.asyncio import Redis
 
@@ -53,11 +54,21 @@ class Analytics:
         redis: Redis | None = None,
         claim_idle: float = 30.0,
         journal: Place | None = None,
+        locate: Callable[[str], str | None] | None = None,
+        country_header: str = "",
+        trusted: tuple[IPv4Network | IPv6Network, ...] = (),
     ) -> None:
         self.store = ClickStore(db)
         self.salt = DailySalt(clock)
         self.queue: BatchQueue[ClickEvent] = BatchQueue(queue_size)
-        self.recorder = ClickRecorder(self.queue, clock=clock, salt=self.salt)
+        self.recorder = ClickRecorder(
+            self.queue,
+            clock=clock,
+            salt=self.salt,
+            locate=locate,
+            country_header=country_header,
+            trusted=trusted,
+        )
         self._salts = SaltKeeper(db, self.salt, clock)
         # Owned by the caller (kurz.bootstrap), which closes it.
         self.redis = redis

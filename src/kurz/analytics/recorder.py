@@ -7,18 +7,31 @@ the click journal (kurz.analytics.journal), which outlives the process.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from kurz.analytics.events import ClickEvent, DailySalt, Visits, from_request
 from kurz.analytics.journal import ClickJournal
 from kurz.analytics.queue import BatchQueue
+from kurz.limits import within
 from kurz.types import Clock
 
 
 class ClickRecorder:
     """Turns redirects into queued ClickEvents."""
 
-    __slots__ = ("_clock", "_salt", "_visits", "journal", "queue")
+    __slots__ = (
+        "_clock",
+        "_header",
+        "_locate",
+        "_salt",
+        "_trusted",
+        "_visits",
+        "click",
+        "journal",
+        "queue",
+    )
 
     def __init__(
         self,
@@ -26,17 +39,28 @@ class ClickRecorder:
         *,
         clock: Clock,
         salt: DailySalt | None = None,
+        locate: Callable[[str], str | None] | None = None,
+        country_header: str = "",
+        trusted: tuple[IPv4Network | IPv6Network, ...] = (),
     ) -> None:
         self.queue = queue
         self._clock = clock
         self._salt = salt or DailySalt(clock=clock)
-        self._visits = Visits(self._salt)
+        self._locate = locate
+        self._visits = Visits(self._salt, locate=locate)
         self.journal: ClickJournal | None = None
+        # A trusted proxy's header naming the visitor's country (KURZ_GEOIP_HEADER).
+        # Without one, `click` reads no more headers than it did before countries.
+        self._header = country_header.lower().encode("latin-1") or None
+        self._trusted = trusted
+        self.click: Callable[[int, Any, str], bool] = (
+            self._click if self._header is None else self._click_told
+        )
 
-    def click(self, link_id: int, scope: Any, client_ip: str) -> bool:
-        """Queue the click a redirect made for `client_ip` (which the redirect path has
-        worked out for its limit already); False when it was none (a HEAD: a link
-        preview, an uptime check) or the queue was full (counted)."""
+    def _click(self, link_id: int, scope: Any, client_ip: str) -> bool:
+        """`click`: queue the click a redirect made for `client_ip` (which the redirect
+        path has worked out for its limit already); False when it was none (a HEAD: a
+        link preview, an uptime check) or the queue was full (counted)."""
         if scope["method"] != "GET":
             return False
         user_agent = referer = None
@@ -46,6 +70,26 @@ class ClickRecorder:
             elif name == b"referer":
                 referer = value
         event = self._visits.event(link_id, self._clock(), client_ip, user_agent, referer)
+        return self._queue(event)
+
+    def _click_told(self, link_id: int, scope: Any, client_ip: str) -> bool:
+        """`click`, believing the country header when a trusted proxy sent it."""
+        if scope["method"] != "GET":
+            return False
+        user_agent = referer = told = None
+        header = self._header
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = value
+            elif name == b"referer":
+                referer = value
+            elif name == header:
+                told = value
+        if told is not None:
+            client = scope.get("client")
+            if not client or not within(client[0], self._trusted):
+                told = None  # anyone can send the header; only a trusted proxy is believed
+        event = self._visits.event(link_id, self._clock(), client_ip, user_agent, referer, told)
         return self._queue(event)
 
     def visit(
@@ -59,6 +103,7 @@ class ClickRecorder:
             user_agent=user_agent,
             referer=referer,
             salt=self._salt,
+            country=None if self._locate is None else self._locate(client_ip),
         )
         return self._queue(event)
 
