@@ -117,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     loaded = time.perf_counter() - started
     ips = addresses(args.lookups)
     located = sum(locator.country(ip) is not None for ip in ips) / len(ips)
-    per_lookup, without, with_ = [], [], []
+    per_lookup: list[float] = []
+    without: list[float] = []
+    with_: list[float] = []
     piped: dict[bool, list[float]] = {False: [], True: []}
     lookups(locator, ips[:1_000])  # warm-up
     for round_ in range(args.rounds):
