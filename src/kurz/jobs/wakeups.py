@@ -36,6 +36,8 @@ class Wakeups:
         self._listener: Any = None
         self._connecting: asyncio.Task[bool] | None = None
         self._waiters: set[asyncio.Event] = set()
+        # Set whenever a wait registers, for `until_waiting`.
+        self._registered = asyncio.Event()
 
     async def wait(self, seconds: float, /) -> None:
         """Sleep up to `seconds`; on PostgreSQL, wake as soon as a job is enqueued."""
@@ -46,6 +48,7 @@ class Wakeups:
         # consume another's wake-up.
         woken = asyncio.Event()
         self._waiters.add(woken)
+        self._registered.set()
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), seconds)
@@ -56,6 +59,13 @@ class Wakeups:
     def waiting(self) -> int:
         """How many waits an enqueue would end now."""
         return len(self._waiters)
+
+    async def until_waiting(self, count: int) -> None:
+        """Return once `count` waits are registered: an enqueue sent then ends them all
+        (how a test, or anything that must not send a wake-up too early, knows)."""
+        while len(self._waiters) < count:
+            self._registered.clear()
+            await self._registered.wait()
 
     async def listening(self) -> bool:
         """Whether enqueues are heard; opens the listening connection on first use."""

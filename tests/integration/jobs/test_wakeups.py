@@ -22,10 +22,8 @@ async def test_a_committed_enqueue_ends_every_wait(store: JobStore, db: Database
     assert await wakeups.listening()
     waits = [asyncio.create_task(wakeups.wait(FOREVER)) for _ in range(2)]
     async with asyncio.timeout(HANG_GUARD):
-        # Each wait registers before the enqueue is sent: yield until both have, however
-        # many turns of the loop that takes.
-        while wakeups.waiting < 2:  # noqa: ASYNC110 (the waits are other tasks' state)
-            await asyncio.sleep(0)
+        # Each wait registers before the enqueue is sent.
+        await wakeups.until_waiting(2)
         assert not any(wait.done() for wait in waits)
         await store.enqueue("k", queue="mail")
         await asyncio.gather(*waits)
