@@ -6,6 +6,8 @@ wrk on CPU 1, and benchmarks compare ratios measured side by side in one run.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import math
 import os
@@ -21,12 +23,12 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import asyncpg
 import httpx
@@ -34,6 +36,9 @@ import redis
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 30.0
+
+
+T = TypeVar("T")
 
 
 class BenchError(Exception):
@@ -445,3 +450,47 @@ async def migrated_database(backend: str, prefix: str) -> AsyncIterator[str]:
         yield await migrated(PG_ADMIN.rsplit("/", 1)[0] + "/" + name)
     finally:
         await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@dataclass(frozen=True)
+class BackendRun:
+    """What a bench over both databases was asked for (bench.idempotency, bench.auth)."""
+
+    requests: int
+    rounds: int
+    backends: tuple[str, ...]
+    no_record: bool
+
+
+def backend_run(
+    argv: Sequence[str], *, prog: str, doc: str | None, requests: int, unit: str
+) -> BackendRun:
+    """`argv` parsed: --requests (`unit` per mode and round), --rounds, --backends,
+    --no-record."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=requests, help=f"{unit} per mode and round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
+    args = parser.parse_args(argv)
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    if not set(backends) <= {"sqlite", "postgresql"} or args.requests < 10 or args.rounds < 1:
+        parser.error("--backends from sqlite,postgresql; --requests >= 10; --rounds >= 1")
+    return BackendRun(args.requests, args.rounds, backends, args.no_record)
+
+
+def each_backend(
+    run: BackendRun, measure: Callable[[str, BackendRun], Coroutine[Any, Any, T]]
+) -> dict[str, T] | None:
+    """`measure` on each backend asked for, in turn; None (said on stderr) if one failed."""
+    results: dict[str, T] = {}
+    try:
+        for backend in run.backends:
+            print(f"{backend}:", flush=True)
+            results[backend] = asyncio.run(measure(backend, run))
+    except (BenchError, OSError, asyncpg.PostgresError) as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return None
+    return results

@@ -19,8 +19,6 @@ SQL statements per request are counted on the engine: they do not vary with nois
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import statistics
 import sys
@@ -30,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import httpx
 from sqlalchemy import event
 
@@ -70,7 +67,7 @@ class Statements:
         event.listen(db.engine.sync_engine, "before_cursor_execute", counted)
 
 
-async def measure(url: str, opts: Options) -> Figures:
+async def measure(url: str, opts: harness.BackendRun) -> Figures:
     settings = Settings(
         database_url=url,
         ratelimit_api="off",
@@ -130,20 +127,12 @@ async def measure(url: str, opts: Options) -> Figures:
     return figures
 
 
-async def run_backend(backend: str, opts: Options) -> Figures:
+async def run_backend(backend: str, opts: harness.BackendRun) -> Figures:
     async with harness.migrated_database(backend, "idem") as url:
         return await measure(url, opts)
 
 
-@dataclass(frozen=True)
-class Options:
-    requests: int
-    rounds: int
-    backends: tuple[str, ...]
-    no_record: bool
-
-
-def report(opts: Options, results: dict[str, Figures]) -> list[str]:
+def report(opts: harness.BackendRun, results: dict[str, Figures]) -> list[str]:
     lines = [
         f"- machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}; "
         f"{source_state()}",
@@ -174,31 +163,14 @@ def report(opts: Options, results: dict[str, Figures]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.idempotency",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    opts = harness.backend_run(
+        argv, prog="python -m bench.idempotency", doc=__doc__, requests=400, unit="POSTs"
     )
-    parser.add_argument("--requests", type=int, default=400, help="POSTs per mode and round")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds")
-    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
-    parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
-    args = parser.parse_args(argv)
-    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
-    if not set(backends) <= {"sqlite", "postgresql"} or args.requests < 10 or args.rounds < 1:
-        parser.error("--backends from sqlite,postgresql; --requests >= 10; --rounds >= 1")
-    opts = Options(args.requests, args.rounds, backends, args.no_record)
-    results: dict[str, Figures] = {}
-    try:
-        for backend in backends:
-            print(f"{backend}:", flush=True)
-            results[backend] = asyncio.run(run_backend(backend, opts))
-    except (BenchError, OSError, asyncpg.PostgresError) as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
+    results = harness.each_backend(opts, run_backend)
+    if results is None:
         return 1
-    lines = report(opts, results)
     harness.publish(
-        "Idempotency-Key", lines,
+        "Idempotency-Key", report(opts, results),
         target="bench-idempotency", module="bench.idempotency", argv=argv, keep=not opts.no_record,
     )  # fmt: skip
     return 0
