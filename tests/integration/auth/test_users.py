@@ -6,28 +6,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
-import sqlalchemy as sa
 
-from kurz.db import READ_COMMITTED, Database
-from kurz.db.tables import api_keys
-from tests.conftest import KeyMaker
+from kurz.db import Database
+from tests.integration.auth.support import member, new_key
 from tests.integration.links.support import create
+from tests.support import FakeClock
 
 
 async def test_a_users_keys_share_its_links_and_no_other_user_sees_them(
-    db: Database, make_key: KeyMaker, client_for: Callable[[str], httpx.AsyncClient]
+    db: Database, clock: FakeClock, client_for: Callable[[str], httpx.AsyncClient]
 ) -> None:
-    first, second, stranger = [await make_key(name) for name in ("laptop", "ci", "bob")]
-    async with client_for(first) as laptop, client_for(second) as ci, client_for(stranger) as bob:
+    laptop_key = await member(db, clock, "ann@example.com")
+    ci_key = await new_key(db, clock, laptop_key.user_id, name="ci")
+    stranger = await member(db, clock, "bob@example.com")
+    async with (
+        client_for(laptop_key.secret) as laptop,
+        client_for(ci_key.secret) as ci,
+        client_for(stranger.secret) as bob,
+    ):
         code = (await create(laptop))["code"]
-        # Until keys are made for users over the API, give "ci" the user of "laptop".
-        async with db.write(READ_COMMITTED) as conn:
-            owner = sa.select(api_keys.c.user_id).where(api_keys.c.name == "laptop")
-            await conn.execute(
-                sa.update(api_keys)
-                .where(api_keys.c.name == "ci")
-                .values(user_id=owner.scalar_subquery())
-            )
         assert (await ci.get(f"/api/v1/links/{code}")).status_code == 200
         listed = (await ci.get("/api/v1/links")).json()["items"]
         assert [link["code"] for link in listed] == [code]
