@@ -176,13 +176,41 @@ audit_events = Table(
     Index("ix_audit_events_at", "at"),
 )
 
+# The domains kurz answers for besides the default one (KURZ_BASE_URL's host, which
+# has no row: links.domain_id 0). Managed by admins (kurz.links.domains); every kurz
+# process keeps them all in memory, to pick a request's domain by its Host.
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # Lower-case ASCII (an IDN in its xn-- form), no port, no trailing dot: what a Host
+    # header is normalised to before it is looked up.
+    Column("host", String(253), nullable=False, unique=True),
+    # Whether its short URLs are https://.
+    Column("https", Boolean, nullable=False),
+    # Where a visit goes instead of kurz's own page: GET /, an unknown code, an expired
+    # link, a used-up link. NULL: the instance-wide setting, else kurz's page.
+    Column("root_redirect", Text, nullable=True),
+    Column("not_found_redirect", Text, nullable=True),
+    Column("expired_redirect", Text, nullable=True),
+    Column("used_up_redirect", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # As for users and keys: a deleted domain's id is never given to another, so that a
+    # link can never move to a domain by accident.
+    sqlite_autoincrement=True,
+)
+
 links = Table(
     "links",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    # Redirect: SELECT ... WHERE code = :code. The unique index also makes a colliding
-    # generated code fail its INSERT, which is how codes stay unique across processes.
-    Column("code", String(64), nullable=False, unique=True),
+    # The domain the link answers on: a row of `domains`, or 0 for the default domain
+    # (KURZ_BASE_URL's host), which has no row, so that changing KURZ_BASE_URL moves
+    # its links with it. Not a foreign key for that reason; a domain with live links
+    # is not deleted (kurz.links.domains).
+    Column("domain_id", BigInteger, nullable=False, server_default=text("0")),
+    Column("code", String(64), nullable=False),
     Column("url", Text, nullable=False),
     Column("is_alias", Boolean, nullable=False),
     # The user the link belongs to (who sees it; ADR 0016).
@@ -202,12 +230,30 @@ links = Table(
     Column("visits", BigInteger, nullable=False, server_default=text("0")),
     Column("redirect_status", SmallInteger, nullable=False),
     Column("forward_query", Boolean, nullable=False),
+    # Argon2id of the link's password (kurz.accounts.passwords); NULL: none.
+    Column("password_hash", Text, nullable=True),
+    # JSON, as kurz.links validates and writes them: the targeting rules (an ordered
+    # list, first match wins), the A/B variants with their weights and how one is
+    # chosen, and the fallback URLs for a visit before valid_from, after expires_at or
+    # past max_visits. NULL: none.
+    Column("rules", Text, nullable=True),
+    Column("variants", Text, nullable=True),
+    Column("fallbacks", Text, nullable=True),
+    # What a link-preview bot is shown instead of the target (ADR 0017). NULL: none.
+    Column("og_title", Text, nullable=True),
+    Column("og_description", Text, nullable=True),
+    Column("og_image", Text, nullable=True),
     # Optimistic concurrency: UPDATE ... WHERE id = :id AND version = :expected.
     Column("version", Integer, nullable=False, server_default=text("1")),
     # Deleted links stay as tombstones so that their code is never handed out again.
     Column("deleted_at", UTCDateTime, nullable=True),
     CheckConstraint("redirect_status IN (301, 302, 307, 308)", name="redirect_status"),
     CheckConstraint("max_visits IS NULL OR max_visits >= 1", name="max_visits"),
+    # Redirect: SELECT ... WHERE domain_id = :domain AND code = :code. A code is unique
+    # per domain (one alias on two domains is two links); the unique index also makes a
+    # colliding generated code fail its INSERT, which is how codes stay unique across
+    # processes.
+    Index("uq_links_domain_id_code", "domain_id", "code", unique=True),
     # Listing one user's links, newest first, by keyset:
     #   SELECT ... WHERE user_id = :user AND deleted_at IS NULL AND id < :cursor
     #   ORDER BY id DESC LIMIT :n

@@ -158,7 +158,7 @@ async def _insert_unless_taken(conn: AsyncConnection, values: dict[str, Any]) ->
     stmt = (
         dialect.insert(links)
         .values(values)
-        .on_conflict_do_nothing(index_elements=[links.c.code])
+        .on_conflict_do_nothing(index_elements=[links.c.domain_id, links.c.code])
         .returning(links.c.id)
     )
     return (await conn.execute(stmt)).scalar_one_or_none()
