@@ -128,6 +128,10 @@ def create_app(parts: Parts) -> KurzApp:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if parts.locator is not None:
+            # Now, not on the first new visitor's redirect; and before gc.freeze(),
+            # which then keeps the collector off its many objects.
+            parts.locator.warm()
         async with running(parts):
             grpc_server = None
             if settings.grpc_port:

@@ -33,7 +33,7 @@ from kurz.cache.nodes import node_client, parse_node
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
-from kurz.geo import ShippedLocator
+from kurz.geo import Locator, locator
 from kurz.idempotency import Idempotency
 from kurz.jobs import JobStore, Registry
 from kurz.limits import ServiceLimits
@@ -116,13 +116,18 @@ class Parts:
     own_origins: Origins
     # None when KURZ_ANALYTICS is off.
     analytics: Analytics | None = None
+    # Where visitors are (kurz.geo); None when KURZ_GEOIP is off. Its data loads when
+    # first asked, or when the web app warms it at start.
+    locator: Locator | None = None
 
 
 def build(
     settings: Settings, *, clock: Clock = system_clock, passwords: Passwords | None = None
 ) -> Parts:
     """Every part, wired; nothing connects until `running`. `passwords` defaults to
-    OWASP's Argon2id cost; tests give a cheaper one."""
+    OWASP's Argon2id cost; tests give a cheaper one. kurz.geo.GeoDataError when
+    KURZ_GEOIP_DB names a file that is no MaxMind DB."""
+    places = locator(settings.geoip, settings.geoip_db)
     db = Database.from_url(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -169,7 +174,7 @@ def build(
             redis=redis.dedicated(settings.redis_url, 10.0) if settings.redis_url else None,
             claim_idle=settings.analytics_claim_idle,
             journal=place(settings),
-            locate=ShippedLocator().country if settings.geoip == "shipped" else None,
+            locate=places.place if places is not None else None,
             country_header=settings.geoip_header,
             trusted=settings.trusted_proxies,
         )
@@ -243,6 +248,7 @@ def build(
         registry=registry,
         own_origins=own_origins,
         analytics=analytics,
+        locator=places,
     )
 
 

@@ -6,7 +6,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kurz.cache.nodes import parse_node
@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     # Where visitors are, for click statistics' countries (kurz.geo): "shipped", the
     # IP-to-country data installed with kurz (works offline), or "off".
     geoip: Literal["shipped", "off"] = "shipped"
+    # A MaxMind DB file (GeoLite2 or DB-IP, Country or City) used instead of the
+    # shipped data: countries, and cities where it has them.
+    geoip_db: str = ""
     # A header in which a proxy in front of kurz names the visitor's country (e.g.
     # CF-IPCountry); believed only from KURZ_TRUSTED_PROXIES, and then over the data.
     geoip_header: str = Field(default="", pattern=r"^[A-Za-z0-9-]*$", max_length=64)
@@ -174,6 +177,14 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str) -> str:
         if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("KURZ_REDIS_URL must be a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("geoip_db")
+    @classmethod
+    def _geoip_source(cls, value: str, info: ValidationInfo) -> str:
+        # Either would be a guess at what the operator meant.
+        if value and info.data.get("geoip") == "off":
+            raise ValueError("names a file while KURZ_GEOIP is off: unset one of them")
         return value
 
     @field_validator("cache_nodes", mode="before")

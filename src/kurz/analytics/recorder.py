@@ -14,6 +14,7 @@ from typing import Any
 from kurz.analytics.events import ClickEvent, DailySalt, Visits, from_request
 from kurz.analytics.journal import ClickJournal
 from kurz.analytics.queue import BatchQueue
+from kurz.geo import Place
 from kurz.limits import within
 from kurz.types import Clock
 
@@ -39,7 +40,7 @@ class ClickRecorder:
         *,
         clock: Clock,
         salt: DailySalt | None = None,
-        locate: Callable[[str], str | None] | None = None,
+        locate: Callable[[str], Place] | None = None,
         country_header: str = "",
         trusted: tuple[IPv4Network | IPv6Network, ...] = (),
     ) -> None:
@@ -96,6 +97,7 @@ class ClickRecorder:
         self, link_id: int, *, client_ip: str, user_agent: str | None, referer: str | None
     ) -> bool:
         """Queue a click described by its parts (an edge proxy's, through gRPC)."""
+        country, city = (None, None) if self._locate is None else self._locate(client_ip)
         event = from_request(
             link_id=link_id,
             at=self._clock(),
@@ -103,7 +105,8 @@ class ClickRecorder:
             user_agent=user_agent,
             referer=referer,
             salt=self._salt,
-            country=None if self._locate is None else self._locate(client_ip),
+            country=country,
+            city=city,
         )
         return self._queue(event)
 

@@ -200,6 +200,7 @@ def top_values_of(days: Window, best: Mapping[str, list[TopValue]]) -> TopValues
         os=best["os"],
         device=best["device"],
         country=best["country"],
+        city=best["city"],
         bot=best["bot"],
     )
 

@@ -181,6 +181,7 @@ def link_stats(found: LinkStats) -> pb.LinkStats:
             os=_top(top.os),
             device=_top(top.device),
             country=_top(top.country),
+            city=_top(top.city),
             bot=_top(top.bot),
         ),
     )

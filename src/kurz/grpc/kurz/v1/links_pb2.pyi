@@ -206,7 +206,7 @@ class TopValue(_message.Message):
     def __init__(self, value: _Optional[str] = ..., clicks: _Optional[int] = ...) -> None: ...
 
 class TopValues(_message.Message):
-    __slots__ = ("start_time", "end_time", "referrer", "browser", "os", "device", "country", "bot")
+    __slots__ = ("start_time", "end_time", "referrer", "browser", "os", "device", "country", "bot", "city")
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     REFERRER_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +215,7 @@ class TopValues(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     BOT_FIELD_NUMBER: _ClassVar[int]
+    CITY_FIELD_NUMBER: _ClassVar[int]
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     referrer: _containers.RepeatedCompositeFieldContainer[TopValue]
@@ -223,7 +224,8 @@ class TopValues(_message.Message):
     device: _containers.RepeatedCompositeFieldContainer[TopValue]
     country: _containers.RepeatedCompositeFieldContainer[TopValue]
     bot: _containers.RepeatedCompositeFieldContainer[TopValue]
-    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referrer: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., browser: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., os: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., device: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., country: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., bot: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ...) -> None: ...
+    city: _containers.RepeatedCompositeFieldContainer[TopValue]
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referrer: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., browser: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., os: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., device: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., country: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., bot: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., city: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ...) -> None: ...
 
 class LinkStats(_message.Message):
     __slots__ = ("code", "interval", "start_time", "end_time", "totals", "series", "top")
