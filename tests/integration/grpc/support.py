@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
 
+from kurz.analytics.models import DIMENSIONS
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, scopes_for
 from kurz.clock import utcnow
@@ -41,7 +42,6 @@ RENAMED = {
     "expire_time": "expires_at",
 }
 TIMES = frozenset(RENAMED.values())
-DIMENSIONS = ("referrer", "browser", "os", "device", "country", "bot")
 
 
 @asynccontextmanager
