@@ -56,7 +56,9 @@ async def test_admins_read_the_click_counters_and_others_are_refused(
             # Filled past its 100 places within one turn of the loop, before the
             # drainer can take any: the last five are dropped.
             queue = state.analytics.queue
-            event: ClickEvent = (1, 0.0, None, "Firefox", "Linux", "desktop", False, None, "v")
+            event: ClickEvent = (
+                1, 0.0, None, "Firefox", "Linux", "desktop", False, None, "v", None
+            )  # fmt: skip
             accepted = [queue.put(event) for _ in range(len(queue), 105)]
             assert accepted.count(False) == 5
 

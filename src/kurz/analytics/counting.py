@@ -34,12 +34,13 @@ class Counted:
 
 
 # What a ClickEvent is counted by, besides its hour: (link, referrer, browser, os,
-# device, bot, country); and the visitor of a click that is not a bot's, (link, visitor).
-_KIND = operator.itemgetter(0, 2, 3, 4, 5, 6, 7)
+# device, bot, country, variant); and the visitor of a click that is not a bot's,
+# (link, visitor).
+_KIND = operator.itemgetter(0, 2, 3, 4, 5, 6, 7, 9)
 _VISIT = operator.itemgetter(0, 8)
 _AT = operator.itemgetter(1)
 _BOT = operator.itemgetter(6)
-Kind = tuple[int, str | None, str, str, DeviceClass, bool, str | None]
+Kind = tuple[int, str | None, str, str, DeviceClass, bool, str | None, str | None]
 
 
 async def count(events: Sequence[ClickEvent]) -> Counted:
@@ -79,7 +80,7 @@ async def count(events: Sequence[ClickEvent]) -> Counted:
     for hour, counted in kinds.items():
         day = hour - hour % DAY
         async for items in slices(list(counted.items())):
-            for (link, referrer, browser, os_family, device, bot, country), n in items:
+            for (link, referrer, browser, os_family, device, bot, country, variant), n in items:
                 column = 1 if bot else 0
                 hourly.setdefault((link, hour), [0, 0, 0])[column] += n
                 daily.setdefault((link, day), [0, 0, 0])[column] += n
@@ -91,6 +92,9 @@ async def count(events: Sequence[ClickEvent]) -> Counted:
                     breakdowns[link, "os", day, os_family] += n
                     breakdowns[link, "device", day, device] += n
                     breakdowns[link, "country", day, country or "(unknown)"] += n
+                    if variant is not None:
+                        # Only a link with variants has rows of this dimension.
+                        breakdowns[link, "variant", day, variant[:255]] += n
 
     visitors: set[VisitorKey] = set()
     for hour, seen in people.items():

@@ -8,9 +8,18 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Interval = Literal["hour", "day"]
-# People's clicks by where they came from and what they ran; "bot" is bots' clicks by name.
-Dimension = Literal["referrer", "browser", "os", "device", "country", "bot"]
-DIMENSIONS: tuple[Dimension, ...] = ("referrer", "browser", "os", "device", "country", "bot")
+# People's clicks by where they came from, what they ran and which A/B variant they were
+# sent to; "bot" is bots' clicks by name.
+Dimension = Literal["referrer", "browser", "os", "device", "country", "bot", "variant"]
+DIMENSIONS: tuple[Dimension, ...] = (
+    "referrer",
+    "browser",
+    "os",
+    "device",
+    "country",
+    "bot",
+    "variant",
+)
 
 
 class StatsBase(BaseModel):
@@ -48,6 +57,10 @@ class TopValues(StatsBase):
     device: list[TopValue]
     country: list[TopValue] = Field(description='ISO 3166-1 alpha-2; "(unknown)" for none.')
     bot: list[TopValue] = Field(description="Bots' clicks by bot name.")
+    variant: list[TopValue] = Field(
+        description="People's clicks by the URL of the link's A/B variant they were sent "
+        "to; empty for a link without variants.",
+    )
 
 
 class LinkStats(StatsBase):

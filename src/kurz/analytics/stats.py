@@ -201,6 +201,7 @@ def top_values_of(days: Window, best: Mapping[str, list[TopValue]]) -> TopValues
         device=best["device"],
         country=best["country"],
         bot=best["bot"],
+        variant=best["variant"],
     )
 
 

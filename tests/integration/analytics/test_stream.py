@@ -30,7 +30,7 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 
 def clicks(n: int, *, link: int = 1) -> list[ClickEvent]:
     return [
-        (link, AT + i, "news.example", "Firefox", "Linux", "desktop", False, "DE", f"v{i}")
+        (link, AT + i, "news.example", "Firefox", "Linux", "desktop", False, "DE", f"v{i}", None)
         for i in range(n)
     ]
 
@@ -50,7 +50,7 @@ async def until(condition: Callable[[], Awaitable[bool]]) -> None:
 def test_a_batch_survives_the_trip_through_json() -> None:
     events = [
         *clicks(3),
-        (2, AT + 0.25, None, "Googlebot", "Other", "bot", True, None, "ffff"),
+        (2, AT + 0.25, None, "Googlebot", "Other", "bot", True, None, "ffff", "https://a.example/"),
     ]
     assert decode(encode(events)) == events
 

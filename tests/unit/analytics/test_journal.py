@@ -21,8 +21,11 @@ from kurz.analytics.journal.layout import (
     CLICK_RECORD,
     HEADER,
     START,
+    TEMPLATE,
     VISITOR_CHARS,
     Segment,
+    read,
+    record,
 )
 from kurz.analytics.journal.replay import GROUP, _read
 from kurz.analytics.queue import BatchQueue, Drainer, batch_prefix
@@ -94,6 +97,53 @@ def test_clicks_read_back_as_they_were_appended(tmp_path: Path) -> None:
     assert (journal.journaled, journal.undurable) == (500, 0)
     # Three templates stand for the clicks' shared fields: a click is a fixed record.
     assert segment.end < START + 500 * CLICK_RECORD.size + 3 * 100
+
+
+def test_clicks_sent_to_variants_read_back_with_their_variant(tmp_path: Path) -> None:
+    journal = ClickJournal(tmp_path, FINGERPRINT)
+    urls = [None, "https://a.example/", "https://b.example/"]
+    events = [
+        click_event(
+            link_id=1,
+            at=T0 + i,
+            browser="Firefox",
+            os="Linux",
+            device="desktop",
+            bot=False,
+            visitor=f"{i:016x}",
+            variant=urls[i % 3],
+        )
+        for i in range(30)
+    ]
+    for event in events:
+        journal.append(event)
+    [home] = homes(tmp_path)
+    assert journaled(home) == events
+
+
+def test_a_segment_written_before_variants_reads_with_none_for_the_variant() -> None:
+    # Its template holds the six fields a click had then.
+    ident = bytes(range(16, 32))
+    data = bytearray(HEADER.pack(b"KURZCJ01", ident, FINGERPRINT, BOOT, 0, 0))
+    data += bytes(START - len(data))
+    data += record(TEMPLATE, [0, ["news.example", "Firefox", "Linux", "desktop", False, "DE"]])
+    data += CLICK_RECORD.pack(CLICK, 3, T0, 0, b"f" * VISITOR_CHARS, 0xC1)
+    segment = read(bytes(data) + bytes(64), ident, FINGERPRINT)
+    assert segment is not None
+    assert segment.clicks == [
+        click_event(
+            link_id=3,
+            at=T0,
+            referrer_host="news.example",
+            browser="Firefox",
+            os="Linux",
+            device="desktop",
+            bot=False,
+            country="DE",
+            visitor="f" * VISITOR_CHARS,
+        )
+    ]
+    assert not segment.torn
 
 
 def test_a_record_cut_short_ends_the_journal_after_the_whole_ones(tmp_path: Path) -> None:

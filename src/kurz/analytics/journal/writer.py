@@ -159,7 +159,7 @@ class ClickJournal:
                     CLICK,
                     event[0],
                     event[1],
-                    self._templates[event[2:8]],
+                    self._templates[event[2:8] + event[9:]],
                     event[8].encode(),
                     MARK,
                 )
@@ -178,7 +178,7 @@ class ClickJournal:
         if self._last < 0:
             self._skip()
             return
-        key = event[2:8]
+        key = event[2:8] + event[9:]
         number = self._templates.get(key)
         if number is None:
             number = len(self._templates)
