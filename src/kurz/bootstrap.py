@@ -22,6 +22,7 @@ from kurz.accounts.audit_log import AuditLog
 from kurz.accounts.service import Users
 from kurz.accounts.sessions import Sessions
 from kurz.analytics import scheduled as analytics_jobs
+from kurz.analytics.events import DailySalt
 from kurz.analytics.journal import place
 from kurz.analytics.pipeline import Analytics
 from kurz.analytics.service import Stats
@@ -184,6 +185,9 @@ def build(
         clock=clock,
         limits=limits,
         clicks=analytics.recorder if analytics is not None else None,
+        # Sticky variants: the visitor hash analytics counts by (with analytics off, a
+        # salt of this process's own, which other processes do not share).
+        visitors=analytics.salt if analytics is not None else DailySalt(clock),
     )
     idempotency = Idempotency(
         db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout

@@ -34,12 +34,13 @@ class Counted:
 
 
 # What a ClickEvent is counted by, besides its hour: (link, referrer, browser, os,
-# device, bot, country, city); and the visitor of a click that is not a bot's, (link, visitor).
-_KIND = operator.itemgetter(0, 2, 3, 4, 5, 6, 7, 9)
+# device, bot, country, city, variant); and the visitor of a click that is not a bot's,
+# (link, visitor).
+_KIND = operator.itemgetter(0, 2, 3, 4, 5, 6, 7, 9, 10)
 _VISIT = operator.itemgetter(0, 8)
 _AT = operator.itemgetter(1)
 _BOT = operator.itemgetter(6)
-Kind = tuple[int, str | None, str, str, DeviceClass, bool, str | None, str | None]
+Kind = tuple[int, str | None, str, str, DeviceClass, bool, str | None, str | None, str | None]
 # The longest value a breakdown row holds (link_breakdowns_daily.value).
 _VALUE = 255
 
@@ -81,7 +82,10 @@ async def count(events: Sequence[ClickEvent]) -> Counted:
     for hour, counted in kinds.items():
         day = hour - hour % DAY
         async for items in slices(list(counted.items())):
-            for (link, referrer, browser, os_family, device, bot, country, city), n in items:
+            for (
+                (link, referrer, browser, os_family, device, bot, country, city, variant),
+                n,
+            ) in items:
                 column = 1 if bot else 0
                 hourly.setdefault((link, hour), [0, 0, 0])[column] += n
                 daily.setdefault((link, day), [0, 0, 0])[column] += n
@@ -98,6 +102,9 @@ async def count(events: Sequence[ClickEvent]) -> Counted:
                         # data has none) an "(unknown)" row per link and day would
                         # hold nothing the totals do not.
                         breakdowns[link, "city", day, city_value(city, country)] += n
+                    if variant is not None:
+                        # Only a link with variants has rows of this dimension.
+                        breakdowns[link, "variant", day, variant[:_VALUE]] += n
 
     visitors: set[VisitorKey] = set()
     for hour, seen in people.items():

@@ -41,19 +41,23 @@ _VISITOR_BYTES = 8
 
 # One click, as queued for the rollups: no IP address, no full user agent. A plain
 # tuple, its fields in the order of FIELDS (the country is ISO 3166-1 alpha-2, the
-# city its English name, each only where kurz.geo knows it). Fields are added at the
-# end, so that events journaled or queued before are read with `complete`.
+# city its English name, each only where kurz.geo knows it; the variant is the URL of
+# the link's A/B variant the click was sent to, for a link that has them). Fields are
+# added at the end, so that events journaled or queued before are read with `complete`.
 #
 # Not a NamedTuple or a dataclass: the collector stops tracking a plain tuple of
 # numbers and strings at its first collection, and never stops tracking those. Tens
 # of thousands of events wait in the queue at full speed; tracked, each batch of
 # them would reach the oldest generation and set off a full collection of the whole
 # process, which held up the redirects behind it (docs/analytics.md, ADR 0010).
-ClickEvent = tuple[int, float, str | None, str, str, DeviceClass, bool, str | None, str, str | None]
+ClickEvent = tuple[
+    int, float, str | None, str, str, DeviceClass, bool, str | None, str, str | None, str | None
+]
 FIELDS = (
     "link_id", "at", "referrer_host", "browser", "os", "device", "bot", "country", "visitor",
-    "city",
+    "city", "variant",
 )  # fmt: skip
+VARIANT = FIELDS.index("variant")
 
 
 def click_event(
@@ -68,9 +72,10 @@ def click_event(
     referrer_host: str | None = None,
     country: str | None = None,
     city: str | None = None,
+    variant: str | None = None,
 ) -> ClickEvent:
     """A ClickEvent from its fields by name (the redirect path uses `from_request`)."""
-    return (link_id, at, referrer_host, browser, os, device, bot, country, visitor, city)
+    return (link_id, at, referrer_host, browser, os, device, bot, country, visitor, city, variant)
 
 
 def complete(fields: Sequence[Any]) -> ClickEvent:
@@ -92,6 +97,7 @@ def from_request(
     salt: DailySalt,
     country: str | None = None,
     city: str | None = None,
+    variant: str | None = None,
 ) -> ClickEvent:
     """The click a redirect makes; the client's IP address goes into `visitor` only."""
     agent = classify(user_agent)
@@ -117,12 +123,13 @@ def from_request(
         country,
         visitor_hash(client_ip, user_agent, day, key),
         city,
+        variant,
     )
 
 
 # What the clicks of one visitor (address, user agent, referrer) on one day have in
-# common: every field of a ClickEvent after `at`.
-_Common = tuple[str | None, str, str, DeviceClass, bool, str | None, str, str | None]
+# common: every field of a ClickEvent after `at` (the variant: None).
+_Common = tuple[str | None, str, str, DeviceClass, bool, str | None, str, str | None, str | None]
 # Requests whose user agent or referrer is longer than this are derived afresh each
 # time, not kept: the cache's memory stays bounded by entries of a few hundred bytes.
 _MAX_KEPT_FIELD = 512
@@ -171,9 +178,11 @@ class Visits:
         user_agent: bytes | None,
         referer: bytes | None,
         country: bytes | None = None,
+        variant: str | None = None,
     ) -> ClickEvent:
         """The click of a redirect at `at`, its header values as the request sent them;
-        `country`, a trusted proxy's word for where the visitor is (kurz.geo otherwise).
+        `country`, a trusted proxy's word for where the visitor is (kurz.geo otherwise);
+        `variant`, the link's variant it was sent to.
         """
         if at >= self._until or self._salt.entry is not self._entry:
             self._renew()
@@ -188,7 +197,12 @@ class Visits:
                     self._known.clear()
                 self._known[key] = common
         # Concatenated, not unpacked: (a, b, *c) builds a list first, on every click.
-        return (link_id, at) + common  # noqa: RUF005
+        event = (link_id, at) + common  # noqa: RUF005
+        if variant is None:
+            return event
+        # The variant is the last field, and None in what a visitor's clicks share.
+        chosen: ClickEvent = event[:VARIANT] + (variant,)  # type: ignore[assignment]  # noqa: RUF005
+        return chosen
 
     def _renew(self) -> None:
         self._salt.current()
@@ -458,6 +472,12 @@ class DailySalt:
         if number > entry[0]:
             entry = self._rotate(number)
         return entry[1], entry[2]
+
+    def visitor(self, ip: str, user_agent: str | None) -> str:
+        """Today's hash of a visitor (`visitor_hash`): what sticky A/B variants are
+        chosen by (kurz.links.visit.Visitors)."""
+        day, salt = self.current()
+        return visitor_hash(ip, user_agent, day, salt)
 
     @property
     def entry(self) -> tuple[int, str, bytes]:

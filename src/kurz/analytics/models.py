@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Interval = Literal["hour", "day"]
-# People's clicks by where they came from and what they ran; "bot" is bots' clicks by name.
-Dimension = Literal["referrer", "browser", "os", "device", "country", "city", "bot"]
+# People's clicks by where they came from, what they ran and which A/B variant they were
+# sent to; "bot" is bots' clicks by name.
+Dimension = Literal["referrer", "browser", "os", "device", "country", "city", "bot", "variant"]
 DIMENSIONS: tuple[Dimension, ...] = (
-    "referrer", "browser", "os", "device", "country", "city", "bot",
+    "referrer", "browser", "os", "device", "country", "city", "bot", "variant",
 )  # fmt: skip
 
 
@@ -54,6 +55,10 @@ class TopValues(StatsBase):
         "city is known (with KURZ_GEOIP_DB naming a city database), so none without one.",
     )
     bot: list[TopValue] = Field(description="Bots' clicks by bot name.")
+    variant: list[TopValue] = Field(
+        description="People's clicks by the URL of the link's A/B variant they were sent "
+        "to; empty for a link without variants.",
+    )
 
 
 class LinkStats(StatsBase):

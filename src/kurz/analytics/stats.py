@@ -202,6 +202,7 @@ def top_values_of(days: Window, best: Mapping[str, list[TopValue]]) -> TopValues
         country=best["country"],
         city=best["city"],
         bot=best["bot"],
+        variant=best["variant"],
     )
 
 

@@ -27,7 +27,11 @@ MASKABLE = {
     "redirect_status": "redirect_status",
     "forward_query": "forward_query",
     "tags": "tags",
+    "variants": "variants",
+    "variant_choice": "variant_choice",
 }
+# Repeated fields: without a mask, they apply when they hold anything.
+_REPEATED = ("tags", "variants")
 INTERVALS: dict[int, Interval] = {
     pb.INTERVAL_UNSPECIFIED: "day",
     pb.HOUR: "hour",
@@ -91,7 +95,17 @@ def link(read: LinkRead) -> pb.Link:
         message.created_by.CopyFrom(_actor(read.created_by))
     if read.updated_by is not None:
         message.updated_by.CopyFrom(_actor(read.updated_by))
+    if read.variants is not None:
+        message.variants.extend(
+            pb.LinkVariant(url=variant.url, weight=variant.weight) for variant in read.variants
+        )
+    if read.variant_choice is not None:
+        message.variant_choice = read.variant_choice
     return message
+
+
+def _variants(variants: Iterable[pb.LinkVariant]) -> list[dict[str, Any]]:
+    return [{"url": variant.url, "weight": variant.weight} for variant in variants]
 
 
 def _actor(actor: LinkActor) -> pb.LinkActor:
@@ -118,6 +132,10 @@ def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
         body["forward_query"] = True
     if request.tags:
         body["tags"] = list(request.tags)
+    if request.variants:
+        body["variants"] = _variants(request.variants)
+    if request.HasField("variant_choice"):
+        body["variant_choice"] = request.variant_choice
     return body
 
 
@@ -132,9 +150,8 @@ def update_body(request: pb.UpdateLinkRequest) -> dict[str, Any]:
                 f"names {', '.join(unknown)}; it may name {', '.join(MASKABLE)}",
             )
     else:
-        paths = [name for name in MASKABLE if name != "tags" and request.HasField(name)]
-        if request.tags:
-            paths.append("tags")
+        paths = [name for name in MASKABLE if name not in _REPEATED and request.HasField(name)]
+        paths += [name for name in _REPEATED if getattr(request, name)]
     body: dict[str, Any] = {}
     for path in paths:
         body[MASKABLE[path]] = _value(request, path)
@@ -144,6 +161,9 @@ def update_body(request: pb.UpdateLinkRequest) -> dict[str, Any]:
 def _value(request: pb.UpdateLinkRequest, path: str) -> Any:
     if path == "tags":
         return list(request.tags)
+    if path == "variants":
+        # Named and empty: removed, as REST's null.
+        return _variants(request.variants) or None
     if not request.HasField(path):
         return None
     if path in ("start_time", "expire_time"):
@@ -183,5 +203,6 @@ def link_stats(found: LinkStats) -> pb.LinkStats:
             country=_top(top.country),
             city=_top(top.city),
             bot=_top(top.bot),
+            variant=_top(top.variant),
         ),
     )

@@ -297,7 +297,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             target = outcome.target
             # A proto string is text: as UTF-8 it is the query an HTTP client would send
             # for it (latin-1 would garble ü and fail on €).
-            headers = dict(target.headers_for(request.query.encode()))
+            headers = dict(target.headers_for(request.query.encode(), outcome.variant))
             return pb.ResolveLinkResponse(
                 location=headers[b"location"].decode("ascii"),
                 redirect_status=target.status,

@@ -22,6 +22,7 @@ from kurz.links.urls import (
     validate_alias,
     validate_tag,
 )
+from kurz.links.variants import MAX_VARIANTS, MAX_WEIGHT, MIN_VARIANTS, VariantChoice
 
 RedirectStatus = Literal[301, 302, 307, 308]
 MAX_TAGS = 20
@@ -48,6 +49,28 @@ class LinkBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class LinkVariant(LinkBase):
+    """One A/B variant of a link: where it goes, and its share of the visits (its
+    weight over the sum of the link's weights)."""
+
+    url: TargetUrl
+    weight: Annotated[StrictInt, Field(ge=1, le=MAX_WEIGHT, examples=[70])]
+
+
+def _distinct_urls(variants: list[LinkVariant]) -> list[LinkVariant]:
+    if len({variant.url for variant in variants}) < len(variants):
+        # Clicks are counted by variant URL: two alike could not be told apart.
+        raise ValueError("must go to different URLs")
+    return variants
+
+
+LinkVariants = Annotated[
+    list[LinkVariant],
+    Field(min_length=MIN_VARIANTS, max_length=MAX_VARIANTS),
+    AfterValidator(_distinct_urls),
+]
+
+
 class LinkCreate(LinkBase):
     url: TargetUrl
     alias: Alias | None = None
@@ -57,6 +80,16 @@ class LinkCreate(LinkBase):
     redirect_status: RedirectStatus = 302
     forward_query: StrictBool = False
     tags: Tags = []
+    variants: LinkVariants | None = Field(
+        default=None,
+        description="2 to 10 A/B variants; a visit no rule sends elsewhere goes to one "
+        "of them instead of `url` (docs/variants.md).",
+    )
+    variant_choice: VariantChoice | None = Field(
+        default=None,
+        description="How a visit's variant is chosen: `random` (the default) per visit, "
+        "or `sticky`: the same for one visitor all (UTC) day. Only with `variants`.",
+    )
 
 
 class LinkUpdate(LinkBase):
@@ -69,6 +102,12 @@ class LinkUpdate(LinkBase):
     redirect_status: RedirectStatus | None = None
     forward_query: StrictBool | None = None
     tags: Tags | None = None
+    variants: LinkVariants | None = Field(
+        default=None, description="The variants, all of them; null removes them."
+    )
+    variant_choice: VariantChoice | None = Field(
+        default=None, description="Changes how a variant is chosen (the link keeps its variants)."
+    )
 
 
 class LinkActor(BaseModel):
@@ -92,6 +131,11 @@ class LinkRead(BaseModel):
     redirect_status: int
     forward_query: bool
     tags: list[str]
+    # Records kept before the fields existed (idempotency replays) have neither.
+    variants: list[LinkVariant] | None = None
+    variant_choice: VariantChoice | None = Field(
+        default=None, description="`random` or `sticky`; null for a link without variants."
+    )
     version: int
     # Records kept before the fields existed (idempotency replays) have neither.
     created_by: LinkActor | None = Field(default=None, description="Who made the link.")

@@ -21,6 +21,7 @@ from kurz.deps import part
 from kurz.errors import Problem
 from kurz.httperrors import response
 from kurz.links.target import Target
+from kurz.links.variants import Variant
 from kurz.links.visit import Outcome, Visits
 from kurz.openapi import answer, problem, responses
 from kurz.ratelimit import Decision, carries_fields, with_fields
@@ -31,11 +32,15 @@ OUTCOME = "kurz.visit"
 
 
 async def send_redirect(
-    target: Target, scope: Scope, send: Send, decision: Decision | None = None
+    target: Target,
+    scope: Scope,
+    send: Send,
+    decision: Decision | None = None,
+    variant: Variant | None = None,
 ) -> None:
-    """The redirect, with the RateLimit fields when a policy was checked and the client
-    is near its limit (ADR 0003)."""
-    headers = target.headers_for(scope["query_string"])
+    """The redirect (to `variant` when one was chosen), with the RateLimit fields when a
+    policy was checked and the client is near its limit (ADR 0003)."""
+    headers = target.headers_for(scope["query_string"], variant)
     if decision is not None and carries_fields(target.status, decision):
         headers = with_fields(headers, decision)
     await send({"type": "http.response.start", "status": target.status, "headers": headers})
@@ -66,7 +71,9 @@ def render(outcome: Outcome, request: Request) -> Response:
     """The HTTP answer to a decided visit."""
     if outcome.target is not None:
         response = Response(status_code=outcome.target.status)
-        response.raw_headers = outcome.target.headers_for(request.scope["query_string"])
+        response.raw_headers = outcome.target.headers_for(
+            request.scope["query_string"], outcome.variant
+        )
     else:
         assert outcome.refusal is not None
         response = _answer(request, outcome.refusal)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from kurz.db.tables import links
 from kurz.links.rules import Rule, rules_of
+from kurz.links.variants import Headers, Variant, Variants, compile_variants
 
 # Browsers keep permanent redirects indefinitely unless told otherwise; a short
 # private max-age lets an edit, an expiry or a visit cap take effect (as Shlink does).
@@ -44,22 +45,33 @@ class Target:
     starts_at: float | None = field(metadata=_column(links.c.starts_at, moment=True))
     expires_at: float | None = field(metadata=_column(links.c.expires_at, moment=True))
     max_visits: int | None = field(metadata=_column(links.c.max_visits))
+    # The A/B variants as stored (kurz.links.variants); None: none.
+    variants_json: str | None = field(default=None, metadata=_column(links.c.variants))
 
     # Worked out once from the fields above, for the redirect path.
     headers: list[tuple[bytes, bytes]] = field(init=False, repr=False, compare=False)
     # The rules of kurz.links.rules this link carries.
     rules: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
-    # No rule and no visit cap: a visit is answered without asking anything.
+    # The variants compiled for choosing one (after the rules' URLs, before `url`).
+    variants: Variants | None = field(init=False, repr=False, compare=False)
+    # No rule, no visit cap and no variants: a visit is answered without asking anything.
     plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        headers = [(b"location", self.url.encode("ascii")), _EMPTY]
+        rules = rules_of(self)
+        variants = compile_variants(self.variants_json, self._headers)
+        object.__setattr__(self, "headers", self._headers(self.url))
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "variants", variants)
+        object.__setattr__(
+            self, "plain", not rules and self.max_visits is None and variants is None
+        )
+
+    def _headers(self, url: str) -> Headers:
+        headers = [(b"location", url.encode("ascii")), _EMPTY]
         if self.status in (301, 308):
             headers.append(_PERMANENT_CACHE)
-        rules = rules_of(self)
-        object.__setattr__(self, "headers", headers)
-        object.__setattr__(self, "rules", rules)
-        object.__setattr__(self, "plain", not rules and self.max_visits is None)
+        return headers
 
     @property
     def capped(self) -> bool:
@@ -77,11 +89,16 @@ class Target:
             values[declared.name] = value
         return cls(**values)
 
-    def headers_for(self, query_string: bytes) -> list[tuple[bytes, bytes]]:
+    def headers_for(
+        self, query_string: bytes, variant: Variant | None = None
+    ) -> list[tuple[bytes, bytes]]:
+        """The redirect's headers: to `variant` when one was chosen, else to `url`."""
+        headers = self.headers if variant is None else variant.headers
         if not (self.forward_query and query_string):
-            return self.headers
-        location = _with_query(self.url, query_string.decode("latin-1"))
-        return [(b"location", location.encode("ascii")), *self.headers[1:]]
+            return headers
+        url = self.url if variant is None else variant.url
+        location = _with_query(url, query_string.decode("latin-1"))
+        return [(b"location", location.encode("ascii")), *headers[1:]]
 
 
 # The declared fields, in order: what is loaded, cached and compared.

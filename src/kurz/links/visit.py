@@ -1,15 +1,17 @@
 """The redirect pipeline: one object decides a visit, and every way in asks it.
 
 limit -> lookup through the cache tiers -> the link's verdict (kurz.links.rules) ->
-the visit cap -> the click. The outcome is a value: HTTP (kurz.links.redirect) and
+the visit cap -> where to (a variant, kurz.links.variants, else the link's url) ->
+the click. The outcome is a value: HTTP (kurz.links.redirect) and
 gRPC (ResolveLink) only render it. The fast path answers an L1 hit without awaiting
 anything, from `cached`, which asks the same verdict (docs/architecture.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from random import Random
 from typing import Any, Protocol
 
 from kurz.db import READ_COMMITTED, Database
@@ -20,18 +22,37 @@ from kurz.links.cache import Targets
 from kurz.links.codes import is_code
 from kurz.links.rules import Visit, missing, used_up, verdict
 from kurz.links.target import Target
+from kurz.links.variants import Variant
 from kurz.ratelimit import Decision
 from kurz.types import Clock
 
 
 class Clicks(Protocol):
-    """Where visits are counted (kurz.analytics' ClickRecorder); links never import it."""
+    """Where visits are counted (kurz.analytics' ClickRecorder); links never import it.
 
-    def click(self, link_id: int, scope: Any, client_ip: str) -> bool: ...
+    `variant`: the URL of the link's variant the visit was sent to, if it has variants.
+    """
+
+    def click(
+        self, link_id: int, scope: Any, client_ip: str, variant: str | None = None
+    ) -> bool: ...
 
     def visit(
-        self, link_id: int, *, client_ip: str, user_agent: str | None, referer: str | None
+        self,
+        link_id: int,
+        *,
+        client_ip: str,
+        user_agent: str | None,
+        referer: str | None,
+        variant: str | None = None,
     ) -> bool: ...
+
+
+class Visitors(Protocol):
+    """Who a visitor is for a day: the analytics visitor hash (kurz.analytics'
+    DailySalt), which sticky variants are chosen by; links never import it."""
+
+    def visitor(self, ip: str, user_agent: str | None) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +77,29 @@ class Outcome:
     refusal: Problem | None = None
     # The redirect policy's decision, for the RateLimit fields; None: not limited.
     limit: Decision | None = None
+    # The variant of the target the visit goes to; None: the target's url.
+    variant: Variant | None = None
 
 
 class Visits:
-    """Decides visits: limit, lookup, verdict, visit cap, click."""
+    """Decides visits: limit, lookup, verdict, visit cap, where to, click.
 
-    __slots__ = ("clicks", "clock", "db", "l1", "limits", "needs_ip", "targets")
+    `random` draws in [0, 1) for random variants: a fast PRNG, not a secret (a visitor
+    who could predict their variant gains nothing); tests pass a seeded one.
+    `visitors` names the visitor for sticky variants.
+    """
+
+    __slots__ = (
+        "clicks",
+        "clock",
+        "db",
+        "l1",
+        "limits",
+        "needs_ip",
+        "random",
+        "targets",
+        "visitors",
+    )
 
     def __init__(
         self,
@@ -71,6 +109,8 @@ class Visits:
         clock: Clock,
         limits: ServiceLimits,
         clicks: Clicks | None,
+        visitors: Visitors,
+        random: Callable[[], float] | None = None,
     ) -> None:
         self.targets = targets
         self.l1 = targets.l1
@@ -78,6 +118,8 @@ class Visits:
         self.clock = clock
         self.limits = limits
         self.clicks = clicks
+        self.visitors = visitors
+        self.random = random or Random().random
         # Whether a visit needs its client's address at all (limited, or counted).
         self.needs_ip = limits.redirect is not None or clicks is not None
 
@@ -114,9 +156,35 @@ class Visits:
         except Problem as problem:
             # The database does not answer (503), or a rule refused.
             return Outcome(None, problem, decision)
+        variant = None
+        if target.variants is not None:
+            variant = self.variant(target, visitor.ip, visitor.scope, visitor.user_agent)
         if not peek:
-            self.click(target, visitor)
-        return Outcome(target, None, decision)
+            self.click(target, visitor, variant)
+        return Outcome(target, None, decision, variant)
+
+    def variant(
+        self,
+        target: Target,
+        ip: str,
+        scope: Mapping[str, Any] | None = None,
+        user_agent: str | None = None,
+    ) -> Variant:
+        """The variant of `target` (which has variants) a visit goes to: drawn at random,
+        or the visitor's for the day (by address and user agent, from `scope`'s headers
+        for an HTTP visit)."""
+        variants = target.variants
+        assert variants is not None
+        if not variants.sticky:
+            return variants.pick(self.random())
+        if scope is not None:
+            if not self.needs_ip:
+                ip = self.limits.client_ip(scope)
+            for name, value in scope["headers"]:
+                if name == b"user-agent":
+                    user_agent = value.decode("latin-1")
+                    break
+        return variants.for_visitor(self.visitors.visitor(ip, user_agent), target.link_id)
 
     async def _target(self, code: str, *, peek: bool, counted: bool) -> Target:
         targets = self.targets
@@ -143,17 +211,19 @@ class Visits:
         async with self.db.write(READ_COMMITTED) as conn:
             return await queries.count_visit(conn=conn, link_id=target.link_id)
 
-    def click(self, target: Target, visitor: Visitor) -> None:
+    def click(self, target: Target, visitor: Visitor, variant: Variant | None = None) -> None:
         """Count the visit (queued, never awaited; ADR 0009)."""
         clicks = self.clicks
         if clicks is None:
             return
+        url = None if variant is None else variant.url
         if visitor.scope is not None:
-            clicks.click(target.link_id, visitor.scope, visitor.ip)
+            clicks.click(target.link_id, visitor.scope, visitor.ip, url)
         else:
             clicks.visit(
                 target.link_id,
                 client_ip=visitor.ip,
                 user_agent=visitor.user_agent,
                 referer=visitor.referer,
+                variant=url,
             )

@@ -53,7 +53,19 @@ async def until(condition: Callable[[], Awaitable[bool]]) -> None:
 def test_a_batch_survives_the_trip_through_json() -> None:
     events = [
         *clicks(3),
-        (2, AT + 0.25, None, "Googlebot", "Other", "bot", True, None, "ffff", None),
+        (
+            2,
+            AT + 0.25,
+            None,
+            "Googlebot",
+            "Other",
+            "bot",
+            True,
+            None,
+            "ffff",
+            None,
+            "https://a.example/",
+        ),
     ]
     assert decode(encode(events)) == events
 

@@ -25,6 +25,8 @@ from kurz.analytics import (
 )
 from kurz.analytics.events import FIELDS, ClickEvent, decode, encode
 
+VISITOR = FIELDS.index("visitor")
+
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Safari/537.36"
@@ -417,6 +419,7 @@ _event = st.tuples(
     _text,
     st.text(max_size=16),
     _text,
+    _text,
 )
 
 
@@ -430,6 +433,24 @@ def test_a_batch_is_encoded_as_json_writes_it_and_decodes_to_itself(
     text = encode(events)
     assert json.loads(text) == json.loads(json.dumps(events))
     assert decode(text) == decode(json.dumps(events)) == events
+
+
+def test_an_event_of_an_older_kurz_decodes_with_none_for_the_fields_added_since() -> None:
+    # Streamed or logged before `variant` was added: nine fields.
+    old = '[[1,0.5,"news.example","Chrome","Linux","desktop",false,"DE","ab"]]'
+    assert decode(old) == [
+        click_event(
+            link_id=1,
+            at=0.5,
+            referrer_host="news.example",
+            browser="Chrome",
+            os="Linux",
+            device="desktop",
+            bot=False,
+            country="DE",
+            visitor="ab",
+        )
+    ]
 
 
 def test_a_lone_surrogate_is_escaped_not_refused() -> None:

@@ -129,6 +129,28 @@ def test_a_journal_an_older_kurz_wrote_reads_back_without_cities() -> None:
     ]  # fmt: skip
 
 
+def test_clicks_sent_to_variants_read_back_with_their_variant(tmp_path: Path) -> None:
+    journal = ClickJournal(tmp_path, FINGERPRINT)
+    urls = [None, "https://a.example/", "https://b.example/"]
+    events = [
+        click_event(
+            link_id=1,
+            at=T0 + i,
+            browser="Firefox",
+            os="Linux",
+            device="desktop",
+            bot=False,
+            visitor=f"{i:016x}",
+            variant=urls[i % 3],
+        )
+        for i in range(30)
+    ]
+    for event in events:
+        journal.append(event)
+    [home] = homes(tmp_path)
+    assert journaled(home) == events
+
+
 def test_a_record_cut_short_ends_the_journal_after_the_whole_ones(tmp_path: Path) -> None:
     journal = ClickJournal(tmp_path, FINGERPRINT)
     events = clicks(10)

@@ -7,6 +7,7 @@ from typing import Any
 from kurz.db.tables import links
 from kurz.links.rules import RULES
 from kurz.links.target import COLUMNS, DECLARED, Target, TargetCodec
+from kurz.links.variants import stored
 
 # A value, other than None, for each type a declared field may have. A field of another
 # type fails here first, so that the round trip below is never left out for it.
@@ -16,6 +17,7 @@ _SAMPLES: dict[str, Any] = {
     "str": "https://example.com/p?q=1",
     "bool": True,
     "float | None": 1_767_225_600.25,
+    "str | None": stored([("https://a.example/", 1), ("https://b.example/", 3)], "sticky"),
 }
 
 
@@ -49,11 +51,13 @@ def test_the_codec_round_trips_a_target_with_every_field_set() -> None:
     assert decoded == target
     assert decoded is not None
     # What is worked out from the fields follows them too.
-    assert (decoded.headers, decoded.rules, decoded.plain) == (
+    assert (decoded.headers, decoded.rules, decoded.variants, decoded.plain) == (
         target.headers,
         target.rules,
+        target.variants,
         target.plain,
     )
+    assert decoded.variants is not None
     # Every field set: the link carries every rule.
     assert decoded.rules == RULES
 

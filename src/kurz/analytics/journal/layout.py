@@ -12,9 +12,9 @@ the process was writing when it died (torn) is told from a whole one:
 - any other record: kind, payload length, a JSON payload, CRC-32 of all before it,
   MARK. A template gives a number to a click's fields other than link, time and
   visitor (the referrer host, browser, OS, device, bot, country, and those after the
-  visitor: the city), which most clicks share; a batch says which clicks a batch id
-  took; a commit that it was written. A template of fewer fields (an older kurz's)
-  gives the fields added since as None.
+  visitor: the city, the variant), which most clicks share; a batch says which clicks a
+  batch id took; a commit that it was written. A template of fewer fields (an older
+  kurz's) gives the fields added since as None.
 """
 
 from __future__ import annotations
