@@ -173,12 +173,14 @@ def build(
             country_header=settings.geoip_header,
             trusted=settings.trusted_proxies,
         )
+    passwords = passwords or Passwords()
     visits = Visits(
         targets=targets,
         db=db,
         clock=clock,
         limits=limits,
         clicks=analytics.recorder if analytics is not None else None,
+        passwords=passwords,
     )
     idempotency = Idempotency(
         db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
@@ -191,6 +193,7 @@ def build(
         base_url=settings.base_url,
         own=own_origins,
         cache=targets,
+        passwords=passwords,
     )
     principals: LRUCache[str, KeyCheck] | None = None
     if settings.auth_cache_ttl:
@@ -203,7 +206,6 @@ def build(
     analytics_jobs.register(registry, db=db, clock=clock, retention=settings.analytics_retention)
     _register_purge(registry, idempotency, settings.idempotency_purge_interval)
     audit = AuditLog(db=db, clock=clock, retention=settings.audit_retention)
-    passwords = passwords or Passwords()
     sessions = Sessions(
         db=db,
         clock=clock,

@@ -17,6 +17,7 @@ from kurz.analytics.models import ClickCounts, Interval, LinkStats, TopValue
 from kurz.errors import invalid
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.links.models import LinkActor, LinkRead
+from kurz.links.target import Target
 
 # UpdateLinkRequest fields an update_mask may name, and REST's names for them.
 MASKABLE = {
@@ -27,7 +28,13 @@ MASKABLE = {
     "redirect_status": "redirect_status",
     "forward_query": "forward_query",
     "tags": "tags",
+    "password": "password",
+    "og_title": "og_title",
+    "og_description": "og_description",
+    "og_image": "og_image",
 }
+# Optional strings that CreateLinkRequest and Link carry under REST's names.
+_OPTIONAL_TEXT = ("og_title", "og_description", "og_image")
 INTERVALS: dict[int, Interval] = {
     pb.INTERVAL_UNSPECIFIED: "day",
     pb.HOUR: "hour",
@@ -80,7 +87,12 @@ def link(read: LinkRead) -> pb.Link:
         forward_query=read.forward_query,
         tags=read.tags,
         version=read.version,
+        password_protected=read.password_protected,
     )
+    for name in _OPTIONAL_TEXT:
+        value = getattr(read, name)
+        if value is not None:
+            setattr(message, name, value)
     if read.starts_at is not None:
         message.start_time.CopyFrom(timestamp(read.starts_at))
     if read.expires_at is not None:
@@ -91,6 +103,16 @@ def link(read: LinkRead) -> pb.Link:
         message.created_by.CopyFrom(_actor(read.created_by))
     if read.updated_by is not None:
         message.updated_by.CopyFrom(_actor(read.updated_by))
+    return message
+
+
+def preview(target: Target) -> pb.Preview:
+    """What ResolveLink tells a proxy to show a link-preview bot: no target."""
+    message = pb.Preview(password_protected=target.protected)
+    for name in _OPTIONAL_TEXT:
+        value = getattr(target, name)
+        if value is not None:
+            setattr(message, name, value)
     return message
 
 
@@ -118,6 +140,9 @@ def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
         body["forward_query"] = True
     if request.tags:
         body["tags"] = list(request.tags)
+    for name in ("password", *_OPTIONAL_TEXT):
+        if request.HasField(name):
+            body[name] = getattr(request, name)
     return body
 
 

@@ -26,7 +26,7 @@ _EMPTY = (b"content-length", b"0")
 _QUERY_SAFE = "!$&'()*+,/:;=?@~-._%"
 
 
-def _column(column: sa.Column[Any], *, moment: bool = False) -> dict[str, Any]:
+def _column(column: sa.ColumnElement[Any], *, moment: bool = False) -> dict[str, Any]:
     """A declared field's metadata: the column it is loaded from (a moment: as Unix
     seconds)."""
     return {"column": column, "moment": moment}
@@ -44,12 +44,23 @@ class Target:
     starts_at: float | None = field(metadata=_column(links.c.starts_at, moment=True))
     expires_at: float | None = field(metadata=_column(links.c.expires_at, moment=True))
     max_visits: int | None = field(metadata=_column(links.c.max_visits))
+    # Whether a password guards it; the hash itself stays in the database, never cached.
+    protected: bool = field(
+        default=False,
+        metadata=_column(sa.type_coerce(links.c.password_hash.is_not(None), sa.Boolean)),
+    )
+    # What a link-preview bot is shown instead of the target (kurz.links.unfurlers).
+    og_title: str | None = field(default=None, metadata=_column(links.c.og_title))
+    og_description: str | None = field(default=None, metadata=_column(links.c.og_description))
+    og_image: str | None = field(default=None, metadata=_column(links.c.og_image))
 
     # Worked out once from the fields above, for the redirect path.
     headers: list[tuple[bytes, bytes]] = field(init=False, repr=False, compare=False)
     # The rules of kurz.links.rules this link carries.
     rules: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
-    # No rule and no visit cap: a visit is answered without asking anything.
+    # A visit cap, a password or a preview: who visits (a bot?) changes the answer.
+    screened: bool = field(init=False, repr=False, compare=False)
+    # No rule and nothing screened: a visit is answered without asking anything.
     plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -59,12 +70,19 @@ class Target:
         rules = rules_of(self)
         object.__setattr__(self, "headers", headers)
         object.__setattr__(self, "rules", rules)
-        object.__setattr__(self, "plain", not rules and self.max_visits is None)
+        screened = self.max_visits is not None or self.protected or self.previewed
+        object.__setattr__(self, "screened", screened)
+        object.__setattr__(self, "plain", not rules and not screened)
 
     @property
     def capped(self) -> bool:
         """A visit uses one of a limited number up: deciding it needs the database."""
         return self.max_visits is not None
+
+    @property
+    def previewed(self) -> bool:
+        """It carries fields for a link preview (Open Graph), shown to unfurlers."""
+        return bool(self.og_title or self.og_description or self.og_image)
 
     @classmethod
     def from_row(cls, row: Any) -> Target:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.sql.visitors import iterate
+
 from kurz.db.tables import links
 from kurz.links.rules import RULES
 from kurz.links.target import COLUMNS, DECLARED, Target, TargetCodec
@@ -14,6 +17,7 @@ _SAMPLES: dict[str, Any] = {
     "int": 7,
     "int | None": 3,
     "str": "https://example.com/p?q=1",
+    "str | None": "A title",
     "bool": True,
     "float | None": 1_767_225_600.25,
 }
@@ -31,7 +35,10 @@ def test_columns_name_every_declared_field_from_the_links_table() -> None:
     assert [column.name for column in COLUMNS] == [declared.name for declared in DECLARED]
     for column, declared in zip(COLUMNS, DECLARED, strict=True):
         assert column.element is declared.metadata["column"]
-        assert column.element.table is links
+        # A column, or an expression over the links table's columns (`protected`).
+        found = [c for c in iterate(column.element) if isinstance(c, sa.Column)]
+        assert found
+        assert {c.table for c in found} == {links}
 
 
 def test_moments_are_nullable_date_times() -> None:
