@@ -10,7 +10,7 @@ for an L1 miss too (through L2 and SQL, ADR 0007), and leaves only a refusal to 
 from __future__ import annotations
 
 import html
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
@@ -25,7 +25,7 @@ from kurz.links import pages
 from kurz.links.gates import CHALLENGE
 from kurz.links.target import Target
 from kurz.links.visit import Outcome, Visits
-from kurz.openapi import answer, problem, responses
+from kurz.openapi import TOO_LARGE, answer, problem, responses
 from kurz.ratelimit import Decision, carries_fields, with_fields
 
 # Where KurzApp leaves the outcome it decided but did not answer (a refusal), so that
@@ -139,19 +139,27 @@ async def unlock(code: str, request: Request, visits: VisitsDep) -> Response:
     return response
 
 
+def _page(description: str, *headers: str) -> dict[str, Any]:
+    entry = answer(description, *headers)
+    entry["content"] = {"text/html": {"schema": {"type": "string"}}}
+    return entry
+
+
 _FOLLOW_RESPONSES = responses(
     {
         301: answer("Moved permanently", "Location", "Cache-Control"),
         302: answer("Found (the default)", "Location"),
         307: answer("Temporary redirect", "Location"),
         308: answer("Permanent redirect", "Location", "Cache-Control"),
-        200: answer(
-            "A link-preview bot's page (text/html) for a link with a visit cap, a password "
-            "or preview fields: Open Graph tags, never the target (docs/passwords-and-bots.md)"
+        200: _page(
+            "A link-preview bot's page for a link with a visit cap, a password or preview "
+            "fields: Open Graph tags, never the target (docs/passwords-and-bots.md)",
+            "Cache-Control",
         ),
         401: problem(
             "A password link: browsers get its form, others problem+json",
             "WWW-Authenticate",
+            "Cache-Control",
             html=True,
         ),
         404: problem("No such link", html=True),
@@ -195,9 +203,13 @@ for _path, _method, _operation_id in [
 
 _UNLOCK_RESPONSES = responses(
     {
-        303: answer("The password is right: on to the link's target", "Location"),
+        400: problem("Malformed Content-Length"),
+        303: answer("The password is right: on to the link's target", "Location", "Cache-Control"),
         401: problem(
-            "The password is wrong (a browser gets the form again)", "WWW-Authenticate", html=True
+            "The password is wrong (a browser gets the form again)",
+            "WWW-Authenticate",
+            "Cache-Control",
+            html=True,
         ),
         404: problem("No such link", html=True),
         410: problem("A rule of the link, or its visit cap, refused the visit", html=True),
@@ -209,6 +221,7 @@ _UNLOCK_RESPONSES = responses(
         ),
         503: problem("The database does not answer", "Retry-After", html=True),
     },
+    TOO_LARGE,
     limited=True,
 )
 
