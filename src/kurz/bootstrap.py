@@ -179,6 +179,7 @@ def build(
             country_header=settings.geoip_header,
             trusted=settings.trusted_proxies,
         )
+    passwords = passwords or Passwords()
     visits = Visits(
         targets=targets,
         db=db,
@@ -188,6 +189,7 @@ def build(
         # Sticky variants: the visitor hash analytics counts by (with analytics off, a
         # salt of this process's own, which other processes do not share).
         visitors=analytics.salt if analytics is not None else DailySalt(clock),
+        passwords=passwords,
     )
     idempotency = Idempotency(
         db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
@@ -200,6 +202,7 @@ def build(
         base_url=settings.base_url,
         own=own_origins,
         cache=targets,
+        passwords=passwords,
     )
     principals: LRUCache[str, KeyCheck] | None = None
     if settings.auth_cache_ttl:
@@ -212,7 +215,6 @@ def build(
     analytics_jobs.register(registry, db=db, clock=clock, retention=settings.analytics_retention)
     _register_purge(registry, idempotency, settings.idempotency_purge_interval)
     audit = AuditLog(db=db, clock=clock, retention=settings.audit_retention)
-    passwords = passwords or Passwords()
     sessions = Sessions(
         db=db,
         clock=clock,

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # Failed sign-ins, per client IP and per account, as the rate limits above.
     ratelimit_signin_ip: str = "20/600s;burst=10"
     ratelimit_signin_account: str = "10/600s;burst=5"
+    # Wrong passwords given for a password link, per link and client IP.
+    ratelimit_link_password: str = "10/600s;burst=5"  # noqa: S105
     # The first admin, for containers: made at start when no user exists yet, with the
     # password read from the file (a Docker or Kubernetes secret).
     initial_admin_email: str = ""
@@ -166,6 +168,7 @@ class Settings(BaseSettings):
         "ratelimit_auth_fail",
         "ratelimit_signin_ip",
         "ratelimit_signin_account",
+        "ratelimit_link_password",
     )
     @classmethod
     def _valid_policy(cls, value: str) -> str:
@@ -219,7 +222,7 @@ class Settings(BaseSettings):
 
     def policy(self, name: str) -> Policy | None:
         """The named rate-limit policy (api, redirect, auth_fail, signin_ip,
-        signin_account), or None when off."""
+        signin_account, link_password), or None when off."""
         spec: str = getattr(self, f"ratelimit_{name}")
         return parse_policy(name.replace("_", "-"), spec)
 

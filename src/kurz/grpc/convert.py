@@ -17,6 +17,7 @@ from kurz.analytics.models import ClickCounts, Interval, LinkStats, TopValue
 from kurz.errors import invalid
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.links.models import LinkActor, LinkRead
+from kurz.links.target import Target
 
 # UpdateLinkRequest fields an update_mask may name, and REST's names for them.
 MASKABLE = {
@@ -29,9 +30,15 @@ MASKABLE = {
     "tags": "tags",
     "variants": "variants",
     "variant_choice": "variant_choice",
+    "password": "password",
+    "og_title": "og_title",
+    "og_description": "og_description",
+    "og_image": "og_image",
 }
 # Repeated fields: without a mask, they apply when they hold anything.
 _REPEATED = ("tags", "variants")
+# Optional strings that CreateLinkRequest and Link carry under REST's names.
+_OPTIONAL_TEXT = ("og_title", "og_description", "og_image")
 INTERVALS: dict[int, Interval] = {
     pb.INTERVAL_UNSPECIFIED: "day",
     pb.HOUR: "hour",
@@ -84,7 +91,12 @@ def link(read: LinkRead) -> pb.Link:
         forward_query=read.forward_query,
         tags=read.tags,
         version=read.version,
+        password_protected=read.password_protected,
     )
+    for name in _OPTIONAL_TEXT:
+        value = getattr(read, name)
+        if value is not None:
+            setattr(message, name, value)
     if read.starts_at is not None:
         message.start_time.CopyFrom(timestamp(read.starts_at))
     if read.expires_at is not None:
@@ -106,6 +118,16 @@ def link(read: LinkRead) -> pb.Link:
 
 def _variants(variants: Iterable[pb.LinkVariant]) -> list[dict[str, Any]]:
     return [{"url": variant.url, "weight": variant.weight} for variant in variants]
+
+
+def preview(target: Target) -> pb.Preview:
+    """What ResolveLink tells a proxy to show a link-preview bot: no target."""
+    message = pb.Preview(password_protected=target.protected)
+    for name in _OPTIONAL_TEXT:
+        value = getattr(target, name)
+        if value is not None:
+            setattr(message, name, value)
+    return message
 
 
 def _actor(actor: LinkActor) -> pb.LinkActor:
@@ -136,6 +158,9 @@ def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
         body["variants"] = _variants(request.variants)
     if request.HasField("variant_choice"):
         body["variant_choice"] = request.variant_choice
+    for name in ("password", *_OPTIONAL_TEXT):
+        if request.HasField(name):
+            body[name] = getattr(request, name)
     return body
 
 

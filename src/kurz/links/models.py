@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    StrictStr,
 )
 
 from kurz.dates import DateTime
@@ -36,6 +37,27 @@ TargetUrl = Annotated[
 Alias = Annotated[str, AfterValidator(validate_alias), Field(examples=["spring-sale"])]
 Tag = Annotated[str, Field(max_length=MAX_TAG_LENGTH), AfterValidator(validate_tag)]
 MaxVisits = Annotated[StrictInt, Field(ge=1, le=MAX_VISITS)]
+# A link's password is shared with its visitors, unlike an account's (kurz.accounts):
+# short ones are allowed, and the wrong-password limit guards them.
+MIN_PASSWORD = 4
+MAX_PASSWORD = 128
+
+
+def _encodable(password: str) -> str:
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        raise ValueError("A password is Unicode text without lone surrogates.") from None
+    return password
+
+
+LinkPassword = Annotated[
+    StrictStr,
+    Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD, examples=["open sesame"]),
+    AfterValidator(_encodable),
+]
+OgTitle = Annotated[StrictStr, Field(min_length=1, max_length=300)]
+OgDescription = Annotated[StrictStr, Field(min_length=1, max_length=1000)]
 
 
 def _unique(tags: list[str]) -> list[str]:
@@ -90,6 +112,12 @@ class LinkCreate(LinkBase):
         description="How a visit's variant is chosen: `random` (the default) per visit, "
         "or `sticky`: the same for one visitor all (UTC) day. Only with `variants`.",
     )
+    password: LinkPassword | None = Field(
+        default=None, description="Write-only: visitors must give it (stored hashed)."
+    )
+    og_title: OgTitle | None = None
+    og_description: OgDescription | None = None
+    og_image: TargetUrl | None = None
 
 
 class LinkUpdate(LinkBase):
@@ -108,6 +136,12 @@ class LinkUpdate(LinkBase):
     variant_choice: VariantChoice | None = Field(
         default=None, description="Changes how a variant is chosen (the link keeps its variants)."
     )
+    password: LinkPassword | None = Field(
+        default=None, description="Write-only; null removes the password."
+    )
+    og_title: OgTitle | None = None
+    og_description: OgDescription | None = None
+    og_image: TargetUrl | None = None
 
 
 class LinkActor(BaseModel):
@@ -142,6 +176,13 @@ class LinkRead(BaseModel):
     updated_by: LinkActor | None = Field(
         default=None, description="Who changed it last; null until it is first changed."
     )
+    # Records kept before the fields existed (idempotency replays) have none.
+    password_protected: bool = Field(
+        default=False, description="Whether visitors must give a password."
+    )
+    og_title: str | None = None
+    og_description: str | None = None
+    og_image: str | None = None
 
 
 class LinkPagination(BaseModel):

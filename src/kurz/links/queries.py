@@ -35,7 +35,12 @@ from kurz.links.urls import Origins
 # A generated code collides with probability (links / 62**7) per try; at a billion
 # links that is 3e-4, so eight tries fail together with probability ~1e-28.
 _CODE_ATTEMPTS = 8
-_CLEARABLE = frozenset({"starts_at", "expires_at", "max_visits", "variants", "variant_choice"})
+_CLEARABLE = frozenset(
+    {
+        "starts_at", "expires_at", "max_visits", "variants", "variant_choice", "password",
+        "og_title", "og_description", "og_image",
+    }
+)  # fmt: skip
 # links.version is a 32-bit integer.
 MAX_VERSION = 2**31 - 1
 AnyRow = Row[*tuple[Any, ...]]
@@ -58,6 +63,10 @@ _COLUMNS = (
     links.c.created_by_key_id,
     links.c.updated_by_user_id,
     links.c.updated_by_key_id,
+    links.c.password_hash.is_not(None).label("password_protected"),
+    links.c.og_title,
+    links.c.og_description,
+    links.c.og_image,
 )
 
 
@@ -198,6 +207,10 @@ def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
         version=row.version,
         created_by=_actor(row.created_by_user_id, row.created_by_key_id),
         updated_by=_actor(row.updated_by_user_id, row.updated_by_key_id),
+        password_protected=bool(row.password_protected),
+        og_title=row.og_title,
+        og_description=row.og_description,
+        og_image=row.og_image,
     )
 
 
@@ -221,7 +234,9 @@ async def create(
     now: datetime,
     base_url: str,
     own: Origins,
+    password_hash: str | None = None,
 ) -> LinkRead:
+    """A new link; `password_hash`: its password's, hashed by the caller (kurz.links.service)."""
     _check_target(link_in.url, own=own)
     _check_expiry(link_in.expires_at, now=now)
     _check_window(link_in.starts_at, link_in.expires_at, moved="starts_at")
@@ -243,6 +258,10 @@ async def create(
         "variants": None
         if link_in.variants is None
         else _stored_variants(link_in.variants, link_in.variant_choice or "random", own=own),
+        "password_hash": password_hash,
+        "og_title": link_in.og_title,
+        "og_description": link_in.og_description,
+        "og_image": link_in.og_image,
         "version": 1,
     }
     link_id: int | None = None
@@ -359,7 +378,9 @@ async def update(
     now: datetime,
     base_url: str,
     own: Origins,
+    password_hash: str | None = None,
 ) -> LinkRead:
+    """Apply the fields `link_in` sets; a new password comes hashed, as `password_hash`."""
     changes: dict[str, Any] = {}
     for field in link_in.model_fields_set:
         value = getattr(link_in, field)
@@ -367,6 +388,9 @@ async def update(
             raise invalid(field, "must not be null")
         changes[field] = value
     new_tags = changes.pop("tags", None)
+    if "password" in changes:
+        del changes["password"]
+        changes["password_hash"] = password_hash
     if "url" in changes:
         _check_target(changes["url"], own=own)
     if "expires_at" in changes:
@@ -444,6 +468,19 @@ async def resolve_many(*, conn: AsyncConnection, codes: Sequence[str]) -> dict[s
         )
     )
     return {row.code: Target.from_row(row) for row in found}
+
+
+async def password_hash(*, conn: AsyncConnection, link_id: int) -> tuple[str | None] | None:
+    """A live link's password hash, in a tuple (None inside: it has none); None when the
+    link is gone."""
+    row = (
+        await conn.execute(
+            sa.select(links.c.password_hash).where(
+                links.c.id == link_id, links.c.deleted_at.is_(None)
+            )
+        )
+    ).first()
+    return None if row is None else (row.password_hash,)
 
 
 async def has_visits_left(*, conn: AsyncConnection, link_id: int) -> bool:

@@ -27,7 +27,7 @@ _EMPTY = (b"content-length", b"0")
 _QUERY_SAFE = "!$&'()*+,/:;=?@~-._%"
 
 
-def _column(column: sa.Column[Any], *, moment: bool = False) -> dict[str, Any]:
+def _column(column: sa.ColumnElement[Any], *, moment: bool = False) -> dict[str, Any]:
     """A declared field's metadata: the column it is loaded from (a moment: as Unix
     seconds)."""
     return {"column": column, "moment": moment}
@@ -47,6 +47,15 @@ class Target:
     max_visits: int | None = field(metadata=_column(links.c.max_visits))
     # The A/B variants as stored (kurz.links.variants); None: none.
     variants_json: str | None = field(default=None, metadata=_column(links.c.variants))
+    # Whether a password guards it; the hash itself stays in the database, never cached.
+    protected: bool = field(
+        default=False,
+        metadata=_column(sa.type_coerce(links.c.password_hash.is_not(None), sa.Boolean)),
+    )
+    # What a link-preview bot is shown instead of the target (kurz.links.unfurlers).
+    og_title: str | None = field(default=None, metadata=_column(links.c.og_title))
+    og_description: str | None = field(default=None, metadata=_column(links.c.og_description))
+    og_image: str | None = field(default=None, metadata=_column(links.c.og_image))
 
     # Worked out once from the fields above, for the redirect path.
     headers: list[tuple[bytes, bytes]] = field(init=False, repr=False, compare=False)
@@ -54,7 +63,10 @@ class Target:
     rules: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
     # The variants compiled for choosing one (after the rules' URLs, before `url`).
     variants: Variants | None = field(init=False, repr=False, compare=False)
-    # No rule, no visit cap and no variants: a visit is answered without asking anything.
+    # A visit cap, a password or a preview: who visits (a bot?) changes the answer.
+    screened: bool = field(init=False, repr=False, compare=False)
+    # No rule, nothing screened and no variants: a visit is answered without asking
+    # anything.
     plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -63,9 +75,9 @@ class Target:
         object.__setattr__(self, "headers", self._headers(self.url))
         object.__setattr__(self, "rules", rules)
         object.__setattr__(self, "variants", variants)
-        object.__setattr__(
-            self, "plain", not rules and self.max_visits is None and variants is None
-        )
+        screened = self.max_visits is not None or self.protected or self.previewed
+        object.__setattr__(self, "screened", screened)
+        object.__setattr__(self, "plain", not rules and not screened and variants is None)
 
     def _headers(self, url: str) -> Headers:
         headers = [(b"location", url.encode("ascii")), _EMPTY]
@@ -77,6 +89,11 @@ class Target:
     def capped(self) -> bool:
         """A visit uses one of a limited number up: deciding it needs the database."""
         return self.max_visits is not None
+
+    @property
+    def previewed(self) -> bool:
+        """It carries fields for a link preview (Open Graph), shown to unfurlers."""
+        return bool(self.og_title or self.og_description or self.og_image)
 
     @classmethod
     def from_row(cls, row: Any) -> Target:

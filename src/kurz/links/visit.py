@@ -1,10 +1,11 @@
 """The redirect pipeline: one object decides a visit, and every way in asks it.
 
 limit -> lookup through the cache tiers -> the link's verdict (kurz.links.rules) ->
-the visit cap -> where to (a variant, kurz.links.variants, else the link's url) ->
-the click. The outcome is a value: HTTP (kurz.links.redirect) and
-gRPC (ResolveLink) only render it. The fast path answers an L1 hit without awaiting
-anything, from `cached`, which asks the same verdict (docs/architecture.md).
+link-preview bots, then the password (kurz.links.gates) -> the visit cap -> where to
+(a variant, kurz.links.variants, else the link's url) -> the click. The outcome is a
+value: HTTP (kurz.links.redirect) and gRPC (ResolveLink) only render it. The fast path
+answers an L1 hit without awaiting anything, from `cached`, which asks the same
+verdict (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any, Protocol
 
+from kurz.accounts.passwords import Passwords
 from kurz.db import READ_COMMITTED, Database
 from kurz.errors import Problem
 from kurz.limits import ServiceLimits, too_many_requests
 from kurz.links import queries
 from kurz.links.cache import Targets
 from kurz.links.codes import is_code
+from kurz.links.gates import password_required, previews, wrong_password
 from kurz.links.rules import Visit, missing, used_up, verdict
 from kurz.links.target import Target
 from kurz.links.variants import Variant
@@ -68,10 +71,20 @@ class Visitor:
     user_agent: str | None = None
     referer: str | None = None
 
+    def agent(self) -> str | None:
+        """The visitor's User-Agent, from the scope's headers or as named."""
+        if self.scope is None:
+            return self.user_agent
+        for name, value in self.scope["headers"]:
+            if name == b"user-agent":
+                return str(value.decode("latin-1"))
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a visit ends: a redirect to `target`, or the `refusal` (404, 410, 429, 503)."""
+    """How a visit ends: a redirect to `target`, the `refusal` (401, 404, 410, 429,
+    503), or for a link-preview bot the `preview` page of a link (never its target)."""
 
     target: Target | None
     refusal: Problem | None = None
@@ -79,6 +92,8 @@ class Outcome:
     limit: Decision | None = None
     # The variant of the target the visit goes to; None: the target's url.
     variant: Variant | None = None
+    # A link-preview bot's visit: the page it is shown instead (no target).
+    preview: Target | None = None
 
 
 class Visits:
@@ -96,6 +111,7 @@ class Visits:
         "l1",
         "limits",
         "needs_ip",
+        "passwords",
         "random",
         "targets",
         "visitors",
@@ -111,6 +127,7 @@ class Visits:
         clicks: Clicks | None,
         visitors: Visitors,
         random: Callable[[], float] | None = None,
+        passwords: Passwords,
     ) -> None:
         self.targets = targets
         self.l1 = targets.l1
@@ -120,6 +137,7 @@ class Visits:
         self.clicks = clicks
         self.visitors = visitors
         self.random = random or Random().random
+        self.passwords = passwords
         # Whether a visit needs its client's address at all (limited, or counted).
         self.needs_ip = limits.redirect is not None or clicks is not None
 
@@ -130,11 +148,12 @@ class Visits:
 
     def cached(self, code: str) -> Target | None:
         """The target in L1 if a visit to it may be answered without awaiting: it
-        passes the verdict now and has no visit cap (the fast path)."""
+        passes the verdict now and is not screened: no visit cap, password or preview
+        (the fast path)."""
         target = self.l1.get(code)
         if target is None or target.plain:
             return target
-        if target.capped or verdict(target, Visit(self.clock())) is not None:
+        if target.screened or verdict(target, Visit(self.clock())) is not None:
             return None
         return target
 
@@ -145,17 +164,31 @@ class Visits:
             return None
         return await limits.check(limits.redirect, ip)
 
-    async def decide(self, code: str, visitor: Visitor, *, peek: bool, counted: bool) -> Outcome:
+    async def decide(
+        self,
+        code: str,
+        visitor: Visitor,
+        *,
+        peek: bool,
+        counted: bool,
+        password: str | None = None,
+    ) -> Outcome:
         """The whole pipeline for a visit of `code`; `peek` (a HEAD) uses no visit up and
-        counts no click. `counted`: the fast path has read L1 for this request."""
+        counts no click. `counted`: the fast path has read L1 for this request.
+        `password`: the one the visitor gave, if any (a password link needs it)."""
         decision = await self.limit(visitor.ip)
         if decision is not None and not decision.allowed:
             return Outcome(None, too_many_requests(decision), decision)
         try:
-            target = await self._target(code, peek=peek, counted=counted)
+            target, preview = await self._target(
+                code, visitor, password, peek=peek, counted=counted
+            )
         except Problem as problem:
-            # The database does not answer (503), or a rule refused.
+            # The database does not answer (503), a rule refused, or the password did.
             return Outcome(None, problem, decision)
+        if preview:
+            # A preview is no visit: it takes nothing from a cap and counts no click.
+            return Outcome(None, None, decision, preview=target)
         variant = None
         if target.variants is not None:
             variant = self.variant(target, visitor.ip, visitor.scope, visitor.user_agent)
@@ -186,22 +219,69 @@ class Visits:
                     break
         return variants.for_visitor(self.visitors.visitor(ip, user_agent), target.link_id)
 
-    async def _target(self, code: str, *, peek: bool, counted: bool) -> Target:
+    async def _target(
+        self, code: str, visitor: Visitor, password: str | None, *, peek: bool, counted: bool
+    ) -> tuple[Target, bool]:
+        """The link's target once every step lets the visitor by, and whether it is a
+        link-preview bot's visit instead (which neither a password nor a cap is asked)."""
         targets = self.targets
         target = await targets.find(code, counted=counted) if is_code(code) else None
         if target is None:
+            if password is not None:
+                # As much work as a wrong password: no answer tells a missing link apart.
+                await self._unlock(None, code, visitor, password)
             raise missing()
         if target.rules:
             refusal = verdict(target, Visit(self.clock()))
             if refusal is not None:
                 raise refusal
+        if not target.screened:
+            return target, False
+        if previews(target, visitor.agent()):
+            return target, True
+        if target.protected:
+            if password is None:
+                raise password_required()
+            await self._unlock(target, code, visitor, password)
         if target.capped and not await self._take_visit(target, peek=peek):
             # Deleted since it was cached, or out of visits: ask the database which.
             targets.forget(code)
             if await targets.find(code, counted=True) is None:
                 raise missing()
             raise used_up()
-        return target
+        return target, False
+
+    async def _unlock(
+        self, target: Target | None, code: str, visitor: Visitor, password: str
+    ) -> None:
+        """Check `password` against the link's (no link: a dummy hash, as slowly), within
+        the wrong-password limit per link and client address, which only failures spend."""
+        limits = self.limits
+        # `needs_ip` leaves it out when nothing else wants it; this limit does.
+        ip = visitor.ip or (limits.client_ip(visitor.scope) if visitor.scope else "")
+        key = f"{code}|{ip}"
+        blocked = await limits.peek(limits.link_password, key)
+        if blocked is not None and not blocked.allowed:
+            raise too_many_requests(blocked)
+        stored: str | None = None
+        gone = target is None
+        if target is not None:
+            async with self.db.read() as conn:
+                found = await queries.password_hash(conn=conn, link_id=target.link_id)
+            gone = found is None
+            stored = None if found is None else found[0]
+            if not gone and stored is None:
+                # Its password was cleared since it was cached: nothing to check.
+                self.targets.forget(code)
+                return
+        if await self.passwords.averify_user(stored, password):
+            return
+        await limits.check(limits.link_password, key)
+        if gone:
+            if target is not None:
+                self.targets.forget(code)
+            raise missing()
+        raise wrong_password()
 
     async def _take_visit(self, target: Target, *, peek: bool) -> bool:
         """Whether a capped link has a visit left; uses one up unless `peek`."""
