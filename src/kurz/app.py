@@ -91,12 +91,14 @@ class KurzApp(FastAPI):
                 else:
                     decision = await visits.limit(ip)
                 if decision is None or decision.allowed:
+                    # Targeting rules are asked here too, without awaiting (ADR 0015).
+                    at = visits.where(target, scope, ip) if target.routed else 0
                     clicks = visits.clicks
                     if clicks is not None:
                         # Journaled before it is answered: a visitor who got the redirect
                         # has a click that outlives this process (ADR 0014).
                         clicks.click(target.link_id, scope, ip)
-                    await send_redirect(target, scope, send, decision)
+                    await send_redirect(target, scope, send, decision, at)
                     return
                 scope[OUTCOME] = Outcome(None, too_many_requests(decision), decision)
             else:
@@ -106,7 +108,7 @@ class KurzApp(FastAPI):
                         code, visits.visitor(scope), peek=scope["method"] == "HEAD", counted=True
                     )
                     if outcome.target is not None:
-                        await send_redirect(outcome.target, scope, send, outcome.limit)
+                        await send_redirect(outcome.target, scope, send, outcome.limit, outcome.at)
                         return
                     # A refusal: the `follow` route renders it (a page or problem+json).
                     scope[OUTCOME] = outcome

@@ -33,7 +33,7 @@ from kurz.cache.nodes import node_client, parse_node
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
-from kurz.geo import ShippedLocator
+from kurz.geo import Locator, ShippedLocator
 from kurz.idempotency import Idempotency
 from kurz.jobs import JobStore, Registry
 from kurz.limits import ServiceLimits
@@ -41,6 +41,7 @@ from kurz.links import scheduled as link_jobs
 from kurz.links.cache import Targets, target_cache
 from kurz.links.service import Links
 from kurz.links.target import Target
+from kurz.links.traits import Locate, Places
 from kurz.links.urls import Origins
 from kurz.links.visit import Visits
 from kurz.types import Clock
@@ -159,6 +160,7 @@ def build(
     limits = ServiceLimits.of(
         settings, clock, redis.client(settings.redis_url) if settings.redis_url else None
     )
+    locator = ShippedLocator() if settings.geoip == "shipped" else None
     analytics = None
     if settings.analytics:
         analytics = Analytics(
@@ -169,7 +171,7 @@ def build(
             redis=redis.dedicated(settings.redis_url, 10.0) if settings.redis_url else None,
             claim_idle=settings.analytics_claim_idle,
             journal=place(settings),
-            locate=ShippedLocator().country if settings.geoip == "shipped" else None,
+            locate=locator.country if locator is not None else None,
             country_header=settings.geoip_header,
             trusted=settings.trusted_proxies,
         )
@@ -179,6 +181,9 @@ def build(
         clock=clock,
         limits=limits,
         clicks=analytics.recorder if analytics is not None else None,
+        places=Places(
+            locate=None if locator is None else _countries(locator), client_ip=limits.client_ip
+        ),
     )
     idempotency = Idempotency(
         db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
@@ -244,6 +249,12 @@ def build(
         own_origins=own_origins,
         analytics=analytics,
     )
+
+
+def _countries(locator: Locator) -> Locate:
+    """Targeting's places from a locator of countries alone (no cities)."""
+    country = locator.country
+    return lambda ip: (country(ip), None)
 
 
 def _register_purge(registry: Registry, idempotency: Idempotency, interval: float) -> None:

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from kurz.dates import DateTime
+from kurz.links.conditions import Rules, TargetingRule
 from kurz.links.urls import (
     MAX_TAG_LENGTH,
     MAX_URL_LENGTH,
@@ -57,6 +58,11 @@ class LinkCreate(LinkBase):
     redirect_status: RedirectStatus = 302
     forward_query: StrictBool = False
     tags: Tags = []
+    rules: Rules = Field(
+        default=[],
+        description="Targeting rules, in order: a visit goes to the URL of the first whose "
+        "conditions hold, else to `url` (docs/rules.md). At most 32.",
+    )
 
 
 class LinkUpdate(LinkBase):
@@ -69,6 +75,8 @@ class LinkUpdate(LinkBase):
     redirect_status: RedirectStatus | None = None
     forward_query: StrictBool | None = None
     tags: Tags | None = None
+    # The whole list is replaced; null or [] leaves the link without rules.
+    rules: Rules | None = None
 
 
 class LinkActor(BaseModel):
@@ -92,6 +100,8 @@ class LinkRead(BaseModel):
     redirect_status: int
     forward_query: bool
     tags: list[str]
+    # Records kept before the field existed (idempotency replays) have none.
+    rules: list[TargetingRule] = []
     version: int
     # Records kept before the fields existed (idempotency replays) have neither.
     created_by: LinkActor | None = Field(default=None, description="Who made the link.")

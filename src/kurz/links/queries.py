@@ -21,6 +21,7 @@ from kurz.db.keyset import decode_cursor, encode_cursor
 from kurz.db.tables import link_tags, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links import codes
+from kurz.links.conditions import TargetingRule, loaded, stored
 from kurz.links.models import LinkActor, LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.target import COLUMNS, Target
 from kurz.links.urls import Origins
@@ -28,7 +29,7 @@ from kurz.links.urls import Origins
 # A generated code collides with probability (links / 62**7) per try; at a billion
 # links that is 3e-4, so eight tries fail together with probability ~1e-28.
 _CODE_ATTEMPTS = 8
-_CLEARABLE = frozenset({"starts_at", "expires_at", "max_visits"})
+_CLEARABLE = frozenset({"starts_at", "expires_at", "max_visits", "rules"})
 # links.version is a 32-bit integer.
 MAX_VERSION = 2**31 - 1
 AnyRow = Row[*tuple[Any, ...]]
@@ -45,6 +46,7 @@ _COLUMNS = (
     links.c.max_visits,
     links.c.redirect_status,
     links.c.forward_query,
+    links.c.rules,
     links.c.version,
     links.c.created_by_user_id,
     links.c.created_by_key_id,
@@ -91,6 +93,14 @@ def _missing(code: str) -> Problem:
 def _check_target(url: str, *, own: Origins) -> None:
     if own.contains(url):
         raise invalid("url", "points at this kurz itself, which would redirect in a loop")
+
+
+def _check_rules(rules: list[TargetingRule], *, own: Origins) -> None:
+    for index, rule in enumerate(rules):
+        if own.contains(rule.url):
+            raise invalid(
+                f"rules.{index}.url", "points at this kurz itself, which would redirect in a loop"
+            )
 
 
 def _check_expiry(expires_at: datetime | None, *, now: datetime) -> None:
@@ -146,6 +156,7 @@ def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
         redirect_status=row.redirect_status,
         forward_query=row.forward_query,
         tags=tags,
+        rules=loaded(row.rules),
         version=row.version,
         created_by=_actor(row.created_by_user_id, row.created_by_key_id),
         updated_by=_actor(row.updated_by_user_id, row.updated_by_key_id),
@@ -174,6 +185,7 @@ async def create(
     own: Origins,
 ) -> LinkRead:
     _check_target(link_in.url, own=own)
+    _check_rules(link_in.rules, own=own)
     _check_expiry(link_in.expires_at, now=now)
     _check_window(link_in.starts_at, link_in.expires_at, moved="starts_at")
     values: dict[str, Any] = {
@@ -189,6 +201,7 @@ async def create(
         "max_visits": link_in.max_visits,
         "redirect_status": link_in.redirect_status,
         "forward_query": link_in.forward_query,
+        "rules": stored(link_in.rules),
         "version": 1,
     }
     link_id: int | None = None
@@ -315,6 +328,9 @@ async def update(
     new_tags = changes.pop("tags", None)
     if "url" in changes:
         _check_target(changes["url"], own=own)
+    if "rules" in changes:
+        _check_rules(changes["rules"] or [], own=own)
+        changes["rules"] = stored(changes["rules"])
     if "expires_at" in changes:
         _check_expiry(changes["expires_at"], now=now)
 

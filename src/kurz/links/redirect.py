@@ -31,11 +31,11 @@ OUTCOME = "kurz.visit"
 
 
 async def send_redirect(
-    target: Target, scope: Scope, send: Send, decision: Decision | None = None
+    target: Target, scope: Scope, send: Send, decision: Decision | None = None, at: int = 0
 ) -> None:
-    """The redirect, with the RateLimit fields when a policy was checked and the client
-    is near its limit (ADR 0003)."""
-    headers = target.headers_for(scope["query_string"])
+    """The redirect to `target.urls[at]`, with the RateLimit fields when a policy was
+    checked and the client is near its limit (ADR 0003)."""
+    headers = target.headers_for(scope["query_string"], at)
     if decision is not None and carries_fields(target.status, decision):
         headers = with_fields(headers, decision)
     await send({"type": "http.response.start", "status": target.status, "headers": headers})
@@ -66,7 +66,7 @@ def render(outcome: Outcome, request: Request) -> Response:
     """The HTTP answer to a decided visit."""
     if outcome.target is not None:
         response = Response(status_code=outcome.target.status)
-        response.raw_headers = outcome.target.headers_for(request.scope["query_string"])
+        response.raw_headers = outcome.target.headers_for(request.scope["query_string"], outcome.at)
     else:
         assert outcome.refusal is not None
         response = _answer(request, outcome.refusal)

@@ -16,6 +16,7 @@ import orjson
 import sqlalchemy as sa
 
 from kurz.db.tables import links
+from kurz.links.routes import Routes
 from kurz.links.rules import Rule, rules_of
 
 # Browsers keep permanent redirects indefinitely unless told otherwise; a short
@@ -44,22 +45,45 @@ class Target:
     starts_at: float | None = field(metadata=_column(links.c.starts_at, moment=True))
     expires_at: float | None = field(metadata=_column(links.c.expires_at, moment=True))
     max_visits: int | None = field(metadata=_column(links.c.max_visits))
+    # Targeting rules as links.rules stores them (JSON; kurz.links.conditions).
+    targeting: str | None = field(default=None, metadata=_column(links.c.rules))
 
     # Worked out once from the fields above, for the redirect path.
+    # Every URL a visit may be sent to, numbered as the pipeline picks them: 0 is
+    # `url`, then each targeting rule's (kurz.links.routes).
+    urls: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # The redirect's headers for each of `urls`, before any forwarded query.
+    locations: tuple[list[tuple[bytes, bytes]], ...] = field(init=False, repr=False, compare=False)
+    # The headers for `url` (locations[0]).
     headers: list[tuple[bytes, bytes]] = field(init=False, repr=False, compare=False)
+    # The targeting rules, compiled; None without any.
+    routes: Routes | None = field(init=False, repr=False, compare=False)
+    # Whether a visit must pick among `urls` (Visits.where) rather than take `url`.
+    routed: bool = field(init=False, repr=False, compare=False)
     # The rules of kurz.links.rules this link carries.
     rules: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
-    # No rule and no visit cap: a visit is answered without asking anything.
+    # No rule, no visit cap, one URL: a visit is answered without asking anything.
     plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        headers = [(b"location", self.url.encode("ascii")), _EMPTY]
+        routes = None if self.targeting is None else Routes(self.targeting)
+        urls = (self.url, *(routes.urls if routes is not None else ()))
+        locations = tuple(self._headers(url) for url in urls)
+        rules = rules_of(self)
+        routed = routes is not None
+        object.__setattr__(self, "urls", urls)
+        object.__setattr__(self, "locations", locations)
+        object.__setattr__(self, "headers", locations[0])
+        object.__setattr__(self, "routes", routes)
+        object.__setattr__(self, "routed", routed)
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "plain", not rules and self.max_visits is None and not routed)
+
+    def _headers(self, url: str) -> list[tuple[bytes, bytes]]:
+        headers = [(b"location", url.encode("ascii")), _EMPTY]
         if self.status in (301, 308):
             headers.append(_PERMANENT_CACHE)
-        rules = rules_of(self)
-        object.__setattr__(self, "headers", headers)
-        object.__setattr__(self, "rules", rules)
-        object.__setattr__(self, "plain", not rules and self.max_visits is None)
+        return headers
 
     @property
     def capped(self) -> bool:
@@ -77,11 +101,20 @@ class Target:
             values[declared.name] = value
         return cls(**values)
 
-    def headers_for(self, query_string: bytes) -> list[tuple[bytes, bytes]]:
+    def headers_for(self, query_string: bytes, at: int = 0) -> list[tuple[bytes, bytes]]:
+        """The redirect's headers to `urls[at]`, the visitor's query forwarded to it if
+        the link says so."""
+        headers = self.locations[at]
         if not (self.forward_query and query_string):
-            return self.headers
-        location = _with_query(self.url, query_string.decode("latin-1"))
-        return [(b"location", location.encode("ascii")), *self.headers[1:]]
+            return headers
+        return [(b"location", self.location(query_string, at).encode("ascii")), *headers[1:]]
+
+    def location(self, query_string: bytes, at: int = 0) -> str:
+        """Where the redirect to `urls[at]` goes, with the forwarded query."""
+        url = self.urls[at]
+        if not (self.forward_query and query_string):
+            return url
+        return _with_query(url, query_string.decode("latin-1"))
 
 
 # The declared fields, in order: what is loaded, cached and compared.

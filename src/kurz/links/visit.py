@@ -1,7 +1,8 @@
 """The redirect pipeline: one object decides a visit, and every way in asks it.
 
 limit -> lookup through the cache tiers -> the link's verdict (kurz.links.rules) ->
-the visit cap -> the click. The outcome is a value: HTTP (kurz.links.redirect) and
+the visit cap -> where to (kurz.links.routes: the first targeting rule that matches,
+else the link's url) -> the click. The outcome is a value: HTTP (kurz.links.redirect) and
 gRPC (ResolveLink) only render it. The fast path answers an L1 hit without awaiting
 anything, from `cached`, which asks the same verdict (docs/architecture.md).
 """
@@ -20,6 +21,7 @@ from kurz.links.cache import Targets
 from kurz.links.codes import is_code
 from kurz.links.rules import Visit, missing, used_up, verdict
 from kurz.links.target import Target
+from kurz.links.traits import Places, Traits
 from kurz.ratelimit import Decision
 from kurz.types import Clock
 
@@ -38,14 +40,16 @@ class Clicks(Protocol):
 class Visitor:
     """Whom a visit is for: whose redirect limit it uses, whose click it counts.
 
-    An HTTP visit passes its ASGI scope, whose headers the click reads; a gRPC one
-    names the visitor's agent and referer.
+    An HTTP visit passes its ASGI scope, whose headers the click and the targeting
+    rules read; a gRPC one names the visitor's agent, referer, languages and query.
     """
 
     ip: str
     scope: Mapping[str, Any] | None = None
     user_agent: str | None = None
     referer: str | None = None
+    accept_language: str | None = None
+    query_string: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +60,14 @@ class Outcome:
     refusal: Problem | None = None
     # The redirect policy's decision, for the RateLimit fields; None: not limited.
     limit: Decision | None = None
+    # Which of the target's URLs the visit goes to (Target.urls; 0: its own url).
+    at: int = 0
 
 
 class Visits:
     """Decides visits: limit, lookup, verdict, visit cap, click."""
 
-    __slots__ = ("clicks", "clock", "db", "l1", "limits", "needs_ip", "targets")
+    __slots__ = ("clicks", "clock", "db", "l1", "limits", "needs_ip", "places", "targets")
 
     def __init__(
         self,
@@ -71,6 +77,7 @@ class Visits:
         clock: Clock,
         limits: ServiceLimits,
         clicks: Clicks | None,
+        places: Places | None = None,
     ) -> None:
         self.targets = targets
         self.l1 = targets.l1
@@ -80,6 +87,8 @@ class Visits:
         self.clicks = clicks
         # Whether a visit needs its client's address at all (limited, or counted).
         self.needs_ip = limits.redirect is not None or clicks is not None
+        # Where visitors are, for targeting rules by country or city.
+        self.places = places or Places(client_ip=limits.client_ip)
 
     def visitor(self, scope: Mapping[str, Any]) -> Visitor:
         """The visitor an HTTP request is; its address worked out only if a limit or a
@@ -92,9 +101,35 @@ class Visits:
         target = self.l1.get(code)
         if target is None or target.plain:
             return target
-        if target.capped or verdict(target, Visit(self.clock())) is not None:
+        if target.capped or (target.rules and verdict(target, Visit(self.clock())) is not None):
             return None
         return target
+
+    def where(self, target: Target, scope: Mapping[str, Any], ip: str) -> int:
+        """Which of a routed target's URLs an HTTP visit goes to (the fast path's
+        `where_to`, without a Visitor)."""
+        return self.where_to(target, Traits(self.places, at=self.clock(), ip=ip, scope=scope))
+
+    def where_to(self, target: Target, traits: Traits) -> int:
+        """Which of `target`'s URLs a visit goes to: the first targeting rule's that
+        matches, else the link's own (0)."""
+        routes = target.routes
+        if routes is not None:
+            return routes.pick(traits)
+        return 0
+
+    def traits(self, visitor: Visitor) -> Traits:
+        """What targeting rules may know of `visitor`'s visit."""
+        if visitor.scope is not None:
+            return Traits(self.places, at=self.clock(), ip=visitor.ip, scope=visitor.scope)
+        return Traits(
+            self.places,
+            at=self.clock(),
+            ip=visitor.ip,
+            user_agent=visitor.user_agent,
+            accept_language=visitor.accept_language,
+            query_string=visitor.query_string,
+        )
 
     async def limit(self, ip: str) -> Decision | None:
         """The redirect policy, checked for `ip`; None when there is none."""
@@ -114,9 +149,10 @@ class Visits:
         except Problem as problem:
             # The database does not answer (503), or a rule refused.
             return Outcome(None, problem, decision)
+        at = self.where_to(target, self.traits(visitor)) if target.routed else 0
         if not peek:
             self.click(target, visitor)
-        return Outcome(target, None, decision)
+        return Outcome(target, None, decision, at)
 
     async def _target(self, code: str, *, peek: bool, counted: bool) -> Target:
         targets = self.targets

@@ -16,6 +16,8 @@ _SAMPLES: dict[str, Any] = {
     "str": "https://example.com/p?q=1",
     "bool": True,
     "float | None": 1_767_225_600.25,
+    # Targeting rules, as links.rules stores them.
+    "str | None": '[{"url":"https://example.com/r","conditions":[{"type":"device","in":["ios"]}]}]',
 }
 
 
