@@ -90,7 +90,7 @@ RuleUrl = Annotated[str, Field(max_length=MAX_URL_LENGTH * 2), AfterValidator(no
 
 
 class _Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
 
 
 class DeviceCondition(_Condition):
