@@ -182,7 +182,10 @@ def build(
         limits=limits,
         clicks=analytics.recorder if analytics is not None else None,
         places=Places(
-            locate=None if locator is None else _countries(locator), client_ip=limits.client_ip
+            locate=None if locator is None else _countries(locator),
+            client_ip=limits.client_ip,
+            header=settings.geoip_header,
+            trusted=settings.trusted_proxies,
         ),
     )
     idempotency = Idempotency(

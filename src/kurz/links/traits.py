@@ -8,11 +8,13 @@ address located and the query parsed only for the conditions that need them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 from urllib.parse import parse_qs
 
 from kurz.agents import Agent, classify
 from kurz.cache import LRUCache
+from kurz.limits import within
 
 # The country and the city (None where unknown) of an address.
 Place = tuple[str | None, str | None]
@@ -27,19 +29,37 @@ _MAX_LANGUAGES = 32
 
 
 class Places:
-    """How a visit's address is found and located, the same for every visit."""
+    """How a visit's address is found and located, the same for every visit: as click
+    analytics locates it (kurz.analytics.recorder), so that both agree."""
 
-    __slots__ = ("client_ip", "locate")
+    __slots__ = ("client_ip", "header", "locate", "trusted")
 
     def __init__(
         self,
         locate: Locate | None = None,
         client_ip: Callable[[Mapping[str, Any]], str] | None = None,
+        *,
+        header: str = "",
+        trusted: tuple[IPv4Network | IPv6Network, ...] = (),
     ) -> None:
         self.locate = locate
         # The client's address from a scope (the limiter's, which believes trusted
         # proxies): the fast path works it out only when a limit or a click needs it.
         self.client_ip = client_ip
+        # A trusted proxy's header naming the visitor's country (KURZ_GEOIP_HEADER).
+        self.header = header.lower().encode("latin-1") or None
+        self.trusted = trusted
+
+    def told(self, scope: Mapping[str, Any], value: bytes) -> str | None:
+        """The country a proxy's header names, if a trusted proxy sent it; None for
+        none, and for the codes that name no country (Cloudflare's XX and T1)."""
+        client = scope.get("client")
+        if not client or not within(client[0], self.trusted):
+            return None
+        if len(value) != 2 or not value.isalpha():
+            return None
+        code = value.decode("ascii").upper()
+        return None if code in {"XX", "T1"} else code
 
 
 class Traits:
@@ -95,11 +115,16 @@ class Traits:
         if scope is None:
             return
         self._scope = None
+        header = self._places.header
         for name, value in scope["headers"]:
             if name == b"user-agent":
                 self._user_agent = value
             elif name == b"accept-language":
                 self._accept_language = value
+            elif name == header:
+                country = self._places.told(scope, value)
+                if country is not None:
+                    self._place = (country, None)
         if not self._ip and self._places.client_ip is not None:
             self._ip = self._places.client_ip(scope)
 
@@ -134,6 +159,8 @@ class Traits:
         place = self._place
         if place is None:
             self._scan()
+            place = self._place
+        if place is None:
             locate = self._places.locate
             place = self._place = NOWHERE if locate is None or not self._ip else locate(self._ip)
         return place

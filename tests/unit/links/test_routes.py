@@ -3,6 +3,7 @@ the first rule that matches, from what its headers, address, query and time say.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import orjson
@@ -250,3 +251,20 @@ def test_headers_are_read_only_when_a_condition_asks() -> None:
     assert Headers.reads == 0
     assert (traits.device(), traits.languages(), traits.device()) == ("ios", (), "ios")
     assert Headers.reads == 1
+
+
+def test_a_trusted_proxys_country_header_is_believed_over_the_database() -> None:
+    proxy = Places(
+        locate=WHERE.locate, header="CF-IPCountry", trusted=(ipaddress.ip_network("10.0.0.0/8"),)
+    )
+    compiled = routes(to("https://e.com/de", {"type": "country", "in": ["DE"]}))
+
+    def sent(peer: str, value: bytes) -> int:
+        scope = {"headers": [(b"cf-ipcountry", value)], "query_string": b"", "client": (peer, 1)}
+        return compiled.pick(Traits(proxy, at=AT, ip="8.8.8.8", scope=scope))
+
+    assert sent("10.0.0.1", b"de") == 1
+    # From anyone else, or naming no country: the database's answer (US).
+    assert sent("192.0.2.1", b"DE") == 0
+    assert sent("10.0.0.1", b"XX") == 0
+    assert sent("10.0.0.1", b"DEU") == 0
