@@ -91,13 +91,19 @@ class KurzApp(FastAPI):
                 else:
                     decision = await visits.limit(ip)
                 if decision is None or decision.allowed:
-                    # Targeting rules are asked here too, without awaiting (ADR 0015).
-                    at = visits.where(target, scope, ip) if target.routed else 0
                     clicks = visits.clicks
+                    if not target.routed:
+                        if clicks is not None:
+                            # Journaled before it is answered: a visitor who got the
+                            # redirect has a click that outlives this process (ADR 0014).
+                            clicks.click(target.link_id, scope, ip)
+                        await send_redirect(target, scope, send, decision)
+                        return
+                    # Targeting rules and variants are asked here too, without awaiting
+                    # (ADR 0015).
+                    at = visits.where(target, scope, ip)
                     if clicks is not None:
-                        # Journaled before it is answered: a visitor who got the redirect
-                        # has a click that outlives this process (ADR 0014).
-                        clicks.click(target.link_id, scope, ip)
+                        clicks.click(target.link_id, scope, ip, target.variant_at(at))
                     await send_redirect(target, scope, send, decision, at)
                     return
                 scope[OUTCOME] = Outcome(None, too_many_requests(decision), decision)
@@ -130,6 +136,10 @@ def create_app(parts: Parts) -> KurzApp:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if parts.locator is not None:
+            # Now, not on the first new visitor's redirect; and before gc.freeze(),
+            # which then keeps the collector off its many objects.
+            parts.locator.warm()
         async with running(parts):
             grpc_server = None
             if settings.grpc_port:

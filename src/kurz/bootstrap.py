@@ -22,6 +22,7 @@ from kurz.accounts.audit_log import AuditLog
 from kurz.accounts.service import Users
 from kurz.accounts.sessions import Sessions
 from kurz.analytics import scheduled as analytics_jobs
+from kurz.analytics.events import DailySalt
 from kurz.analytics.journal import place
 from kurz.analytics.pipeline import Analytics
 from kurz.analytics.service import Stats
@@ -33,7 +34,7 @@ from kurz.cache.nodes import node_client, parse_node
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
-from kurz.geo import Locator, ShippedLocator
+from kurz.geo import Locator, locator
 from kurz.idempotency import Idempotency
 from kurz.jobs import JobStore, Registry
 from kurz.limits import ServiceLimits
@@ -41,7 +42,7 @@ from kurz.links import scheduled as link_jobs
 from kurz.links.cache import Targets, target_cache
 from kurz.links.service import Links
 from kurz.links.target import Target
-from kurz.links.traits import Locate, Places
+from kurz.links.traits import Places
 from kurz.links.urls import Origins
 from kurz.links.visit import Visits
 from kurz.types import Clock
@@ -117,13 +118,18 @@ class Parts:
     own_origins: Origins
     # None when KURZ_ANALYTICS is off.
     analytics: Analytics | None = None
+    # Where visitors are (kurz.geo); None when KURZ_GEOIP is off. Its data loads when
+    # first asked, or when the web app warms it at start.
+    locator: Locator | None = None
 
 
 def build(
     settings: Settings, *, clock: Clock = system_clock, passwords: Passwords | None = None
 ) -> Parts:
     """Every part, wired; nothing connects until `running`. `passwords` defaults to
-    OWASP's Argon2id cost; tests give a cheaper one."""
+    OWASP's Argon2id cost; tests give a cheaper one. kurz.geo.GeoDataError when
+    KURZ_GEOIP_DB names a file that is no MaxMind DB."""
+    geo = locator(settings.geoip, settings.geoip_db)
     db = Database.from_url(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -160,7 +166,6 @@ def build(
     limits = ServiceLimits.of(
         settings, clock, redis.client(settings.redis_url) if settings.redis_url else None
     )
-    locator = ShippedLocator() if settings.geoip == "shipped" else None
     analytics = None
     if settings.analytics:
         analytics = Analytics(
@@ -171,18 +176,24 @@ def build(
             redis=redis.dedicated(settings.redis_url, 10.0) if settings.redis_url else None,
             claim_idle=settings.analytics_claim_idle,
             journal=place(settings),
-            locate=locator.country if locator is not None else None,
+            locate=geo.place if geo is not None else None,
             country_header=settings.geoip_header,
             trusted=settings.trusted_proxies,
         )
+    passwords = passwords or Passwords()
     visits = Visits(
         targets=targets,
         db=db,
         clock=clock,
         limits=limits,
         clicks=analytics.recorder if analytics is not None else None,
+        # Sticky variants: the visitor hash analytics counts by (with analytics off, a
+        # salt of this process's own, which other processes do not share).
+        visitors=analytics.salt if analytics is not None else DailySalt(clock),
+        passwords=passwords,
+        # Targeting by country and city, located as click analytics locates them.
         places=Places(
-            locate=None if locator is None else _countries(locator),
+            locate=geo.place if geo is not None else None,
             client_ip=limits.client_ip,
             header=settings.geoip_header,
             trusted=settings.trusted_proxies,
@@ -199,6 +210,7 @@ def build(
         base_url=settings.base_url,
         own=own_origins,
         cache=targets,
+        passwords=passwords,
     )
     principals: LRUCache[str, KeyCheck] | None = None
     if settings.auth_cache_ttl:
@@ -211,7 +223,6 @@ def build(
     analytics_jobs.register(registry, db=db, clock=clock, retention=settings.analytics_retention)
     _register_purge(registry, idempotency, settings.idempotency_purge_interval)
     audit = AuditLog(db=db, clock=clock, retention=settings.audit_retention)
-    passwords = passwords or Passwords()
     sessions = Sessions(
         db=db,
         clock=clock,
@@ -251,13 +262,8 @@ def build(
         registry=registry,
         own_origins=own_origins,
         analytics=analytics,
+        locator=geo,
     )
-
-
-def _countries(locator: Locator) -> Locate:
-    """Targeting's places from a locator of countries alone (no cities)."""
-    country = locator.country
-    return lambda ip: (country(ip), None)
 
 
 def _register_purge(registry: Registry, idempotency: Idempotency, interval: float) -> None:

@@ -150,6 +150,8 @@ def as_rest(link: pb.Link) -> dict[str, Any]:
         "version": link.version,
         "created_by": actor(link.created_by) if link.HasField("created_by") else None,
         "updated_by": actor(link.updated_by) if link.HasField("updated_by") else None,
+        "variants": [{"url": v.url, "weight": v.weight} for v in link.variants] or None,
+        "variant_choice": link.variant_choice or None,
     }
 
 

@@ -46,8 +46,8 @@ ALLOWED = {
     "/_/invite/{token}": ("/_/invite/tok", {"GET", "HEAD", "POST"}),
     "/_/reset/{token}": ("/_/reset/tok", {"GET", "HEAD", "POST"}),
     "/_/static/kurz.css": ("/_/static/kurz.css", {"GET", "HEAD"}),
-    "/{code}": ("/abcdefg", {"GET", "HEAD"}),
-    "/{code}/": ("/abcdefg/", {"GET", "HEAD"}),
+    "/{code}": ("/abcdefg", {"GET", "HEAD", "POST"}),
+    "/{code}/": ("/abcdefg/", {"GET", "HEAD", "POST"}),
 }
 REFUSED = [
     (path, method)

@@ -18,6 +18,7 @@ from kurz.errors import invalid
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.links.conditions import TargetingRule
 from kurz.links.models import LinkActor, LinkRead
+from kurz.links.target import Target
 
 # UpdateLinkRequest fields an update_mask may name, and REST's names for them.
 MASKABLE = {
@@ -29,9 +30,17 @@ MASKABLE = {
     "forward_query": "forward_query",
     "tags": "tags",
     "rules": "rules",
+    "variants": "variants",
+    "variant_choice": "variant_choice",
+    "password": "password",
+    "og_title": "og_title",
+    "og_description": "og_description",
+    "og_image": "og_image",
 }
-# Repeated fields: without an update_mask, changed when not empty.
-_LISTS = ("tags", "rules")
+# Repeated fields: without a mask, they apply when they hold anything.
+_REPEATED = ("tags", "rules", "variants")
+# Optional strings that CreateLinkRequest and Link carry under REST's names.
+_OPTIONAL_TEXT = ("og_title", "og_description", "og_image")
 INTERVALS: dict[int, Interval] = {
     pb.INTERVAL_UNSPECIFIED: "day",
     pb.HOUR: "hour",
@@ -85,7 +94,12 @@ def link(read: LinkRead) -> pb.Link:
         tags=read.tags,
         version=read.version,
         rules=[_rule(rule) for rule in read.rules],
+        password_protected=read.password_protected,
     )
+    for name in _OPTIONAL_TEXT:
+        value = getattr(read, name)
+        if value is not None:
+            setattr(message, name, value)
     if read.starts_at is not None:
         message.start_time.CopyFrom(timestamp(read.starts_at))
     if read.expires_at is not None:
@@ -96,6 +110,26 @@ def link(read: LinkRead) -> pb.Link:
         message.created_by.CopyFrom(_actor(read.created_by))
     if read.updated_by is not None:
         message.updated_by.CopyFrom(_actor(read.updated_by))
+    if read.variants is not None:
+        message.variants.extend(
+            pb.LinkVariant(url=variant.url, weight=variant.weight) for variant in read.variants
+        )
+    if read.variant_choice is not None:
+        message.variant_choice = read.variant_choice
+    return message
+
+
+def _variants(variants: Iterable[pb.LinkVariant]) -> list[dict[str, Any]]:
+    return [{"url": variant.url, "weight": variant.weight} for variant in variants]
+
+
+def preview(target: Target) -> pb.Preview:
+    """What ResolveLink tells a proxy to show a link-preview bot: no target."""
+    message = pb.Preview(password_protected=target.protected)
+    for name in _OPTIONAL_TEXT:
+        value = getattr(target, name)
+        if value is not None:
+            setattr(message, name, value)
     return message
 
 
@@ -163,6 +197,13 @@ def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
         body["tags"] = list(request.tags)
     if request.rules:
         body["rules"] = rules_body(request.rules)
+    if request.variants:
+        body["variants"] = _variants(request.variants)
+    if request.HasField("variant_choice"):
+        body["variant_choice"] = request.variant_choice
+    for name in ("password", *_OPTIONAL_TEXT):
+        if request.HasField(name):
+            body[name] = getattr(request, name)
     return body
 
 
@@ -177,8 +218,8 @@ def update_body(request: pb.UpdateLinkRequest) -> dict[str, Any]:
                 f"names {', '.join(unknown)}; it may name {', '.join(MASKABLE)}",
             )
     else:
-        paths = [name for name in MASKABLE if name not in _LISTS and request.HasField(name)]
-        paths.extend(name for name in _LISTS if getattr(request, name))
+        paths = [name for name in MASKABLE if name not in _REPEATED and request.HasField(name)]
+        paths += [name for name in _REPEATED if getattr(request, name)]
     body: dict[str, Any] = {}
     for path in paths:
         body[MASKABLE[path]] = _value(request, path)
@@ -190,6 +231,9 @@ def _value(request: pb.UpdateLinkRequest, path: str) -> Any:
         return list(request.tags)
     if path == "rules":
         return rules_body(request.rules)
+    if path == "variants":
+        # Named and empty: removed, as REST's null.
+        return _variants(request.variants) or None
     if not request.HasField(path):
         return None
     if path in ("start_time", "expire_time"):
@@ -227,6 +271,8 @@ def link_stats(found: LinkStats) -> pb.LinkStats:
             os=_top(top.os),
             device=_top(top.device),
             country=_top(top.country),
+            city=_top(top.city),
             bot=_top(top.bot),
+            variant=_top(top.variant),
         ),
     )

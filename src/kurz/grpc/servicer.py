@@ -295,9 +295,14 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                     raise too_many_requests(decision)
                 raise proxy_key_required([f for f in VISITOR_FIELDS if getattr(request, f)])
             # Not counted in L1 yet: no fast path read it for this call.
-            outcome = await visits.decide(request.code, visitor, peek=request.peek, counted=False)
+            password = request.password if request.HasField("password") else None
+            outcome = await visits.decide(
+                request.code, visitor, peek=request.peek, counted=False, password=password
+            )
             if outcome.limit is not None:
                 call.scope[SCOPE_KEY] = outcome.limit
+            if outcome.preview is not None:
+                return pb.ResolveLinkResponse(preview=convert.preview(outcome.preview))
             if outcome.target is None:
                 assert outcome.refusal is not None
                 raise outcome.refusal

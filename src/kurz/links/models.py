@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    StrictStr,
 )
 
 from kurz.dates import DateTime
@@ -23,6 +24,7 @@ from kurz.links.urls import (
     validate_alias,
     validate_tag,
 )
+from kurz.links.variants import MAX_VARIANTS, MAX_WEIGHT, MIN_VARIANTS, VariantChoice
 
 RedirectStatus = Literal[301, 302, 307, 308]
 MAX_TAGS = 20
@@ -36,6 +38,27 @@ TargetUrl = Annotated[
 Alias = Annotated[str, AfterValidator(validate_alias), Field(examples=["spring-sale"])]
 Tag = Annotated[str, Field(max_length=MAX_TAG_LENGTH), AfterValidator(validate_tag)]
 MaxVisits = Annotated[StrictInt, Field(ge=1, le=MAX_VISITS)]
+# A link's password is shared with its visitors, unlike an account's (kurz.accounts):
+# short ones are allowed, and the wrong-password limit guards them.
+MIN_PASSWORD = 4
+MAX_PASSWORD = 128
+
+
+def _encodable(password: str) -> str:
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        raise ValueError("A password is Unicode text without lone surrogates.") from None
+    return password
+
+
+LinkPassword = Annotated[
+    StrictStr,
+    Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD, examples=["open sesame"]),
+    AfterValidator(_encodable),
+]
+OgTitle = Annotated[StrictStr, Field(min_length=1, max_length=300)]
+OgDescription = Annotated[StrictStr, Field(min_length=1, max_length=1000)]
 
 
 def _unique(tags: list[str]) -> list[str]:
@@ -47,6 +70,28 @@ Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
 
 class LinkBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class LinkVariant(LinkBase):
+    """One A/B variant of a link: where it goes, and its share of the visits (its
+    weight over the sum of the link's weights)."""
+
+    url: TargetUrl
+    weight: Annotated[StrictInt, Field(ge=1, le=MAX_WEIGHT, examples=[70])]
+
+
+def _distinct_urls(variants: list[LinkVariant]) -> list[LinkVariant]:
+    if len({variant.url for variant in variants}) < len(variants):
+        # Clicks are counted by variant URL: two alike could not be told apart.
+        raise ValueError("must go to different URLs")
+    return variants
+
+
+LinkVariants = Annotated[
+    list[LinkVariant],
+    Field(min_length=MIN_VARIANTS, max_length=MAX_VARIANTS),
+    AfterValidator(_distinct_urls),
+]
 
 
 class LinkCreate(LinkBase):
@@ -63,6 +108,22 @@ class LinkCreate(LinkBase):
         description="Targeting rules, in order: a visit goes to the URL of the first whose "
         "conditions hold, else to `url` (docs/rules.md). At most 32.",
     )
+    variants: LinkVariants | None = Field(
+        default=None,
+        description="2 to 10 A/B variants; a visit no rule sends elsewhere goes to one "
+        "of them instead of `url` (docs/variants.md).",
+    )
+    variant_choice: VariantChoice | None = Field(
+        default=None,
+        description="How a visit's variant is chosen: `random` (the default) per visit, "
+        "or `sticky`: the same for one visitor all (UTC) day. Only with `variants`.",
+    )
+    password: LinkPassword | None = Field(
+        default=None, description="Write-only: visitors must give it (stored hashed)."
+    )
+    og_title: OgTitle | None = None
+    og_description: OgDescription | None = None
+    og_image: TargetUrl | None = None
 
 
 class LinkUpdate(LinkBase):
@@ -77,6 +138,18 @@ class LinkUpdate(LinkBase):
     tags: Tags | None = None
     # The whole list is replaced; null or [] leaves the link without rules.
     rules: Rules | None = None
+    variants: LinkVariants | None = Field(
+        default=None, description="The variants, all of them; null removes them."
+    )
+    variant_choice: VariantChoice | None = Field(
+        default=None, description="Changes how a variant is chosen (the link keeps its variants)."
+    )
+    password: LinkPassword | None = Field(
+        default=None, description="Write-only; null removes the password."
+    )
+    og_title: OgTitle | None = None
+    og_description: OgDescription | None = None
+    og_image: TargetUrl | None = None
 
 
 class LinkActor(BaseModel):
@@ -102,12 +175,24 @@ class LinkRead(BaseModel):
     tags: list[str]
     # Records kept before the field existed (idempotency replays) have none.
     rules: list[TargetingRule] = []
+    # Records kept before the fields existed (idempotency replays) have neither.
+    variants: list[LinkVariant] | None = None
+    variant_choice: VariantChoice | None = Field(
+        default=None, description="`random` or `sticky`; null for a link without variants."
+    )
     version: int
     # Records kept before the fields existed (idempotency replays) have neither.
     created_by: LinkActor | None = Field(default=None, description="Who made the link.")
     updated_by: LinkActor | None = Field(
         default=None, description="Who changed it last; null until it is first changed."
     )
+    # Records kept before the fields existed (idempotency replays) have none.
+    password_protected: bool = Field(
+        default=False, description="Whether visitors must give a password."
+    )
+    og_title: str | None = None
+    og_description: str | None = None
+    og_image: str | None = None
 
 
 class LinkPagination(BaseModel):

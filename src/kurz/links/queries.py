@@ -20,16 +20,28 @@ from kurz.auth.models import Principal
 from kurz.db.keyset import decode_cursor, encode_cursor
 from kurz.db.tables import link_tags, links
 from kurz.errors import Problem, invalid, not_found
-from kurz.links import codes
+from kurz.links import codes, variants
 from kurz.links.conditions import TargetingRule, loaded, stored
-from kurz.links.models import LinkActor, LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.models import (
+    LinkActor,
+    LinkCreate,
+    LinkPagination,
+    LinkRead,
+    LinkUpdate,
+    LinkVariant,
+)
 from kurz.links.target import COLUMNS, Target
 from kurz.links.urls import Origins
 
 # A generated code collides with probability (links / 62**7) per try; at a billion
 # links that is 3e-4, so eight tries fail together with probability ~1e-28.
 _CODE_ATTEMPTS = 8
-_CLEARABLE = frozenset({"starts_at", "expires_at", "max_visits", "rules"})
+_CLEARABLE = frozenset(
+    {
+        "starts_at", "expires_at", "max_visits", "rules", "variants", "variant_choice",
+        "password", "og_title", "og_description", "og_image",
+    }
+)  # fmt: skip
 # links.version is a 32-bit integer.
 MAX_VERSION = 2**31 - 1
 AnyRow = Row[*tuple[Any, ...]]
@@ -47,11 +59,16 @@ _COLUMNS = (
     links.c.redirect_status,
     links.c.forward_query,
     links.c.rules,
+    links.c.variants,
     links.c.version,
     links.c.created_by_user_id,
     links.c.created_by_key_id,
     links.c.updated_by_user_id,
     links.c.updated_by_key_id,
+    links.c.password_hash.is_not(None).label("password_protected"),
+    links.c.og_title,
+    links.c.og_description,
+    links.c.og_image,
 )
 
 
@@ -103,6 +120,42 @@ def _check_rules(rules: list[TargetingRule], *, own: Origins) -> None:
             )
 
 
+def _stored_variants(
+    given: Sequence[LinkVariant], choice: variants.VariantChoice, *, own: Origins
+) -> str:
+    """The variants column for the variants a request gave."""
+    for i, variant in enumerate(given):
+        if own.contains(variant.url):
+            raise invalid(
+                f"variants.{i}.url", "points at this kurz itself, which would redirect in a loop"
+            )
+    return variants.stored([(v.url, v.weight) for v in given], choice)
+
+
+def _variant_changes(
+    changes: dict[str, Any], current: str | None, *, own: Origins
+) -> dict[str, Any]:
+    """The variants column a PATCH's `variants` and `variant_choice` leave, if it
+    sent either; `current` is the column now."""
+    given = changes.pop("variants", ...)
+    choice = changes.pop("variant_choice", None)
+    if given is ...:
+        found = variants.parse(current)
+        if choice is None:
+            return {}
+        if found is None:
+            raise invalid("variant_choice", "the link has no variants to choose among")
+        return {"variants": variants.stored(found[0], choice)}
+    if given is None:
+        if choice is not None:
+            raise invalid("variant_choice", "the link has no variants to choose among")
+        return {"variants": None}
+    if choice is None:
+        found = variants.parse(current)
+        choice = "random" if found is None else found[1]
+    return {"variants": _stored_variants(given, choice, own=own)}
+
+
 def _check_expiry(expires_at: datetime | None, *, now: datetime) -> None:
     if expires_at is not None and expires_at <= now:
         raise invalid("expires_at", "must be in the future")
@@ -143,6 +196,7 @@ def _actor(user_id: int | None, key_id: int | None) -> LinkActor | None:
 
 
 def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
+    found = variants.parse(row.variants)
     return LinkRead(
         code=row.code,
         short_url=f"{base_url}/{row.code}",
@@ -157,9 +211,17 @@ def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
         forward_query=row.forward_query,
         tags=tags,
         rules=loaded(row.rules),
+        variants=None
+        if found is None
+        else [LinkVariant.model_construct(url=url, weight=weight) for url, weight in found[0]],
+        variant_choice=None if found is None else found[1],
         version=row.version,
         created_by=_actor(row.created_by_user_id, row.created_by_key_id),
         updated_by=_actor(row.updated_by_user_id, row.updated_by_key_id),
+        password_protected=bool(row.password_protected),
+        og_title=row.og_title,
+        og_description=row.og_description,
+        og_image=row.og_image,
     )
 
 
@@ -183,11 +245,15 @@ async def create(
     now: datetime,
     base_url: str,
     own: Origins,
+    password_hash: str | None = None,
 ) -> LinkRead:
+    """A new link; `password_hash`: its password's, hashed by the caller (kurz.links.service)."""
     _check_target(link_in.url, own=own)
     _check_rules(link_in.rules, own=own)
     _check_expiry(link_in.expires_at, now=now)
     _check_window(link_in.starts_at, link_in.expires_at, moved="starts_at")
+    if link_in.variants is None and link_in.variant_choice is not None:
+        raise invalid("variant_choice", "needs `variants` to choose among")
     values: dict[str, Any] = {
         "url": link_in.url,
         "is_alias": link_in.alias is not None,
@@ -202,6 +268,13 @@ async def create(
         "redirect_status": link_in.redirect_status,
         "forward_query": link_in.forward_query,
         "rules": stored(link_in.rules),
+        "variants": None
+        if link_in.variants is None
+        else _stored_variants(link_in.variants, link_in.variant_choice or "random", own=own),
+        "password_hash": password_hash,
+        "og_title": link_in.og_title,
+        "og_description": link_in.og_description,
+        "og_image": link_in.og_image,
         "version": 1,
     }
     link_id: int | None = None
@@ -318,7 +391,9 @@ async def update(
     now: datetime,
     base_url: str,
     own: Origins,
+    password_hash: str | None = None,
 ) -> LinkRead:
+    """Apply the fields `link_in` sets; a new password comes hashed, as `password_hash`."""
     changes: dict[str, Any] = {}
     for field in link_in.model_fields_set:
         value = getattr(link_in, field)
@@ -326,6 +401,9 @@ async def update(
             raise invalid(field, "must not be null")
         changes[field] = value
     new_tags = changes.pop("tags", None)
+    if "password" in changes:
+        del changes["password"]
+        changes["password_hash"] = password_hash
     if "url" in changes:
         _check_target(changes["url"], own=own)
     if "rules" in changes:
@@ -333,6 +411,18 @@ async def update(
         changes["rules"] = stored(changes["rules"])
     if "expires_at" in changes:
         _check_expiry(changes["expires_at"], now=now)
+    if "variants" in changes or "variant_choice" in changes:
+        row = (
+            await conn.execute(
+                sa.select(links.c.variants).where(links.c.code == code, *visible(principal))
+            )
+        ).first()
+        if row is None:
+            # No such link: the UPDATE below matches nothing, and says so.
+            changes.pop("variants", None)
+            changes.pop("variant_choice", None)
+        else:
+            changes.update(_variant_changes(changes, row.variants, own=own))
 
     # One statement checks the version and writes: of two racing writers holding the
     # same ETag, the database lets exactly one UPDATE match.
@@ -394,6 +484,19 @@ async def resolve_many(*, conn: AsyncConnection, codes: Sequence[str]) -> dict[s
         )
     )
     return {row.code: Target.from_row(row) for row in found}
+
+
+async def password_hash(*, conn: AsyncConnection, link_id: int) -> tuple[str | None] | None:
+    """A live link's password hash, in a tuple (None inside: it has none); None when the
+    link is gone."""
+    row = (
+        await conn.execute(
+            sa.select(links.c.password_hash).where(
+                links.c.id == link_id, links.c.deleted_at.is_(None)
+            )
+        )
+    ).first()
+    return None if row is None else (row.password_hash,)
 
 
 async def has_visits_left(*, conn: AsyncConnection, link_id: int) -> bool:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from kurz.db.tables import links
 from kurz.links.routes import Routes
 from kurz.links.rules import Rule, rules_of
+from kurz.links.variants import Variants, compile_variants
 
 # Browsers keep permanent redirects indefinitely unless told otherwise; a short
 # private max-age lets an edit, an expiry or a visit cap take effect (as Shlink does).
@@ -27,7 +28,7 @@ _EMPTY = (b"content-length", b"0")
 _QUERY_SAFE = "!$&'()*+,/:;=?@~-._%"
 
 
-def _column(column: sa.Column[Any], *, moment: bool = False) -> dict[str, Any]:
+def _column(column: sa.ColumnElement[Any], *, moment: bool = False) -> dict[str, Any]:
     """A declared field's metadata: the column it is loaded from (a moment: as Unix
     seconds)."""
     return {"column": column, "moment": moment}
@@ -47,10 +48,21 @@ class Target:
     max_visits: int | None = field(metadata=_column(links.c.max_visits))
     # Targeting rules as links.rules stores them (JSON; kurz.links.conditions).
     targeting: str | None = field(default=None, metadata=_column(links.c.rules))
+    # The A/B variants as stored (kurz.links.variants); None: none.
+    variants_json: str | None = field(default=None, metadata=_column(links.c.variants))
+    # Whether a password guards it; the hash itself stays in the database, never cached.
+    protected: bool = field(
+        default=False,
+        metadata=_column(sa.type_coerce(links.c.password_hash.is_not(None), sa.Boolean)),
+    )
+    # What a link-preview bot is shown instead of the target (kurz.links.unfurlers).
+    og_title: str | None = field(default=None, metadata=_column(links.c.og_title))
+    og_description: str | None = field(default=None, metadata=_column(links.c.og_description))
+    og_image: str | None = field(default=None, metadata=_column(links.c.og_image))
 
     # Worked out once from the fields above, for the redirect path.
     # Every URL a visit may be sent to, numbered as the pipeline picks them: 0 is
-    # `url`, then each targeting rule's (kurz.links.routes).
+    # `url`, then each targeting rule's (kurz.links.routes), then each variant's.
     urls: tuple[str, ...] = field(init=False, repr=False, compare=False)
     # The redirect's headers for each of `urls`, before any forwarded query.
     locations: tuple[list[tuple[bytes, bytes]], ...] = field(init=False, repr=False, compare=False)
@@ -62,22 +74,34 @@ class Target:
     routed: bool = field(init=False, repr=False, compare=False)
     # The rules of kurz.links.rules this link carries.
     rules: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
-    # No rule, no visit cap, one URL: a visit is answered without asking anything.
+    # The variants, compiled for choosing one after the rules; None without any.
+    variants: Variants | None = field(init=False, repr=False, compare=False)
+    # The index in `urls` of the first variant's URL (len(urls) without variants).
+    first_variant: int = field(init=False, repr=False, compare=False)
+    # A visit cap, a password or a preview: who visits (a bot?) changes the answer.
+    screened: bool = field(init=False, repr=False, compare=False)
+    # No rule, nothing screened, one URL: a visit is answered without asking anything.
     plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         routes = None if self.targeting is None else Routes(self.targeting)
-        urls = (self.url, *(routes.urls if routes is not None else ()))
+        ruled = (self.url, *(routes.urls if routes is not None else ()))
+        variants = compile_variants(self.variants_json, len(ruled))
+        urls = (*ruled, *(variant.url for variant in variants.items)) if variants else ruled
         locations = tuple(self._headers(url) for url in urls)
         rules = rules_of(self)
-        routed = routes is not None
+        routed = routes is not None or variants is not None
+        screened = self.max_visits is not None or self.protected or self.previewed
         object.__setattr__(self, "urls", urls)
         object.__setattr__(self, "locations", locations)
         object.__setattr__(self, "headers", locations[0])
         object.__setattr__(self, "routes", routes)
         object.__setattr__(self, "routed", routed)
         object.__setattr__(self, "rules", rules)
-        object.__setattr__(self, "plain", not rules and self.max_visits is None and not routed)
+        object.__setattr__(self, "variants", variants)
+        object.__setattr__(self, "first_variant", len(ruled))
+        object.__setattr__(self, "screened", screened)
+        object.__setattr__(self, "plain", not rules and not screened and not routed)
 
     def _headers(self, url: str) -> list[tuple[bytes, bytes]]:
         headers = [(b"location", url.encode("ascii")), _EMPTY]
@@ -89,6 +113,11 @@ class Target:
     def capped(self) -> bool:
         """A visit uses one of a limited number up: deciding it needs the database."""
         return self.max_visits is not None
+
+    @property
+    def previewed(self) -> bool:
+        """It carries fields for a link preview (Open Graph), shown to unfurlers."""
+        return bool(self.og_title or self.og_description or self.og_image)
 
     @classmethod
     def from_row(cls, row: Any) -> Target:
@@ -115,6 +144,11 @@ class Target:
         if not (self.forward_query and query_string):
             return url
         return _with_query(url, query_string.decode("latin-1"))
+
+    def variant_at(self, at: int) -> str | None:
+        """The variant's URL when `urls[at]` is one of the variants (what its click
+        records); None for the link's url or a rule's."""
+        return self.urls[at] if at >= self.first_variant else None
 
 
 # The declared fields, in order: what is loaded, cached and compared.

@@ -1,39 +1,64 @@
 """The redirect pipeline: one object decides a visit, and every way in asks it.
 
 limit -> lookup through the cache tiers -> the link's verdict (kurz.links.rules) ->
-the visit cap -> where to (kurz.links.routes: the first targeting rule that matches,
-else the link's url) -> the click. The outcome is a value: HTTP (kurz.links.redirect) and
-gRPC (ResolveLink) only render it. The fast path answers an L1 hit without awaiting
-anything, from `cached`, which asks the same verdict (docs/architecture.md).
+limit -> lookup through the cache tiers -> the link's verdict (kurz.links.rules) ->
+link-preview bots, then the password (kurz.links.gates) -> the visit cap -> where to
+(the first targeting rule that matches, kurz.links.routes; else a variant,
+kurz.links.variants; else the link's url) -> the click. The outcome is a value: HTTP
+(kurz.links.redirect) and gRPC (ResolveLink) only render it. The fast path answers an
+L1 hit without awaiting anything, from `cached`, which asks the same verdict and the
+same `where` (docs/architecture.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from random import Random
 from typing import Any, Protocol
 
+from kurz.accounts.passwords import Passwords
 from kurz.db import READ_COMMITTED, Database
 from kurz.errors import Problem
 from kurz.limits import ServiceLimits, too_many_requests
 from kurz.links import queries
 from kurz.links.cache import Targets
 from kurz.links.codes import is_code
+from kurz.links.gates import password_required, previews, wrong_password
 from kurz.links.rules import Visit, missing, used_up, verdict
 from kurz.links.target import Target
 from kurz.links.traits import Places, Traits
+from kurz.links.variants import Variant
 from kurz.ratelimit import Decision
 from kurz.types import Clock
 
 
 class Clicks(Protocol):
-    """Where visits are counted (kurz.analytics' ClickRecorder); links never import it."""
+    """Where visits are counted (kurz.analytics' ClickRecorder); links never import it.
 
-    def click(self, link_id: int, scope: Any, client_ip: str) -> bool: ...
+    `variant`: the URL of the link's variant the visit was sent to, if it has variants.
+    """
+
+    def click(
+        self, link_id: int, scope: Any, client_ip: str, variant: str | None = None
+    ) -> bool: ...
 
     def visit(
-        self, link_id: int, *, client_ip: str, user_agent: str | None, referer: str | None
+        self,
+        link_id: int,
+        *,
+        client_ip: str,
+        user_agent: str | None,
+        referer: str | None,
+        variant: str | None = None,
     ) -> bool: ...
+
+
+class Visitors(Protocol):
+    """Who a visitor is for a day: the analytics visitor hash (kurz.analytics'
+    DailySalt), which sticky variants are chosen by; links never import it."""
+
+    def visitor(self, ip: str, user_agent: str | None) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,23 +76,54 @@ class Visitor:
     accept_language: str | None = None
     query_string: bytes = b""
 
+    def agent(self) -> str | None:
+        """The visitor's User-Agent, from the scope's headers or as named."""
+        if self.scope is None:
+            return self.user_agent
+        for name, value in self.scope["headers"]:
+            if name == b"user-agent":
+                return str(value.decode("latin-1"))
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a visit ends: a redirect to `target`, or the `refusal` (404, 410, 429, 503)."""
+    """How a visit ends: a redirect to `target`, the `refusal` (401, 404, 410, 429,
+    503), or for a link-preview bot the `preview` page of a link (never its target)."""
 
     target: Target | None
     refusal: Problem | None = None
     # The redirect policy's decision, for the RateLimit fields; None: not limited.
     limit: Decision | None = None
-    # Which of the target's URLs the visit goes to (Target.urls; 0: its own url).
+    # Which of the target's URLs the visit goes to (Target.urls: 0 its own url, then
+    # the rules', then the variants').
     at: int = 0
+    # A link-preview bot's visit: the page it is shown instead (no target).
+    preview: Target | None = None
 
 
 class Visits:
-    """Decides visits: limit, lookup, verdict, visit cap, click."""
+    """Decides visits: limit, lookup, verdict, visit cap, where to, click.
 
-    __slots__ = ("clicks", "clock", "db", "l1", "limits", "needs_ip", "places", "targets")
+    `random` draws in [0, 1) for random variants: a fast PRNG, not a secret (a visitor
+    who could predict their variant gains nothing); tests pass a seeded one.
+    `visitors` names the visitor for sticky variants; `places` locates visitors for
+    targeting rules by country or city.
+    """
+
+    __slots__ = (
+        "clicks",
+        "clock",
+        "db",
+        "l1",
+        "limits",
+        "needs_ip",
+        "passwords",
+        "places",
+        "random",
+        "targets",
+        "visitors",
+    )
 
     def __init__(
         self,
@@ -77,6 +133,9 @@ class Visits:
         clock: Clock,
         limits: ServiceLimits,
         clicks: Clicks | None,
+        visitors: Visitors,
+        random: Callable[[], float] | None = None,
+        passwords: Passwords,
         places: Places | None = None,
     ) -> None:
         self.targets = targets
@@ -85,6 +144,9 @@ class Visits:
         self.clock = clock
         self.limits = limits
         self.clicks = clicks
+        self.visitors = visitors
+        self.random = random or Random().random
+        self.passwords = passwords
         # Whether a visit needs its client's address at all (limited, or counted).
         self.needs_ip = limits.redirect is not None or clicks is not None
         # Where visitors are, for targeting rules by country or city.
@@ -97,26 +159,38 @@ class Visits:
 
     def cached(self, code: str) -> Target | None:
         """The target in L1 if a visit to it may be answered without awaiting: it
-        passes the verdict now and has no visit cap (the fast path)."""
+        passes the verdict now and is not screened: no visit cap, password or preview
+        (the fast path)."""
         target = self.l1.get(code)
         if target is None or target.plain:
             return target
-        if target.capped or (target.rules and verdict(target, Visit(self.clock())) is not None):
+        if target.screened or (target.rules and verdict(target, Visit(self.clock())) is not None):
             return None
         return target
 
     def where(self, target: Target, scope: Mapping[str, Any], ip: str) -> int:
         """Which of a routed target's URLs an HTTP visit goes to (the fast path's
         `where_to`, without a Visitor)."""
-        return self.where_to(target, Traits(self.places, at=self.clock(), ip=ip, scope=scope))
-
-    def where_to(self, target: Target, traits: Traits) -> int:
-        """Which of `target`'s URLs a visit goes to: the first targeting rule's that
-        matches, else the link's own (0)."""
         routes = target.routes
         if routes is not None:
-            return routes.pick(traits)
-        return 0
+            at = routes.pick(Traits(self.places, at=self.clock(), ip=ip, scope=scope))
+            if at:
+                return at
+        return 0 if target.variants is None else self.variant(target, ip, scope).at
+
+    def where_to(self, target: Target, visitor: Visitor) -> int:
+        """Which of `target`'s URLs (Target.urls) a visit goes to: the first targeting
+        rule's that matches, else a variant, else the link's own (0)."""
+        if visitor.scope is not None:
+            return self.where(target, visitor.scope, visitor.ip)
+        routes = target.routes
+        if routes is not None:
+            at = routes.pick(self.traits(visitor))
+            if at:
+                return at
+        if target.variants is None:
+            return 0
+        return self.variant(target, visitor.ip, user_agent=visitor.user_agent).at
 
     def traits(self, visitor: Visitor) -> Traits:
         """What targeting rules may know of `visitor`'s visit."""
@@ -138,38 +212,122 @@ class Visits:
             return None
         return await limits.check(limits.redirect, ip)
 
-    async def decide(self, code: str, visitor: Visitor, *, peek: bool, counted: bool) -> Outcome:
+    async def decide(
+        self,
+        code: str,
+        visitor: Visitor,
+        *,
+        peek: bool,
+        counted: bool,
+        password: str | None = None,
+    ) -> Outcome:
         """The whole pipeline for a visit of `code`; `peek` (a HEAD) uses no visit up and
-        counts no click. `counted`: the fast path has read L1 for this request."""
+        counts no click. `counted`: the fast path has read L1 for this request.
+        `password`: the one the visitor gave, if any (a password link needs it)."""
         decision = await self.limit(visitor.ip)
         if decision is not None and not decision.allowed:
             return Outcome(None, too_many_requests(decision), decision)
         try:
-            target = await self._target(code, peek=peek, counted=counted)
+            target, preview = await self._target(
+                code, visitor, password, peek=peek, counted=counted
+            )
         except Problem as problem:
-            # The database does not answer (503), or a rule refused.
+            # The database does not answer (503), a rule refused, or the password did.
             return Outcome(None, problem, decision)
-        at = self.where_to(target, self.traits(visitor)) if target.routed else 0
+        if preview:
+            # A preview is no visit: it takes nothing from a cap and counts no click.
+            return Outcome(None, None, decision, preview=target)
+        at = self.where_to(target, visitor) if target.routed else 0
         if not peek:
-            self.click(target, visitor)
+            self.click(target, visitor, target.variant_at(at))
         return Outcome(target, None, decision, at)
 
-    async def _target(self, code: str, *, peek: bool, counted: bool) -> Target:
+    def variant(
+        self,
+        target: Target,
+        ip: str,
+        scope: Mapping[str, Any] | None = None,
+        user_agent: str | None = None,
+    ) -> Variant:
+        """The variant of `target` (which has variants) a visit goes to: drawn at random,
+        or the visitor's for the day (by address and user agent, from `scope`'s headers
+        for an HTTP visit)."""
+        variants = target.variants
+        assert variants is not None
+        if not variants.sticky:
+            return variants.pick(self.random())
+        if scope is not None:
+            if not self.needs_ip:
+                ip = self.limits.client_ip(scope)
+            for name, value in scope["headers"]:
+                if name == b"user-agent":
+                    user_agent = value.decode("latin-1")
+                    break
+        return variants.for_visitor(self.visitors.visitor(ip, user_agent), target.link_id)
+
+    async def _target(
+        self, code: str, visitor: Visitor, password: str | None, *, peek: bool, counted: bool
+    ) -> tuple[Target, bool]:
+        """The link's target once every step lets the visitor by, and whether it is a
+        link-preview bot's visit instead (which neither a password nor a cap is asked)."""
         targets = self.targets
         target = await targets.find(code, counted=counted) if is_code(code) else None
         if target is None:
+            if password is not None:
+                # As much work as a wrong password: no answer tells a missing link apart.
+                await self._unlock(None, code, visitor, password)
             raise missing()
         if target.rules:
             refusal = verdict(target, Visit(self.clock()))
             if refusal is not None:
                 raise refusal
+        if not target.screened:
+            return target, False
+        if previews(target, visitor.agent()):
+            return target, True
+        if target.protected:
+            if password is None:
+                raise password_required()
+            await self._unlock(target, code, visitor, password)
         if target.capped and not await self._take_visit(target, peek=peek):
             # Deleted since it was cached, or out of visits: ask the database which.
             targets.forget(code)
             if await targets.find(code, counted=True) is None:
                 raise missing()
             raise used_up()
-        return target
+        return target, False
+
+    async def _unlock(
+        self, target: Target | None, code: str, visitor: Visitor, password: str
+    ) -> None:
+        """Check `password` against the link's (no link: a dummy hash, as slowly), within
+        the wrong-password limit per link and client address, which only failures spend."""
+        limits = self.limits
+        # `needs_ip` leaves it out when nothing else wants it; this limit does.
+        ip = visitor.ip or (limits.client_ip(visitor.scope) if visitor.scope else "")
+        key = f"{code}|{ip}"
+        blocked = await limits.peek(limits.link_password, key)
+        if blocked is not None and not blocked.allowed:
+            raise too_many_requests(blocked)
+        stored: str | None = None
+        gone = target is None
+        if target is not None:
+            async with self.db.read() as conn:
+                found = await queries.password_hash(conn=conn, link_id=target.link_id)
+            gone = found is None
+            stored = None if found is None else found[0]
+            if not gone and stored is None:
+                # Its password was cleared since it was cached: nothing to check.
+                self.targets.forget(code)
+                return
+        if await self.passwords.averify_user(stored, password):
+            return
+        await limits.check(limits.link_password, key)
+        if gone:
+            if target is not None:
+                self.targets.forget(code)
+            raise missing()
+        raise wrong_password()
 
     async def _take_visit(self, target: Target, *, peek: bool) -> bool:
         """Whether a capped link has a visit left; uses one up unless `peek`."""
@@ -179,17 +337,19 @@ class Visits:
         async with self.db.write(READ_COMMITTED) as conn:
             return await queries.count_visit(conn=conn, link_id=target.link_id)
 
-    def click(self, target: Target, visitor: Visitor) -> None:
-        """Count the visit (queued, never awaited; ADR 0009)."""
+    def click(self, target: Target, visitor: Visitor, variant: str | None = None) -> None:
+        """Count the visit (queued, never awaited; ADR 0009), with the URL of the
+        variant it was sent to, if any."""
         clicks = self.clicks
         if clicks is None:
             return
         if visitor.scope is not None:
-            clicks.click(target.link_id, visitor.scope, visitor.ip)
+            clicks.click(target.link_id, visitor.scope, visitor.ip, variant)
         else:
             clicks.visit(
                 target.link_id,
                 client_ip=visitor.ip,
                 user_agent=visitor.user_agent,
                 referer=visitor.referer,
+                variant=variant,
             )

@@ -37,9 +37,10 @@ async def test_create_returns_the_link_with_location_and_etag(api: httpx.AsyncCl
     assert set(link) == {
         "code", "short_url", "url", "alias", "created_at", "updated_at", "starts_at",
         "expires_at", "max_visits", "redirect_status", "forward_query", "tags", "rules",
-        "version",
-        "created_by", "updated_by",
+        "version", "created_by", "updated_by", "variants", "variant_choice",
+        "password_protected", "og_title", "og_description", "og_image",
     }  # fmt: skip
+    assert (link["variants"], link["variant_choice"]) == (None, None)
 
 
 async def test_alias_is_used_as_the_code_and_conflicts_with_409(api: httpx.AsyncClient) -> None:

@@ -22,7 +22,7 @@ HOUR: Interval
 DAY: Interval
 
 class Link(_message.Message):
-    __slots__ = ("code", "short_url", "url", "alias", "create_time", "update_time", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "version", "start_time", "created_by", "updated_by", "rules")
+    __slots__ = ("code", "short_url", "url", "alias", "create_time", "update_time", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "version", "start_time", "created_by", "updated_by", "password_protected", "og_title", "og_description", "og_image", "rules", "variants", "variant_choice")
     CODE_FIELD_NUMBER: _ClassVar[int]
     SHORT_URL_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -38,7 +38,13 @@ class Link(_message.Message):
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_PROTECTED_FIELD_NUMBER: _ClassVar[int]
+    OG_TITLE_FIELD_NUMBER: _ClassVar[int]
+    OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     code: str
     short_url: str
     url: str
@@ -54,8 +60,14 @@ class Link(_message.Message):
     start_time: _timestamp_pb2.Timestamp
     created_by: LinkActor
     updated_by: LinkActor
+    password_protected: bool
+    og_title: str
+    og_description: str
+    og_image: str
     rules: _containers.RepeatedCompositeFieldContainer[TargetingRule]
-    def __init__(self, code: _Optional[str] = ..., short_url: _Optional[str] = ..., url: _Optional[str] = ..., alias: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[_Union[LinkActor, _Mapping]] = ..., updated_by: _Optional[_Union[LinkActor, _Mapping]] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ...) -> None: ...
+    variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
+    variant_choice: str
+    def __init__(self, code: _Optional[str] = ..., short_url: _Optional[str] = ..., url: _Optional[str] = ..., alias: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[_Union[LinkActor, _Mapping]] = ..., updated_by: _Optional[_Union[LinkActor, _Mapping]] = ..., password_protected: _Optional[bool] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
 
 class TargetingRule(_message.Message):
     __slots__ = ("url", "match", "conditions")
@@ -83,6 +95,14 @@ class Condition(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     def __init__(self, type: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ..., param: _Optional[str] = ..., equals: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class LinkVariant(_message.Message):
+    __slots__ = ("url", "weight")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    weight: int
+    def __init__(self, url: _Optional[str] = ..., weight: _Optional[int] = ...) -> None: ...
+
 class LinkActor(_message.Message):
     __slots__ = ("user", "key")
     USER_FIELD_NUMBER: _ClassVar[int]
@@ -92,7 +112,7 @@ class LinkActor(_message.Message):
     def __init__(self, user: _Optional[int] = ..., key: _Optional[int] = ...) -> None: ...
 
 class CreateLinkRequest(_message.Message):
-    __slots__ = ("url", "alias", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "start_time", "rules")
+    __slots__ = ("url", "alias", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "start_time", "password", "og_title", "og_description", "og_image", "rules", "variants", "variant_choice")
     URL_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -101,7 +121,13 @@ class CreateLinkRequest(_message.Message):
     FORWARD_QUERY_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    OG_TITLE_FIELD_NUMBER: _ClassVar[int]
+    OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     url: str
     alias: str
     expire_time: _timestamp_pb2.Timestamp
@@ -110,8 +136,14 @@ class CreateLinkRequest(_message.Message):
     forward_query: bool
     tags: _containers.RepeatedScalarFieldContainer[str]
     start_time: _timestamp_pb2.Timestamp
+    password: str
+    og_title: str
+    og_description: str
+    og_image: str
     rules: _containers.RepeatedCompositeFieldContainer[TargetingRule]
-    def __init__(self, url: _Optional[str] = ..., alias: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ...) -> None: ...
+    variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
+    variant_choice: str
+    def __init__(self, url: _Optional[str] = ..., alias: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
 
 class GetLinkRequest(_message.Message):
     __slots__ = ("code",)
@@ -138,7 +170,7 @@ class ListLinksResponse(_message.Message):
     def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateLinkRequest(_message.Message):
-    __slots__ = ("code", "expected_version", "url", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "update_mask", "start_time", "rules")
+    __slots__ = ("code", "expected_version", "url", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "update_mask", "start_time", "password", "og_title", "og_description", "og_image", "rules", "variants", "variant_choice")
     CODE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -149,7 +181,13 @@ class UpdateLinkRequest(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    OG_TITLE_FIELD_NUMBER: _ClassVar[int]
+    OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     code: str
     expected_version: int
     url: str
@@ -160,8 +198,14 @@ class UpdateLinkRequest(_message.Message):
     tags: _containers.RepeatedScalarFieldContainer[str]
     update_mask: _field_mask_pb2.FieldMask
     start_time: _timestamp_pb2.Timestamp
+    password: str
+    og_title: str
+    og_description: str
+    og_image: str
     rules: _containers.RepeatedCompositeFieldContainer[TargetingRule]
-    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ..., url: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ...) -> None: ...
+    variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
+    variant_choice: str
+    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ..., url: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
 
 class DeleteLinkRequest(_message.Message):
     __slots__ = ("code", "expected_version")
@@ -172,13 +216,14 @@ class DeleteLinkRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class ResolveLinkRequest(_message.Message):
-    __slots__ = ("code", "query", "peek", "client_ip", "user_agent", "referer", "accept_language")
+    __slots__ = ("code", "query", "peek", "client_ip", "user_agent", "referer", "password", "accept_language")
     CODE_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     PEEK_FIELD_NUMBER: _ClassVar[int]
     CLIENT_IP_FIELD_NUMBER: _ClassVar[int]
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     REFERER_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     code: str
     query: str
@@ -186,18 +231,33 @@ class ResolveLinkRequest(_message.Message):
     client_ip: str
     user_agent: str
     referer: str
+    password: str
     accept_language: str
-    def __init__(self, code: _Optional[str] = ..., query: _Optional[str] = ..., peek: _Optional[bool] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referer: _Optional[str] = ..., accept_language: _Optional[str] = ...) -> None: ...
+    def __init__(self, code: _Optional[str] = ..., query: _Optional[str] = ..., peek: _Optional[bool] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referer: _Optional[str] = ..., password: _Optional[str] = ..., accept_language: _Optional[str] = ...) -> None: ...
 
 class ResolveLinkResponse(_message.Message):
-    __slots__ = ("location", "redirect_status", "cache_control")
+    __slots__ = ("location", "redirect_status", "cache_control", "preview")
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     REDIRECT_STATUS_FIELD_NUMBER: _ClassVar[int]
     CACHE_CONTROL_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_FIELD_NUMBER: _ClassVar[int]
     location: str
     redirect_status: int
     cache_control: str
-    def __init__(self, location: _Optional[str] = ..., redirect_status: _Optional[int] = ..., cache_control: _Optional[str] = ...) -> None: ...
+    preview: Preview
+    def __init__(self, location: _Optional[str] = ..., redirect_status: _Optional[int] = ..., cache_control: _Optional[str] = ..., preview: _Optional[_Union[Preview, _Mapping]] = ...) -> None: ...
+
+class Preview(_message.Message):
+    __slots__ = ("og_title", "og_description", "og_image", "password_protected")
+    OG_TITLE_FIELD_NUMBER: _ClassVar[int]
+    OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_PROTECTED_FIELD_NUMBER: _ClassVar[int]
+    og_title: str
+    og_description: str
+    og_image: str
+    password_protected: bool
+    def __init__(self, og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., password_protected: _Optional[bool] = ...) -> None: ...
 
 class GetLinkStatsRequest(_message.Message):
     __slots__ = ("code", "start_time", "end_time", "interval", "top")
@@ -240,7 +300,7 @@ class TopValue(_message.Message):
     def __init__(self, value: _Optional[str] = ..., clicks: _Optional[int] = ...) -> None: ...
 
 class TopValues(_message.Message):
-    __slots__ = ("start_time", "end_time", "referrer", "browser", "os", "device", "country", "bot")
+    __slots__ = ("start_time", "end_time", "referrer", "browser", "os", "device", "country", "bot", "city", "variant")
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     REFERRER_FIELD_NUMBER: _ClassVar[int]
@@ -249,6 +309,8 @@ class TopValues(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     BOT_FIELD_NUMBER: _ClassVar[int]
+    CITY_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     referrer: _containers.RepeatedCompositeFieldContainer[TopValue]
@@ -257,7 +319,9 @@ class TopValues(_message.Message):
     device: _containers.RepeatedCompositeFieldContainer[TopValue]
     country: _containers.RepeatedCompositeFieldContainer[TopValue]
     bot: _containers.RepeatedCompositeFieldContainer[TopValue]
-    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referrer: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., browser: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., os: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., device: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., country: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., bot: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ...) -> None: ...
+    city: _containers.RepeatedCompositeFieldContainer[TopValue]
+    variant: _containers.RepeatedCompositeFieldContainer[TopValue]
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referrer: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., browser: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., os: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., device: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., country: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., bot: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., city: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., variant: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ...) -> None: ...
 
 class LinkStats(_message.Message):
     __slots__ = ("code", "interval", "start_time", "end_time", "totals", "series", "top")
