@@ -78,8 +78,9 @@ bench-record: $(STAMP) ## CPU per click recorded (ClickStore.record), by batch s
 bench-stats: $(STAMP) ## Stats API queries for a link with 10 million clicks over 90 days, SQLite and PostgreSQL
 	$(BIN)/python -m bench.stats_query
 
-bench-cost: $(STAMP) ## What the redirect limiter, the head limits and recording a click cost in CPU instructions (callgrind; needs valgrind)
+bench-cost: $(STAMP) ## What the redirect limiter, the head limits, targeting rules and recording a click cost in CPU instructions (callgrind; needs valgrind)
 	$(BIN)/python -m bench.redirect_cost
+	$(BIN)/python -m bench.rule_instructions
 	$(BIN)/python -m bench.record_instructions
 
 bench-head: $(STAMP) ## Oversize and trickled request heads against kurz serve: /healthz latency, memory, connections held

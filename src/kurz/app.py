@@ -92,17 +92,19 @@ class KurzApp(FastAPI):
                     decision = await visits.limit(ip)
                 if decision is None or decision.allowed:
                     clicks = visits.clicks
-                    if target.variants is None:
+                    if not target.routed:
                         if clicks is not None:
                             # Journaled before it is answered: a visitor who got the
                             # redirect has a click that outlives this process (ADR 0014).
                             clicks.click(target.link_id, scope, ip)
                         await send_redirect(target, scope, send, decision)
                         return
-                    variant = visits.variant(target, ip, scope)
+                    # Targeting rules and variants are asked here too, without awaiting
+                    # (ADR 0015).
+                    at = visits.where(target, scope, ip)
                     if clicks is not None:
-                        clicks.click(target.link_id, scope, ip, variant.url)
-                    await send_redirect(target, scope, send, decision, variant)
+                        clicks.click(target.link_id, scope, ip, target.variant_at(at))
+                    await send_redirect(target, scope, send, decision, at)
                     return
                 scope[OUTCOME] = Outcome(None, too_many_requests(decision), decision)
             else:
@@ -112,9 +114,7 @@ class KurzApp(FastAPI):
                         code, visits.visitor(scope), peek=scope["method"] == "HEAD", counted=True
                     )
                     if outcome.target is not None:
-                        await send_redirect(
-                            outcome.target, scope, send, outcome.limit, outcome.variant
-                        )
+                        await send_redirect(outcome.target, scope, send, outcome.limit, outcome.at)
                         return
                     # A refusal: the `follow` route renders it (a page or problem+json).
                     scope[OUTCOME] = outcome

@@ -42,6 +42,7 @@ from kurz.links import scheduled as link_jobs
 from kurz.links.cache import Targets, target_cache
 from kurz.links.service import Links
 from kurz.links.target import Target
+from kurz.links.traits import Places
 from kurz.links.urls import Origins
 from kurz.links.visit import Visits
 from kurz.types import Clock
@@ -128,7 +129,7 @@ def build(
     """Every part, wired; nothing connects until `running`. `passwords` defaults to
     OWASP's Argon2id cost; tests give a cheaper one. kurz.geo.GeoDataError when
     KURZ_GEOIP_DB names a file that is no MaxMind DB."""
-    places = locator(settings.geoip, settings.geoip_db)
+    geo = locator(settings.geoip, settings.geoip_db)
     db = Database.from_url(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -175,7 +176,7 @@ def build(
             redis=redis.dedicated(settings.redis_url, 10.0) if settings.redis_url else None,
             claim_idle=settings.analytics_claim_idle,
             journal=place(settings),
-            locate=places.place if places is not None else None,
+            locate=geo.place if geo is not None else None,
             country_header=settings.geoip_header,
             trusted=settings.trusted_proxies,
         )
@@ -190,6 +191,13 @@ def build(
         # salt of this process's own, which other processes do not share).
         visitors=analytics.salt if analytics is not None else DailySalt(clock),
         passwords=passwords,
+        # Targeting by country and city, located as click analytics locates them.
+        places=Places(
+            locate=geo.place if geo is not None else None,
+            client_ip=limits.client_ip,
+            header=settings.geoip_header,
+            trusted=settings.trusted_proxies,
+        ),
     )
     idempotency = Idempotency(
         db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
@@ -254,7 +262,7 @@ def build(
         registry=registry,
         own_origins=own_origins,
         analytics=analytics,
-        locator=places,
+        locator=geo,
     )
 
 

@@ -1,13 +1,10 @@
 """Click analytics: events recorded on the redirect path, counted later in rollups."""
 
+from kurz.agents import Agent, Classifier, DeviceClass, classify
 from kurz.analytics.events import (
-    Agent,
-    Classifier,
     ClickEvent,
     DailySalt,
-    DeviceClass,
     Visits,
-    classify,
     click_event,
     from_request,
     referrer_host,

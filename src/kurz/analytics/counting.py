@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress
 
-from kurz.analytics.events import ClickEvent, DeviceClass
+from kurz.agents import DeviceClass
+from kurz.analytics.events import ClickEvent
 from kurz.analytics.pacing import slices
 
 HOUR = 3_600

@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kurz.analytics.models import ClickCounts, Interval, LinkStats, TopValue
 from kurz.errors import invalid
 from kurz.grpc.kurz.v1 import links_pb2 as pb
+from kurz.links.conditions import TargetingRule
 from kurz.links.models import LinkActor, LinkRead
 from kurz.links.target import Target
 
@@ -28,6 +29,7 @@ MASKABLE = {
     "redirect_status": "redirect_status",
     "forward_query": "forward_query",
     "tags": "tags",
+    "rules": "rules",
     "variants": "variants",
     "variant_choice": "variant_choice",
     "password": "password",
@@ -36,7 +38,7 @@ MASKABLE = {
     "og_image": "og_image",
 }
 # Repeated fields: without a mask, they apply when they hold anything.
-_REPEATED = ("tags", "variants")
+_REPEATED = ("tags", "rules", "variants")
 # Optional strings that CreateLinkRequest and Link carry under REST's names.
 _OPTIONAL_TEXT = ("og_title", "og_description", "og_image")
 INTERVALS: dict[int, Interval] = {
@@ -91,6 +93,7 @@ def link(read: LinkRead) -> pb.Link:
         forward_query=read.forward_query,
         tags=read.tags,
         version=read.version,
+        rules=[_rule(rule) for rule in read.rules],
         password_protected=read.password_protected,
     )
     for name in _OPTIONAL_TEXT:
@@ -137,6 +140,44 @@ def _actor(actor: LinkActor) -> pb.LinkActor:
     return message
 
 
+def _rule(rule: TargetingRule) -> pb.TargetingRule:
+    message = pb.TargetingRule(url=rule.url, match=rule.match)
+    for condition in rule.conditions:
+        fields = condition.model_dump(by_alias=True, exclude_none=True)
+        part = message.conditions.add(type=fields["type"], values=fields.get("in", ()))
+        if "param" in fields:
+            part.param = fields["param"]
+        if "equals" in fields:
+            part.equals = fields["equals"]
+        if "from" in fields:
+            part.start_time.CopyFrom(timestamp(fields["from"]))
+        if "until" in fields:
+            part.end_time.CopyFrom(timestamp(fields["until"]))
+    return message
+
+
+def rules_body(rules: Iterable[pb.TargetingRule]) -> list[dict[str, Any]]:
+    """REST's `rules` for the rules of a request (validated by the same models)."""
+    body = []
+    for rule in rules:
+        conditions = []
+        for condition in rule.conditions:
+            part: dict[str, Any] = {"type": condition.type}
+            if condition.values:
+                part["in"] = list(condition.values)
+            if condition.param:
+                part["param"] = condition.param
+            if condition.HasField("equals"):
+                part["equals"] = condition.equals
+            if condition.HasField("start_time"):
+                part["from"] = _iso(condition.start_time, "start_time")
+            if condition.HasField("end_time"):
+                part["until"] = _iso(condition.end_time, "end_time")
+            conditions.append(part)
+        body.append({"url": rule.url, "match": rule.match or "all", "conditions": conditions})
+    return body
+
+
 def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
     """The JSON body of the REST request that asks for the same link."""
     body: dict[str, Any] = {"url": request.url}
@@ -154,6 +195,8 @@ def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
         body["forward_query"] = True
     if request.tags:
         body["tags"] = list(request.tags)
+    if request.rules:
+        body["rules"] = rules_body(request.rules)
     if request.variants:
         body["variants"] = _variants(request.variants)
     if request.HasField("variant_choice"):
@@ -186,6 +229,8 @@ def update_body(request: pb.UpdateLinkRequest) -> dict[str, Any]:
 def _value(request: pb.UpdateLinkRequest, path: str) -> Any:
     if path == "tags":
         return list(request.tags)
+    if path == "rules":
+        return rules_body(request.rules)
     if path == "variants":
         # Named and empty: removed, as REST's null.
         return _variants(request.variants) or None

@@ -112,6 +112,12 @@ def status_of(problem: Problem) -> RpcError:
     return RpcError(code, problem.detail, rich)
 
 
+# Within rules[i].conditions[j]: REST's names that the proto's Condition spells otherwise.
+CONDITION_FIELDS = {"in": "values", "from": "start_time", "until": "end_time"}
+
+
 def _proto_field(field: str) -> str:
     head, dot, rest = field.partition(".")
+    if head == "rules" and rest:
+        rest = ".".join(CONDITION_FIELDS.get(part, part) for part in rest.split("."))
     return PROTO_FIELDS.get(head, head) + dot + rest

@@ -97,23 +97,30 @@ def peer_ip(peer: str) -> str:
 
 
 # ResolveLinkRequest's fields that say whom a visit is for; only a proxy key may send them.
-VISITOR_FIELDS = ("client_ip", "user_agent", "referer")
+VISITOR_FIELDS = ("client_ip", "user_agent", "referer", "accept_language")
 
 
 def named_visitor(request: pb.ResolveLinkRequest, call: Call) -> Visitor | None:
     """The visitor the request describes (without an address: at the peer's), if any."""
-    if not (request.client_ip or request.user_agent or request.referer):
+    if not any(getattr(request, field) for field in VISITOR_FIELDS):
         return None
     return Visitor(
         request.client_ip or call.peer_ip,
         user_agent=request.user_agent or None,
         referer=request.referer or None,
+        accept_language=request.accept_language or None,
+        query_string=request.query.encode(),
     )
 
 
-def own(call: Call) -> Visitor:
+def own(call: Call, request: pb.ResolveLinkRequest) -> Visitor:
     """The caller as its own visitor, as GET /{code} counts the HTTP client that sent it."""
-    return Visitor(call.peer_ip, user_agent=call.first("user-agent"))
+    return Visitor(
+        call.peer_ip,
+        user_agent=call.first("user-agent"),
+        accept_language=call.first("accept-language"),
+        query_string=request.query.encode(),
+    )
 
 
 def validated(model: type[M], body: dict[str, Any]) -> M:
@@ -276,7 +283,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             # the visitor needs `proxy`.
             principal = await self._caller(call, None, counted=False)
             named = named_visitor(request, call)
-            visitor = named if named is not None and principal.is_proxy else own(call)
+            visitor = named if named is not None and principal.is_proxy else own(call, request)
             visits = self.visits
             if named is not None and not principal.is_proxy:
                 # Refused, not ignored: a client that means to speak for its visitors
@@ -302,7 +309,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             target = outcome.target
             # A proto string is text: as UTF-8 it is the query an HTTP client would send
             # for it (latin-1 would garble ü and fail on €).
-            headers = dict(target.headers_for(request.query.encode(), outcome.variant))
+            headers = dict(target.headers_for(request.query.encode(), outcome.at))
             return pb.ResolveLinkResponse(
                 location=headers[b"location"].decode("ascii"),
                 redirect_status=target.status,

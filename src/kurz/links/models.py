@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from kurz.dates import DateTime
+from kurz.links.conditions import Rules, TargetingRule
 from kurz.links.urls import (
     MAX_TAG_LENGTH,
     MAX_URL_LENGTH,
@@ -102,6 +103,11 @@ class LinkCreate(LinkBase):
     redirect_status: RedirectStatus = 302
     forward_query: StrictBool = False
     tags: Tags = []
+    rules: Rules = Field(
+        default=[],
+        description="Targeting rules, in order: a visit goes to the URL of the first whose "
+        "conditions hold, else to `url` (docs/rules.md). At most 32.",
+    )
     variants: LinkVariants | None = Field(
         default=None,
         description="2 to 10 A/B variants; a visit no rule sends elsewhere goes to one "
@@ -130,6 +136,8 @@ class LinkUpdate(LinkBase):
     redirect_status: RedirectStatus | None = None
     forward_query: StrictBool | None = None
     tags: Tags | None = None
+    # The whole list is replaced; null or [] leaves the link without rules.
+    rules: Rules | None = None
     variants: LinkVariants | None = Field(
         default=None, description="The variants, all of them; null removes them."
     )
@@ -165,6 +173,8 @@ class LinkRead(BaseModel):
     redirect_status: int
     forward_query: bool
     tags: list[str]
+    # Records kept before the field existed (idempotency replays) have none.
+    rules: list[TargetingRule] = []
     # Records kept before the fields existed (idempotency replays) have neither.
     variants: list[LinkVariant] | None = None
     variant_choice: VariantChoice | None = Field(

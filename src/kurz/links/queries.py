@@ -21,6 +21,7 @@ from kurz.db.keyset import decode_cursor, encode_cursor
 from kurz.db.tables import link_tags, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links import codes, variants
+from kurz.links.conditions import TargetingRule, loaded, stored
 from kurz.links.models import (
     LinkActor,
     LinkCreate,
@@ -37,8 +38,8 @@ from kurz.links.urls import Origins
 _CODE_ATTEMPTS = 8
 _CLEARABLE = frozenset(
     {
-        "starts_at", "expires_at", "max_visits", "variants", "variant_choice", "password",
-        "og_title", "og_description", "og_image",
+        "starts_at", "expires_at", "max_visits", "rules", "variants", "variant_choice",
+        "password", "og_title", "og_description", "og_image",
     }
 )  # fmt: skip
 # links.version is a 32-bit integer.
@@ -57,6 +58,7 @@ _COLUMNS = (
     links.c.max_visits,
     links.c.redirect_status,
     links.c.forward_query,
+    links.c.rules,
     links.c.variants,
     links.c.version,
     links.c.created_by_user_id,
@@ -108,6 +110,14 @@ def _missing(code: str) -> Problem:
 def _check_target(url: str, *, own: Origins) -> None:
     if own.contains(url):
         raise invalid("url", "points at this kurz itself, which would redirect in a loop")
+
+
+def _check_rules(rules: list[TargetingRule], *, own: Origins) -> None:
+    for index, rule in enumerate(rules):
+        if own.contains(rule.url):
+            raise invalid(
+                f"rules.{index}.url", "points at this kurz itself, which would redirect in a loop"
+            )
 
 
 def _stored_variants(
@@ -200,6 +210,7 @@ def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
         redirect_status=row.redirect_status,
         forward_query=row.forward_query,
         tags=tags,
+        rules=loaded(row.rules),
         variants=None
         if found is None
         else [LinkVariant.model_construct(url=url, weight=weight) for url, weight in found[0]],
@@ -238,6 +249,7 @@ async def create(
 ) -> LinkRead:
     """A new link; `password_hash`: its password's, hashed by the caller (kurz.links.service)."""
     _check_target(link_in.url, own=own)
+    _check_rules(link_in.rules, own=own)
     _check_expiry(link_in.expires_at, now=now)
     _check_window(link_in.starts_at, link_in.expires_at, moved="starts_at")
     if link_in.variants is None and link_in.variant_choice is not None:
@@ -255,6 +267,7 @@ async def create(
         "max_visits": link_in.max_visits,
         "redirect_status": link_in.redirect_status,
         "forward_query": link_in.forward_query,
+        "rules": stored(link_in.rules),
         "variants": None
         if link_in.variants is None
         else _stored_variants(link_in.variants, link_in.variant_choice or "random", own=own),
@@ -393,6 +406,9 @@ async def update(
         changes["password_hash"] = password_hash
     if "url" in changes:
         _check_target(changes["url"], own=own)
+    if "rules" in changes:
+        _check_rules(changes["rules"] or [], own=own)
+        changes["rules"] = stored(changes["rules"])
     if "expires_at" in changes:
         _check_expiry(changes["expires_at"], now=now)
     if "variants" in changes or "variant_choice" in changes:

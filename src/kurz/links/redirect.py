@@ -24,7 +24,6 @@ from kurz.httperrors import response
 from kurz.links import pages
 from kurz.links.gates import CHALLENGE
 from kurz.links.target import Target
-from kurz.links.variants import Variant
 from kurz.links.visit import Outcome, Visits
 from kurz.openapi import TOO_LARGE, answer, problem, responses
 from kurz.ratelimit import Decision, carries_fields, with_fields
@@ -35,15 +34,11 @@ OUTCOME = "kurz.visit"
 
 
 async def send_redirect(
-    target: Target,
-    scope: Scope,
-    send: Send,
-    decision: Decision | None = None,
-    variant: Variant | None = None,
+    target: Target, scope: Scope, send: Send, decision: Decision | None = None, at: int = 0
 ) -> None:
-    """The redirect (to `variant` when one was chosen), with the RateLimit fields when a
-    policy was checked and the client is near its limit (ADR 0003)."""
-    headers = target.headers_for(scope["query_string"], variant)
+    """The redirect to `target.urls[at]`, with the RateLimit fields when a policy was
+    checked and the client is near its limit (ADR 0003)."""
+    headers = target.headers_for(scope["query_string"], at)
     if decision is not None and carries_fields(target.status, decision):
         headers = with_fields(headers, decision)
     await send({"type": "http.response.start", "status": target.status, "headers": headers})
@@ -86,9 +81,7 @@ def render(outcome: Outcome, request: Request) -> Response:
     """The HTTP answer to a decided visit."""
     if outcome.target is not None:
         response = Response(status_code=outcome.target.status)
-        response.raw_headers = outcome.target.headers_for(
-            request.scope["query_string"], outcome.variant
-        )
+        response.raw_headers = outcome.target.headers_for(request.scope["query_string"], outcome.at)
     elif outcome.preview is not None:
         response = pages.preview(request, outcome.preview)
     else:
@@ -137,7 +130,7 @@ async def unlock(code: str, request: Request, visits: VisitsDep) -> Response:
     if target is None:
         return render(outcome, request)
     # 303: the browser GETs the target, whatever the link's own status says.
-    location = dict(target.headers_for(request.scope["query_string"], outcome.variant))[b"location"]
+    location = target.location(request.scope["query_string"], outcome.at).encode("ascii")
     response = Response(status_code=303)
     response.raw_headers = [(b"location", location), (b"cache-control", b"no-store")]
     decision = outcome.limit

@@ -16,8 +16,9 @@ import orjson
 import sqlalchemy as sa
 
 from kurz.db.tables import links
+from kurz.links.routes import Routes
 from kurz.links.rules import Rule, rules_of
-from kurz.links.variants import Headers, Variant, Variants, compile_variants
+from kurz.links.variants import Variants, compile_variants
 
 # Browsers keep permanent redirects indefinitely unless told otherwise; a short
 # private max-age lets an edit, an expiry or a visit cap take effect (as Shlink does).
@@ -45,6 +46,8 @@ class Target:
     starts_at: float | None = field(metadata=_column(links.c.starts_at, moment=True))
     expires_at: float | None = field(metadata=_column(links.c.expires_at, moment=True))
     max_visits: int | None = field(metadata=_column(links.c.max_visits))
+    # Targeting rules as links.rules stores them (JSON; kurz.links.conditions).
+    targeting: str | None = field(default=None, metadata=_column(links.c.rules))
     # The A/B variants as stored (kurz.links.variants); None: none.
     variants_json: str | None = field(default=None, metadata=_column(links.c.variants))
     # Whether a password guards it; the hash itself stays in the database, never cached.
@@ -58,28 +61,49 @@ class Target:
     og_image: str | None = field(default=None, metadata=_column(links.c.og_image))
 
     # Worked out once from the fields above, for the redirect path.
+    # Every URL a visit may be sent to, numbered as the pipeline picks them: 0 is
+    # `url`, then each targeting rule's (kurz.links.routes), then each variant's.
+    urls: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # The redirect's headers for each of `urls`, before any forwarded query.
+    locations: tuple[list[tuple[bytes, bytes]], ...] = field(init=False, repr=False, compare=False)
+    # The headers for `url` (locations[0]).
     headers: list[tuple[bytes, bytes]] = field(init=False, repr=False, compare=False)
+    # The targeting rules, compiled; None without any.
+    routes: Routes | None = field(init=False, repr=False, compare=False)
+    # Whether a visit must pick among `urls` (Visits.where) rather than take `url`.
+    routed: bool = field(init=False, repr=False, compare=False)
     # The rules of kurz.links.rules this link carries.
     rules: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
-    # The variants compiled for choosing one (after the rules' URLs, before `url`).
+    # The variants, compiled for choosing one after the rules; None without any.
     variants: Variants | None = field(init=False, repr=False, compare=False)
+    # The index in `urls` of the first variant's URL (len(urls) without variants).
+    first_variant: int = field(init=False, repr=False, compare=False)
     # A visit cap, a password or a preview: who visits (a bot?) changes the answer.
     screened: bool = field(init=False, repr=False, compare=False)
-    # No rule, nothing screened and no variants: a visit is answered without asking
-    # anything.
+    # No rule, nothing screened, one URL: a visit is answered without asking anything.
     plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        routes = None if self.targeting is None else Routes(self.targeting)
+        ruled = (self.url, *(routes.urls if routes is not None else ()))
+        variants = compile_variants(self.variants_json, len(ruled))
+        urls = (*ruled, *(variant.url for variant in variants.items)) if variants else ruled
+        locations = tuple(self._headers(url) for url in urls)
         rules = rules_of(self)
-        variants = compile_variants(self.variants_json, self._headers)
-        object.__setattr__(self, "headers", self._headers(self.url))
+        routed = routes is not None or variants is not None
+        screened = self.max_visits is not None or self.protected or self.previewed
+        object.__setattr__(self, "urls", urls)
+        object.__setattr__(self, "locations", locations)
+        object.__setattr__(self, "headers", locations[0])
+        object.__setattr__(self, "routes", routes)
+        object.__setattr__(self, "routed", routed)
         object.__setattr__(self, "rules", rules)
         object.__setattr__(self, "variants", variants)
-        screened = self.max_visits is not None or self.protected or self.previewed
+        object.__setattr__(self, "first_variant", len(ruled))
         object.__setattr__(self, "screened", screened)
-        object.__setattr__(self, "plain", not rules and not screened and variants is None)
+        object.__setattr__(self, "plain", not rules and not screened and not routed)
 
-    def _headers(self, url: str) -> Headers:
+    def _headers(self, url: str) -> list[tuple[bytes, bytes]]:
         headers = [(b"location", url.encode("ascii")), _EMPTY]
         if self.status in (301, 308):
             headers.append(_PERMANENT_CACHE)
@@ -106,16 +130,25 @@ class Target:
             values[declared.name] = value
         return cls(**values)
 
-    def headers_for(
-        self, query_string: bytes, variant: Variant | None = None
-    ) -> list[tuple[bytes, bytes]]:
-        """The redirect's headers: to `variant` when one was chosen, else to `url`."""
-        headers = self.headers if variant is None else variant.headers
+    def headers_for(self, query_string: bytes, at: int = 0) -> list[tuple[bytes, bytes]]:
+        """The redirect's headers to `urls[at]`, the visitor's query forwarded to it if
+        the link says so."""
+        headers = self.locations[at]
         if not (self.forward_query and query_string):
             return headers
-        url = self.url if variant is None else variant.url
-        location = _with_query(url, query_string.decode("latin-1"))
-        return [(b"location", location.encode("ascii")), *headers[1:]]
+        return [(b"location", self.location(query_string, at).encode("ascii")), *headers[1:]]
+
+    def location(self, query_string: bytes, at: int = 0) -> str:
+        """Where the redirect to `urls[at]` goes, with the forwarded query."""
+        url = self.urls[at]
+        if not (self.forward_query and query_string):
+            return url
+        return _with_query(url, query_string.decode("latin-1"))
+
+    def variant_at(self, at: int) -> str | None:
+        """The variant's URL when `urls[at]` is one of the variants (what its click
+        records); None for the link's url or a rule's."""
+        return self.urls[at] if at >= self.first_variant else None
 
 
 # The declared fields, in order: what is loaded, cached and compared.

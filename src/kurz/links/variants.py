@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, Literal
@@ -26,8 +26,6 @@ MAX_VARIANTS = 10
 # to the sum.
 MAX_WEIGHT = 1_000_000
 
-Headers = list[tuple[bytes, bytes]]
-
 
 @dataclass(frozen=True, slots=True)
 class Variant:
@@ -35,8 +33,8 @@ class Variant:
 
     url: str
     weight: int
-    # The redirect's headers for it, as Target.headers are for the link's url.
-    headers: Headers = field(repr=False, compare=False)
+    # Its index in the link's Target.urls (after the link's url and the rules' URLs).
+    at: int = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +80,11 @@ def parse(text: str | None) -> tuple[list[tuple[str, int]], VariantChoice] | Non
     return [(item["url"], int(item["weight"])) for item in data["variants"]], choice
 
 
-def compile_variants(text: str | None, headers: Callable[[str], Headers]) -> Variants | None:
-    """The column's variants, compiled; `headers` gives a URL's redirect headers."""
+def compile_variants(text: str | None, first: int) -> Variants | None:
+    """The column's variants, compiled; the first is the Target's URL number `first`."""
     found = parse(text)
     if found is None:
         return None
     pairs, choice = found
-    items = tuple(Variant(url, weight, headers(url)) for url, weight in pairs)
+    items = tuple(Variant(url, weight, at) for at, (url, weight) in enumerate(pairs, first))
     return Variants(items, choice == "sticky", tuple(accumulate(w for _, w in pairs)))

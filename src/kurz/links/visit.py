@@ -1,11 +1,13 @@
 """The redirect pipeline: one object decides a visit, and every way in asks it.
 
 limit -> lookup through the cache tiers -> the link's verdict (kurz.links.rules) ->
+limit -> lookup through the cache tiers -> the link's verdict (kurz.links.rules) ->
 link-preview bots, then the password (kurz.links.gates) -> the visit cap -> where to
-(a variant, kurz.links.variants, else the link's url) -> the click. The outcome is a
-value: HTTP (kurz.links.redirect) and gRPC (ResolveLink) only render it. The fast path
-answers an L1 hit without awaiting anything, from `cached`, which asks the same
-verdict (docs/architecture.md).
+(the first targeting rule that matches, kurz.links.routes; else a variant,
+kurz.links.variants; else the link's url) -> the click. The outcome is a value: HTTP
+(kurz.links.redirect) and gRPC (ResolveLink) only render it. The fast path answers an
+L1 hit without awaiting anything, from `cached`, which asks the same verdict and the
+same `where` (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from kurz.links.codes import is_code
 from kurz.links.gates import password_required, previews, wrong_password
 from kurz.links.rules import Visit, missing, used_up, verdict
 from kurz.links.target import Target
+from kurz.links.traits import Places, Traits
 from kurz.links.variants import Variant
 from kurz.ratelimit import Decision
 from kurz.types import Clock
@@ -62,14 +65,16 @@ class Visitors(Protocol):
 class Visitor:
     """Whom a visit is for: whose redirect limit it uses, whose click it counts.
 
-    An HTTP visit passes its ASGI scope, whose headers the click reads; a gRPC one
-    names the visitor's agent and referer.
+    An HTTP visit passes its ASGI scope, whose headers the click and the targeting
+    rules read; a gRPC one names the visitor's agent, referer, languages and query.
     """
 
     ip: str
     scope: Mapping[str, Any] | None = None
     user_agent: str | None = None
     referer: str | None = None
+    accept_language: str | None = None
+    query_string: bytes = b""
 
     def agent(self) -> str | None:
         """The visitor's User-Agent, from the scope's headers or as named."""
@@ -90,8 +95,9 @@ class Outcome:
     refusal: Problem | None = None
     # The redirect policy's decision, for the RateLimit fields; None: not limited.
     limit: Decision | None = None
-    # The variant of the target the visit goes to; None: the target's url.
-    variant: Variant | None = None
+    # Which of the target's URLs the visit goes to (Target.urls: 0 its own url, then
+    # the rules', then the variants').
+    at: int = 0
     # A link-preview bot's visit: the page it is shown instead (no target).
     preview: Target | None = None
 
@@ -101,7 +107,8 @@ class Visits:
 
     `random` draws in [0, 1) for random variants: a fast PRNG, not a secret (a visitor
     who could predict their variant gains nothing); tests pass a seeded one.
-    `visitors` names the visitor for sticky variants.
+    `visitors` names the visitor for sticky variants; `places` locates visitors for
+    targeting rules by country or city.
     """
 
     __slots__ = (
@@ -112,6 +119,7 @@ class Visits:
         "limits",
         "needs_ip",
         "passwords",
+        "places",
         "random",
         "targets",
         "visitors",
@@ -128,6 +136,7 @@ class Visits:
         visitors: Visitors,
         random: Callable[[], float] | None = None,
         passwords: Passwords,
+        places: Places | None = None,
     ) -> None:
         self.targets = targets
         self.l1 = targets.l1
@@ -140,6 +149,8 @@ class Visits:
         self.passwords = passwords
         # Whether a visit needs its client's address at all (limited, or counted).
         self.needs_ip = limits.redirect is not None or clicks is not None
+        # Where visitors are, for targeting rules by country or city.
+        self.places = places or Places(client_ip=limits.client_ip)
 
     def visitor(self, scope: Mapping[str, Any]) -> Visitor:
         """The visitor an HTTP request is; its address worked out only if a limit or a
@@ -153,9 +164,46 @@ class Visits:
         target = self.l1.get(code)
         if target is None or target.plain:
             return target
-        if target.screened or verdict(target, Visit(self.clock())) is not None:
+        if target.screened or (target.rules and verdict(target, Visit(self.clock())) is not None):
             return None
         return target
+
+    def where(self, target: Target, scope: Mapping[str, Any], ip: str) -> int:
+        """Which of a routed target's URLs an HTTP visit goes to (the fast path's
+        `where_to`, without a Visitor)."""
+        routes = target.routes
+        if routes is not None:
+            at = routes.pick(Traits(self.places, at=self.clock(), ip=ip, scope=scope))
+            if at:
+                return at
+        return 0 if target.variants is None else self.variant(target, ip, scope).at
+
+    def where_to(self, target: Target, visitor: Visitor) -> int:
+        """Which of `target`'s URLs (Target.urls) a visit goes to: the first targeting
+        rule's that matches, else a variant, else the link's own (0)."""
+        if visitor.scope is not None:
+            return self.where(target, visitor.scope, visitor.ip)
+        routes = target.routes
+        if routes is not None:
+            at = routes.pick(self.traits(visitor))
+            if at:
+                return at
+        if target.variants is None:
+            return 0
+        return self.variant(target, visitor.ip, user_agent=visitor.user_agent).at
+
+    def traits(self, visitor: Visitor) -> Traits:
+        """What targeting rules may know of `visitor`'s visit."""
+        if visitor.scope is not None:
+            return Traits(self.places, at=self.clock(), ip=visitor.ip, scope=visitor.scope)
+        return Traits(
+            self.places,
+            at=self.clock(),
+            ip=visitor.ip,
+            user_agent=visitor.user_agent,
+            accept_language=visitor.accept_language,
+            query_string=visitor.query_string,
+        )
 
     async def limit(self, ip: str) -> Decision | None:
         """The redirect policy, checked for `ip`; None when there is none."""
@@ -189,12 +237,10 @@ class Visits:
         if preview:
             # A preview is no visit: it takes nothing from a cap and counts no click.
             return Outcome(None, None, decision, preview=target)
-        variant = None
-        if target.variants is not None:
-            variant = self.variant(target, visitor.ip, visitor.scope, visitor.user_agent)
+        at = self.where_to(target, visitor) if target.routed else 0
         if not peek:
-            self.click(target, visitor, variant)
-        return Outcome(target, None, decision, variant)
+            self.click(target, visitor, target.variant_at(at))
+        return Outcome(target, None, decision, at)
 
     def variant(
         self,
@@ -291,19 +337,19 @@ class Visits:
         async with self.db.write(READ_COMMITTED) as conn:
             return await queries.count_visit(conn=conn, link_id=target.link_id)
 
-    def click(self, target: Target, visitor: Visitor, variant: Variant | None = None) -> None:
-        """Count the visit (queued, never awaited; ADR 0009)."""
+    def click(self, target: Target, visitor: Visitor, variant: str | None = None) -> None:
+        """Count the visit (queued, never awaited; ADR 0009), with the URL of the
+        variant it was sent to, if any."""
         clicks = self.clicks
         if clicks is None:
             return
-        url = None if variant is None else variant.url
         if visitor.scope is not None:
-            clicks.click(target.link_id, visitor.scope, visitor.ip, url)
+            clicks.click(target.link_id, visitor.scope, visitor.ip, variant)
         else:
             clicks.visit(
                 target.link_id,
                 client_ip=visitor.ip,
                 user_agent=visitor.user_agent,
                 referer=visitor.referer,
-                variant=url,
+                variant=variant,
             )

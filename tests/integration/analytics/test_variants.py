@@ -88,3 +88,61 @@ async def test_clicks_are_counted_by_the_variant_they_were_sent_to(
     assert stats["totals"]["clicks"] == sum(expected.values())
     assert other["top"]["variant"] == []
     assert other["totals"]["clicks"] == 1
+
+
+async def test_a_visit_a_rule_sends_elsewhere_draws_no_variant_and_counts_none(
+    settings: Settings, clock: FakeClock
+) -> None:
+    iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+    )
+    store = "https://apps.example/"
+    rules = [{"url": store, "conditions": [{"type": "device", "in": ["ios"]}]}]
+    app = create_app(build(settings.model_copy(update={"analytics": True}), clock=clock))
+    async with app.router.lifespan_context(app):
+        state = app.state.kurz
+        async with state.db.write(READ_COMMITTED) as conn:
+            created = await key_queries.create(
+                conn=conn, key_in=ApiKeyCreate(name="t"), now=utcnow(clock)
+            )
+        auth = {"Authorization": f"Bearer {created.secret}"}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as anon:
+            async with httpx.AsyncClient(
+                transport=transport, base_url=BASE_URL, headers=auth
+            ) as api:
+                variants = [{"url": A, "weight": 1}, {"url": B, "weight": 1}]
+                link = await create(api, rules=rules, variants=variants)
+            code = link["code"]
+            target = await state.targets.find(code, counted=False)
+            assert isinstance(target, Target)
+            assert target.variants is not None
+            state.visits.random = Random(8).random
+            draws = Random(8).random
+            expected: Counter[str] = Counter()
+            # The first visit is the slow path (an L1 miss), the rest the fast path; the
+            # `follow` route ("/code/") decides through the pipeline as well.
+            for i in range(60):
+                path = f"/{code}/" if i % 7 == 6 else f"/{code}"
+                if i % 3 == 0:
+                    answer = await anon.get(path, headers={"User-Agent": iphone})
+                    # The rule matched: no variant is drawn.
+                    assert answer.headers["location"] == store
+                else:
+                    answer = await anon.get(path, headers={"User-Agent": BROWSER})
+                    chosen = target.variants.pick(draws()).url
+                    assert answer.headers["location"] == chosen
+                    expected[chosen] += 1
+    assert set(expected) == {A, B}
+
+    async with running(settings, clock) as reader:
+        transport = httpx.ASGITransport(app=reader)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=auth) as api:
+            day = {"from": clock.iso(), "to": clock.iso(86_400), "interval": "day"}
+            stats = (await api.get(f"/api/v1/links/{code}/stats", params=day)).json()
+    # Every click is counted; only those sent to a variant are counted by variant.
+    assert stats["totals"]["clicks"] == 60
+    assert sorted((v["value"], v["clicks"]) for v in stats["top"]["variant"]) == sorted(
+        expected.items()
+    )

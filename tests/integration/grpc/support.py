@@ -26,7 +26,7 @@ from kurz.clock import utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED
 from kurz.errors import Problem
-from kurz.grpc.errors import PROTO_FIELDS, code_of, reason_of
+from kurz.grpc.errors import CONDITION_FIELDS, PROTO_FIELDS, code_of, reason_of
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.grpc.kurz.v1 import links_pb2_grpc
 from tests.conftest import BASE_URL
@@ -198,8 +198,46 @@ def when(message: Timestamp) -> datetime:
 
 
 def rest_link(body: dict[str, Any]) -> dict[str, Any]:
-    """A REST link with its times as instants."""
-    return {k: instant(v) if k in TIMES and v is not None else v for k, v in body.items()}
+    """A REST link with its times as instants (its rules' too), nulls left out of its
+    rules' conditions."""
+    link: dict[str, Any] = {
+        k: instant(v) if k in TIMES and v is not None else v for k, v in body.items()
+    }
+    for rule in link.get("rules", []):
+        rule["conditions"] = [
+            {k: instant(v) if k in ("from", "until") else v for k, v in c.items() if v is not None}
+            for c in rule["conditions"]
+        ]
+    return link
+
+
+# The proto's names for a condition's fields that REST names otherwise.
+CONDITION_NAMES = {"values": "in", "start_time": "from", "end_time": "until"}
+
+
+def proto_rules(messages: Any) -> list[dict[str, Any]]:
+    """TargetingRule messages as REST renders rules (unset fields left out)."""
+    rules = []
+    for rule in messages:
+        conditions = []
+        for condition in rule.conditions:
+            part: dict[str, Any] = {}
+            for field in condition.DESCRIPTOR.fields:
+                name, value = (
+                    CONDITION_NAMES.get(field.name, field.name),
+                    getattr(condition, field.name),
+                )
+                if field.is_repeated:
+                    if value:
+                        part[name] = list(value)
+                elif field.has_presence:
+                    if condition.HasField(field.name):
+                        part[name] = when(value) if isinstance(value, Timestamp) else value
+                elif value:
+                    part[name] = value
+            conditions.append(part)
+        rules.append({"url": rule.url, "match": rule.match, "conditions": conditions})
+    return rules
 
 
 def proto_link(message: Any) -> dict[str, Any]:
@@ -208,7 +246,9 @@ def proto_link(message: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in message.DESCRIPTOR.fields:
         name, value = RENAMED.get(field.name, field.name), getattr(message, field.name)
-        if name in NULL_WHEN_EMPTY and not value:
+        if field.name == "rules":
+            out[name] = proto_rules(value)
+        elif name in NULL_WHEN_EMPTY and not value:
             out[name] = None
         elif field.is_repeated:
             out[name] = [proto_link(v) if isinstance(v, Message) else v for v in value]
@@ -292,6 +332,8 @@ def proto_stats(message: Any) -> dict[str, Any]:
 
 def proto_field(field: str) -> str:
     head, dot, rest = field.partition(".")
+    if head == "rules":
+        rest = ".".join(CONDITION_FIELDS.get(part, part) for part in rest.split("."))
     return PROTO_FIELDS.get(head, head) + dot + rest
 
 

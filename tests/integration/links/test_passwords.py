@@ -216,3 +216,22 @@ async def test_grpc_writes_and_reads_the_password_and_preview_fields(rpc: Rpc) -
     short = await rpc.fails("CreateLink", pb.CreateLinkRequest(url=TARGET, password="abc"))
     assert short.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "password" in short.violations
+
+
+async def test_the_unlocked_303_goes_where_the_rules_then_the_variants_send_the_visitor(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, rpc: Rpc
+) -> None:
+    store = "https://apps.example/"
+    rules = [{"url": store, "conditions": [{"type": "query", "param": "app"}]}]
+    variants = [{"url": TARGET, "weight": 1}, {"url": f"{TARGET}/b", "weight": 1}]
+    code = (await create(api, password="open sesame", rules=rules, variants=variants))["code"]
+    ruled = await anon.post(f"/{code}?app=1", data=RIGHT, headers=HTML)
+    assert (ruled.status_code, ruled.headers["location"]) == (303, store)
+    seen = set()
+    for _ in range(20):
+        opened = await anon.post(f"/{code}", data=RIGHT, headers=HTML)
+        assert opened.status_code == 303
+        seen.add(opened.headers["location"])
+    assert seen == {TARGET, f"{TARGET}/b"}
+    request = pb.ResolveLinkRequest(code=code, query="app=1", password="open sesame")
+    assert (await rpc.ok("ResolveLink", request)).message.location == f"{store}"

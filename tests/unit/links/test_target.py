@@ -24,6 +24,8 @@ _SAMPLES: dict[str, Any] = {
 }
 # Fields whose value has a form of its own (JSON as kurz.links writes it).
 _BY_NAME: dict[str, Any] = {
+    # Targeting rules, as links.rules stores them.
+    "targeting": '[{"url":"https://example.com/r","conditions":[{"type":"device","in":["ios"]}]}]',
     "variants_json": stored([("https://a.example/", 1), ("https://b.example/", 3)], "sticky"),
 }
 
@@ -80,3 +82,68 @@ def test_an_entry_of_another_shape_is_a_miss() -> None:
     payload = codec.encode(every_field_set())
     other = payload.replace(str(TargetCodec.SHAPE).encode(), b"1", 1)
     assert codec.decode(other) is None
+
+
+def test_each_url_a_visit_may_go_to_has_its_headers_and_the_forwarded_query() -> None:
+    rules = (
+        '[{"url":"https://apps.example/i?x=1","conditions":[{"type":"device","in":["ios"]}]},'
+        '{"url":"https://e.example/b#top","conditions":[{"type":"device","in":["android"]}]}]'
+    )
+    target = Target(
+        link_id=1,
+        version=1,
+        status=301,
+        url="https://e.example/",
+        forward_query=True,
+        starts_at=None,
+        expires_at=None,
+        max_visits=None,
+        targeting=rules,
+    )
+    assert target.urls == (
+        "https://e.example/",
+        "https://apps.example/i?x=1",
+        "https://e.example/b#top",
+    )
+    assert (target.routed, target.plain, target.rules) == (True, False, ())
+    assert target.headers is target.locations[0]
+    assert dict(target.headers_for(b"", 1))[b"location"] == b"https://apps.example/i?x=1"
+    forwarded = dict(target.headers_for(b"utm=a", 2))
+    assert forwarded[b"location"] == b"https://e.example/b?utm=a#top"
+    assert forwarded[b"cache-control"] == b"private, max-age=90"
+    assert target.location(b"utm=a", 1) == "https://apps.example/i?x=1&utm=a"
+    # Without rules: one URL, and a plain link.
+    plain = Target(**{**{d.name: getattr(target, d.name) for d in DECLARED}, "targeting": None})
+    assert (plain.urls, plain.routed, plain.plain) == (("https://e.example/",), False, True)
+
+
+def test_the_variants_urls_follow_the_rules_and_only_they_are_recorded_as_variants() -> None:
+    rules = '[{"url":"https://apps.example/i","conditions":[{"type":"device","in":["ios"]}]}]'
+    target = Target(
+        link_id=1,
+        version=1,
+        status=302,
+        url="https://e.example/",
+        forward_query=False,
+        starts_at=None,
+        expires_at=None,
+        max_visits=None,
+        targeting=rules,
+        variants_json=stored([("https://a.example/", 1), ("https://b.example/", 1)], "random"),
+    )
+    assert target.urls == (
+        "https://e.example/",
+        "https://apps.example/i",
+        "https://a.example/",
+        "https://b.example/",
+    )
+    assert target.variants is not None
+    assert [v.at for v in target.variants.items] == [2, 3]
+    assert [target.variant_at(at) for at in range(4)] == [
+        None,
+        None,
+        "https://a.example/",
+        "https://b.example/",
+    ]
+    assert dict(target.headers_for(b"", 3))[b"location"] == b"https://b.example/"
+    assert (target.routed, target.plain) == (True, False)

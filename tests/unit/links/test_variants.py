@@ -41,10 +41,10 @@ def test_a_link_with_variants_is_not_plain_and_has_headers_per_variant() -> None
     assert not target.plain
     assert target.variants is not None
     first, second = target.variants.items
-    assert target.headers_for(b"", first)[0] == (b"location", A.encode())
-    assert target.headers_for(b"", second)[0] == (b"location", B.encode())
+    assert target.headers_for(b"", first.at)[0] == (b"location", A.encode())
+    assert target.headers_for(b"", second.at)[0] == (b"location", B.encode())
     # As the link's own url, a permanent redirect's variant is cached briefly.
-    assert target.headers_for(b"", second)[1:] == target.headers[1:]
+    assert target.headers_for(b"", second.at)[1:] == target.headers[1:]
     assert target.headers_for(b"") == target.headers
 
 
@@ -52,7 +52,7 @@ def test_the_visitors_query_goes_to_the_variant_when_the_link_forwards_it() -> N
     target = link([(A + "?x=1", 1), (B, 1)], forward_query=True)
     assert target.variants is not None
     first = target.variants.items[0]
-    assert target.headers_for(b"utm=2", first)[0] == (b"location", f"{A}?x=1&utm=2".encode())
+    assert target.headers_for(b"utm=2", first.at)[0] == (b"location", f"{A}?x=1&utm=2".encode())
 
 
 def test_a_draw_falls_on_the_variant_whose_share_of_the_total_holds_it() -> None:

@@ -22,7 +22,7 @@ HOUR: Interval
 DAY: Interval
 
 class Link(_message.Message):
-    __slots__ = ("code", "short_url", "url", "alias", "create_time", "update_time", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "version", "start_time", "created_by", "updated_by", "password_protected", "og_title", "og_description", "og_image", "variants", "variant_choice")
+    __slots__ = ("code", "short_url", "url", "alias", "create_time", "update_time", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "version", "start_time", "created_by", "updated_by", "password_protected", "og_title", "og_description", "og_image", "rules", "variants", "variant_choice")
     CODE_FIELD_NUMBER: _ClassVar[int]
     SHORT_URL_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,7 @@ class Link(_message.Message):
     OG_TITLE_FIELD_NUMBER: _ClassVar[int]
     OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
     VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     code: str
@@ -63,9 +64,36 @@ class Link(_message.Message):
     og_title: str
     og_description: str
     og_image: str
+    rules: _containers.RepeatedCompositeFieldContainer[TargetingRule]
     variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
     variant_choice: str
-    def __init__(self, code: _Optional[str] = ..., short_url: _Optional[str] = ..., url: _Optional[str] = ..., alias: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[_Union[LinkActor, _Mapping]] = ..., updated_by: _Optional[_Union[LinkActor, _Mapping]] = ..., password_protected: _Optional[bool] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
+    def __init__(self, code: _Optional[str] = ..., short_url: _Optional[str] = ..., url: _Optional[str] = ..., alias: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[_Union[LinkActor, _Mapping]] = ..., updated_by: _Optional[_Union[LinkActor, _Mapping]] = ..., password_protected: _Optional[bool] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
+
+class TargetingRule(_message.Message):
+    __slots__ = ("url", "match", "conditions")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    match: str
+    conditions: _containers.RepeatedCompositeFieldContainer[Condition]
+    def __init__(self, url: _Optional[str] = ..., match: _Optional[str] = ..., conditions: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ...) -> None: ...
+
+class Condition(_message.Message):
+    __slots__ = ("type", "values", "param", "equals", "start_time", "end_time")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    PARAM_FIELD_NUMBER: _ClassVar[int]
+    EQUALS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    values: _containers.RepeatedScalarFieldContainer[str]
+    param: str
+    equals: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, type: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ..., param: _Optional[str] = ..., equals: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LinkVariant(_message.Message):
     __slots__ = ("url", "weight")
@@ -84,7 +112,7 @@ class LinkActor(_message.Message):
     def __init__(self, user: _Optional[int] = ..., key: _Optional[int] = ...) -> None: ...
 
 class CreateLinkRequest(_message.Message):
-    __slots__ = ("url", "alias", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "start_time", "password", "og_title", "og_description", "og_image", "variants", "variant_choice")
+    __slots__ = ("url", "alias", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "start_time", "password", "og_title", "og_description", "og_image", "rules", "variants", "variant_choice")
     URL_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +125,7 @@ class CreateLinkRequest(_message.Message):
     OG_TITLE_FIELD_NUMBER: _ClassVar[int]
     OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
     VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     url: str
@@ -111,9 +140,10 @@ class CreateLinkRequest(_message.Message):
     og_title: str
     og_description: str
     og_image: str
+    rules: _containers.RepeatedCompositeFieldContainer[TargetingRule]
     variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
     variant_choice: str
-    def __init__(self, url: _Optional[str] = ..., alias: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
+    def __init__(self, url: _Optional[str] = ..., alias: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
 
 class GetLinkRequest(_message.Message):
     __slots__ = ("code",)
@@ -140,7 +170,7 @@ class ListLinksResponse(_message.Message):
     def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateLinkRequest(_message.Message):
-    __slots__ = ("code", "expected_version", "url", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "update_mask", "start_time", "password", "og_title", "og_description", "og_image", "variants", "variant_choice")
+    __slots__ = ("code", "expected_version", "url", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "update_mask", "start_time", "password", "og_title", "og_description", "og_image", "rules", "variants", "variant_choice")
     CODE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +185,7 @@ class UpdateLinkRequest(_message.Message):
     OG_TITLE_FIELD_NUMBER: _ClassVar[int]
     OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
     VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     code: str
@@ -171,9 +202,10 @@ class UpdateLinkRequest(_message.Message):
     og_title: str
     og_description: str
     og_image: str
+    rules: _containers.RepeatedCompositeFieldContainer[TargetingRule]
     variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
     variant_choice: str
-    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ..., url: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
+    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ..., url: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
 
 class DeleteLinkRequest(_message.Message):
     __slots__ = ("code", "expected_version")
@@ -184,7 +216,7 @@ class DeleteLinkRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class ResolveLinkRequest(_message.Message):
-    __slots__ = ("code", "query", "peek", "client_ip", "user_agent", "referer", "password")
+    __slots__ = ("code", "query", "peek", "client_ip", "user_agent", "referer", "password", "accept_language")
     CODE_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     PEEK_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +224,7 @@ class ResolveLinkRequest(_message.Message):
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     REFERER_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     code: str
     query: str
     peek: bool
@@ -199,7 +232,8 @@ class ResolveLinkRequest(_message.Message):
     user_agent: str
     referer: str
     password: str
-    def __init__(self, code: _Optional[str] = ..., query: _Optional[str] = ..., peek: _Optional[bool] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referer: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
+    accept_language: str
+    def __init__(self, code: _Optional[str] = ..., query: _Optional[str] = ..., peek: _Optional[bool] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referer: _Optional[str] = ..., password: _Optional[str] = ..., accept_language: _Optional[str] = ...) -> None: ...
 
 class ResolveLinkResponse(_message.Message):
     __slots__ = ("location", "redirect_status", "cache_control", "preview")
