@@ -27,6 +27,9 @@ Variants:
   core did nothing else (no clicks written, no cache misses weighed).
 - bare fields: bare, sending the two RateLimit fields kurz sends (fixed values): what
   the server alone charges for them, with no limiter behind them.
+- targeted: as off, the link carrying bench.targeted's 8 targeting rules and 2
+  variants chosen at random, visited by a desktop Chrome in American English, which
+  no rule matches: every rule is asked, then a variant drawn (issue 21).
 
 The counts are instructions, not time. Cache misses and branch mispredictions are
 not weighed, so they rank costs but do not replace a run of bench.redirect.
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -45,11 +49,19 @@ from typing import Any
 
 from bench.harness import BenchError, instructions
 from bench.redirect import LIMITER_GOAL, NEVER_DENY
+from bench.targeted import CHROME, RULES
 
-VARIANTS = ("off", "on", "fields only", "no head limit", "bare", "bare fields")
+VARIANTS = ("off", "on", "fields only", "no head limit", "bare", "bare fields", "targeted")
 HEAD_LIMIT_GOAL = 0.01
 WARMUP = 200
 REQUEST = b"GET /abcdefg HTTP/1.1\r\nHost: kurz\r\nUser-Agent: bench\r\n\r\n"
+# The targeted variant's visitor: what bench.targeted's wrk sends, which none of its
+# link's 8 rules matches.
+TARGETED_REQUEST = (
+    b"GET /abcdefg HTTP/1.1\r\nHost: kurz\r\nUser-Agent: "
+    + CHROME.encode()
+    + b"\r\nAccept-Language: en-US,en;q=0.9\r\n\r\n"
+)
 
 
 class _Discard:
@@ -101,7 +113,11 @@ async def _serve(variant: str, requests: int, db: str) -> None:
     from kurz.headlimit import HeadLimits, protocol_class
     from kurz.links.target import Target
 
-    policy = "off" if variant in ("off", "no head limit", "bare", "bare fields") else NEVER_DENY
+    policy = (
+        "off"
+        if variant in ("off", "no head limit", "bare", "bare fields", "targeted")
+        else NEVER_DENY
+    )
     settings = Settings(
         database_url=f"sqlite:///{db}",
         ratelimit_redirect=policy,
@@ -136,6 +152,20 @@ async def _serve(variant: str, requests: int, db: str) -> None:
         expires_at=None,
         max_visits=None,
     )
+    request = REQUEST
+    if variant == "targeted":
+        from kurz.links import conditions, variants
+
+        target = dataclasses.replace(
+            target,
+            targeting=conditions.stored(
+                [conditions.TargetingRule.model_validate(rule) for rule in RULES]
+            ),
+            variants_json=variants.stored(
+                [("https://example.com/x", 1), ("https://example.com/y", 1)], "random"
+            ),
+        )
+        request = TARGETED_REQUEST
     protocol_type: type[HttpToolsProtocol] = protocol_class(HeadLimits.of(settings))
     if variant == "no head limit":
         protocol_type = HttpToolsProtocol
@@ -158,7 +188,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
         for _ in range(n):
             # A response is two writes: the head, then the (empty) body.
             expected = transport.writes + 2
-            protocol.data_received(REQUEST)
+            protocol.data_received(request)
             await transport.until(expected)
 
     await answer(WARMUP)

@@ -29,15 +29,15 @@ def _never(_traits: Traits) -> bool:
 
 
 def _device(values: frozenset[str]) -> Check:
-    return lambda traits: traits.device() in values
+    return lambda traits: traits.kind()[0] in values
 
 
 def _os(values: frozenset[str]) -> Check:
-    return lambda traits: traits.agent().os.casefold() in values
+    return lambda traits: traits.kind()[1] in values
 
 
 def _browser(values: frozenset[str]) -> Check:
-    return lambda traits: traits.agent().browser.casefold() in values
+    return lambda traits: traits.kind()[2] in values
 
 
 def _language(ranges: tuple[str, ...]) -> Check:

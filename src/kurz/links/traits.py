@@ -21,6 +21,18 @@ Place = tuple[str | None, str | None]
 Locate = Callable[[str], Place]
 NOWHERE: Place = (None, None)
 
+# What the device, os and browser conditions read of a user agent: its device class,
+# and its OS and browser families case-folded. By the header's bytes, so that a visit
+# with a known user agent costs one dict lookup: no decoding, no classifier lookup, no
+# case-folding per condition. A plain dict emptied when full, as kurz.analytics keeps
+# its visitors: cheaper per hit than an LRU's bookkeeping, and a flood of new agents
+# costs no more memory than _MAX_KINDS small entries.
+Kind = tuple[str, str, str]
+_kinds: dict[bytes | None, Kind] = {}
+_MAX_KINDS = 4096
+# Addresses located, for the same reason (a lookup in the IP data costs about 1 µs).
+_MAX_PLACES = 4096
+
 # Accept-Language values, by header, as the tags of the highest q-value: few distinct
 # values make most traffic, as with user agents.
 _preferred: LRUCache[bytes, tuple[str, ...]] = LRUCache(4096)
@@ -32,7 +44,7 @@ class Places:
     """How a visit's address is found and located, the same for every visit: as click
     analytics locates it (kurz.analytics.recorder), so that both agree."""
 
-    __slots__ = ("client_ip", "header", "locate", "trusted")
+    __slots__ = ("_located", "client_ip", "header", "locate", "trusted")
 
     def __init__(
         self,
@@ -49,6 +61,19 @@ class Places:
         # A trusted proxy's header naming the visitor's country (KURZ_GEOIP_HEADER).
         self.header = header.lower().encode("latin-1") or None
         self.trusted = trusted
+        self._located: dict[str, Place] = {}
+
+    def place(self, ip: str) -> Place:
+        """Where `ip` is, from the addresses located lately or the IP data."""
+        place = self._located.get(ip)
+        if place is None:
+            locate = self.locate
+            place = NOWHERE if locate is None or not ip else locate(ip)
+            located = self._located
+            if len(located) >= _MAX_PLACES:
+                located.clear()
+            located[ip] = place
+        return place
 
     def told(self, scope: Mapping[str, Any], value: bytes) -> str | None:
         """The country a proxy's header names, if a trusted proxy sent it; None for
@@ -69,6 +94,7 @@ class Traits:
         "_accept_language",
         "_agent",
         "_ip",
+        "_kind",
         "_languages",
         "_place",
         "_places",
@@ -105,6 +131,7 @@ class Traits:
         else:
             self._query_string = scope["query_string"]
         self._agent: Agent | None = None
+        self._kind: Kind | None = None
         self._languages: tuple[str, ...] | None = None
         self._place: Place | None = None
         self._query: dict[str, list[str]] | None = None
@@ -136,16 +163,27 @@ class Traits:
             agent = self._agent = classify(None if raw is None else raw.decode("latin-1"))
         return agent
 
+    def kind(self) -> Kind:
+        """The device class, OS family and browser family (both case-folded) of the
+        visitor's user agent."""
+        kind = self._kind
+        if kind is None:
+            self._scan()
+            raw = self._user_agent
+            kind = _kinds.get(raw)
+            if kind is None:
+                agent = classify(None if raw is None else raw.decode("latin-1"))
+                kind = (device_class(agent), agent.os.casefold(), agent.browser.casefold())
+                if raw is None or len(raw) <= _MAX_CACHED:
+                    if len(_kinds) >= _MAX_KINDS:
+                        _kinds.clear()
+                    _kinds[raw] = kind
+            self._kind = kind
+        return kind
+
     def device(self) -> str:
         """ios, android, desktop or other (bots, consoles, TVs, what is not known)."""
-        agent = self.agent()
-        if agent.bot:
-            return "other"
-        if agent.os == "iOS":
-            return "ios"
-        if agent.os == "Android":
-            return "android"
-        return "desktop" if agent.device == "desktop" else "other"
+        return self.kind()[0]
 
     def languages(self) -> tuple[str, ...]:
         """The visitor's preferred languages: the tags of the highest q-value, lower-case."""
@@ -161,8 +199,7 @@ class Traits:
             self._scan()
             place = self._place
         if place is None:
-            locate = self._places.locate
-            place = self._place = NOWHERE if locate is None or not self._ip else locate(self._ip)
+            place = self._place = self._places.place(self._ip)
         return place
 
     def query(self) -> dict[str, list[str]]:
@@ -171,6 +208,17 @@ class Traits:
             raw = self._query_string.decode("latin-1")
             query = self._query = parse_qs(raw, keep_blank_values=True) if raw else {}
         return query
+
+
+def device_class(agent: Agent) -> str:
+    """ios, android, desktop or other (bots, consoles, TVs, what is not known)."""
+    if agent.bot:
+        return "other"
+    if agent.os == "iOS":
+        return "ios"
+    if agent.os == "Android":
+        return "android"
+    return "desktop" if agent.device == "desktop" else "other"
 
 
 def preferred(header: bytes | None) -> tuple[str, ...]:

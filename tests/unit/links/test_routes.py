@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kurz.links import traits
 from kurz.links.routes import Routes
 from kurz.links.traits import Place, Places, Traits, preferred, speaks
 
@@ -268,3 +269,34 @@ def test_a_trusted_proxys_country_header_is_believed_over_the_database() -> None
     assert sent("192.0.2.1", b"DE") == 0
     assert sent("10.0.0.1", b"XX") == 0
     assert sent("10.0.0.1", b"DEU") == 0
+
+
+def test_an_address_is_located_once_and_the_memory_of_addresses_is_bounded() -> None:
+    asked: list[str] = []
+
+    def locate(ip: str) -> Place:
+        asked.append(ip)
+        return ("FR", "Paris")
+
+    places = Places(locate=locate)
+    assert places.place("81.2.69.142") == places.place("81.2.69.142") == ("FR", "Paris")
+    assert asked == ["81.2.69.142"]
+    for n in range(traits._MAX_PLACES + 10):
+        places.place(str(ipaddress.IPv4Address(0x0A000000 + n)))
+    assert len(places._located) <= traits._MAX_PLACES
+    # No address, nothing to locate.
+    assert places.place("") == (None, None)
+    assert "" not in asked
+
+
+def test_a_user_agent_is_classified_once_by_its_bytes_and_each_visit_agrees() -> None:
+    agent = (
+        b"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        b"Chrome/131.0.0.0 Mobile Safari/537.36"
+    )
+    scope = {"query_string": b"", "headers": [(b"user-agent", agent)]}
+    first = Traits(Places(), at=0.0, ip="", scope=scope)
+    second = Traits(Places(), at=0.0, ip="", scope=scope)
+    assert first.kind() == second.kind() == ("android", "android", "chrome mobile")
+    assert traits._kinds[agent] == first.kind()
+    assert first.device() == first.agent().os.casefold() == "android"
