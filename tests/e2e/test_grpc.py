@@ -137,7 +137,7 @@ def as_rest(link: pb.Link) -> dict[str, Any]:
         "alias": link.alias,
         "created_at": link.create_time.ToDatetime(tzinfo=UTC),
         "updated_at": link.update_time.ToDatetime(tzinfo=UTC),
-        "starts_at": link.start_time.ToDatetime(tzinfo=UTC)
+        "valid_from": link.start_time.ToDatetime(tzinfo=UTC)
         if link.HasField("start_time")
         else None,
         "expires_at": link.expire_time.ToDatetime(tzinfo=UTC)
@@ -158,7 +158,7 @@ def actor(message: pb.LinkActor) -> dict[str, int | None]:
 
 
 def with_datetimes(body: dict[str, Any]) -> dict[str, Any]:
-    times = ("created_at", "updated_at", "starts_at", "expires_at")
+    times = ("created_at", "updated_at", "valid_from", "expires_at")
     return {
         key: datetime.fromisoformat(value) if key in times and value is not None else value
         for key, value in body.items()

@@ -27,7 +27,9 @@ MASKABLE = {
     "redirect_status": "redirect_status",
     "forward_query": "forward_query",
     "tags": "tags",
+    "fallbacks": "fallbacks",
 }
+_FALLBACKS = ("not_yet", "expired", "used_up")
 INTERVALS: dict[int, Interval] = {
     pb.INTERVAL_UNSPECIFIED: "day",
     pb.HOUR: "hour",
@@ -80,9 +82,11 @@ def link(read: LinkRead) -> pb.Link:
         forward_query=read.forward_query,
         tags=read.tags,
         version=read.version,
+        domain=read.domain or "",
+        fallbacks=pb.LinkFallbacks(**read.fallbacks.model_dump(exclude_none=True)),
     )
-    if read.starts_at is not None:
-        message.start_time.CopyFrom(timestamp(read.starts_at))
+    if read.valid_from is not None:
+        message.start_time.CopyFrom(timestamp(read.valid_from))
     if read.expires_at is not None:
         message.expire_time.CopyFrom(timestamp(read.expires_at))
     if read.max_visits is not None:
@@ -118,7 +122,15 @@ def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
         body["forward_query"] = True
     if request.tags:
         body["tags"] = list(request.tags)
+    if request.domain:
+        body["domain"] = request.domain
+    if request.HasField("fallbacks"):
+        body["fallbacks"] = fallbacks(request.fallbacks)
     return body
+
+
+def fallbacks(message: pb.LinkFallbacks) -> dict[str, str]:
+    return {name: getattr(message, name) for name in _FALLBACKS if message.HasField(name)}
 
 
 def update_body(request: pb.UpdateLinkRequest) -> dict[str, Any]:
@@ -148,6 +160,8 @@ def _value(request: pb.UpdateLinkRequest, path: str) -> Any:
         return None
     if path in ("start_time", "expire_time"):
         return _iso(getattr(request, path), path)
+    if path == "fallbacks":
+        return fallbacks(request.fallbacks)
     return getattr(request, path)
 
 

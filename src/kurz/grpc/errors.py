@@ -50,6 +50,7 @@ _BY_TYPE = {
 # REST's names for fields that the proto names differently (from and to: the stats range).
 PROTO_FIELDS = {
     "starts_at": "start_time",
+    "valid_from": "start_time",
     "expires_at": "expire_time",
     "cursor": "page_token",
     "limit": "page_size",

@@ -19,8 +19,8 @@ from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, REPEATABLE_READ, Database
 from kurz.errors import invalid, not_found
 from kurz.idempotency import Done, Idempotency, Keyed, fingerprint
-from kurz.links import queries
-from kurz.links.codes import is_code
+from kurz.links import domains, queries
+from kurz.links.codes import cache_key, is_code
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.queries import Versions
 from kurz.links.urls import Origins, validate_tag
@@ -28,6 +28,8 @@ from kurz.types import Clock
 
 if TYPE_CHECKING:
     pass
+
+_NO_DOMAIN = "names no domain of this kurz's (GET /api/v1/domains lists them)"
 
 # The operations a key is scoped to (besides its principal): one name per use case.
 CREATE = "create-link"
@@ -58,13 +60,19 @@ def create_key(principal: Principal, link_in: LinkCreate, key: str) -> Keyed:
 
 
 def update_key(
-    principal: Principal, code: str, link_in: LinkUpdate, versions: Versions, key: str
+    principal: Principal,
+    code: str,
+    domain_id: int,
+    link_in: LinkUpdate,
+    versions: Versions,
+    key: str,
 ) -> Keyed:
     """`key` bound to the change (only the fields sent), its link and the versions it
     may apply to."""
     allowed = None if versions.allowed is None else sorted(versions.allowed)
     change = {
         "code": code,
+        "domain": domain_id,
         "link": link_in.model_dump(mode="json", exclude_unset=True),
         "versions": allowed,
         "weak_only": versions.weak_only,
@@ -89,6 +97,7 @@ class Links:
         self.idempotency = idempotency
         self.clock = clock
         self.base_url = base_url
+        self.default_host = domains.default_domain(base_url, domains.Redirects()).host
         # Where this kurz answers: targets there are refused (they would loop).
         self.own = own
         self.cache = cache
@@ -98,10 +107,17 @@ class Links:
     ) -> Done[LinkRead]:
         """A new link; with `key`, the link made the first time the key was sent."""
 
+        written: list[int] = []
+
         async def operation(conn: AsyncConnection) -> LinkRead:
+            domain_id = await domains.id_of(conn, link_in.domain, default_host=self.default_host)
+            if domain_id is None:
+                raise invalid("domain", _NO_DOMAIN)
+            written.append(domain_id)
             return await queries.create(
                 conn=conn,
                 link_in=link_in,
+                domain_id=domain_id,
                 owner=principal,
                 now=utcnow(self.clock),
                 base_url=self.base_url,
@@ -111,20 +127,46 @@ class Links:
         keyed = None if key is None else create_key(principal, link_in, key)
         done = await self.idempotency.run(operation, keyed, result=LinkRead)
         # A process may remember the code as unknown (a visitor tried it first).
-        await self.cache.changed(done.value.code, done.value.version)
+        link = done.value
+        changed = cache_key(written[0], link.code) if written else await self._key(link)
+        await self.cache.changed(changed, link.version)
         return done
 
-    async def get(self, *, principal: Principal, code: str) -> LinkRead:
+    async def _key(self, link: LinkRead) -> str:
+        """The cache key of a link just written."""
+        async with self.db.read() as conn:
+            domain_id = await domains.id_of(conn, link.domain, default_host=self.default_host)
+        return cache_key(domain_id or 0, link.code)
+
+    async def _domain_id(self, conn: AsyncConnection, code: str, domain: str | None) -> int:
+        """The domain a per-link route names (`?domain=`); 404 when there is none."""
+        domain_id = await domains.id_of(conn, domain, default_host=self.default_host)
+        if domain_id is None:
+            raise not_found(f"No link with code '{code[:64]}' on domain '{domain}'.")
+        return domain_id
+
+    async def get(self, *, principal: Principal, code: str, domain: str | None = None) -> LinkRead:
         # One snapshot for the row and its tags, so the ETag names exactly what is sent.
         async with self.db.read(REPEATABLE_READ) as conn:
             return await queries.get(
-                conn=conn, code=checked_code(code), principal=principal, base_url=self.base_url
+                conn=conn,
+                code=checked_code(code),
+                domain_id=await self._domain_id(conn, code, domain),
+                principal=principal,
+                base_url=self.base_url,
             )
 
     async def list_(
-        self, *, principal: Principal, limit: int, cursor: str | None, tag: str | None
+        self,
+        *,
+        principal: Principal,
+        limit: int,
+        cursor: str | None,
+        tag: str | None,
+        domain: str | None = None,
     ) -> LinkPagination:
-        """A page of links; `tag` as the caller sent it (a 422 if it cannot be one)."""
+        """A page of links; `tag` as the caller sent it (a 422 if it cannot be one);
+        `domain`: only that domain's (a 422 if kurz has no such domain)."""
         if tag is not None:
             try:
                 tag = validate_tag(tag)
@@ -132,6 +174,11 @@ class Links:
                 raise invalid("tag", str(exc), location="query") from None
         # Links and their tags are two statements: one snapshot keeps them together.
         async with self.db.read(REPEATABLE_READ) as conn:
+            domain_id = None
+            if domain is not None:
+                domain_id = await domains.id_of(conn, domain, default_host=self.default_host)
+                if domain_id is None:
+                    raise invalid("domain", _NO_DOMAIN, location="query")
             return await queries.list_(
                 conn=conn,
                 principal=principal,
@@ -139,6 +186,7 @@ class Links:
                 cursor=cursor,
                 tag=tag,
                 base_url=self.base_url,
+                domain_id=domain_id,
             )
 
     async def update(
@@ -149,14 +197,19 @@ class Links:
         link_in: LinkUpdate,
         versions: Versions,
         key: str | None,
+        domain: str | None = None,
     ) -> Done[LinkRead]:
         """The link changed, if it is at one of `versions`; with `key`, the answer the
         first time the key was sent."""
+        checked_code(code)
+        async with self.db.read() as conn:
+            domain_id = await self._domain_id(conn, code, domain)
 
         async def operation(conn: AsyncConnection) -> LinkRead:
             return await queries.update(
                 conn=conn,
-                code=checked_code(code),
+                code=code,
+                domain_id=domain_id,
                 principal=principal,
                 link_in=link_in,
                 versions=versions,
@@ -165,18 +218,24 @@ class Links:
                 own=self.own,
             )
 
-        keyed = None if key is None else update_key(principal, code, link_in, versions, key)
+        keyed = (
+            None if key is None else update_key(principal, code, domain_id, link_in, versions, key)
+        )
         done = await self.idempotency.run(operation, keyed, result=LinkRead)
-        await self.cache.changed(code, done.value.version)
+        await self.cache.changed(cache_key(domain_id, code), done.value.version)
         return done
 
-    async def delete(self, *, principal: Principal, code: str, versions: Versions) -> None:
+    async def delete(
+        self, *, principal: Principal, code: str, versions: Versions, domain: str | None = None
+    ) -> None:
         async with self.db.write(READ_COMMITTED) as conn:
+            domain_id = await self._domain_id(conn, checked_code(code), domain)
             await queries.delete(
                 conn=conn,
-                code=checked_code(code),
+                code=code,
+                domain_id=domain_id,
                 principal=principal,
                 versions=versions,
                 now=utcnow(self.clock),
             )
-        await self.cache.changed(code)
+        await self.cache.changed(cache_key(domain_id, code))

@@ -44,6 +44,10 @@ class Target:
     starts_at: float | None = field(metadata=_column(links.c.starts_at, moment=True))
     expires_at: float | None = field(metadata=_column(links.c.expires_at, moment=True))
     max_visits: int | None = field(metadata=_column(links.c.max_visits))
+    # JSON: where a visit goes that the window or the cap refuses (kurz.links.models).
+    fallbacks: str | None = field(default=None, metadata=_column(links.c.fallbacks))
+    # The domain it answers on (0: the default domain).
+    domain_id: int = field(default=0, metadata=_column(links.c.domain_id))
 
     # Worked out once from the fields above, for the redirect path.
     headers: list[tuple[bytes, bytes]] = field(init=False, repr=False, compare=False)
@@ -51,6 +55,8 @@ class Target:
     rules: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
     # No rule and no visit cap: a visit is answered without asking anything.
     plain: bool = field(init=False, repr=False, compare=False)
+    # The fallback URLs by the refusal they replace: not_yet, expired, used_up.
+    fallback: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         headers = [(b"location", self.url.encode("ascii")), _EMPTY]
@@ -60,6 +66,8 @@ class Target:
         object.__setattr__(self, "headers", headers)
         object.__setattr__(self, "rules", rules)
         object.__setattr__(self, "plain", not rules and self.max_visits is None)
+        fallback = orjson.loads(self.fallbacks) if self.fallbacks else {}
+        object.__setattr__(self, "fallback", {k: v for k, v in fallback.items() if v})
 
     @property
     def capped(self) -> bool:

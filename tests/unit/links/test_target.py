@@ -14,6 +14,7 @@ _SAMPLES: dict[str, Any] = {
     "int": 7,
     "int | None": 3,
     "str": "https://example.com/p?q=1",
+    "str | None": '{"expired": "https://example.com/e"}',
     "bool": True,
     "float | None": 1_767_225_600.25,
 }

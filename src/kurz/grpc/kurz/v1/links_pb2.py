@@ -27,47 +27,49 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dkurz/grpc/kurz/v1/links.proto\x12\x07kurz.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x03\n\x04Link\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x11\n\tshort_url\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\r\n\x05\x61lias\x18\x04 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nmax_visits\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fredirect_status\x18\t \x01(\x05\x12\x15\n\rforward_query\x18\n \x01(\x08\x12\x0c\n\x04tags\x18\x0b \x03(\t\x12\x0f\n\x07version\x18\x0c \x01(\x03\x12.\n\nstart_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\ncreated_by\x18\x0e \x01(\x0b\x32\x12.kurz.v1.LinkActor\x12&\n\nupdated_by\x18\x0f \x01(\x0b\x32\x12.kurz.v1.LinkActorB\r\n\x0b_max_visits\"3\n\tLinkActor\x12\x0c\n\x04user\x18\x01 \x01(\x03\x12\x10\n\x03key\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x06\n\x04_key\"\x9e\x02\n\x11\x43reateLinkRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x12\n\x05\x61lias\x18\x02 \x01(\tH\x00\x88\x01\x01\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nmax_visits\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\x1c\n\x0fredirect_status\x18\x05 \x01(\x05H\x02\x88\x01\x01\x12\x15\n\rforward_query\x18\x06 \x01(\x08\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x08\n\x06_aliasB\r\n\x0b_max_visitsB\x12\n\x10_redirect_status\"\x1e\n\x0eGetLinkRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\"F\n\x10ListLinksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\"J\n\x11ListLinksResponse\x12\x1c\n\x05links\x18\x01 \x03(\x0b\x32\r.kurz.v1.Link\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xfd\x02\n\x11UpdateLinkRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x10\n\x03url\x18\x03 \x01(\tH\x00\x88\x01\x01\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nmax_visits\x18\x05 \x01(\x03H\x01\x88\x01\x01\x12\x1c\n\x0fredirect_status\x18\x06 \x01(\x05H\x02\x88\x01\x01\x12\x1a\n\rforward_query\x18\x07 \x01(\x08H\x03\x88\x01\x01\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12/\n\x0bupdate_mask\x18\t \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12.\n\nstart_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04_urlB\r\n\x0b_max_visitsB\x12\n\x10_redirect_statusB\x10\n\x0e_forward_query\";\n\x11\x44\x65leteLinkRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"w\n\x12ResolveLinkRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\x0c\n\x04peek\x18\x03 \x01(\x08\x12\x11\n\tclient_ip\x18\x04 \x01(\t\x12\x12\n\nuser_agent\x18\x05 \x01(\t\x12\x0f\n\x07referer\x18\x06 \x01(\t\"W\n\x13ResolveLinkResponse\x12\x10\n\x08location\x18\x01 \x01(\t\x12\x17\n\x0fredirect_status\x18\x02 \x01(\x05\x12\x15\n\rcache_control\x18\x03 \x01(\t\"\xb3\x01\n\x13GetLinkStatsRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x08interval\x18\x04 \x01(\x0e\x32\x11.kurz.v1.Interval\x12\x0b\n\x03top\x18\x05 \x01(\x05\"B\n\x0b\x43lickCounts\x12\x0e\n\x06\x63licks\x18\x01 \x01(\x03\x12\x0f\n\x07uniques\x18\x02 \x01(\x03\x12\x12\n\nbot_clicks\x18\x03 \x01(\x03\"]\n\x0bSeriesPoint\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x06\x63ounts\x18\x02 \x01(\x0b\x32\x14.kurz.v1.ClickCounts\")\n\x08TopValue\x12\r\n\x05value\x18\x01 \x01(\t\x12\x0e\n\x06\x63licks\x18\x02 \x01(\x03\"\xb8\x02\n\tTopValues\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x08referrer\x18\x03 \x03(\x0b\x32\x11.kurz.v1.TopValue\x12\"\n\x07\x62rowser\x18\x04 \x03(\x0b\x32\x11.kurz.v1.TopValue\x12\x1d\n\x02os\x18\x05 \x03(\x0b\x32\x11.kurz.v1.TopValue\x12!\n\x06\x64\x65vice\x18\x06 \x03(\x0b\x32\x11.kurz.v1.TopValue\x12\"\n\x07\x63ountry\x18\x07 \x03(\x0b\x32\x11.kurz.v1.TopValue\x12\x1e\n\x03\x62ot\x18\x08 \x03(\x0b\x32\x11.kurz.v1.TopValue\"\x89\x02\n\tLinkStats\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12#\n\x08interval\x18\x02 \x01(\x0e\x32\x11.kurz.v1.Interval\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x06totals\x18\x05 \x01(\x0b\x32\x14.kurz.v1.ClickCounts\x12$\n\x06series\x18\x06 \x03(\x0b\x32\x14.kurz.v1.SeriesPoint\x12\x1f\n\x03top\x18\x07 \x01(\x0b\x32\x12.kurz.v1.TopValues*7\n\x08Interval\x12\x18\n\x14INTERVAL_UNSPECIFIED\x10\x00\x12\x08\n\x04HOUR\x10\x01\x12\x07\n\x03\x44\x41Y\x10\x02\x32\xc4\x03\n\x0bLinkService\x12\x37\n\nCreateLink\x12\x1a.kurz.v1.CreateLinkRequest\x1a\r.kurz.v1.Link\x12\x31\n\x07GetLink\x12\x17.kurz.v1.GetLinkRequest\x1a\r.kurz.v1.Link\x12\x42\n\tListLinks\x12\x19.kurz.v1.ListLinksRequest\x1a\x1a.kurz.v1.ListLinksResponse\x12\x37\n\nUpdateLink\x12\x1a.kurz.v1.UpdateLinkRequest\x1a\r.kurz.v1.Link\x12@\n\nDeleteLink\x12\x1a.kurz.v1.DeleteLinkRequest\x1a\x16.google.protobuf.Empty\x12H\n\x0bResolveLink\x12\x1b.kurz.v1.ResolveLinkRequest\x1a\x1c.kurz.v1.ResolveLinkResponse\x12@\n\x0cGetLinkStats\x12\x1c.kurz.v1.GetLinkStatsRequest\x1a\x12.kurz.v1.LinkStatsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dkurz/grpc/kurz/v1/links.proto\x12\x07kurz.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x04\n\x04Link\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x11\n\tshort_url\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\r\n\x05\x61lias\x18\x04 \x01(\x08\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nmax_visits\x18\x08 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fredirect_status\x18\t \x01(\x05\x12\x15\n\rforward_query\x18\n \x01(\x08\x12\x0c\n\x04tags\x18\x0b \x03(\t\x12\x0f\n\x07version\x18\x0c \x01(\x03\x12.\n\nstart_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\ncreated_by\x18\x0e \x01(\x0b\x32\x12.kurz.v1.LinkActor\x12&\n\nupdated_by\x18\x0f \x01(\x0b\x32\x12.kurz.v1.LinkActor\x12\x0e\n\x06\x64omain\x18\x10 \x01(\t\x12)\n\tfallbacks\x18\x11 \x01(\x0b\x32\x16.kurz.v1.LinkFallbacksB\r\n\x0b_max_visits\"u\n\rLinkFallbacks\x12\x14\n\x07not_yet\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x65xpired\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x14\n\x07used_up\x18\x03 \x01(\tH\x02\x88\x01\x01\x42\n\n\x08_not_yetB\n\n\x08_expiredB\n\n\x08_used_up\"3\n\tLinkActor\x12\x0c\n\x04user\x18\x01 \x01(\x03\x12\x10\n\x03key\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x06\n\x04_key\"\xd9\x02\n\x11\x43reateLinkRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x12\n\x05\x61lias\x18\x02 \x01(\tH\x00\x88\x01\x01\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nmax_visits\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\x1c\n\x0fredirect_status\x18\x05 \x01(\x05H\x02\x88\x01\x01\x12\x15\n\rforward_query\x18\x06 \x01(\x08\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64omain\x18\t \x01(\t\x12)\n\tfallbacks\x18\n \x01(\x0b\x32\x16.kurz.v1.LinkFallbacksB\x08\n\x06_aliasB\r\n\x0b_max_visitsB\x12\n\x10_redirect_status\".\n\x0eGetLinkRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\"V\n\x10ListLinksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\"J\n\x11ListLinksResponse\x12\x1c\n\x05links\x18\x01 \x03(\x0b\x32\r.kurz.v1.Link\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb8\x03\n\x11UpdateLinkRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x10\n\x03url\x18\x03 \x01(\tH\x00\x88\x01\x01\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nmax_visits\x18\x05 \x01(\x03H\x01\x88\x01\x01\x12\x1c\n\x0fredirect_status\x18\x06 \x01(\x05H\x02\x88\x01\x01\x12\x1a\n\rforward_query\x18\x07 \x01(\x08H\x03\x88\x01\x01\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12/\n\x0bupdate_mask\x18\t \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12.\n\nstart_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64omain\x18\x0b \x01(\t\x12)\n\tfallbacks\x18\x0c \x01(\x0b\x32\x16.kurz.v1.LinkFallbacksB\x06\n\x04_urlB\r\n\x0b_max_visitsB\x12\n\x10_redirect_statusB\x10\n\x0e_forward_query\"K\n\x11\x44\x65leteLinkRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\"\x87\x01\n\x12ResolveLinkRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05query\x18\x02 \x01(\t\x12\x0c\n\x04peek\x18\x03 \x01(\x08\x12\x11\n\tclient_ip\x18\x04 \x01(\t\x12\x12\n\nuser_agent\x18\x05 \x01(\t\x12\x0f\n\x07referer\x18\x06 \x01(\t\x12\x0e\n\x06\x64omain\x18\x07 \x01(\t\"W\n\x13ResolveLinkResponse\x12\x10\n\x08location\x18\x01 \x01(\t\x12\x17\n\x0fredirect_status\x18\x02 \x01(\x05\x12\x15\n\rcache_control\x18\x03 \x01(\t\"\xb3\x01\n\x13GetLinkStatsRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x08interval\x18\x04 \x01(\x0e\x32\x11.kurz.v1.Interval\x12\x0b\n\x03top\x18\x05 \x01(\x05\"B\n\x0b\x43lickCounts\x12\x0e\n\x06\x63licks\x18\x01 \x01(\x03\x12\x0f\n\x07uniques\x18\x02 \x01(\x03\x12\x12\n\nbot_clicks\x18\x03 \x01(\x03\"]\n\x0bSeriesPoint\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x06\x63ounts\x18\x02 \x01(\x0b\x32\x14.kurz.v1.ClickCounts\")\n\x08TopValue\x12\r\n\x05value\x18\x01 \x01(\t\x12\x0e\n\x06\x63licks\x18\x02 \x01(\x03\"\xb8\x02\n\tTopValues\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x08referrer\x18\x03 \x03(\x0b\x32\x11.kurz.v1.TopValue\x12\"\n\x07\x62rowser\x18\x04 \x03(\x0b\x32\x11.kurz.v1.TopValue\x12\x1d\n\x02os\x18\x05 \x03(\x0b\x32\x11.kurz.v1.TopValue\x12!\n\x06\x64\x65vice\x18\x06 \x03(\x0b\x32\x11.kurz.v1.TopValue\x12\"\n\x07\x63ountry\x18\x07 \x03(\x0b\x32\x11.kurz.v1.TopValue\x12\x1e\n\x03\x62ot\x18\x08 \x03(\x0b\x32\x11.kurz.v1.TopValue\"\x89\x02\n\tLinkStats\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12#\n\x08interval\x18\x02 \x01(\x0e\x32\x11.kurz.v1.Interval\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x06totals\x18\x05 \x01(\x0b\x32\x14.kurz.v1.ClickCounts\x12$\n\x06series\x18\x06 \x03(\x0b\x32\x14.kurz.v1.SeriesPoint\x12\x1f\n\x03top\x18\x07 \x01(\x0b\x32\x12.kurz.v1.TopValues*7\n\x08Interval\x12\x18\n\x14INTERVAL_UNSPECIFIED\x10\x00\x12\x08\n\x04HOUR\x10\x01\x12\x07\n\x03\x44\x41Y\x10\x02\x32\xc4\x03\n\x0bLinkService\x12\x37\n\nCreateLink\x12\x1a.kurz.v1.CreateLinkRequest\x1a\r.kurz.v1.Link\x12\x31\n\x07GetLink\x12\x17.kurz.v1.GetLinkRequest\x1a\r.kurz.v1.Link\x12\x42\n\tListLinks\x12\x19.kurz.v1.ListLinksRequest\x1a\x1a.kurz.v1.ListLinksResponse\x12\x37\n\nUpdateLink\x12\x1a.kurz.v1.UpdateLinkRequest\x1a\r.kurz.v1.Link\x12@\n\nDeleteLink\x12\x1a.kurz.v1.DeleteLinkRequest\x1a\x16.google.protobuf.Empty\x12H\n\x0bResolveLink\x12\x1b.kurz.v1.ResolveLinkRequest\x1a\x1c.kurz.v1.ResolveLinkResponse\x12@\n\x0cGetLinkStats\x12\x1c.kurz.v1.GetLinkStatsRequest\x1a\x12.kurz.v1.LinkStatsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kurz.grpc.kurz.v1.links_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INTERVAL']._serialized_start=2750
-  _globals['_INTERVAL']._serialized_end=2805
+  _globals['_INTERVAL']._serialized_start=3111
+  _globals['_INTERVAL']._serialized_end=3166
   _globals['_LINK']._serialized_start=139
-  _globals['_LINK']._serialized_end=600
-  _globals['_LINKACTOR']._serialized_start=602
-  _globals['_LINKACTOR']._serialized_end=653
-  _globals['_CREATELINKREQUEST']._serialized_start=656
-  _globals['_CREATELINKREQUEST']._serialized_end=942
-  _globals['_GETLINKREQUEST']._serialized_start=944
-  _globals['_GETLINKREQUEST']._serialized_end=974
-  _globals['_LISTLINKSREQUEST']._serialized_start=976
-  _globals['_LISTLINKSREQUEST']._serialized_end=1046
-  _globals['_LISTLINKSRESPONSE']._serialized_start=1048
-  _globals['_LISTLINKSRESPONSE']._serialized_end=1122
-  _globals['_UPDATELINKREQUEST']._serialized_start=1125
-  _globals['_UPDATELINKREQUEST']._serialized_end=1506
-  _globals['_DELETELINKREQUEST']._serialized_start=1508
-  _globals['_DELETELINKREQUEST']._serialized_end=1567
-  _globals['_RESOLVELINKREQUEST']._serialized_start=1569
-  _globals['_RESOLVELINKREQUEST']._serialized_end=1688
-  _globals['_RESOLVELINKRESPONSE']._serialized_start=1690
-  _globals['_RESOLVELINKRESPONSE']._serialized_end=1777
-  _globals['_GETLINKSTATSREQUEST']._serialized_start=1780
-  _globals['_GETLINKSTATSREQUEST']._serialized_end=1959
-  _globals['_CLICKCOUNTS']._serialized_start=1961
-  _globals['_CLICKCOUNTS']._serialized_end=2027
-  _globals['_SERIESPOINT']._serialized_start=2029
-  _globals['_SERIESPOINT']._serialized_end=2122
-  _globals['_TOPVALUE']._serialized_start=2124
-  _globals['_TOPVALUE']._serialized_end=2165
-  _globals['_TOPVALUES']._serialized_start=2168
-  _globals['_TOPVALUES']._serialized_end=2480
-  _globals['_LINKSTATS']._serialized_start=2483
-  _globals['_LINKSTATS']._serialized_end=2748
-  _globals['_LINKSERVICE']._serialized_start=2808
-  _globals['_LINKSERVICE']._serialized_end=3260
+  _globals['_LINK']._serialized_end=659
+  _globals['_LINKFALLBACKS']._serialized_start=661
+  _globals['_LINKFALLBACKS']._serialized_end=778
+  _globals['_LINKACTOR']._serialized_start=780
+  _globals['_LINKACTOR']._serialized_end=831
+  _globals['_CREATELINKREQUEST']._serialized_start=834
+  _globals['_CREATELINKREQUEST']._serialized_end=1179
+  _globals['_GETLINKREQUEST']._serialized_start=1181
+  _globals['_GETLINKREQUEST']._serialized_end=1227
+  _globals['_LISTLINKSREQUEST']._serialized_start=1229
+  _globals['_LISTLINKSREQUEST']._serialized_end=1315
+  _globals['_LISTLINKSRESPONSE']._serialized_start=1317
+  _globals['_LISTLINKSRESPONSE']._serialized_end=1391
+  _globals['_UPDATELINKREQUEST']._serialized_start=1394
+  _globals['_UPDATELINKREQUEST']._serialized_end=1834
+  _globals['_DELETELINKREQUEST']._serialized_start=1836
+  _globals['_DELETELINKREQUEST']._serialized_end=1911
+  _globals['_RESOLVELINKREQUEST']._serialized_start=1914
+  _globals['_RESOLVELINKREQUEST']._serialized_end=2049
+  _globals['_RESOLVELINKRESPONSE']._serialized_start=2051
+  _globals['_RESOLVELINKRESPONSE']._serialized_end=2138
+  _globals['_GETLINKSTATSREQUEST']._serialized_start=2141
+  _globals['_GETLINKSTATSREQUEST']._serialized_end=2320
+  _globals['_CLICKCOUNTS']._serialized_start=2322
+  _globals['_CLICKCOUNTS']._serialized_end=2388
+  _globals['_SERIESPOINT']._serialized_start=2390
+  _globals['_SERIESPOINT']._serialized_end=2483
+  _globals['_TOPVALUE']._serialized_start=2485
+  _globals['_TOPVALUE']._serialized_end=2526
+  _globals['_TOPVALUES']._serialized_start=2529
+  _globals['_TOPVALUES']._serialized_end=2841
+  _globals['_LINKSTATS']._serialized_start=2844
+  _globals['_LINKSTATS']._serialized_end=3109
+  _globals['_LINKSERVICE']._serialized_start=3169
+  _globals['_LINKSERVICE']._serialized_end=3621
 # @@protoc_insertion_point(module_scope)
