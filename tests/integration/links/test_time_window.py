@@ -167,7 +167,9 @@ async def test_a_window_that_never_opens_is_refused_on_update(
     assert_invalid(early_end, "expires_at", "must be after valid_from")
     both = {"valid_from": clock.iso(300), "expires_at": clock.iso(200)}
     assert_invalid(
-        await api.patch(path, json=both, headers=if_match), "valid_from", "must be before expires_at"
+        await api.patch(path, json=both, headers=if_match),
+        "valid_from",
+        "must be before expires_at",
     )
     # Nothing was written.
     kept = (await api.get(path)).json()
