@@ -27,6 +27,9 @@ Variants:
   core did nothing else (no clicks written, no cache misses weighed).
 - bare fields: bare, sending the two RateLimit fields kurz sends (fixed values): what
   the server alone charges for them, with no limiter behind them.
+- two domains: as off, with two domains besides the default one, so that the Host
+  header picks the domain (kurz.links.domains); the link is the default domain's.
+- on a domain: as two domains, with the link on one of them and its Host asked for.
 
 The counts are instructions, not time. Cache misses and branch mispredictions are
 not weighed, so they rank costs but do not replace a run of bench.redirect.
@@ -46,10 +49,21 @@ from typing import Any
 from bench.harness import BenchError, instructions
 from bench.redirect import LIMITER_GOAL, NEVER_DENY
 
-VARIANTS = ("off", "on", "fields only", "no head limit", "bare", "bare fields")
+VARIANTS = (
+    "off",
+    "on",
+    "fields only",
+    "no head limit",
+    "bare",
+    "bare fields",
+    "two domains",
+    "on a domain",
+)
+DOMAINS = ("go.example", "b.example")
 HEAD_LIMIT_GOAL = 0.01
 WARMUP = 200
 REQUEST = b"GET /abcdefg HTTP/1.1\r\nHost: kurz\r\nUser-Agent: bench\r\n\r\n"
+ON_A_DOMAIN = REQUEST.replace(b"Host: kurz", b"Host: go.example")
 
 
 class _Discard:
@@ -101,7 +115,8 @@ async def _serve(variant: str, requests: int, db: str) -> None:
     from kurz.headlimit import HeadLimits, protocol_class
     from kurz.links.target import Target
 
-    policy = "off" if variant in ("off", "no head limit", "bare", "bare fields") else NEVER_DENY
+    unlimited = ("off", "no head limit", "bare", "bare fields", "two domains", "on a domain")
+    policy = "off" if variant in unlimited else NEVER_DENY
     settings = Settings(
         database_url=f"sqlite:///{db}",
         ratelimit_redirect=policy,
@@ -126,6 +141,25 @@ async def _serve(variant: str, requests: int, db: str) -> None:
         assert checked is not None
         fixed = checked._replace(remaining=0)
         app.visits.limits.redirect_now = lambda ip: fixed  # type: ignore[method-assign]
+    key, request = "abcdefg", REQUEST
+    domain_id = 0
+    if variant in ("two domains", "on a domain"):
+        from types import SimpleNamespace
+
+        app.visits.domains.use(
+            SimpleNamespace(
+                id=number,
+                host=host,
+                https=True,
+                root_redirect=None,
+                not_found_redirect=None,
+                expired_redirect=None,
+                used_up_redirect=None,
+            )
+            for number, host in enumerate(DOMAINS, 1)
+        )
+        if variant == "on a domain":
+            domain_id, key, request = 1, "1/abcdefg", ON_A_DOMAIN
     target = Target(
         link_id=1,
         version=1,
@@ -135,6 +169,7 @@ async def _serve(variant: str, requests: int, db: str) -> None:
         starts_at=None,
         expires_at=None,
         max_visits=None,
+        domain_id=domain_id,
     )
     protocol_type: type[HttpToolsProtocol] = protocol_class(HeadLimits.of(settings))
     if variant == "no head limit":
@@ -154,11 +189,11 @@ async def _serve(variant: str, requests: int, db: str) -> None:
 
     async def answer(n: int) -> None:
         # Put again each time: the cache's TTL must not run out during a slow run.
-        app.visits.l1.put("abcdefg", target)
+        app.visits.l1.put(key, target)
         for _ in range(n):
             # A response is two writes: the head, then the (empty) body.
             expected = transport.writes + 2
-            protocol.data_received(REQUEST)
+            protocol.data_received(request)
             await transport.until(expected)
 
     await answer(WARMUP)

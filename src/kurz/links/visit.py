@@ -4,8 +4,9 @@ limit -> the domain (by Host) and the cache key -> lookup through the cache tier
 the link's verdict (kurz.links.rules) -> the visit cap -> the click. A refusal of the
 lookup, the window or the cap becomes a redirect where the link has a fallback or
 its domain a redirect for it (docs/domains.md). The outcome is a value: HTTP
-(kurz.links.redirect) and gRPC (ResolveLink) only render it. The fast path answers an L1 hit without awaiting
-anything, from `cached`, which asks the same verdict (docs/architecture.md).
+(kurz.links.redirect) and gRPC (ResolveLink) only render it. The fast path answers an
+L1 hit without awaiting anything, from `cached`, which asks the same verdict
+(docs/architecture.md).
 """
 
 from __future__ import annotations
