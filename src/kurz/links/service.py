@@ -54,9 +54,13 @@ def checked_code(code: str) -> str:
     return code
 
 
-def create_key(principal: Principal, link_in: LinkCreate, key: str) -> Keyed:
-    """`key` bound to the link asked for, defaults and all, however it was spelled."""
-    return Keyed(caller_of(principal), CREATE, key, fingerprint(link_in.model_dump(mode="json")))
+def create_key(principal: Principal, link_in: LinkCreate, key: str, *, default_host: str) -> Keyed:
+    """`key` bound to the link asked for, defaults and all, however it was spelled (the
+    default domain named or not)."""
+    asked = link_in.model_dump(mode="json")
+    if asked["domain"] == default_host:
+        asked["domain"] = None
+    return Keyed(caller_of(principal), CREATE, key, fingerprint(asked))
 
 
 def update_key(
@@ -124,7 +128,11 @@ class Links:
                 own=self.own,
             )
 
-        keyed = None if key is None else create_key(principal, link_in, key)
+        keyed = (
+            None
+            if key is None
+            else create_key(principal, link_in, key, default_host=self.default_host)
+        )
         done = await self.idempotency.run(operation, keyed, result=LinkRead)
         # A process may remember the code as unknown (a visitor tried it first).
         link = done.value

@@ -260,3 +260,28 @@ async def test_instance_wide_redirects_and_refused_hosts(
             assert (await visit(anon, "/", "elsewhere.example")).status_code == 404
             missing = await visit(anon, "/nosuch", "kurz.test")
             assert missing.headers["location"] == "https://e.com/missing"
+
+
+async def test_an_idempotency_key_is_bound_to_the_domain_in_any_spelling(
+    admin: httpx.AsyncClient, api: httpx.AsyncClient
+) -> None:
+    await add_domain(admin, "go.example")
+
+    async def post(key: str, **body: Any) -> httpx.Response:
+        return await api.post(
+            "/api/v1/links",
+            json={"url": "https://e.com/", **body},
+            headers={"Idempotency-Key": f'"{key}"'},
+        )
+
+    first = await post("k1", domain="go.example")
+    again = await post("k1", domain="GO.Example.")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["code"] == first.json()["code"]
+    other = await post("k1")
+    assert (other.status_code, other.json()["type"]) == (422, "/problems/idempotency-key-reused")
+    default = await post("k2")
+    named = await post("k2", domain="KURZ.test")
+    assert named.headers["idempotent-replayed"] == "true"
+    assert named.json()["code"] == default.json()["code"]
