@@ -256,7 +256,7 @@ def build(
         links=links,
         domain_admin=DomainAdmin(db=db, clock=clock, registry=domains),
         users=users,
-        stats=Stats(db=db, clock=clock),
+        stats=Stats(db=db, clock=clock, default_host=domains.default.host),
         audit=audit,
         passwords=passwords,
         sessions=sessions,

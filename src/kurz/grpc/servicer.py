@@ -339,7 +339,13 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 end=convert.moment_of(request, "end_time"),
                 interval=interval,
             )
-            found = await stats.link(principal=principal, code=request.code, span=span, top=top)
+            found = await stats.link(
+                principal=principal,
+                code=request.code,
+                span=span,
+                top=top,
+                domain=request.domain or None,
+            )
             return convert.link_stats(found)
 
         return await self._answer(context, work)

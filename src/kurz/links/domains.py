@@ -160,6 +160,16 @@ async def rows(conn: AsyncConnection) -> Sequence[Any]:
     return (await conn.execute(sa.select(domains).order_by(domains.c.host))).all()
 
 
+async def is_ours(conn: AsyncConnection, url: str) -> bool:
+    """Whether `url` (a normalized target) is on one of kurz's domains (not the
+    default, which kurz.links.urls.Origins knows)."""
+    normal = normalize_host(urlsplit(url).netloc.rpartition("@")[2])
+    if normal is None:
+        return False
+    found = await conn.execute(sa.select(domains.c.id).where(domains.c.host == normal))
+    return found.first() is not None
+
+
 async def id_of(conn: AsyncConnection, host: str | None, *, default_host: str) -> int | None:
     """The id of the domain an API caller names by `host` (any spelling; None or
     empty: the default, 0), or None when there is no such domain."""

@@ -23,7 +23,7 @@ from kurz.db.keyset import decode_cursor, encode_cursor
 from kurz.db.tables import domains, link_tags, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links import codes
-from kurz.links.domains import Redirects, default_domain, origin
+from kurz.links.domains import Redirects, default_domain, is_ours, origin
 from kurz.links.models import Fallbacks, LinkActor, LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.target import COLUMNS, Target
 from kurz.links.urls import Origins
@@ -117,6 +117,11 @@ def _default_origin(base_url: str) -> tuple[str, str]:
 def _check_target(url: str, *, own: Origins) -> None:
     if own.contains(url):
         raise invalid("url", "points at this kurz itself, which would redirect in a loop")
+
+
+async def _check_domains(conn: AsyncConnection, url: str) -> None:
+    if await is_ours(conn, url):
+        raise invalid("url", "points at a domain of this kurz's, which would redirect in a loop")
 
 
 def _check_expiry(expires_at: datetime | None, *, now: datetime) -> None:
@@ -213,6 +218,7 @@ async def create(
     own: Origins,
 ) -> LinkRead:
     _check_target(link_in.url, own=own)
+    await _check_domains(conn, link_in.url)
     _check_expiry(link_in.expires_at, now=now)
     _check_window(link_in.starts_at, link_in.expires_at, moved="starts_at")
     values: dict[str, Any] = {
@@ -367,6 +373,7 @@ async def update(
     new_tags = changes.pop("tags", None)
     if "url" in changes:
         _check_target(changes["url"], own=own)
+        await _check_domains(conn, changes["url"])
     if "expires_at" in changes:
         _check_expiry(changes["expires_at"], now=now)
 

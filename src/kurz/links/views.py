@@ -84,12 +84,15 @@ DomainQuery = Annotated[
 ]
 
 
-def _rendered(done: Done[LinkRead], status: int, *, location: bool = False) -> Response:
-    """A link as a write answers it, with its ETag, saying so when it is a replay."""
+def _rendered(done: Done[LinkRead], status: int, *, location: str | None = None) -> Response:
+    """A link as a write answers it, with its ETag, saying so when it is a replay.
+    `location`: the default domain's host, for a Location naming the new link."""
     link = done.value
     headers = {"ETag": etag(link.version)}
-    if location:
-        headers["Location"] = f"{PREFIX}/{link.code}"
+    if location is not None:
+        on_default = link.domain in (None, location)
+        query = "" if on_default else f"?domain={link.domain}"
+        headers["Location"] = f"{PREFIX}/{link.code}{query}"
     if done.replayed:
         headers[REPLAYED] = "true"
     return Response(link.model_dump_json().encode(), status, headers, media_type="application/json")
@@ -136,7 +139,7 @@ async def create_link(
         done = await links.create(principal=principal, link_in=link_in, key=key)
     except ReplayedProblem as problem:
         raise _said_replayed(problem) from None
-    return _rendered(done, 201, location=True)
+    return _rendered(done, 201, location=links.default_host)
 
 
 @router.get(

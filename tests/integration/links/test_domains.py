@@ -83,7 +83,12 @@ async def test_a_link_belongs_to_one_domain_and_an_alias_may_be_on_two(
     await add_domain(admin, "go.example")
     await add_domain(admin, "plain.example", https=False)
     on_default = await create(api, alias="sale", url="https://e.com/default")
-    on_go = await create(api, alias="sale", url="https://e.com/go", domain="GO.example.")
+    response = await api.post(
+        "/api/v1/links",
+        json={"alias": "sale", "url": "https://e.com/go", "domain": "GO.example."},
+    )
+    assert response.headers["location"] == "/api/v1/links/sale?domain=go.example"
+    on_go = response.json()
     on_plain = await create(api, alias="sale", url="https://e.com/plain", domain="plain.example")
     assert on_default["domain"] == "kurz.test"
     assert on_default["short_url"] == f"{BASE_URL}/sale"
@@ -94,6 +99,8 @@ async def test_a_link_belongs_to_one_domain_and_an_alias_may_be_on_two(
     )
     assert taken.status_code == 409
 
+    loop = await api.post("/api/v1/links", json={"url": "https://GO.example/sale"})
+    assert (loop.status_code, loop.json()["errors"][0]["field"]) == (422, "url")
     unknown = await api.post("/api/v1/links", json={"url": "https://e.com/", "domain": "x.example"})
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["field"] == "domain"

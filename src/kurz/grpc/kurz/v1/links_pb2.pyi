@@ -196,18 +196,20 @@ class ResolveLinkResponse(_message.Message):
     def __init__(self, location: _Optional[str] = ..., redirect_status: _Optional[int] = ..., cache_control: _Optional[str] = ...) -> None: ...
 
 class GetLinkStatsRequest(_message.Message):
-    __slots__ = ("code", "start_time", "end_time", "interval", "top")
+    __slots__ = ("code", "start_time", "end_time", "interval", "top", "domain")
     CODE_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     TOP_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
     code: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     interval: Interval
     top: int
-    def __init__(self, code: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interval: _Optional[_Union[Interval, str]] = ..., top: _Optional[int] = ...) -> None: ...
+    domain: str
+    def __init__(self, code: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interval: _Optional[_Union[Interval, str]] = ..., top: _Optional[int] = ..., domain: _Optional[str] = ...) -> None: ...
 
 class ClickCounts(_message.Message):
     __slots__ = ("clicks", "uniques", "bot_clicks")
