@@ -300,7 +300,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             outcome = await visits.decide(
                 request.code,
                 visitor,
-                domain=visits.domains.asked(request.domain),
+                domain=visits.domains.visited(request.domain),
                 peek=request.peek,
                 counted=False,
             )

@@ -129,6 +129,15 @@ class Domains:
         except KeyError:
             return self._learn(host)
 
+    def visited(self, host: str) -> Domain | None:
+        """The domain of a visit to `host` (gRPC ResolveLink's `domain`; empty: the
+        default), as `of` picks it for a Host header."""
+        if not host:
+            return self.default
+        normal = normalize_host(host)
+        domain = self.named(normal) if normal is not None else None
+        return self.default if domain is None and not self.refuse else domain
+
     def _learn(self, raw: bytes) -> Domain | None:
         normal = host_of_header(raw)
         domain = self.named(normal) if normal is not None else None
@@ -147,13 +156,6 @@ class Domains:
     def get(self, domain_id: int) -> Domain | None:
         return self._by_id.get(domain_id)
 
-    def asked(self, host: str | None) -> Domain | None:
-        """The domain an API caller names by `host` (any spelling; None or empty: the
-        default), or None when kurz has none of that name."""
-        if not host:
-            return self.default
-        normal = normalize_host(host)
-        return None if normal is None else self.named(normal)
 
 
 async def rows(conn: AsyncConnection) -> Sequence[Any]:
