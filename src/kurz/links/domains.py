@@ -157,7 +157,6 @@ class Domains:
         return self._by_id.get(domain_id)
 
 
-
 async def rows(conn: AsyncConnection) -> Sequence[Any]:
     return (await conn.execute(sa.select(domains).order_by(domains.c.host))).all()
 
