@@ -192,6 +192,7 @@ def build(
         ),
         refuse_unknown=settings.unknown_host == "refuse",
     )
+    cache.on_heard = domains.heard
     visits = Visits(
         domains=domains,
         targets=targets,
@@ -254,7 +255,12 @@ def build(
         access=Access(db=db, limits=limits, clock=clock, principals=principals),
         keys=Keys(db=db, clock=clock),
         links=links,
-        domain_admin=DomainAdmin(db=db, clock=clock, registry=domains),
+        domain_admin=DomainAdmin(
+            db=db,
+            clock=clock,
+            registry=domains,
+            announce=cache.announce if bus is not None else None,
+        ),
         users=users,
         stats=Stats(db=db, clock=clock, default_host=domains.default.host),
         audit=audit,

@@ -1,11 +1,13 @@
 """The domains use cases (admins'): what the REST views and the CLI both call.
 
-After each change, this process's registry is reloaded; others reload theirs within
-KURZ_REDIRECT_CACHE_TTL (kurz.links.domains).
+After each change, this process's registry is reloaded, and the others are told over
+the invalidation bus; those it cannot reach (the CLI has no bus, a process may be
+deaf a while) reload theirs within KURZ_REDIRECT_CACHE_TTL (kurz.links.domains).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +18,7 @@ from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import domains, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links.domain_models import DomainCreate, DomainList, DomainRead, DomainUpdate
-from kurz.links.domains import Domains, rows
+from kurz.links.domains import CHANGED, Domains, rows
 from kurz.links.hosts import normalize_host
 from kurz.types import Clock
 
@@ -32,10 +34,24 @@ def _missing(host: str) -> Problem:
 class DomainAdmin:
     """Add, change, list and remove domains."""
 
-    def __init__(self, *, db: Database, clock: Clock, registry: Domains) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        registry: Domains,
+        announce: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.registry = registry
+        # Tells the other processes (the invalidation bus); None: nobody to tell.
+        self.announce = announce
+
+    async def _changed(self) -> None:
+        await self.registry.reload()
+        if self.announce is not None:
+            await self.announce(CHANGED)
 
     async def list_(self) -> DomainList:
         async with self.db.read() as conn:
@@ -59,7 +75,7 @@ class DomainAdmin:
                     .returning(*domains.c)
                 )
             ).one()
-        await self.registry.reload()
+        await self._changed()
         return _read(row)
 
     async def update(self, host: str, domain_in: DomainUpdate) -> DomainRead:
@@ -77,7 +93,7 @@ class DomainAdmin:
             ).first()
         if row is None:
             raise _missing(host)
-        await self.registry.reload()
+        await self._changed()
         return _read(row)
 
     async def delete(self, host: str) -> None:
@@ -99,7 +115,7 @@ class DomainAdmin:
                     "them first.",
                 )
             await conn.execute(sa.delete(domains).where(domains.c.id == domain_id))
-        await self.registry.reload()
+        await self._changed()
 
 
 def _named(host: str) -> str:

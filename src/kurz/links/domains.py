@@ -9,6 +9,8 @@ for changes made in another (docs/domains.md).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,10 @@ from kurz.db.tables import domains
 from kurz.links.codes import cache_key
 from kurz.links.hosts import host_of_header, normalize_host
 
+log = logging.getLogger("kurz")
+
+# What the invalidation bus carries when a domain changed: no code has a '!'.
+CHANGED = "!domains"
 # Host headers remembered with the domain they name, at most: a flood of made-up
 # hosts empties the memo instead of growing it.
 _SEEN = 1_024
@@ -75,7 +81,17 @@ def default_domain(base_url: str, redirects: Redirects) -> Domain:
 class Domains:
     """Every domain, by id and by host, in memory: what the redirect path asks."""
 
-    __slots__ = ("_by_host", "_by_id", "_seen", "db", "default", "instance", "one", "refuse")
+    __slots__ = (
+        "_by_host",
+        "_by_id",
+        "_reloads",
+        "_seen",
+        "db",
+        "default",
+        "instance",
+        "one",
+        "refuse",
+    )
 
     def __init__(
         self, *, db: Database, base_url: str, instance: Redirects, refuse_unknown: bool
@@ -90,6 +106,7 @@ class Domains:
         self._seen: dict[bytes, Domain | None] = {}
         # Nothing to pick: every visit is the default domain's, whatever its Host.
         self.one = not refuse_unknown
+        self._reloads: set[asyncio.Task[None]] = set()
 
     def use(self, rows: Iterable[Any]) -> None:
         """Know the domains in `rows` (of `domains`), and no others."""
@@ -116,6 +133,21 @@ class Domains:
     async def reload(self) -> None:
         async with self.db.read() as conn:
             self.use(await rows(conn))
+
+    def heard(self, key: str) -> None:
+        """A key off the invalidation bus: another process changed a domain (CHANGED)."""
+        if key != CHANGED:
+            return
+        task = asyncio.get_running_loop().create_task(self._reload_quietly())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.reload()
+        except Exception:
+            # The periodic reload (kurz.bootstrap) tries again.
+            log.warning("reloading the domains failed", exc_info=True)
 
     def of(self, headers: Sequence[tuple[bytes, bytes]]) -> Domain | None:
         """The domain a request's Host header names; None: refused (KURZ_UNKNOWN_HOST)."""

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from kurz.config import Settings
 from tests.conftest import BASE_URL, Deployment, KeyMaker
+from tests.integration.cache.test_nodes import until
 from tests.integration.grpc.support import new_key, rest_client
 from tests.integration.links.support import create
 from tests.support import FakeClock, running
@@ -292,3 +293,16 @@ async def test_an_idempotency_key_is_bound_to_the_domain_in_any_spelling(
     named = await post("k2", domain="KURZ.test")
     assert named.headers["idempotent-replayed"] == "true"
     assert named.json()["code"] == default.json()["code"]
+
+
+@pytest.mark.parametrize("deployment", ["scaled"], indirect=True)
+async def test_other_processes_hear_of_a_domain_over_the_bus(
+    deployment: Deployment, app: FastAPI, admin: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    # An hour between periodic reloads: only the bus can tell the other process in time.
+    async with running(deployment.settings(redirect_cache_ttl=3_600.0), clock) as other:
+        registry = other.state.kurz.domains
+        await add_domain(admin, "go.example")
+        await until(lambda: registry.named("go.example") is not None, "the new domain")
+        await admin.delete(f"{DOMAINS}/go.example")
+        await until(lambda: registry.named("go.example") is None, "the domain's removal")
