@@ -46,6 +46,7 @@ _BY_TYPE = {
     # Not a conflict with something that exists: the state forbids the change.
     "last-admin": grpc.StatusCode.FAILED_PRECONDITION,
     "cannot-delete-self": grpc.StatusCode.FAILED_PRECONDITION,
+    "domain-in-use": grpc.StatusCode.FAILED_PRECONDITION,
 }
 # REST's names for fields that the proto names differently (from and to: the stats range).
 PROTO_FIELDS = {
