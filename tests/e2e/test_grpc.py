@@ -150,6 +150,11 @@ def as_rest(link: pb.Link) -> dict[str, Any]:
         "version": link.version,
         "created_by": actor(link.created_by) if link.HasField("created_by") else None,
         "updated_by": actor(link.updated_by) if link.HasField("updated_by") else None,
+        "domain": link.domain,
+        "fallbacks": {
+            name: getattr(link.fallbacks, name) if link.fallbacks.HasField(name) else None
+            for name in ("not_yet", "expired", "used_up")
+        },
     }
 
 
