@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-grpc lab lab-locking lab-indexing lab-isolation lab-cap clean
+.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc lab lab-locking lab-indexing lab-isolation lab-cap clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -104,6 +104,9 @@ lab-cap: $(STAMP) ## Stop each dependency under a running kurz: what keeps worki
 
 bench-geo: $(STAMP) ## A country lookup in the shipped IP data, and what countries add to a new visitor's click (derived and recorded)
 	$(BIN)/python -m bench.geo
+
+bench-targeted: $(STAMP) ## Cached links with 8 targeting rules and 2 variants against plain links and the bare app (wrk; goal >= 0.5 of bare)
+	$(BIN)/python -m bench.targeted
 
 bench-auth: $(STAMP) ## GET /api/v1/links/{code} with an API key against with a session cookie, SQLite and PostgreSQL
 	$(BIN)/python -m bench.auth

@@ -68,7 +68,7 @@ def lookups(locator: ShippedLocator, ips: list[str]) -> float:
 
 def clicks(ips: list[str], *, locate: bool, locator: ShippedLocator) -> float:
     salt = DailySalt(clock=lambda: START)
-    visits = Visits(salt, max_entries=len(ips) + 1, locate=locator.country if locate else None)
+    visits = Visits(salt, max_entries=len(ips) + 1, locate=locator.place if locate else None)
     event = visits.event
     start = time.perf_counter()
     for n, ip in enumerate(ips):
@@ -88,7 +88,7 @@ async def pipeline(ips: list[str], *, locate: bool, locator: ShippedLocator) -> 
             store = ClickStore(db)
             salt = DailySalt(clock=lambda: START)
             visits = Visits(salt, max_entries=len(ips) + 1,
-                            locate=locator.country if locate else None)  # fmt: skip
+                            locate=locator.place if locate else None)  # fmt: skip
             began = time.process_time()
             events = [visits.event(1 + n % 1_000, START + n * 0.001, ip, UA, None)
                       for n, ip in enumerate(ips)]  # fmt: skip
@@ -114,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--lookups >= 1000; --rounds >= 1")
     started = time.perf_counter()
     locator = ShippedLocator()
+    locator.warm()
     loaded = time.perf_counter() - started
     ips = addresses(args.lookups)
     located = sum(locator.country(ip) is not None for ip in ips) / len(ips)

@@ -22,9 +22,17 @@ function init(args)
   i = (id or 0) * 97
 end
 
+-- BENCH_USER_AGENT and BENCH_ACCEPT_LANGUAGE, when set, go with every request
+-- (bench.targeted: what its links' rules read).
+local headers = {}
+if os.getenv("BENCH_USER_AGENT") then headers["User-Agent"] = os.getenv("BENCH_USER_AGENT") end
+if os.getenv("BENCH_ACCEPT_LANGUAGE") then
+  headers["Accept-Language"] = os.getenv("BENCH_ACCEPT_LANGUAGE")
+end
+
 function request()
   i = i % n + 1
-  return wrk.format("GET", paths[i])
+  return wrk.format("GET", paths[i], headers)
 end
 
 function response(status, headers, body)

@@ -32,12 +32,13 @@ import platform
 import statistics
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -193,13 +194,21 @@ def load_options(
     )
 
 
-def create_links(base: str, key: str) -> dict[str, str]:
+def plain_link(i: int) -> dict[str, Any]:
+    """The body of the i-th link the bench makes: a URL, nothing else."""
+    return {"url": f"https://example.com/page/{i}"}
+
+
+def create_links(
+    base: str, key: str, body: Callable[[int], dict[str, Any]] = plain_link
+) -> dict[str, str]:
     links: dict[str, str] = {}
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
         for i in range(LINKS):
-            url = f"https://example.com/page/{i}"
-            response = client.post("/api/v1/links", json={"url": url})
+            made = body(i)
+            url = made["url"]
+            response = client.post("/api/v1/links", json=made)
             if response.status_code != 201:
                 raise BenchError(f"POST /api/v1/links: {response.status_code} {response.text}")
             links[response.json()["code"]] = url
@@ -251,6 +260,8 @@ class Bench:
         self.paths = tmp / "paths.txt"
         # With --tiers: the L2 nodes' URLs, once started.
         self.cache_nodes: list[str] = []
+        # What each link is made with (bench.targeted gives them rules and variants).
+        self.body: Callable[[int], dict[str, Any]] = plain_link
 
     def start_cache_nodes(self) -> None:
         for i in range(L2_NODES):
@@ -289,7 +300,7 @@ class Bench:
         self.procs.start("setup", server_argv("uvicorn", "kurz", port), env, self.tmp)
         try:
             self.procs.wait_ready("setup", f"{base}/healthz", 200)
-            links = create_links(base, key)
+            links = create_links(base, key, self.body)
         finally:
             self.procs.stop("setup")
         self.links.write_text(json.dumps(links))

@@ -216,3 +216,28 @@ def _postgres_bin() -> Path:
     if not found:
         raise FileNotFoundError("PostgreSQL's server programs (initdb, pg_ctl) are not installed")
     return found[-1].parent
+
+
+# A place in a MaxMind DB record: (ISO country code or None, English city name or None).
+Places = dict[str, tuple[str | None, str | None]]
+
+
+def mmdb(path: Path, places: Places) -> Path:
+    """A MaxMind DB file at `path` (IPv6, IPv4 mapped in as MaxMind's own files do)
+    whose networks ("81.2.69.0/24", "2a02:cf40::/29") hold GeoLite2 City's record
+    layout: a country's ISO code and a city's names, each left out when None."""
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(
+        ip_version=6, ipv4_compatible=True, database_type="GeoLite2-City", languages=["en"]
+    )
+    for network, (country, city) in places.items():
+        record: dict[str, object] = {}
+        if country is not None:
+            record["country"] = {"iso_code": country, "names": {"en": country}}
+        if city is not None:
+            record["city"] = {"geoname_id": 1, "names": {"en": city, "de": f"{city} (de)"}}
+        writer.insert_network(IPSet([network]), record)
+    writer.to_db_file(str(path))
+    return path

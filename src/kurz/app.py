@@ -92,11 +92,17 @@ class KurzApp(FastAPI):
                     decision = await visits.limit(ip)
                 if decision is None or decision.allowed:
                     clicks = visits.clicks
+                    if target.variants is None:
+                        if clicks is not None:
+                            # Journaled before it is answered: a visitor who got the
+                            # redirect has a click that outlives this process (ADR 0014).
+                            clicks.click(target.link_id, scope, ip)
+                        await send_redirect(target, scope, send, decision)
+                        return
+                    variant = visits.variant(target, ip, scope)
                     if clicks is not None:
-                        # Journaled before it is answered: a visitor who got the redirect
-                        # has a click that outlives this process (ADR 0014).
-                        clicks.click(target.link_id, scope, ip)
-                    await send_redirect(target, scope, send, decision)
+                        clicks.click(target.link_id, scope, ip, variant.url)
+                    await send_redirect(target, scope, send, decision, variant)
                     return
                 scope[OUTCOME] = Outcome(None, too_many_requests(decision), decision)
             else:
@@ -110,7 +116,9 @@ class KurzApp(FastAPI):
                         counted=True,
                     )
                     if outcome.target is not None:
-                        await send_redirect(outcome.target, scope, send, outcome.limit)
+                        await send_redirect(
+                            outcome.target, scope, send, outcome.limit, outcome.variant
+                        )
                         return
                     # A refusal, or a redirect in its stead: the `follow` route renders
                     # it (a page or problem+json).
@@ -138,6 +146,10 @@ def create_app(parts: Parts) -> KurzApp:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if parts.locator is not None:
+            # Now, not on the first new visitor's redirect; and before gc.freeze(),
+            # which then keeps the collector off its many objects.
+            parts.locator.warm()
         async with running(parts):
             grpc_server = None
             if settings.grpc_port:

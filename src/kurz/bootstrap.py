@@ -24,6 +24,7 @@ from kurz.accounts.audit_log import AuditLog
 from kurz.accounts.service import Users
 from kurz.accounts.sessions import Sessions
 from kurz.analytics import scheduled as analytics_jobs
+from kurz.analytics.events import DailySalt
 from kurz.analytics.journal import place
 from kurz.analytics.pipeline import Analytics
 from kurz.analytics.service import Stats
@@ -35,7 +36,7 @@ from kurz.cache.nodes import node_client, parse_node
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
-from kurz.geo import ShippedLocator
+from kurz.geo import Locator, locator
 from kurz.idempotency import Idempotency
 from kurz.jobs import JobStore, Registry
 from kurz.limits import ServiceLimits
@@ -124,13 +125,18 @@ class Parts:
     own_origins: Origins
     # None when KURZ_ANALYTICS is off.
     analytics: Analytics | None = None
+    # Where visitors are (kurz.geo); None when KURZ_GEOIP is off. Its data loads when
+    # first asked, or when the web app warms it at start.
+    locator: Locator | None = None
 
 
 def build(
     settings: Settings, *, clock: Clock = system_clock, passwords: Passwords | None = None
 ) -> Parts:
     """Every part, wired; nothing connects until `running`. `passwords` defaults to
-    OWASP's Argon2id cost; tests give a cheaper one."""
+    OWASP's Argon2id cost; tests give a cheaper one. kurz.geo.GeoDataError when
+    KURZ_GEOIP_DB names a file that is no MaxMind DB."""
+    places = locator(settings.geoip, settings.geoip_db)
     db = Database.from_url(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -177,7 +183,7 @@ def build(
             redis=redis.dedicated(settings.redis_url, 10.0) if settings.redis_url else None,
             claim_idle=settings.analytics_claim_idle,
             journal=place(settings),
-            locate=ShippedLocator().country if settings.geoip == "shipped" else None,
+            locate=places.place if places is not None else None,
             country_header=settings.geoip_header,
             trusted=settings.trusted_proxies,
         )
@@ -193,6 +199,7 @@ def build(
         refuse_unknown=settings.unknown_host == "refuse",
     )
     cache.on_heard = domains.heard
+    passwords = passwords or Passwords()
     visits = Visits(
         domains=domains,
         targets=targets,
@@ -200,6 +207,10 @@ def build(
         clock=clock,
         limits=limits,
         clicks=analytics.recorder if analytics is not None else None,
+        # Sticky variants: the visitor hash analytics counts by (with analytics off, a
+        # salt of this process's own, which other processes do not share).
+        visitors=analytics.salt if analytics is not None else DailySalt(clock),
+        passwords=passwords,
     )
     idempotency = Idempotency(
         db, clock, ttl=settings.idempotency_ttl, lock_timeout=settings.idempotency_lock_timeout
@@ -212,6 +223,7 @@ def build(
         base_url=settings.base_url,
         own=own_origins,
         cache=targets,
+        passwords=passwords,
     )
     principals: LRUCache[str, KeyCheck] | None = None
     if settings.auth_cache_ttl:
@@ -224,7 +236,6 @@ def build(
     analytics_jobs.register(registry, db=db, clock=clock, retention=settings.analytics_retention)
     _register_purge(registry, idempotency, settings.idempotency_purge_interval)
     audit = AuditLog(db=db, clock=clock, retention=settings.audit_retention)
-    passwords = passwords or Passwords()
     sessions = Sessions(
         db=db,
         clock=clock,
@@ -271,6 +282,7 @@ def build(
         registry=registry,
         own_origins=own_origins,
         analytics=analytics,
+        locator=places,
     )
 
 

@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import httpx
 import typer
@@ -48,6 +48,9 @@ from kurz.links.domain_models import DomainCreate, DomainList, DomainRead
 from kurz.links.domain_service import DomainAdmin
 from kurz.links.domains import Domains, Redirects
 from kurz.logs import configure_logging
+
+if TYPE_CHECKING:
+    from kurz.bootstrap import Parts
 
 T = TypeVar("T")
 
@@ -111,11 +114,11 @@ def serve() -> None:
     import uvicorn
 
     from kurz.app import create_app
-    from kurz.bootstrap import build
     from kurz.headlimit import HeadLimits, protocol_class
 
     settings = _settings()
     configure_logging(settings)
+    parts = _built(settings)
 
     async def ready(_db: Database) -> None:
         return None
@@ -132,7 +135,7 @@ def serve() -> None:
     if settings.grpc_port:
         log.info("gRPC (kurz.v1.LinkService) on %s:%s", settings.host, settings.grpc_port)
     uvicorn.run(
-        create_app(build(settings)),
+        create_app(parts),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -146,6 +149,17 @@ def serve() -> None:
         server_header=False,
         proxy_headers=False,
     )
+
+
+def _built(settings: Settings) -> Parts:
+    """kurz's parts (kurz.bootstrap.build), or the reason they cannot be built."""
+    from kurz.bootstrap import build
+    from kurz.geo import GeoDataError
+
+    try:
+        return build(settings)
+    except GeoDataError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _users(settings: Settings, db: Database) -> Users:
@@ -203,10 +217,12 @@ def worker(
     # A worker serves neither HTTP nor gRPC: it only runs jobs (and consumes clicks).
     settings = _settings().model_copy(update={"embedded_worker": False, "grpc_port": 0})
     configure_logging(settings)
-    from kurz.bootstrap import build, running
+    from kurz.bootstrap import running
+
+    built = _built(settings)
 
     async def run() -> None:
-        async with running(build(settings)) as parts:
+        async with running(built) as parts:
             runner = Worker(
                 parts.jobs,
                 parts.registry,

@@ -6,7 +6,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kurz.cache.nodes import parse_node
@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     # Failed sign-ins, per client IP and per account, as the rate limits above.
     ratelimit_signin_ip: str = "20/600s;burst=10"
     ratelimit_signin_account: str = "10/600s;burst=5"
+    # Wrong passwords given for a password link, per link and client IP.
+    ratelimit_link_password: str = "10/600s;burst=5"  # noqa: S105
     # The first admin, for containers: made at start when no user exists yet, with the
     # password read from the file (a Docker or Kubernetes secret).
     initial_admin_email: str = ""
@@ -140,6 +142,9 @@ class Settings(BaseSettings):
     # Where visitors are, for click statistics' countries (kurz.geo): "shipped", the
     # IP-to-country data installed with kurz (works offline), or "off".
     geoip: Literal["shipped", "off"] = "shipped"
+    # A MaxMind DB file (GeoLite2 or DB-IP, Country or City) used instead of the
+    # shipped data: countries, and cities where it has them.
+    geoip_db: str = ""
     # A header in which a proxy in front of kurz names the visitor's country (e.g.
     # CF-IPCountry); believed only from KURZ_TRUSTED_PROXIES, and then over the data.
     geoip_header: str = Field(default="", pattern=r"^[A-Za-z0-9-]*$", max_length=64)
@@ -173,6 +178,7 @@ class Settings(BaseSettings):
         "ratelimit_auth_fail",
         "ratelimit_signin_ip",
         "ratelimit_signin_account",
+        "ratelimit_link_password",
     )
     @classmethod
     def _valid_policy(cls, value: str) -> str:
@@ -184,6 +190,14 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str) -> str:
         if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("KURZ_REDIS_URL must be a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("geoip_db")
+    @classmethod
+    def _geoip_source(cls, value: str, info: ValidationInfo) -> str:
+        # Either would be a guess at what the operator meant.
+        if value and info.data.get("geoip") == "off":
+            raise ValueError("names a file while KURZ_GEOIP is off: unset one of them")
         return value
 
     @field_validator("cache_nodes", mode="before")
@@ -218,7 +232,7 @@ class Settings(BaseSettings):
 
     def policy(self, name: str) -> Policy | None:
         """The named rate-limit policy (api, redirect, auth_fail, signin_ip,
-        signin_account), or None when off."""
+        signin_account, link_password), or None when off."""
         spec: str = getattr(self, f"ratelimit_{name}")
         return parse_policy(name.replace("_", "-"), spec)
 

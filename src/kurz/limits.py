@@ -43,6 +43,8 @@ class ServiceLimits:
         # Failed sign-ins, per client IP and per account (kurz.accounts).
         self.signin_ip: Policy | None = settings.policy("signin_ip")
         self.signin_account: Policy | None = settings.policy("signin_account")
+        # Wrong passwords for a password link, per link and client IP (kurz.links.visit).
+        self.link_password: Policy | None = settings.policy("link_password")
         self._trusted = settings.trusted_proxies
 
     @classmethod

@@ -79,7 +79,9 @@ class MethodRouting:
                 # A copy: the server reads the scope's method to send no body for HEAD.
                 await self.app(dict(scope, method="GET"), receive, _headers_only(send))
                 return
-            allowed |= resource.methods
+            # The first path that matches owns it: POST /healthz is no short link's form.
+            allowed = set(resource.methods)
+            break
         if allowed:
             problem = Problem(
                 405,

@@ -51,7 +51,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "type": "array",
                 "items": {
                     "type": "string",
-                    "enum": ["api", "redirect", "auth-fail", "signin-ip", "signin-account"],
+                    "enum": [
+                        "api",
+                        "redirect",
+                        "auth-fail",
+                        "signin-ip",
+                        "signin-account",
+                        "link-password",
+                    ],
                 },
                 "description": "429 only: the rate-limit policies that are used up.",
             },

@@ -155,6 +155,12 @@ def as_rest(link: pb.Link) -> dict[str, Any]:
             name: getattr(link.fallbacks, name) if link.fallbacks.HasField(name) else None
             for name in ("not_yet", "expired", "used_up")
         },
+        "variants": [{"url": v.url, "weight": v.weight} for v in link.variants] or None,
+        "variant_choice": link.variant_choice or None,
+        "password_protected": link.password_protected,
+        "og_title": link.og_title if link.HasField("og_title") else None,
+        "og_description": link.og_description if link.HasField("og_description") else None,
+        "og_image": link.og_image if link.HasField("og_image") else None,
     }
 
 

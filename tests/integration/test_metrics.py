@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from kurz.analytics.events import ClickEvent
+from kurz.analytics.events import click_event
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, scopes_for
@@ -56,7 +56,10 @@ async def test_admins_read_the_click_counters_and_others_are_refused(
             # Filled past its 100 places within one turn of the loop, before the
             # drainer can take any: the last five are dropped.
             queue = state.analytics.queue
-            event: ClickEvent = (1, 0.0, None, "Firefox", "Linux", "desktop", False, None, "v")
+            event = click_event(
+                link_id=1, at=0.0, browser="Firefox", os="Linux", device="desktop", bot=False,
+                visitor="v",
+            )  # fmt: skip
             accepted = [queue.put(event) for _ in range(len(queue), 105)]
             assert accepted.count(False) == 5
 

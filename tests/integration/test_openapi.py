@@ -10,7 +10,7 @@ its body against the documented schema, and kurz's own headers on it.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -72,6 +72,7 @@ OPERATIONS = {
     ("delete", "/api/v1/me/sessions"): "signOutEverywhere",
     ("get", "/{code}"): "followLink",
     ("head", "/{code}"): "followLinkHead",
+    ("post", "/{code}"): "unlockLink",
     ("get", USERS): "listUsers",
     ("post", USERS): "inviteUser",
     ("get", "/api/v1/invitations"): "listInvitations",
@@ -98,7 +99,12 @@ CSRF = {403}
 BODY = {400, 413}
 # The redirect: its four statuses, no such link (404), expired or used up (410), the
 # client's `redirect` policy (429), the database on a cache miss or a capped link (503).
-FOLLOW = {301, 302, 307, 308, 404, 410, 429, 500, 503}
+# A link-preview bot's page (200) for a capped, password or preview link; a password
+# link's form (401).
+FOLLOW = {200, 301, 302, 307, 308, 401, 404, 410, 429, 500, 503}
+# A password link's form, posted: 303 to the target, or 401 for a wrong password; a
+# refusal's fallback or domain redirect, 302.
+UNLOCK = {302, 303, 401, 404, 410, 429, 500, 503} | BODY
 # The one-time links' routes take no key: a bad, used or expired link is a 410, and
 # counts against the client's `auth-fail` policy (429); the link's lookup reads the
 # database (503).
@@ -130,6 +136,7 @@ SENDS: dict[str, set[int]] = {
     "revokeKey": {204, 403, 404} | API,
     "followLink": FOLLOW,
     "followLinkHead": FOLLOW,
+    "unlockLink": UNLOCK,
     # Signing in checks no key: 401 for a failed sign-in, 429 for the sign-in limits.
     "signIn": {204, 401, 422, 429, 500, 503} | BODY,
     # 400: called with a key, which has no session.
@@ -213,6 +220,14 @@ HEADERS |= {
     for op_id in ("followLink", "followLinkHead")
     for status in (301, 302, 307, 308)
 }
+HEADERS[("unlockLink", 303)] = {"Location", "Cache-Control"}
+HEADERS[("unlockLink", 302)] = {"Location"}
+# The preview page and the password form are never cached.
+HEADERS |= {(op_id, 200): {"Cache-Control"} for op_id in ("followLink", "followLinkHead")}
+HEADERS |= {
+    (op_id, 401): {"WWW-Authenticate", "Cache-Control"}
+    for op_id in ("followLink", "followLinkHead", "unlockLink")
+}
 
 # Every header above, lowercased: the ones a response is checked for.
 KURZ_HEADERS = {"ratelimit", "ratelimit-policy"} | {
@@ -264,9 +279,10 @@ def test_every_error_is_problem_json_with_its_schema(spec: dict[str, Any]) -> No
                 continue
             content = response["content"]
             assert content[PROBLEM]["schema"] == problem, (op_id, status)
-            # Only the redirect's answers a browser as HTML too.
+            # Only the redirect's (and a password form's) answer a browser as HTML too.
             others = set(content) - {PROBLEM}
-            assert others <= ({"text/html"} if op_id.startswith("followLink") else set())
+            pages = op_id.startswith(("followLink", "unlockLink"))
+            assert others <= ({"text/html"} if pages else set())
 
 
 def test_the_headers_kurz_sends_are_documented(spec: dict[str, Any]) -> None:
@@ -639,6 +655,50 @@ async def provoke_redirects(
             # A capped link in L1 still asks the database for its visit.
             await drop_connections(database_url)
             doc.check(await anon.request(method, f"/{capped}"), op_id, 503)
+            # A link-preview bot gets a page; a password link asks for its password.
+            slackbot = {"User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"}
+            doc.check(await anon.request(method, f"/{capped}", headers=slackbot), op_id, 200)
+            locked = await link(password="open sesame")
+            doc.check(await anon.request(method, f"/{locked}"), op_id, 401)
+            doc.check(await anon.request(method, f"/{locked}", headers=html), op_id, 401)
+        await provoke_unlock(doc, api, anon, database_url, link, clock)
+
+
+async def provoke_unlock(
+    doc: Document,
+    api: httpx.AsyncClient,
+    anon: httpx.AsyncClient,
+    database_url: str,
+    link: Callable[..., Awaitable[str]],
+    clock: FakeClock,
+) -> None:
+    html = {"Accept": "text/html"}
+    locked = await link(password="open sesame", max_visits=1)
+    right, wrong = {"password": "open sesame"}, {"password": "nope"}
+    doc.check(await anon.post("/nosuch", data=right), "unlockLink", 404)
+    doc.check(await anon.post(f"/{locked}", data=wrong), "unlockLink", 401)
+    doc.check(await anon.post(f"/{locked}", data=wrong, headers=html), "unlockLink", 401)
+    doc.check(await anon.post(f"/{locked}", data=right), "unlockLink", 303)
+    doc.check(await anon.post(f"/{locked}", data=right), "unlockLink", 410)
+    doc.check(await anon.post(f"/{locked}", data=right, headers=html), "unlockLink", 410)
+    falls_back = await link(
+        password="open sesame", max_visits=1, fallbacks={"used_up": "https://e.com/used"}
+    )
+    doc.check(await anon.post(f"/{falls_back}", data=right), "unlockLink", 303)
+    doc.check(await anon.post(f"/{falls_back}", data=right), "unlockLink", 302)
+    await drop_connections(database_url)
+    doc.check(await anon.post(f"/{locked}", data=right), "unlockLink", 503)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    bad_length = {**form, "Content-Length": "many"}
+    doc.check(await anon.post(f"/{locked}", content=b"", headers=bad_length), "unlockLink", 400)
+    doc.check(await anon.post(f"/{locked}", content=b" " * 70_000), "unlockLink", 413)
+    other = await link(password="open sesame")
+    for _ in range(20):
+        response = await anon.post(f"/{other}", data=wrong)
+        if response.status_code == 429:
+            break
+        doc.check(response, "unlockLink", 401)
+    doc.check(response, "unlockLink", 429)
 
 
 async def new_user(app: KurzApp, email: str, password: str) -> int:

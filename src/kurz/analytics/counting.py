@@ -34,12 +34,15 @@ class Counted:
 
 
 # What a ClickEvent is counted by, besides its hour: (link, referrer, browser, os,
-# device, bot, country); and the visitor of a click that is not a bot's, (link, visitor).
-_KIND = operator.itemgetter(0, 2, 3, 4, 5, 6, 7)
+# device, bot, country, city, variant); and the visitor of a click that is not a bot's,
+# (link, visitor).
+_KIND = operator.itemgetter(0, 2, 3, 4, 5, 6, 7, 9, 10)
 _VISIT = operator.itemgetter(0, 8)
 _AT = operator.itemgetter(1)
 _BOT = operator.itemgetter(6)
-Kind = tuple[int, str | None, str, str, DeviceClass, bool, str | None]
+Kind = tuple[int, str | None, str, str, DeviceClass, bool, str | None, str | None, str | None]
+# The longest value a breakdown row holds (link_breakdowns_daily.value).
+_VALUE = 255
 
 
 async def count(events: Sequence[ClickEvent]) -> Counted:
@@ -79,18 +82,29 @@ async def count(events: Sequence[ClickEvent]) -> Counted:
     for hour, counted in kinds.items():
         day = hour - hour % DAY
         async for items in slices(list(counted.items())):
-            for (link, referrer, browser, os_family, device, bot, country), n in items:
+            for (
+                (link, referrer, browser, os_family, device, bot, country, city, variant),
+                n,
+            ) in items:
                 column = 1 if bot else 0
                 hourly.setdefault((link, hour), [0, 0, 0])[column] += n
                 daily.setdefault((link, day), [0, 0, 0])[column] += n
                 if bot:
                     breakdowns[link, "bot", day, browser] += n
                 else:
-                    breakdowns[link, "referrer", day, (referrer or "(direct)")[:255]] += n
+                    breakdowns[link, "referrer", day, (referrer or "(direct)")[:_VALUE]] += n
                     breakdowns[link, "browser", day, browser] += n
                     breakdowns[link, "os", day, os_family] += n
                     breakdowns[link, "device", day, device] += n
                     breakdowns[link, "country", day, country or "(unknown)"] += n
+                    if city is not None:
+                        # Only where it is known: without city data (the shipped
+                        # data has none) an "(unknown)" row per link and day would
+                        # hold nothing the totals do not.
+                        breakdowns[link, "city", day, city_value(city, country)] += n
+                    if variant is not None:
+                        # Only a link with variants has rows of this dimension.
+                        breakdowns[link, "variant", day, variant[:_VALUE]] += n
 
     visitors: set[VisitorKey] = set()
     for hour, seen in people.items():
@@ -100,3 +114,8 @@ async def count(events: Sequence[ClickEvent]) -> Counted:
                 visitors.add((HOUR, hour, link, visitor))
                 visitors.add((DAY, day, link, visitor))
     return Counted(hourly, daily, breakdowns, visitors)
+
+
+def city_value(city: str, country: str | None) -> str:
+    """A city as the breakdown names it: "Paris, FR", not "Paris" (there is one in Texas)."""
+    return (city if country is None else f"{city}, {country}")[:_VALUE]

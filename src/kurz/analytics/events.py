@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
@@ -26,6 +26,7 @@ import ua_parser
 
 from kurz.cache import Absent, LRUCache
 from kurz.clock import system_clock
+from kurz.geo import Place
 from kurz.types import Clock
 
 log = logging.getLogger("kurz.analytics")
@@ -39,16 +40,24 @@ _VISITOR_BYTES = 8
 
 
 # One click, as queued for the rollups: no IP address, no full user agent. A plain
-# tuple, its fields in the order of FIELDS (the country is ISO 3166-1 alpha-2, and
-# only there when a GeoIP database is configured).
+# tuple, its fields in the order of FIELDS (the country is ISO 3166-1 alpha-2, the
+# city its English name, each only where kurz.geo knows it; the variant is the URL of
+# the link's A/B variant the click was sent to, for a link that has them). Fields are
+# added at the end, so that events journaled or queued before are read with `complete`.
 #
 # Not a NamedTuple or a dataclass: the collector stops tracking a plain tuple of
 # numbers and strings at its first collection, and never stops tracking those. Tens
 # of thousands of events wait in the queue at full speed; tracked, each batch of
 # them would reach the oldest generation and set off a full collection of the whole
 # process, which held up the redirects behind it (docs/analytics.md, ADR 0010).
-ClickEvent = tuple[int, float, str | None, str, str, DeviceClass, bool, str | None, str]
-FIELDS = ("link_id", "at", "referrer_host", "browser", "os", "device", "bot", "country", "visitor")
+ClickEvent = tuple[
+    int, float, str | None, str, str, DeviceClass, bool, str | None, str, str | None, str | None
+]
+FIELDS = (
+    "link_id", "at", "referrer_host", "browser", "os", "device", "bot", "country", "visitor",
+    "city", "variant",
+)  # fmt: skip
+VARIANT = FIELDS.index("variant")
 
 
 def click_event(
@@ -62,9 +71,20 @@ def click_event(
     visitor: str,
     referrer_host: str | None = None,
     country: str | None = None,
+    city: str | None = None,
+    variant: str | None = None,
 ) -> ClickEvent:
     """A ClickEvent from its fields by name (the redirect path uses `from_request`)."""
-    return (link_id, at, referrer_host, browser, os, device, bot, country, visitor)
+    return (link_id, at, referrer_host, browser, os, device, bot, country, visitor, city, variant)
+
+
+def complete(fields: Sequence[Any]) -> ClickEvent:
+    """An event as read back (JSON, a journal), those of an older kurz with the fields
+    added since as None."""
+    event = tuple(fields)
+    if len(event) < len(FIELDS):
+        event += (None,) * (len(FIELDS) - len(event))
+    return event
 
 
 def from_request(
@@ -76,6 +96,8 @@ def from_request(
     referer: str | None,
     salt: DailySalt,
     country: str | None = None,
+    city: str | None = None,
+    variant: str | None = None,
 ) -> ClickEvent:
     """The click a redirect makes; the client's IP address goes into `visitor` only."""
     agent = classify(user_agent)
@@ -100,12 +122,14 @@ def from_request(
         agent.bot,
         country,
         visitor_hash(client_ip, user_agent, day, key),
+        city,
+        variant,
     )
 
 
 # What the clicks of one visitor (address, user agent, referrer) on one day have in
-# common: every field of a ClickEvent after `at`.
-_Common = tuple[str | None, str, str, DeviceClass, bool, str | None, str]
+# common: every field of a ClickEvent after `at` (the variant: None).
+_Common = tuple[str | None, str, str, DeviceClass, bool, str | None, str, str | None, str | None]
 # Requests whose user agent or referrer is longer than this are derived afresh each
 # time, not kept: the cache's memory stays bounded by entries of a few hundred bytes.
 _MAX_KEPT_FIELD = 512
@@ -131,11 +155,12 @@ class Visits:
         salt: DailySalt,
         max_entries: int = 10_000,
         *,
-        locate: Callable[[str], str | None] | None = None,
+        locate: Callable[[str], Place] | None = None,
     ) -> None:
         self._salt = salt
         self._max = max_entries
-        # The country of an address (kurz.geo), asked once per visitor and day.
+        # The country and city of an address (kurz.geo's `place`), asked once per
+        # visitor and day.
         self._locate = locate
         self._known: dict[tuple[str, bytes | None, bytes | None], _Common] = {}
         # The salt's entry the dict was filled under, and when its day ends.
@@ -153,9 +178,11 @@ class Visits:
         user_agent: bytes | None,
         referer: bytes | None,
         country: bytes | None = None,
+        variant: str | None = None,
     ) -> ClickEvent:
         """The click of a redirect at `at`, its header values as the request sent them;
-        `country`, a trusted proxy's word for where the visitor is (kurz.geo otherwise).
+        `country`, a trusted proxy's word for where the visitor is (kurz.geo otherwise);
+        `variant`, the link's variant it was sent to.
         """
         if at >= self._until or self._salt.entry is not self._entry:
             self._renew()
@@ -170,7 +197,12 @@ class Visits:
                     self._known.clear()
                 self._known[key] = common
         # Concatenated, not unpacked: (a, b, *c) builds a list first, on every click.
-        return (link_id, at) + common  # noqa: RUF005
+        event = (link_id, at) + common  # noqa: RUF005
+        if variant is None:
+            return event
+        # The variant is the last field, and None in what a visitor's clicks share.
+        chosen: ClickEvent = event[:VARIANT] + (variant,)  # type: ignore[assignment]  # noqa: RUF005
+        return chosen
 
     def _renew(self) -> None:
         self._salt.current()
@@ -186,8 +218,13 @@ class Visits:
         told: bytes | None,
     ) -> _Common:
         country = told_country(told)
-        if country is None and self._locate is not None:
-            country = self._locate(client_ip)
+        city = None
+        if self._locate is not None:
+            found, city = self._locate(client_ip)
+            if country is None:
+                country = found
+            elif found != country:
+                city = None  # a city of another country than the proxy's
         event = from_request(
             link_id=0,
             at=0.0,
@@ -196,6 +233,7 @@ class Visits:
             referer=None if referer is None else referer.decode("latin-1"),
             salt=self._salt,
             country=country,
+            city=city,
         )
         return event[2:]
 
@@ -226,8 +264,8 @@ def encode(events: Sequence[ClickEvent]) -> str:
 
 
 def decode(data: str | bytes) -> list[ClickEvent]:
-    events: list[ClickEvent] = [tuple(fields) for fields in json.loads(data)]
-    return events
+    """Events as `encode` wrote them, or as an older kurz did (fewer fields)."""
+    return [complete(fields) for fields in json.loads(data)]
 
 
 # --- Referrer -----------------------------------------------------------------
@@ -434,6 +472,12 @@ class DailySalt:
         if number > entry[0]:
             entry = self._rotate(number)
         return entry[1], entry[2]
+
+    def visitor(self, ip: str, user_agent: str | None) -> str:
+        """Today's hash of a visitor (`visitor_hash`): what sticky A/B variants are
+        chosen by (kurz.links.visit.Visitors)."""
+        day, salt = self.current()
+        return visitor_hash(ip, user_agent, day, salt)
 
     @property
     def entry(self) -> tuple[int, str, bytes]:

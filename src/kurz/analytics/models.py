@@ -8,9 +8,12 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Interval = Literal["hour", "day"]
-# People's clicks by where they came from and what they ran; "bot" is bots' clicks by name.
-Dimension = Literal["referrer", "browser", "os", "device", "country", "bot"]
-DIMENSIONS: tuple[Dimension, ...] = ("referrer", "browser", "os", "device", "country", "bot")
+# People's clicks by where they came from, what they ran and which A/B variant they were
+# sent to; "bot" is bots' clicks by name.
+Dimension = Literal["referrer", "browser", "os", "device", "country", "city", "bot", "variant"]
+DIMENSIONS: tuple[Dimension, ...] = (
+    "referrer", "browser", "os", "device", "country", "city", "bot", "variant",
+)  # fmt: skip
 
 
 class StatsBase(BaseModel):
@@ -47,7 +50,15 @@ class TopValues(StatsBase):
     os: list[TopValue]
     device: list[TopValue]
     country: list[TopValue] = Field(description='ISO 3166-1 alpha-2; "(unknown)" for none.')
+    city: list[TopValue] = Field(
+        description='The city in English and its country, "Paris, FR"; only clicks whose '
+        "city is known (with KURZ_GEOIP_DB naming a city database), so none without one.",
+    )
     bot: list[TopValue] = Field(description="Bots' clicks by bot name.")
+    variant: list[TopValue] = Field(
+        description="People's clicks by the URL of the link's A/B variant they were sent "
+        "to; empty for a link without variants.",
+    )
 
 
 class LinkStats(StatsBase):

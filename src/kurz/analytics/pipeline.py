@@ -54,7 +54,8 @@ class Analytics:
         redis: Redis | None = None,
         claim_idle: float = 30.0,
         journal: Place | None = None,
-        locate: Callable[[str], str | None] | None = None,
+        # kurz.geo's Locator.place.
+        locate: Callable[[str], tuple[str | None, str | None]] | None = None,
         country_header: str = "",
         trusted: tuple[IPv4Network | IPv6Network, ...] = (),
     ) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from kurz.analytics.events import ClickEvent, DailySalt, Visits, from_request
 from kurz.analytics.journal import ClickJournal
 from kurz.analytics.queue import BatchQueue
+from kurz.geo import Place
 from kurz.limits import within
 from kurz.types import Clock
 
@@ -39,7 +40,7 @@ class ClickRecorder:
         *,
         clock: Clock,
         salt: DailySalt | None = None,
-        locate: Callable[[str], str | None] | None = None,
+        locate: Callable[[str], Place] | None = None,
         country_header: str = "",
         trusted: tuple[IPv4Network | IPv6Network, ...] = (),
     ) -> None:
@@ -53,11 +54,9 @@ class ClickRecorder:
         # Without one, `click` reads no more headers than it did before countries.
         self._header = country_header.lower().encode("latin-1") or None
         self._trusted = trusted
-        self.click: Callable[[int, Any, str], bool] = (
-            self._click if self._header is None else self._click_told
-        )
+        self.click: Callable[..., bool] = self._click if self._header is None else self._click_told
 
-    def _click(self, link_id: int, scope: Any, client_ip: str) -> bool:
+    def _click(self, link_id: int, scope: Any, client_ip: str, variant: str | None = None) -> bool:
         """`click`: queue the click a redirect made for `client_ip` (which the redirect
         path has worked out for its limit already); False when it was none (a HEAD: a
         link preview, an uptime check) or the queue was full (counted)."""
@@ -69,10 +68,14 @@ class ClickRecorder:
                 user_agent = value
             elif name == b"referer":
                 referer = value
-        event = self._visits.event(link_id, self._clock(), client_ip, user_agent, referer)
+        event = self._visits.event(
+            link_id, self._clock(), client_ip, user_agent, referer, None, variant
+        )
         return self._queue(event)
 
-    def _click_told(self, link_id: int, scope: Any, client_ip: str) -> bool:
+    def _click_told(
+        self, link_id: int, scope: Any, client_ip: str, variant: str | None = None
+    ) -> bool:
         """`click`, believing the country header when a trusted proxy sent it."""
         if scope["method"] != "GET":
             return False
@@ -89,13 +92,22 @@ class ClickRecorder:
             client = scope.get("client")
             if not client or not within(client[0], self._trusted):
                 told = None  # anyone can send the header; only a trusted proxy is believed
-        event = self._visits.event(link_id, self._clock(), client_ip, user_agent, referer, told)
+        event = self._visits.event(
+            link_id, self._clock(), client_ip, user_agent, referer, told, variant
+        )
         return self._queue(event)
 
     def visit(
-        self, link_id: int, *, client_ip: str, user_agent: str | None, referer: str | None
+        self,
+        link_id: int,
+        *,
+        client_ip: str,
+        user_agent: str | None,
+        referer: str | None,
+        variant: str | None = None,
     ) -> bool:
         """Queue a click described by its parts (an edge proxy's, through gRPC)."""
+        country, city = (None, None) if self._locate is None else self._locate(client_ip)
         event = from_request(
             link_id=link_id,
             at=self._clock(),
@@ -103,7 +115,9 @@ class ClickRecorder:
             user_agent=user_agent,
             referer=referer,
             salt=self._salt,
-            country=None if self._locate is None else self._locate(client_ip),
+            country=country,
+            city=city,
+            variant=variant,
         )
         return self._queue(event)
 

@@ -200,7 +200,9 @@ def top_values_of(days: Window, best: Mapping[str, list[TopValue]]) -> TopValues
         os=best["os"],
         device=best["device"],
         country=best["country"],
+        city=best["city"],
         bot=best["bot"],
+        variant=best["variant"],
     )
 
 

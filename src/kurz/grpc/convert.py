@@ -17,6 +17,7 @@ from kurz.analytics.models import ClickCounts, Interval, LinkStats, TopValue
 from kurz.errors import invalid
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.links.models import LinkActor, LinkRead
+from kurz.links.target import Target
 
 # UpdateLinkRequest fields an update_mask may name, and REST's names for them.
 MASKABLE = {
@@ -27,8 +28,18 @@ MASKABLE = {
     "redirect_status": "redirect_status",
     "forward_query": "forward_query",
     "tags": "tags",
+    "variants": "variants",
+    "variant_choice": "variant_choice",
+    "password": "password",
+    "og_title": "og_title",
+    "og_description": "og_description",
+    "og_image": "og_image",
     "fallbacks": "fallbacks",
 }
+# Repeated fields: without a mask, they apply when they hold anything.
+_REPEATED = ("tags", "variants")
+# Optional strings that CreateLinkRequest and Link carry under REST's names.
+_OPTIONAL_TEXT = ("og_title", "og_description", "og_image")
 _FALLBACKS = ("not_yet", "expired", "used_up")
 INTERVALS: dict[int, Interval] = {
     pb.INTERVAL_UNSPECIFIED: "day",
@@ -82,9 +93,14 @@ def link(read: LinkRead) -> pb.Link:
         forward_query=read.forward_query,
         tags=read.tags,
         version=read.version,
+        password_protected=read.password_protected,
         domain=read.domain or "",
         fallbacks=pb.LinkFallbacks(**read.fallbacks.model_dump(exclude_none=True)),
     )
+    for name in _OPTIONAL_TEXT:
+        value = getattr(read, name)
+        if value is not None:
+            setattr(message, name, value)
     if read.valid_from is not None:
         message.start_time.CopyFrom(timestamp(read.valid_from))
     if read.expires_at is not None:
@@ -95,6 +111,26 @@ def link(read: LinkRead) -> pb.Link:
         message.created_by.CopyFrom(_actor(read.created_by))
     if read.updated_by is not None:
         message.updated_by.CopyFrom(_actor(read.updated_by))
+    if read.variants is not None:
+        message.variants.extend(
+            pb.LinkVariant(url=variant.url, weight=variant.weight) for variant in read.variants
+        )
+    if read.variant_choice is not None:
+        message.variant_choice = read.variant_choice
+    return message
+
+
+def _variants(variants: Iterable[pb.LinkVariant]) -> list[dict[str, Any]]:
+    return [{"url": variant.url, "weight": variant.weight} for variant in variants]
+
+
+def preview(target: Target) -> pb.Preview:
+    """What ResolveLink tells a proxy to show a link-preview bot: no target."""
+    message = pb.Preview(password_protected=target.protected)
+    for name in _OPTIONAL_TEXT:
+        value = getattr(target, name)
+        if value is not None:
+            setattr(message, name, value)
     return message
 
 
@@ -122,6 +158,13 @@ def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
         body["forward_query"] = True
     if request.tags:
         body["tags"] = list(request.tags)
+    if request.variants:
+        body["variants"] = _variants(request.variants)
+    if request.HasField("variant_choice"):
+        body["variant_choice"] = request.variant_choice
+    for name in ("password", *_OPTIONAL_TEXT):
+        if request.HasField(name):
+            body[name] = getattr(request, name)
     if request.domain:
         body["domain"] = request.domain
     if request.HasField("fallbacks"):
@@ -144,9 +187,8 @@ def update_body(request: pb.UpdateLinkRequest) -> dict[str, Any]:
                 f"names {', '.join(unknown)}; it may name {', '.join(MASKABLE)}",
             )
     else:
-        paths = [name for name in MASKABLE if name != "tags" and request.HasField(name)]
-        if request.tags:
-            paths.append("tags")
+        paths = [name for name in MASKABLE if name not in _REPEATED and request.HasField(name)]
+        paths += [name for name in _REPEATED if getattr(request, name)]
     body: dict[str, Any] = {}
     for path in paths:
         body[MASKABLE[path]] = _value(request, path)
@@ -156,6 +198,9 @@ def update_body(request: pb.UpdateLinkRequest) -> dict[str, Any]:
 def _value(request: pb.UpdateLinkRequest, path: str) -> Any:
     if path == "tags":
         return list(request.tags)
+    if path == "variants":
+        # Named and empty: removed, as REST's null.
+        return _variants(request.variants) or None
     if not request.HasField(path):
         return None
     if path in ("start_time", "expire_time"):
@@ -195,6 +240,8 @@ def link_stats(found: LinkStats) -> pb.LinkStats:
             os=_top(top.os),
             device=_top(top.device),
             country=_top(top.country),
+            city=_top(top.city),
             bot=_top(top.bot),
+            variant=_top(top.variant),
         ),
     )

@@ -297,25 +297,29 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                     raise too_many_requests(decision)
                 raise proxy_key_required([f for f in VISITOR_FIELDS if getattr(request, f)])
             # Not counted in L1 yet: no fast path read it for this call.
+            password = request.password if request.HasField("password") else None
             outcome = await visits.decide(
                 request.code,
                 visitor,
                 domain=visits.domains.visited(request.domain),
                 peek=request.peek,
                 counted=False,
+                password=password,
             )
             if outcome.limit is not None:
                 call.scope[SCOPE_KEY] = outcome.limit
             if outcome.location is not None:
                 # A link's fallback or its domain's redirect, in the refusal's stead.
                 return pb.ResolveLinkResponse(location=outcome.location, redirect_status=302)
+            if outcome.preview is not None:
+                return pb.ResolveLinkResponse(preview=convert.preview(outcome.preview))
             if outcome.target is None:
                 assert outcome.refusal is not None
                 raise outcome.refusal
             target = outcome.target
             # A proto string is text: as UTF-8 it is the query an HTTP client would send
             # for it (latin-1 would garble ü and fail on €).
-            headers = dict(target.headers_for(request.query.encode()))
+            headers = dict(target.headers_for(request.query.encode(), outcome.variant))
             return pb.ResolveLinkResponse(
                 location=headers[b"location"].decode("ascii"),
                 redirect_status=target.status,

@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    StrictStr,
 )
 
 from kurz.dates import DateTime
@@ -24,6 +25,7 @@ from kurz.links.urls import (
     validate_alias,
     validate_tag,
 )
+from kurz.links.variants import MAX_VARIANTS, MAX_WEIGHT, MIN_VARIANTS, VariantChoice
 
 RedirectStatus = Literal[301, 302, 307, 308]
 MAX_TAGS = 20
@@ -37,6 +39,27 @@ TargetUrl = Annotated[
 Alias = Annotated[str, AfterValidator(validate_alias), Field(examples=["spring-sale"])]
 Tag = Annotated[str, Field(max_length=MAX_TAG_LENGTH), AfterValidator(validate_tag)]
 MaxVisits = Annotated[StrictInt, Field(ge=1, le=MAX_VISITS)]
+# A link's password is shared with its visitors, unlike an account's (kurz.accounts):
+# short ones are allowed, and the wrong-password limit guards them.
+MIN_PASSWORD = 4
+MAX_PASSWORD = 128
+
+
+def _encodable(password: str) -> str:
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        raise ValueError("A password is Unicode text without lone surrogates.") from None
+    return password
+
+
+LinkPassword = Annotated[
+    StrictStr,
+    Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD, examples=["open sesame"]),
+    AfterValidator(_encodable),
+]
+OgTitle = Annotated[StrictStr, Field(min_length=1, max_length=300)]
+OgDescription = Annotated[StrictStr, Field(min_length=1, max_length=1000)]
 
 
 def _host(host: str) -> str:
@@ -85,6 +108,28 @@ _VALID_FROM = Field(
 )
 
 
+class LinkVariant(LinkBase):
+    """One A/B variant of a link: where it goes, and its share of the visits (its
+    weight over the sum of the link's weights)."""
+
+    url: TargetUrl
+    weight: Annotated[StrictInt, Field(ge=1, le=MAX_WEIGHT, examples=[70])]
+
+
+def _distinct_urls(variants: list[LinkVariant]) -> list[LinkVariant]:
+    if len({variant.url for variant in variants}) < len(variants):
+        # Clicks are counted by variant URL: two alike could not be told apart.
+        raise ValueError("must go to different URLs")
+    return variants
+
+
+LinkVariants = Annotated[
+    list[LinkVariant],
+    Field(min_length=MIN_VARIANTS, max_length=MAX_VARIANTS),
+    AfterValidator(_distinct_urls),
+]
+
+
 class LinkCreate(LinkBase):
     url: TargetUrl
     domain: Host | None = Field(
@@ -98,6 +143,22 @@ class LinkCreate(LinkBase):
     redirect_status: RedirectStatus = 302
     forward_query: StrictBool = False
     tags: Tags = []
+    variants: LinkVariants | None = Field(
+        default=None,
+        description="2 to 10 A/B variants; a visit no rule sends elsewhere goes to one "
+        "of them instead of `url` (docs/variants.md).",
+    )
+    variant_choice: VariantChoice | None = Field(
+        default=None,
+        description="How a visit's variant is chosen: `random` (the default) per visit, "
+        "or `sticky`: the same for one visitor all (UTC) day. Only with `variants`.",
+    )
+    password: LinkPassword | None = Field(
+        default=None, description="Write-only: visitors must give it (stored hashed)."
+    )
+    og_title: OgTitle | None = None
+    og_description: OgDescription | None = None
+    og_image: TargetUrl | None = None
 
 
 class LinkUpdate(LinkBase):
@@ -111,6 +172,18 @@ class LinkUpdate(LinkBase):
     redirect_status: RedirectStatus | None = None
     forward_query: StrictBool | None = None
     tags: Tags | None = None
+    variants: LinkVariants | None = Field(
+        default=None, description="The variants, all of them; null removes them."
+    )
+    variant_choice: VariantChoice | None = Field(
+        default=None, description="Changes how a variant is chosen (the link keeps its variants)."
+    )
+    password: LinkPassword | None = Field(
+        default=None, description="Write-only; null removes the password."
+    )
+    og_title: OgTitle | None = None
+    og_description: OgDescription | None = None
+    og_image: TargetUrl | None = None
 
 
 class LinkActor(BaseModel):
@@ -140,12 +213,24 @@ class LinkRead(BaseModel):
     redirect_status: int
     forward_query: bool
     tags: list[str]
+    # Records kept before the fields existed (idempotency replays) have neither.
+    variants: list[LinkVariant] | None = None
+    variant_choice: VariantChoice | None = Field(
+        default=None, description="`random` or `sticky`; null for a link without variants."
+    )
     version: int
     # Records kept before the fields existed (idempotency replays) have neither.
     created_by: LinkActor | None = Field(default=None, description="Who made the link.")
     updated_by: LinkActor | None = Field(
         default=None, description="Who changed it last; null until it is first changed."
     )
+    # Records kept before the fields existed (idempotency replays) have none.
+    password_protected: bool = Field(
+        default=False, description="Whether visitors must give a password."
+    )
+    og_title: str | None = None
+    og_description: str | None = None
+    og_image: str | None = None
 
 
 class LinkPagination(BaseModel):

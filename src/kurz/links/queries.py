@@ -22,16 +22,29 @@ from kurz.auth.models import Principal
 from kurz.db.keyset import decode_cursor, encode_cursor
 from kurz.db.tables import domains, link_tags, links
 from kurz.errors import Problem, invalid, not_found
-from kurz.links import codes
+from kurz.links import codes, variants
 from kurz.links.domains import Redirects, default_domain, is_ours, origin
-from kurz.links.models import Fallbacks, LinkActor, LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.models import (
+    Fallbacks,
+    LinkActor,
+    LinkCreate,
+    LinkPagination,
+    LinkRead,
+    LinkUpdate,
+    LinkVariant,
+)
 from kurz.links.target import COLUMNS, Target
 from kurz.links.urls import Origins
 
 # A generated code collides with probability (links / 62**7) per try; at a billion
 # links that is 3e-4, so eight tries fail together with probability ~1e-28.
 _CODE_ATTEMPTS = 8
-_CLEARABLE = frozenset({"starts_at", "expires_at", "max_visits", "fallbacks"})
+_CLEARABLE = frozenset(
+    {
+        "starts_at", "expires_at", "max_visits", "fallbacks", "variants", "variant_choice",
+        "password", "og_title", "og_description", "og_image",
+    }
+)  # fmt: skip
 # links.version is a 32-bit integer.
 MAX_VERSION = 2**31 - 1
 AnyRow = Row[*tuple[Any, ...]]
@@ -50,6 +63,7 @@ _COLUMNS = (
     links.c.fallbacks,
     links.c.redirect_status,
     links.c.forward_query,
+    links.c.variants,
     links.c.version,
     links.c.created_by_user_id,
     links.c.created_by_key_id,
@@ -58,6 +72,10 @@ _COLUMNS = (
     links.c.domain_id,
     domains.c.host.label("domain_host"),
     domains.c.https.label("domain_https"),
+    links.c.password_hash.is_not(None).label("password_protected"),
+    links.c.og_title,
+    links.c.og_description,
+    links.c.og_image,
 )
 # Links with their domain's name (none: the default domain).
 _WITH_DOMAIN = links.outerjoin(domains, domains.c.id == links.c.domain_id)
@@ -119,9 +137,54 @@ def _check_target(url: str, *, own: Origins) -> None:
         raise invalid("url", "points at this kurz itself, which would redirect in a loop")
 
 
-async def _check_domains(conn: AsyncConnection, url: str) -> None:
-    if await is_ours(conn, url):
+async def _check_domains(
+    conn: AsyncConnection, url: str, given: Sequence[LinkVariant] | None = None
+) -> None:
+    """Refuse a url, or a variant's, on one of kurz's domains (a loop)."""
+    if url and await is_ours(conn, url):
         raise invalid("url", "points at a domain of this kurz's, which would redirect in a loop")
+    for i, variant in enumerate(given or ()):
+        if await is_ours(conn, variant.url):
+            raise invalid(
+                f"variants.{i}.url",
+                "points at a domain of this kurz's, which would redirect in a loop",
+            )
+
+
+def _stored_variants(
+    given: Sequence[LinkVariant], choice: variants.VariantChoice, *, own: Origins
+) -> str:
+    """The variants column for the variants a request gave."""
+    for i, variant in enumerate(given):
+        if own.contains(variant.url):
+            raise invalid(
+                f"variants.{i}.url", "points at this kurz itself, which would redirect in a loop"
+            )
+    return variants.stored([(v.url, v.weight) for v in given], choice)
+
+
+def _variant_changes(
+    changes: dict[str, Any], current: str | None, *, own: Origins
+) -> dict[str, Any]:
+    """The variants column a PATCH's `variants` and `variant_choice` leave, if it
+    sent either; `current` is the column now."""
+    given = changes.pop("variants", ...)
+    choice = changes.pop("variant_choice", None)
+    if given is ...:
+        found = variants.parse(current)
+        if choice is None:
+            return {}
+        if found is None:
+            raise invalid("variant_choice", "the link has no variants to choose among")
+        return {"variants": variants.stored(found[0], choice)}
+    if given is None:
+        if choice is not None:
+            raise invalid("variant_choice", "the link has no variants to choose among")
+        return {"variants": None}
+    if choice is None:
+        found = variants.parse(current)
+        choice = "random" if found is None else found[1]
+    return {"variants": _stored_variants(given, choice, own=own)}
 
 
 def _check_expiry(expires_at: datetime | None, *, now: datetime) -> None:
@@ -174,6 +237,7 @@ def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
         host, start = _default_origin(base_url)
     else:
         host, start = row.domain_host, origin(row.domain_host, row.domain_https)
+    found = variants.parse(row.variants)
     return LinkRead(
         code=row.code,
         domain=host,
@@ -189,9 +253,17 @@ def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
         redirect_status=row.redirect_status,
         forward_query=row.forward_query,
         tags=tags,
+        variants=None
+        if found is None
+        else [LinkVariant.model_construct(url=url, weight=weight) for url, weight in found[0]],
+        variant_choice=None if found is None else found[1],
         version=row.version,
         created_by=_actor(row.created_by_user_id, row.created_by_key_id),
         updated_by=_actor(row.updated_by_user_id, row.updated_by_key_id),
+        password_protected=bool(row.password_protected),
+        og_title=row.og_title,
+        og_description=row.og_description,
+        og_image=row.og_image,
     )
 
 
@@ -216,11 +288,15 @@ async def create(
     now: datetime,
     base_url: str,
     own: Origins,
+    password_hash: str | None = None,
 ) -> LinkRead:
+    """A new link; `password_hash`: its password's, hashed by the caller (kurz.links.service)."""
     _check_target(link_in.url, own=own)
-    await _check_domains(conn, link_in.url)
+    await _check_domains(conn, link_in.url, link_in.variants)
     _check_expiry(link_in.expires_at, now=now)
     _check_window(link_in.starts_at, link_in.expires_at, moved="starts_at")
+    if link_in.variants is None and link_in.variant_choice is not None:
+        raise invalid("variant_choice", "needs `variants` to choose among")
     values: dict[str, Any] = {
         "domain_id": domain_id,
         "url": link_in.url,
@@ -236,6 +312,13 @@ async def create(
         "fallbacks": _fallbacks(link_in.fallbacks),
         "redirect_status": link_in.redirect_status,
         "forward_query": link_in.forward_query,
+        "variants": None
+        if link_in.variants is None
+        else _stored_variants(link_in.variants, link_in.variant_choice or "random", own=own),
+        "password_hash": password_hash,
+        "og_title": link_in.og_title,
+        "og_description": link_in.og_description,
+        "og_image": link_in.og_image,
         "version": 1,
     }
     link_id: int | None = None
@@ -361,7 +444,9 @@ async def update(
     now: datetime,
     base_url: str,
     own: Origins,
+    password_hash: str | None = None,
 ) -> LinkRead:
+    """Apply the fields `link_in` sets; a new password comes hashed, as `password_hash`."""
     changes: dict[str, Any] = {}
     for field in link_in.model_fields_set:
         value = getattr(link_in, field)
@@ -371,11 +456,26 @@ async def update(
     if "fallbacks" in changes:
         changes["fallbacks"] = _fallbacks(link_in.fallbacks)
     new_tags = changes.pop("tags", None)
+    if "password" in changes:
+        del changes["password"]
+        changes["password_hash"] = password_hash
     if "url" in changes:
         _check_target(changes["url"], own=own)
-        await _check_domains(conn, changes["url"])
+    await _check_domains(conn, changes.get("url", ""), changes.get("variants"))
     if "expires_at" in changes:
         _check_expiry(changes["expires_at"], now=now)
+    if "variants" in changes or "variant_choice" in changes:
+        row = (
+            await conn.execute(
+                sa.select(links.c.variants).where(*_named(code, domain_id), *visible(principal))
+            )
+        ).first()
+        if row is None:
+            # No such link: the UPDATE below matches nothing, and says so.
+            changes.pop("variants", None)
+            changes.pop("variant_choice", None)
+        else:
+            changes.update(_variant_changes(changes, row.variants, own=own))
 
     # One statement checks the version and writes: of two racing writers holding the
     # same ETag, the database lets exactly one UPDATE match.
@@ -449,6 +549,19 @@ async def resolve_many(*, conn: AsyncConnection, keys: Sequence[str]) -> dict[st
         sa.select(links.c.code, *COLUMNS).where(named, links.c.deleted_at.is_(None))
     )
     return {codes.cache_key(row.domain_id, row.code): Target.from_row(row) for row in found}
+
+
+async def password_hash(*, conn: AsyncConnection, link_id: int) -> tuple[str | None] | None:
+    """A live link's password hash, in a tuple (None inside: it has none); None when the
+    link is gone."""
+    row = (
+        await conn.execute(
+            sa.select(links.c.password_hash).where(
+                links.c.id == link_id, links.c.deleted_at.is_(None)
+            )
+        )
+    ).first()
+    return None if row is None else (row.password_hash,)
 
 
 async def has_visits_left(*, conn: AsyncConnection, link_id: int) -> bool:

@@ -10,7 +10,8 @@ for an L1 miss too (through L2 and SQL, ADR 0007), and leaves only a refusal to 
 from __future__ import annotations
 
 import html
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -20,9 +21,12 @@ from starlette.types import Scope, Send
 from kurz.deps import part
 from kurz.errors import Problem
 from kurz.httperrors import response
+from kurz.links import pages
+from kurz.links.gates import CHALLENGE
 from kurz.links.target import Target
+from kurz.links.variants import Variant
 from kurz.links.visit import Outcome, Visits
-from kurz.openapi import answer, problem, responses
+from kurz.openapi import TOO_LARGE, answer, problem, responses
 from kurz.ratelimit import Decision, carries_fields, with_fields
 
 # Where KurzApp leaves the outcome it decided but did not answer (a refusal), so that
@@ -31,11 +35,15 @@ OUTCOME = "kurz.visit"
 
 
 async def send_redirect(
-    target: Target, scope: Scope, send: Send, decision: Decision | None = None
+    target: Target,
+    scope: Scope,
+    send: Send,
+    decision: Decision | None = None,
+    variant: Variant | None = None,
 ) -> None:
-    """The redirect, with the RateLimit fields when a policy was checked and the client
-    is near its limit (ADR 0003)."""
-    headers = target.headers_for(scope["query_string"])
+    """The redirect (to `variant` when one was chosen), with the RateLimit fields when a
+    policy was checked and the client is near its limit (ADR 0003)."""
+    headers = target.headers_for(scope["query_string"], variant)
     if decision is not None and carries_fields(target.status, decision):
         headers = with_fields(headers, decision)
     await send({"type": "http.response.start", "status": target.status, "headers": headers})
@@ -67,9 +75,21 @@ h1{{font-size:1.5rem}}
 """
 
 
+# The refusals a browser answers with the password form.
+_ASKS_PASSWORD = {
+    "link-password-required": "",
+    "link-password-wrong": "That is not the password; try again.",
+}
+
+
 def _answer(request: Request, problem: Problem) -> Response:
-    """A small HTML page for a browser, problem+json for anything else."""
+    """A small HTML page for a browser (a password link's: its form), problem+json for
+    anything else."""
     if "text/html" in request.headers.get("accept", ""):
+        if problem.slug in _ASKS_PASSWORD:
+            return pages.password_form(
+                request, problem.status, error=_ASKS_PASSWORD[problem.slug], headers=CHALLENGE
+            )
         page = _PAGE.format(title=html.escape(problem.title), detail=html.escape(problem.detail))
         return HTMLResponse(page, status_code=problem.status, headers=problem.headers)
     return response(problem, request.url.path)
@@ -79,10 +99,14 @@ def render(outcome: Outcome, request: Request) -> Response:
     """The HTTP answer to a decided visit."""
     if outcome.target is not None:
         response = Response(status_code=outcome.target.status)
-        response.raw_headers = outcome.target.headers_for(request.scope["query_string"])
+        response.raw_headers = outcome.target.headers_for(
+            request.scope["query_string"], outcome.variant
+        )
     elif outcome.location is not None:
         response = Response(status_code=302)
         response.raw_headers = _elsewhere_headers(outcome.location)
+    elif outcome.preview is not None:
+        response = pages.preview(request, outcome.preview)
     else:
         assert outcome.refusal is not None
         response = _answer(request, outcome.refusal)
@@ -111,12 +135,69 @@ async def follow(code: str, request: Request, visits: VisitsDep) -> Response:
     return render(outcome, request)
 
 
+# A form's fields at most: the password is the one read.
+_MAX_FIELDS = 20
+
+
+async def _password(request: Request) -> str:
+    """The `password` field of the posted form (application/x-www-form-urlencoded);
+    empty when there is none, which no link's password can be."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    try:
+        pairs = parse_qsl(body, keep_blank_values=True, max_num_fields=_MAX_FIELDS)
+    except ValueError:
+        return ""
+    return next((value for name, value in pairs if name == "password"), "")
+
+
+async def unlock(code: str, request: Request, visits: VisitsDep) -> Response:
+    """A password link's form, posted: with the right password, 303 to the target."""
+    password = await _password(request)
+    visitor = visits.visitor(request.scope)
+    outcome = await visits.decide(
+        code,
+        visitor,
+        domain=visits.domain(request.scope),
+        peek=False,
+        counted=False,
+        password=password,
+    )
+    target = outcome.target
+    if target is None:
+        return render(outcome, request)
+    # 303: the browser GETs the target, whatever the link's own status says.
+    location = dict(target.headers_for(request.scope["query_string"], outcome.variant))[b"location"]
+    response = Response(status_code=303)
+    response.raw_headers = [(b"location", location), (b"cache-control", b"no-store")]
+    decision = outcome.limit
+    if decision is not None and carries_fields(303, decision):
+        response.raw_headers = with_fields(response.raw_headers, decision)
+    return response
+
+
+def _page(description: str, *headers: str) -> dict[str, Any]:
+    entry = answer(description, *headers)
+    entry["content"] = {"text/html": {"schema": {"type": "string"}}}
+    return entry
+
+
 _FOLLOW_RESPONSES = responses(
     {
         301: answer("Moved permanently", "Location", "Cache-Control"),
         302: answer("Found (the default)", "Location"),
         307: answer("Temporary redirect", "Location"),
         308: answer("Permanent redirect", "Location", "Cache-Control"),
+        200: _page(
+            "A link-preview bot's page for a link with a visit cap, a password or preview "
+            "fields: Open Graph tags, never the target (docs/passwords-and-bots.md)",
+            "Cache-Control",
+        ),
+        401: problem(
+            "A password link: browsers get its form, others problem+json",
+            "WWW-Authenticate",
+            "Cache-Control",
+            html=True,
+        ),
         404: problem("No such link", html=True),
         # Worded for any rule of kurz.links.rules, so that a new one need not change it.
         410: problem(
@@ -154,4 +235,66 @@ for _path, _method, _operation_id in [
         status_code=302,
         response_class=Response,
         responses=_FOLLOW_RESPONSES,
+    )
+
+_UNLOCK_RESPONSES = responses(
+    {
+        400: problem("Malformed Content-Length"),
+        303: answer("The password is right: on to the link's target", "Location", "Cache-Control"),
+        302: answer(
+            "The visit is refused (expired, used up, no such link) and the link has a "
+            "fallback for it, or its domain a redirect (docs/domains.md)",
+            "Location",
+        ),
+        401: problem(
+            "The password is wrong (a browser gets the form again)",
+            "WWW-Authenticate",
+            "Cache-Control",
+            html=True,
+        ),
+        404: problem("No such link", html=True),
+        410: problem("A rule of the link, or its visit cap, refused the visit", html=True),
+        429: problem(
+            "Too many wrong passwords for this link from this address "
+            "(`link-password`), or the `redirect` limit",
+            "Retry-After",
+            html=True,
+        ),
+        503: problem("The database does not answer", "Retry-After", html=True),
+    },
+    TOO_LARGE,
+    limited=True,
+)
+
+for _path, _operation_id in [("/{code}", "unlockLink"), ("/{code}/", "unlockLinkSlash")]:
+    router.add_api_route(
+        _path,
+        unlock,
+        methods=["POST"],
+        operation_id=_operation_id,
+        include_in_schema=not _path.endswith("/"),
+        summary="Give a password link's password",
+        description=(
+            "The form a password link shows posts here: `password` as "
+            "application/x-www-form-urlencoded. The right password gets 303 to the target "
+            "(and uses a visit of a capped link); wrong ones are limited per link and "
+            "client address."
+        ),
+        status_code=303,
+        response_class=Response,
+        responses=_UNLOCK_RESPONSES,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["password"],
+                            "properties": {"password": {"type": "string"}},
+                        }
+                    }
+                },
+            }
+        },
     )

@@ -9,10 +9,11 @@ cannot drift apart.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kurz.accounts.passwords import Passwords
 from kurz.auth.models import Principal
 from kurz.cache import FOREVER
 from kurz.clock import utcnow
@@ -54,10 +55,19 @@ def checked_code(code: str) -> str:
     return code
 
 
+def _unsecret(link_in: LinkCreate | LinkUpdate, *, exclude_unset: bool = False) -> dict[str, Any]:
+    """`link_in` for a fingerprint: whether a password is set, not the password, whose
+    plain SHA-256 would be far easier to guess from than its Argon2 hash."""
+    body = link_in.model_dump(mode="json", exclude_unset=exclude_unset, exclude={"password"})
+    if "password" in link_in.model_fields_set:
+        body["password"] = link_in.password is not None
+    return body
+
+
 def create_key(principal: Principal, link_in: LinkCreate, key: str, *, default_host: str) -> Keyed:
     """`key` bound to the link asked for, defaults and all, however it was spelled (the
     default domain named or not)."""
-    asked = link_in.model_dump(mode="json")
+    asked = _unsecret(link_in)
     if asked["domain"] == default_host:
         asked["domain"] = None
     return Keyed(caller_of(principal), CREATE, key, fingerprint(asked))
@@ -77,7 +87,7 @@ def update_key(
     change = {
         "code": code,
         "domain": domain_id,
-        "link": link_in.model_dump(mode="json", exclude_unset=True),
+        "link": _unsecret(link_in, exclude_unset=True),
         "versions": allowed,
         "weak_only": versions.weak_only,
     }
@@ -96,6 +106,7 @@ class Links:
         base_url: str,
         own: Origins,
         cache: LinkCache,
+        passwords: Passwords,
     ) -> None:
         self.db = db
         self.idempotency = idempotency
@@ -105,11 +116,14 @@ class Links:
         # Where this kurz answers: targets there are refused (they would loop).
         self.own = own
         self.cache = cache
+        self.passwords = passwords
 
     async def create(
         self, *, principal: Principal, link_in: LinkCreate, key: str | None
     ) -> Done[LinkRead]:
         """A new link; with `key`, the link made the first time the key was sent."""
+        # Hashed before the transaction, which should not wait for Argon2.
+        hashed = await self._hash(link_in.password)
 
         written: list[int] = []
 
@@ -126,6 +140,7 @@ class Links:
                 now=utcnow(self.clock),
                 base_url=self.base_url,
                 own=self.own,
+                password_hash=hashed,
             )
 
         keyed = (
@@ -212,6 +227,7 @@ class Links:
         checked_code(code)
         async with self.db.read() as conn:
             domain_id = await self._domain_id(conn, code, domain)
+        hashed = await self._hash(link_in.password)
 
         async def operation(conn: AsyncConnection) -> LinkRead:
             return await queries.update(
@@ -224,6 +240,7 @@ class Links:
                 now=utcnow(self.clock),
                 base_url=self.base_url,
                 own=self.own,
+                password_hash=hashed,
             )
 
         keyed = (
@@ -232,6 +249,9 @@ class Links:
         done = await self.idempotency.run(operation, keyed, result=LinkRead)
         await self.cache.changed(cache_key(domain_id, code), done.value.version)
         return done
+
+    async def _hash(self, password: str | None) -> str | None:
+        return None if password is None else await self.passwords.ahash(password)
 
     async def delete(
         self, *, principal: Principal, code: str, versions: Versions, domain: str | None = None

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from kurz.db.tables import links
 from kurz.links.rules import Rule, rules_of
+from kurz.links.variants import Headers, Variant, Variants, compile_variants
 
 # Browsers keep permanent redirects indefinitely unless told otherwise; a short
 # private max-age lets an edit, an expiry or a visit cap take effect (as Shlink does).
@@ -26,7 +27,7 @@ _EMPTY = (b"content-length", b"0")
 _QUERY_SAFE = "!$&'()*+,/:;=?@~-._%"
 
 
-def _column(column: sa.Column[Any], *, moment: bool = False) -> dict[str, Any]:
+def _column(column: sa.ColumnElement[Any], *, moment: bool = False) -> dict[str, Any]:
     """A declared field's metadata: the column it is loaded from (a moment: as Unix
     seconds)."""
     return {"column": column, "moment": moment}
@@ -44,6 +45,17 @@ class Target:
     starts_at: float | None = field(metadata=_column(links.c.starts_at, moment=True))
     expires_at: float | None = field(metadata=_column(links.c.expires_at, moment=True))
     max_visits: int | None = field(metadata=_column(links.c.max_visits))
+    # The A/B variants as stored (kurz.links.variants); None: none.
+    variants_json: str | None = field(default=None, metadata=_column(links.c.variants))
+    # Whether a password guards it; the hash itself stays in the database, never cached.
+    protected: bool = field(
+        default=False,
+        metadata=_column(sa.type_coerce(links.c.password_hash.is_not(None), sa.Boolean)),
+    )
+    # What a link-preview bot is shown instead of the target (kurz.links.unfurlers).
+    og_title: str | None = field(default=None, metadata=_column(links.c.og_title))
+    og_description: str | None = field(default=None, metadata=_column(links.c.og_description))
+    og_image: str | None = field(default=None, metadata=_column(links.c.og_image))
     # JSON: where a visit goes that the window or the cap refuses (kurz.links.models).
     fallbacks: str | None = field(default=None, metadata=_column(links.c.fallbacks))
     # The domain it answers on (0: the default domain).
@@ -53,26 +65,43 @@ class Target:
     headers: list[tuple[bytes, bytes]] = field(init=False, repr=False, compare=False)
     # The rules of kurz.links.rules this link carries.
     rules: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
-    # No rule and no visit cap: a visit is answered without asking anything.
+    # The variants compiled for choosing one (after the rules' URLs, before `url`).
+    variants: Variants | None = field(init=False, repr=False, compare=False)
+    # A visit cap, a password or a preview: who visits (a bot?) changes the answer.
+    screened: bool = field(init=False, repr=False, compare=False)
+    # No rule, nothing screened and no variants: a visit is answered without asking
+    # anything.
     plain: bool = field(init=False, repr=False, compare=False)
     # The fallback URLs by the refusal they replace: not_yet, expired, used_up.
     fallback: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        headers = [(b"location", self.url.encode("ascii")), _EMPTY]
-        if self.status in (301, 308):
-            headers.append(_PERMANENT_CACHE)
         rules = rules_of(self)
-        object.__setattr__(self, "headers", headers)
+        variants = compile_variants(self.variants_json, self._headers)
+        object.__setattr__(self, "headers", self._headers(self.url))
         object.__setattr__(self, "rules", rules)
-        object.__setattr__(self, "plain", not rules and self.max_visits is None)
+        object.__setattr__(self, "variants", variants)
+        screened = self.max_visits is not None or self.protected or self.previewed
+        object.__setattr__(self, "screened", screened)
+        object.__setattr__(self, "plain", not rules and not screened and variants is None)
         fallback = orjson.loads(self.fallbacks) if self.fallbacks else {}
         object.__setattr__(self, "fallback", {k: v for k, v in fallback.items() if v})
+
+    def _headers(self, url: str) -> Headers:
+        headers = [(b"location", url.encode("ascii")), _EMPTY]
+        if self.status in (301, 308):
+            headers.append(_PERMANENT_CACHE)
+        return headers
 
     @property
     def capped(self) -> bool:
         """A visit uses one of a limited number up: deciding it needs the database."""
         return self.max_visits is not None
+
+    @property
+    def previewed(self) -> bool:
+        """It carries fields for a link preview (Open Graph), shown to unfurlers."""
+        return bool(self.og_title or self.og_description or self.og_image)
 
     @classmethod
     def from_row(cls, row: Any) -> Target:
@@ -85,11 +114,16 @@ class Target:
             values[declared.name] = value
         return cls(**values)
 
-    def headers_for(self, query_string: bytes) -> list[tuple[bytes, bytes]]:
+    def headers_for(
+        self, query_string: bytes, variant: Variant | None = None
+    ) -> list[tuple[bytes, bytes]]:
+        """The redirect's headers: to `variant` when one was chosen, else to `url`."""
+        headers = self.headers if variant is None else variant.headers
         if not (self.forward_query and query_string):
-            return self.headers
-        location = _with_query(self.url, query_string.decode("latin-1"))
-        return [(b"location", location.encode("ascii")), *self.headers[1:]]
+            return headers
+        url = self.url if variant is None else variant.url
+        location = _with_query(url, query_string.decode("latin-1"))
+        return [(b"location", location.encode("ascii")), *headers[1:]]
 
 
 # The declared fields, in order: what is loaded, cached and compared.

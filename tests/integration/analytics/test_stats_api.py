@@ -133,8 +133,10 @@ async def test_daily_stats_are_zero_filled_with_totals_and_top_values(
     assert top(body, "country") == [("DE", 10), ("(unknown)", 5)]
     assert top(body, "bot") == [("Googlebot", 2)]
     assert top(body, "browser") == top(body, "os") == top(body, "device") == []
+    assert top(body, "variant") == []
     assert set(body["top"]) == {
-        "from", "to", "referrer", "browser", "os", "device", "country", "bot",
+        "from", "to", "referrer", "browser", "os", "device", "country", "city", "bot",
+        "variant",
     }  # fmt: skip
 
     limited = await stats(

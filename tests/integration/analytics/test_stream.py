@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
-from kurz.analytics.events import ClickEvent, decode, encode
+from kurz.analytics.events import ClickEvent, click_event, decode, encode
 from kurz.analytics.queue import batch_id
 from kurz.analytics.store import Batch, ClickStore
 from kurz.analytics.stream import GROUP, StreamConsumer, StreamSink
@@ -29,10 +29,13 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 
 
 def clicks(n: int, *, link: int = 1) -> list[ClickEvent]:
-    return [
-        (link, AT + i, "news.example", "Firefox", "Linux", "desktop", False, "DE", f"v{i}")
-        for i in range(n)
-    ]
+    def click(i: int) -> ClickEvent:
+        return click_event(
+            link_id=link, at=AT + i, referrer_host="news.example", browser="Firefox",
+            os="Linux", device="desktop", bot=False, country="DE", visitor=f"v{i}", city="Berlin",
+        )  # fmt: skip
+
+    return [click(i) for i in range(n)]
 
 
 async def counted(db: Database) -> int:
@@ -50,7 +53,19 @@ async def until(condition: Callable[[], Awaitable[bool]]) -> None:
 def test_a_batch_survives_the_trip_through_json() -> None:
     events = [
         *clicks(3),
-        (2, AT + 0.25, None, "Googlebot", "Other", "bot", True, None, "ffff"),
+        (
+            2,
+            AT + 0.25,
+            None,
+            "Googlebot",
+            "Other",
+            "bot",
+            True,
+            None,
+            "ffff",
+            None,
+            "https://a.example/",
+        ),
     ]
     assert decode(encode(events)) == events
 

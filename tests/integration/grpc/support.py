@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
 
+from kurz.analytics.models import DIMENSIONS
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, scopes_for
 from kurz.clock import utcnow
@@ -41,7 +42,8 @@ RENAMED = {
     "expire_time": "expires_at",
 }
 TIMES = frozenset(RENAMED.values())
-DIMENSIONS = ("referrer", "browser", "os", "device", "country", "bot")
+# Link fields REST renders null where the proto holds none (an empty list or string).
+NULL_WHEN_EMPTY = frozenset({"variants", "variant_choice"})
 
 
 @asynccontextmanager
@@ -206,8 +208,10 @@ def proto_link(message: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in message.DESCRIPTOR.fields:
         name, value = RENAMED.get(field.name, field.name), getattr(message, field.name)
-        if field.is_repeated:
-            out[name] = list(value)
+        if name in NULL_WHEN_EMPTY and not value:
+            out[name] = None
+        elif field.is_repeated:
+            out[name] = [proto_link(v) if isinstance(v, Message) else v for v in value]
         elif field.has_presence and not message.HasField(field.name):
             out[name] = None
         elif isinstance(value, Timestamp):

@@ -47,6 +47,10 @@ from tests.support import FakeClock
             "redirect_status": 301,
             "forward_query": True,
             "tags": ["x", "y", "x"],
+            "password": "open sesame",
+            "og_title": "A title",
+            "og_description": "A description",
+            "og_image": "https://img.example/card.png",
         },
     ],
     ids=["defaults", "every-field"],
@@ -74,11 +78,21 @@ async def test_create_with_every_field_keeps_them(rpc: Rpc) -> None:
         redirect_status=301,
         forward_query=True,
         tags=["x", "y", "x"],
+        password="open sesame",
+        og_title="A title",
+        og_description="A description",
+        og_image="https://img.example/card.png",
     )
     assert made["valid_from"] == instant("2026-01-15T13:00:00Z")
     assert made["expires_at"] == instant("2026-02-01T11:30:00Z")
     assert (made["max_visits"], made["redirect_status"], made["forward_query"]) == (3, 301, True)
     assert made["tags"] == ["x", "y"]
+    assert made["password_protected"] is True
+    assert (made["og_title"], made["og_description"], made["og_image"]) == (
+        "A title",
+        "A description",
+        "https://img.example/card.png",
+    )
 
 
 async def test_an_alias_taken_through_one_api_is_taken_for_the_other(

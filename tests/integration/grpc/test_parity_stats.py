@@ -53,6 +53,7 @@ async def test_stats_are_the_same_stats(app: FastAPI, api: httpx.AsyncClient, rp
         .value("2025-12-28", "referrer", "news.example", 4)
         .value("2025-12-30", "referrer", "blog.example", 4)
         .value("2025-12-30", "country", "DE", 5)
+        .value("2025-12-30", "city", "Berlin, DE", 3)
         .value("2025-12-31", "browser", "Firefox", 7)
         .value("2025-12-28", "bot", "Googlebot", 2)
     )

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from kurz.analytics.models import DIMENSIONS
 from kurz.config import Settings
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from tests.integration.grpc.support import (
-    DIMENSIONS,
     Failure,
     Reply,
     Rpc,

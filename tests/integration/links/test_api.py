@@ -37,8 +37,10 @@ async def test_create_returns_the_link_with_location_and_etag(api: httpx.AsyncCl
     assert set(link) == {
         "code", "domain", "short_url", "url", "alias", "created_at", "updated_at",
         "valid_from", "expires_at", "max_visits", "fallbacks", "redirect_status",
-        "forward_query", "tags", "version", "created_by", "updated_by",
+        "forward_query", "tags", "version", "created_by", "updated_by", "variants",
+        "variant_choice", "password_protected", "og_title", "og_description", "og_image",
     }  # fmt: skip
+    assert (link["variants"], link["variant_choice"]) == (None, None)
 
 
 async def test_alias_is_used_as_the_code_and_conflicts_with_409(api: httpx.AsyncClient) -> None:

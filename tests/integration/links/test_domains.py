@@ -129,6 +129,23 @@ async def test_a_link_belongs_to_one_domain_and_an_alias_may_be_on_two(
     assert (await api.get("/api/v1/links/sale")).json()["version"] == 1
 
 
+async def test_a_variant_on_a_domain_of_kurzs_is_a_loop_too(
+    admin: httpx.AsyncClient, api: httpx.AsyncClient
+) -> None:
+    await add_domain(admin, "go.example")
+    variants = [
+        {"url": "https://e.com/a", "weight": 1},
+        {"url": "https://GO.example/b", "weight": 1},
+    ]
+    loop = await api.post("/api/v1/links", json={"url": "https://e.com/", "variants": variants})
+    assert (loop.status_code, loop.json()["errors"][0]["field"]) == (422, "variants.1.url")
+    link = await create(api, url="https://e.com/")
+    patched = await api.patch(
+        f"/api/v1/links/{link['code']}", json={"variants": variants}, headers={"If-Match": "*"}
+    )
+    assert (patched.status_code, patched.json()["errors"][0]["field"]) == (422, "variants.1.url")
+
+
 @pytest.mark.parametrize(
     "host",
     ["go.example", "GO.Example", "go.example.", "go.example:8443", "Go.Example.:80"],

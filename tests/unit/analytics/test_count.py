@@ -26,7 +26,19 @@ def reference(events: list[ClickEvent]) -> tuple[Rows, Rows, Breakdowns, set[Vis
     daily: Rows = {}
     breakdowns: Breakdowns = Counter()
     visitors: set[VisitorKey] = set()
-    for link, at, referrer, browser, os_family, device, bot, country, visitor in events:
+    for (
+        link,
+        at,
+        referrer,
+        browser,
+        os_family,
+        device,
+        bot,
+        country,
+        visitor,
+        city,
+        variant,
+    ) in events:
         hour = at - at % HOUR
         day = hour - hour % DAY
         column = 1 if bot else 0
@@ -40,13 +52,17 @@ def reference(events: list[ClickEvent]) -> tuple[Rows, Rows, Breakdowns, set[Vis
         breakdowns[link, "os", day, os_family] += 1
         breakdowns[link, "device", day, device] += 1
         breakdowns[link, "country", day, country or "(unknown)"] += 1
+        if city is not None:
+            breakdowns[link, "city", day, city if country is None else f"{city}, {country}"] += 1
+        if variant is not None:
+            breakdowns[link, "variant", day, variant] += 1
         visitors.add((HOUR, hour, link, visitor))
         visitors.add((DAY, day, link, visitor))
     return hourly, daily, breakdowns, visitors
 
 
 clicks = st.builds(
-    lambda link, offset, referrer, bot, visitor: click_event(
+    lambda link, offset, referrer, bot, visitor, place, variant: click_event(
         link_id=link,
         at=START + offset,
         referrer_host=referrer,
@@ -55,6 +71,9 @@ clicks = st.builds(
         device="bot" if bot else "desktop",
         bot=bot,
         visitor=visitor,
+        country=place[0],
+        city=place[1],
+        variant=variant,
     ),
     st.integers(1, 3),
     # Mostly one hour, some clicks in the next hours and days, some just before.
@@ -66,6 +85,11 @@ clicks = st.builds(
     st.sampled_from([None, "news.example"]),
     st.booleans(),
     st.sampled_from(["a1", "b2"]),
+    # Where: the shipped data knows no city; a city database, most.
+    st.sampled_from(
+        [(None, None), ("FR", None), ("FR", "Paris"), ("US", "Paris"), (None, "Paris")]
+    ),
+    st.sampled_from([None, "https://a.example/", "https://b.example/"]),
 )
 
 

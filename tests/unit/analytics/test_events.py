@@ -25,6 +25,8 @@ from kurz.analytics import (
 )
 from kurz.analytics.events import FIELDS, ClickEvent, decode, encode
 
+VISITOR = FIELDS.index("visitor")
+
 CHROME_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Safari/537.36"
@@ -49,6 +51,7 @@ CUBOT_PHONE = (
     "Mozilla/5.0 (Linux; Android 9; CUBOT P30) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/96.0.4664.104 Mobile Safari/537.36"
 )
+VISITOR = FIELDS.index("visitor")
 FIREFOX_LINUX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 SLACKBOT = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
@@ -375,8 +378,9 @@ def test_a_visitor_is_hashed_anew_when_the_day_turns() -> None:
     assert visits.event(1, clock.now, "203.0.113.7", agent, None) == before
     clock.now += 1.0  # 2024-06-01T00:00:00Z
     after = visits.event(1, clock.now, "203.0.113.7", agent, None)
-    assert after[-1] != before[-1]
-    assert after[-1] == visitor_hash("203.0.113.7", CHROME_WINDOWS, "2024-06-01", salt.entry[2])
+    assert after[VISITOR] != before[VISITOR]
+    today = visitor_hash("203.0.113.7", CHROME_WINDOWS, "2024-06-01", salt.entry[2])
+    assert after[VISITOR] == today
 
 
 def test_a_shared_salt_replaces_the_visitors_derived_under_a_made_up_one() -> None:
@@ -385,10 +389,10 @@ def test_a_shared_salt_replaces_the_visitors_derived_under_a_made_up_one() -> No
     visits = Visits(salt)
     agent = CHROME_WINDOWS.encode()
     made_up = visits.event(1, clock.now, "203.0.113.7", agent, None)
-    assert made_up[-1] == visitor_hash("203.0.113.7", CHROME_WINDOWS, "2024-05-31", b"m" * 32)
+    assert made_up[VISITOR] == visitor_hash("203.0.113.7", CHROME_WINDOWS, "2024-05-31", b"m" * 32)
     salt.share({int(clock.now // 86_400): b"s" * 32})
     shared = visits.event(1, clock.now, "203.0.113.7", agent, None)
-    assert shared[-1] == visitor_hash("203.0.113.7", CHROME_WINDOWS, "2024-05-31", b"s" * 32)
+    assert shared[VISITOR] == visitor_hash("203.0.113.7", CHROME_WINDOWS, "2024-05-31", b"s" * 32)
 
 
 def test_visits_keep_no_more_than_their_bound_and_no_long_fields() -> None:
@@ -414,6 +418,8 @@ _event = st.tuples(
     st.booleans(),
     _text,
     st.text(max_size=16),
+    _text,
+    _text,
 )
 
 
@@ -429,7 +435,39 @@ def test_a_batch_is_encoded_as_json_writes_it_and_decodes_to_itself(
     assert decode(text) == decode(json.dumps(events)) == events
 
 
+def test_an_event_of_an_older_kurz_decodes_with_none_for_the_fields_added_since() -> None:
+    # Streamed or logged before `variant` was added: nine fields.
+    old = '[[1,0.5,"news.example","Chrome","Linux","desktop",false,"DE","ab"]]'
+    assert decode(old) == [
+        click_event(
+            link_id=1,
+            at=0.5,
+            referrer_host="news.example",
+            browser="Chrome",
+            os="Linux",
+            device="desktop",
+            bot=False,
+            country="DE",
+            visitor="ab",
+        )
+    ]
+
+
 def test_a_lone_surrogate_is_escaped_not_refused() -> None:
-    event: ClickEvent = (1, 0.5, "\ud800.example", "Chrome", "Linux", "desktop", False, None, "ab")
+    event = click_event(
+        link_id=1, at=0.5, referrer_host="\ud800.example", browser="Chrome", os="Linux",
+        device="desktop", bot=False, visitor="ab",
+    )  # fmt: skip
     assert "\\ud800" in encode([event])
     assert decode(encode([event])) == [event]
+
+
+def test_events_an_older_kurz_queued_decode_without_a_city() -> None:
+    """The stream and the click log hold events of nine fields, from before the city."""
+    older = '[[1,0.5,"news.example","Chrome","Linux","desktop",false,"DE","ab"]]'
+    assert decode(older) == [
+        click_event(
+            link_id=1, at=0.5, referrer_host="news.example", browser="Chrome", os="Linux",
+            device="desktop", bot=False, country="DE", visitor="ab",
+        )
+    ]  # fmt: skip

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 
 from kurz.analytics.events import ClickEvent, DailySalt, click_event, visitor_hash
-from kurz.analytics.journal import ClickJournal, Replayer, plan
+from kurz.analytics.journal import ClickJournal, Replayer, layout, plan
 from kurz.analytics.journal.layout import (
     BOOT,
     CLICK,
     CLICK_RECORD,
     HEADER,
+    MARK,
     START,
     VISITOR_CHARS,
     Segment,
@@ -34,7 +35,9 @@ T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 SMALL = {"segment_bytes": 8_192, "reserve": 1_024}
 
 
-def click(i: int, *, browser: str = "Firefox", host: str | None = "news.example") -> ClickEvent:
+def click(
+    i: int, *, browser: str = "Firefox", host: str | None = "news.example", city: str | None = None
+) -> ClickEvent:
     return click_event(
         link_id=1 + i % 7,
         at=T0 + i / 1000,
@@ -44,12 +47,21 @@ def click(i: int, *, browser: str = "Firefox", host: str | None = "news.example"
         device="desktop",
         bot=browser == "Googlebot",
         visitor=f"{i:016x}",
+        country=None if city is None else "DE",
+        city=city,
     )
 
 
 def clicks(n: int, start: int = 0) -> list[ClickEvent]:
-    kinds = [("Firefox", "news.example"), ("Chrome", None), ("Googlebot", "search.example")]
-    return [click(i, browser=kinds[i % 3][0], host=kinds[i % 3][1]) for i in range(start, n)]
+    kinds = [
+        ("Firefox", "news.example", "Berlin"),
+        ("Chrome", None, None),
+        ("Googlebot", "search.example", None),
+    ]
+    return [
+        click(i, browser=kinds[i % 3][0], host=kinds[i % 3][1], city=kinds[i % 3][2])
+        for i in range(start, n)
+    ]
 
 
 def homes(directory: Path) -> list[Path]:
@@ -94,6 +106,49 @@ def test_clicks_read_back_as_they_were_appended(tmp_path: Path) -> None:
     assert (journal.journaled, journal.undurable) == (500, 0)
     # Three templates stand for the clicks' shared fields: a click is a fixed record.
     assert segment.end < START + 500 * CLICK_RECORD.size + 3 * 100
+
+
+def test_a_journal_an_older_kurz_wrote_reads_back_without_cities() -> None:
+    """Its templates held six fields, the city not among them: its clicks read back
+    with none."""
+    ident = bytes(range(16, 32))
+    data = bytearray(layout.header(ident, FINGERPRINT, 0, 0).ljust(START, b"\0"))
+    data += layout.record(
+        layout.TEMPLATE, [0, ["news.example", "Firefox", "Linux", "desktop", False, "DE"]]
+    )
+    data += CLICK_RECORD.pack(CLICK, 7, T0, 0, b"0123456789abcdef", MARK)
+    data += bytes(CLICK_RECORD.size)
+    segment = layout.read(bytes(data), ident, FINGERPRINT)
+    assert segment is not None
+    assert not segment.torn
+    assert segment.clicks == [
+        click_event(
+            link_id=7, at=T0, referrer_host="news.example", browser="Firefox", os="Linux",
+            device="desktop", bot=False, country="DE", visitor="0123456789abcdef",
+        )
+    ]  # fmt: skip
+
+
+def test_clicks_sent_to_variants_read_back_with_their_variant(tmp_path: Path) -> None:
+    journal = ClickJournal(tmp_path, FINGERPRINT)
+    urls = [None, "https://a.example/", "https://b.example/"]
+    events = [
+        click_event(
+            link_id=1,
+            at=T0 + i,
+            browser="Firefox",
+            os="Linux",
+            device="desktop",
+            bot=False,
+            visitor=f"{i:016x}",
+            variant=urls[i % 3],
+        )
+        for i in range(30)
+    ]
+    for event in events:
+        journal.append(event)
+    [home] = homes(tmp_path)
+    assert journaled(home) == events
 
 
 def test_a_record_cut_short_ends_the_journal_after_the_whole_ones(tmp_path: Path) -> None:

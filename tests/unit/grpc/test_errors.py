@@ -35,6 +35,8 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     "not-a-session": (400, Code.INVALID_ARGUMENT),
     "unauthorized": (401, Code.UNAUTHENTICATED),
     "sign-in-failed": (401, Code.UNAUTHENTICATED),
+    "link-password-required": (401, Code.UNAUTHENTICATED),
+    "link-password-wrong": (401, Code.UNAUTHENTICATED),
     "insufficient-scope": (403, Code.PERMISSION_DENIED),
     "csrf-failed": (403, Code.PERMISSION_DENIED),
     "proxy-key-required": (403, Code.PERMISSION_DENIED),
@@ -71,12 +73,13 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     "rate-limit/auth-fail": (429, Code.RESOURCE_EXHAUSTED),
     "rate-limit/signin-ip": (429, Code.RESOURCE_EXHAUSTED),
     "rate-limit/signin-account": (429, Code.RESOURCE_EXHAUSTED),
+    "rate-limit/link-password": (429, Code.RESOURCE_EXHAUSTED),
     "not-ready": (503, Code.UNAVAILABLE),
     "database-unavailable": (503, Code.UNAVAILABLE),
     "database-busy": (503, Code.UNAVAILABLE),
     "internal-error": (500, Code.INTERNAL),
 }
-POLICIES = ("api", "redirect", "auth-fail", "signin-ip", "signin-account")
+POLICIES = ("api", "redirect", "auth-fail", "signin-ip", "signin-account", "link-password")
 CODES = {code.name: code for code in grpc.StatusCode}
 
 

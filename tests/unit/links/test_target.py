@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.sql.visitors import iterate
+
 from kurz.db.tables import links
 from kurz.links.rules import RULES
 from kurz.links.target import COLUMNS, DECLARED, Target, TargetCodec
+from kurz.links.variants import stored
 
 # A value, other than None, for each type a declared field may have. A field of another
 # type fails here first, so that the round trip below is never left out for it.
@@ -14,15 +18,23 @@ _SAMPLES: dict[str, Any] = {
     "int": 7,
     "int | None": 3,
     "str": "https://example.com/p?q=1",
-    "str | None": '{"expired": "https://example.com/e"}',
+    "str | None": "A title",
     "bool": True,
     "float | None": 1_767_225_600.25,
+}
+# Fields whose value has a form of its own (JSON as kurz.links writes it).
+_BY_NAME: dict[str, Any] = {
+    "variants_json": stored([("https://a.example/", 1), ("https://b.example/", 3)], "sticky"),
+    "fallbacks": '{"expired": "https://example.com/e"}',
 }
 
 
 def every_field_set() -> Target:
     values = {}
     for declared in DECLARED:
+        if declared.name in _BY_NAME:
+            values[declared.name] = _BY_NAME[declared.name]
+            continue
         assert declared.type in _SAMPLES, f"no sample for {declared.name}: {declared.type}"
         values[declared.name] = _SAMPLES[declared.type]
     return Target(**values)
@@ -32,7 +44,10 @@ def test_columns_name_every_declared_field_from_the_links_table() -> None:
     assert [column.name for column in COLUMNS] == [declared.name for declared in DECLARED]
     for column, declared in zip(COLUMNS, DECLARED, strict=True):
         assert column.element is declared.metadata["column"]
-        assert column.element.table is links
+        # A column, or an expression over the links table's columns (`protected`).
+        found = [c for c in iterate(column.element) if isinstance(c, sa.Column)]
+        assert found
+        assert {c.table for c in found} == {links}
 
 
 def test_moments_are_nullable_date_times() -> None:
@@ -50,11 +65,13 @@ def test_the_codec_round_trips_a_target_with_every_field_set() -> None:
     assert decoded == target
     assert decoded is not None
     # What is worked out from the fields follows them too.
-    assert (decoded.headers, decoded.rules, decoded.plain) == (
+    assert (decoded.headers, decoded.rules, decoded.variants, decoded.plain) == (
         target.headers,
         target.rules,
+        target.variants,
         target.plain,
     )
+    assert decoded.variants is not None
     # Every field set: the link carries every rule.
     assert decoded.rules == RULES
 

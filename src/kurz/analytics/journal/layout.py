@@ -10,9 +10,11 @@ the process was writing when it died (torn) is told from a whole one:
 - a click: kind, link id, time, template number, visitor, MARK (one `pack_into`,
   which writes its fields in order);
 - any other record: kind, payload length, a JSON payload, CRC-32 of all before it,
-  MARK. A template gives a number to a click's six fields other than link, time and
-  visitor (the referrer host, browser, OS, device, bot, country), which most clicks
-  share; a batch says which clicks a batch id took; a commit that it was written.
+  MARK. A template gives a number to a click's fields other than link, time and
+  visitor (the referrer host, browser, OS, device, bot, country, and those after the
+  visitor: the city, the variant), which most clicks share; a batch says which clicks a
+  batch id took; a commit that it was written. A template of fewer fields (an older
+  kurz's) gives the fields added since as None.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kurz.analytics.events import _VISITOR_BYTES, ClickEvent
+from kurz.analytics.events import _VISITOR_BYTES, ClickEvent, complete
 
 MAGIC = b"KURZCJ01"
 # The magic, the journal's id, the database's fingerprint, the machine's boot, the
@@ -39,8 +41,13 @@ VISITOR_CHARS = 2 * _VISITOR_BYTES
 CLICK_RECORD = struct.Struct(f"<BqdI{VISITOR_CHARS}sB")
 _HEAD = struct.Struct("<BI")
 _TAIL = struct.Struct("<IB")
-# The six fields of a click a template stands for: event[2:8].
+# The fields of a click a template stands for: event[2:8] + event[9:].
 Template = tuple[Any, ...]
+
+
+def template_key(event: ClickEvent) -> Template:
+    """The fields of `event` its template stands for (ClickJournal.append inlines it)."""
+    return event[2:8] + event[9:]
 
 
 def record(kind: int, payload: object) -> bytes:
@@ -101,7 +108,7 @@ def read(data: bytes | memoryview, journal: bytes, fingerprint: bytes) -> Segmen
             if fields is None:
                 segment.torn = True
                 break
-            segment.clicks.append((link_id, at, *fields, visitor))
+            segment.clicks.append(complete((link_id, at, *fields[:6], visitor, *fields[6:])))
         elif kind == TEMPLATE:
             template, fields = value
             templates[template] = tuple(fields)

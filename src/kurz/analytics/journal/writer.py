@@ -35,7 +35,7 @@ from pathlib import Path
 
 from kurz.analytics.events import ClickEvent
 from kurz.analytics.journal import layout
-from kurz.analytics.journal.layout import CLICK, CLICK_RECORD, MARK, START
+from kurz.analytics.journal.layout import CLICK, CLICK_RECORD, MARK, START, template_key
 
 log = logging.getLogger("kurz.analytics")
 
@@ -159,7 +159,7 @@ class ClickJournal:
                     CLICK,
                     event[0],
                     event[1],
-                    self._templates[event[2:8]],
+                    self._templates[event[2:8] + event[9:]],
                     event[8].encode(),
                     MARK,
                 )
@@ -178,7 +178,7 @@ class ClickJournal:
         if self._last < 0:
             self._skip()
             return
-        key = event[2:8]
+        key = template_key(event)
         number = self._templates.get(key)
         if number is None:
             number = len(self._templates)

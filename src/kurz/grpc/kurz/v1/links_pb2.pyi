@@ -22,7 +22,7 @@ HOUR: Interval
 DAY: Interval
 
 class Link(_message.Message):
-    __slots__ = ("code", "short_url", "url", "alias", "create_time", "update_time", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "version", "start_time", "created_by", "updated_by", "domain", "fallbacks")
+    __slots__ = ("code", "short_url", "url", "alias", "create_time", "update_time", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "version", "start_time", "created_by", "updated_by", "password_protected", "og_title", "og_description", "og_image", "domain", "fallbacks", "variants", "variant_choice")
     CODE_FIELD_NUMBER: _ClassVar[int]
     SHORT_URL_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -38,8 +38,14 @@ class Link(_message.Message):
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_PROTECTED_FIELD_NUMBER: _ClassVar[int]
+    OG_TITLE_FIELD_NUMBER: _ClassVar[int]
+    OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     FALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     code: str
     short_url: str
     url: str
@@ -55,9 +61,15 @@ class Link(_message.Message):
     start_time: _timestamp_pb2.Timestamp
     created_by: LinkActor
     updated_by: LinkActor
+    password_protected: bool
+    og_title: str
+    og_description: str
+    og_image: str
     domain: str
     fallbacks: LinkFallbacks
-    def __init__(self, code: _Optional[str] = ..., short_url: _Optional[str] = ..., url: _Optional[str] = ..., alias: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[_Union[LinkActor, _Mapping]] = ..., updated_by: _Optional[_Union[LinkActor, _Mapping]] = ..., domain: _Optional[str] = ..., fallbacks: _Optional[_Union[LinkFallbacks, _Mapping]] = ...) -> None: ...
+    variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
+    variant_choice: str
+    def __init__(self, code: _Optional[str] = ..., short_url: _Optional[str] = ..., url: _Optional[str] = ..., alias: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[_Union[LinkActor, _Mapping]] = ..., updated_by: _Optional[_Union[LinkActor, _Mapping]] = ..., password_protected: _Optional[bool] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., domain: _Optional[str] = ..., fallbacks: _Optional[_Union[LinkFallbacks, _Mapping]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
 
 class LinkFallbacks(_message.Message):
     __slots__ = ("not_yet", "expired", "used_up")
@@ -69,6 +81,14 @@ class LinkFallbacks(_message.Message):
     used_up: str
     def __init__(self, not_yet: _Optional[str] = ..., expired: _Optional[str] = ..., used_up: _Optional[str] = ...) -> None: ...
 
+class LinkVariant(_message.Message):
+    __slots__ = ("url", "weight")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    weight: int
+    def __init__(self, url: _Optional[str] = ..., weight: _Optional[int] = ...) -> None: ...
+
 class LinkActor(_message.Message):
     __slots__ = ("user", "key")
     USER_FIELD_NUMBER: _ClassVar[int]
@@ -78,7 +98,7 @@ class LinkActor(_message.Message):
     def __init__(self, user: _Optional[int] = ..., key: _Optional[int] = ...) -> None: ...
 
 class CreateLinkRequest(_message.Message):
-    __slots__ = ("url", "alias", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "start_time", "domain", "fallbacks")
+    __slots__ = ("url", "alias", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "start_time", "password", "og_title", "og_description", "og_image", "domain", "fallbacks", "variants", "variant_choice")
     URL_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -87,8 +107,14 @@ class CreateLinkRequest(_message.Message):
     FORWARD_QUERY_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    OG_TITLE_FIELD_NUMBER: _ClassVar[int]
+    OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     FALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     url: str
     alias: str
     expire_time: _timestamp_pb2.Timestamp
@@ -97,9 +123,15 @@ class CreateLinkRequest(_message.Message):
     forward_query: bool
     tags: _containers.RepeatedScalarFieldContainer[str]
     start_time: _timestamp_pb2.Timestamp
+    password: str
+    og_title: str
+    og_description: str
+    og_image: str
     domain: str
     fallbacks: LinkFallbacks
-    def __init__(self, url: _Optional[str] = ..., alias: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., domain: _Optional[str] = ..., fallbacks: _Optional[_Union[LinkFallbacks, _Mapping]] = ...) -> None: ...
+    variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
+    variant_choice: str
+    def __init__(self, url: _Optional[str] = ..., alias: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., domain: _Optional[str] = ..., fallbacks: _Optional[_Union[LinkFallbacks, _Mapping]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
 
 class GetLinkRequest(_message.Message):
     __slots__ = ("code", "domain")
@@ -130,7 +162,7 @@ class ListLinksResponse(_message.Message):
     def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateLinkRequest(_message.Message):
-    __slots__ = ("code", "expected_version", "url", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "update_mask", "start_time", "domain", "fallbacks")
+    __slots__ = ("code", "expected_version", "url", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "update_mask", "start_time", "password", "og_title", "og_description", "og_image", "domain", "fallbacks", "variants", "variant_choice")
     CODE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -141,8 +173,14 @@ class UpdateLinkRequest(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    OG_TITLE_FIELD_NUMBER: _ClassVar[int]
+    OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     FALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     code: str
     expected_version: int
     url: str
@@ -153,9 +191,15 @@ class UpdateLinkRequest(_message.Message):
     tags: _containers.RepeatedScalarFieldContainer[str]
     update_mask: _field_mask_pb2.FieldMask
     start_time: _timestamp_pb2.Timestamp
+    password: str
+    og_title: str
+    og_description: str
+    og_image: str
     domain: str
     fallbacks: LinkFallbacks
-    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ..., url: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., domain: _Optional[str] = ..., fallbacks: _Optional[_Union[LinkFallbacks, _Mapping]] = ...) -> None: ...
+    variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
+    variant_choice: str
+    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ..., url: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., domain: _Optional[str] = ..., fallbacks: _Optional[_Union[LinkFallbacks, _Mapping]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
 
 class DeleteLinkRequest(_message.Message):
     __slots__ = ("code", "expected_version", "domain")
@@ -168,13 +212,14 @@ class DeleteLinkRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ..., domain: _Optional[str] = ...) -> None: ...
 
 class ResolveLinkRequest(_message.Message):
-    __slots__ = ("code", "query", "peek", "client_ip", "user_agent", "referer", "domain")
+    __slots__ = ("code", "query", "peek", "client_ip", "user_agent", "referer", "password", "domain")
     CODE_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     PEEK_FIELD_NUMBER: _ClassVar[int]
     CLIENT_IP_FIELD_NUMBER: _ClassVar[int]
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     REFERER_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     code: str
     query: str
@@ -182,18 +227,33 @@ class ResolveLinkRequest(_message.Message):
     client_ip: str
     user_agent: str
     referer: str
+    password: str
     domain: str
-    def __init__(self, code: _Optional[str] = ..., query: _Optional[str] = ..., peek: _Optional[bool] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referer: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+    def __init__(self, code: _Optional[str] = ..., query: _Optional[str] = ..., peek: _Optional[bool] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referer: _Optional[str] = ..., password: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
 
 class ResolveLinkResponse(_message.Message):
-    __slots__ = ("location", "redirect_status", "cache_control")
+    __slots__ = ("location", "redirect_status", "cache_control", "preview")
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     REDIRECT_STATUS_FIELD_NUMBER: _ClassVar[int]
     CACHE_CONTROL_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_FIELD_NUMBER: _ClassVar[int]
     location: str
     redirect_status: int
     cache_control: str
-    def __init__(self, location: _Optional[str] = ..., redirect_status: _Optional[int] = ..., cache_control: _Optional[str] = ...) -> None: ...
+    preview: Preview
+    def __init__(self, location: _Optional[str] = ..., redirect_status: _Optional[int] = ..., cache_control: _Optional[str] = ..., preview: _Optional[_Union[Preview, _Mapping]] = ...) -> None: ...
+
+class Preview(_message.Message):
+    __slots__ = ("og_title", "og_description", "og_image", "password_protected")
+    OG_TITLE_FIELD_NUMBER: _ClassVar[int]
+    OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_PROTECTED_FIELD_NUMBER: _ClassVar[int]
+    og_title: str
+    og_description: str
+    og_image: str
+    password_protected: bool
+    def __init__(self, og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., password_protected: _Optional[bool] = ...) -> None: ...
 
 class GetLinkStatsRequest(_message.Message):
     __slots__ = ("code", "start_time", "end_time", "interval", "top", "domain")
@@ -238,7 +298,7 @@ class TopValue(_message.Message):
     def __init__(self, value: _Optional[str] = ..., clicks: _Optional[int] = ...) -> None: ...
 
 class TopValues(_message.Message):
-    __slots__ = ("start_time", "end_time", "referrer", "browser", "os", "device", "country", "bot")
+    __slots__ = ("start_time", "end_time", "referrer", "browser", "os", "device", "country", "bot", "city", "variant")
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     REFERRER_FIELD_NUMBER: _ClassVar[int]
@@ -247,6 +307,8 @@ class TopValues(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     BOT_FIELD_NUMBER: _ClassVar[int]
+    CITY_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     referrer: _containers.RepeatedCompositeFieldContainer[TopValue]
@@ -255,7 +317,9 @@ class TopValues(_message.Message):
     device: _containers.RepeatedCompositeFieldContainer[TopValue]
     country: _containers.RepeatedCompositeFieldContainer[TopValue]
     bot: _containers.RepeatedCompositeFieldContainer[TopValue]
-    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referrer: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., browser: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., os: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., device: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., country: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., bot: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ...) -> None: ...
+    city: _containers.RepeatedCompositeFieldContainer[TopValue]
+    variant: _containers.RepeatedCompositeFieldContainer[TopValue]
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referrer: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., browser: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., os: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., device: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., country: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., bot: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., city: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ..., variant: _Optional[_Iterable[_Union[TopValue, _Mapping]]] = ...) -> None: ...
 
 class LinkStats(_message.Message):
     __slots__ = ("code", "interval", "start_time", "end_time", "totals", "series", "top")
