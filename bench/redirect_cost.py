@@ -10,7 +10,11 @@ limits, kurz.headlimit) in process, over a transport that discards what it is
 given. The variant answers one cached redirect `--requests` times, after 200
 warm-up requests. The same process is also counted with no measured requests,
 and the difference is divided by `--requests`. PYTHONHASHSEED is fixed, so dict
-layouts are the same in every run.
+layouts are the same in every run. As under `kurz serve` (kurz.app's lifespan), what
+startup made is frozen out of the collector's sight and the youngest generation is
+collected every kurz.app.YOUNG allocations: else a full collection of the whole heap,
+which falls in the measured requests or not by how much startup allocated, adds its
+cost to the figure.
 
 Variants:
 - off: the redirect limit is off.
@@ -27,6 +31,9 @@ Variants:
   core did nothing else (no clicks written, no cache misses weighed).
 - bare fields: bare, sending the two RateLimit fields kurz sends (fixed values): what
   the server alone charges for them, with no limiter behind them.
+- two domains: as off, with two domains besides the default one, so that the Host
+  header picks the domain (kurz.links.domains); the link is the default domain's.
+- on a domain: as two domains, with the link on one of them and its Host asked for.
 - targeted: as off, the link carrying bench.targeted's 8 targeting rules and 2
   variants chosen at random, visited by a desktop Chrome in American English, which
   no rule matches: every rule is asked, then a variant drawn (issue 21).
@@ -40,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import shutil
 import sys
 import tempfile
@@ -51,10 +59,22 @@ from bench.harness import BenchError, instructions
 from bench.redirect import LIMITER_GOAL, NEVER_DENY
 from bench.targeted import CHROME, RULES
 
-VARIANTS = ("off", "on", "fields only", "no head limit", "bare", "bare fields", "targeted")
+VARIANTS = (
+    "off",
+    "on",
+    "fields only",
+    "no head limit",
+    "bare",
+    "bare fields",
+    "two domains",
+    "on a domain",
+    "targeted",
+)
+DOMAINS = ("go.example", "b.example")
 HEAD_LIMIT_GOAL = 0.01
 WARMUP = 200
 REQUEST = b"GET /abcdefg HTTP/1.1\r\nHost: kurz\r\nUser-Agent: bench\r\n\r\n"
+ON_A_DOMAIN = REQUEST.replace(b"Host: kurz", b"Host: go.example")
 # The targeted variant's visitor: what bench.targeted's wrk sends, which none of its
 # link's 8 rules matches.
 TARGETED_REQUEST = (
@@ -107,17 +127,22 @@ async def _serve(variant: str, requests: int, db: str) -> None:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     from uvicorn.server import ServerState
 
-    from kurz.app import create_app
+    from kurz.app import YOUNG, create_app
     from kurz.bootstrap import build
     from kurz.config import Settings
     from kurz.headlimit import HeadLimits, protocol_class
     from kurz.links.target import Target
 
-    policy = (
-        "off"
-        if variant in ("off", "no head limit", "bare", "bare fields", "targeted")
-        else NEVER_DENY
+    unlimited = (
+        "off",
+        "no head limit",
+        "bare",
+        "bare fields",
+        "two domains",
+        "on a domain",
+        "targeted",
     )
+    policy = "off" if variant in unlimited else NEVER_DENY
     settings = Settings(
         database_url=f"sqlite:///{db}",
         ratelimit_redirect=policy,
@@ -142,6 +167,25 @@ async def _serve(variant: str, requests: int, db: str) -> None:
         assert checked is not None
         fixed = checked._replace(remaining=0)
         app.visits.limits.redirect_now = lambda ip: fixed  # type: ignore[method-assign]
+    key, request = "abcdefg", REQUEST
+    domain_id = 0
+    if variant in ("two domains", "on a domain"):
+        from types import SimpleNamespace
+
+        app.visits.domains.use(
+            SimpleNamespace(
+                id=number,
+                host=host,
+                https=True,
+                root_redirect=None,
+                not_found_redirect=None,
+                expired_redirect=None,
+                used_up_redirect=None,
+            )
+            for number, host in enumerate(DOMAINS, 1)
+        )
+        if variant == "on a domain":
+            domain_id, key, request = 1, "1/abcdefg", ON_A_DOMAIN
     target = Target(
         link_id=1,
         version=1,
@@ -152,7 +196,6 @@ async def _serve(variant: str, requests: int, db: str) -> None:
         expires_at=None,
         max_visits=None,
     )
-    request = REQUEST
     if variant == "targeted":
         from kurz.links import conditions, variants
 
@@ -166,6 +209,9 @@ async def _serve(variant: str, requests: int, db: str) -> None:
             ),
         )
         request = TARGETED_REQUEST
+    if domain_id:
+        # Only when set: the figure before domains is counted with this bench too.
+        target = dataclasses.replace(target, domain_id=domain_id)
     protocol_type: type[HttpToolsProtocol] = protocol_class(HeadLimits.of(settings))
     if variant == "no head limit":
         protocol_type = HttpToolsProtocol
@@ -184,13 +230,16 @@ async def _serve(variant: str, requests: int, db: str) -> None:
 
     async def answer(n: int) -> None:
         # Put again each time: the cache's TTL must not run out during a slow run.
-        app.visits.l1.put("abcdefg", target)
+        app.visits.l1.put(key, target)
         for _ in range(n):
             # A response is two writes: the head, then the (empty) body.
             expected = transport.writes + 2
             protocol.data_received(request)
             await transport.until(expected)
 
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG, *gc.get_threshold()[1:])
     await answer(WARMUP)
     await answer(requests)
 

@@ -530,7 +530,7 @@ async def service_probes(db: Database, filled: Filled) -> list[Probe]:
     )
     wanted: list[tuple[str, str, str, Call, int]] = [
         ("redirect: a live link by code", "uq_links_code", "links",
-         lambda conn: queries.resolve(conn=conn, code=code), 0),
+         lambda conn: queries.resolve(conn=conn, key=code), 0),
         (f"a user's links, newest first ({PAGE})", "ix_links_user_id_id", "links",
          listing(member), 0),
         ("the tags of that page", "pk_link_tags", "link_tags", listing(member), 1),

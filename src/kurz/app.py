@@ -23,10 +23,10 @@ from kurz.grpc.server import GrpcServer
 from kurz.jobs import Worker
 from kurz.limitheaders import RateLimitHeaders
 from kurz.limits import too_many_requests
-from kurz.links import redirect
+from kurz.links import domain_views, redirect
 from kurz.links import views as link_views
 from kurz.links.codes import code_in
-from kurz.links.redirect import OUTCOME, send_redirect
+from kurz.links.redirect import OUTCOME, send_elsewhere, send_redirect
 from kurz.links.visit import Outcome, Visits
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
@@ -80,7 +80,7 @@ class KurzApp(FastAPI):
             visits = self.visits
             # Every path of kurz's own has a second '/' or a '.', or is reserved, so it
             # can never be a cached code.
-            target = visits.cached(scope["path"][1:])
+            target = visits.cached(scope["path"][1:], scope["headers"])
             if target is not None:
                 # Visits.decide's limit and click, unrolled for an L1 hit: no Visitor or
                 # Outcome is made, and the in-process limiter is not awaited.
@@ -111,13 +111,23 @@ class KurzApp(FastAPI):
                 code = code_in(scope["path"])
                 if code is not None:
                     outcome = await visits.decide(
-                        code, visits.visitor(scope), peek=scope["method"] == "HEAD", counted=True
+                        code,
+                        visits.visitor(scope),
+                        domain=visits.domain(scope),
+                        peek=scope["method"] == "HEAD",
+                        counted=True,
                     )
                     if outcome.target is not None:
                         await send_redirect(outcome.target, scope, send, outcome.limit, outcome.at)
                         return
-                    # A refusal: the `follow` route renders it (a page or problem+json).
+                    # A refusal, or a redirect in its stead: the `follow` route renders
+                    # it (a page or problem+json).
                     scope[OUTCOME] = outcome
+                elif scope["path"] == "/":
+                    root = visits.root(scope)
+                    if root is not None:
+                        await send_elsewhere(root, scope, send)
+                        return
         await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
@@ -195,6 +205,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(link_views.router)
+    app.include_router(domain_views.router)
     app.include_router(analytics_views.router)
     app.include_router(audit_views.router)
     app.include_router(key_views.router)

@@ -8,6 +8,8 @@ import time.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +42,8 @@ from kurz.jobs import JobStore, Registry
 from kurz.limits import ServiceLimits
 from kurz.links import scheduled as link_jobs
 from kurz.links.cache import Targets, target_cache
+from kurz.links.domain_service import DomainAdmin
+from kurz.links.domains import Domains, Redirects
 from kurz.links.service import Links
 from kurz.links.target import Target
 from kurz.links.traits import Places
@@ -97,12 +101,16 @@ class Parts:
     redis: RedisClients
     cache: TieredCache[Target]
     targets: Targets
+    # The domains, in memory, for picking a visit's by its Host.
+    domains: Domains
     limits: ServiceLimits
     visits: Visits
     # The use cases REST and gRPC call alike.
     access: Access
     keys: Keys
     links: Links
+    # The domains' use cases (admins').
+    domain_admin: DomainAdmin
     users: Users
     stats: Stats
     # The audit log's reading side and retention.
@@ -180,8 +188,21 @@ def build(
             country_header=settings.geoip_header,
             trusted=settings.trusted_proxies,
         )
+    domains = Domains(
+        db=db,
+        base_url=settings.base_url,
+        instance=Redirects(
+            settings.root_redirect or None,
+            settings.not_found_redirect or None,
+            settings.expired_redirect or None,
+            settings.used_up_redirect or None,
+        ),
+        refuse_unknown=settings.unknown_host == "refuse",
+    )
+    cache.on_heard = domains.heard
     passwords = passwords or Passwords()
     visits = Visits(
+        domains=domains,
         targets=targets,
         db=db,
         clock=clock,
@@ -247,13 +268,20 @@ def build(
         redis=redis,
         cache=cache,
         targets=targets,
+        domains=domains,
         limits=limits,
         visits=visits,
         access=Access(db=db, limits=limits, clock=clock, principals=principals),
         keys=Keys(db=db, clock=clock),
         links=links,
+        domain_admin=DomainAdmin(
+            db=db,
+            clock=clock,
+            registry=domains,
+            announce=cache.announce if bus is not None else None,
+        ),
         users=users,
-        stats=Stats(db=db, clock=clock),
+        stats=Stats(db=db, clock=clock, default_host=domains.default.host),
         audit=audit,
         passwords=passwords,
         sessions=sessions,
@@ -276,18 +304,34 @@ def _register_purge(registry: Registry, idempotency: Idempotency, interval: floa
     registry.every("purge-idempotency-keys", interval, "purge-idempotency-keys")
 
 
+async def _reload_every(domains: Domains, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await domains.reload()
+        except Exception:
+            # The database is away: the domains known stay, and the next round tries again.
+            log.warning("reloading the domains failed", exc_info=True)
+
+
 @asynccontextmanager
 async def running(parts: Parts) -> AsyncIterator[Parts]:
     """The parts started (the schema checked first), then stopped in reverse order:
     every click queued is written before the database and Redis close."""
     await ensure_schema(parts.db)
+    await parts.domains.reload()
     await parts.cache.start()
     analytics = parts.analytics
     if analytics is not None:
         await analytics.start()
+    # Domains added or changed by another process (docs/domains.md).
+    reloading = asyncio.create_task(_reload_every(parts.domains, parts.settings.redirect_cache_ttl))
     try:
         yield parts
     finally:
+        reloading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reloading
         await parts.jobs.close()
         if analytics is not None:
             await analytics.stop()

@@ -44,6 +44,9 @@ from kurz.db import (
 )
 from kurz.errors import Problem
 from kurz.jobs import Job, JobState, JobStore, Worker
+from kurz.links.domain_models import DomainCreate, DomainList, DomainRead
+from kurz.links.domain_service import DomainAdmin
+from kurz.links.domains import Domains, Redirects
 from kurz.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -60,6 +63,8 @@ jobs = typer.Typer(help="Inspect background jobs, and retry dead ones.", no_args
 app.add_typer(jobs, name="jobs")
 people = typer.Typer(help="Manage the people who sign in.", no_args_is_help=True)
 app.add_typer(people, name="users")
+hosts = typer.Typer(help="Manage the domains kurz answers for.", no_args_is_help=True)
+app.add_typer(hosts, name="domains")
 err = Console(stderr=True)
 # serve and worker log (kurz.logs); the other commands print for a person.
 log = logging.getLogger(__name__)
@@ -550,11 +555,87 @@ def jobs_retry(job_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     err.print(f"job {job_id} is queued again", highlight=False)
 
 
+def _domains(settings: Settings, db: Database) -> DomainAdmin:
+    registry = Domains(
+        db=db, base_url=settings.base_url, instance=Redirects(), refuse_unknown=False
+    )
+    return DomainAdmin(db=db, clock=system_clock, registry=registry)
+
+
+_REDIRECT_HELP = "Where {} goes instead of kurz's page (an absolute URL)."
+
+
+@hosts.command("add")
+def domains_add(
+    host: Annotated[str, typer.Argument(help="The host, in any spelling (IDN too).")],
+    http: Annotated[bool, typer.Option(help="Its short URLs are http://, not https://.")] = False,
+    root_redirect: Annotated[str | None, typer.Option(help=_REDIRECT_HELP.format("GET /"))] = None,
+    not_found_redirect: Annotated[
+        str | None, typer.Option(help=_REDIRECT_HELP.format("an unknown code"))
+    ] = None,
+) -> None:
+    """Add a domain; processes serving already pick it up within KURZ_REDIRECT_CACHE_TTL."""
+    settings = _settings()
+    try:
+        domain_in = DomainCreate(
+            host=host,
+            https=not http,
+            root_redirect=root_redirect,
+            not_found_redirect=not_found_redirect,
+        )
+    except ValidationError as exc:
+        raise _fail("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
+
+    async def work(db: Database) -> DomainRead:
+        return await _domains(settings, db).create(domain_in)
+
+    made = _with_db(settings, work)
+    err.print(f"added {made.host} ({'https' if made.https else 'http'})", highlight=False)
+
+
+@hosts.command("list")
+def domains_list() -> None:
+    """List the domains; the default one (KURZ_BASE_URL's host) first."""
+    settings = _settings()
+
+    async def work(db: Database) -> DomainList:
+        return await _domains(settings, db).list_()
+
+    found = _with_db(settings, work)
+    table = Table("host", "scheme", "root", "not found", "expired", "used up")
+    table.add_row(found.default + " (default)", settings.base_url.split(":", 1)[0], "", "", "", "")
+    for domain in found.items:
+        table.add_row(
+            domain.host,
+            "https" if domain.https else "http",
+            domain.root_redirect or "",
+            domain.not_found_redirect or "",
+            domain.expired_redirect or "",
+            domain.used_up_redirect or "",
+        )
+    Console().print(table)
+
+
+@hosts.command("remove")
+def domains_remove(host: Annotated[str, typer.Argument(help="The domain's host.")]) -> None:
+    """Remove a domain that has no live links."""
+    settings = _settings()
+
+    async def work(db: Database) -> None:
+        await _domains(settings, db).delete(host)
+
+    _with_db(settings, work)
+    err.print(f"removed {host}", highlight=False)
+
+
 @app.command()
 def shorten(
     url: str,
     alias: Annotated[
         str | None, typer.Option(help="A custom code instead of a random one.")
+    ] = None,
+    domain: Annotated[
+        str | None, typer.Option(help="The domain it answers on (default: the default one).")
     ] = None,
 ) -> None:
     """Shorten URL through a running kurz (KURZ_URL, KURZ_API_KEY) and print the short URL."""
@@ -565,6 +646,8 @@ def shorten(
     body: dict[str, str] = {"url": url}
     if alias is not None:
         body["alias"] = alias
+    if domain is not None:
+        body["domain"] = domain
     try:
         response = httpx.post(
             f"{server}/api/v1/links",

@@ -34,7 +34,17 @@ class Settings(BaseSettings):
     # than this (100 MiB); 0 turns the check off. PostgreSQL's disk is not visible.
     ready_min_free_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
     # The public origin short URLs are built on; defaults to the listening address.
+    # Its host is the default domain (docs/domains.md).
     base_url: str = ""
+    # A request whose Host names no domain of kurz's: served as the default domain's
+    # ("default"), or refused with 404 ("refuse").
+    unknown_host: Literal["default", "refuse"] = "default"
+    # Where visits go instead of kurz's own pages, on every domain that sets none of
+    # its own: GET /, an unknown code, an expired link, a used-up link. Empty: the page.
+    root_redirect: str = ""
+    not_found_redirect: str = ""
+    expired_redirect: str = ""
+    used_up_redirect: str = ""
     # Resolved links each process keeps in memory, L1 (0 turns it off).
     redirect_cache_size: int = Field(default=100_000, ge=0)
     # How long L1 keeps a link: the bound on serving a changed link when no
@@ -225,6 +235,16 @@ class Settings(BaseSettings):
         signin_account, link_password), or None when off."""
         spec: str = getattr(self, f"ratelimit_{name}")
         return parse_policy(name.replace("_", "-"), spec)
+
+    @field_validator("root_redirect", "not_found_redirect", "expired_redirect", "used_up_redirect")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or not value.isascii():
+            raise ValueError("must be an absolute http(s) URL in ASCII, e.g. https://example.com/")
+        return value
 
     @field_validator("base_url")
     @classmethod

@@ -137,7 +137,7 @@ def as_rest(link: pb.Link) -> dict[str, Any]:
         "alias": link.alias,
         "created_at": link.create_time.ToDatetime(tzinfo=UTC),
         "updated_at": link.update_time.ToDatetime(tzinfo=UTC),
-        "starts_at": link.start_time.ToDatetime(tzinfo=UTC)
+        "valid_from": link.start_time.ToDatetime(tzinfo=UTC)
         if link.HasField("start_time")
         else None,
         "expires_at": link.expire_time.ToDatetime(tzinfo=UTC)
@@ -150,8 +150,17 @@ def as_rest(link: pb.Link) -> dict[str, Any]:
         "version": link.version,
         "created_by": actor(link.created_by) if link.HasField("created_by") else None,
         "updated_by": actor(link.updated_by) if link.HasField("updated_by") else None,
+        "domain": link.domain,
+        "fallbacks": {
+            name: getattr(link.fallbacks, name) if link.fallbacks.HasField(name) else None
+            for name in ("not_yet", "expired", "used_up")
+        },
         "variants": [{"url": v.url, "weight": v.weight} for v in link.variants] or None,
         "variant_choice": link.variant_choice or None,
+        "password_protected": link.password_protected,
+        "og_title": link.og_title if link.HasField("og_title") else None,
+        "og_description": link.og_description if link.HasField("og_description") else None,
+        "og_image": link.og_image if link.HasField("og_image") else None,
     }
 
 
@@ -160,7 +169,7 @@ def actor(message: pb.LinkActor) -> dict[str, int | None]:
 
 
 def with_datetimes(body: dict[str, Any]) -> dict[str, Any]:
-    times = ("created_at", "updated_at", "starts_at", "expires_at")
+    times = ("created_at", "updated_at", "valid_from", "expires_at")
     return {
         key: datetime.fromisoformat(value) if key in times and value is not None else value
         for key, value in body.items()

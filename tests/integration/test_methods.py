@@ -22,6 +22,8 @@ ALLOWED = {
     "/api/v1/links/{code}": ("/api/v1/links/abcdefg", {"GET", "HEAD", "PATCH", "DELETE"}),
     "/api/v1/links/{code}/stats": ("/api/v1/links/abcdefg/stats", {"GET", "HEAD"}),
     "/api/v1/stats": ("/api/v1/stats", {"GET", "HEAD"}),
+    "/api/v1/domains": ("/api/v1/domains", {"GET", "HEAD", "POST"}),
+    "/api/v1/domains/{host}": ("/api/v1/domains/go.example", {"PATCH", "DELETE"}),
     "/api/v1/keys": ("/api/v1/keys", {"GET", "HEAD", "POST"}),
     "/api/v1/keys/{key_id}": ("/api/v1/keys/1", {"GET", "HEAD", "DELETE"}),
     "/api/v1/audit": ("/api/v1/audit", {"GET", "HEAD"}),

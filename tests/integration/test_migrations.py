@@ -16,7 +16,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.auth import queries as key_queries
-from kurz.auth.models import parse_scopes, scopes_for
+from kurz.auth.models import ApiKeyCreate, parse_scopes, scopes_for
+from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, Database, SchemaNotReady, ensure_schema, upgrade
 from kurz.db.migrate import SchemaState, downgrade, schema_state
 from kurz.db.tables import metadata
@@ -815,3 +816,43 @@ async def test_0011_turns_key_powers_into_scopes_and_keeps_who_made_each_link(
         assert await _rows(db, _LINKS_AT_0011) == made
     finally:
         await db.dispose()
+
+
+_LINKS_AT_0012 = "SELECT id, code, url, user_id, deleted_at IS NOT NULL FROM links ORDER BY id"
+
+
+async def test_0012_keeps_every_link_and_its_code_on_the_default_domain(
+    database_url: str, clock: FakeClock
+) -> None:
+    settings = app_settings(database_url)
+    async with running(settings, clock) as app:
+        async with app.state.kurz.db.write(READ_COMMITTED) as conn:
+            key_in = ApiKeyCreate(name="ann", scopes=scopes_for(admin=False))
+            made = await key_queries.create(conn=conn, key_in=key_in, now=utcnow(clock))
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {made.secret}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url=BASE_URL, headers=headers
+        ) as api:
+            for body in ({"alias": "keep"}, {}, {"alias": "gone"}):
+                created = await api.post("/api/v1/links", json={"url": "https://e.com/", **body})
+                assert created.status_code == 201, created.text
+            assert (await api.delete("/api/v1/links/gone")).status_code == 204
+    db = Database.from_url(database_url)
+    try:
+        before = await _rows(db, _LINKS_AT_0012)
+        assert len(before) == 3
+        await downgrade(db, "0011")
+        assert await _rows(db, _LINKS_AT_0012) == before
+        await upgrade(db)
+        async with db.read() as conn:
+            assert await conn.run_sync(_diff) == []
+        assert await _rows(db, _LINKS_AT_0012) == before
+        assert await _rows(db, "SELECT DISTINCT domain_id FROM links") == [(0,)]
+    finally:
+        await db.dispose()
+    async with running(settings, clock) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as anon:
+            assert (await anon.get("/keep")).headers["location"] == "https://e.com/"
+            assert (await anon.get("/gone")).status_code == 404

@@ -54,6 +54,10 @@ OPERATIONS = {
     ("patch", LINKS + "/{code}"): "updateLink",
     ("delete", LINKS + "/{code}"): "deleteLink",
     ("get", LINKS + "/{code}/stats"): "getLinkStats",
+    ("get", "/api/v1/domains"): "listDomains",
+    ("post", "/api/v1/domains"): "createDomain",
+    ("patch", "/api/v1/domains/{host}"): "updateDomain",
+    ("delete", "/api/v1/domains/{host}"): "deleteDomain",
     ("get", "/api/v1/stats"): "getStatsSummary",
     ("get", "/api/v1/audit"): "listAuditEvents",
     ("get", KEYS): "listKeys",
@@ -98,8 +102,9 @@ BODY = {400, 413}
 # A link-preview bot's page (200) for a capped, password or preview link; a password
 # link's form (401).
 FOLLOW = {200, 301, 302, 307, 308, 401, 404, 410, 429, 500, 503}
-# A password link's form, posted: 303 to the target, or 401 for a wrong password.
-UNLOCK = {303, 401, 404, 410, 429, 500, 503} | BODY
+# A password link's form, posted: 303 to the target, or 401 for a wrong password; a
+# refusal's fallback or domain redirect, 302.
+UNLOCK = {302, 303, 401, 404, 410, 429, 500, 503} | BODY
 # The one-time links' routes take no key: a bad, used or expired link is a 410, and
 # counts against the client's `auth-fail` policy (429); the link's lookup reads the
 # database (503).
@@ -153,6 +158,11 @@ SENDS: dict[str, set[int]] = {
     "deleteUser": {204, 404, 409, 422} | SCOPED,
     "createResetLink": {201, 404, 422} | SCOPED,
     # 409: the address got an account meanwhile.
+    # 409: the host is a domain already (or the default one); a domain with live links.
+    "listDomains": {200} | SCOPED,
+    "createDomain": {201, 409, 422} | BODY | SCOPED,
+    "updateDomain": {200, 404, 422} | BODY | SCOPED,
+    "deleteDomain": {204, 404, 409} | SCOPED,
     "acceptInvitation": {201, 409, 422} | TOKEN,
     "resetPassword": {204, 422} | TOKEN,
     "completeSetup": {201, 409, 422} | TOKEN,
@@ -211,6 +221,7 @@ HEADERS |= {
     for status in (301, 302, 307, 308)
 }
 HEADERS[("unlockLink", 303)] = {"Location", "Cache-Control"}
+HEADERS[("unlockLink", 302)] = {"Location"}
 # The preview page and the password form are never cached.
 HEADERS |= {(op_id, 200): {"Cache-Control"} for op_id in ("followLink", "followLinkHead")}
 HEADERS |= {
@@ -670,6 +681,11 @@ async def provoke_unlock(
     doc.check(await anon.post(f"/{locked}", data=right), "unlockLink", 303)
     doc.check(await anon.post(f"/{locked}", data=right), "unlockLink", 410)
     doc.check(await anon.post(f"/{locked}", data=right, headers=html), "unlockLink", 410)
+    falls_back = await link(
+        password="open sesame", max_visits=1, fallbacks={"used_up": "https://e.com/used"}
+    )
+    doc.check(await anon.post(f"/{falls_back}", data=right), "unlockLink", 303)
+    doc.check(await anon.post(f"/{falls_back}", data=right), "unlockLink", 302)
     await drop_connections(database_url)
     doc.check(await anon.post(f"/{locked}", data=right), "unlockLink", 503)
     form = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -927,6 +943,51 @@ async def provoke_users(doc: Document, app: KurzApp, database_url: str) -> None:
             check(await admin.request(method, path, json=body), op_id, 503)
 
 
+async def provoke_domains(doc: Document, app: KurzApp, database_url: str) -> None:
+    _, secret = await new_key(app, "ops", admin=True)
+    _, plain = await new_key(app, "nia")
+    check = doc.check
+    domains = "/api/v1/domains"
+    one = f"{domains}/go.example"
+    as_json = {"Content-Type": "application/json"}
+    big = b" " * 70_000
+    async with client(app, secret) as admin, client(app, plain) as nia, client(app) as anon:
+        for op_id, method, path in [
+            ("listDomains", "GET", domains),
+            ("createDomain", "POST", domains),
+            ("updateDomain", "PATCH", one),
+            ("deleteDomain", "DELETE", one),
+        ]:
+            body = {"host": "x.example"} if method == "POST" else None
+            check(await nia.request(method, path, json=body), op_id, 403)
+            check(await anon.request(method, path, json=body), op_id, 401)
+        check(await admin.post(domains, json={"host": "go.example"}), "createDomain", 201)
+        check(await admin.post(domains, json={"host": "GO.example"}), "createDomain", 409)
+        check(await admin.post(domains, json={"host": "a b"}), "createDomain", 422)
+        check(await admin.post(domains, content=b"{", headers=as_json), "createDomain", 400)
+        check(await admin.post(domains, content=big, headers=as_json), "createDomain", 413)
+        check(await admin.get(domains), "listDomains", 200)
+        check(await admin.patch(one, json={"https": False}), "updateDomain", 200)
+        check(await admin.patch(one, json={"https": "no"}), "updateDomain", 422)
+        check(await admin.patch(f"{domains}/x.example", json={}), "updateDomain", 404)
+        check(await admin.patch(one, content=b"{", headers=as_json), "updateDomain", 400)
+        check(await admin.patch(one, content=big, headers=as_json), "updateDomain", 413)
+        made = await admin.post(LINKS, json={"url": "https://e.com/", "domain": "go.example"})
+        check(await admin.delete(one), "deleteDomain", 409)
+        await admin.delete(f"{LINKS}/{made.json()['code']}", params={"domain": "go.example"})
+        check(await admin.delete(one), "deleteDomain", 204)
+        check(await admin.delete(one), "deleteDomain", 404)
+        for op_id, method, path, body in [
+            ("listDomains", "GET", domains, None),
+            ("createDomain", "POST", domains, {"host": "y.example"}),
+            ("updateDomain", "PATCH", one, {}),
+            ("deleteDomain", "DELETE", one, None),
+        ]:
+            await admin.get(domains)  # a pooled connection to lose
+            await drop_connections(database_url)
+            check(await admin.request(method, path, json=body), op_id, 503)
+
+
 async def provoke_limits(doc: Document, app: KurzApp) -> None:
     """Every limited operation, once its policy is used up (the clock stands still)."""
     _, secret = await new_key(app, "dave", admin=True)
@@ -956,6 +1017,10 @@ async def provoke_limits(doc: Document, app: KurzApp) -> None:
             ("updateUser", "PATCH", f"{USERS}/1"),
             ("deleteUser", "DELETE", f"{USERS}/1"),
             ("createResetLink", "POST", f"{USERS}/1/reset-link"),
+            ("listDomains", "GET", "/api/v1/domains"),
+            ("createDomain", "POST", "/api/v1/domains"),
+            ("updateDomain", "PATCH", "/api/v1/domains/x.example"),
+            ("deleteDomain", "DELETE", "/api/v1/domains/x.example"),
         ]:
             payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
             response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
@@ -1003,6 +1068,7 @@ async def test_every_status_kurz_sends_is_documented_as_sent(
         await provoke_redirects(doc, app, postgres_url, clock)
         await provoke_sessions(doc, app, postgres_url)
         await provoke_users(doc, app, postgres_url)
+        await provoke_domains(doc, app, postgres_url)
     one_each = dict.fromkeys(NO_LIMITS, "1/60s")
     async with running(Settings.model_validate({**base, **one_each}), clock) as app:
         await provoke_limits(doc, app)

@@ -53,7 +53,7 @@ PAGES: dict[Purpose, str] = {"setup": "/_/setup/", "invite": "/_/invite/", "rese
 class LinkCache(Protocol):
     """The caches that may hold a link, told when one is deleted (kurz.links.cache.Targets)."""
 
-    async def changed(self, code: str) -> None: ...
+    async def changed_link(self, domain_id: int, code: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,8 +292,8 @@ class Users:
             }
             await self._audit(conn, "user-deleted", actor, user_id=user_id, detail=detail)
         if self.cache is not None:
-            for code in removed.deleted_codes:
-                await self.cache.changed(code)
+            for domain_id, code in removed.deleted_codes:
+                await self.cache.changed_link(domain_id, code)
 
     # What a one-time link lets its holder do.
 

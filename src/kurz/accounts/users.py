@@ -148,8 +148,8 @@ async def end_sessions(conn: AsyncConnection, user_id: int) -> None:
 class Removed:
     """What went with a deleted user."""
 
-    # The codes of the links deleted with them (for the caches to forget).
-    deleted_codes: list[str]
+    # The links deleted with them, as (domain id, code), for the caches to forget.
+    deleted_codes: list[tuple[int, str]]
     # Their link rows given to the heir, tombstones included.
     links_moved: int
     keys_deleted: int
@@ -167,7 +167,7 @@ async def remove(
 ) -> Removed:
     """Delete a user with their keys, sessions and one-time links; their links are
     deleted first if `delete_links`, and every link row then goes to `heir_id`."""
-    codes: list[str] = []
+    codes: list[tuple[int, str]] = []
     if delete_links:
         found = await conn.execute(
             update(links)
@@ -179,9 +179,9 @@ async def remove(
                 updated_by_key_id=by_key,
                 version=links.c.version + 1,
             )
-            .returning(links.c.code)
+            .returning(links.c.domain_id, links.c.code)
         )
-        codes = list(found.scalars())
+        codes = [(row.domain_id, row.code) for row in found]
     # Tombstones go to the heir too: a deleted link's row is what keeps its code from
     # being handed out again, so it must outlive its user, and links.user_id must name
     # someone (no listing shows a tombstone, so the heir never sees them).

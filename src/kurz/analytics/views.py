@@ -94,9 +94,13 @@ async def get_link_stats(
     end: To = None,
     interval: Interval = "day",
     top: Annotated[int, Query(ge=1, le=100, description="Values per dimension.")] = 10,
+    domain: Annotated[
+        str | None,
+        Query(max_length=300, description="The link's domain (a host); absent: the default."),
+    ] = None,
 ) -> LinkStats:
     span = stats.window(start=start, end=end, interval=interval)
-    return await stats.link(principal=principal, code=code, span=span, top=top)
+    return await stats.link(principal=principal, code=code, span=span, top=top, domain=domain)
 
 
 @router.get(

@@ -91,6 +91,9 @@ class TieredCache(Generic[V]):
     # given, refreshes go through it in batches instead.
     load_many: Callable[[Sequence[str]], Awaitable[Mapping[str, V]]] | None = None
     refresh_batch: int = 256
+    # Told of every key another process publishes, after it is dropped here: for what
+    # else a process keeps in memory and may be told to read afresh.
+    on_heard: Callable[[str], None] | None = None
     _flights: dict[str, _Flight[V]] = field(default_factory=dict, init=False)
     _refreshes: int = field(default=0, init=False)
     # Keys due for a batched refresh, then those in the batch under way.
@@ -247,7 +250,18 @@ class TieredCache(Generic[V]):
 
     async def start(self) -> None:
         if self.bus is not None:
-            await self.bus.start(on_key=self.drop, on_gap=self.clear_l1)
+            on_key = self.drop if self.on_heard is None else self._heard
+            await self.bus.start(on_key=on_key, on_gap=self.clear_l1)
+
+    def _heard(self, key: str) -> None:
+        self.drop(key)
+        assert self.on_heard is not None
+        self.on_heard(key)
+
+    async def announce(self, key: str) -> None:
+        """Tell every other process of `key` (their `on_heard`), caching nothing."""
+        if self.bus is not None:
+            await self.bus.publish(key)
 
     def clear_l1(self) -> None:
         self.l1.clear()

@@ -36,11 +36,13 @@ MASKABLE = {
     "og_title": "og_title",
     "og_description": "og_description",
     "og_image": "og_image",
+    "fallbacks": "fallbacks",
 }
 # Repeated fields: without a mask, they apply when they hold anything.
 _REPEATED = ("tags", "rules", "variants")
 # Optional strings that CreateLinkRequest and Link carry under REST's names.
 _OPTIONAL_TEXT = ("og_title", "og_description", "og_image")
+_FALLBACKS = ("not_yet", "expired", "used_up")
 INTERVALS: dict[int, Interval] = {
     pb.INTERVAL_UNSPECIFIED: "day",
     pb.HOUR: "hour",
@@ -95,13 +97,15 @@ def link(read: LinkRead) -> pb.Link:
         version=read.version,
         rules=[_rule(rule) for rule in read.rules],
         password_protected=read.password_protected,
+        domain=read.domain or "",
+        fallbacks=pb.LinkFallbacks(**read.fallbacks.model_dump(exclude_none=True)),
     )
     for name in _OPTIONAL_TEXT:
         value = getattr(read, name)
         if value is not None:
             setattr(message, name, value)
-    if read.starts_at is not None:
-        message.start_time.CopyFrom(timestamp(read.starts_at))
+    if read.valid_from is not None:
+        message.start_time.CopyFrom(timestamp(read.valid_from))
     if read.expires_at is not None:
         message.expire_time.CopyFrom(timestamp(read.expires_at))
     if read.max_visits is not None:
@@ -204,7 +208,15 @@ def create_body(request: pb.CreateLinkRequest) -> dict[str, Any]:
     for name in ("password", *_OPTIONAL_TEXT):
         if request.HasField(name):
             body[name] = getattr(request, name)
+    if request.domain:
+        body["domain"] = request.domain
+    if request.HasField("fallbacks"):
+        body["fallbacks"] = fallbacks(request.fallbacks)
     return body
+
+
+def fallbacks(message: pb.LinkFallbacks) -> dict[str, str]:
+    return {name: getattr(message, name) for name in _FALLBACKS if message.HasField(name)}
 
 
 def update_body(request: pb.UpdateLinkRequest) -> dict[str, Any]:
@@ -238,6 +250,8 @@ def _value(request: pb.UpdateLinkRequest, path: str) -> Any:
         return None
     if path in ("start_time", "expire_time"):
         return _iso(getattr(request, path), path)
+    if path == "fallbacks":
+        return fallbacks(request.fallbacks)
     return getattr(request, path)
 
 

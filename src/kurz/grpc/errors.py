@@ -46,10 +46,12 @@ _BY_TYPE = {
     # Not a conflict with something that exists: the state forbids the change.
     "last-admin": grpc.StatusCode.FAILED_PRECONDITION,
     "cannot-delete-self": grpc.StatusCode.FAILED_PRECONDITION,
+    "domain-in-use": grpc.StatusCode.FAILED_PRECONDITION,
 }
 # REST's names for fields that the proto names differently (from and to: the stats range).
 PROTO_FIELDS = {
     "starts_at": "start_time",
+    "valid_from": "start_time",
     "expires_at": "expire_time",
     "cursor": "page_token",
     "limit": "page_size",

@@ -209,7 +209,9 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
     async def GetLink(self, request: pb.GetLinkRequest, context: Context) -> pb.Link:
         async def work(call: Call) -> pb.Link:
             principal = await self._caller(call, "links:read")
-            found = await self.links.get(principal=principal, code=request.code)
+            found = await self.links.get(
+                principal=principal, code=request.code, domain=request.domain or None
+            )
             return convert.link(found)
 
         return await self._answer(context, work)
@@ -229,6 +231,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 limit=size,
                 cursor=request.page_token or None,
                 tag=request.tag or None,
+                domain=request.domain or None,
             )
             return pb.ListLinksResponse(
                 links=[convert.link(item) for item in page.items],
@@ -257,6 +260,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 link_in=link_in,
                 versions=Versions(frozenset({request.expected_version})),
                 key=key,
+                domain=request.domain or None,
             )
             call.replayed = done.replayed
             return convert.link(done.value)
@@ -268,7 +272,12 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             principal = await self._caller(call, "links:write")
             expected = request.expected_version
             versions = Versions(frozenset({expected})) if expected > 0 else Versions.any()
-            await self.links.delete(principal=principal, code=request.code, versions=versions)
+            await self.links.delete(
+                principal=principal,
+                code=request.code,
+                versions=versions,
+                domain=request.domain or None,
+            )
             return empty_pb2.Empty()
 
         return await self._answer(context, work)
@@ -297,10 +306,18 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             # Not counted in L1 yet: no fast path read it for this call.
             password = request.password if request.HasField("password") else None
             outcome = await visits.decide(
-                request.code, visitor, peek=request.peek, counted=False, password=password
+                request.code,
+                visitor,
+                domain=visits.domains.visited(request.domain),
+                peek=request.peek,
+                counted=False,
+                password=password,
             )
             if outcome.limit is not None:
                 call.scope[SCOPE_KEY] = outcome.limit
+            if outcome.location is not None:
+                # A link's fallback or its domain's redirect, in the refusal's stead.
+                return pb.ResolveLinkResponse(location=outcome.location, redirect_status=302)
             if outcome.preview is not None:
                 return pb.ResolveLinkResponse(preview=convert.preview(outcome.preview))
             if outcome.target is None:
@@ -333,7 +350,13 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 end=convert.moment_of(request, "end_time"),
                 interval=interval,
             )
-            found = await stats.link(principal=principal, code=request.code, span=span, top=top)
+            found = await stats.link(
+                principal=principal,
+                code=request.code,
+                span=span,
+                top=top,
+                domain=request.domain or None,
+            )
             return convert.link_stats(found)
 
         return await self._answer(context, work)

@@ -20,15 +20,17 @@ from kurz.cache import (
 from kurz.config import Settings
 from kurz.db import Database
 from kurz.links import queries
+from kurz.links.codes import cache_key
 from kurz.links.target import Target, TargetCodec
 
 
 def loader(db: Database) -> Callable[[str], Awaitable[Target | None]]:
-    """The cache's last tier: the live link behind a code, from the database."""
+    """The cache's last tier: the live link behind a cache key (kurz.links.codes.cache_key),
+    from the database."""
 
-    async def load(code: str) -> Target | None:
+    async def load(key: str) -> Target | None:
         async with db.read() as conn:
-            return await queries.resolve(conn=conn, code=code)
+            return await queries.resolve(conn=conn, key=key)
 
     return load
 
@@ -36,9 +38,9 @@ def loader(db: Database) -> Callable[[str], Awaitable[Target | None]]:
 def many_loader(db: Database) -> Callable[[Sequence[str]], Awaitable[dict[str, Target]]]:
     """The cache's batched refresh: the live links behind many codes, in one statement."""
 
-    async def load_many(codes: Sequence[str]) -> dict[str, Target]:
+    async def load_many(keys: Sequence[str]) -> dict[str, Target]:
         async with db.read() as conn:
-            return await queries.resolve_many(conn=conn, codes=codes)
+            return await queries.resolve_many(conn=conn, keys=keys)
 
     return load_many
 
@@ -71,7 +73,8 @@ def target_cache(
 
 
 class Targets:
-    """Where codes lead, read through the tiers; told when a link changes."""
+    """Where codes lead, read through the tiers; told when a link changes. Each takes a
+    cache key (kurz.links.codes.cache_key): a code and its domain."""
 
     __slots__ = ("cache", "l1")
 
@@ -92,3 +95,7 @@ class Targets:
     async def changed(self, code: str, version: int = FOREVER) -> None:
         """`code` now has `version` (FOREVER: deleted); no tier may serve an older one."""
         await self.cache.invalidate(code, version)
+
+    async def changed_link(self, domain_id: int, code: str, version: int = FOREVER) -> None:
+        """The link `code` of a domain now has `version` (FOREVER: deleted)."""
+        await self.cache.invalidate(cache_key(domain_id, code), version)

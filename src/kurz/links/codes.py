@@ -35,3 +35,15 @@ def generate(length: int = CODE_LENGTH) -> str:
         code = "".join(secrets.choice(ALPHABET) for _ in range(length))
         if code.lower() not in RESERVED:
             return code
+
+
+def cache_key(domain_id: int, code: str) -> str:
+    """Where the cache tiers keep the link `code` of a domain: the bare code on the
+    default domain (0), "<domain id>/<code>" on another (a code has no '/')."""
+    return code if not domain_id else f"{domain_id}/{code}"
+
+
+def split_key(key: str) -> tuple[int, str]:
+    """The domain and code a cache key names."""
+    domain, slash, code = key.partition("/")
+    return (int(domain), code) if slash else (0, key)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +18,7 @@ from pydantic import (
 
 from kurz.dates import DateTime
 from kurz.links.conditions import Rules, TargetingRule
+from kurz.links.hosts import MAX_HOST_LENGTH, normalize_host
 from kurz.links.urls import (
     MAX_TAG_LENGTH,
     MAX_URL_LENGTH,
@@ -61,6 +63,21 @@ OgTitle = Annotated[StrictStr, Field(min_length=1, max_length=300)]
 OgDescription = Annotated[StrictStr, Field(min_length=1, max_length=1000)]
 
 
+def _host(host: str) -> str:
+    normal = normalize_host(host)
+    if normal is None:
+        raise ValueError("is not a host name")
+    return normal
+
+
+# A domain's host in any spelling (case, trailing dot, port, IDN): kept in its one form.
+Host = Annotated[
+    str,
+    Field(max_length=MAX_HOST_LENGTH + 8, examples=["s.example"]),
+    AfterValidator(_host),
+]
+
+
 def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
@@ -70,6 +87,26 @@ Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
 
 class LinkBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Fallbacks(LinkBase):
+    """Where a visit goes that the link refuses, instead of kurz's page (410)."""
+
+    not_yet: TargetUrl | None = Field(default=None, description="Before `valid_from`.")
+    expired: TargetUrl | None = Field(
+        default=None, description="From `expires_at` (else the domain's expired redirect)."
+    )
+    used_up: TargetUrl | None = Field(
+        default=None, description="Past `max_visits` (else the domain's used-up redirect)."
+    )
+
+
+# The column is starts_at, the API's name valid_from; starts_at is still accepted.
+_VALID_FROM = Field(
+    default=None,
+    validation_alias=AliasChoices("valid_from", "starts_at"),
+    description="When the link starts to redirect (`starts_at`: a deprecated synonym).",
+)
 
 
 class LinkVariant(LinkBase):
@@ -96,10 +133,14 @@ LinkVariants = Annotated[
 
 class LinkCreate(LinkBase):
     url: TargetUrl
+    domain: Host | None = Field(
+        default=None, description="The domain the link answers on; absent: the default."
+    )
     alias: Alias | None = None
-    starts_at: DateTime | None = None
+    starts_at: DateTime | None = _VALID_FROM
     expires_at: DateTime | None = None
     max_visits: MaxVisits | None = None
+    fallbacks: Fallbacks | None = None
     redirect_status: RedirectStatus = 302
     forward_query: StrictBool = False
     tags: Tags = []
@@ -130,9 +171,10 @@ class LinkUpdate(LinkBase):
     """A partial update: absent fields stay as they are; null clears a clearable one."""
 
     url: TargetUrl | None = None
-    starts_at: DateTime | None = None
+    starts_at: DateTime | None = _VALID_FROM
     expires_at: DateTime | None = None
     max_visits: MaxVisits | None = None
+    fallbacks: Fallbacks | None = None
     redirect_status: RedirectStatus | None = None
     forward_query: StrictBool | None = None
     tags: Tags | None = None
@@ -161,15 +203,21 @@ class LinkActor(BaseModel):
 
 class LinkRead(BaseModel):
     code: str
+    # Records kept before the field existed (idempotency replays) have none.
+    domain: str | None = Field(default=None, description="The host the link answers on.")
     short_url: str
     url: str
     alias: bool
     created_at: datetime
     updated_at: datetime
-    # Records kept before the field existed (idempotency replays) have none.
-    starts_at: datetime | None = None
+    # Records kept before the field existed (idempotency replays) have none, or call it
+    # starts_at.
+    valid_from: datetime | None = Field(
+        default=None, validation_alias=AliasChoices("valid_from", "starts_at")
+    )
     expires_at: datetime | None
     max_visits: int | None
+    fallbacks: Fallbacks = Field(default_factory=Fallbacks)
     redirect_status: int
     forward_query: bool
     tags: list[str]

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Row
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.auth.models import Principal
 from kurz.db.keyset import decode_cursor, encode_cursor
-from kurz.db.tables import link_tags, links
+from kurz.db.tables import domains, link_tags, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links import codes, variants
 from kurz.links.conditions import TargetingRule, loaded, stored
+from kurz.links.domains import Redirects, default_domain, is_ours, origin
 from kurz.links.models import (
+    Fallbacks,
     LinkActor,
     LinkCreate,
     LinkPagination,
@@ -38,13 +42,15 @@ from kurz.links.urls import Origins
 _CODE_ATTEMPTS = 8
 _CLEARABLE = frozenset(
     {
-        "starts_at", "expires_at", "max_visits", "rules", "variants", "variant_choice",
+        "starts_at", "expires_at", "max_visits", "fallbacks", "rules", "variants",
+        "variant_choice",
         "password", "og_title", "og_description", "og_image",
     }
 )  # fmt: skip
 # links.version is a 32-bit integer.
 MAX_VERSION = 2**31 - 1
 AnyRow = Row[*tuple[Any, ...]]
+_NO_REDIRECTS = Redirects()
 
 _COLUMNS = (
     links.c.id,
@@ -56,6 +62,7 @@ _COLUMNS = (
     links.c.starts_at,
     links.c.expires_at,
     links.c.max_visits,
+    links.c.fallbacks,
     links.c.redirect_status,
     links.c.forward_query,
     links.c.rules,
@@ -65,11 +72,20 @@ _COLUMNS = (
     links.c.created_by_key_id,
     links.c.updated_by_user_id,
     links.c.updated_by_key_id,
+    links.c.domain_id,
+    domains.c.host.label("domain_host"),
+    domains.c.https.label("domain_https"),
     links.c.password_hash.is_not(None).label("password_protected"),
     links.c.og_title,
     links.c.og_description,
     links.c.og_image,
 )
+# Links with their domain's name (none: the default domain).
+_WITH_DOMAIN = links.outerjoin(domains, domains.c.id == links.c.domain_id)
+
+
+def _select() -> sa.Select[Any]:
+    return sa.select(*_COLUMNS).select_from(_WITH_DOMAIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +123,18 @@ def _missing(code: str) -> Problem:
     return not_found(f"No link with code '{code}'.")
 
 
+def _named(code: str, domain_id: int) -> list[ColumnElement[bool]]:
+    """WHERE conditions for the link `code` on a domain."""
+    return [links.c.domain_id == domain_id, links.c.code == code]
+
+
+@lru_cache(maxsize=8)
+def _default_origin(base_url: str) -> tuple[str, str]:
+    """The default domain's host and where its short URLs start."""
+    domain = default_domain(base_url, _NO_REDIRECTS)
+    return domain.host, domain.origin
+
+
 def _check_target(url: str, *, own: Origins) -> None:
     if own.contains(url):
         raise invalid("url", "points at this kurz itself, which would redirect in a loop")
@@ -117,6 +145,29 @@ def _check_rules(rules: list[TargetingRule], *, own: Origins) -> None:
         if own.contains(rule.url):
             raise invalid(
                 f"rules.{index}.url", "points at this kurz itself, which would redirect in a loop"
+            )
+
+
+async def _check_domains(
+    conn: AsyncConnection,
+    url: str,
+    given: Sequence[LinkVariant] | None = None,
+    rules: Sequence[TargetingRule] | None = None,
+) -> None:
+    """Refuse a url, a variant's or a rule's, on one of kurz's domains (a loop)."""
+    if url and await is_ours(conn, url):
+        raise invalid("url", "points at a domain of this kurz's, which would redirect in a loop")
+    for i, variant in enumerate(given or ()):
+        if await is_ours(conn, variant.url):
+            raise invalid(
+                f"variants.{i}.url",
+                "points at a domain of this kurz's, which would redirect in a loop",
+            )
+    for i, rule in enumerate(rules or ()):
+        if await is_ours(conn, rule.url):
+            raise invalid(
+                f"rules.{i}.url",
+                "points at a domain of this kurz's, which would redirect in a loop",
             )
 
 
@@ -167,8 +218,8 @@ def _check_window(starts_at: datetime | None, expires_at: datetime | None, *, mo
     if starts_at is None or expires_at is None or starts_at < expires_at:
         return
     if moved == "starts_at":
-        raise invalid("starts_at", "must be before expires_at")
-    raise invalid("expires_at", "must be after starts_at")
+        raise invalid("valid_from", "must be before expires_at")
+    raise invalid("expires_at", "must be after valid_from")
 
 
 async def _tags(conn: AsyncConnection, link_ids: Sequence[int]) -> dict[int, list[str]]:
@@ -191,22 +242,34 @@ async def _set_tags(conn: AsyncConnection, link_id: int, tags: Iterable[str]) ->
         await conn.execute(sa.insert(link_tags), rows)
 
 
+def _fallbacks(fallbacks: Fallbacks | None) -> str | None:
+    """The column's JSON: the fallbacks set, or NULL for none."""
+    kept = {} if fallbacks is None else fallbacks.model_dump(exclude_none=True)
+    return orjson.dumps(kept).decode() if kept else None
+
+
 def _actor(user_id: int | None, key_id: int | None) -> LinkActor | None:
     return None if user_id is None else LinkActor(user=user_id, key=key_id)
 
 
 def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
+    if row.domain_host is None:
+        host, start = _default_origin(base_url)
+    else:
+        host, start = row.domain_host, origin(row.domain_host, row.domain_https)
     found = variants.parse(row.variants)
     return LinkRead(
         code=row.code,
-        short_url=f"{base_url}/{row.code}",
+        domain=host,
+        short_url=f"{start}/{row.code}",
         url=row.url,
         alias=row.is_alias,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        starts_at=row.starts_at,
+        valid_from=row.starts_at,
         expires_at=row.expires_at,
         max_visits=row.max_visits,
+        fallbacks=Fallbacks() if row.fallbacks is None else orjson.loads(row.fallbacks),
         redirect_status=row.redirect_status,
         forward_query=row.forward_query,
         tags=tags,
@@ -241,6 +304,7 @@ async def create(
     *,
     conn: AsyncConnection,
     link_in: LinkCreate,
+    domain_id: int,
     owner: Principal,
     now: datetime,
     base_url: str,
@@ -250,11 +314,13 @@ async def create(
     """A new link; `password_hash`: its password's, hashed by the caller (kurz.links.service)."""
     _check_target(link_in.url, own=own)
     _check_rules(link_in.rules, own=own)
+    await _check_domains(conn, link_in.url, link_in.variants, link_in.rules)
     _check_expiry(link_in.expires_at, now=now)
     _check_window(link_in.starts_at, link_in.expires_at, moved="starts_at")
     if link_in.variants is None and link_in.variant_choice is not None:
         raise invalid("variant_choice", "needs `variants` to choose among")
     values: dict[str, Any] = {
+        "domain_id": domain_id,
         "url": link_in.url,
         "is_alias": link_in.alias is not None,
         "user_id": owner.user_id,
@@ -265,6 +331,7 @@ async def create(
         "starts_at": link_in.starts_at,
         "expires_at": link_in.expires_at,
         "max_visits": link_in.max_visits,
+        "fallbacks": _fallbacks(link_in.fallbacks),
         "redirect_status": link_in.redirect_status,
         "forward_query": link_in.forward_query,
         "rules": stored(link_in.rules),
@@ -297,13 +364,15 @@ async def create(
         else:
             raise RuntimeError(f"no free code after {_CODE_ATTEMPTS} attempts")
     await _set_tags(conn, link_id, link_in.tags)
-    row = (await conn.execute(sa.select(*_COLUMNS).where(links.c.id == link_id))).one()
+    row = (await conn.execute(_select().where(links.c.id == link_id))).one()
     return _read(row, list(link_in.tags), base_url=base_url)
 
 
-async def get(*, conn: AsyncConnection, code: str, principal: Principal, base_url: str) -> LinkRead:
+async def get(
+    *, conn: AsyncConnection, code: str, domain_id: int, principal: Principal, base_url: str
+) -> LinkRead:
     row = (
-        await conn.execute(sa.select(*_COLUMNS).where(links.c.code == code, *visible(principal)))
+        await conn.execute(_select().where(*_named(code, domain_id), *visible(principal)))
     ).first()
     if row is None:
         raise _missing(code)
@@ -311,9 +380,11 @@ async def get(*, conn: AsyncConnection, code: str, principal: Principal, base_ur
     return _read(row, tags[row.id], base_url=base_url)
 
 
-async def get_id(*, conn: AsyncConnection, code: str, principal: Principal) -> int:
+async def get_id(
+    *, conn: AsyncConnection, code: str, principal: Principal, domain_id: int = 0
+) -> int:
     """A visible link's id, for reads keyed on it (its stats); 404 as get() otherwise."""
-    query = sa.select(links.c.id).where(links.c.code == code, *visible(principal))
+    query = sa.select(links.c.id).where(*_named(code, domain_id), *visible(principal))
     link_id = (await conn.execute(query)).scalar_one_or_none()
     if link_id is None:
         raise _missing(code)
@@ -328,9 +399,13 @@ async def list_(
     cursor: str | None,
     tag: str | None,
     base_url: str,
+    domain_id: int | None = None,
 ) -> LinkPagination:
-    """One page of links, newest first, by keyset: new links never shift later pages."""
-    query = sa.select(*_COLUMNS).where(*visible(principal))
+    """One page of links, newest first, by keyset: new links never shift later pages.
+    `domain_id`: only that domain's."""
+    query = _select().where(*visible(principal))
+    if domain_id is not None:
+        query = query.where(links.c.domain_id == domain_id)
     if cursor is not None:
         query = query.where(links.c.id < decode_cursor(cursor))
     if tag is not None:
@@ -355,12 +430,12 @@ def _version_matches(versions: Versions) -> list[ColumnElement[bool]]:
 
 
 async def _explain_miss(
-    conn: AsyncConnection, code: str, principal: Principal, versions: Versions
+    conn: AsyncConnection, code: str, domain_id: int, principal: Principal, versions: Versions
 ) -> Problem:
     """Why a conditional write touched no row: the link is gone, or someone else won."""
     current = (
         await conn.execute(
-            sa.select(links.c.version).where(links.c.code == code, *visible(principal))
+            sa.select(links.c.version).where(*_named(code, domain_id), *visible(principal))
         )
     ).scalar_one_or_none()
     if current is None:
@@ -385,6 +460,7 @@ async def update(
     *,
     conn: AsyncConnection,
     code: str,
+    domain_id: int,
     principal: Principal,
     link_in: LinkUpdate,
     versions: Versions,
@@ -400,12 +476,17 @@ async def update(
         if value is None and field not in _CLEARABLE:
             raise invalid(field, "must not be null")
         changes[field] = value
+    if "fallbacks" in changes:
+        changes["fallbacks"] = _fallbacks(link_in.fallbacks)
     new_tags = changes.pop("tags", None)
     if "password" in changes:
         del changes["password"]
         changes["password_hash"] = password_hash
     if "url" in changes:
         _check_target(changes["url"], own=own)
+    await _check_domains(
+        conn, changes.get("url", ""), changes.get("variants"), changes.get("rules")
+    )
     if "rules" in changes:
         _check_rules(changes["rules"] or [], own=own)
         changes["rules"] = stored(changes["rules"])
@@ -414,7 +495,7 @@ async def update(
     if "variants" in changes or "variant_choice" in changes:
         row = (
             await conn.execute(
-                sa.select(links.c.variants).where(links.c.code == code, *visible(principal))
+                sa.select(links.c.variants).where(*_named(code, domain_id), *visible(principal))
             )
         ).first()
         if row is None:
@@ -428,13 +509,13 @@ async def update(
     # same ETag, the database lets exactly one UPDATE match.
     result = await conn.execute(
         sa.update(links)
-        .where(links.c.code == code, *visible(principal), *_version_matches(versions))
+        .where(*_named(code, domain_id), *visible(principal), *_version_matches(versions))
         .values(**changes, **changed_by(principal), updated_at=now, version=links.c.version + 1)
         .returning(links.c.id, links.c.starts_at, links.c.expires_at)
     )
     written = result.first()
     if written is None:
-        raise await _explain_miss(conn, code, principal, versions)
+        raise await _explain_miss(conn, code, domain_id, principal, versions)
     link_id = written.id
     if "starts_at" in changes or "expires_at" in changes:
         # Against the stored end when the request moved only one; raising undoes the write.
@@ -442,13 +523,16 @@ async def update(
         _check_window(written.starts_at, written.expires_at, moved=moved)
     if new_tags is not None:
         await _set_tags(conn, link_id, new_tags)
-    return await get(conn=conn, code=code, principal=principal, base_url=base_url)
+    return await get(
+        conn=conn, code=code, domain_id=domain_id, principal=principal, base_url=base_url
+    )
 
 
 async def delete(
     *,
     conn: AsyncConnection,
     code: str,
+    domain_id: int,
     principal: Principal,
     versions: Versions,
     now: datetime,
@@ -456,34 +540,43 @@ async def delete(
     """Delete a link, leaving a tombstone that keeps its code from ever being reused."""
     result = await conn.execute(
         sa.update(links)
-        .where(links.c.code == code, *visible(principal), *_version_matches(versions))
+        .where(*_named(code, domain_id), *visible(principal), *_version_matches(versions))
         .values(
             deleted_at=now, **changed_by(principal), updated_at=now, version=links.c.version + 1
         )
         .returning(links.c.id)
     )
     if result.scalar_one_or_none() is None:
-        raise await _explain_miss(conn, code, principal, versions)
+        raise await _explain_miss(conn, code, domain_id, principal, versions)
 
 
-async def resolve(*, conn: AsyncConnection, code: str) -> Target | None:
-    """What the redirect path needs of a live link, or None."""
+async def resolve(*, conn: AsyncConnection, key: str) -> Target | None:
+    """What the redirect path needs of the live link a cache key names, or None."""
+    domain_id, code = codes.split_key(key)
     row = (
         await conn.execute(
-            sa.select(*COLUMNS).where(links.c.code == code, links.c.deleted_at.is_(None))
+            sa.select(*COLUMNS).where(*_named(code, domain_id), links.c.deleted_at.is_(None))
         )
     ).first()
     return None if row is None else Target.from_row(row)
 
 
-async def resolve_many(*, conn: AsyncConnection, codes: Sequence[str]) -> dict[str, Target]:
-    """resolve() for many codes in one statement: the live links among them, by code."""
-    found = await conn.execute(
-        sa.select(links.c.code, *COLUMNS).where(
-            links.c.code.in_(codes), links.c.deleted_at.is_(None)
+async def resolve_many(*, conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Target]:
+    """resolve() for many cache keys in one statement: the live links among them, by key."""
+    by_domain: dict[int, list[str]] = {}
+    for key in keys:
+        domain_id, code = codes.split_key(key)
+        by_domain.setdefault(domain_id, []).append(code)
+    named = sa.or_(
+        *(
+            sa.and_(links.c.domain_id == domain_id, links.c.code.in_(in_domain))
+            for domain_id, in_domain in by_domain.items()
         )
     )
-    return {row.code: Target.from_row(row) for row in found}
+    found = await conn.execute(
+        sa.select(links.c.code, *COLUMNS).where(named, links.c.deleted_at.is_(None))
+    )
+    return {codes.cache_key(row.domain_id, row.code): Target.from_row(row) for row in found}
 
 
 async def password_hash(*, conn: AsyncConnection, link_id: int) -> tuple[str | None] | None:

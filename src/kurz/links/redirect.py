@@ -45,6 +45,19 @@ async def send_redirect(
     await send({"type": "http.response.body", "body": b""})
 
 
+def _elsewhere_headers(location: str) -> list[tuple[bytes, bytes]]:
+    # A fallback or a domain's redirect is checked as any target is (an absolute URL).
+    return [(b"location", location.encode("ascii")), (b"content-length", b"0")]
+
+
+async def send_elsewhere(outcome: Outcome, scope: Scope, send: Send) -> None:
+    """A redirect (302) to an outcome's `location`, which no link is the target of."""
+    assert outcome.location is not None
+    headers = _elsewhere_headers(outcome.location)
+    await send({"type": "http.response.start", "status": 302, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -82,6 +95,9 @@ def render(outcome: Outcome, request: Request) -> Response:
     if outcome.target is not None:
         response = Response(status_code=outcome.target.status)
         response.raw_headers = outcome.target.headers_for(request.scope["query_string"], outcome.at)
+    elif outcome.location is not None:
+        response = Response(status_code=302)
+        response.raw_headers = _elsewhere_headers(outcome.location)
     elif outcome.preview is not None:
         response = pages.preview(request, outcome.preview)
     else:
@@ -102,7 +118,13 @@ async def follow(code: str, request: Request, visits: VisitsDep) -> Response:
     if outcome is None:
         # A path KurzApp did not take for a code ("/a.b"): the pipeline answers it.
         visitor = visits.visitor(request.scope)
-        outcome = await visits.decide(code, visitor, peek=request.method == "HEAD", counted=False)
+        outcome = await visits.decide(
+            code,
+            visitor,
+            domain=visits.domain(request.scope),
+            peek=request.method == "HEAD",
+            counted=False,
+        )
     return render(outcome, request)
 
 
@@ -125,7 +147,14 @@ async def unlock(code: str, request: Request, visits: VisitsDep) -> Response:
     """A password link's form, posted: with the right password, 303 to the target."""
     password = await _password(request)
     visitor = visits.visitor(request.scope)
-    outcome = await visits.decide(code, visitor, peek=False, counted=False, password=password)
+    outcome = await visits.decide(
+        code,
+        visitor,
+        domain=visits.domain(request.scope),
+        peek=False,
+        counted=False,
+        password=password,
+    )
     target = outcome.target
     if target is None:
         return render(outcome, request)
@@ -205,6 +234,11 @@ _UNLOCK_RESPONSES = responses(
     {
         400: problem("Malformed Content-Length"),
         303: answer("The password is right: on to the link's target", "Location", "Cache-Control"),
+        302: answer(
+            "The visit is refused (expired, used up, no such link) and the link has a "
+            "fallback for it, or its domain a redirect (docs/domains.md)",
+            "Location",
+        ),
         401: problem(
             "The password is wrong (a browser gets the form again)",
             "WWW-Authenticate",

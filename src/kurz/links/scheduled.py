@@ -20,6 +20,7 @@ from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import links
 from kurz.jobs import Registry
 from kurz.links.cache import Targets
+from kurz.links.codes import cache_key
 from kurz.types import Clock
 
 BATCH = 1_000
@@ -34,7 +35,7 @@ async def retire_expired(
 ) -> int:
     """Retire links expired more than `grace` seconds ago, a batch per transaction.
 
-    `retired` hears each batch's codes after it commits (to drop them from caches).
+    `retired` hears each batch's cache keys after it commits (to drop them from caches).
     Safe to run twice, or on two workers at once: a retired link is not picked again.
     """
     total = 0
@@ -52,9 +53,9 @@ async def retire_expired(
                 sa.update(links)
                 .where(links.c.id.in_(due.scalar_subquery()), links.c.deleted_at.is_(None))
                 .values(deleted_at=now, updated_at=now, version=links.c.version + 1)
-                .returning(links.c.code)
+                .returning(links.c.domain_id, links.c.code)
             )
-            codes = [row.code for row in rows]
+            codes = [cache_key(row.domain_id, row.code) for row in rows]
         total += len(codes)
         if codes and retired is not None:
             await retired(codes)

@@ -20,8 +20,8 @@ from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, REPEATABLE_READ, Database
 from kurz.errors import invalid, not_found
 from kurz.idempotency import Done, Idempotency, Keyed, fingerprint
-from kurz.links import queries
-from kurz.links.codes import is_code
+from kurz.links import domains, queries
+from kurz.links.codes import cache_key, is_code
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.queries import Versions
 from kurz.links.urls import Origins, validate_tag
@@ -29,6 +29,8 @@ from kurz.types import Clock
 
 if TYPE_CHECKING:
     pass
+
+_NO_DOMAIN = "names no domain of this kurz's (GET /api/v1/domains lists them)"
 
 # The operations a key is scoped to (besides its principal): one name per use case.
 CREATE = "create-link"
@@ -62,19 +64,29 @@ def _unsecret(link_in: LinkCreate | LinkUpdate, *, exclude_unset: bool = False) 
     return body
 
 
-def create_key(principal: Principal, link_in: LinkCreate, key: str) -> Keyed:
-    """`key` bound to the link asked for, defaults and all, however it was spelled."""
-    return Keyed(caller_of(principal), CREATE, key, fingerprint(_unsecret(link_in)))
+def create_key(principal: Principal, link_in: LinkCreate, key: str, *, default_host: str) -> Keyed:
+    """`key` bound to the link asked for, defaults and all, however it was spelled (the
+    default domain named or not)."""
+    asked = _unsecret(link_in)
+    if asked["domain"] == default_host:
+        asked["domain"] = None
+    return Keyed(caller_of(principal), CREATE, key, fingerprint(asked))
 
 
 def update_key(
-    principal: Principal, code: str, link_in: LinkUpdate, versions: Versions, key: str
+    principal: Principal,
+    code: str,
+    domain_id: int,
+    link_in: LinkUpdate,
+    versions: Versions,
+    key: str,
 ) -> Keyed:
     """`key` bound to the change (only the fields sent), its link and the versions it
     may apply to."""
     allowed = None if versions.allowed is None else sorted(versions.allowed)
     change = {
         "code": code,
+        "domain": domain_id,
         "link": _unsecret(link_in, exclude_unset=True),
         "versions": allowed,
         "weak_only": versions.weak_only,
@@ -100,6 +112,7 @@ class Links:
         self.idempotency = idempotency
         self.clock = clock
         self.base_url = base_url
+        self.default_host = domains.default_domain(base_url, domains.Redirects()).host
         # Where this kurz answers: targets there are refused (they would loop).
         self.own = own
         self.cache = cache
@@ -112,10 +125,17 @@ class Links:
         # Hashed before the transaction, which should not wait for Argon2.
         hashed = await self._hash(link_in.password)
 
+        written: list[int] = []
+
         async def operation(conn: AsyncConnection) -> LinkRead:
+            domain_id = await domains.id_of(conn, link_in.domain, default_host=self.default_host)
+            if domain_id is None:
+                raise invalid("domain", _NO_DOMAIN)
+            written.append(domain_id)
             return await queries.create(
                 conn=conn,
                 link_in=link_in,
+                domain_id=domain_id,
                 owner=principal,
                 now=utcnow(self.clock),
                 base_url=self.base_url,
@@ -123,23 +143,53 @@ class Links:
                 password_hash=hashed,
             )
 
-        keyed = None if key is None else create_key(principal, link_in, key)
+        keyed = (
+            None
+            if key is None
+            else create_key(principal, link_in, key, default_host=self.default_host)
+        )
         done = await self.idempotency.run(operation, keyed, result=LinkRead)
         # A process may remember the code as unknown (a visitor tried it first).
-        await self.cache.changed(done.value.code, done.value.version)
+        link = done.value
+        changed = cache_key(written[0], link.code) if written else await self._key(link)
+        await self.cache.changed(changed, link.version)
         return done
 
-    async def get(self, *, principal: Principal, code: str) -> LinkRead:
+    async def _key(self, link: LinkRead) -> str:
+        """The cache key of a link just written."""
+        async with self.db.read() as conn:
+            domain_id = await domains.id_of(conn, link.domain, default_host=self.default_host)
+        return cache_key(domain_id or 0, link.code)
+
+    async def _domain_id(self, conn: AsyncConnection, code: str, domain: str | None) -> int:
+        """The domain a per-link route names (`?domain=`); 404 when there is none."""
+        domain_id = await domains.id_of(conn, domain, default_host=self.default_host)
+        if domain_id is None:
+            raise not_found(f"No link with code '{code[:64]}' on domain '{domain}'.")
+        return domain_id
+
+    async def get(self, *, principal: Principal, code: str, domain: str | None = None) -> LinkRead:
         # One snapshot for the row and its tags, so the ETag names exactly what is sent.
         async with self.db.read(REPEATABLE_READ) as conn:
             return await queries.get(
-                conn=conn, code=checked_code(code), principal=principal, base_url=self.base_url
+                conn=conn,
+                code=checked_code(code),
+                domain_id=await self._domain_id(conn, code, domain),
+                principal=principal,
+                base_url=self.base_url,
             )
 
     async def list_(
-        self, *, principal: Principal, limit: int, cursor: str | None, tag: str | None
+        self,
+        *,
+        principal: Principal,
+        limit: int,
+        cursor: str | None,
+        tag: str | None,
+        domain: str | None = None,
     ) -> LinkPagination:
-        """A page of links; `tag` as the caller sent it (a 422 if it cannot be one)."""
+        """A page of links; `tag` as the caller sent it (a 422 if it cannot be one);
+        `domain`: only that domain's (a 422 if kurz has no such domain)."""
         if tag is not None:
             try:
                 tag = validate_tag(tag)
@@ -147,6 +197,11 @@ class Links:
                 raise invalid("tag", str(exc), location="query") from None
         # Links and their tags are two statements: one snapshot keeps them together.
         async with self.db.read(REPEATABLE_READ) as conn:
+            domain_id = None
+            if domain is not None:
+                domain_id = await domains.id_of(conn, domain, default_host=self.default_host)
+                if domain_id is None:
+                    raise invalid("domain", _NO_DOMAIN, location="query")
             return await queries.list_(
                 conn=conn,
                 principal=principal,
@@ -154,6 +209,7 @@ class Links:
                 cursor=cursor,
                 tag=tag,
                 base_url=self.base_url,
+                domain_id=domain_id,
             )
 
     async def update(
@@ -164,15 +220,20 @@ class Links:
         link_in: LinkUpdate,
         versions: Versions,
         key: str | None,
+        domain: str | None = None,
     ) -> Done[LinkRead]:
         """The link changed, if it is at one of `versions`; with `key`, the answer the
         first time the key was sent."""
+        checked_code(code)
+        async with self.db.read() as conn:
+            domain_id = await self._domain_id(conn, code, domain)
         hashed = await self._hash(link_in.password)
 
         async def operation(conn: AsyncConnection) -> LinkRead:
             return await queries.update(
                 conn=conn,
-                code=checked_code(code),
+                code=code,
+                domain_id=domain_id,
                 principal=principal,
                 link_in=link_in,
                 versions=versions,
@@ -182,21 +243,27 @@ class Links:
                 password_hash=hashed,
             )
 
-        keyed = None if key is None else update_key(principal, code, link_in, versions, key)
+        keyed = (
+            None if key is None else update_key(principal, code, domain_id, link_in, versions, key)
+        )
         done = await self.idempotency.run(operation, keyed, result=LinkRead)
-        await self.cache.changed(code, done.value.version)
+        await self.cache.changed(cache_key(domain_id, code), done.value.version)
         return done
 
     async def _hash(self, password: str | None) -> str | None:
         return None if password is None else await self.passwords.ahash(password)
 
-    async def delete(self, *, principal: Principal, code: str, versions: Versions) -> None:
+    async def delete(
+        self, *, principal: Principal, code: str, versions: Versions, domain: str | None = None
+    ) -> None:
         async with self.db.write(READ_COMMITTED) as conn:
+            domain_id = await self._domain_id(conn, checked_code(code), domain)
             await queries.delete(
                 conn=conn,
-                code=checked_code(code),
+                code=code,
+                domain_id=domain_id,
                 principal=principal,
                 versions=versions,
                 now=utcnow(self.clock),
             )
-        await self.cache.changed(code)
+        await self.cache.changed(cache_key(domain_id, code))

@@ -59,6 +59,10 @@ class Target:
     og_title: str | None = field(default=None, metadata=_column(links.c.og_title))
     og_description: str | None = field(default=None, metadata=_column(links.c.og_description))
     og_image: str | None = field(default=None, metadata=_column(links.c.og_image))
+    # JSON: where a visit goes that the window or the cap refuses (kurz.links.models).
+    fallbacks: str | None = field(default=None, metadata=_column(links.c.fallbacks))
+    # The domain it answers on (0: the default domain).
+    domain_id: int = field(default=0, metadata=_column(links.c.domain_id))
 
     # Worked out once from the fields above, for the redirect path.
     # Every URL a visit may be sent to, numbered as the pipeline picks them: 0 is
@@ -82,6 +86,8 @@ class Target:
     screened: bool = field(init=False, repr=False, compare=False)
     # No rule, nothing screened, one URL: a visit is answered without asking anything.
     plain: bool = field(init=False, repr=False, compare=False)
+    # The fallback URLs by the refusal they replace: not_yet, expired, used_up.
+    fallback: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         routes = None if self.targeting is None else Routes(self.targeting)
@@ -102,6 +108,8 @@ class Target:
         object.__setattr__(self, "first_variant", len(ruled))
         object.__setattr__(self, "screened", screened)
         object.__setattr__(self, "plain", not rules and not screened and not routed)
+        fallback = orjson.loads(self.fallbacks) if self.fallbacks else {}
+        object.__setattr__(self, "fallback", {k: v for k, v in fallback.items() if v})
 
     def _headers(self, url: str) -> list[tuple[bytes, bytes]]:
         headers = [(b"location", url.encode("ascii")), _EMPTY]

@@ -74,14 +74,25 @@ async def _idempotency_key(
 
 
 KeyDep = Annotated[str | None, Depends(_idempotency_key)]
+# The host a per-link route's link answers on (any spelling); absent: the default domain.
+DomainQuery = Annotated[
+    str | None,
+    Query(
+        max_length=300,
+        description="The link's domain (a host); absent: the default domain.",
+    ),
+]
 
 
-def _rendered(done: Done[LinkRead], status: int, *, location: bool = False) -> Response:
-    """A link as a write answers it, with its ETag, saying so when it is a replay."""
+def _rendered(done: Done[LinkRead], status: int, *, location: str | None = None) -> Response:
+    """A link as a write answers it, with its ETag, saying so when it is a replay.
+    `location`: the default domain's host, for a Location naming the new link."""
     link = done.value
     headers = {"ETag": etag(link.version)}
-    if location:
-        headers["Location"] = f"{PREFIX}/{link.code}"
+    if location is not None:
+        on_default = link.domain in (None, location)
+        query = "" if on_default else f"?domain={link.domain}"
+        headers["Location"] = f"{PREFIX}/{link.code}{query}"
     if done.replayed:
         headers[REPLAYED] = "true"
     return Response(link.model_dump_json().encode(), status, headers, media_type="application/json")
@@ -128,7 +139,7 @@ async def create_link(
         done = await links.create(principal=principal, link_in=link_in, key=key)
     except ReplayedProblem as problem:
         raise _said_replayed(problem) from None
-    return _rendered(done, 201, location=True)
+    return _rendered(done, 201, location=links.default_host)
 
 
 @router.get(
@@ -148,8 +159,13 @@ async def list_links(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH)] = None,
+    domain: Annotated[
+        str | None, Query(max_length=300, description="Only links on this domain (a host).")
+    ] = None,
 ) -> LinkPagination:
-    return await links.list_(principal=principal, limit=limit, cursor=cursor, tag=tag)
+    return await links.list_(
+        principal=principal, limit=limit, cursor=cursor, tag=tag, domain=domain
+    )
 
 
 @router.get(
@@ -161,9 +177,13 @@ async def list_links(
     ),
 )
 async def get_link(
-    code: str, principal: LinksRead, links: LinksDep, response: Response
+    code: str,
+    principal: LinksRead,
+    links: LinksDep,
+    response: Response,
+    domain: DomainQuery = None,
 ) -> LinkRead:
-    link = await links.get(principal=principal, code=code)
+    link = await links.get(principal=principal, code=code, domain=domain)
     response.headers["ETag"] = etag(link.version)
     return link
 
@@ -201,6 +221,7 @@ async def update_link(
     links: LinksDep,
     key: KeyDep,
     if_match: IfMatch = None,
+    domain: DomainQuery = None,
 ) -> Response:
     if if_match is None:
         raise Problem(
@@ -217,6 +238,7 @@ async def update_link(
             link_in=link_in,
             versions=parse_if_match(if_match),
             key=key,
+            domain=domain,
         )
     except ReplayedProblem as problem:
         raise _said_replayed(problem) from None
@@ -241,8 +263,12 @@ async def update_link(
     ),
 )
 async def delete_link(
-    code: str, principal: LinksWrite, links: LinksDep, if_match: DeleteIfMatch = None
+    code: str,
+    principal: LinksWrite,
+    links: LinksDep,
+    if_match: DeleteIfMatch = None,
+    domain: DomainQuery = None,
 ) -> Response:
     versions = Versions.any() if if_match is None else parse_if_match(if_match)
-    await links.delete(principal=principal, code=code, versions=versions)
+    await links.delete(principal=principal, code=code, versions=versions, domain=domain)
     return Response(status_code=204)

@@ -1,13 +1,14 @@
 """The redirect pipeline: one object decides a visit, and every way in asks it.
 
-limit -> lookup through the cache tiers -> the link's verdict (kurz.links.rules) ->
-limit -> lookup through the cache tiers -> the link's verdict (kurz.links.rules) ->
-link-preview bots, then the password (kurz.links.gates) -> the visit cap -> where to
-(the first targeting rule that matches, kurz.links.routes; else a variant,
-kurz.links.variants; else the link's url) -> the click. The outcome is a value: HTTP
-(kurz.links.redirect) and gRPC (ResolveLink) only render it. The fast path answers an
-L1 hit without awaiting anything, from `cached`, which asks the same verdict and the
-same `where` (docs/architecture.md).
+limit -> the domain (by Host) and the cache key -> lookup through the cache tiers ->
+the link's verdict (kurz.links.rules) -> link-preview bots, then the password
+(kurz.links.gates) -> the visit cap -> where to (the first targeting rule that
+matches, kurz.links.routes; else a variant, kurz.links.variants; else the link's
+url) -> the click. A refusal of the lookup, the window or the cap becomes a redirect
+where the link has a fallback or its domain a redirect for it (docs/domains.md).
+The outcome is a value: HTTP (kurz.links.redirect) and gRPC (ResolveLink) only
+render it. The fast path answers an L1 hit without awaiting anything, from
+`cached`, which asks the same verdict and the same `where` (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from kurz.limits import ServiceLimits, too_many_requests
 from kurz.links import queries
 from kurz.links.cache import Targets
 from kurz.links.codes import is_code
+from kurz.links.domains import Domain, Domains
 from kurz.links.gates import password_required, previews, wrong_password
 from kurz.links.rules import Visit, missing, used_up, verdict
 from kurz.links.target import Target
@@ -89,7 +91,9 @@ class Visitor:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How a visit ends: a redirect to `target`, the `refusal` (401, 404, 410, 429,
-    503), or for a link-preview bot the `preview` page of a link (never its target)."""
+    503), a redirect to `location` in its stead (a link's fallback, a domain's
+    redirect), or for a link-preview bot the `preview` page of a link (never its
+    target)."""
 
     target: Target | None
     refusal: Problem | None = None
@@ -100,6 +104,47 @@ class Outcome:
     at: int = 0
     # A link-preview bot's visit: the page it is shown instead (no target).
     preview: Target | None = None
+    # Where a refused visit goes instead: a link's fallback, a domain's redirect.
+    location: str | None = None
+
+
+# The refusals a link's fallback URL (its `fallbacks` key) may stand in for, and those
+# its domain's redirect may (kurz.links.domains.Redirects' field).
+_FALLBACKS = {
+    "link-not-active": "not_yet",
+    "link-expired": "expired",
+    "link-visits-exhausted": "used_up",
+}
+_DOMAIN_REDIRECTS = {
+    "link-not-found": "not_found",
+    "link-expired": "expired",
+    "link-visits-exhausted": "used_up",
+}
+
+
+class _Refused(Exception):
+    """A rule or the visit cap refused a visit of `target`."""
+
+    def __init__(self, problem: Problem, target: Target) -> None:
+        super().__init__(problem.detail)
+        self.problem = problem
+        self.target = target
+
+
+def _instead(
+    problem: Problem, target: Target | None, domain: Domain, decision: Decision | None
+) -> Outcome:
+    """A refusal, or the redirect that stands in for it: the link's fallback for it,
+    else its domain's redirect (the instance-wide one filled in). Never the target: a
+    password link's stays unknown to whoever it refuses."""
+    location = None
+    if target is not None:
+        location = target.fallback.get(_FALLBACKS.get(problem.slug, ""))
+    if location is None and problem.slug in _DOMAIN_REDIRECTS:
+        location = getattr(domain.redirects, _DOMAIN_REDIRECTS[problem.slug])
+    if location is None:
+        return Outcome(None, problem, decision)
+    return Outcome(None, None, decision, location=location)
 
 
 class Visits:
@@ -115,6 +160,7 @@ class Visits:
         "clicks",
         "clock",
         "db",
+        "domains",
         "l1",
         "limits",
         "needs_ip",
@@ -136,9 +182,11 @@ class Visits:
         visitors: Visitors,
         random: Callable[[], float] | None = None,
         passwords: Passwords,
+        domains: Domains,
         places: Places | None = None,
     ) -> None:
         self.targets = targets
+        self.domains = domains
         self.l1 = targets.l1
         self.db = db
         self.clock = clock
@@ -157,11 +205,21 @@ class Visits:
         click needs it, and only here."""
         return Visitor(self.limits.client_ip(scope) if self.needs_ip else "", scope)
 
-    def cached(self, code: str) -> Target | None:
+    def cached(self, code: str, headers: list[tuple[bytes, bytes]]) -> Target | None:
         """The target in L1 if a visit to it may be answered without awaiting: it
         passes the verdict now and is not screened: no visit cap, password or preview
-        (the fast path)."""
-        target = self.l1.get(code)
+        (the fast path). `headers`: the request's, whose Host picks the domain."""
+        domains = self.domains
+        if domains.one:
+            target = self.l1.get(code)
+        else:
+            domain = domains.of(headers)
+            if domain is None:
+                return None
+            target = self.l1.get(domain.prefix + code)
+            # A path of the default domain may spell another's key ("/3/abc").
+            if target is not None and target.domain_id != domain.id:
+                return None
         if target is None or target.plain:
             return target
         if target.screened or (target.rules and verdict(target, Visit(self.clock())) is not None):
@@ -212,28 +270,45 @@ class Visits:
             return None
         return await limits.check(limits.redirect, ip)
 
+    def domain(self, scope: Mapping[str, Any]) -> Domain | None:
+        """The domain an HTTP request's Host names; None: refused (KURZ_UNKNOWN_HOST)."""
+        return self.domains.of(scope["headers"])
+
+    def root(self, scope: Mapping[str, Any]) -> Outcome | None:
+        """A visit of `/`: its domain's root redirect, if it has one."""
+        domain = self.domains.of(scope["headers"])
+        if domain is None or domain.redirects.root is None:
+            return None
+        return Outcome(None, location=domain.redirects.root)
+
     async def decide(
         self,
         code: str,
         visitor: Visitor,
         *,
+        domain: Domain | None,
         peek: bool,
         counted: bool,
         password: str | None = None,
     ) -> Outcome:
-        """The whole pipeline for a visit of `code`; `peek` (a HEAD) uses no visit up and
-        counts no click. `counted`: the fast path has read L1 for this request.
-        `password`: the one the visitor gave, if any (a password link needs it)."""
+        """The whole pipeline for a visit of `code` on `domain` (None: a Host kurz
+        refuses); `peek` (a HEAD) uses no visit up and counts no click. `counted`: the
+        fast path has read L1 for this request. `password`: the one the visitor gave,
+        if any (a password link needs it)."""
         decision = await self.limit(visitor.ip)
         if decision is not None and not decision.allowed:
             return Outcome(None, too_many_requests(decision), decision)
+        if domain is None:
+            return Outcome(None, missing(), decision)
         try:
             target, preview = await self._target(
-                code, visitor, password, peek=peek, counted=counted
+                code, domain, visitor, password, peek=peek, counted=counted
             )
+        except _Refused as refused:
+            return _instead(refused.problem, refused.target, domain, decision)
         except Problem as problem:
-            # The database does not answer (503), a rule refused, or the password did.
-            return Outcome(None, problem, decision)
+            # The database does not answer (503), no such link, or the password refused.
+            return _instead(problem, None, domain, decision)
         if preview:
             # A preview is no visit: it takes nothing from a cap and counts no click.
             return Outcome(None, None, decision, preview=target)
@@ -266,21 +341,32 @@ class Visits:
         return variants.for_visitor(self.visitors.visitor(ip, user_agent), target.link_id)
 
     async def _target(
-        self, code: str, visitor: Visitor, password: str | None, *, peek: bool, counted: bool
+        self,
+        code: str,
+        domain: Domain,
+        visitor: Visitor,
+        password: str | None,
+        *,
+        peek: bool,
+        counted: bool,
     ) -> tuple[Target, bool]:
         """The link's target once every step lets the visitor by, and whether it is a
-        link-preview bot's visit instead (which neither a password nor a cap is asked)."""
+        link-preview bot's visit instead (which neither a password nor a cap is asked).
+        A refusal of the window or the cap is `_Refused`, which knows the target's
+        fallbacks; the password's and the lookup's are plain problems."""
         targets = self.targets
-        target = await targets.find(code, counted=counted) if is_code(code) else None
+        # The cache key: the bare code on the default domain, else "<domain id>/<code>".
+        key = domain.prefix + code
+        target = await targets.find(key, counted=counted) if is_code(code) else None
         if target is None:
             if password is not None:
                 # As much work as a wrong password: no answer tells a missing link apart.
-                await self._unlock(None, code, visitor, password)
+                await self._unlock(None, key, visitor, password)
             raise missing()
         if target.rules:
             refusal = verdict(target, Visit(self.clock()))
             if refusal is not None:
-                raise refusal
+                raise _Refused(refusal, target)
         if not target.screened:
             return target, False
         if previews(target, visitor.agent()):
@@ -288,25 +374,26 @@ class Visits:
         if target.protected:
             if password is None:
                 raise password_required()
-            await self._unlock(target, code, visitor, password)
+            await self._unlock(target, key, visitor, password)
         if target.capped and not await self._take_visit(target, peek=peek):
             # Deleted since it was cached, or out of visits: ask the database which.
-            targets.forget(code)
-            if await targets.find(code, counted=True) is None:
+            targets.forget(key)
+            if await targets.find(key, counted=True) is None:
                 raise missing()
-            raise used_up()
+            raise _Refused(used_up(), target)
         return target, False
 
     async def _unlock(
-        self, target: Target | None, code: str, visitor: Visitor, password: str
+        self, target: Target | None, key: str, visitor: Visitor, password: str
     ) -> None:
         """Check `password` against the link's (no link: a dummy hash, as slowly), within
-        the wrong-password limit per link and client address, which only failures spend."""
+        the wrong-password limit per link (its cache key, which names its domain) and
+        client address, which only failures spend."""
         limits = self.limits
         # `needs_ip` leaves it out when nothing else wants it; this limit does.
         ip = visitor.ip or (limits.client_ip(visitor.scope) if visitor.scope else "")
-        key = f"{code}|{ip}"
-        blocked = await limits.peek(limits.link_password, key)
+        limited = f"{key}|{ip}"
+        blocked = await limits.peek(limits.link_password, limited)
         if blocked is not None and not blocked.allowed:
             raise too_many_requests(blocked)
         stored: str | None = None
@@ -318,14 +405,14 @@ class Visits:
             stored = None if found is None else found[0]
             if not gone and stored is None:
                 # Its password was cleared since it was cached: nothing to check.
-                self.targets.forget(code)
+                self.targets.forget(key)
                 return
         if await self.passwords.averify_user(stored, password):
             return
-        await limits.check(limits.link_password, key)
+        await limits.check(limits.link_password, limited)
         if gone:
             if target is not None:
-                self.targets.forget(code)
+                self.targets.forget(key)
             raise missing()
         raise wrong_password()
 

@@ -403,7 +403,14 @@ async def test_stats_need_a_key(anon: httpx.AsyncClient, path: str) -> None:
 async def test_the_openapi_document_describes_the_stats(anon: httpx.AsyncClient) -> None:
     spec = (await anon.get("/openapi.json")).json()
     operation = spec["paths"]["/api/v1/links/{code}/stats"]["get"]
-    assert {p["name"] for p in operation["parameters"]} == {"code", "from", "to", "interval", "top"}
+    assert {p["name"] for p in operation["parameters"]} == {
+        "code",
+        "from",
+        "to",
+        "interval",
+        "top",
+        "domain",
+    }
     assert {"200", "401", "404", "422"} <= set(operation["responses"])
     assert "whole UTC days" in operation["description"]
     schema = spec["components"]["schemas"]["LinkStats"]

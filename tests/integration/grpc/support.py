@@ -38,7 +38,7 @@ REPLAYED = "idempotent-replayed"
 RENAMED = {
     "create_time": "created_at",
     "update_time": "updated_at",
-    "start_time": "starts_at",
+    "start_time": "valid_from",
     "expire_time": "expires_at",
 }
 TIMES = frozenset(RENAMED.values())
@@ -271,7 +271,7 @@ def without_code(link: dict[str, Any]) -> dict[str, Any]:
 def create_request(body: dict[str, Any]) -> pb.CreateLinkRequest:
     """The CreateLinkRequest for a REST POST body."""
     fields = dict(body)
-    for rest_name, proto_name in (("starts_at", "start_time"), ("expires_at", "expire_time")):
+    for rest_name, proto_name in (("valid_from", "start_time"), ("expires_at", "expire_time")):
         if rest_name in fields:
             fields[proto_name] = stamp(fields.pop(rest_name))
     return pb.CreateLinkRequest(**fields)

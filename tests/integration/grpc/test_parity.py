@@ -41,7 +41,7 @@ from tests.support import FakeClock
         {"url": "https://example.com/"},
         {
             "url": "https://example.com/a?b=1",
-            "starts_at": "2026-01-15T08:00:00-05:00",
+            "valid_from": "2026-01-15T08:00:00-05:00",
             "expires_at": "2026-02-01T12:30:00+01:00",
             "max_visits": 3,
             "redirect_status": 301,
@@ -72,7 +72,7 @@ async def test_create_makes_the_same_link(
 async def test_create_with_every_field_keeps_them(rpc: Rpc) -> None:
     made = await rpc_create(
         rpc,
-        starts_at="2026-01-15T08:00:00-05:00",
+        valid_from="2026-01-15T08:00:00-05:00",
         expires_at="2026-02-01T12:30:00+01:00",
         max_visits=3,
         redirect_status=301,
@@ -83,7 +83,7 @@ async def test_create_with_every_field_keeps_them(rpc: Rpc) -> None:
         og_description="A description",
         og_image="https://img.example/card.png",
     )
-    assert made["starts_at"] == instant("2026-01-15T13:00:00Z")
+    assert made["valid_from"] == instant("2026-01-15T13:00:00Z")
     assert made["expires_at"] == instant("2026-02-01T11:30:00Z")
     assert (made["max_visits"], made["redirect_status"], made["forward_query"]) == (3, 301, True)
     assert made["tags"] == ["x", "y"]

@@ -114,14 +114,14 @@ async def test_a_masked_path_without_a_value_clears_as_null_does(
     rest_code, rpc_code = await twins(
         api,
         rpc,
-        starts_at="2026-02-01T00:00:00Z",
+        valid_from="2026-02-01T00:00:00Z",
         expires_at="2026-03-01T00:00:00Z",
         max_visits=5,
         tags=["a", "b"],
     )
     patched = await api.patch(
         f"/api/v1/links/{rest_code}",
-        json={"starts_at": None, "expires_at": None, "max_visits": None, "tags": []},
+        json={"valid_from": None, "expires_at": None, "max_visits": None, "tags": []},
         headers={"If-Match": '"1"'},
     )
     assert patched.status_code == 200, patched.text
@@ -134,7 +134,7 @@ async def test_a_masked_path_without_a_value_clears_as_null_does(
     )
     updated = proto_link((await rpc.ok("UpdateLink", request)).message)
     assert without_code(updated) == without_code(rest_link(patched.json()))
-    cleared = ("starts_at", "expires_at", "max_visits", "tags")
+    cleared = ("valid_from", "expires_at", "max_visits", "tags")
     assert [updated[name] for name in cleared] == [None, None, None, []]
     assert updated["url"] == "https://example.com/"
 

@@ -31,14 +31,14 @@ async def test_create_returns_the_link_with_location_and_etag(api: httpx.AsyncCl
     assert link["max_visits"] == 3
     assert link["redirect_status"] == 302
     assert link["forward_query"] is False
-    assert link["starts_at"] is None
+    assert link["valid_from"] is None
     assert link["expires_at"] is None
     assert link["version"] == 1
     assert set(link) == {
-        "code", "short_url", "url", "alias", "created_at", "updated_at", "starts_at",
-        "expires_at", "max_visits", "redirect_status", "forward_query", "tags", "rules",
-        "version", "created_by", "updated_by", "variants", "variant_choice",
-        "password_protected", "og_title", "og_description", "og_image",
+        "code", "domain", "short_url", "url", "alias", "created_at", "updated_at",
+        "valid_from", "expires_at", "max_visits", "fallbacks", "redirect_status",
+        "forward_query", "tags", "rules", "version", "created_by", "updated_by", "variants",
+        "variant_choice", "password_protected", "og_title", "og_description", "og_image",
     }  # fmt: skip
     assert (link["variants"], link["variant_choice"]) == (None, None)
 

@@ -36,7 +36,8 @@ _WORKER = textwrap.dedent(
         for i in range(count):
             async with db.write(READ_COMMITTED) as conn:
                 await queries.create(
-                    conn=conn, link_in=LinkCreate(url=f"https://e.com/{i}"), owner=principal,
+                    conn=conn, link_in=LinkCreate(url=f"https://e.com/{i}"), domain_id=0,
+                    owner=principal,
                     now=datetime.now(UTC), base_url="https://kurz.test",
                     own=Origins.of(base_url="https://kurz.test", host="127.0.0.1", port=8080),
                 )

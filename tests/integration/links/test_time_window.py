@@ -64,9 +64,9 @@ async def test_a_link_redirects_only_within_its_window(
     app: FastAPI, api: httpx.AsyncClient, anon: httpx.AsyncClient, rpc: Rpc, clock: FakeClock
 ) -> None:
     l1 = app.state.kurz.targets.l1
-    link = await create(api, starts_at=clock.iso(60), expires_at=clock.iso(120))
+    link = await create(api, valid_from=clock.iso(60), expires_at=clock.iso(120))
     code = link["code"]
-    assert link["starts_at"] == "2026-01-01T00:01:00Z"
+    assert link["valid_from"] == "2026-01-01T00:01:00Z"
 
     # Before the window opens.
     problem = await assert_gone(anon, rpc, code, "link-not-active")
@@ -81,7 +81,7 @@ async def test_a_link_redirects_only_within_its_window(
     assert code in l1
     assert (await anon.get(f"/{code}")).json()["type"] == "/problems/link-not-active"
 
-    # From starts_at on: a redirect, the second one an L1 hit that reads nothing.
+    # From valid_from on: a redirect, the second one an L1 hit that reads nothing.
     clock.advance(59)
     assert (await anon.get(f"/{code}")).status_code == 410
     clock.advance(1)
@@ -105,26 +105,26 @@ async def test_a_link_redirects_only_within_its_window(
 async def test_a_link_without_an_end_is_active_from_its_start_on(
     api: httpx.AsyncClient, anon: httpx.AsyncClient, rpc: Rpc, clock: FakeClock
 ) -> None:
-    code = (await create(api, starts_at=clock.iso(3_600)))["code"]
+    code = (await create(api, valid_from=clock.iso(3_600)))["code"]
     await assert_gone(anon, rpc, code, "link-not-active")
     clock.advance(3_600)
     assert (await anon.get(f"/{code}")).status_code == 302
     # A start in the past: active at once.
-    past = (await create(api, starts_at=clock.iso(-86_400)))["code"]
+    past = (await create(api, valid_from=clock.iso(-86_400)))["code"]
     assert (await anon.get(f"/{past}")).status_code == 302
 
 
 async def test_moving_the_start_takes_effect_at_once(
     api: httpx.AsyncClient, anon: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    code = (await create(api, starts_at=clock.iso(3_600)))["code"]
+    code = (await create(api, valid_from=clock.iso(3_600)))["code"]
     assert (await anon.get(f"/{code}")).status_code == 410
     path = f"/api/v1/links/{code}"
-    opened = await api.patch(path, json={"starts_at": None}, headers={"If-Match": '"1"'})
+    opened = await api.patch(path, json={"valid_from": None}, headers={"If-Match": '"1"'})
     assert opened.status_code == 200, opened.text
-    assert opened.json()["starts_at"] is None
+    assert opened.json()["valid_from"] is None
     assert (await anon.get(f"/{code}")).status_code == 302
-    closed = await api.patch(path, json={"starts_at": clock.iso(60)}, headers={"If-Match": '"2"'})
+    closed = await api.patch(path, json={"valid_from": clock.iso(60)}, headers={"If-Match": '"2"'})
     assert closed.status_code == 200, closed.text
     assert (await anon.get(f"/{code}")).json()["type"] == "/problems/link-not-active"
 
@@ -142,11 +142,11 @@ async def test_a_window_that_never_opens_is_refused_on_create(
 ) -> None:
     body = {
         "url": "https://example.com/",
-        "starts_at": clock.iso(60),
+        "valid_from": clock.iso(60),
         "expires_at": clock.iso(60 + length),
     }
     response = await api.post("/api/v1/links", json=body)
-    assert_invalid(response, "starts_at", "must be before expires_at")
+    assert_invalid(response, "valid_from", "must be before expires_at")
     failure = await rpc.fails("CreateLink", create_request(body))
     assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
     assert failure.violations == {"start_time": "must be before expires_at"}
@@ -157,27 +157,29 @@ async def test_a_window_that_never_opens_is_refused_on_create(
 async def test_a_window_that_never_opens_is_refused_on_update(
     api: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    code = (await create(api, starts_at=clock.iso(60), expires_at=clock.iso(120)))["code"]
+    code = (await create(api, valid_from=clock.iso(60), expires_at=clock.iso(120)))["code"]
     path = f"/api/v1/links/{code}"
     if_match = {"If-Match": '"1"'}
     # Against the stored other end, whichever end moves.
-    late_start = await api.patch(path, json={"starts_at": clock.iso(120)}, headers=if_match)
-    assert_invalid(late_start, "starts_at", "must be before expires_at")
+    late_start = await api.patch(path, json={"valid_from": clock.iso(120)}, headers=if_match)
+    assert_invalid(late_start, "valid_from", "must be before expires_at")
     early_end = await api.patch(path, json={"expires_at": clock.iso(30)}, headers=if_match)
-    assert_invalid(early_end, "expires_at", "must be after starts_at")
-    both = {"starts_at": clock.iso(300), "expires_at": clock.iso(200)}
+    assert_invalid(early_end, "expires_at", "must be after valid_from")
+    both = {"valid_from": clock.iso(300), "expires_at": clock.iso(200)}
     assert_invalid(
-        await api.patch(path, json=both, headers=if_match), "starts_at", "must be before expires_at"
+        await api.patch(path, json=both, headers=if_match),
+        "valid_from",
+        "must be before expires_at",
     )
     # Nothing was written.
     kept = (await api.get(path)).json()
-    assert (kept["version"], kept["starts_at"], kept["expires_at"]) == (
+    assert (kept["version"], kept["valid_from"], kept["expires_at"]) == (
         1,
         "2026-01-01T00:01:00Z",
         "2026-01-01T00:02:00Z",
     )
     # Moving both ends together is fine.
-    moved = await api.patch(path, json=both | {"starts_at": clock.iso(100)}, headers=if_match)
+    moved = await api.patch(path, json=both | {"valid_from": clock.iso(100)}, headers=if_match)
     assert moved.status_code == 200, moved.text
 
 
@@ -186,9 +188,9 @@ async def test_a_window_that_never_opens_is_refused_on_update(
     ["1767225600", 1767225600, "2026-01-01T00:01:00", "tomorrow"],
     ids=["digits", "number", "no-offset", "words"],
 )
-async def test_starts_at_is_an_rfc3339_date_time_with_an_offset(
+async def test_valid_from_is_an_rfc3339_date_time_with_an_offset(
     api: httpx.AsyncClient, value: object
 ) -> None:
-    response = await api.post("/api/v1/links", json={"url": "https://e.com/", "starts_at": value})
+    response = await api.post("/api/v1/links", json={"url": "https://e.com/", "valid_from": value})
     assert response.status_code == 422, response.text
-    assert [error["field"] for error in response.json()["errors"]] == ["starts_at"]
+    assert [error["field"] for error in response.json()["errors"]] == ["valid_from"]

@@ -55,6 +55,9 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     "email-taken": (409, Code.ALREADY_EXISTS),
     "last-admin": (409, Code.FAILED_PRECONDITION),
     "cannot-delete-self": (409, Code.FAILED_PRECONDITION),
+    # Domains are REST's only (admins'); mapped so should a servicer raise them.
+    "domain-taken": (409, Code.ALREADY_EXISTS),
+    "domain-in-use": (409, Code.FAILED_PRECONDITION),
     "link-not-active": (410, Code.NOT_FOUND),
     "link-expired": (410, Code.NOT_FOUND),
     "link-visits-exhausted": (410, Code.NOT_FOUND),

@@ -27,6 +27,7 @@ _BY_NAME: dict[str, Any] = {
     # Targeting rules, as links.rules stores them.
     "targeting": '[{"url":"https://example.com/r","conditions":[{"type":"device","in":["ios"]}]}]',
     "variants_json": stored([("https://a.example/", 1), ("https://b.example/", 3)], "sticky"),
+    "fallbacks": '{"expired": "https://example.com/e"}',
 }
 
 

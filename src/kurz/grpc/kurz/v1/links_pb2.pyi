@@ -22,7 +22,7 @@ HOUR: Interval
 DAY: Interval
 
 class Link(_message.Message):
-    __slots__ = ("code", "short_url", "url", "alias", "create_time", "update_time", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "version", "start_time", "created_by", "updated_by", "password_protected", "og_title", "og_description", "og_image", "rules", "variants", "variant_choice")
+    __slots__ = ("code", "short_url", "url", "alias", "create_time", "update_time", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "version", "start_time", "created_by", "updated_by", "password_protected", "og_title", "og_description", "og_image", "rules", "domain", "fallbacks", "variants", "variant_choice")
     CODE_FIELD_NUMBER: _ClassVar[int]
     SHORT_URL_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,8 @@ class Link(_message.Message):
     OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    FALLBACKS_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
     VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     code: str
@@ -65,9 +67,11 @@ class Link(_message.Message):
     og_description: str
     og_image: str
     rules: _containers.RepeatedCompositeFieldContainer[TargetingRule]
+    domain: str
+    fallbacks: LinkFallbacks
     variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
     variant_choice: str
-    def __init__(self, code: _Optional[str] = ..., short_url: _Optional[str] = ..., url: _Optional[str] = ..., alias: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[_Union[LinkActor, _Mapping]] = ..., updated_by: _Optional[_Union[LinkActor, _Mapping]] = ..., password_protected: _Optional[bool] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
+    def __init__(self, code: _Optional[str] = ..., short_url: _Optional[str] = ..., url: _Optional[str] = ..., alias: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., version: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[_Union[LinkActor, _Mapping]] = ..., updated_by: _Optional[_Union[LinkActor, _Mapping]] = ..., password_protected: _Optional[bool] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., domain: _Optional[str] = ..., fallbacks: _Optional[_Union[LinkFallbacks, _Mapping]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
 
 class TargetingRule(_message.Message):
     __slots__ = ("url", "match", "conditions")
@@ -95,6 +99,16 @@ class Condition(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     def __init__(self, type: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ..., param: _Optional[str] = ..., equals: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class LinkFallbacks(_message.Message):
+    __slots__ = ("not_yet", "expired", "used_up")
+    NOT_YET_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    USED_UP_FIELD_NUMBER: _ClassVar[int]
+    not_yet: str
+    expired: str
+    used_up: str
+    def __init__(self, not_yet: _Optional[str] = ..., expired: _Optional[str] = ..., used_up: _Optional[str] = ...) -> None: ...
+
 class LinkVariant(_message.Message):
     __slots__ = ("url", "weight")
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -112,7 +126,7 @@ class LinkActor(_message.Message):
     def __init__(self, user: _Optional[int] = ..., key: _Optional[int] = ...) -> None: ...
 
 class CreateLinkRequest(_message.Message):
-    __slots__ = ("url", "alias", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "start_time", "password", "og_title", "og_description", "og_image", "rules", "variants", "variant_choice")
+    __slots__ = ("url", "alias", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "start_time", "password", "og_title", "og_description", "og_image", "rules", "domain", "fallbacks", "variants", "variant_choice")
     URL_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +140,8 @@ class CreateLinkRequest(_message.Message):
     OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    FALLBACKS_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
     VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     url: str
@@ -141,25 +157,31 @@ class CreateLinkRequest(_message.Message):
     og_description: str
     og_image: str
     rules: _containers.RepeatedCompositeFieldContainer[TargetingRule]
+    domain: str
+    fallbacks: LinkFallbacks
     variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
     variant_choice: str
-    def __init__(self, url: _Optional[str] = ..., alias: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
+    def __init__(self, url: _Optional[str] = ..., alias: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., domain: _Optional[str] = ..., fallbacks: _Optional[_Union[LinkFallbacks, _Mapping]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
 
 class GetLinkRequest(_message.Message):
-    __slots__ = ("code",)
+    __slots__ = ("code", "domain")
     CODE_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
     code: str
-    def __init__(self, code: _Optional[str] = ...) -> None: ...
+    domain: str
+    def __init__(self, code: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
 
 class ListLinksRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "tag")
+    __slots__ = ("page_size", "page_token", "tag", "domain")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     tag: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tag: _Optional[str] = ...) -> None: ...
+    domain: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tag: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
 
 class ListLinksResponse(_message.Message):
     __slots__ = ("links", "next_page_token")
@@ -170,7 +192,7 @@ class ListLinksResponse(_message.Message):
     def __init__(self, links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateLinkRequest(_message.Message):
-    __slots__ = ("code", "expected_version", "url", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "update_mask", "start_time", "password", "og_title", "og_description", "og_image", "rules", "variants", "variant_choice")
+    __slots__ = ("code", "expected_version", "url", "expire_time", "max_visits", "redirect_status", "forward_query", "tags", "update_mask", "start_time", "password", "og_title", "og_description", "og_image", "rules", "domain", "fallbacks", "variants", "variant_choice")
     CODE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +208,8 @@ class UpdateLinkRequest(_message.Message):
     OG_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     OG_IMAGE_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    FALLBACKS_FIELD_NUMBER: _ClassVar[int]
     VARIANTS_FIELD_NUMBER: _ClassVar[int]
     VARIANT_CHOICE_FIELD_NUMBER: _ClassVar[int]
     code: str
@@ -203,20 +227,24 @@ class UpdateLinkRequest(_message.Message):
     og_description: str
     og_image: str
     rules: _containers.RepeatedCompositeFieldContainer[TargetingRule]
+    domain: str
+    fallbacks: LinkFallbacks
     variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
     variant_choice: str
-    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ..., url: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
+    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ..., url: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., domain: _Optional[str] = ..., fallbacks: _Optional[_Union[LinkFallbacks, _Mapping]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
 
 class DeleteLinkRequest(_message.Message):
-    __slots__ = ("code", "expected_version")
+    __slots__ = ("code", "expected_version", "domain")
     CODE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
     code: str
     expected_version: int
-    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
+    domain: str
+    def __init__(self, code: _Optional[str] = ..., expected_version: _Optional[int] = ..., domain: _Optional[str] = ...) -> None: ...
 
 class ResolveLinkRequest(_message.Message):
-    __slots__ = ("code", "query", "peek", "client_ip", "user_agent", "referer", "password", "accept_language")
+    __slots__ = ("code", "query", "peek", "client_ip", "user_agent", "referer", "password", "accept_language", "domain")
     CODE_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     PEEK_FIELD_NUMBER: _ClassVar[int]
@@ -225,6 +253,7 @@ class ResolveLinkRequest(_message.Message):
     REFERER_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
     code: str
     query: str
     peek: bool
@@ -233,7 +262,8 @@ class ResolveLinkRequest(_message.Message):
     referer: str
     password: str
     accept_language: str
-    def __init__(self, code: _Optional[str] = ..., query: _Optional[str] = ..., peek: _Optional[bool] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referer: _Optional[str] = ..., password: _Optional[str] = ..., accept_language: _Optional[str] = ...) -> None: ...
+    domain: str
+    def __init__(self, code: _Optional[str] = ..., query: _Optional[str] = ..., peek: _Optional[bool] = ..., client_ip: _Optional[str] = ..., user_agent: _Optional[str] = ..., referer: _Optional[str] = ..., password: _Optional[str] = ..., accept_language: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
 
 class ResolveLinkResponse(_message.Message):
     __slots__ = ("location", "redirect_status", "cache_control", "preview")
@@ -260,18 +290,20 @@ class Preview(_message.Message):
     def __init__(self, og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., password_protected: _Optional[bool] = ...) -> None: ...
 
 class GetLinkStatsRequest(_message.Message):
-    __slots__ = ("code", "start_time", "end_time", "interval", "top")
+    __slots__ = ("code", "start_time", "end_time", "interval", "top", "domain")
     CODE_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     TOP_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
     code: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     interval: Interval
     top: int
-    def __init__(self, code: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interval: _Optional[_Union[Interval, str]] = ..., top: _Optional[int] = ...) -> None: ...
+    domain: str
+    def __init__(self, code: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., interval: _Optional[_Union[Interval, str]] = ..., top: _Optional[int] = ..., domain: _Optional[str] = ...) -> None: ...
 
 class ClickCounts(_message.Message):
     __slots__ = ("clicks", "uniques", "bot_clicks")
