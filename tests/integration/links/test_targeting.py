@@ -55,7 +55,7 @@ async def test_rules_are_shown_as_written_and_send_each_visitor_to_their_url(
 
     # The first visit loads the link (the slow path); the rest are L1 hits.
     assert location(await anon.get(f"/{code}", headers={"user-agent": IPHONE})) == APP_STORE
-    assert app.state.kurz.visits.cached(code) is not None
+    assert app.state.kurz.visits.cached(code, [(b"host", b"testserver")]) is not None
     reads = count_reads(app)
     desktop = {"user-agent": DESKTOP}
     assert location(await anon.get(f"/{code}", headers={"user-agent": IPHONE})) == APP_STORE
