@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -10,7 +11,8 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import httpx
 import typer
@@ -637,17 +639,95 @@ def shorten(
     domain: Annotated[
         str | None, typer.Option(help="The domain it answers on (default: the default one).")
     ] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="A tag; repeat for more.")] = None,
+    valid_from: Annotated[
+        str | None, typer.Option(help="When it starts to redirect (RFC 3339).")
+    ] = None,
+    expires_at: Annotated[
+        str | None, typer.Option(help="When it stops redirecting (RFC 3339).")
+    ] = None,
+    max_visits: Annotated[
+        int | None, typer.Option(help="How many visits it redirects before it is used up.")
+    ] = None,
+    password: Annotated[
+        bool,
+        typer.Option(
+            "--password",
+            help="Ask visitors for a password, read from standard input (asked for twice, "
+            "unseen, on a terminal).",
+        ),
+    ] = False,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(help="An A/B variant as URL=WEIGHT; repeat, 2 to 10 (docs/variants.md)."),
+    ] = None,
+    sticky: Annotated[
+        bool, typer.Option(help="One variant per visitor all day, instead of per visit.")
+    ] = False,
+    rules: Annotated[
+        Path | None,
+        typer.Option(help="A JSON file holding the targeting rules (docs/rules.md)."),
+    ] = None,
+    fallback_expired: Annotated[
+        str | None, typer.Option(help="Where a visit goes once it has expired.")
+    ] = None,
+    fallback_used_up: Annotated[
+        str | None, typer.Option(help="Where a visit goes once it is used up.")
+    ] = None,
+    fallback_not_yet: Annotated[
+        str | None, typer.Option(help="Where a visit goes before --valid-from.")
+    ] = None,
+    og_title: Annotated[
+        str | None, typer.Option(help="The title link previews show (Slack, ...).")
+    ] = None,
+    og_description: Annotated[
+        str | None, typer.Option(help="The description link previews show.")
+    ] = None,
+    og_image: Annotated[str | None, typer.Option(help="The image link previews show.")] = None,
 ) -> None:
-    """Shorten URL through a running kurz (KURZ_URL, KURZ_API_KEY) and print the short URL."""
+    """Shorten URL through a running kurz (KURZ_URL, KURZ_API_KEY) and print the short URL.
+
+    Every option is a field of POST /api/v1/links; kurz checks them all and names any it
+    refuses.
+    """
     server = os.environ.get("KURZ_URL", "http://127.0.0.1:8080").rstrip("/")
     key = os.environ.get("KURZ_API_KEY")
     if not key:
         raise _fail("set KURZ_API_KEY to a key from `kurz keys create`")
-    body: dict[str, str] = {"url": url}
-    if alias is not None:
-        body["alias"] = alias
-    if domain is not None:
-        body["domain"] = domain
+    body: dict[str, Any] = {"url": url}
+    named = {
+        "alias": alias,
+        "domain": domain,
+        "valid_from": valid_from,
+        "expires_at": expires_at,
+        "max_visits": max_visits,
+        "og_title": og_title,
+        "og_description": og_description,
+        "og_image": og_image,
+    }
+    body.update({name: value for name, value in named.items() if value is not None})
+    if tag:
+        body["tags"] = tag
+    fallbacks = {
+        "not_yet": fallback_not_yet,
+        "expired": fallback_expired,
+        "used_up": fallback_used_up,
+    }
+    if any(fallbacks.values()):
+        body["fallbacks"] = {name: value for name, value in fallbacks.items() if value}
+    if variant:
+        body["variants"] = [_variant(given) for given in variant]
+        if sticky:
+            body["variant_choice"] = "sticky"
+    elif sticky:
+        raise _fail("--sticky chooses among variants: give them with --variant URL=WEIGHT")
+    if rules is not None:
+        try:
+            body["rules"] = json.loads(rules.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise _fail(f"cannot read the rules in {rules}: {exc}") from None
+    if password:
+        body["password"] = _new_password()
     try:
         response = httpx.post(
             f"{server}/api/v1/links",
@@ -665,6 +745,26 @@ def shorten(
             detail = response.text[:200]
         raise _fail(f"{response.status_code} {detail}")
     typer.echo(response.json()["short_url"])
+
+
+def _variant(given: str) -> dict[str, Any]:
+    """--variant URL=WEIGHT as the API's variant (the URL may hold '=' itself)."""
+    target, sep, weight = given.rpartition("=")
+    if not sep or not target or not weight.isdigit():
+        raise _fail(f"--variant {given!r}: give it as URL=WEIGHT, e.g. https://a.example/=70")
+    return {"url": target, "weight": int(weight)}
+
+
+def _new_password() -> str:
+    """A link's password: asked twice, unseen, on a terminal; else standard input's first
+    line."""
+    if sys.stdin.isatty():
+        given: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return given
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise _fail("--password: no password on standard input")
+    return line
 
 
 def main() -> None:
