@@ -27,6 +27,7 @@ from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.grpc.kurz.v1 import links_pb2_grpc as pb_grpc
 from kurz.grpc.server import GrpcServer
 from tests.e2e.support import KURZ, PATIENCE, Server, kurz_env, new_key, run
+from tests.integration.grpc.support import proto_rules
 from tests.support import free_port
 
 SERVICE = "kurz.v1.LinkService"
@@ -161,6 +162,8 @@ def as_rest(link: pb.Link) -> dict[str, Any]:
         "og_title": link.og_title if link.HasField("og_title") else None,
         "og_description": link.og_description if link.HasField("og_description") else None,
         "og_image": link.og_image if link.HasField("og_image") else None,
+        # As REST renders them (this test's links have none: REST shows []).
+        "rules": proto_rules(link.rules),
     }
 
 
