@@ -4,7 +4,6 @@ send a visit to a variant, drawn from the pipeline's PRNG or the visitor's for t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from random import Random
 from typing import Any
 
@@ -13,51 +12,24 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from kurz.config import Settings
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.links.target import Target
-from tests.conftest import BASE_URL, KeyMaker
+from tests.conftest import BASE_URL
 from tests.integration.grpc.support import (
     Rpc,
     assert_same_failure,
     create_request,
     new_key,
     proto_field,
-    rest_client,
     rest_link,
     rpc_client,
     rpc_get,
-    serving,
 )
 from tests.integration.links.support import create
 from tests.support import FakeClock
 
 A, B, C = "https://a.example/", "https://b.example/", "https://c.example/"
 SPLIT = [{"url": A, "weight": 70}, {"url": B, "weight": 30}]
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
-    async with serving(settings, clock) as app:
-        yield app
-
-
-@pytest.fixture
-async def secret(make_key: KeyMaker) -> str:
-    """The key both clients call with, so that they see the same links."""
-    return await make_key("alice")
-
-
-@pytest.fixture
-async def api(app: FastAPI, secret: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with rest_client(app, secret) as client:
-        yield client
-
-
-@pytest.fixture
-async def rpc(app: FastAPI, secret: str) -> AsyncIterator[Rpc]:
-    async with rpc_client(app, secret) as client:
-        yield client
 
 
 async def target_of(app: FastAPI, code: str) -> Target:
