@@ -175,3 +175,13 @@ def _database() -> Any:
 
             _loaded = GeoIP2Fast(verbose=False, geoip2fast_data_file=_DATA_FILE)
         return _loaded
+
+
+def told_country(value: bytes | None) -> str | None:
+    """A proxy's country header (CF-IPCountry and the like) as an ISO 3166-1 alpha-2
+    code; None for none, and for its codes that name no country (Cloudflare's XX for
+    unknown, T1 for Tor)."""
+    if value is None or len(value) != 2 or not value.isalpha():
+        return None
+    code = value.decode("ascii").upper()
+    return None if code in {"XX", "T1"} else code

@@ -16,9 +16,8 @@ import pytest
 from pydantic import ValidationError
 
 from kurz import geo
-from kurz.analytics.events import told_country
 from kurz.config import Settings
-from kurz.geo import GeoDataError, MaxMindLocator, ShippedLocator
+from kurz.geo import GeoDataError, MaxMindLocator, ShippedLocator, told_country
 from tests.support import Places, mmdb
 
 

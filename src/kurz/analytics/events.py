@@ -25,7 +25,7 @@ import orjson
 from kurz.agents import DeviceClass, classify
 from kurz.cache import Absent, LRUCache
 from kurz.clock import system_clock
-from kurz.geo import Place
+from kurz.geo import Place, told_country
 from kurz.types import Clock
 
 log = logging.getLogger("kurz.analytics")
@@ -233,16 +233,6 @@ class Visits:
             city=city,
         )
         return event[2:]
-
-
-def told_country(value: bytes | None) -> str | None:
-    """A proxy's country header (CF-IPCountry and the like) as an ISO 3166-1 alpha-2
-    code; None for none, and for its codes that name no country (Cloudflare's XX for
-    unknown, T1 for Tor)."""
-    if value is None or len(value) != 2 or not value.isalpha():
-        return None
-    code = value.decode("ascii").upper()
-    return None if code in {"XX", "T1"} else code
 
 
 def encode(events: Sequence[ClickEvent]) -> str:

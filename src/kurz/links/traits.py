@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 
 from kurz.agents import Agent, classify
 from kurz.cache import LRUCache
+from kurz.geo import told_country
 from kurz.limits import within
 
 # The country and the city (None where unknown) of an address.
@@ -81,10 +82,7 @@ class Places:
         client = scope.get("client")
         if not client or not within(client[0], self.trusted):
             return None
-        if len(value) != 2 or not value.isalpha():
-            return None
-        code = value.decode("ascii").upper()
-        return None if code in {"XX", "T1"} else code
+        return told_country(value)
 
 
 class Traits:
