@@ -31,7 +31,7 @@ from kurz.links.visit import Outcome, Visits
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
 from kurz.requestid import RequestIds
-from kurz.web import pages
+from kurz.web import assets, dashboard, explorer, pages, session_pages
 
 log = logging.getLogger("kurz")
 
@@ -193,7 +193,8 @@ def create_app(parts: Parts) -> KurzApp:
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # /docs is kurz.web.explorer: Swagger UI from kurz's own copy, not a CDN.
+        docs_url=None,
         redoc_url=None,
         # Starlette's redirect for a trailing slash is built from the Host header.
         redirect_slashes=False,
@@ -212,6 +213,10 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(session_views.router)
     app.include_router(user_views.router)
     app.include_router(pages.router)
+    app.include_router(session_pages.router)
+    app.include_router(dashboard.router)
+    app.include_router(explorer.router)
+    app.include_router(assets.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
     app.add_middleware(MethodRouting, router=app.router)

@@ -456,6 +456,11 @@ class Users:
             await self._audit(conn, event, actor or Actor(), user_id=user_id, detail=detail)
         return await self.get(user_id=user_id)
 
+    async def needs_setup(self) -> bool:
+        """Whether no admin can sign in yet (the sign-in page then points at setup)."""
+        async with self.db.read() as conn:
+            return not await users.any_admin_can_sign_in(conn)
+
     async def setup_link(self) -> str | None:
         """A new first-run setup link (older ones stop working), or None when an admin
         can sign in already and none is needed."""

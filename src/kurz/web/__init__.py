@@ -1,2 +1,2 @@
-"""kurz's HTML pages: for now the three one-time links (first-run setup, invitations,
-password resets), server-rendered, with no JavaScript and nothing from another origin."""
+"""The web app for people: server-rendered pages under /_/ (a second slash, so no page
+can be a short code), their static files, and /docs."""

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import cache
-from importlib.resources import files
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 
 from kurz.accounts.models import InvitationAccept, PasswordReset, SetupCreate
@@ -26,21 +23,13 @@ from kurz.accounts.tokens import Purpose, Token
 from kurz.deps import part
 from kurz.errors import Problem
 from kurz.limits import ServiceLimits
+from kurz.web.render import render
 
 router = APIRouter(prefix="/_", include_in_schema=False)
 
 UsersDep = Annotated[Users, part("users")]
 LimitsDep = Annotated[ServiceLimits, part("limits")]
 
-# The token is in the address: no page may be framed, cached, or tell another site
-# where it came from (the stylesheet's request included); nothing runs but kurz's CSS.
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 _MAX_FIELDS = 20
 
 
@@ -111,20 +100,10 @@ FORMS: dict[Purpose, Form] = {
 }
 
 
-@cache
-def _templates() -> Environment:
-    return Environment(
-        loader=PackageLoader("kurz.web", "templates"),
-        autoescape=select_autoescape(["html"]),
-        auto_reload=False,
-    )
-
-
 def _page(
     template: str, status: int, headers: Mapping[str, str] | None = None, **context: Any
 ) -> HTMLResponse:
-    body = _templates().get_template(template).render(**context)
-    return HTMLResponse(body, status, headers={**HEADERS, **(headers or {})})
+    return render(None, template, status, headers, **context)
 
 
 def _refusal(form: Form, problem: Problem) -> HTMLResponse:
@@ -309,14 +288,3 @@ async def reset(token: str, request: Request, users: UsersDep, limits: LimitsDep
         return "Your new password is set, and every earlier session has ended."
 
     return await _submit("reset", token, request, users, limits, use)
-
-
-@cache
-def _stylesheet() -> bytes:
-    return files("kurz.web").joinpath("static", "kurz.css").read_bytes()
-
-
-@router.get("/static/kurz.css")
-async def stylesheet() -> Response:
-    headers = {**HEADERS, "Cache-Control": "public, max-age=3600"}
-    return Response(_stylesheet(), 200, headers=headers, media_type="text/css")
