@@ -4,7 +4,7 @@ and the CSRF token its forms carry."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -28,7 +28,7 @@ class Browser:
     csrf: str
 
     async def post_form(
-        self, path: str, data: dict[str, str | list[str]] | None = None, *, csrf: bool = True
+        self, path: str, data: Mapping[str, str | list[str]] | None = None, *, csrf: bool = True
     ) -> httpx.Response:
         """Post `data` as a form would, with the session's CSRF token unless `csrf` is False."""
         fields: dict[str, str | list[str]] = dict(data or {})
