@@ -70,6 +70,16 @@ async def signin(
 ) -> Response:
     form = await posted(request)
     email, next_path = form.first("email")[:1_000], form.first("next")
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        # Login CSRF: another site's form would sign this browser in as someone else
+        # (its owner), whose links the victim would then fill. No session exists yet to
+        # hold a token, so the browser's own word on where the form came from decides.
+        return _signin_page(
+            request,
+            next_path="",
+            error="This sign-in form came from another site. Sign in here instead.",
+            status=403,
+        )
     try:
         session_id, _ = await sessions.sign_in(
             email,

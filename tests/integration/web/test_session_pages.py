@@ -58,6 +58,22 @@ async def test_sign_in_never_sends_the_browser_to_another_site(
         assert done.headers["location"] == "/_/"
 
 
+async def test_a_sign_in_posted_from_another_site_is_refused(
+    app: FastAPI, db: Database, clock: FakeClock, passwords: Passwords
+) -> None:
+    await new_user(db, clock, "mallory@example.com", passwords=passwords)
+    async with client(app) as http:
+        sent = {"email": "mallory@example.com", "password": PASSWORD}
+        page = assert_page(
+            await http.post("/_/signin", data=sent, headers={"Sec-Fetch-Site": "cross-site"}),
+            403,
+        )
+        assert "another site" in page
+        assert not http.cookies
+        done = await http.post("/_/signin", data=sent, headers={"Sec-Fetch-Site": "same-origin"})
+        assert done.status_code == 303
+
+
 async def test_sign_out_needs_the_csrf_token_and_ends_the_session(
     app: FastAPI, db: Database, clock: FakeClock
 ) -> None:
