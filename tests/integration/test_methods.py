@@ -52,6 +52,8 @@ ALLOWED = {
     "/_/signin": ("/_/signin", {"GET", "HEAD", "POST"}),
     "/_/signout": ("/_/signout", {"POST"}),
     "/_/account": ("/_/account", {"GET", "HEAD", "POST"}),
+    "/_/links": ("/_/links", {"GET", "HEAD"}),
+    "/_/links/bulk": ("/_/links/bulk", {"POST"}),
     "/{code}": ("/abcdefg", {"GET", "HEAD", "POST"}),
     "/{code}/": ("/abcdefg/", {"GET", "HEAD", "POST"}),
 }

@@ -43,3 +43,24 @@ document.addEventListener("change", (event) => {
     other.checked = box.checked;
   }
 });
+
+// /* links list */ A submit button with data-confirm="QUESTION" asks before its form is
+// sent (a form with several actions, only one of which needs asking); once asked, the
+// form says so (confirm=1), and the server skips its own confirmation page.
+document.addEventListener("submit", (event) => {
+  const button = event.submitter;
+  if (!button || !button.dataset || !button.dataset.confirm) return;
+  if (!window.confirm(button.dataset.confirm)) {
+    event.preventDefault();
+    return;
+  }
+  const form = event.target;
+  let said = form.querySelector('input[name="confirm"]');
+  if (!said) {
+    said = document.createElement("input");
+    said.type = "hidden";
+    said.name = "confirm";
+    form.appendChild(said);
+  }
+  said.value = "1";
+});
