@@ -44,6 +44,7 @@ from kurz.links import scheduled as link_jobs
 from kurz.links.cache import Targets, target_cache
 from kurz.links.domain_service import DomainAdmin
 from kurz.links.domains import Domains, Redirects
+from kurz.links.qr import QrCodes
 from kurz.links.service import Links
 from kurz.links.target import Target
 from kurz.links.traits import Places
@@ -232,6 +233,7 @@ def build(
         own=own_origins,
         cache=targets,
         passwords=passwords,
+        qr=QrCodes(),
     )
     principals: LRUCache[str, KeyCheck] | None = None
     if settings.auth_cache_ttl:

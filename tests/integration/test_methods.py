@@ -21,6 +21,7 @@ ALLOWED = {
     "/api/v1/links": ("/api/v1/links", {"GET", "HEAD", "POST"}),
     "/api/v1/links/{code}": ("/api/v1/links/abcdefg", {"GET", "HEAD", "PATCH", "DELETE"}),
     "/api/v1/links/{code}/stats": ("/api/v1/links/abcdefg/stats", {"GET", "HEAD"}),
+    "/api/v1/links/{code}/qr": ("/api/v1/links/abcdefg/qr", {"GET", "HEAD"}),
     "/api/v1/stats": ("/api/v1/stats", {"GET", "HEAD"}),
     "/api/v1/domains": ("/api/v1/domains", {"GET", "HEAD", "POST"}),
     "/api/v1/domains/{host}": ("/api/v1/domains/go.example", {"PATCH", "DELETE"}),

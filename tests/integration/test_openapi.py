@@ -54,6 +54,7 @@ OPERATIONS = {
     ("patch", LINKS + "/{code}"): "updateLink",
     ("delete", LINKS + "/{code}"): "deleteLink",
     ("get", LINKS + "/{code}/stats"): "getLinkStats",
+    ("get", LINKS + "/{code}/qr"): "getLinkQrCode",
     ("get", "/api/v1/domains"): "listDomains",
     ("post", "/api/v1/domains"): "createDomain",
     ("patch", "/api/v1/domains/{host}"): "updateDomain",
@@ -124,6 +125,8 @@ SENDS: dict[str, set[int]] = {
     # 400: a malformed If-Match (DELETE reads no body).
     "deleteLink": {204, 400, 404, 412} | SCOPED | CSRF,
     "getLinkStats": {200, 404, 422} | SCOPED,
+    # 304: If-None-Match names the image's ETag.
+    "getLinkQrCode": {200, 304, 404, 422} | SCOPED,
     "getStatsSummary": {200, 422} | SCOPED,
     # 403: a key without the `admin` scope.
     "listAuditEvents": {200, 403, 422} | API,
@@ -196,6 +199,8 @@ HEADERS: dict[tuple[str, int], set[str]] = {
     ("updateLink", 412): {"ETag", "Idempotent-Replayed"},
     ("updateLink", 422): {"Idempotent-Replayed"},
     ("deleteLink", 412): {"ETag"},
+    ("getLinkQrCode", 200): {"ETag", "Cache-Control", "Content-Disposition"},
+    ("getLinkQrCode", 304): {"ETag", "Cache-Control"},
     ("signIn", 204): {"Set-Cookie", "X-CSRF-Token"},
     ("signOut", 204): {"Set-Cookie"},
     ("changePassword", 204): {"Set-Cookie", "X-CSRF-Token"},
@@ -476,6 +481,15 @@ async def provoke_links(doc: Document, app: KurzApp, database_url: str) -> None:
         check(await api.get(f"{LINKS}/nosuch"), "getLink", 404)
         check(await anon.get(one), "getLink", 401)
 
+        # getLinkQrCode
+        image = check(await api.get(f"{one}/qr"), "getLinkQrCode", 200)
+        check(await api.get(f"{one}/qr", params={"format": "png"}), "getLinkQrCode", 200)
+        fresh = {"If-None-Match": image.headers["etag"]}
+        check(await api.get(f"{one}/qr", headers=fresh), "getLinkQrCode", 304)
+        check(await api.get(f"{LINKS}/nosuch/qr"), "getLinkQrCode", 404)
+        check(await api.get(f"{one}/qr", params={"size": 1}), "getLinkQrCode", 422)
+        check(await anon.get(f"{one}/qr"), "getLinkQrCode", 401)
+
         # updateLink
         change = {"url": "https://example.com/b"}
         changed = check(
@@ -537,6 +551,7 @@ async def provoke_links(doc: Document, app: KurzApp, database_url: str) -> None:
             ("updateLink", "PATCH", f"{LINKS}/taken"),
             ("deleteLink", "DELETE", f"{LINKS}/taken"),
             ("getLinkStats", "GET", f"{LINKS}/taken/stats"),
+            ("getLinkQrCode", "GET", f"{LINKS}/taken/qr"),
             ("getStatsSummary", "GET", "/api/v1/stats"),
             ("listKeys", "GET", KEYS),
             ("createKey", "POST", KEYS),
@@ -561,6 +576,7 @@ async def provoke_scopes(doc: Document, app: KurzApp) -> None:
             ("updateLink", "PATCH", f"{LINKS}/taken"),
             ("deleteLink", "DELETE", f"{LINKS}/taken"),
             ("getLinkStats", "GET", f"{LINKS}/taken/stats"),
+            ("getLinkQrCode", "GET", f"{LINKS}/taken/qr"),
             ("getStatsSummary", "GET", "/api/v1/stats"),
             ("getMetrics", "GET", "/metrics"),
         ]:
@@ -1003,6 +1019,7 @@ async def provoke_limits(doc: Document, app: KurzApp) -> None:
             ("updateLink", "PATCH", f"{LINKS}/{code}"),
             ("deleteLink", "DELETE", f"{LINKS}/{code}"),
             ("getLinkStats", "GET", f"{LINKS}/{code}/stats"),
+            ("getLinkQrCode", "GET", f"{LINKS}/{code}/qr"),
             ("getStatsSummary", "GET", "/api/v1/stats"),
             ("getMetrics", "GET", "/metrics"),
             ("listAuditEvents", "GET", "/api/v1/audit"),

@@ -23,6 +23,7 @@ from kurz.idempotency import Done, Idempotency, Keyed, fingerprint
 from kurz.links import domains, queries
 from kurz.links.codes import cache_key, is_code
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.qr import QrCodes, QrImage, QrOptions
 from kurz.links.queries import Versions
 from kurz.links.urls import Origins, validate_tag
 from kurz.types import Clock
@@ -107,6 +108,7 @@ class Links:
         own: Origins,
         cache: LinkCache,
         passwords: Passwords,
+        qr: QrCodes,
     ) -> None:
         self.db = db
         self.idempotency = idempotency
@@ -117,6 +119,7 @@ class Links:
         self.own = own
         self.cache = cache
         self.passwords = passwords
+        self.qr = qr
 
     async def create(
         self, *, principal: Principal, link_in: LinkCreate, key: str | None
@@ -178,6 +181,18 @@ class Links:
                 principal=principal,
                 base_url=self.base_url,
             )
+
+    async def qr_code(
+        self,
+        *,
+        principal: Principal,
+        code: str,
+        options: QrOptions,
+        domain: str | None = None,
+    ) -> QrImage:
+        """The QR code of a link's short URL, for whoever may read the link (else 404)."""
+        link = await self.get(principal=principal, code=code, domain=domain)
+        return await self.qr.image(link.short_url, options)
 
     async def list_(
         self,

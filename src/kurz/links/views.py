@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
@@ -13,6 +13,16 @@ from kurz.errors import Problem
 from kurz.idempotency import REPLAYED, Done, ReplayedProblem, key_for
 from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.preconditions import parse_if_match
+from kurz.links.qr import (
+    DEFAULT_MARGIN,
+    DEFAULT_SIZE,
+    MAX_MARGIN,
+    MAX_SIZE,
+    MIN_SIZE,
+    Ecc,
+    Format,
+    QrOptions,
+)
 from kurz.links.queries import Versions, etag
 from kurz.links.service import Links
 from kurz.links.urls import MAX_TAG_LENGTH
@@ -272,3 +282,107 @@ async def delete_link(
     versions = Versions.any() if if_match is None else parse_if_match(if_match)
     await links.delete(principal=principal, code=code, versions=versions, domain=domain)
     return Response(status_code=204)
+
+
+# A link's short URL never changes for its code, but the link may be deleted: a browser
+# asks again after a few minutes, and a 304 costs it nothing.
+_QR_CACHE_CONTROL = "private, max-age=300"
+_QR_HEADERS: dict[str, Any] = {
+    "ETag": {
+        "description": 'A hash of the image, e.g. `"5f0c..."`: send it as If-None-Match '
+        "for a 304 while the image is the same.",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": f"`{_QR_CACHE_CONTROL}`: the link may be deleted.",
+        "schema": {"type": "string"},
+    },
+}
+_QR_IMAGE: dict[str, Any] = {
+    "description": "The QR code of the link's short URL",
+    "headers": {
+        **_QR_HEADERS,
+        "Content-Disposition": {
+            "description": '`inline; filename="CODE.svg"` (or `.png`); `attachment` '
+            "with `download=true`.",
+            "schema": {"type": "string"},
+        },
+    },
+    "content": {
+        "image/svg+xml": {"schema": {"type": "string"}},
+        "image/png": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+_QR_NOT_MODIFIED: dict[str, Any] = {
+    "description": "If-None-Match names the image's ETag: the copy the client has is current",
+    "headers": _QR_HEADERS,
+}
+# Opened on its own, the SVG is a document: it may load and run nothing.
+_QR_SAFE = {"Content-Security-Policy": "default-src 'none'", "X-Content-Type-Options": "nosniff"}
+
+
+def _none_match(if_none_match: str | None, digest: str) -> bool:
+    """Whether If-None-Match names the tag `"digest"` (weak comparison, RFC 9110 13.1.2)
+    or is `*`; a malformed one names nothing."""
+    if if_none_match is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or f'"{digest}"' in tags
+
+
+@router.get(
+    "/{code}/qr",
+    operation_id="getLinkQrCode",
+    summary="Get a link's QR code, as SVG or PNG",
+    response_class=Response,
+    responses=responses(
+        {
+            200: _QR_IMAGE,
+            304: _QR_NOT_MODIFIED,
+            422: problem("A format, size, margin, ecc or download out of range"),
+        },
+        NOT_FOUND,
+        READS,
+        AUTHENTICATED,
+        limited=True,
+    ),
+)
+async def get_link_qr_code(
+    code: str,
+    principal: LinksRead,
+    links: LinksDep,
+    image_format: Annotated[
+        Format, Query(alias="format", description="`svg` (scalable) or `png`.")
+    ] = "svg",
+    size: Annotated[
+        int,
+        Query(
+            ge=MIN_SIZE,
+            le=MAX_SIZE,
+            description="The image's width and height in pixels. A PNG gets whole pixels "
+            "per module: the widest image not over `size`.",
+        ),
+    ] = DEFAULT_SIZE,
+    margin: Annotated[
+        int, Query(ge=0, le=MAX_MARGIN, description="The quiet zone around it, in modules.")
+    ] = DEFAULT_MARGIN,
+    ecc: Annotated[
+        Ecc,
+        Query(description="Error correction: L (7%), M (15%), Q (25%) or H (30%) restorable."),
+    ] = "M",
+    download: Annotated[
+        bool, Query(description="Whether a browser saves the image rather than shows it.")
+    ] = False,
+    if_none_match: Annotated[
+        str | None, Header(description="The ETag of a copy the client holds.")
+    ] = None,
+    domain: DomainQuery = None,
+) -> Response:
+    options = QrOptions(format=image_format, size=size, margin=margin, ecc=ecc)
+    image = await links.qr_code(principal=principal, code=code, options=options, domain=domain)
+    headers = {"ETag": f'"{image.digest}"', "Cache-Control": _QR_CACHE_CONTROL}
+    if _none_match(if_none_match, image.digest):
+        return Response(status_code=304, headers=headers)
+    disposition = "attachment" if download else "inline"
+    headers["Content-Disposition"] = f'{disposition}; filename="{code}.{image_format}"'
+    return Response(image.body, headers=headers | _QR_SAFE, media_type=image.media_type)
