@@ -179,6 +179,16 @@ class Links:
                 base_url=self.base_url,
             )
 
+    async def visits(self, *, principal: Principal, code: str, domain: str | None = None) -> int:
+        """How many visits a link has used of its visit cap (the web app's link page)."""
+        async with self.db.read() as conn:
+            return await queries.visits(
+                conn=conn,
+                code=checked_code(code),
+                domain_id=await self._domain_id(conn, code, domain),
+                principal=principal,
+            )
+
     async def list_(
         self,
         *,
