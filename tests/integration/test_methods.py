@@ -52,6 +52,10 @@ ALLOWED = {
     "/_/signin": ("/_/signin", {"GET", "HEAD", "POST"}),
     "/_/signout": ("/_/signout", {"POST"}),
     "/_/account": ("/_/account", {"GET", "HEAD", "POST"}),
+    "/_/links/new": ("/_/links/new", {"GET", "HEAD", "POST"}),
+    "/_/links/{code}": ("/_/links/abcdefg", {"GET", "HEAD"}),
+    "/_/links/{code}/edit": ("/_/links/abcdefg/edit", {"GET", "HEAD", "POST"}),
+    "/_/links/{code}/delete": ("/_/links/abcdefg/delete", {"GET", "HEAD", "POST"}),
     "/{code}": ("/abcdefg", {"GET", "HEAD", "POST"}),
     "/{code}/": ("/abcdefg/", {"GET", "HEAD", "POST"}),
 }
