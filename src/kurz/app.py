@@ -31,7 +31,16 @@ from kurz.links.visit import Outcome, Visits
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
 from kurz.requestid import RequestIds
-from kurz.web import assets, dashboard, explorer, links_bulk, links_list, pages, session_pages
+from kurz.web import (
+    assets,
+    dashboard,
+    explorer,
+    link_pages,
+    links_bulk,
+    links_list,
+    pages,
+    session_pages,
+)
 
 log = logging.getLogger("kurz")
 
@@ -218,6 +227,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(explorer.router)
     app.include_router(links_list.router)
     app.include_router(links_bulk.router)
+    app.include_router(link_pages.router)
     app.include_router(assets.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)

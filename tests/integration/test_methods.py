@@ -55,6 +55,10 @@ ALLOWED = {
     "/_/account": ("/_/account", {"GET", "HEAD", "POST"}),
     "/_/links": ("/_/links", {"GET", "HEAD"}),
     "/_/links/bulk": ("/_/links/bulk", {"POST"}),
+    "/_/links/new": ("/_/links/new", {"GET", "HEAD", "POST"}),
+    "/_/links/{code}": ("/_/links/abcdefg", {"GET", "HEAD"}),
+    "/_/links/{code}/edit": ("/_/links/abcdefg/edit", {"GET", "HEAD", "POST"}),
+    "/_/links/{code}/delete": ("/_/links/abcdefg/delete", {"GET", "HEAD", "POST"}),
     "/{code}": ("/abcdefg", {"GET", "HEAD", "POST"}),
     "/{code}/": ("/abcdefg/", {"GET", "HEAD", "POST"}),
 }

@@ -391,6 +391,15 @@ async def get_id(
     return int(link_id)
 
 
+async def visits(*, conn: AsyncConnection, code: str, domain_id: int, principal: Principal) -> int:
+    """The visits a visible link has used of its cap (counted only while it has one)."""
+    query = sa.select(links.c.visits).where(*_named(code, domain_id), *visible(principal))
+    used = (await conn.execute(query)).scalar_one_or_none()
+    if used is None:
+        raise _missing(code)
+    return int(used)
+
+
 async def list_(
     *,
     conn: AsyncConnection,

@@ -194,6 +194,16 @@ class Links:
         link = await self.get(principal=principal, code=code, domain=domain)
         return await self.qr.image(link.short_url, options)
 
+    async def visits(self, *, principal: Principal, code: str, domain: str | None = None) -> int:
+        """How many visits a link has used of its visit cap (the web app's link page)."""
+        async with self.db.read() as conn:
+            return await queries.visits(
+                conn=conn,
+                code=checked_code(code),
+                domain_id=await self._domain_id(conn, code, domain),
+                principal=principal,
+            )
+
     async def list_(
         self,
         *,
