@@ -1,4 +1,4 @@
-"""One link's pages: create (/_/links/new), its page, edit, and delete.
+"""One link's pages: create (/_/new), its page, edit, and delete.
 
 They call the use cases the REST routes call, with the signed-in user as the principal:
 the form is read into the API's own LinkCreate or LinkUpdate, and the API's errors are
@@ -49,7 +49,7 @@ DomainsDep = Annotated[DomainAdmin, part("domain_admin")]
 # A link on another domain than the default: its host (as the API's ?domain=).
 DomainQuery = Annotated[str | None, Query(max_length=300)]
 
-NEW = "/_/links/new"
+NEW = "/_/new"
 QR_SIZE = 240
 NOTICES = {
     "created": "The link is made. Copy its short URL below.",

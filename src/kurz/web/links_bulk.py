@@ -1,4 +1,4 @@
-"""Acting on several links of the list at once (POST /_/links/bulk): delete them, after
+"""Acting on several links of the list at once (POST /_/links): delete them, after
 a page that lists them asks to confirm, or add or remove a tag. Each link goes through
 the same use cases as one link's own page; one that fails (gone meanwhile, or never the
 viewer's) is reported on the result page and the others are done."""
@@ -25,7 +25,7 @@ from kurz.web.viewer import PageRoute, Viewer, ViewerDep, safe_next
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
-BULK: Final = LIST + "/bulk"
+BULK: Final = LIST
 MAX_BULK: Final = 100
 # Each action, and the word the list's notice (kurz.web.links_list.NOTICES) says it by.
 ACTIONS: Final = {"delete": "deleted", "tag": "tagged", "untag": "untagged"}

@@ -19,7 +19,7 @@ from tests.integration.auth.people import client, new_key
 from tests.integration.web.people import Browser, assert_page, browser_of, error_beside
 from tests.support import FakeClock
 
-NEW = "/_/links/new"
+NEW = "/_/new"
 Form = dict[str, str | list[str]]
 
 
@@ -522,3 +522,15 @@ async def test_a_form_without_its_version_is_refused_with_a_page(
         page = assert_page(await ada.post_form(f"/_/links/{code}/edit", edit), 400)
         assert "version" in page
         assert (await api_link(ada, code))["version"] == 1
+
+
+@pytest.mark.parametrize("alias", ["new", "bulk", "edit"])
+async def test_an_alias_that_spells_a_page_name_keeps_its_page(
+    app: FastAPI, db: Database, clock: FakeClock, alias: str
+) -> None:
+    async with browser_of(app, db, clock, "ada@example.com") as ada:
+        location = await made(ada, url="https://example.com/a", alias=alias)
+        assert location == f"/_/links/{alias}?created=1"
+        page = assert_page(await ada.http.get(f"/_/links/{alias}"))
+        assert f"https://kurz.test/{alias}" in page
+        assert_page(await ada.http.get(f"/_/links/{alias}/edit"))

@@ -1,4 +1,4 @@
-"""The links list (/_/links) and its bulk actions (/_/links/bulk): plain GET forms and
+"""The links list (/_/links) and its bulk actions (/_/links): plain GET forms and
 links that work without JavaScript, the htmx partial, tenants kept apart, and every bad
 input a page with its status, never a 500. On SQLite and PostgreSQL."""
 
@@ -92,7 +92,7 @@ async def test_the_list_shows_a_members_own_links_and_an_admin_all(
         assert 'href="/_/links?tag=q%26a">q&amp;a</a>' in page
         assert f'<time datetime="{mine.created_at.isoformat()}">' in page
         assert 'data-select-all="link"' in page
-        assert 'action="/_/links/bulk"' in page
+        assert 'action="/_/links"' in page
         assert f'name="csrf_token" value="{ada.csrf}"' in page
 
         everyone = assert_page(await root.http.get("/_/links"))
@@ -105,7 +105,7 @@ async def test_a_new_member_is_offered_a_new_link(
     async with browser_of(app, db, clock, "ada@example.com") as ada:
         page = assert_page(await ada.http.get("/_/links"))
         assert "You have no links yet." in page
-        assert 'href="/_/links/new"' in page
+        assert 'href="/_/new"' in page
         assert "<table" not in page
 
 
@@ -255,14 +255,14 @@ async def test_bulk_delete_asks_first_then_deletes_and_goes_back_to_the_filters(
             "back": "/_/links?tag=t",
         }
 
-        asked = assert_page(await ada.post_form("/_/links/bulk", form))
+        asked = assert_page(await ada.post_form("/_/links", form))
         assert one.short_url in asked
         assert two.short_url in asked
         assert '<input type="hidden" name="confirm" value="1">' in asked
         assert f'<input type="hidden" name="link" value="/{one.code}">' in asked
         assert await still_there(app, ada, one) is not None
 
-        done = await ada.post_form("/_/links/bulk", {**form, "confirm": "1"})
+        done = await ada.post_form("/_/links", {**form, "confirm": "1"})
         assert done.status_code == 303
         assert done.headers["location"] == "/_/links?tag=t&done=deleted&n=2"
         assert await still_there(app, ada, one) is None
@@ -281,7 +281,7 @@ async def test_bulk_tags_are_added_and_removed_and_other_tags_kept(
         links = [f"/{one.code}", f"/{two.code}"]
 
         added = await ada.post_form(
-            "/_/links/bulk", {"action": "tag", "tag": " team ", "link": links, "back": "/_/links"}
+            "/_/links", {"action": "tag", "tag": " team ", "link": links, "back": "/_/links"}
         )
         assert added.status_code == 303
         assert added.headers["location"] == "/_/links?done=tagged&n=2"
@@ -292,9 +292,7 @@ async def test_bulk_tags_are_added_and_removed_and_other_tags_kept(
         assert now_two.tags == ["team"]
         assert now_two.version == two.version  # it had the tag: not written
 
-        removed = await ada.post_form(
-            "/_/links/bulk", {"action": "untag", "tag": "team", "link": links}
-        )
+        removed = await ada.post_form("/_/links", {"action": "untag", "tag": "team", "link": links})
         assert removed.status_code == 303
         assert removed.headers["location"] == "/_/links?done=untagged&n=2"
         now_one, now_two = await still_there(app, ada, one), await still_there(app, ada, two)
@@ -305,7 +303,7 @@ async def test_bulk_tags_are_added_and_removed_and_other_tags_kept(
 
         for bad in ("", "t" * 200):
             form: Form = {"action": "tag", "tag": bad, "link": links}
-            assert_page(await ada.post_form("/_/links/bulk", form), 400)
+            assert_page(await ada.post_form("/_/links", form), 400)
 
 
 async def test_bulk_without_the_csrf_token_is_refused_and_deletes_nothing(
@@ -314,7 +312,7 @@ async def test_bulk_without_the_csrf_token_is_refused_and_deletes_nothing(
     async with browser_of(app, db, clock, "ada@example.com") as ada:
         link = await shorten(app, ada, "one")
         form: Form = {"action": "delete", "confirm": "1", "link": [f"/{link.code}"]}
-        refused = await ada.post_form("/_/links/bulk", form, csrf=False)
+        refused = await ada.post_form("/_/links", form, csrf=False)
         assert "CSRF" in assert_page(refused, 403)
         assert await still_there(app, ada, link) is not None
 
@@ -331,18 +329,16 @@ async def test_bulk_over_another_users_link_leaves_it_and_says_not_found(
         both = [f"/{hers.code}", f"/{his.code}"]
 
         tagged = assert_page(
-            await bob.post_form("/_/links/bulk", {"action": "tag", "tag": "mine", "link": both})
+            await bob.post_form("/_/links", {"action": "tag", "tag": "mine", "link": both})
         )
         assert "Added the tag to 1 link(s)" in tagged
         assert f'{hers.code}</span>: <span class="error">Not found' in tagged
 
-        asked = assert_page(
-            await bob.post_form("/_/links/bulk", {"action": "delete", "link": both})
-        )
+        asked = assert_page(await bob.post_form("/_/links", {"action": "delete", "link": both}))
         assert hers.url not in asked
         assert "Not found" in asked
         deleted = assert_page(
-            await bob.post_form("/_/links/bulk", {"action": "delete", "confirm": "1", "link": both})
+            await bob.post_form("/_/links", {"action": "delete", "confirm": "1", "link": both})
         )
         assert "Deleted 1 link(s)" in deleted
         assert "Not found" in deleted
@@ -360,10 +356,10 @@ async def test_a_link_gone_meanwhile_is_reported_and_the_rest_done(
         gone = await shorten(app, ada, "gone")
         left = await shorten(app, ada, "left")
         form: Form = {"action": "delete", "confirm": "1", "link": [f"/{gone.code}"]}
-        assert (await ada.post_form("/_/links/bulk", form)).status_code == 303
+        assert (await ada.post_form("/_/links", form)).status_code == 303
 
         form["link"] = [f"/{gone.code}", f"/{left.code}", "nowhere.example/abcdefg", "/a b"]
-        page = assert_page(await ada.post_form("/_/links/bulk", form))
+        page = assert_page(await ada.post_form("/_/links", form))
         assert "Deleted 1 link(s)" in page
         assert page.count("Not found") == 3
         assert await still_there(app, ada, left) is None
@@ -383,7 +379,7 @@ async def test_a_bad_bulk_form_is_a_400_page(
 ) -> None:
     async with browser_of(app, db, clock, "ada@example.com") as ada:
         link = await shorten(app, ada, "one")
-        assert_page(await ada.post_form("/_/links/bulk", form), 400)
+        assert_page(await ada.post_form("/_/links", form), 400)
         assert await still_there(app, ada, link) is not None
 
 
@@ -394,7 +390,7 @@ async def test_bulk_goes_back_only_to_the_list(
     app: FastAPI, db: Database, clock: FakeClock, back: str
 ) -> None:
     async with browser_of(app, db, clock, "ada@example.com") as ada:
-        done = await ada.post_form("/_/links/bulk", {"action": "delete", "back": back})
+        done = await ada.post_form("/_/links", {"action": "delete", "back": back})
         assert done.status_code == 303
         assert done.headers["location"] == "/_/links?done=none&n=0"
         page = assert_page(await ada.http.get(done.headers["location"]))
