@@ -52,6 +52,8 @@ ALLOWED = {
     "/_/signin": ("/_/signin", {"GET", "HEAD", "POST"}),
     "/_/signout": ("/_/signout", {"POST"}),
     "/_/account": ("/_/account", {"GET", "HEAD", "POST"}),
+    "/_/keys": ("/_/keys", {"GET", "HEAD", "POST"}),
+    "/_/keys/{key_id}/revoke": ("/_/keys/1/revoke", {"GET", "HEAD", "POST"}),
     "/{code}": ("/abcdefg", {"GET", "HEAD", "POST"}),
     "/{code}/": ("/abcdefg/", {"GET", "HEAD", "POST"}),
 }
