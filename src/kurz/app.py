@@ -31,7 +31,7 @@ from kurz.links.visit import Outcome, Visits
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
 from kurz.requestid import RequestIds
-from kurz.web import assets, dashboard, explorer, key_pages, pages, session_pages
+from kurz.web import admin, assets, dashboard, explorer, key_pages, pages, session_pages
 
 log = logging.getLogger("kurz")
 
@@ -217,6 +217,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(dashboard.router)
     app.include_router(explorer.router)
     app.include_router(key_pages.router)
+    app.include_router(admin.router)
     app.include_router(assets.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
