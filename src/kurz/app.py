@@ -32,9 +32,11 @@ from kurz.methods import MethodRouting
 from kurz.openapi import complete
 from kurz.requestid import RequestIds
 from kurz.web import (
+    admin,
     assets,
     dashboard,
     explorer,
+    key_pages,
     link_pages,
     links_bulk,
     links_list,
@@ -228,6 +230,8 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(links_list.router)
     app.include_router(links_bulk.router)
     app.include_router(link_pages.router)
+    app.include_router(key_pages.router)
+    app.include_router(admin.router)
     app.include_router(assets.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)

@@ -75,6 +75,11 @@ class RedisClients:
         """Note that a part will talk to `url`, giving up after `timeout` seconds."""
         self._timeouts[url] = min(timeout, self._timeouts.get(url, timeout))
 
+    @property
+    def urls(self) -> list[str]:
+        """Every Redis server a part talks to (the click stream's is one of them)."""
+        return list(self._timeouts)
+
     def client(self, url: str) -> Redis:
         client = self._clients.get(url)
         if client is None:

@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -210,6 +211,30 @@ class StreamConsumer:
             oldest = min(oldest, _id(pending["min"]))
         if oldest > (0, 0):
             await self._redis.xtrim(self._key, minid=f"{oldest[0]}-{oldest[1]}", approximate=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Click batches in the stream that no recorder has finished with."""
+
+    # Never handed to a recorder; None when Redis cannot tell (entries deleted meanwhile).
+    unread: int | None
+    # Handed to a recorder and not yet acknowledged.
+    pending: int
+
+
+async def backlog(redis: Redis, *, key: str = STREAM, group: str = GROUP) -> Backlog:
+    """The stream's backlog, for the operator (RedisError if Redis does not answer)."""
+    try:
+        groups = await redis.xinfo_groups(key)
+    except ResponseError:  # No stream yet: no click was ever queued.
+        return Backlog(0, 0)
+    for found in groups:
+        if _name(found["name"]) == group:
+            lag = found.get("lag")
+            return Backlog(None if lag is None else int(lag), int(found["pending"]))
+    # No recorder has started yet: every entry is unread.
+    return Backlog(int(await redis.xlen(key)), 0)
 
 
 async def warn_unless_persistent(redis: Redis) -> None:

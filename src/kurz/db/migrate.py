@@ -61,12 +61,18 @@ async def downgrade(db: Database, revision: str) -> None:
         await conn.run_sync(run)
 
 
-async def schema_state(db: Database) -> SchemaState:
+async def applied_revisions(db: Database) -> set[str]:
+    """The revisions the database's schema is at (none when it is empty)."""
+
     def current(sync_conn: Connection) -> set[str]:
         return set(MigrationContext.configure(sync_conn).get_current_heads())
 
     async with db.read() as conn:
-        applied = await conn.run_sync(current)
+        return await conn.run_sync(current)
+
+
+async def schema_state(db: Database) -> SchemaState:
+    applied = await applied_revisions(db)
     heads = head_revisions()
     if not applied:
         return SchemaState.EMPTY

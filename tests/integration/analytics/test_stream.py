@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from kurz.analytics.events import ClickEvent, click_event, decode, encode
 from kurz.analytics.queue import batch_id
 from kurz.analytics.store import Batch, ClickStore
-from kurz.analytics.stream import GROUP, StreamConsumer, StreamSink
+from kurz.analytics.stream import GROUP, Backlog, StreamConsumer, StreamSink, backlog
 from kurz.db import Database
 from kurz.db.tables import link_clicks_hourly
 from tests.support import RedisServer
@@ -224,3 +224,20 @@ async def test_a_consumer_makes_its_group_again_when_redis_comes_back_empty(
     consumer.stop()
     await running
     assert (await redis.xpending("clicks", GROUP))["pending"] == 0
+
+
+async def test_the_backlog_counts_batches_unread_and_unacknowledged(
+    db: Database, redis: Redis
+) -> None:
+    assert await backlog(redis, key="clicks") == Backlog(0, 0)
+    sink = StreamSink(redis, key="clicks")
+    for n in range(3):
+        await sink(batch_id(), clicks(2, link=n + 1))
+    # No recorder has made the group yet: every batch is unread.
+    assert await backlog(redis, key="clicks") == Backlog(3, 0)
+    await redis.xgroup_create("clicks", GROUP, id="0")
+    taken = await redis.xreadgroup(GROUP, "c1", {"clicks": ">"}, count=1)
+    assert await backlog(redis, key="clicks") == Backlog(2, 1)
+    await redis.xack("clicks", GROUP, taken[0][1][0][0])
+    await StreamConsumer(redis, ClickStore(db), key="clicks", name="c2").drain()
+    assert await backlog(redis, key="clicks") == Backlog(0, 0)
