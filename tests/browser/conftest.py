@@ -6,7 +6,8 @@ fail instead.
 Playwright's async API, with the browser in the session's event loop: every test module
 here declares `pytestmark = pytest.mark.asyncio(loop_scope="session")`. (Its sync API
 marks its own loop as running between calls, so every asyncio test after the first
-browser test would fail.)
+browser test would fail.) Test modules import Playwright for types only, or inside a
+test (`expect`): without it installed they must still import, and skip.
 """
 
 from __future__ import annotations
