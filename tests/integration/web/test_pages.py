@@ -55,9 +55,10 @@ def assert_page(response: httpx.Response, status: int) -> str:
 
 
 def error_beside(page: str, field: str) -> str:
-    """The error shown right after `field`'s input; fails if there is none."""
+    """The error shown right after `field`'s input (which names it, and its hint if it
+    has one, as what describes it); fails if there is none."""
     found = re.search(
-        rf'<input id="{field}"[^>]*aria-describedby="{field}-error">\s*'
+        rf'<input id="{field}"[^>]*aria-describedby="{field}-error(?: {field}-hint)?">\s*'
         rf'<p class="error" id="{field}-error">([^<]*)</p>',
         page,
     )
