@@ -18,8 +18,8 @@ from kurz.accounts.service import Actor, Users
 from kurz.db import Database
 from kurz.links.codes import code_in, is_code
 from kurz.web import assets
-from kurz.web.render import CSP
 from tests.integration.auth.people import PASSWORD, client, new_session, new_user, sessions_of
+from tests.integration.web.people import assert_page
 from tests.support import FakeClock
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -39,19 +39,6 @@ def service(app: FastAPI) -> Users:
 
 def path_of(url: str) -> str:
     return url.removeprefix("https://kurz.test")
-
-
-def assert_page(response: httpx.Response, status: int) -> str:
-    """An HTML page with the strict headers; its text."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "text/html; charset=utf-8"
-    assert response.headers["content-security-policy"] == CSP
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "no-referrer"
-    assert response.headers["cache-control"] == "no-store"
-    # Scripts only from kurz's own files, never inline.
-    assert re.search(r"<script(?![^>]* src=\"/_/static/)", response.text) is None
-    return response.text
 
 
 def error_beside(page: str, field: str) -> str:
