@@ -31,7 +31,7 @@ from kurz.links.visit import Outcome, Visits
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
 from kurz.requestid import RequestIds
-from kurz.web import assets, dashboard, explorer, pages, session_pages
+from kurz.web import assets, dashboard, explorer, pages, session_pages, stats_pages
 
 log = logging.getLogger("kurz")
 
@@ -216,6 +216,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(session_pages.router)
     app.include_router(dashboard.router)
     app.include_router(explorer.router)
+    app.include_router(stats_pages.router)
     app.include_router(assets.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)

@@ -52,6 +52,7 @@ ALLOWED = {
     "/_/signin": ("/_/signin", {"GET", "HEAD", "POST"}),
     "/_/signout": ("/_/signout", {"POST"}),
     "/_/account": ("/_/account", {"GET", "HEAD", "POST"}),
+    "/_/links/{code}/stats": ("/_/links/abcdefg/stats", {"GET", "HEAD"}),
     "/{code}": ("/abcdefg", {"GET", "HEAD", "POST"}),
     "/{code}/": ("/abcdefg/", {"GET", "HEAD", "POST"}),
 }
