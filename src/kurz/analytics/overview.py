@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.analytics.models import ClickCounts, LinkBrief, Overview, SeriesPoint, TopLink
-from kurz.analytics.stats import TOP_LINKS, Window, bytewise, custom_plans
+from kurz.analytics.stats import TOP_LINKS, Window, custom_plans
 from kurz.db.tables import domains, link_clicks_daily, links
 
 RECENT_LINKS = 10
@@ -29,42 +29,44 @@ def _sum(column: ColumnElement[Any]) -> ColumnElement[Any]:
     return sa.cast(sa.func.sum(column), sa.BigInteger)
 
 
-def _clicks_statement(conn: AsyncConnection, user_id: int, span: Window) -> sa.CompoundSelect[Any]:
-    """The user's daily rows of the range, summed twice: by day (rows without a link),
-    and by link for the TOP_LINKS most clicked (rows without a day)."""
+def _clicks_statement(user_id: int, span: Window) -> sa.CompoundSelect[Any]:
+    """The user's daily rows of the range, summed by day (rows without a link), and
+    the TOP_LINKS links with the most clicks (rows without a day).
+
+    Two passes over the rows rather than one over a CTE that both read: SQLite would
+    materialise the CTE, and the sum by link would lose the order in which the rows
+    arrive (by link, from the indexes), which lets SQLite sum them with no sort.
+    """
     d = link_clicks_daily
-    mine = (
-        sa.select(d.c.link_id, links.c.code, d.c.day, d.c.clicks, d.c.uniques, d.c.bot_clicks)
-        .select_from(links.join(d, d.c.link_id == links.c.id))
-        .where(*_own(user_id), d.c.day >= span.start, d.c.day < span.end)
-        .cte("mine")
-    )
-    by_day = sa.select(
-        mine.c.day,
-        sa.null().label("link_id"),
-        _sum(mine.c.clicks).label("clicks"),
-        _sum(mine.c.uniques).label("uniques"),
-        _sum(mine.c.bot_clicks).label("bot_clicks"),
-    ).group_by(mine.c.day)
-    link_clicks = _sum(mine.c.clicks)
-    by_link = (
+    rows = links.join(d, d.c.link_id == links.c.id)
+    mine = [*_own(user_id), d.c.day >= span.start, d.c.day < span.end]
+    by_day = (
         sa.select(
-            mine.c.link_id,
-            link_clicks.label("clicks"),
-            _sum(mine.c.uniques).label("uniques"),
-            _sum(mine.c.bot_clicks).label("bot_clicks"),
+            d.c.day,
+            sa.null().label("link_id"),
+            _sum(d.c.clicks).label("clicks"),
+            _sum(d.c.uniques).label("uniques"),
+            _sum(d.c.bot_clicks).label("bot_clicks"),
         )
-        .group_by(mine.c.link_id, mine.c.code)
-        .having(link_clicks > 0)
-        .order_by(link_clicks.desc(), bytewise(conn, mine.c.code))
+        .select_from(rows)
+        .where(*mine)
+        .group_by(d.c.day)
+    )
+    clicks = _sum(d.c.clicks)
+    by_link = (
+        sa.select(links.c.id.label("link_id"), clicks.label("clicks"))
+        .select_from(rows)
+        .where(*mine)
+        .group_by(links.c.id)
+        .having(clicks > 0)
+        .order_by(clicks.desc(), links.c.id.desc())
         .limit(TOP_LINKS)
         .subquery("top")
     )
-    # The NULL in the outer SELECT, so that the UNION gives it the day's type.
+    # The NULLs in the outer SELECT, so that the UNION gives them the first part's types.
     top = sa.select(
-        sa.null().label("day"), by_link.c.link_id, by_link.c.clicks, by_link.c.uniques,
-        by_link.c.bot_clicks,
-    )  # fmt: skip
+        sa.null().label("day"), by_link.c.link_id, by_link.c.clicks, sa.null(), sa.null()
+    )
     return sa.union_all(by_day, top)
 
 
@@ -102,9 +104,7 @@ async def get_overview(
     await custom_plans(conn)
     days: dict[Any, tuple[int, int, int]] = {}
     top: list[tuple[int, int]] = []
-    for day, link_id, clicks, uniques, bots in await conn.execute(
-        _clicks_statement(conn, user_id, span)
-    ):
+    for day, link_id, clicks, uniques, bots in await conn.execute(_clicks_statement(user_id, span)):
         if link_id is None:
             days[day] = (clicks, uniques, bots)
         else:
@@ -133,14 +133,12 @@ async def get_overview(
             bot_clicks=sum(p.bot_clicks for p in series),
         ),
         series=series,
-        # A UNION promises no order: ranked again here, as the database did (code points).
-        top_links=sorted(
-            (
-                TopLink(**briefs[link_id].model_dump(), clicks=clicks)
-                for link_id, clicks in top
-                if link_id in briefs
-            ),
-            key=lambda link: (-link.clicks, link.code),
-        ),
+        # A UNION promises no order: ranked again here as the database did, ties going
+        # to the newer link.
+        top_links=[
+            TopLink(**briefs[link_id].model_dump(), clicks=clicks)
+            for link_id, clicks in sorted(top, key=lambda pair: (-pair[1], -pair[0]))
+            if link_id in briefs
+        ],
         recent_links=[briefs[row[0]] for row in rows[:RECENT_LINKS]],
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Final, Literal
 
 from markupsafe import Markup, escape
@@ -32,10 +32,24 @@ MAX_LABELS: Final = 8
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
-def when(at: datetime, interval: Interval) -> str:
+# English whatever the locale (strftime's %b is the locale's, and slow).
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def when(at: date, interval: Interval) -> str:
     """A point's time in full, as a table row or a bar's tooltip names it."""
-    day = f"{at:%b} {at.day}, {at.year}"
-    return day if interval == "day" else f"{day} {at:%H}:00 UTC"
+    day = f"{_MONTHS[at.month - 1]} {at.day}, {at.year}"
+    if interval == "day" or not isinstance(at, datetime):
+        return day
+    return f"{day} {at.hour:02}:00 UTC"
+
+
+def table(
+    points: Sequence[tuple[datetime, int, *tuple[int, ...]]], interval: Interval
+) -> list[tuple[str, ...]]:
+    """The rows of the table beside a chart: each point's time in full, then its
+    counts with thousands separators."""
+    return [(when(at, interval), *(f"{n:,}" for n in counts)) for at, *counts in points]
 
 
 def nice_ticks(peak: int, count: int = 4) -> list[int]:
@@ -62,15 +76,15 @@ def compact(n: int) -> str:
 
 
 def _short_day(at: datetime) -> str:
-    return f"{at:%b} {at.day}"
+    return f"{_MONTHS[at.month - 1]} {at.day}"
 
 
 def _short_hour(at: datetime) -> str:
-    return _short_day(at) if at.hour == 0 else f"{at:%H}:00"
+    return _short_day(at) if at.hour == 0 else f"{at.hour:02}:00"
 
 
 def _month(at: datetime) -> str:
-    return f"{at:%b} {at.year}"
+    return f"{_MONTHS[at.month - 1]} {at.year}"
 
 
 Rule = tuple[Callable[[datetime], bool], Callable[[datetime], str]]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from kurz.web import charts
 from kurz.web.render import render
-from kurz.web.stats_pages import StatsDep, link_path, series_chart
+from kurz.web.stats_pages import StatsDep, link_path, series_chart, series_table
 from kurz.web.viewer import PageRoute, ViewerDep
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -30,6 +30,7 @@ async def dashboard(request: Request, viewer: ViewerDep, stats: StatsDep) -> Res
         chart=series_chart(
             overview.series, "day", chart_id="dashboard-chart", title="Your links' clicks by day"
         ),
+        rows=series_table(overview.series, "day"),
         when=charts.when,
         top_links=[(link, link_path(link.code, link.domain)) for link in overview.top_links],
         recent_links=[(link, link_path(link.code, link.domain)) for link in overview.recent_links],

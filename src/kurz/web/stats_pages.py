@@ -160,6 +160,10 @@ def _keep(asked: Range, by: charts.Interval) -> dict[str, object]:
     return {"days": DEFAULT_DAYS[by]}
 
 
+def series_table(series: list[SeriesPoint], by: charts.Interval) -> list[tuple[str, ...]]:
+    return charts.table([(p.at, p.clicks, p.uniques, p.bot_clicks) for p in series], by)
+
+
 def _query(**params: object) -> str:
     return urlencode({name: str(value) for name, value in params.items() if value})
 
@@ -232,7 +236,7 @@ async def link_stats(
         chart=series_chart(
             result.series, by, chart_id="clicks-chart", title=f"People's clicks by {by}"
         ),
-        series=result.series,
+        rows=series_table(result.series, by),
         when=charts.when,
         totals=totals,
         people_share=_percent(totals.clicks, totals.clicks + totals.bot_clicks),

@@ -44,9 +44,9 @@ async def test_clicks_by_day_over_the_users_own_live_links_only(
     ada = await new_user(db, clock, "ada@example.com")
     bob = await new_user(db, clock, "bob@example.com")
     root = await new_user(db, clock, "root@example.com", "admin")
-    # Made first, so with the lower id: a tie ranks by code, not by id.
-    zeta = await new_link(db, clock, ada, "zeta", title="Zeta")
+    # Made first, so with the lower id: a tie goes to the newer link, whatever the codes.
     alpha = await new_link(db, clock, ada, "alpha", url="https://alpha.example/")
+    zeta = await new_link(db, clock, ada, "zeta", title="Zeta")
     gone = await new_link(db, clock, ada, "gone", deleted=True)
     bobs = await new_link(db, clock, bob, "bobs")
     roots = await new_link(db, clock, root, "roots")
@@ -73,13 +73,13 @@ async def test_clicks_by_day_over_the_users_own_live_links_only(
     ]
     assert (mine.totals.clicks, mine.totals.uniques, mine.totals.bot_clicks) == (10, 9, 5)
     assert mine.links == 2
-    assert [(link.code, link.clicks) for link in mine.top_links] == [("alpha", 5), ("zeta", 5)]
-    assert [link.code for link in mine.recent_links] == ["alpha", "zeta"]
-    first = mine.top_links[0]
-    assert (first.url, first.title, first.domain, first.host) == (
+    assert [(link.code, link.clicks) for link in mine.top_links] == [("zeta", 5), ("alpha", 5)]
+    assert [link.code for link in mine.recent_links] == ["zeta", "alpha"]
+    second = mine.top_links[1]
+    assert (second.url, second.title, second.domain, second.host) == (
         "https://alpha.example/", None, None, HOST,
     )  # fmt: skip
-    assert mine.top_links[1].title == "Zeta"
+    assert mine.top_links[0].title == "Zeta"
 
     # An admin's overview is their own links too, not everyone's.
     own = await overview(db, clock, principal(root, admin=True), "2025-12-29", "2025-12-31")

@@ -146,3 +146,10 @@ def test_any_series_is_well_formed_and_inside_the_view(
     for text in svg.findall(f"{SVG}text"):
         assert 0 <= float(text.get("x", "")) <= WIDTH
         assert 0 <= float(text.get("y", "")) <= HEIGHT
+
+
+def test_the_table_beside_a_chart_names_each_point_in_full() -> None:
+    points = [(START + timedelta(hours=9), 1_234, 5, 0)]
+    assert charts.table(points, "hour") == [("Nov 5, 2026 09:00 UTC", "1,234", "5", "0")]
+    assert charts.table(points, "day") == [("Nov 5, 2026", "1,234", "5", "0")]
+    assert charts.when(START.date(), "hour") == "Nov 5, 2026"
