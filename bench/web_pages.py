@@ -6,8 +6,9 @@
 Each backend gets a fresh database (a SQLite file; a PostgreSQL database made on
 KURZ_BENCH_PG, default the test server, and dropped after), seeded by bench/stats_seed.py
 as the stats bench is: one user owning 1,000 links (one busy link, "hot", with 1,000,000
-clicks, and 999 quieter ones), with 90 days of hourly, daily and breakdown rollups for
-every link. PostgreSQL is then vacuumed and analysed, as autovacuum would have done.
+clicks, and 999 quieter ones, the nth with 300,000/n), with 90 days of hourly, daily and
+breakdown rollups for every link: each link has a row on every one of those days.
+PostgreSQL is then vacuumed and analysed, as autovacuum would have done.
 
 kurz runs in this process under httpx's ASGI transport, on a clock set to the last of
 those 90 days, and the user signs in (POST /api/v1/session). Per round, each page of
@@ -48,6 +49,8 @@ from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database
 from kurz.db.tables import users as users_table
 
+# A link in the middle of the quiet ones (bench/stats_seed.py names them q00000...).
+QUIET_CODE = "q00499"
 # (what, path): each is measured alike; add a page here.
 PAGES: list[tuple[str, str]] = [
     ("account page (the frame alone)", "/_/account"),
@@ -56,6 +59,7 @@ PAGES: list[tuple[str, str]] = [
     ("stats, 90 days by day", f"/_/links/{HOT_CODE}/stats?days=90"),
     ("stats, 7 days by hour", f"/_/links/{HOT_CODE}/stats?by=hour&days=7"),
     ("stats, 30 days by hour (a line of 720 points)", f"/_/links/{HOT_CODE}/stats?by=hour&days=30"),
+    ("stats of a quiet link (the 500th), 30 days by day", f"/_/links/{QUIET_CODE}/stats"),
 ]
 QUIET_LINKS = 999
 HOT_CLICKS = 1_000_000

@@ -64,9 +64,9 @@ def nice_ticks(peak: int, count: int = 4) -> list[int]:
 
 
 def compact(n: int) -> str:
-    """A count short enough for an axis: 950, 9,500, 95k, 9.5M."""
-    if n < 10_000:
-        return f"{n:,}"
+    """A count short enough for an axis: 950, 9.5k, 95k, 9.5M."""
+    if n < 1_000:
+        return str(n)
     for size, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
         if n >= size:
             value = n / size

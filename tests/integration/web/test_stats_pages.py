@@ -39,7 +39,8 @@ def rows(page: str, section: str) -> list[tuple[str, str, str]]:
         (value, clicks, share)
         for value, clicks, share in re.findall(
             r'<tr><td class="url">([^<]*)</td><td class="num">([^<]*)</td>'
-            r'<td class="num share"><svg.*?</svg> ([^<]*)</td></tr>',
+            r'<td class="num share"><span class="hide-narrow"><svg.*?</svg></span> '
+            r"([^<]*)</td></tr>",
             found.group(0),
         )
     ]

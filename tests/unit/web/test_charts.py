@@ -64,7 +64,9 @@ def test_the_y_axis_has_round_ticks_above_the_peak() -> None:
     svg = parsed([7, 1])
     labels = [t.text for t in svg.findall(f"{SVG}text")]
     assert labels[:5] == ["0", "2", "4", "6", "8"]
-    assert charts.compact(9_500) == "9,500"
+    assert charts.compact(950) == "950"
+    assert charts.compact(9_500) == "9.5k"
+    assert charts.compact(2_000) == "2k"
     assert charts.compact(95_000) == "95k"
     assert charts.compact(1_250_000) == "1.2M"
 
