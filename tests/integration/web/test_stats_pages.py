@@ -66,6 +66,7 @@ async def test_the_page_shows_the_clicks_by_day_and_by_hour(
             .value(promo, "2026-01-01", "city", "Paris, FR", 4)
             .value(promo, "2025-12-30", "bot", "Googlebot", 2)
             .value(promo, "2026-01-01", "bot", "bingbot", 1)
+            .value(promo, "2026-01-01", "variant", "https://b.example/?a&b", 4)
             .write(db)
         )
 
@@ -89,7 +90,8 @@ async def test_the_page_shows_the_clicks_by_day_and_by_hour(
         # Bots' shares are of bots' clicks.
         assert rows(page, "bot") == [("Googlebot", "2", "67%"), ("bingbot", "1", "33%")]
         assert "None in this period." in page  # devices, browsers, OS
-        assert 'aria-labelledby="variant-heading"' not in page  # no variants
+        # A variants table once a variant had clicks.
+        assert rows(page, "variant") == [("https://b.example/?a&amp;b", "4", "40%")]
         day = '<tr><th scope="row">Dec 30, 2025</th><td class="num">6</td><td class="num">5</td>'
         assert day + '<td class="num">2</td></tr>' in page
         assert '<a href="/_/links/promo/stats?by=day&amp;days=7" aria-current="true">' in page
@@ -136,6 +138,8 @@ async def test_clicks_through_the_redirect_show_with_bots_apart(
         assert rows(page, "browser") == [("Firefox", "2", "100%")]
         assert rows(page, "bot") == [("Googlebot", "1", "100%")]
         assert bars(page) == 30
+        # A link without variants has no table of them.
+        assert 'aria-labelledby="variant-heading"' not in page
 
 
 async def test_another_members_link_is_a_404_page(
