@@ -42,6 +42,7 @@ from kurz.web import (
     links_list,
     pages,
     session_pages,
+    stats_pages,
 )
 
 log = logging.getLogger("kurz")
@@ -232,6 +233,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(link_pages.router)
     app.include_router(key_pages.router)
     app.include_router(admin.router)
+    app.include_router(stats_pages.router)
     app.include_router(assets.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)

@@ -73,6 +73,7 @@ ALLOWED = {
     "/_/admin/jobs": ("/_/admin/jobs", {"GET", "HEAD"}),
     "/_/admin/jobs/{job_id}/retry": ("/_/admin/jobs/1/retry", {"POST"}),
     "/_/admin/system": ("/_/admin/system", {"GET", "HEAD"}),
+    "/_/links/{code}/stats": ("/_/links/abcdefg/stats", {"GET", "HEAD"}),
     "/{code}": ("/abcdefg", {"GET", "HEAD", "POST"}),
     "/{code}/": ("/abcdefg/", {"GET", "HEAD", "POST"}),
 }

@@ -89,3 +89,33 @@ class StatsSummary(StatsBase):
     end: datetime = Field(serialization_alias="to", description="The end of the range (exclusive).")
     totals: ClickTotals
     top_links: list[LinkClicks] = Field(description="The 10 links with the most clicks.")
+
+
+class LinkBrief(StatsBase):
+    """A link as an overview lists it."""
+
+    code: str
+    # The domain's host as an API caller names it; None for the default domain.
+    domain: str | None
+    # Where its short URL lives: `domain`, or the default domain's host.
+    host: str
+    url: str
+    title: str | None
+    created_at: datetime
+
+
+class TopLink(LinkBrief):
+    clicks: int
+
+
+class Overview(StatsBase):
+    """One user's own links at a glance: their clicks by UTC day, the most clicked
+    links of the range, and the newest links."""
+
+    start: datetime
+    end: datetime
+    links: int = Field(description="The user's live links.")
+    totals: ClickCounts
+    series: list[SeriesPoint]
+    top_links: list[TopLink]
+    recent_links: list[LinkBrief]

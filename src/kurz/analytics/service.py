@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
-from kurz.analytics import stats
-from kurz.analytics.models import Interval, LinkStats, StatsSummary
+from kurz.analytics import overview, stats
+from kurz.analytics.models import Interval, LinkStats, Overview, StatsSummary
 from kurz.auth.models import Principal
 from kurz.clock import utcnow
 from kurz.db import REPEATABLE_READ, Database
-from kurz.errors import not_found
+from kurz.errors import invalid, not_found
 from kurz.links import domains, queries
 from kurz.links.service import checked_code
 from kurz.types import Clock
@@ -29,6 +29,30 @@ class Stats:
     ) -> stats.Window:
         """The range asked for, widened to whole hours or days (a 422 if it cannot be)."""
         return stats.window(start=start, end=end, interval=interval, now=utcnow(self.clock))
+
+    def today(self) -> date:
+        """Today's UTC date."""
+        return utcnow(self.clock).date()
+
+    def days(self, *, first: date, last: date, interval: Interval) -> stats.Window:
+        """The UTC days `first` to `last`, both included; by hour, a range that holds
+        this hour ends with it (the hours after it have no clicks yet)."""
+        try:
+            start = datetime.combine(first, time(), UTC)
+            end = datetime.combine(last, time(), UTC) + stats.DAY
+        except OverflowError:
+            raise invalid("to", "is out of range", location="query") from None
+        if interval == "hour":
+            now = utcnow(self.clock)
+            this_hour = now - (now - start) % stats.HOUR
+            if start <= this_hour < end:
+                end = this_hour + stats.HOUR
+        return self.window(start=start, end=end, interval=interval)
+
+    def recent(self, *, days: int, interval: Interval) -> stats.Window:
+        """The last `days` UTC days, today (so far) included."""
+        today = self.today()
+        return self.days(first=today - (days - 1) * stats.DAY, last=today, interval=interval)
 
     async def link(
         self,
@@ -57,3 +81,11 @@ class Stats:
         """Clicks across the principal's links."""
         async with self.db.read() as conn:
             return await stats.get_summary(conn=conn, principal=principal, span=span)
+
+    async def overview(self, *, principal: Principal, span: stats.Window) -> Overview:
+        """The principal's own links at a glance (an admin's own too, not everyone's):
+        clicks by day over `span` (a range of days), the most clicked, the newest."""
+        async with self.db.read(REPEATABLE_READ) as conn:
+            return await overview.get_overview(
+                conn=conn, user_id=principal.user_id, span=span, default_host=self.default_host
+            )

@@ -1,0 +1,245 @@
+"""Server CPU per page of the web app, for a user with 1,000 links and 90 days of clicks.
+
+    python -m bench.web_pages [--requests 100] [--rounds 5] [--backends sqlite,postgresql]
+                              [--no-record]
+
+Each backend gets a fresh database (a SQLite file; a PostgreSQL database made on
+KURZ_BENCH_PG, default the test server, and dropped after), seeded by bench/stats_seed.py
+as the stats bench is: one user owning 1,000 links (one busy link, "hot", with 1,000,000
+clicks, and 999 quieter ones, the nth with 300,000/n), with 90 days of hourly, daily and
+breakdown rollups for every link: each link has a row on every one of those days.
+PostgreSQL is then vacuumed and analysed, as autovacuum would have done.
+
+kurz runs in this process under httpx's ASGI transport, on a clock set to the last of
+those 90 days, and the user signs in (POST /api/v1/session). Per round, each page of
+PAGES is asked `--requests` times in a row; a page's figure is the CPU time the
+server spent over the requests, median over the rounds: this process's
+(time.process_time: every thread, so SQLite's work too) plus, on PostgreSQL, that of
+the server processes serving the run's database (their /proc counters, by the
+database name in their titles). It includes the client's side of each request (httpx
+and the ASGI transport), so it overstates kurz's own share; the account page, a
+signed-in page with no query of its own, shows that floor. SQL statements per request
+are counted on the engine.
+
+A page to add is one line in PAGES.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+import sqlalchemy as sa
+
+from bench import harness
+from bench.harness import BenchError, cpu_model, source_state
+from bench.idempotency import Statements
+from bench.stats_seed import END, HOT_CODE, Generator, check, insert_day, make_links
+from kurz.accounts import Passwords, users
+from kurz.app import create_app
+from kurz.bootstrap import build
+from kurz.config import Settings
+from kurz.db import READ_COMMITTED, Database
+from kurz.db.tables import users as users_table
+
+# A link in the middle of the quiet ones (bench/stats_seed.py names them q00000...).
+QUIET_CODE = "q00499"
+# (what, path): each is measured alike; add a page here.
+PAGES: list[tuple[str, str]] = [
+    ("account page (the frame alone)", "/_/account"),
+    ("dashboard", "/_/"),
+    ("stats, 30 days by day (default)", f"/_/links/{HOT_CODE}/stats"),
+    ("stats, 90 days by day", f"/_/links/{HOT_CODE}/stats?days=90"),
+    ("stats, 7 days by hour", f"/_/links/{HOT_CODE}/stats?by=hour&days=7"),
+    ("stats, 30 days by hour (a line of 720 points)", f"/_/links/{HOT_CODE}/stats?by=hour&days=30"),
+    ("stats of a quiet link (the 500th), 30 days by day", f"/_/links/{QUIET_CODE}/stats"),
+]
+QUIET_LINKS = 999
+HOT_CLICKS = 1_000_000
+PASSWORD = "bench-password-1"  # noqa: S105
+# Noon of the last seeded day: the last 90 days are the seeded ones.
+NOW = END.timestamp() - 12 * 3600
+
+
+def backends_cpu(database: str) -> float:
+    """CPU seconds used so far by the PostgreSQL processes serving `database` (their
+    titles read "postgres: USER DATABASE HOST(PORT) STATE"); 0 for SQLite."""
+    if not database:
+        return 0.0
+    ticks = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not title.startswith("postgres: ") or f" {database} " not in title:
+                continue
+            fields = (proc / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Figures:
+    cpu_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for _, p in PAGES})
+    # Of which the PostgreSQL server's.
+    db_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for _, p in PAGES})
+    wall_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for _, p in PAGES})
+    statements: dict[str, float] = field(default_factory=dict)
+    bytes: dict[str, int] = field(default_factory=dict)
+    seed_seconds: float = 0.0
+
+
+async def seed(db: Database) -> str:
+    """The 1,000 links and their rollups; the owner's email, with PASSWORD set."""
+    principal, hot_id, quiet_ids = await make_links(db, QUIET_LINKS)
+    user_id = principal.user_id
+    for day in Generator(hot_id, HOT_CLICKS, quiet_ids, seed=7).days():
+        await insert_day(db, day)
+    await check(db, hot_id, HOT_CLICKS)
+    async with db.write(READ_COMMITTED) as conn:
+        await users.set_password(conn, user_id, Passwords().hash(PASSWORD))
+        email = (
+            await conn.execute(sa.select(users_table.c.email).where(users_table.c.id == user_id))
+        ).scalar_one()
+    return str(email)
+
+
+async def vacuum(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        for table in ("links", "link_clicks_hourly", "link_clicks_daily", "link_breakdowns_daily"):
+            await conn.execute(f"VACUUM ANALYZE {table}")
+    finally:
+        await conn.close()
+
+
+async def measure(url: str, opts: harness.BackendRun) -> Figures:
+    settings = Settings(
+        database_url=url,
+        ratelimit_api="off",
+        ratelimit_redirect="off",
+        ratelimit_auth_fail="off",
+        grpc_port=0,
+        analytics=False,
+        embedded_worker=False,
+    )
+    app = create_app(build(settings, clock=lambda: NOW))
+    figures = Figures()
+    async with app.router.lifespan_context(app):
+        db: Database = app.state.kurz.db
+        started = time.perf_counter()
+        email = await seed(db)
+        if not db.is_sqlite:
+            await vacuum(url)
+        figures.seed_seconds = time.perf_counter() - started
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://b") as browser:
+            signed = await browser.post(
+                "/api/v1/session", json={"email": email, "password": PASSWORD}
+            )
+            if signed.status_code != 204:
+                raise BenchError(f"sign-in answered {signed.status_code}: {signed.text}")
+            statements = Statements(db)
+
+            database = "" if db.is_sqlite else str(db.engine.url.database)
+
+            async def batch(path: str, requests: int) -> tuple[float, float, float]:
+                before = statements.count
+                server = backends_cpu(database)
+                cpu, wall = time.process_time(), time.perf_counter()
+                for _ in range(requests):
+                    response = await browser.get(path)
+                    if response.status_code != 200:
+                        raise BenchError(f"GET {path} answered {response.status_code}")
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                server = backends_cpu(database) - server
+                figures.statements[path] = (statements.count - before) / requests
+                figures.bytes[path] = len(response.content)
+                return (
+                    (cpu + server) / requests * 1e3,
+                    server / requests * 1e3,
+                    wall / requests * 1e3,
+                )
+
+            for _, path in PAGES:  # warm-up: connections, template compilation, caches
+                await batch(path, max(opts.requests // 5, 5))
+            for round_ in range(opts.rounds):
+                for _, path in PAGES if round_ % 2 == 0 else PAGES[::-1]:
+                    cpu_ms, db_ms, wall_ms = await batch(path, opts.requests)
+                    figures.cpu_ms[path].append(cpu_ms)
+                    figures.db_ms[path].append(db_ms)
+                    figures.wall_ms[path].append(wall_ms)
+                print(
+                    f"  round {round_ + 1}: "
+                    + ", ".join(f"{figures.cpu_ms[p][-1]:.2f}" for _, p in PAGES)
+                    + " ms CPU",
+                    flush=True,
+                )
+    return figures
+
+
+async def run_backend(backend: str, opts: harness.BackendRun) -> Figures:
+    async with harness.migrated_database(backend, "web") as url:
+        return await measure(url, opts)
+
+
+def report(opts: harness.BackendRun, results: dict[str, Figures]) -> list[str]:
+    lines = [
+        f"- machine: {os.cpu_count()} CPUs, {cpu_model()}, Python {sys.version.split()[0]}; "
+        f"{source_state()}",
+        f"- one user with {QUIET_LINKS + 1:,} links and 90 days of rollups for each "
+        f"(bench/stats_seed.py; the busy link {HOT_CLICKS:,} clicks); {opts.rounds} round(s) "
+        f"of {opts.requests:,} sequential GETs per page, in process (httpx ASGI "
+        "transport), signed in with a session cookie",
+        "- CPU per request: this process's (kurz, the client's side, and SQLite's work) "
+        "plus the PostgreSQL server processes' (of which: the database column); median "
+        "over rounds, and the largest round; goal < 20 ms",
+        "",
+        "| backend | page | CPU ms per render (median) | of which PostgreSQL | largest round "
+        "| wall ms | SQL statements | HTML bytes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for backend, f in results.items():
+        for what, path in PAGES:
+            cpu = f.cpu_ms[path]
+            lines.append(
+                f"| {backend} | {what} | {statistics.median(cpu):.2f} "
+                f"| {statistics.median(f.db_ms[path]):.2f} | {max(cpu):.2f} "
+                f"| {statistics.median(f.wall_ms[path]):.2f} | {f.statements[path]:.0f} "
+                f"| {f.bytes[path]:,} |"
+            )
+    worst = max(statistics.median(c) for f in results.values() for c in f.cpu_ms.values())
+    seeds = ", ".join(f"{b} {f.seed_seconds:.0f} s" for b, f in results.items())
+    lines += [
+        "",
+        f"- slowest page: {worst:.2f} ms CPU (goal < 20 ms: {'met' if worst < 20 else 'NOT met'})",
+        f"- seeding took {seeds}",
+    ]
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    opts = harness.backend_run(
+        argv, prog="python -m bench.web_pages", doc=__doc__, requests=100, unit="GETs"
+    )
+    results = harness.each_backend(opts, run_backend)
+    if results is None:
+        return 1
+    harness.publish(
+        "Web pages: CPU per render", report(opts, results),
+        target="bench-web", module="bench.web_pages", argv=argv, keep=not opts.no_record,
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
