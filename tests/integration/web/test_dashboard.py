@@ -30,7 +30,7 @@ async def test_a_new_user_is_welcomed_with_a_first_link_button(
 ) -> None:
     async with browser_of(app, db, clock, "ada@example.com") as ada:
         page = assert_page(await ada.http.get("/_/"))
-        assert '<a class="button" href="/_/links/new">Create your first link</a>' in page
+        assert '<a class="button" href="/_/new">Create your first link</a>' in page
         assert "<svg" not in page
 
 
