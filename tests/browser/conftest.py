@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_asyncio
 
-from tests.browser.support import CHROMIUM_FLAGS, CSP_LISTENER, WIDTHS, Kurz, Watch
+from tests.browser.support import CHROMIUM_FLAGS, CSP_LISTENER, WIDTHS, Kurz, Target, Watch
 from tests.conftest import unavailable
 
 if TYPE_CHECKING:
@@ -54,6 +54,18 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def user_agent(browser: Browser) -> str:
+    """What the contexts say they are: this Chromium, less the "Headless" in its user
+    agent, which kurz's click counts take for a bot's. The tests stand in for people."""
+    probe = await browser.new_page()
+    try:
+        agent: str = await probe.evaluate("() => navigator.userAgent")
+    finally:
+        await probe.close()
+    return agent.replace("HeadlessChrome/", "Chrome/")
 
 
 @pytest.fixture
@@ -111,8 +123,20 @@ def fresh_kurz(serve: Callable[..., Kurz]) -> Kurz:
     return serve(fresh=True)
 
 
+@pytest.fixture
+def target(watch: Watch) -> Iterator[Target]:
+    """A web site of the test's own on 127.0.0.1 for its short URLs to lead to; the
+    watch lets its pages ask it."""
+    site = Target()
+    watch.allowed.add(site.url)
+    try:
+        yield site
+    finally:
+        site.stop()
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def new_context(browser: Browser, watch: Watch) -> AsyncIterator[NewContext]:
+async def new_context(browser: Browser, user_agent: str, watch: Watch) -> AsyncIterator[NewContext]:
     """Open another browser context: a person of their own, with their own cookies
     (a second session for the same person, or another person). Each is watched."""
     opened: list[BrowserContext] = []
@@ -133,7 +157,9 @@ async def new_context(browser: Browser, watch: Watch) -> AsyncIterator[NewContex
 
     async def open_context() -> BrowserContext:
         width, height = WIDTHS[0]
-        context = await browser.new_context(viewport={"width": width, "height": height})
+        context = await browser.new_context(
+            viewport={"width": width, "height": height}, user_agent=user_agent
+        )
         opened.append(context)
         await context.route(lambda url: not watch.allows(url), refuse)
         await context.expose_function("kurzCspViolation", violated)

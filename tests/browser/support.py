@@ -5,12 +5,15 @@ gets: axe-core finds no violation, and a screenshot at a desktop and a phone wid
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import urlsplit
@@ -121,12 +124,15 @@ class Watch:
     foreign: list[str] = field(default_factory=list)
     csp: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Origins the test allows besides kurz's: a Target of its own.
+    allowed: set[str] = field(default_factory=set)
 
     def allows(self, url: str) -> bool:
         parts = urlsplit(url)
         if parts.scheme in {"data", "blob", "about"}:
             return True
-        return f"{parts.scheme}://{parts.netloc}" in Kurz.origins
+        origin = f"{parts.scheme}://{parts.netloc}"
+        return origin in Kurz.origins or origin in self.allowed
 
     def problems(self) -> list[str]:
         return (
@@ -134,6 +140,45 @@ class Watch:
             + [f"CSP violation: {report}" for report in self.csp]
             + [f"page error: {error}" for error in self.errors]
         )
+
+
+class Target:
+    """A web site of a test's own on a free port of 127.0.0.1, for short URLs to send the
+    browser to without a request leaving the machine: every GET gets a page headed
+    "Landed" that names its path. `visited` lists the paths asked, in order."""
+
+    def __init__(self) -> None:
+        visited: list[str] = []
+
+        class Landed(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                visited.append(self.path)
+                body = (
+                    "<!doctype html><html lang=en><title>Landed</title>"
+                    f"<h1>Landed</h1><p>{html.escape(self.path)}</p></html>"
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: pytest shows what a failing test printed, not every request."""
+
+        self.visited = visited
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Landed)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def at(self, path: str) -> str:
+        return self.url + path
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
 
 
 # Runs in every page before its own scripts (through the DevTools protocol, which the
@@ -205,11 +250,71 @@ async def screenshot(page: Page, name: str) -> list[Path]:
     for width, height in WIDTHS:
         await page.set_viewport_size({"width": width, "height": height})
         path = SCREENSHOTS / f"{name}-{width}.png"
-        await page.screenshot(path=path, full_page=True)
+        # caret="hide" would leave an empty style attribute on every input, which htmx
+        # then copies onto what it swaps in: a CSP violation no person would cause.
+        await page.screenshot(path=path, full_page=True, caret="initial")
         paths.append(path)
     if before is not None:
         await page.set_viewport_size(before)
     return paths
+
+
+# How wide the page's content is, and (to say what to fix) the outermost elements that
+# stick out past `width` outside anything that scrolls sideways (a .table-wrap), or if
+# none does, the innermost of all that reach past it.
+_WIDTH = """
+(width) => {
+  const scrolls = (el) => ["auto", "scroll", "hidden", "clip"].includes(
+    getComputedStyle(el).overflowX);
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? `#${el.id}` : "") +
+    [...el.classList].map((c) => `.${c}`).join("");
+  const out = [];
+  const walk = (el) => {
+    for (const child of el.children) {
+      const box = child.getBoundingClientRect();
+      if (box.right > width + 1 && box.width > 0) {
+        out.push(`${name(child)} reaches ${Math.round(box.right)}px`);
+      } else if (!scrolls(child)) {
+        walk(child);
+      }
+    }
+  };
+  walk(document.body);
+  if (out.length === 0) {  // something positioned that escapes its scrolling box
+    for (const el of document.body.querySelectorAll("*")) {
+      const box = el.getBoundingClientRect();
+      if (box.right > width + 1) out.push(`${name(el)} reaches ${Math.round(box.right)}px`);
+    }
+  }
+  return {scrollWidth: document.documentElement.scrollWidth, out: out.slice(-10)};
+}
+"""
+
+
+async def check_fits(page: Page) -> None:
+    """At the narrowest width the pages are made for (WIDTHS), nothing sticks out
+    sideways: the page scrolls only down (a wide table scrolls inside its .table-wrap)."""
+    width, height = WIDTHS[-1]
+    before = page.viewport_size
+    await page.set_viewport_size({"width": width, "height": height})
+    try:
+        measured: dict[str, Any] = await page.evaluate(_WIDTH, width)
+    finally:
+        if before is not None:
+            await page.set_viewport_size(before)
+    # One pixel for rounding: a layout of fractional widths may round up.
+    assert measured["scrollWidth"] <= width + 1, (
+        f"{page.url} is {measured['scrollWidth']}px wide at {width}px: "
+        + "; ".join(measured["out"])
+    )
+
+
+async def check_page(page: Page, name: str) -> None:
+    """What every page of kurz gets: axe-core finds no violation, it fits a phone's
+    width, and its screenshots (`name`)."""
+    await check_accessibility(page)
+    await check_fits(page)
+    await screenshot(page, name)
 
 
 async def submit(page: Page, button: str) -> Response:

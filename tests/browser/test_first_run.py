@@ -1,6 +1,6 @@
 """A person's first run in a real browser: the setup link `kurz serve` printed, signing
 in, changing the password on the account page, signing out and in again. Each page on
-the way is checked by axe-core and screenshotted."""
+the way is checked (axe-core, a phone's width) and screenshotted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.support import ADMIN, Kurz, check_accessibility, screenshot, sign_in, submit
+from tests.browser.support import ADMIN, Kurz, check_accessibility, check_page, sign_in, submit
 from tests.integration.auth.people import PASSWORD
 
 if TYPE_CHECKING:
@@ -28,8 +28,7 @@ async def test_a_person_sets_up_kurz_signs_in_changes_the_password_and_signs_out
     await page.get_by_text("kurz is not set up yet").wait_for()
 
     await page.goto(fresh_kurz.setup_link())
-    await check_accessibility(page)
-    await screenshot(page, "setup")
+    await check_page(page, "setup")
     await page.get_by_label("Email address").fill(ADMIN)
     await page.get_by_label("Name (optional)").fill("Ada")
     password = page.get_by_label("Password", exact=True)
@@ -44,16 +43,13 @@ async def test_a_person_sets_up_kurz_signs_in_changes_the_password_and_signs_out
     await page.goto(fresh_kurz.at("/"))
     assert page.url == fresh_kurz.at("/_/signin")
     assert await page.get_by_text("kurz is not set up yet").count() == 0
-    await check_accessibility(page)
-    await screenshot(page, "signin")
+    await check_page(page, "signin")
     await sign_in(page, fresh_kurz)
-    await check_accessibility(page)
-    await screenshot(page, "dashboard")
+    await check_page(page, "dashboard")
 
     await page.get_by_role("link", name="Ada").click()
     await page.wait_for_url(fresh_kurz.at("/_/account"))
-    await check_accessibility(page)
-    await screenshot(page, "account")
+    await check_page(page, "account")
     await page.get_by_label("Current password").fill(PASSWORD)
     await page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
     await page.get_by_label("New password again").fill(NEW_PASSWORD)
@@ -73,8 +69,7 @@ async def test_a_person_sets_up_kurz_signs_in_changes_the_password_and_signs_out
     refused = await submit(page, "Sign in")
     assert refused.status == 401
     await page.get_by_role("alert").wait_for()
-    await check_accessibility(page)
-    await screenshot(page, "signin-refused")
+    await check_page(page, "signin-refused")
 
     await sign_in(page, fresh_kurz, ADMIN, NEW_PASSWORD)
 
@@ -95,5 +90,4 @@ async def test_the_account_page_shows_errors_beside_their_fields(kurz: Kurz, pag
     await expect(again).to_have_accessible_description("The two passwords differ.")
     new = page.get_by_label("New password", exact=True)
     await expect(new).to_have_accessible_description("At least 8 characters.")
-    await check_accessibility(page)
-    await screenshot(page, "account-error")
+    await check_page(page, "account-error")
