@@ -40,6 +40,7 @@ from kurz.web import (
     link_pages,
     links_bulk,
     links_list,
+    missing,
     pages,
     session_pages,
     stats_pages,
@@ -235,6 +236,8 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(admin.router)
     app.include_router(stats_pages.router)
     app.include_router(assets.router)
+    # Last of the web app's: any other /_/ address is a page saying it is not there.
+    app.include_router(missing.router)
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
     app.add_middleware(MethodRouting, router=app.router)

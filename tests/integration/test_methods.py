@@ -47,6 +47,7 @@ ALLOWED = {
     "/_/setup/{token}": ("/_/setup/tok", {"GET", "HEAD", "POST"}),
     "/_/invite/{token}": ("/_/invite/tok", {"GET", "HEAD", "POST"}),
     "/_/reset/{token}": ("/_/reset/tok", {"GET", "HEAD", "POST"}),
+    "/_/{rest}": ("/_/nothing/here", {"GET", "HEAD"}),
     "/_/static/{path}": ("/_/static/kurz.css", {"GET", "HEAD"}),
     "/": ("/", {"GET", "HEAD"}),
     "/_/": ("/_/", {"GET", "HEAD"}),

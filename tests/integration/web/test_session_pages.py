@@ -173,3 +173,13 @@ async def test_http_is_not_a_page_but_the_api_answers_json(app: FastAPI) -> None
     async with client(app) as http:
         api = await http.get("/api/v1/links")
         assert api.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_unknown_page_is_a_404_page(app: FastAPI, db: Database, clock: FakeClock) -> None:
+    async with client(app) as http:
+        page = assert_page(await http.get("/_/nothing/here"), 404)
+        assert "no page at this address" in page
+    async with browser_of(app, db, clock, "ada@example.com") as ada:
+        page = assert_page(await ada.http.get("/_/linkz"), 404)
+        # Not signed in or signed in, the same page; its layout knows no viewer here.
+        assert "no page at this address" in page
