@@ -19,7 +19,7 @@ from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, parse_scopes, scopes_for
 from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, Database, SchemaNotReady, ensure_schema, upgrade
-from kurz.db.migrate import SchemaState, downgrade, schema_state
+from kurz.db.migrate import SchemaState, declared, downgrade, schema_state
 from kurz.db.tables import metadata
 from kurz.errors import Problem
 from kurz.idempotency import Idempotency, Keyed, ReplayedProblem
@@ -29,7 +29,9 @@ from tests.support import FakeClock, running
 
 
 def _diff(sync_conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        sync_conn, opts={"compare_type": True, "include_name": declared}
+    )
     return list(compare_metadata(context, metadata))
 
 
