@@ -20,6 +20,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from kurz.db.keyset import Position
 from kurz.db.tables import link_tags, links
@@ -33,6 +35,8 @@ SORTS: tuple[Sort, ...] = ("newest", "oldest", "code")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # The trigram index cannot narrow a shorter query; the text is then read row by row.
 _TRIGRAM = 3
+# The trigrams of a query that FTS5 is asked for, at most: spread over the query.
+_MOST_TRIGRAMS = 8
 # SQLite by code: fewer matches than this are sorted, more are found walking the index
 # by code, which then meets a match at least every (links / _FEW) rows.
 _FEW = 1000
@@ -98,29 +102,48 @@ async def narrowed(
     every user's for None) narrowed to `search`'s page after `after`: `limit` rows."""
     if search.domain_id is not None:
         query = query.where(links.c.domain_id == search.domain_id)
-    sqlite = conn.dialect.name == "sqlite"
-    if search.query is not None:
-        query = query.where(
-            sa.func.instr(links.c.search, search.query) > 0 if sqlite else _like(search.query)
-        )
     tags = sorted(set(search.tags))
-    # FTS5 hands its rows over in rowid order: newest or oldest first, a page reads
-    # only as many as it needs (by code, it would read them all).
-    if (
-        sqlite
-        and search.query is not None
-        and len(search.query) >= _TRIGRAM
-        and (search.sort != "code" or not await _many(conn, search.query, owner))
-    ):
-        matched = _carrying(query, tags).join(_fts, _fts.c.rowid == links.c.id)
-        matched = matched.where(_fts.c.links_search.match(_fts_query(search.query, owner)))
-        return _paged(matched, search, _fts.c.rowid, after).limit(limit)
+    if conn.dialect.name != "sqlite" or search.query is None:
+        # PostgreSQL's planner weighs the trigram index against the others itself.
+        if search.query is not None:
+            query = query.where(_like(search.query))
+        return _by_tags(query, tags, search, after).limit(limit)
+    query = query.where(sa.func.instr(links.c.search, search.query) > 0)
+    indexed = len(search.query) >= _TRIGRAM
+    matched = _carrying(query, tags)
+    if indexed:
+        matched = matched.join(_fts, _fts.c.rowid == links.c.id).where(
+            _fts.c.links_search.match(_fts_query(search.query, owner))
+        )
+    if search.sort != "code":
+        # FTS5 hands its rows over in rowid order: a page reads as many as it needs.
+        if indexed:
+            return _paged(matched, search, _fts.c.rowid, after).limit(limit)
+        return _by_tags(query, tags, search, after).limit(limit)
+    # By code, SQLite cannot tell a rare query from a common one: it would walk the
+    # index by code either way, reading every link for a rare one. So it is asked.
+    # (In the order the rows come in, which keeps the FTS5 table driving the query.)
+    probe = matched.with_only_columns(links.c.id, maintain_column_froms=True)
+    probe = probe.order_by(_fts.c.rowid if indexed else links.c.id).limit(_FEW)
+    ids = list((await conn.execute(probe)).scalars())
+    if len(ids) < _FEW:
+        # The unary + keeps SQLite from walking the index by code to find them.
+        code = UnaryExpression(links.c.code, operator=custom_op("+"), type_=links.c.code.type)
+        few = _carrying(query, tags).where(links.c.id.in_(ids))
+        return _paged(few, search, links.c.id, after, code).limit(limit)
+    return _paged(_carrying(query, tags), search, links.c.id, after).limit(limit)
+
+
+def _by_tags(
+    query: sa.Select[Any], tags: Sequence[str], search: Search, after: Position | None
+) -> sa.Select[Any]:
+    """`query` narrowed to the links carrying every one of `tags`, in order."""
     if not tags:
-        return _paged(query, search, links.c.id, after).limit(limit)
+        return _paged(query, search, links.c.id, after)
     # The links with the first tag, in id order, from its index (tag, link_id).
     first = link_tags.alias("first_tag")
     query = query.join(first, sa.and_(first.c.link_id == links.c.id, first.c.tag == tags[0]))
-    return _paged(_carrying(query, tags[1:]), search, first.c.link_id, after).limit(limit)
+    return _paged(_carrying(query, tags[1:]), search, first.c.link_id, after)
 
 
 def _carrying(query: sa.Select[Any], tags: Sequence[str]) -> sa.Select[Any]:
@@ -132,10 +155,14 @@ def _carrying(query: sa.Select[Any], tags: Sequence[str]) -> sa.Select[Any]:
 
 
 def _paged(
-    query: sa.Select[Any], search: Search, ids: ColumnElement[int], after: Position | None
+    query: sa.Select[Any],
+    search: Search,
+    ids: ColumnElement[int],
+    after: Position | None,
+    code: ColumnElement[str] = links.c.code,
 ) -> sa.Select[Any]:
     """`query` in `search`'s order, after `after`. `ids`: the links' ids, as the table
-    that gives the rows in id order names them."""
+    that gives the rows in id order names them; `code`: their codes."""
     if search.sort == "newest":
         if after is not None:
             query = query.where(ids < after.last_id)
@@ -145,8 +172,8 @@ def _paged(
             query = query.where(ids > after.last_id)
         return query.order_by(ids)
     if after is not None:
-        query = query.where(sa.tuple_(links.c.code, links.c.id) > (after.key or "", after.last_id))
-    return query.order_by(links.c.code, links.c.id)
+        query = query.where(sa.tuple_(code, links.c.id) > (after.key or "", after.last_id))
+    return query.order_by(code, links.c.id)
 
 
 def _like(folded: str) -> ColumnElement[bool]:
@@ -156,23 +183,15 @@ def _like(folded: str) -> ColumnElement[bool]:
 
 
 def _trigrams(text: str) -> str:
-    """An FTS5 query for the rows holding every trigram of `text`."""
-    grams = dict.fromkeys(text[i : i + _TRIGRAM] for i in range(len(text) - _TRIGRAM + 1))
+    """An FTS5 query for the rows holding every trigram of `text` (some of them, for a
+    long text: the rows the text decides among are as few, and each trigram costs)."""
+    grams = list(dict.fromkeys(text[i : i + _TRIGRAM] for i in range(len(text) - _TRIGRAM + 1)))
+    if len(grams) > _MOST_TRIGRAMS:
+        step = (len(grams) - 1) / (_MOST_TRIGRAMS - 1)
+        grams = [grams[round(n * step)] for n in range(_MOST_TRIGRAMS)]
     return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
 
 
 def _fts_query(folded: str, owner: int | None) -> str:
     body = f"body:({_trigrams(folded)})"
     return body if owner is None else f"owner:({_trigrams(f'<{owner}>')}) AND {body}"
-
-
-async def _many(conn: AsyncConnection, folded: str, owner: int | None) -> bool:
-    """Whether the index holds at least _FEW rows that may match."""
-    found = (
-        sa.select(_fts.c.rowid)
-        .where(_fts.c.links_search.match(_fts_query(folded, owner)))
-        .limit(_FEW)
-        .subquery()
-    )
-    count = (await conn.execute(sa.select(sa.func.count()).select_from(found))).scalar_one()
-    return int(count) >= _FEW
