@@ -233,7 +233,7 @@ async def test_searches_are_the_same_pages(api: httpx.AsyncClient, rpc: Rpc) -> 
         tags = ["fruit", "stone"] if name.startswith("p") else ["fruit"]
         body = {"alias": name, "og_title": f"Fresh {name.upper()}", "tags": tags}
         await (rpc_create(rpc, **body) if n % 2 else create(api, **body))
-    searches = [
+    searches: list[tuple[dict[str, Any], dict[str, Any]]] = [
         ({"q": "FRESH P"}, {"query": "FRESH P"}),
         ({"q": "ap", "sort": "code"}, {"query": "ap", "order_by": "code"}),
         ({"tag": ["fruit", "stone"], "sort": "oldest"}, {"tags": ["fruit", "stone"],
