@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web lab lab-locking lab-indexing lab-isolation lab-cap clean
+.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -114,6 +114,9 @@ bench-auth: $(STAMP) ## GET /api/v1/links/{code} with an API key against with a 
 
 bench-web: $(STAMP) ## CPU per render of the web app's pages for a user with 1,000 links and 90 days of clicks, SQLite and PostgreSQL
 	$(BIN)/python -m bench.web_pages
+
+bench-search: $(STAMP) ## Searches over 100,000 links, SQLite and PostgreSQL: the trigram indexes against scanning (goal < 50 ms)
+	$(BIN)/python -m bench.search
 
 bench-servers: $(STAMP) ## Compare ASGI servers (uvicorn, granian) on the bare app and on kurz
 	$(BIN)/python -m bench.redirect --servers uvicorn,granian --no-record

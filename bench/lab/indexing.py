@@ -58,6 +58,7 @@ from kurz.auth.models import MEMBER_SCOPES, SCOPES, Principal
 from kurz.db import READ_COMMITTED, Database, upgrade
 from kurz.db.tables import links, metadata
 from kurz.links import queries
+from kurz.links.search import Search
 
 BACKENDS = ("sqlite", "postgresql")
 NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -513,9 +514,11 @@ async def service_probes(db: Database, filled: Filled) -> list[Probe]:
     link, code = filled.stats_link, filled.code
 
     def listing(principal: Principal, tag: str | None = None) -> Call:
+        search = Search(tags=() if tag is None else (tag,))
         return lambda conn: queries.list_(
-            conn=conn, principal=principal, limit=PAGE, cursor=None, tag=tag, base_url=BASE_URL
-        )
+            conn=conn, principal=principal, limit=PAGE, cursor=None, base_url=BASE_URL,
+            search=search,
+        )  # fmt: skip
 
     def link_stats(span: stats.Window) -> Call:
         return lambda conn: stats.get_link_stats(

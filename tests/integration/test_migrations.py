@@ -19,7 +19,7 @@ from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, parse_scopes, scopes_for
 from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, Database, SchemaNotReady, ensure_schema, upgrade
-from kurz.db.migrate import SchemaState, downgrade, schema_state
+from kurz.db.migrate import SchemaState, declared, downgrade, schema_state
 from kurz.db.tables import metadata
 from kurz.errors import Problem
 from kurz.idempotency import Idempotency, Keyed, ReplayedProblem
@@ -29,7 +29,9 @@ from tests.support import FakeClock, running
 
 
 def _diff(sync_conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        sync_conn, opts={"compare_type": True, "include_name": declared}
+    )
     return list(compare_metadata(context, metadata))
 
 
@@ -856,3 +858,56 @@ async def test_0012_keeps_every_link_and_its_code_on_the_default_domain(
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as anon:
             assert (await anon.get("/keep")).headers["location"] == "https://e.com/"
             assert (await anon.get("/gone")).status_code == 404
+
+
+async def test_0013_makes_the_links_made_before_it_searchable(
+    database_url: str, clock: FakeClock
+) -> None:
+    settings = app_settings(database_url)
+
+    async def search(secret: str, **params: Any) -> list[str]:
+        async with running(settings, clock) as app:
+            transport = httpx.ASGITransport(app=app)
+            headers = {"Authorization": f"Bearer {secret}"}
+            async with httpx.AsyncClient(
+                transport=transport, base_url=BASE_URL, headers=headers
+            ) as api:
+                response = await api.get("/api/v1/links", params=params)
+                assert response.status_code == 200, response.text
+                return [item["code"] for item in response.json()["items"]]
+
+    async with running(settings, clock) as app:
+        async with app.state.kurz.db.write(READ_COMMITTED) as conn:
+            key_in = ApiKeyCreate(name="ann", scopes=scopes_for(admin=False))
+            made = await key_queries.create(conn=conn, key_in=key_in, now=utcnow(clock))
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {made.secret}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url=BASE_URL, headers=headers
+        ) as api:
+            bodies: list[dict[str, Any]] = [
+                {"alias": "plans", "og_title": "Große Pläne", "tags": ["Team"]},
+                {"alias": "bill", "url": "https://e.com/invoice"},
+                {"alias": "gone", "og_title": "Große Pläne"},
+            ]
+            for body in bodies:
+                created = await api.post("/api/v1/links", json={"url": "https://e.com/", **body})
+                assert created.status_code == 201, created.text
+            assert (await api.delete("/api/v1/links/gone")).status_code == 204
+    db = Database.from_url(database_url)
+    try:
+        await downgrade(db, "0012")
+        await upgrade(db)
+        async with db.read() as conn:
+            assert await conn.run_sync(_diff) == []
+        assert await _rows(db, "SELECT code, search FROM links ORDER BY id") == [
+            ("plans", "plans\nhttps://e.com/\ngroße pläne\nteam".casefold()),
+            ("bill", "bill\nhttps://e.com/invoice\n"),
+            ("gone", "gone\nhttps://e.com/\ngrosse pläne"),
+        ]
+    finally:
+        await db.dispose()
+    assert await search(made.secret, q="GROSSE") == ["plans"]
+    assert await search(made.secret, q="pl") == ["plans"]
+    assert await search(made.secret, q="team", sort="code") == ["plans"]
+    assert await search(made.secret, q="voice") == ["bill"]

@@ -28,6 +28,12 @@ from kurz.analytics.models import (
     TopValues,
 )
 from kurz.auth.models import Principal
+
+# Without custom plans, a generic one guesses a handful of breakdown rows for a link
+# that has tens of thousands: an index scan and a sort instead of a bitmap scan and a
+# hash aggregate, and for the totals a sort spilling to disk (docs/benchmarks.md,
+# "Stats queries on a link with 10M clicks": the rows "free to reuse a generic plan").
+from kurz.db import custom_plans as custom_plans
 from kurz.db.tables import link_breakdowns_daily, link_clicks_daily, link_clicks_hourly, links
 from kurz.errors import Problem, invalid
 from kurz.links.queries import visible
@@ -122,20 +128,6 @@ def _sum_over_all(column: ColumnElement[Any]) -> ColumnElement[Any]:
 def bytewise(conn: AsyncConnection, column: ColumnElement[str]) -> ColumnElement[str]:
     # Ties sort by code point on both backends (SQLite's default already does).
     return sa.collate(column, "C") if conn.dialect.name == "postgresql" else column
-
-
-async def custom_plans(conn: AsyncConnection) -> None:
-    """On PostgreSQL, plan the rest of this transaction's statements for their values.
-
-    asyncpg prepares statements, and after five runs PostgreSQL may switch to a generic
-    plan, which guesses a handful of breakdown rows for a link that has tens of
-    thousands: an index scan and a sort instead of a bitmap scan and a hash aggregate,
-    and for the totals a sort spilling to disk. Those plans are slower, by far more
-    than planning each statement costs (docs/benchmarks.md, "Stats queries on a link
-    with 10M clicks": the rows "free to reuse a generic plan").
-    """
-    if conn.dialect.name == "postgresql":
-        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 async def _series(conn: AsyncConnection, link_id: int, span: Window) -> list[SeriesPoint]:

@@ -9,6 +9,7 @@ from kurz.db.engine import (
     DatabaseUnavailable,
     Isolation,
     create_engine,
+    custom_plans,
 )
 from kurz.db.migrate import SchemaNotReady, ensure_schema, upgrade
 
@@ -22,6 +23,7 @@ __all__ = [
     "Isolation",
     "SchemaNotReady",
     "create_engine",
+    "custom_plans",
     "ensure_schema",
     "upgrade",
 ]

@@ -265,3 +265,15 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def custom_plans(conn: AsyncConnection) -> None:
+    """On PostgreSQL, plan the rest of this transaction's statements for their values.
+
+    asyncpg prepares statements, and after five runs PostgreSQL may switch to a generic
+    plan, made without the values: one plan for a rare and for a common one, where the
+    best plans differ by far more than planning each statement costs (the stats' top
+    values and totals; a search's words, ADR 0018).
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")

@@ -243,6 +243,10 @@ links = Table(
     Column("og_title", Text, nullable=True),
     Column("og_description", Text, nullable=True),
     Column("og_image", Text, nullable=True),
+    # What a search matches (kurz.links.search.text_of): the code, URL, title and tags,
+    # case-folded, one per line; written with the link and its tags. NULL: not searched
+    # yet (written by migration 0013 for links made before it).
+    Column("search", Text, nullable=True),
     # Optimistic concurrency: UPDATE ... WHERE id = :id AND version = :expected.
     Column("version", Integer, nullable=False, server_default=text("1")),
     # Deleted links stay as tombstones so that their code is never handed out again.
@@ -266,6 +270,22 @@ links = Table(
         sqlite_where=text("deleted_at IS NULL"),
         postgresql_where=text("deleted_at IS NULL"),
     ),
+    # Listing one user's links by code, A to Z, by keyset (kurz.links.search):
+    #   SELECT ... WHERE user_id = :user AND deleted_at IS NULL AND (code, id) > (:c, :id)
+    #   ORDER BY code, id LIMIT :n
+    Index(
+        "ix_links_user_id_code",
+        "user_id",
+        "code",
+        "id",
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+    # Searching the `search` text takes an index that differs by backend, so that
+    # migration 0013 makes it rather than this table (ADR 0018): on SQLite the FTS5
+    # table `links_search` (trigram), kept by triggers on links; on PostgreSQL a pg_trgm
+    # GIN index, `ix_links_search`. A later migration that copies `links` on SQLite
+    # (batch mode) drops those triggers with the old table and must make them again.
     # Retiring expired links (kurz.links.scheduled):
     #   WHERE deleted_at IS NULL AND expires_at < :cutoff LIMIT :n
     # Partial: links without an expiry, or already retired, are not in it.

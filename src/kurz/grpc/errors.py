@@ -55,6 +55,8 @@ PROTO_FIELDS = {
     "expires_at": "expire_time",
     "cursor": "page_token",
     "limit": "page_size",
+    "q": "query",
+    "sort": "order_by",
     "from": "start_time",
     "to": "end_time",
 }

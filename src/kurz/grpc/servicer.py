@@ -230,8 +230,10 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 principal=principal,
                 limit=size,
                 cursor=request.page_token or None,
-                tag=request.tag or None,
+                tags=[request.tag, *request.tags] if request.tag else list(request.tags),
                 domain=request.domain or None,
+                q=request.query or None,
+                sort=request.order_by or "newest",
             )
             return pb.ListLinksResponse(
                 links=[convert.link(item) for item in page.items],

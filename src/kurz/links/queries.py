@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.auth.models import Principal
-from kurz.db.keyset import decode_cursor, encode_cursor
+from kurz.db.keyset import decode_position, encode_position
 from kurz.db.tables import domains, link_tags, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links import codes, variants
@@ -34,6 +34,7 @@ from kurz.links.models import (
     LinkUpdate,
     LinkVariant,
 )
+from kurz.links.search import Search, narrowed, text_of
 from kurz.links.target import COLUMNS, Target
 from kurz.links.urls import Origins
 
@@ -51,6 +52,7 @@ _CLEARABLE = frozenset(
 MAX_VERSION = 2**31 - 1
 AnyRow = Row[*tuple[Any, ...]]
 _NO_REDIRECTS = Redirects()
+_EVERY_LINK = Search()
 
 _COLUMNS = (
     links.c.id,
@@ -347,6 +349,7 @@ async def create(
     link_id: int | None = None
     if link_in.alias is not None:
         values["code"] = link_in.alias
+        values["search"] = text_of(link_in.alias, link_in.url, link_in.og_title, link_in.tags)
         link_id = await _insert_unless_taken(conn, values)
         if link_id is None:
             raise Problem(
@@ -358,6 +361,7 @@ async def create(
     else:
         for _ in range(_CODE_ATTEMPTS):
             values["code"] = codes.generate()
+            values["search"] = text_of(values["code"], link_in.url, link_in.og_title, link_in.tags)
             link_id = await _insert_unless_taken(conn, values)
             if link_id is not None:
                 break
@@ -406,27 +410,23 @@ async def list_(
     principal: Principal,
     limit: int,
     cursor: str | None,
-    tag: str | None,
     base_url: str,
-    domain_id: int | None = None,
+    search: Search = _EVERY_LINK,
 ) -> LinkPagination:
-    """One page of links, newest first, by keyset: new links never shift later pages.
-    `domain_id`: only that domain's."""
-    query = _select().where(*visible(principal))
-    if domain_id is not None:
-        query = query.where(links.c.domain_id == domain_id)
-    if cursor is not None:
-        query = query.where(links.c.id < decode_cursor(cursor))
-    if tag is not None:
-        query = query.join(link_tags, link_tags.c.link_id == links.c.id).where(
-            link_tags.c.tag == tag
-        )
-    rows = (await conn.execute(query.order_by(links.c.id.desc()).limit(limit + 1))).all()
+    """One page of the links `search` finds, by keyset: new links never shift later
+    pages. A cursor is taken only by the search that made it."""
+    after = None if cursor is None else decode_position(cursor, *search.orderings())
+    owner = None if principal.is_admin else principal.user_id
+    query = await narrowed(
+        conn, _select().where(*visible(principal)), search, owner=owner, after=after,
+        limit=limit + 1,
+    )  # fmt: skip
+    rows = (await conn.execute(query)).all()
     page, more = rows[:limit], len(rows) > limit
     tags = await _tags(conn, [row.id for row in page])
     return LinkPagination(
         items=[_read(row, tags[row.id], base_url=base_url) for row in page],
-        next_cursor=encode_cursor(page[-1].id) if more else None,
+        next_cursor=encode_position(search.ordering, search.position(page[-1])) if more else None,
     )
 
 
@@ -532,9 +532,13 @@ async def update(
         _check_window(written.starts_at, written.expires_at, moved=moved)
     if new_tags is not None:
         await _set_tags(conn, link_id, new_tags)
-    return await get(
+    link = await get(
         conn=conn, code=code, domain_id=domain_id, principal=principal, base_url=base_url
     )
+    if new_tags is not None or "url" in changes or "og_title" in changes:
+        searched = text_of(link.code, link.url, link.og_title, link.tags)
+        await conn.execute(sa.update(links).where(links.c.id == link_id).values(search=searched))
+    return link
 
 
 async def delete(

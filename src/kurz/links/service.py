@@ -9,6 +9,7 @@ cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,14 +18,15 @@ from kurz.accounts.passwords import Passwords
 from kurz.auth.models import Principal
 from kurz.cache import FOREVER
 from kurz.clock import utcnow
-from kurz.db import READ_COMMITTED, REPEATABLE_READ, Database
+from kurz.db import READ_COMMITTED, REPEATABLE_READ, Database, custom_plans
 from kurz.errors import invalid, not_found
 from kurz.idempotency import Done, Idempotency, Keyed, fingerprint
 from kurz.links import domains, queries
 from kurz.links.codes import cache_key, is_code
-from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.models import MAX_TAGS, LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.qr import QrCodes, QrImage, QrOptions
 from kurz.links.queries import Versions
+from kurz.links.search import SORTS, Search, checked_query
 from kurz.links.urls import Origins, validate_tag
 from kurz.types import Clock
 
@@ -210,14 +212,23 @@ class Links:
         principal: Principal,
         limit: int,
         cursor: str | None,
-        tag: str | None,
+        tags: Sequence[str] = (),
         domain: str | None = None,
+        q: str | None = None,
+        sort: str = "newest",
     ) -> LinkPagination:
-        """A page of links; `tag` as the caller sent it (a 422 if it cannot be one);
+        """A page of the links that match `q` and carry every one of `tags` (as the
+        caller sent them: a 422 for any that cannot be one), in `sort`'s order;
         `domain`: only that domain's (a 422 if kurz has no such domain)."""
-        if tag is not None:
+        query = checked_query(q)
+        if sort not in SORTS:
+            raise invalid("sort", f"must be one of {', '.join(SORTS)}", location="query")
+        if len(tags) > MAX_TAGS:
+            raise invalid("tag", f"at most {MAX_TAGS} tags (a link has no more)", location="query")
+        checked = []
+        for tag in tags:
             try:
-                tag = validate_tag(tag)
+                checked.append(validate_tag(tag))
             except ValueError as exc:
                 raise invalid("tag", str(exc), location="query") from None
         # Links and their tags are two statements: one snapshot keeps them together.
@@ -227,14 +238,15 @@ class Links:
                 domain_id = await domains.id_of(conn, domain, default_host=self.default_host)
                 if domain_id is None:
                     raise invalid("domain", _NO_DOMAIN, location="query")
+            if query is not None:
+                await custom_plans(conn)
             return await queries.list_(
                 conn=conn,
                 principal=principal,
                 limit=limit,
                 cursor=cursor,
-                tag=tag,
                 base_url=self.base_url,
-                domain_id=domain_id,
+                search=Search(query, tuple(checked), domain_id, sort),
             )
 
     async def update(

@@ -11,7 +11,7 @@ from kurz.config import Settings
 from kurz.deps import part
 from kurz.errors import Problem
 from kurz.idempotency import REPLAYED, Done, ReplayedProblem, key_for
-from kurz.links.models import LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.models import MAX_TAGS, LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.preconditions import parse_if_match
 from kurz.links.qr import (
     DEFAULT_MARGIN,
@@ -24,8 +24,8 @@ from kurz.links.qr import (
     QrOptions,
 )
 from kurz.links.queries import Versions, etag
+from kurz.links.search import MAX_QUERY, Sort
 from kurz.links.service import Links
-from kurz.links.urls import MAX_TAG_LENGTH
 from kurz.openapi import (
     AUTHENTICATED,
     NOT_FOUND,
@@ -155,9 +155,14 @@ async def create_link(
 @router.get(
     "",
     operation_id="listLinks",
-    summary="List links, newest first",
+    summary="List and search links, newest first unless sorted otherwise",
     responses=responses(
-        {200: answer("A page of links"), 422: problem("A malformed limit, cursor or tag")},
+        {
+            200: answer("A page of links"),
+            422: problem(
+                "A malformed limit, cursor, tag, q or sort, or a cursor of another search"
+            ),
+        },
         READS,
         AUTHENTICATED,
         limited=True,
@@ -167,14 +172,48 @@ async def list_links(
     principal: LinksRead,
     links: LinksDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-    tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="A previous page's `next_cursor`, from the same q, tags, domain "
+            "and sort (another search's is a 422).",
+        ),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        Query(
+            max_length=MAX_TAGS,
+            description="Only links carrying this tag; repeated, only links carrying every one.",
+        ),
+    ] = None,
     domain: Annotated[
         str | None, Query(max_length=300, description="Only links on this domain (a host).")
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_QUERY,
+            description="Only links whose code, URL, title (og_title) or a tag contains "
+            "this text, ignoring case; `%`, `_` and quotes are plain characters.",
+        ),
+    ] = None,
+    sort: Annotated[
+        Sort,
+        Query(
+            description="`newest` first (the default), `oldest` first, or by `code` "
+            "(A to Z; on PostgreSQL in the database's collation)."
+        ),
+    ] = "newest",
 ) -> LinkPagination:
     return await links.list_(
-        principal=principal, limit=limit, cursor=cursor, tag=tag, domain=domain
+        principal=principal,
+        limit=limit,
+        cursor=cursor,
+        tags=tag or (),
+        domain=domain,
+        q=q,
+        sort=sort,
     )
 
 

@@ -116,15 +116,15 @@ def parse_cursor(query: QueryParams) -> str | None:
 async def _page_of(
     links: Links, viewer: Viewer, filters: Filters, cursor: str | None
 ) -> LinkPagination:
-    """The page of links the filters ask for: every call of the list use case is here.
-    Links.list_ takes one tag and neither a search nor a sort yet: it gets the first tag,
-    and the list is newest first."""
+    """The page of links the filters ask for: every call of the list use case is here."""
     return await links.list_(
         principal=viewer.principal,
         limit=PAGE,
         cursor=cursor,
-        tag=filters.tags[0] if filters.tags else None,
+        tags=filters.tags,
         domain=filters.domain or None,
+        q=filters.q or None,
+        sort=filters.sort,
     )
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from kurz.db.keyset import encode_cursor
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from tests.conftest import BASE_URL
 from tests.integration.grpc.support import (
@@ -227,6 +228,54 @@ async def test_list_pages_are_the_same_pages(api: httpx.AsyncClient, rpc: Rpc) -
     assert await rpc_pages(rpc) == await rest_pages(api) == [(newest_first, None)]
 
 
+async def test_searches_are_the_same_pages(api: httpx.AsyncClient, rpc: Rpc) -> None:
+    for n, name in enumerate(["pear", "apple", "plum", "apricot", "peach"]):
+        tags = ["fruit", "stone"] if name.startswith("p") else ["fruit"]
+        body = {"alias": name, "og_title": f"Fresh {name.upper()}", "tags": tags}
+        await (rpc_create(rpc, **body) if n % 2 else create(api, **body))
+    searches: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        ({"q": "FRESH P"}, {"query": "FRESH P"}),
+        ({"q": "ap", "sort": "code"}, {"query": "ap", "order_by": "code"}),
+        ({"tag": ["fruit", "stone"], "sort": "oldest"}, {"tags": ["fruit", "stone"],
+         "order_by": "oldest"}),
+        # REST's one tag is the proto's `tag`, or one entry of `tags`, or both.
+        ({"tag": ["stone", "fruit"]}, {"tag": "stone", "tags": ["fruit"]}),
+        ({"q": "fresh", "tag": "stone", "sort": "code"}, {"query": "fresh", "tag": "stone",
+         "order_by": "code"}),
+    ]  # fmt: skip
+    for params, fields in searches:
+        by_rest = await rest_pages(api, limit=2, **params)
+        assert await rpc_pages(rpc, page_size=2, **fields) == by_rest
+        assert len(by_rest[0][0]) == 2
+    coded = await rest_pages(api, limit=2, q="ap", sort="code")
+    assert [link["code"] for items, _ in coded for link in items] == ["apple", "apricot"]
+
+
+@pytest.mark.parametrize(
+    ("params", "request_fields", "violations"),
+    [
+        ({"q": "tab\there"}, {"query": "tab\there"}, {"query"}),
+        ({"tag": ["fine", " "]}, {"tags": ["fine", " "]}, {"tag"}),
+        ({"tag": "fine", "cursor": encode_cursor(1), "sort": "code"},
+         {"tag": "fine", "page_token": encode_cursor(1), "order_by": "code"}, {"page_token"}),
+    ],
+    ids=["control-in-q", "blank-tag", "cursor-of-another-sort"],
+)  # fmt: skip
+async def test_search_refusals_are_alike(
+    api: httpx.AsyncClient,
+    rpc: Rpc,
+    params: dict[str, Any],
+    request_fields: dict[str, Any],
+    violations: set[str],
+) -> None:
+    response = await api.get("/api/v1/links", params=params)
+    failure = await rpc.fails("ListLinks", pb.ListLinksRequest(**request_fields))
+    assert response.status_code == 422
+    assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(failure.violations) == violations
+    assert_same_failure(response, failure)
+
+
 @pytest.mark.parametrize(
     ("params", "request_fields", "same_detail"),
     [
@@ -236,8 +285,11 @@ async def test_list_pages_are_the_same_pages(api: httpx.AsyncClient, rpc: Rpc) -
         ({"limit": 101}, {"page_size": 101}, False),
         ({"limit": -1}, {"page_size": -1}, False),
         ({"tag": "t" * 65}, {"tag": "t" * 65}, False),
+        # FastAPI checks the length and the choice of sort first, in its words.
+        ({"q": "q" * 201}, {"query": "q" * 201}, False),
+        ({"sort": "clicks"}, {"order_by": "clicks"}, False),
     ],
-    ids=["cursor", "tag", "too-many", "negative", "long-tag"],
+    ids=["cursor", "tag", "too-many", "negative", "long-tag", "long-q", "sort"],
 )
 async def test_list_refusals_are_alike(
     api: httpx.AsyncClient,

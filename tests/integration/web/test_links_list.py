@@ -21,7 +21,6 @@ from tests.integration.web.people import Browser, assert_page, browser_of
 from tests.support import FakeClock
 
 Form = dict[str, str | list[str]]
-NEEDS_SEARCH = pytest.mark.skip(reason="needs h-search's list_(q=, tags=, sort=)")
 
 
 def owner(browser: Browser, *, admin: bool = False) -> Principal:
@@ -397,7 +396,6 @@ async def test_bulk_goes_back_only_to_the_list(
         assert '<p class="notice error" role="status">Select at least one link first.' in page
 
 
-@NEEDS_SEARCH
 async def test_a_search_finds_by_code_url_title_and_tag(
     app: FastAPI, db: Database, clock: FakeClock
 ) -> None:
@@ -413,7 +411,6 @@ async def test_a_search_finds_by_code_url_title_and_tag(
         assert "No link matches." in none
 
 
-@NEEDS_SEARCH
 async def test_several_tags_narrow_to_links_with_every_one(
     app: FastAPI, db: Database, clock: FakeClock
 ) -> None:
@@ -426,7 +423,6 @@ async def test_several_tags_narrow_to_links_with_every_one(
         assert picked(page) == [f"/{both.code}"]
 
 
-@NEEDS_SEARCH
 async def test_the_sorts_order_the_list_and_the_pages(
     app: FastAPI, db: Database, clock: FakeClock
 ) -> None:

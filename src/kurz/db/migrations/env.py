@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from kurz.db import READ_COMMITTED
+from kurz.db.migrate import declared
 from kurz.db.tables import metadata
 
 
@@ -17,6 +18,7 @@ def run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=True,  # SQLite can only ALTER by copying the table.
         compare_type=True,
+        include_name=declared,
     )
     with context.begin_transaction():
         context.run_migrations()

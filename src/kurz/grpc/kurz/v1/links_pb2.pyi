@@ -172,16 +172,22 @@ class GetLinkRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
 
 class ListLinksRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "tag", "domain")
+    __slots__ = ("page_size", "page_token", "tag", "domain", "query", "tags", "order_by")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     tag: str
     domain: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tag: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+    query: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    order_by: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tag: _Optional[str] = ..., domain: _Optional[str] = ..., query: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., order_by: _Optional[str] = ...) -> None: ...
 
 class ListLinksResponse(_message.Message):
     __slots__ = ("links", "next_page_token")

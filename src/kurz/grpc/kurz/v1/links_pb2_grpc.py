@@ -90,7 +90,8 @@ class LinkServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListLinks(self, request, context):
-        """Newest first, a page at a time (keyset paging: new links never shift pages).
+        """Links, found by text and tags, newest first unless ordered otherwise, a page at
+        a time (keyset paging: new links never shift pages).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
