@@ -227,6 +227,10 @@ async def test_a_day_with_kurz(
     await expect(_fact(page, "Visits")).to_have_text("1 of 5 used")
     await _wait_for_the_click(page, kurz, code)
     await _stats_page(page, kurz, code)
+    # The dashboard now has a link with a click: its chart and tables, checked too.
+    await page.goto(kurz.at("/_/"))
+    await expect(page.get_by_role("heading", name="Top links")).to_be_visible()
+    await check_page(page, "dashboard-in-use")
 
     await page.goto(kurz.at(f"/_/links/{code}"))
     async with page.expect_download() as downloading:
