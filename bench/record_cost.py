@@ -3,9 +3,9 @@ ClickStore.record, by batch size and traffic shape, on SQLite and PostgreSQL.
 
     python -m bench.record_cost [--clicks 40000] [--rounds 3] [--no-record]
 
-The clicks are spread over 1,000 links, like the redirect benchmark's: each batch
-touches most of them, which is the worst case for the rollups (a row per link, hour
-and breakdown value per batch). "one visitor" is wrk's traffic (one address, one
+The clicks are spread over 1,000 links of one user, like the redirect benchmark's:
+each batch touches most of them, which is the worst case for the rollups (a row per
+link, hour and breakdown value per batch). "one visitor" is wrk's traffic (one address, one
 user agent); "all new" gives every click a visitor of its own, so every click adds
 a row to both visitor sets. CPU is the process's (both threads: aiosqlite runs
 SQLite in one of its own); PostgreSQL's own CPU is not in it.
@@ -23,7 +23,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.harness import publish
+from bench.harness import BenchError, publish
+from bench.stats_seed import make_links
 from kurz.analytics.events import ClickEvent, DailySalt, from_request
 from kurz.analytics.queue import batch_id
 from kurz.analytics.store import ClickStore
@@ -56,11 +57,20 @@ def clicks(n: int, *, shape: str, salt: DailySalt, start: float) -> list[ClickEv
     ]
 
 
+async def owned_links(db: Database) -> None:
+    """The LINKS links the clicks are for (ids 1 to LINKS, in a new database), of one
+    user: the store sums each batch by the links' owner, which it reads from links."""
+    _, hot_id, quiet_ids = await make_links(db, LINKS - 1)
+    if sorted([hot_id, *quiet_ids]) != list(range(1, LINKS + 1)):
+        raise BenchError("the links were not given the ids 1 to 1,000: not a new database?")
+
+
 async def measure(url: str, events: list[ClickEvent], batch: int) -> float:
     """CPU microseconds per click, recording `events` in batches of `batch`."""
     db = Database.from_url(url)
     try:
         await upgrade(db)
+        await owned_links(db)
         store = ClickStore(db)
         began = time.process_time()
         for start in range(0, len(events), batch):

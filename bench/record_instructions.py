@@ -5,9 +5,9 @@
 Runs ClickStore.record on SQLite under valgrind's callgrind twice: once for a
 warm-up batch only, once for it and `--batches` more, with the same events built
 in both, so the difference is what the extra batches cost. The clicks are those of
-bench.record_cost's "one visitor" shape (wrk's traffic: 1,000 links, one address and
-user agent). Every thread of the process is counted: aiosqlite runs SQLite in one of
-its own. Needs valgrind.
+bench.record_cost's "one visitor" shape (wrk's traffic: 1,000 links of one user, one
+address and user agent). Every thread of the process is counted: aiosqlite runs
+SQLite in one of its own. Needs valgrind.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ START = 1_796_000_000.0
 
 
 async def _record(extra: int, size: int, db: str) -> None:
-    from bench.record_cost import clicks
+    from bench.record_cost import clicks, owned_links
     from kurz.analytics.events import DailySalt
     from kurz.analytics.queue import batch_id
     from kurz.analytics.store import ClickStore
@@ -37,6 +37,7 @@ async def _record(extra: int, size: int, db: str) -> None:
     database = Database.from_url(f"sqlite:///{db}")
     try:
         await upgrade(database)
+        await owned_links(database)
         store = ClickStore(database)
         salt = DailySalt(lambda: START, lambda n: b"s" * n)
         events = clicks(size * 3, shape="one visitor", salt=salt, start=START)

@@ -208,6 +208,29 @@ async def insert_day(db: Database, rows: DayRows) -> None:
         await _insert(conn, "link_breakdowns_daily", BREAKDOWN_COLUMNS, rows.breakdowns, 2)
 
 
+async def owner_rollups(db: Database) -> None:
+    """The per-owner rollups of the seeded rows, as the store would have kept them:
+    link_clicks_daily summed by owner and day, and by link (as migration 0013 fills
+    them)."""
+    async with db.write(READ_COMMITTED) as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO owner_clicks_daily (user_id, day, clicks, bot_clicks, uniques) "
+                "SELECT l.user_id, d.day, sum(d.clicks), sum(d.bot_clicks), sum(d.uniques) "
+                "FROM link_clicks_daily d JOIN links l ON l.id = d.link_id "
+                "GROUP BY l.user_id, d.day"
+            )
+        )
+        await conn.execute(
+            sa.text(
+                "INSERT INTO link_clicks_total (link_id, user_id, clicks) "
+                "SELECT d.link_id, l.user_id, sum(d.clicks) FROM link_clicks_daily d "
+                "JOIN links l ON l.id = d.link_id GROUP BY d.link_id, l.user_id "
+                "HAVING sum(d.clicks) > 0"
+            )
+        )
+
+
 async def make_links(db: Database, quiet: int) -> tuple[Principal, int, list[int]]:
     """A user (made with its key) owning the hot link and `quiet` others; the hot link's id
     is in the middle."""

@@ -7,7 +7,8 @@ Each backend gets a fresh database (a SQLite file; a PostgreSQL database made on
 KURZ_BENCH_PG, default the test server, and dropped after), seeded by bench/stats_seed.py
 as the stats bench is: one user owning 1,000 links (one busy link, "hot", with 1,000,000
 clicks, and 999 quieter ones, the nth with 300,000/n), with 90 days of hourly, daily and
-breakdown rollups for every link: each link has a row on every one of those days.
+breakdown rollups for every link: each link has a row on every one of those days; and the
+per-owner rollups those rows sum to.
 PostgreSQL is then vacuumed and analysed, as autovacuum would have done.
 
 kurz runs in this process under httpx's ASGI transport, on a clock set to the last of
@@ -41,7 +42,15 @@ import sqlalchemy as sa
 from bench import harness
 from bench.harness import BenchError, cpu_model, source_state
 from bench.idempotency import Statements
-from bench.stats_seed import END, HOT_CODE, Generator, check, insert_day, make_links
+from bench.stats_seed import (
+    END,
+    HOT_CODE,
+    Generator,
+    check,
+    insert_day,
+    make_links,
+    owner_rollups,
+)
 from kurz.accounts import Passwords, users
 from kurz.app import create_app
 from kurz.bootstrap import build
@@ -104,6 +113,7 @@ async def seed(db: Database) -> str:
     for day in Generator(hot_id, HOT_CLICKS, quiet_ids, seed=7).days():
         await insert_day(db, day)
     await check(db, hot_id, HOT_CLICKS)
+    await owner_rollups(db)
     async with db.write(READ_COMMITTED) as conn:
         await users.set_password(conn, user_id, Passwords().hash(PASSWORD))
         email = (
@@ -115,7 +125,14 @@ async def seed(db: Database) -> str:
 async def vacuum(url: str) -> None:
     conn = await asyncpg.connect(url, timeout=5)
     try:
-        for table in ("links", "link_clicks_hourly", "link_clicks_daily", "link_breakdowns_daily"):
+        for table in (
+            "links",
+            "link_clicks_hourly",
+            "link_clicks_daily",
+            "link_breakdowns_daily",
+            "owner_clicks_daily",
+            "link_clicks_total",
+        ):
             await conn.execute(f"VACUUM ANALYZE {table}")
     finally:
         await conn.close()

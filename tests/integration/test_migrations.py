@@ -911,3 +911,88 @@ async def test_0013_makes_the_links_made_before_it_searchable(
     assert await search(made.secret, q="pl") == ["plans"]
     assert await search(made.secret, q="team", sort="code") == ["plans"]
     assert await search(made.secret, q="voice") == ["bill"]
+
+
+async def test_0014_fills_the_owner_rollups_from_the_daily_rows(database_url: str) -> None:
+    db = Database.from_url(database_url)
+    at, next_day = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    try:
+        await downgrade(db, "0013")
+        async with db.write(READ_COMMITTED) as conn:
+            owners = [
+                (
+                    await conn.execute(
+                        sa.text(
+                            "INSERT INTO users (email, display_name, role, created_at) "
+                            "VALUES (:email, :name, 'member', :at) RETURNING id"
+                        ),
+                        {"email": f"{name}@example.com", "name": name, "at": _stored(db, at)},
+                    )
+                ).scalar_one()
+                for name in ("ann", "ben")
+            ]
+            # (code, owner, deleted): Ann's second link is deleted, Ben's has bots only.
+            made = {}
+            for code, owner, deleted in (
+                ("a1", owners[0], False), ("a2", owners[0], True), ("b1", owners[1], False),
+            ):  # fmt: skip
+                made[code] = (
+                    await conn.execute(
+                        sa.text(
+                            "INSERT INTO links (code, url, is_alias, user_id, created_at, "
+                            "updated_at, redirect_status, forward_query, deleted_at) VALUES "
+                            "(:code, 'https://example.com/', true, :user, :at, :at, 302, "
+                            "false, :deleted) RETURNING id"
+                        ),
+                        {"code": code, "user": owner, "at": _stored(db, at),
+                         "deleted": _stored(db, next_day) if deleted else None},
+                    )
+                ).scalar_one()  # fmt: skip
+            # (link, day, clicks, bot clicks, uniques)
+            for code, day, clicks, bots, uniques in (
+                ("a1", at, 5, 1, 4), ("a1", next_day, 2, 0, 2), ("a2", at, 3, 0, 3),
+                ("b1", at, 0, 7, 0),
+            ):  # fmt: skip
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO link_clicks_daily (link_id, day, clicks, bot_clicks, "
+                        "uniques) VALUES (:link, :day, :clicks, :bots, :uniques)"
+                    ),
+                    {"link": made[code], "day": _stored(db, day), "clicks": clicks,
+                     "bots": bots, "uniques": uniques},
+                )  # fmt: skip
+        daily_before = await _rows(db, "SELECT * FROM link_clicks_daily ORDER BY link_id, day")
+
+        await upgrade(db)
+        async with db.read() as conn:
+            assert await conn.run_sync(_diff) == []
+        ann, ben = owners
+        by_day = await _rows(
+            db,
+            "SELECT user_id, day, clicks, bot_clicks, uniques FROM owner_clicks_daily "
+            "ORDER BY user_id, day",
+        )
+        # The deleted link's clicks count in its owner's days; bots' clicks too, apart.
+        assert by_day == [
+            (ann, _stored(db, at), 8, 1, 7),
+            (ann, _stored(db, next_day), 2, 0, 2),
+            (ben, _stored(db, at), 0, 7, 0),
+        ]
+        # Clicks by people of all time; a link only bots followed has no row.
+        assert await _rows(
+            db, "SELECT link_id, user_id, clicks FROM link_clicks_total ORDER BY link_id"
+        ) == [(made["a1"], ann, 7), (made["a2"], ann, 3)]
+
+        await downgrade(db, "0013")
+        async with db.read() as conn:
+            tables = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        assert not {"owner_clicks_daily", "link_clicks_total"} & set(tables)
+        assert await _rows(db, "SELECT * FROM link_clicks_daily ORDER BY link_id, day") == (
+            daily_before
+        )
+        await upgrade(db)
+        async with db.read() as conn:
+            assert await conn.run_sync(_diff) == []
+        assert len(await _rows(db, "SELECT * FROM owner_clicks_daily")) == 3
+    finally:
+        await db.dispose()

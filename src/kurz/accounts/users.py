@@ -6,10 +6,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import BigInteger, delete, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kurz.db.tables import api_keys, links, one_time_tokens, sessions, users
+from kurz.db.owners import lock_owners
+from kurz.db.tables import (
+    api_keys,
+    link_clicks_total,
+    links,
+    one_time_tokens,
+    owner_clicks_daily,
+    sessions,
+    users,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +176,10 @@ async def remove(
     by_key: int | None,
 ) -> Removed:
     """Delete a user with their keys, sessions and one-time links; their links are
-    deleted first if `delete_links`, and every link row then goes to `heir_id`."""
+    deleted first if `delete_links`, and every link row then goes to `heir_id`, its
+    clicks kept per owner with it (_move_clicks)."""
+    # Before any link moves: no batch of clicks sums by owner meanwhile (kurz.db.owners).
+    await lock_owners(conn, exclusive=True)
     codes: list[tuple[int, str]] = []
     if delete_links:
         found = await conn.execute(
@@ -188,6 +201,7 @@ async def remove(
     moved = await conn.execute(
         update(links).where(links.c.user_id == user_id).values(user_id=heir_id)
     )
+    await _move_clicks(conn, user_id=user_id, heir_id=heir_id, keep=not delete_links)
     # api_keys.user_id must name someone too; links keep the ids of the keys that made
     # them, which are not foreign keys.
     keys = await conn.execute(delete(api_keys).where(api_keys.c.user_id == user_id))
@@ -195,3 +209,31 @@ async def remove(
     await conn.execute(delete(one_time_tokens).where(one_time_tokens.c.user_id == user_id))
     await conn.execute(delete(users).where(users.c.id == user_id))
     return Removed(codes, moved.rowcount, keys.rowcount)
+
+
+async def _move_clicks(conn: AsyncConnection, *, user_id: int, heir_id: int, keep: bool) -> None:
+    """The per-owner click rollups follow the links: each link's total goes to the
+    heir, and the user's clicks by day are added to the heir's if `keep` (the heir
+    takes the links over), else dropped (they went with the user, with their links)."""
+    owned = owner_clicks_daily.c
+    if keep:
+        counts = (owned.clicks, owned.bot_clicks, owned.uniques)
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        add = dialect.insert(owner_clicks_daily).from_select(
+            [owned.user_id, owned.day, *counts],
+            select(literal(heir_id, BigInteger), owned.day, *counts)
+            .where(owned.user_id == user_id)
+            .order_by(owned.day),
+        )
+        await conn.execute(
+            add.on_conflict_do_update(
+                index_elements=[owned.user_id, owned.day],
+                set_={c.name: c + add.excluded[c.name] for c in counts},
+            )
+        )
+    await conn.execute(delete(owner_clicks_daily).where(owned.user_id == user_id))
+    await conn.execute(
+        update(link_clicks_total)
+        .where(link_clicks_total.c.user_id == user_id)
+        .values(user_id=heir_id)
+    )

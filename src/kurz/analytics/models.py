@@ -109,13 +109,15 @@ class TopLink(LinkBrief):
 
 
 class Overview(StatsBase):
-    """One user's own links at a glance: their clicks by UTC day, the most clicked
-    links of the range, and the newest links."""
+    """One user's own links at a glance: their clicks by UTC day, their most clicked
+    links of all time, and the newest links."""
 
     start: datetime
     end: datetime
     links: int = Field(description="The user's live links.")
+    # Over the range, deleted links' clicks included: they happened.
     totals: ClickCounts
     series: list[SeriesPoint]
+    # Live links only, by their clicks of all time.
     top_links: list[TopLink]
     recent_links: list[LinkBrief]

@@ -1,5 +1,7 @@
-"""One user's own links at a glance, read from the daily rollup: their clicks by UTC
-day and their most clicked links (one statement), then the links the page names.
+"""One user's own links at a glance, read from the rollups kept per owner: their clicks
+by UTC day and their most clicked links of all time (one statement), then the links the
+page names. What it reads does not grow with the user's links (docs/analytics.md,
+"Per owner").
 
 Only the user's own links, an admin's too: the overview is "my links", where the
 summary of the stats API (kurz.analytics.stats.get_summary) gives an admin every link.
@@ -14,8 +16,8 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.analytics.models import ClickCounts, LinkBrief, Overview, SeriesPoint, TopLink
-from kurz.analytics.stats import TOP_LINKS, Window, custom_plans
-from kurz.db.tables import domains, link_clicks_daily, links
+from kurz.analytics.stats import TOP_LINKS, Window
+from kurz.db.tables import domains, link_clicks_total, links, owner_clicks_daily
 
 RECENT_LINKS = 10
 
@@ -24,49 +26,28 @@ def _own(user_id: int) -> list[ColumnElement[bool]]:
     return [links.c.user_id == user_id, links.c.deleted_at.is_(None)]
 
 
-def _sum(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    # PostgreSQL sums BIGINTs into NUMERIC: cast back, so that the driver gives ints.
-    return sa.cast(sa.func.sum(column), sa.BigInteger)
-
-
 def _clicks_statement(user_id: int, span: Window) -> sa.CompoundSelect[Any]:
-    """The user's daily rows of the range, summed by day (rows without a link), and
-    the TOP_LINKS links with the most clicks (rows without a day).
+    """The user's rows of owner_clicks_daily in the range (rows without a link), and
+    their TOP_LINKS live links with the most clicks of all time (rows without a day).
 
-    Two passes over the rows rather than one over a CTE that both read: SQLite would
-    materialise the CTE, and the sum by link would lose the order in which the rows
-    arrive (by link, from the indexes), which lets SQLite sum them with no sort.
+    The top links are read down the index of link_clicks_total, a deleted link (or one
+    no longer the user's) skipped as it comes: ten rows and a few more, never all.
     """
-    d = link_clicks_daily
-    rows = links.join(d, d.c.link_id == links.c.id)
-    mine = [*_own(user_id), d.c.day >= span.start, d.c.day < span.end]
-    by_day = (
-        sa.select(
-            d.c.day,
-            sa.null().label("link_id"),
-            _sum(d.c.clicks).label("clicks"),
-            _sum(d.c.uniques).label("uniques"),
-            _sum(d.c.bot_clicks).label("bot_clicks"),
-        )
-        .select_from(rows)
-        .where(*mine)
-        .group_by(d.c.day)
-    )
-    clicks = _sum(d.c.clicks)
-    by_link = (
-        sa.select(links.c.id.label("link_id"), clicks.label("clicks"))
-        .select_from(rows)
-        .where(*mine)
-        .group_by(links.c.id)
-        .having(clicks > 0)
-        .order_by(clicks.desc(), links.c.id.desc())
+    o = owner_clicks_daily
+    by_day = sa.select(
+        o.c.day, sa.null().label("link_id"), o.c.clicks, o.c.uniques, o.c.bot_clicks
+    ).where(o.c.user_id == user_id, o.c.day >= span.start, o.c.day < span.end)
+    t = link_clicks_total
+    live = sa.exists().where(links.c.id == t.c.link_id, *_own(user_id))
+    most = (
+        sa.select(t.c.link_id, t.c.clicks)
+        .where(t.c.user_id == user_id, t.c.clicks > 0, live)
+        .order_by(t.c.clicks.desc(), t.c.link_id.desc())
         .limit(TOP_LINKS)
         .subquery("top")
     )
     # The NULLs in the outer SELECT, so that the UNION gives them the first part's types.
-    top = sa.select(
-        sa.null().label("day"), by_link.c.link_id, by_link.c.clicks, sa.null(), sa.null()
-    )
+    top = sa.select(sa.null().label("day"), most.c.link_id, most.c.clicks, sa.null(), sa.null())
     return sa.union_all(by_day, top)
 
 
@@ -100,8 +81,8 @@ def _links_statement(user_id: int, top_ids: list[int]) -> sa.Select[Any]:
 async def get_overview(
     *, conn: AsyncConnection, user_id: int, span: Window, default_host: str
 ) -> Overview:
-    """The overview of `user_id`'s own live links over `span` (whole UTC days)."""
-    await custom_plans(conn)
+    """The overview of `user_id`'s own links: their clicks over `span` (whole UTC days;
+    deleted links' included), their live links most clicked of all time, and the newest."""
     days: dict[Any, tuple[int, int, int]] = {}
     top: list[tuple[int, int]] = []
     for day, link_id, clicks, uniques, bots in await conn.execute(_clicks_statement(user_id, span)):

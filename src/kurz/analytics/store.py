@@ -31,6 +31,7 @@ from kurz.analytics.pacing import Pace, slices
 from kurz.analytics.retention import purge as retention_purge
 from kurz.cache import LRUCache
 from kurz.db import READ_COMMITTED, Database
+from kurz.db.owners import lock_owners
 
 # Rows per statement in a multi-row VALUES list: SQLite takes 32,766 parameters, and
 # the rows of one statement are built and read back in one turn of the event loop.
@@ -57,22 +58,27 @@ class _Insert:
     types: tuple[str, ...]
     # ON CONFLICT ..., RETURNING ...
     tail: str = ""
+    # Instead of inserting the rows into `table` as they are: a statement that reads
+    # them as `v` (an INSERT ... SELECT over them joined to other tables).
+    reading: str = ""
+
+    def _statement(self, rows: str) -> str:
+        # Names and clauses are this module's constants, never input.
+        if self.reading:
+            return f"WITH v ({', '.join(self.columns)}) AS ({rows}) {self.reading}"
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) {rows} {self.tail}"
 
     @functools.cache  # noqa: B019 (a few module-level statements, kept for good)
     def sqlite(self, rows: int) -> str:
         """VALUES with `rows` rows of placeholders."""
         values = ",".join(["(" + ",".join(["?"] * len(self.columns)) + ")"] * rows)
-        # Names and clauses are this module's constants, never input.
-        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES {values} {self.tail}"  # noqa: S608
+        return self._statement(f"VALUES {values}")
 
     @functools.cached_property
     def postgres(self) -> str:
         """unnest() of one array per column: one statement, one round trip."""
         arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(self.types, 1))
-        return (
-            f"INSERT INTO {self.table} ({', '.join(self.columns)}) "  # noqa: S608
-            f"SELECT * FROM unnest({arrays}) {self.tail}"
-        )
+        return self._statement(f"SELECT * FROM unnest({arrays})")  # noqa: S608
 
 
 def _counting(
@@ -103,6 +109,33 @@ _DAILY = _counting(
     _TOTALS,
     ("bigint", "timestamptz", "bigint", "bigint", "bigint"),
 )
+# The batch's daily rows again, summed by their links' owners (joined in the statement:
+# the batch knows links, not users) into the per-owner rollups. Ordered by key, so
+# that concurrent recorders take the rows' locks in one order. See docs/analytics.md,
+# "Per owner".
+_DAY_ROWS, _DAY_TYPES = _DAILY.columns, _DAILY.types
+_OWNER_DAILY = _Insert(
+    "owner_clicks_daily",
+    _DAY_ROWS,
+    _DAY_TYPES,
+    reading="INSERT INTO owner_clicks_daily (user_id, day, clicks, bot_clicks, uniques) "
+    "SELECT l.user_id, v.day, sum(v.clicks), sum(v.bot_clicks), sum(v.uniques) "
+    "FROM v JOIN links l ON l.id = v.link_id "
+    "GROUP BY l.user_id, v.day ORDER BY l.user_id, v.day "
+    "ON CONFLICT (user_id, day) DO UPDATE SET "
+    + ", ".join(f"{name} = owner_clicks_daily.{name} + excluded.{name}" for name in _TOTALS),
+)
+_LINK_TOTALS = _Insert(
+    "link_clicks_total",
+    _DAY_ROWS,
+    _DAY_TYPES,
+    # The owner is set again on every batch, so a row follows its link to a new user.
+    reading="INSERT INTO link_clicks_total (link_id, user_id, clicks) "
+    "SELECT v.link_id, l.user_id, sum(v.clicks) FROM v JOIN links l ON l.id = v.link_id "
+    "GROUP BY v.link_id, l.user_id HAVING sum(v.clicks) > 0 ORDER BY v.link_id "
+    "ON CONFLICT (link_id) DO UPDATE SET user_id = excluded.user_id, "
+    "clicks = link_clicks_total.clicks + excluded.clicks",
+)
 _BREAKDOWNS = _counting(
     "link_breakdowns_daily",
     ("link_id", "dimension", "day", "value"),
@@ -124,27 +157,34 @@ _VISITORS = {
 
 
 async def _insert(
-    conn: AsyncConnection, insert: _Insert, rows: Sequence[tuple[Any, ...]]
+    conn: AsyncConnection, insert: _Insert, rows: Sequence[tuple[Any, ...]], *more: _Insert
 ) -> list[tuple[Any, ...]]:
-    """Insert `rows`; what RETURNING gave, if the statement has it."""
+    """Insert `rows`; what RETURNING gave, if the statement has it. `more`: statements
+    that read the same rows, run after it with the same parameters."""
+    returned: list[tuple[Any, ...]] = []
     if not rows:
-        return []
+        return returned
     returning = "RETURNING" in insert.tail
     if conn.dialect.name != "sqlite":
         columns = tuple(list(column) for column in zip(*rows, strict=True))
         result = await conn.exec_driver_sql(insert.postgres, columns)
-        # fetchall, not iteration: one call for the rows the driver holds already.
-        return [tuple(row) for row in result.fetchall()] if returning else []
+        if returning:
+            # fetchall, not iteration: one call for the rows the driver holds already.
+            returned = [tuple(row) for row in result.fetchall()]
+        for also in more:
+            await conn.exec_driver_sql(also.postgres, columns)
+        return returned
     # Many rows per statement, not executemany, which binds and steps a row at a time
     # and takes the interpreter lock back for each: fewer instructions per click
     # (docs/analytics.md). executemany would also drop what RETURNING gives.
-    returned: list[tuple[Any, ...]] = []
     for start in range(0, len(rows), _VALUES_ROWS):
         chunk = rows[start : start + _VALUES_ROWS]
         flat = tuple(value for row in chunk for value in row)
         result = await conn.exec_driver_sql(insert.sqlite(len(chunk)), flat)
         if returning:
             returned.extend(tuple(row) for row in result.fetchall())
+        for also in more:
+            await conn.exec_driver_sql(also.sqlite(len(chunk)), flat)
     return returned
 
 
@@ -240,12 +280,16 @@ async def record(
     async for items in slices(list(daily.items())):
         rows.extend((link, stamp(day), *counts) for (link, day), counts in items)
     await _insert(conn, _DAILY, rows)
-    rows = []
+    day_rows, rows = rows, []
     async for kinds in slices(list(counted.breakdowns.items())):
         rows.extend(
             (link, dimension, stamp(day), value, n) for (link, dimension, day, value), n in kinds
         )
     await _insert(conn, _BREAKDOWNS, rows)
+    # Last: every batch of an owner's clicks updates the owner's row of the day, which
+    # is then locked only until the commit that follows.
+    await lock_owners(conn, exclusive=False)
+    await _insert(conn, _OWNER_DAILY, day_rows, _LINK_TOTALS)
     return Recorded(len(events), fresh)
 
 

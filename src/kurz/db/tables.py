@@ -469,6 +469,39 @@ link_visitors_daily = Table(
     **WITHOUT_ROWID,
 )
 
+# The same totals per owner: what a user's links' link_clicks_daily rows sum to, so
+# that the dashboard reads a row per day however many links the user has. Written
+# with link_clicks_daily, from the same batch; the owner is the link's user_id, deleted
+# links included (their clicks happened). `uniques` is the sum of the links' uniques
+# (visitor-links), not distinct visitors of the owner. Read:
+#   WHERE user_id = :user AND day >= :from AND day < :to, a range of the primary key.
+owner_clicks_daily = Table(
+    "owner_clicks_daily",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("day", UTCDateTime, primary_key=True),
+    Column("clicks", BigInteger, nullable=False),
+    Column("bot_clicks", BigInteger, nullable=False),
+    Column("uniques", BigInteger, nullable=False),
+    **WITHOUT_ROWID,
+)
+
+# Every link's clicks by people of all time, with its owner, written with
+# link_clicks_daily: a user's most clicked links without summing their daily rows.
+link_clicks_total = Table(
+    "link_clicks_total",
+    metadata,
+    Column("link_id", BigInteger, primary_key=True),
+    # The link's user_id, set again by every batch that counts the link.
+    Column("user_id", BigInteger, nullable=False),
+    Column("clicks", BigInteger, nullable=False),
+    # A user's most clicked links, read backwards (both databases do), stopping at
+    # the tenth live one:
+    #   WHERE user_id = :user ORDER BY clicks DESC, link_id DESC LIMIT :n
+    Index("ix_link_clicks_total_user_id_clicks_link_id", "user_id", "clicks", "link_id"),
+    **WITHOUT_ROWID,
+)
+
 link_breakdowns_daily = Table(
     "link_breakdowns_daily",
     metadata,

@@ -1,6 +1,6 @@
 """The dashboard (/_/): what a signed-in user sees first. Their own links only, an
 admin's too (every link is on the links page): clicks over the last 30 days, the most
-clicked links of those days, and the newest links."""
+clicked links of all time, and the newest links."""
 
 from __future__ import annotations
 

@@ -16,7 +16,9 @@ from kurz.db.tables import (
     link_breakdowns_daily,
     link_clicks_daily,
     link_clicks_hourly,
+    link_clicks_total,
     links,
+    owner_clicks_daily,
 )
 from tests.support import FakeClock
 
@@ -87,10 +89,27 @@ class Rollups:
         return self
 
     async def write(self, db: Database) -> None:
+        """The rows, and the per-owner rollups made again from link_clicks_daily."""
         async with db.write(READ_COMMITTED) as conn:
             for table, rows in self.rows.items():
                 await conn.execute(sa.insert(table), rows)
+            await conn.execute(sa.delete(owner_clicks_daily))
+            await conn.execute(sa.delete(link_clicks_total))
+            for statement in OWNER_ROLLUPS:
+                await conn.execute(sa.text(statement))
         self.rows.clear()
+
+
+# What the per-owner rollups hold: link_clicks_daily summed by each link's owner, by
+# day and by link (as migration 0013 fills them, and the click store keeps them).
+OWNER_ROLLUPS = (
+    "INSERT INTO owner_clicks_daily (user_id, day, clicks, bot_clicks, uniques) "
+    "SELECT l.user_id, d.day, sum(d.clicks), sum(d.bot_clicks), sum(d.uniques) "
+    "FROM link_clicks_daily d JOIN links l ON l.id = d.link_id GROUP BY l.user_id, d.day",
+    "INSERT INTO link_clicks_total (link_id, user_id, clicks) "
+    "SELECT d.link_id, l.user_id, sum(d.clicks) FROM link_clicks_daily d "
+    "JOIN links l ON l.id = d.link_id GROUP BY d.link_id, l.user_id HAVING sum(d.clicks) > 0",
+)
 
 
 class Statements:

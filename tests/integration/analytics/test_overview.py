@@ -1,5 +1,6 @@
 """The overview of a user's own links (the dashboard's use case), from daily rollup rows
-written directly, on SQLite and PostgreSQL."""
+written directly (with the per-owner rollups made from them, as the click store keeps
+them), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ async def overview(
     return await stats.overview(principal=who, span=span)
 
 
-async def test_clicks_by_day_over_the_users_own_live_links_only(
+async def test_clicks_by_day_over_the_users_own_links_and_their_top_links_of_all_time(
     db: Database, clock: FakeClock
 ) -> None:
     ada = await new_user(db, clock, "ada@example.com")
@@ -56,8 +57,8 @@ async def test_clicks_by_day_over_the_users_own_live_links_only(
         .day(zeta, "2025-12-30", 5, 4, bots=1)
         .day(alpha, "2025-12-30", 3, 3)
         .day(alpha, "2025-12-31", 2, 2, bots=4)
-        .day(alpha, "2026-01-01", 60, 60)  # after it
-        .day(gone, "2025-12-30", 50, 50)
+        .day(alpha, "2026-01-01", 100, 100)  # after it
+        .day(gone, "2025-12-30", 500, 50)
         .day(bobs, "2025-12-30", 70, 70)
         .day(roots, "2025-12-31", 9, 9)
         .write(db)
@@ -66,14 +67,18 @@ async def test_clicks_by_day_over_the_users_own_live_links_only(
     mine = await overview(db, clock, principal(ada), "2025-12-29", "2025-12-31")
 
     assert (mine.start, mine.end) == (at("2025-12-29"), at("2026-01-01"))
+    # A deleted link's clicks stay in the days they happened on.
     assert [(p.at, p.clicks, p.uniques, p.bot_clicks) for p in mine.series] == [
         (at("2025-12-29"), 0, 0, 0),
-        (at("2025-12-30"), 8, 7, 1),
+        (at("2025-12-30"), 508, 57, 1),
         (at("2025-12-31"), 2, 2, 4),
     ]
-    assert (mine.totals.clicks, mine.totals.uniques, mine.totals.bot_clicks) == (10, 9, 5)
+    assert (mine.totals.clicks, mine.totals.uniques, mine.totals.bot_clicks) == (510, 59, 5)
     assert mine.links == 2
-    assert [(link.code, link.clicks) for link in mine.top_links] == [("zeta", 5), ("alpha", 5)]
+    # The top links count every day, and leave the deleted link out.
+    assert [(link.code, link.clicks) for link in mine.top_links] == [
+        ("zeta", 105), ("alpha", 105),
+    ]  # fmt: skip
     assert [link.code for link in mine.recent_links] == ["zeta", "alpha"]
     second = mine.top_links[1]
     assert (second.url, second.title, second.domain, second.host) == (

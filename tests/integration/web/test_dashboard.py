@@ -1,5 +1,5 @@
-"""The dashboard: the viewer's own links' clicks over 30 days, top and recent links, and
-a welcome for a new user. On SQLite and PostgreSQL."""
+"""The dashboard: the viewer's own links' clicks over 30 days, top links of all time and
+recent links, and a welcome for a new user. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -65,7 +65,9 @@ async def test_the_dashboard_counts_only_the_viewers_own_links(
         assert card(page, "Bots' clicks") == "2"
         assert bars(page) == 30
         assert chart(page).findtext(f"{SVG}title") == "Your links' clicks by day"
-        assert table(page, "top") == [("/_/links/spring", "7"), ("/_/links/fall", "3")]
+        # Of all time: the clicks before the 30 days count here.
+        assert '<h2 id="top-heading">Top links (all time)</h2>' in page
+        assert table(page, "top") == [("/_/links/fall", "903"), ("/_/links/spring", "7")]
         assert "Spring &lt;sale&gt;</a>" in page
         assert "kurz.test/fall</a>" in page
         assert [path for path, _ in table(page, "recent")] == [
@@ -88,6 +90,6 @@ async def test_links_without_clicks_say_so(app: FastAPI, db: Database, clock: Fa
         await new_link(db, clock, ada.user_id, "fresh")
         page = assert_page(await ada.http.get("/_/"))
         assert card(page, "Clicks in 30 days") == "0"
-        assert "No clicks in the last 30 days." in page
+        assert "None of your links has been clicked yet." in page
         assert "No clicks in this period" in page  # the empty chart
         assert [path for path, _ in table(page, "recent")] == ["/_/links/fresh"]
