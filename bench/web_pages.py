@@ -64,6 +64,12 @@ QUIET_CODE = "q00499"
 PAGES: list[tuple[str, str]] = [
     ("account page (the frame alone)", "/_/account"),
     ("dashboard", "/_/"),
+    ("links, first page of 50", "/_/links"),
+    ("links, a search", "/_/links?q=example"),
+    ("a link's page", f"/_/links/{QUIET_CODE}"),
+    ("a link's edit form", f"/_/links/{QUIET_CODE}/edit"),
+    ("new link form", "/_/new"),
+    ("API keys", "/_/keys"),
     ("stats, 30 days by day (default)", f"/_/links/{HOT_CODE}/stats"),
     ("stats, 90 days by day", f"/_/links/{HOT_CODE}/stats?days=90"),
     ("stats, 7 days by hour", f"/_/links/{HOT_CODE}/stats?by=hour&days=7"),
