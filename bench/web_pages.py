@@ -63,7 +63,7 @@ QUIET_CODE = "q00499"
 # (what, path): each is measured alike; add a page here.
 PAGES: list[tuple[str, str]] = [
     ("account page (the frame alone)", "/_/account"),
-    ("dashboard", "/_/"),
+    ("dashboard", "/_/dashboard"),
     ("links, first page of 50", "/_/links"),
     ("links, a search", "/_/links?q=example"),
     ("a link's page", f"/_/links/{QUIET_CODE}"),

@@ -334,4 +334,4 @@ async def sign_in(page: Page, kurz: Kurz, email: str = ADMIN, password: str = PA
     await page.get_by_label("Password").fill(password)
     response = await submit(page, "Sign in")
     assert response.status == 200, await page.content()
-    assert page.url == kurz.at("/_/"), page.url
+    assert page.url == kurz.at("/_/dashboard"), page.url

@@ -228,7 +228,7 @@ async def test_a_day_with_kurz(
     await _wait_for_the_click(page, kurz, code)
     await _stats_page(page, kurz, code)
     # The dashboard now has a link with a click: its chart and tables, checked too.
-    await page.goto(kurz.at("/_/"))
+    await page.goto(kurz.at("/_/dashboard"))
     await expect(page.get_by_role("heading", name="Top links")).to_be_visible()
     await check_page(page, "dashboard-in-use")
 

@@ -41,7 +41,7 @@ async def test_the_sign_in_form_works_with_tab_and_enter(site: Kurz, page: Page)
     await page.keyboard.type(ADMIN)
     assert (await _tab(page))["id"] == "password"
     await page.keyboard.type(PASSWORD)
-    async with page.expect_navigation(url=site.at("/_/")):
+    async with page.expect_navigation(url=site.at("/_/dashboard")):
         await page.keyboard.press("Enter")
     await page.get_by_role("heading", name="Dashboard", level=1).wait_for()
 

@@ -50,7 +50,7 @@ ALLOWED = {
     "/_/{rest}": ("/_/nothing/here", {"GET", "HEAD"}),
     "/_/static/{path}": ("/_/static/kurz.css", {"GET", "HEAD"}),
     "/": ("/", {"GET", "HEAD"}),
-    "/_/": ("/_/", {"GET", "HEAD"}),
+    "/_/dashboard": ("/_/dashboard", {"GET", "HEAD"}),
     "/_/signin": ("/_/signin", {"GET", "HEAD", "POST"}),
     "/_/signout": ("/_/signout", {"POST"}),
     "/_/account": ("/_/account", {"GET", "HEAD", "POST"}),

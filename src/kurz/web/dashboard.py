@@ -15,7 +15,7 @@ router = APIRouter(include_in_schema=False, route_class=PageRoute)
 DAYS = 30
 
 
-@router.get("/_/")
+@router.get("/_/dashboard")
 async def dashboard(request: Request, viewer: ViewerDep, stats: StatsDep) -> Response:
     span = stats.recent(days=DAYS, interval="day")
     overview = await stats.overview(principal=viewer.principal, span=span)

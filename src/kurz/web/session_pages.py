@@ -20,7 +20,7 @@ from kurz.web.viewer import SIGN_IN, PageRoute, ViewerDep, safe_next
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 UsersDep = Annotated[Users, part("users")]
-HOME = "/_/"
+HOME = "/_/dashboard"
 
 
 @router.get("/")

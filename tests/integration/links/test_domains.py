@@ -224,7 +224,9 @@ async def test_domain_and_link_redirects_stand_in_for_kurzs_pages(
     )
     root = await visit(anon, "/", "go.example")
     assert (root.status_code, root.headers["location"]) == (302, "https://e.com/root")
-    assert (await visit(anon, "/", "kurz.test")).status_code == 404
+    # Without a root redirect, the root is the web app's: sign in (or the dashboard).
+    home = await visit(anon, "/", "kurz.test")
+    assert (home.status_code, home.headers["location"]) == (303, "/_/signin")
     missing = await visit(anon, "/nosuch", "go.example")
     assert (missing.status_code, missing.headers["location"]) == (302, "https://e.com/missing")
     assert (await visit(anon, "/nosuch", "kurz.test")).status_code == 404
@@ -282,7 +284,8 @@ async def test_instance_wide_redirects_and_refused_hosts(
             assert refused.status_code == 404
             root = await visit(anon, "/", "kurz.test")
             assert root.headers["location"] == "https://e.com/root"
-            assert (await visit(anon, "/", "elsewhere.example")).status_code == 404
+            home = await visit(anon, "/", "elsewhere.example")
+            assert (home.status_code, home.headers["location"]) == (303, "/_/signin")
             missing = await visit(anon, "/nosuch", "kurz.test")
             assert missing.headers["location"] == "https://e.com/missing"
 

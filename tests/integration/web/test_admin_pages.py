@@ -150,7 +150,7 @@ async def test_an_admin_changes_a_role_and_disables_and_enables_a_user(
         assert notice(page).startswith("bob@example.com is disabled")
         assert (await users.get(user_id=bob.user_id)).disabled
         assert await sessions_of(db, bob.user_id) == 0
-        assert (await bob.http.get("/_/")).status_code == 303  # signed out
+        assert (await bob.http.get("/_/dashboard")).status_code == 303  # signed out
 
         done = await ada.post_form(f"/_/admin/users/{bob.user_id}", {"disabled": "false"})
         assert notice(assert_page(await ada.http.get(done.headers["location"]))) == (

@@ -29,7 +29,7 @@ async def test_a_new_user_is_welcomed_with_a_first_link_button(
     app: FastAPI, db: Database, clock: FakeClock
 ) -> None:
     async with browser_of(app, db, clock, "ada@example.com") as ada:
-        page = assert_page(await ada.http.get("/_/"))
+        page = assert_page(await ada.http.get("/_/dashboard"))
         assert '<a class="button" href="/_/new">Create your first link</a>' in page
         assert "<svg" not in page
 
@@ -59,7 +59,7 @@ async def test_the_dashboard_counts_only_the_viewers_own_links(
             .write(db)
         )
 
-        page = assert_page(await ada.http.get("/_/"))
+        page = assert_page(await ada.http.get("/_/dashboard"))
         assert card(page, "Links") == "3"
         assert card(page, "Clicks in 30 days") == "10"
         assert card(page, "Bots' clicks") == "2"
@@ -78,7 +78,7 @@ async def test_the_dashboard_counts_only_the_viewers_own_links(
         assert "1,000" not in page
 
         # An admin's dashboard is their own links too.
-        admin_page = assert_page(await root.http.get("/_/"))
+        admin_page = assert_page(await root.http.get("/_/dashboard"))
         assert card(admin_page, "Clicks in 30 days") == "77"
         assert table(admin_page, "top") == [("/_/links/roots", "77")]
         assert "spring" not in admin_page
@@ -88,7 +88,7 @@ async def test_the_dashboard_counts_only_the_viewers_own_links(
 async def test_links_without_clicks_say_so(app: FastAPI, db: Database, clock: FakeClock) -> None:
     async with browser_of(app, db, clock, "ada@example.com") as ada:
         await new_link(db, clock, ada.user_id, "fresh")
-        page = assert_page(await ada.http.get("/_/"))
+        page = assert_page(await ada.http.get("/_/dashboard"))
         assert card(page, "Clicks in 30 days") == "0"
         assert "None of your links has been clicked yet." in page
         assert "No clicks in this period" in page  # the empty chart

@@ -43,7 +43,7 @@ async def test_signing_in_sends_the_browser_back_where_it_was_going(
         assert done.status_code == 303
         assert done.headers["location"] == "/_/account?q=x"
         assert http.cookies.get(cookie_name(app.state.kurz.settings))
-        assert_page(await http.get("/_/"))
+        assert_page(await http.get("/_/dashboard"))
 
 
 @pytest.mark.parametrize("elsewhere", ["//evil.example/", "https://evil.example/", "/\\evil", "/x"])
@@ -55,7 +55,7 @@ async def test_sign_in_never_sends_the_browser_to_another_site(
         sent = {"email": "ada@example.com", "password": PASSWORD, "next": elsewhere}
         done = await http.post("/_/signin", data=sent)
         assert done.status_code == 303
-        assert done.headers["location"] == "/_/"
+        assert done.headers["location"] == "/_/dashboard"
 
 
 async def test_a_sign_in_posted_from_another_site_is_refused(
@@ -84,7 +84,7 @@ async def test_sign_out_needs_the_csrf_token_and_ends_the_session(
         done = await ada.post_form("/_/signout")
         assert done.status_code == 303
         assert await sessions_of(db, ada.user_id) == 0
-        after = await ada.http.get("/_/")
+        after = await ada.http.get("/_/dashboard")
         assert after.status_code == 303
         assert after.headers["location"].startswith("/_/signin")
 
@@ -97,8 +97,8 @@ async def test_the_root_leads_to_sign_in_or_the_dashboard(
         assert (root.status_code, root.headers["location"]) == (303, "/_/signin")
     async with browser_of(app, db, clock, "ada@example.com") as ada:
         root = await ada.http.get("/")
-        assert (root.status_code, root.headers["location"]) == (303, "/_/")
-        page = assert_page(await ada.http.get("/_/"))
+        assert (root.status_code, root.headers["location"]) == (303, "/_/dashboard")
+        page = assert_page(await ada.http.get("/_/dashboard"))
         assert "ada@example.com" in page
         # A member's page has no admin link.
         assert 'href="/_/admin"' not in page
