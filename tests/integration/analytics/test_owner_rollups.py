@@ -209,7 +209,11 @@ async def test_a_move_waits_for_the_batch_under_way_on_postgresql(
         recording = asyncio.create_task(record_then_wait())
         await recorded.wait()
         moving = asyncio.create_task(move())
+        # The move blocks inside PostgreSQL, where no event can tell us: poll its lock
+        # table, with a deadline that only turns a hang into a failure.
+        deadline = asyncio.get_running_loop().time() + 300
         while not await waiting_or_done():  # noqa: ASYNC110 (state in PostgreSQL)
+            assert asyncio.get_running_loop().time() < deadline, "the move never waited"
             await asyncio.sleep(0.01)
         commit.set()
         await recording
