@@ -212,7 +212,7 @@ async def test_a_move_waits_for_the_batch_under_way_on_postgresql(
         # The move blocks inside PostgreSQL, where no event can tell us: poll its lock
         # table, with a deadline that only turns a hang into a failure.
         deadline = asyncio.get_running_loop().time() + 300
-        while not await waiting_or_done():  # noqa: ASYNC110 (state in PostgreSQL)
+        while not await waiting_or_done():
             assert asyncio.get_running_loop().time() < deadline, "the move never waited"
             await asyncio.sleep(0.01)
         commit.set()
