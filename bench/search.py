@@ -34,7 +34,7 @@ import string
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
@@ -105,6 +105,8 @@ CASES = [
     Case("an absent substring (zzqzz)", q="zzqzz"),
     Case("2 characters, common (xo)", q="xo"),
     Case("2 characters, absent (~q)", q="~q"),
+    Case("2 characters, rare (y-)", q="y-"),
+    Case("1 character, absent (~)", q="~"),
     Case("a long query (60 characters, absent)", q="https://example.com/" + "kalo" * 10),
     Case("a tag (q3-launch)", tags=("q3-launch",)),
     Case("two tags (marketing, social)", tags=("marketing", "social")),
@@ -302,9 +304,14 @@ def four_columns(db: Database, who: Principal, case: Case) -> Callable[[], Await
     return run
 
 
-def without_trigrams() -> AbstractContextManager[object]:
-    """SQLite: every query read row by row, as one too short for the trigram index."""
-    return mock.patch.object(search, "_TRIGRAM", 10**6)
+@contextmanager
+def without_trigrams() -> Iterator[None]:
+    """SQLite: every query read row by row, as a common one too short for a trigram."""
+    with (
+        mock.patch.object(search, "_TRIGRAM", 10**6),
+        mock.patch.object(search, "_MOST_PLACES", -1),
+    ):
+        yield
 
 
 async def sizes(db: Database) -> str:

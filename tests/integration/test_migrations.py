@@ -911,6 +911,8 @@ async def test_0013_makes_the_links_made_before_it_searchable(
     assert await search(made.secret, q="pl") == ["plans"]
     assert await search(made.secret, q="team", sort="code") == ["plans"]
     assert await search(made.secret, q="voice") == ["bill"]
+    # A short query through the index (0015), at the end of a link's text.
+    assert await search(made.secret, q="am") == ["plans"]
 
 
 async def test_0014_fills_the_owner_rollups_from_the_daily_rows(database_url: str) -> None:

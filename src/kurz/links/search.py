@@ -33,8 +33,11 @@ SORTS: tuple[Sort, ...] = ("newest", "oldest", "code")
 
 # A query holds no control character, so no match can span two of the text's lines.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# The trigram index cannot narrow a shorter query; the text is then read row by row.
+# The length of what the index holds; a shorter query is a prefix of what it holds.
 _TRIGRAM = 3
+# A shorter query found at more places than this in the index is a common one: the
+# links are then read in order until a page is full, which is soon (see _holding).
+_MOST_PLACES = 2000
 # The trigrams of a query that FTS5 is asked for, at most: spread over the query.
 _MOST_TRIGRAMS = 8
 # SQLite by code: fewer matches than this are sorted, more are found walking the index
@@ -43,6 +46,10 @@ _FEW = 1000
 
 # The FTS5 table migration 0013 makes on SQLite (not in kurz.db.tables: see there).
 _fts = sa.table("links_search", sa.column("rowid", sa.Integer), sa.column("links_search"))
+# Its trigrams in order, each with the rows and columns holding it (migration 0015).
+_terms = sa.table(
+    "links_search_terms", sa.column("term", sa.Text), sa.column("doc"), sa.column("col")
+)
 
 
 def text_of(code: str, url: str, title: str | None, tags: Sequence[str]) -> str:
@@ -110,6 +117,11 @@ async def narrowed(
         return _by_tags(query, tags, search, after).limit(limit)
     query = query.where(sa.func.instr(links.c.search, search.query) > 0)
     indexed = len(search.query) >= _TRIGRAM
+    if not indexed and (held := await _holding(conn, search.query)) is not None:
+        # A rare short query: those links, sorted (the unary + as below).
+        code = UnaryExpression(links.c.code, operator=custom_op("+"), type_=links.c.code.type)
+        few = _carrying(query, tags).where(links.c.id.in_(held))
+        return _paged(few, search, links.c.id, after, code).limit(limit)
     matched = _carrying(query, tags)
     if indexed:
         matched = matched.join(_fts, _fts.c.rowid == links.c.id).where(
@@ -132,6 +144,35 @@ async def narrowed(
         few = _carrying(query, tags).where(links.c.id.in_(ids))
         return _paged(few, search, links.c.id, after, code).limit(limit)
     return _paged(_carrying(query, tags), search, links.c.id, after).limit(limit)
+
+
+async def _holding(conn: AsyncConnection, short: str) -> list[int] | None:
+    """The live links whose search text may hold `short`, a query of one or two
+    characters, as the index finds them; None when it is found at more than
+    _MOST_PLACES places (in anyone's links: a common query).
+
+    Each occurrence of `short` begins a trigram of the index, since the index holds
+    each text followed by two newlines: the trigrams beginning with it are a range of
+    the index's vocabulary, whose rows name the links holding each."""
+    places = (
+        sa.select(_terms.c.doc)
+        .where(_terms.c.term >= short, _terms.c.col == "body")
+        .where(sa.func.substr(_terms.c.term, 1, len(short)) == short)
+        .limit(_MOST_PLACES + 1)
+    )
+    if (bound := _next_text(short)) is not None:
+        places = places.where(_terms.c.term < bound)
+    docs = list((await conn.execute(places)).scalars())
+    return None if len(docs) > _MOST_PLACES else sorted(set(docs))
+
+
+def _next_text(text: str) -> str | None:
+    """The first text after every one beginning with `text`, by code point (which is
+    how FTS5 orders its UTF-8 terms); None when there is none."""
+    last = ord(text[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates are no characters of a text
+        last = 0xE000
+    return None if last > 0x10FFFF else text[:-1] + chr(last)
 
 
 def _by_tags(

@@ -67,6 +67,24 @@ async def test_q_matches_the_code_the_url_the_title_and_a_tag(api: httpx.AsyncCl
     assert await found(api, q="nowhere") == []
 
 
+@pytest.mark.parametrize("most_places", [0, 2000], ids=["as-common", "through-the-index"])
+async def test_a_query_of_one_or_two_characters_finds_them_at_the_end_of_a_field(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, most_places: int
+) -> None:
+    # The last characters of a link's text begin no trigram of their own (ADR 0018).
+    ends_title = await create(api, alias="title-end", og_title="Plan Q")
+    ends_tag = await create(api, alias="tag-end", og_title="Plan", tags=["auto-zq"])
+    in_code = await create(api, alias="zq-code")
+    await create(api, alias="none-here", og_title="Plan", tags=["auto"])
+    # Common (read in order) or rare (found through the index) on SQLite: the same.
+    monkeypatch.setattr(search, "_MOST_PLACES", most_places)
+    assert await found(api, q="zq") == [in_code["code"], ends_tag["code"]]
+    assert await found(api, q="ZQ", sort="code") == [ends_tag["code"], in_code["code"]]
+    assert await found(api, q="q") == [in_code["code"], ends_tag["code"], ends_title["code"]]
+    assert await found(api, q="n q") == [ends_title["code"]]
+    assert await found(api, q="é") == []
+
+
 async def test_q_ignores_case_and_surrounding_spaces(api: httpx.AsyncClient) -> None:
     upper = await create(api, alias="loud", og_title="LOUD Title")
     german = await create(api, alias="german", og_title="Große Straße")
