@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time
 
 from kurz.analytics import overview, stats
 from kurz.analytics.models import Interval, LinkStats, Overview, StatsSummary
+from kurz.analytics.settled import SettledSums
 from kurz.auth.models import Principal
 from kurz.clock import utcnow
 from kurz.db import REPEATABLE_READ, Database
@@ -18,11 +19,20 @@ from kurz.types import Clock
 class Stats:
     """Statistics of the links a principal may see, over a range of time."""
 
-    def __init__(self, *, db: Database, clock: Clock, default_host: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        default_host: str = "",
+        settled: SettledSums | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         # KURZ_BASE_URL's host: the default domain, as a `domain` may name it.
         self.default_host = default_host
+        # The links' breakdowns over days before today, summed (kurz.analytics.settled).
+        self.settled = SettledSums() if settled is None else settled
 
     def window(
         self, *, start: datetime | None, end: datetime | None, interval: Interval
@@ -74,7 +84,13 @@ class Stats:
                 conn=conn, code=code, principal=principal, domain_id=domain_id
             )
             return await stats.get_link_stats(
-                conn=conn, link_id=link_id, code=code, span=span, top=top
+                conn=conn,
+                link_id=link_id,
+                code=code,
+                span=span,
+                top=top,
+                settled=self.settled,
+                today=datetime.combine(self.today(), time(), UTC),
             )
 
     async def summary(self, *, principal: Principal, span: stats.Window) -> StatsSummary:

@@ -281,6 +281,8 @@ async def record(
         rows.extend((link, stamp(day), *counts) for (link, day), counts in items)
     await _insert(conn, _DAILY, rows)
     day_rows, rows = rows, []
+    # Each breakdown row written comes with its day's daily row, in this transaction:
+    # the stats' settled sums (kurz.analytics.settled) rely on it.
     async for kinds in slices(list(counted.breakdowns.items())):
         rows.extend(
             (link, dimension, stamp(day), value, n) for (link, dimension, day, value), n in kinds

@@ -10,6 +10,7 @@ numbers as a table beside it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -50,6 +51,22 @@ def table(
     """The rows of the table beside a chart: each point's time in full, then its
     counts with thousands separators."""
     return [(when(at, interval), *(f"{n:,}" for n in counts)) for at, *counts in points]
+
+
+def table_body(
+    points: Sequence[tuple[datetime, int, *tuple[int, ...]]], interval: Interval
+) -> Markup:
+    """The rows `table` gives, as the `<tr>`s of a table's body: each time a row
+    header, each count a number cell. Made here rather than by a template loop, which
+    spent 3 ms escaping the cells of 720 hourly rows; a count is an int, formatted
+    with digits and commas only (a text given for one fails: "," formats numbers
+    only), so only the time is escaped."""
+    rows = []
+    for at, *counts in points:
+        cells = '<td class="num">{:,}</td>' * len(counts)
+        time = escape(when(at, interval))
+        rows.append(f'<tr><th scope="row">{time}</th>{cells.format(*counts)}</tr>')
+    return Markup("\n".join(rows))  # noqa: S704 - the times escaped, the counts numbers
 
 
 def nice_ticks(peak: int, count: int = 4) -> list[int]:
@@ -121,7 +138,10 @@ def x_labels(times: Sequence[datetime], interval: Interval) -> list[tuple[int, s
     """The points to label on the x axis, with their labels: whole days, Mondays,
     months, or hours that divide the day, at most MAX_LABELS of them."""
     for matches, label in _HOUR_RULES if interval == "hour" else _DAY_RULES:
-        chosen = [i for i, at in enumerate(times) if matches(at)]
+        # A rule is left at its first label too many (720 hours, 13 rules).
+        chosen = list(
+            itertools.islice((i for i, at in enumerate(times) if matches(at)), MAX_LABELS + 1)
+        )
         if len(chosen) <= MAX_LABELS:
             return [(i, label(times[i])) for i in chosen]
     every = math.ceil(len(times) / MAX_LABELS)

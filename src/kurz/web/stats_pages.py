@@ -160,8 +160,8 @@ def _keep(asked: Range, by: charts.Interval) -> dict[str, object]:
     return {"days": DEFAULT_DAYS[by]}
 
 
-def series_table(series: list[SeriesPoint], by: charts.Interval) -> list[tuple[str, ...]]:
-    return charts.table([(p.at, p.clicks, p.uniques, p.bot_clicks) for p in series], by)
+def series_table(series: list[SeriesPoint], by: charts.Interval) -> Markup:
+    return charts.table_body([(p.at, p.clicks, p.uniques, p.bot_clicks) for p in series], by)
 
 
 def _query(**params: object) -> str:
