@@ -6,11 +6,13 @@ each read by a range of its primary key; raw click events are never read here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement
@@ -201,27 +203,53 @@ async def top_values(
 
 
 async def _sums(conn: AsyncConnection, link_id: int, days: Window) -> dict[str, dict[str, int]]:
-    """Every value's clicks over `days`, by dimension, in one statement: per dimension,
-    one range of the primary key, grouped. (One GROUP BY dimension, value over the
-    link's rows cost SQLite half as much again: a larger sort.)"""
+    """Every value's clicks over `days`, by dimension (_summing)."""
+    params = {"link_id": link_id, "start": days.start, "end": days.end}
+    rows = (await conn.execute(_summing(conn.dialect.name), params)).all()
+    if conn.dialect.name == "sqlite":
+        # A JSON object of value: clicks; {} for no row.
+        return {dimension: orjson.loads(sums) for dimension, sums in rows if sums != "{}"}
+    # Two arrays, in the same order; NULL for no row.
+    return {
+        dimension: dict(zip(values, clicks, strict=True))
+        for dimension, values, clicks in rows
+        if values
+    }
+
+
+@functools.cache
+def _summing(dialect: str) -> sa.CompoundSelect[Any]:
+    """One statement: per dimension, one range of the primary key, grouped, and handed
+    over in one row: on SQLite a JSON object of value: clicks, on PostgreSQL an array
+    of values and one of clicks (which asyncpg decodes in C). Made once per backend,
+    since building and looking up eight subqueries cost a millisecond a time.
+
+    A row per value cost as much again as the summing, in Python, for the 3,300
+    values of a busy link's 90 days. (One GROUP BY dimension, value over the link's
+    rows cost SQLite half as much again as one per dimension: a larger sort.)"""
     b = link_breakdowns_daily
-    parts = [
-        sa.select(sa.literal(dimension).label("dimension"), b.c.value, _sum(b.c.clicks))
-        .where(
-            b.c.link_id == link_id,
-            b.c.dimension == dimension,
-            b.c.day >= days.start,
-            b.c.day < days.end,
+    parts = []
+    for dimension in DIMENSIONS:
+        grouped = (
+            sa.select(b.c.value, _sum(b.c.clicks).label("clicks"))
+            .where(
+                b.c.link_id == sa.bindparam("link_id"),
+                b.c.dimension == dimension,
+                b.c.day >= sa.bindparam("start", type_=b.c.day.type),
+                b.c.day < sa.bindparam("end", type_=b.c.day.type),
+            )
+            .group_by(b.c.value)
+            .subquery()
         )
-        .group_by(b.c.value)
-        .subquery()
-        for dimension in DIMENSIONS
-    ]
-    rows = await conn.execute(sa.union_all(*(sa.select(part) for part in parts)))
-    sums: dict[str, dict[str, int]] = {}
-    for dimension, value, n in rows.all():
-        sums.setdefault(dimension, {})[value] = n
-    return sums
+        handed: list[Any] = (
+            [sa.func.json_group_object(grouped.c.value, grouped.c.clicks)]
+            if dialect == "sqlite"
+            else [sa.func.array_agg(grouped.c.value), sa.func.array_agg(grouped.c.clicks)]
+        )
+        parts.append(
+            sa.select(sa.literal(dimension).label("dimension"), *handed).select_from(grouped)
+        )
+    return sa.union_all(*parts)
 
 
 async def _ranked(
