@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search
+.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -111,6 +111,9 @@ bench-targeted: $(STAMP) ## Cached links with 8 targeting rules and 2 variants a
 
 bench-auth: $(STAMP) ## GET /api/v1/links/{code} with an API key against with a session cookie, SQLite and PostgreSQL
 	$(BIN)/python -m bench.auth
+
+bench-settled: $(STAMP) ## A busy link's stats: first view, the day after and again, against summing every row (ADR 0020)
+	$(BIN)/python -m bench.settled
 
 bench-web: $(STAMP) ## CPU per render of the web app's pages for a user with 1,000 links and 90 days of clicks, SQLite and PostgreSQL
 	$(BIN)/python -m bench.web_pages

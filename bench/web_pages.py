@@ -210,7 +210,9 @@ async def measure(url: str, opts: harness.BackendRun) -> Figures:
         if not db.is_sqlite:
             await vacuum(url)
         figures.seed_seconds = time.perf_counter() - started
-        settled: SettledSums = app.state.kurz.stats.settled
+        settled: SettledSums | None = app.state.kurz.stats.settled
+        if settled is None:
+            raise BenchError("the stats keep no settled sums")
         transport = httpx.ASGITransport(app=app)
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://b") as owner,

@@ -25,14 +25,15 @@ class Stats:
         db: Database,
         clock: Clock,
         default_host: str = "",
-        settled: SettledSums | None = None,
+        keep_settled: bool = True,
     ) -> None:
         self.db = db
         self.clock = clock
         # KURZ_BASE_URL's host: the default domain, as a `domain` may name it.
         self.default_host = default_host
-        # The links' breakdowns over days before today, summed (kurz.analytics.settled).
-        self.settled = SettledSums() if settled is None else settled
+        # The links' breakdowns over days before today, summed (kurz.analytics.settled);
+        # without them, the database sums every row of a range on each request.
+        self.settled: SettledSums | None = SettledSums() if keep_settled else None
 
     def window(
         self, *, start: datetime | None, end: datetime | None, interval: Interval

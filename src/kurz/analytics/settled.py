@@ -14,6 +14,10 @@ breakdown rows, nothing else writes either, and counts only grow: so a range who
 breakdowns gained a click has a greater mark, and one whose mark is unchanged has the
 sums it had. The mark is one read of at most a range's daily rows, in the request's
 snapshot; the rows of days not settled yet (today) are summed on every request.
+After midnight a range of "the last N days" is another range; its sums are those
+kept for the range a day earlier, if they still hold, less the day that left it and
+plus the day that joined it (Summed.moved), so that only a process's first view of
+a range sums every day of it.
 
 The sums are in this process's memory, least recently used first out, bounded by the
 number of values kept; each process keeps its own, and none needs telling about
@@ -63,6 +67,24 @@ class Summed:
     def size(self) -> int:
         return sum(len(values) for values in self.sums.values())
 
+    def moved(self, mark: Mark, *, left: Sums, joined: Sums) -> Summed:
+        """These sums less those of the days that `left` the range, plus those of the
+        days that `joined` it: the sums of the range the day after, whose mark is
+        `mark`. A value left with no clicks is gone."""
+        sums = {dimension: dict(values) for dimension, values in self.sums.items()}
+        for dimension, values in left.items():
+            kept = sums.setdefault(dimension, {})
+            for value, n in values.items():
+                if (rest := kept.get(value, 0) - n) > 0:
+                    kept[value] = rest
+                else:
+                    kept.pop(value, None)
+        for dimension, values in joined.items():
+            kept = sums.setdefault(dimension, {})
+            for value, n in values.items():
+                kept[value] = kept.get(value, 0) + n
+        return Summed.of(mark, {dimension: values for dimension, values in sums.items() if values})
+
     def top(self, dimension: str, live: Mapping[str, int], top: int) -> list[tuple[str, int]]:
         """The `top` values of `dimension` over the settled days and `live` (the
         same dimension's sums over the days after them), best first.
@@ -86,6 +108,8 @@ class SettledSums:
         self._values = 0
         self.hits = 0
         self.misses = 0
+        # Misses answered from the range a day earlier (Summed.moved).
+        self.moves = 0
 
     def get(self, key: Key, mark: Mark) -> Summed | None:
         """The sums kept for `key`, if its mark is still `mark`."""
@@ -96,6 +120,10 @@ class SettledSums:
         self._kept.move_to_end(key)
         self.hits += 1
         return summed
+
+    def peek(self, key: Key) -> Summed | None:
+        """The sums kept for `key`, whatever their mark (counted neither way)."""
+        return self._kept.get(key)
 
     def clear(self) -> None:
         """Forget every sum kept (what the first request of a day finds)."""

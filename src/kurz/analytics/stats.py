@@ -30,7 +30,7 @@ from kurz.analytics.models import (
     TopValue,
     TopValues,
 )
-from kurz.analytics.settled import SettledSums, Summed
+from kurz.analytics.settled import Mark, SettledSums, Summed
 from kurz.auth.models import Principal
 
 # Without custom plans, a generic one guesses a handful of breakdown rows for a link
@@ -175,19 +175,13 @@ async def top_values(
     if settled is None or cut is None or cut <= days.start:
         return top_values_of(days, await _ranked(conn=conn, link_id=link_id, days=days, top=top))
     before = Window(days.start, cut, "day")
-    d = link_clicks_daily
-    counted = (
-        await conn.execute(
-            sa.select(sa.func.count(), _sum(d.c.clicks + d.c.bot_clicks)).where(
-                d.c.link_id == link_id, d.c.day >= before.start, d.c.day < before.end
-            )
-        )
-    ).one()
-    mark = (counted[0], counted[1])
+    mark = await _mark(conn, link_id, before)
     key = (link_id, before.start, before.end)
     summed = settled.get(key, mark)
     if summed is None:
-        summed = Summed.of(mark, await _sums(conn, link_id, before))
+        summed = await _slid(conn, link_id, settled, before, mark) or Summed.of(
+            mark, await _sums(conn, link_id, before)
+        )
         settled.put(key, summed)
     live = await _sums(conn, link_id, Window(cut, days.end, "day")) if cut < days.end else {}
     return top_values_of(
@@ -200,6 +194,36 @@ async def top_values(
             for dimension in DIMENSIONS
         },
     )
+
+
+async def _mark(conn: AsyncConnection, link_id: int, days: Window) -> Mark:
+    """What `days` of the link's daily rollup hold: its rows, and their clicks and bot
+    clicks summed (kurz.analytics.settled)."""
+    d = link_clicks_daily
+    counted = (
+        await conn.execute(
+            sa.select(sa.func.count(), _sum(d.c.clicks + d.c.bot_clicks)).where(
+                d.c.link_id == link_id, d.c.day >= days.start, d.c.day < days.end
+            )
+        )
+    ).one()
+    return counted[0], counted[1]
+
+
+async def _slid(
+    conn: AsyncConnection, link_id: int, settled: SettledSums, days: Window, mark: Mark
+) -> Summed | None:
+    """The sums of `days` from those kept for the same range a day earlier, if they
+    still hold: less the day that left the range, plus the day that joined it. What a
+    range of "the last N days" needs after midnight; None without such sums."""
+    earlier = Window(days.start - DAY, days.end - DAY, "day")
+    kept = settled.peek((link_id, earlier.start, earlier.end))
+    if kept is None or kept.mark != await _mark(conn, link_id, earlier):
+        return None
+    left = await _sums(conn, link_id, Window(earlier.start, days.start, "day"))
+    joined = await _sums(conn, link_id, Window(earlier.end, days.end, "day"))
+    settled.moves += 1
+    return kept.moved(mark, left=left, joined=joined)
 
 
 async def _sums(conn: AsyncConnection, link_id: int, days: Window) -> dict[str, dict[str, int]]:

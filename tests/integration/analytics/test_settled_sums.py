@@ -42,7 +42,8 @@ async def record(app: FastAPI, link: int, at: float, **fields: Any) -> None:
 
 
 def kept(app: FastAPI) -> SettledSums:
-    settled: SettledSums = app.state.kurz.stats.settled
+    settled: SettledSums | None = app.state.kurz.stats.settled
+    assert settled is not None
     return settled
 
 
@@ -90,3 +91,35 @@ async def test_each_link_and_range_is_kept_apart(app: FastAPI, api: httpx.AsyncC
     narrow = {"from": "2025-12-29T00:00:00Z", "to": "2025-12-31T00:00:00Z"}
     assert top(await stats(api, first, **narrow), "referrer") == [("first.example", 1)]
     assert top(await stats(api, second, **narrow), "referrer") == []
+
+
+async def test_after_midnight_the_sums_move_a_day_and_still_hold(
+    app: FastAPI, api: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    clock.advance(2 * 3600)  # 02:00 on 2026-01-01; the range: Dec 2 to today
+    code = (await create(api))["code"]
+    link = await link_id(app, code)
+    dec_2 = DEC_30 - 28 * 86_400
+    for _ in range(2):
+        await record(app, link, dec_2, referrer_host="gone.example")
+    for _ in range(3):
+        await record(app, link, DEC_30 - 10 * 86_400, referrer_host="a.example")
+    await record(app, link, TODAY, referrer_host="today.example")
+    assert top(await stats(api, code), "referrer") == [
+        ("a.example", 3), ("gone.example", 2), ("today.example", 1),
+    ]  # fmt: skip
+
+    # A day later: Dec 2 has left the range, and Jan 1 joined the settled days.
+    clock.advance(86_400)
+    moves = kept(app).moves
+    next_day = await stats(api, code)
+    assert top(next_day, "referrer") == [("a.example", 3), ("today.example", 1)]
+    assert next_day["totals"]["clicks"] == 4
+    assert kept(app).moves == moves + 1
+
+    # A late click on a day of both ranges: summed anew, and counted.
+    await record(app, link, DEC_30, referrer_host="b.example")
+    assert top(await stats(api, code), "referrer") == [
+        ("a.example", 3), ("b.example", 1), ("today.example", 1),
+    ]  # fmt: skip
+    assert kept(app).moves == moves + 1

@@ -75,3 +75,34 @@ def test_sums_put_again_replace_the_old_and_too_many_are_not_kept() -> None:
     assert kept.get((3, START, END), (1, 1)) is None
     # What was kept stays.
     assert kept.get((1, START, END), (2, 2)) is not None
+
+
+days_of_values = st.lists(
+    st.dictionaries(st.sampled_from(["a", "b", "é", "(direct)"]), st.integers(1, 3)),
+    min_size=2,
+    max_size=6,
+)
+
+
+def summed_over(days: list[dict[str, int]]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for day in days:
+        total.update(day)
+    return total
+
+
+@given(days=days_of_values, top=st.integers(1, 5))
+def test_a_range_moved_a_day_sums_and_ranks_as_summing_it_anew(
+    days: list[dict[str, int]], top: int
+) -> None:
+    earlier = Summed.of((1, 1), {"referrer": dict(summed_over(days[:-1]))})
+    moved = earlier.moved((2, 2), left={"referrer": days[0]}, joined={"referrer": days[-1]})
+    anew = Summed.of(
+        (2, 2), {"referrer": dict(summed_over(days[1:]))} if summed_over(days[1:]) else {}
+    )
+    # A value left with no clicks is gone, not kept at 0.
+    assert moved.sums == anew.sums
+    assert moved.mark == (2, 2)
+    assert moved.top("referrer", {}, top) == anew.top("referrer", {}, top)
+    # The sums moved from are left as they were.
+    assert earlier.sums == {"referrer": dict(summed_over(days[:-1]))}
