@@ -175,8 +175,11 @@ async def _make_and_revoke_a_key(page: Page, kurz: Kurz) -> None:
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {secret}"}) as api:
         assert (await api.get(kurz.at("/api/v1/links"))).status_code == 200
 
-        await page.get_by_role("link", name="Back to your keys").click()
-        await page.wait_for_url(kurz.at("/_/keys"))
+        # The page is already at /_/keys (the form posted there): wait for the
+        # navigation the link starts, not for a URL that matches already.
+        async with page.expect_navigation(url=kurz.at("/_/keys")):
+            await page.get_by_role("link", name="Back to your keys").click()
+        await page.get_by_role("heading", name="Your keys").wait_for()
         assert secret not in await page.content()
         await page.get_by_role("link", name="Revoke Newsletter script").click()
         await page.get_by_role("button", name="Revoke the key").wait_for()
