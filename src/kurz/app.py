@@ -170,7 +170,12 @@ def create_app(parts: Parts) -> KurzApp:
                 await grpc_server.start()
             worker = None
             if settings.runs_embedded_worker:
-                worker = Worker(parts.jobs, parts.registry, concurrency=settings.worker_concurrency)
+                worker = Worker(
+                    parts.jobs,
+                    parts.registry,
+                    concurrency=settings.worker_concurrency,
+                    lease=settings.worker_lease,
+                )
                 running_worker = asyncio.create_task(worker.run())
                 if parts.analytics is not None:
                     parts.analytics.start_consumer()

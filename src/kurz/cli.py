@@ -229,6 +229,7 @@ def worker(
                 parts.jobs,
                 parts.registry,
                 concurrency=concurrency or settings.worker_concurrency,
+                lease=settings.worker_lease,
             )
             analytics = parts.analytics
             # Scaled out, workers also record the clicks web processes put in the
