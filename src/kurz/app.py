@@ -45,6 +45,7 @@ from kurz.web import (
     session_pages,
     stats_pages,
 )
+from kurz.webhooks import views as webhook_views
 
 log = logging.getLogger("kurz")
 
@@ -230,6 +231,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(key_views.router)
     app.include_router(session_views.router)
     app.include_router(user_views.router)
+    app.include_router(webhook_views.router)
     app.include_router(pages.router)
     app.include_router(session_pages.router)
     app.include_router(dashboard.router)

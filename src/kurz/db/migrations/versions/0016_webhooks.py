@@ -35,7 +35,9 @@ def upgrade() -> None:
         sa.Column("id", BigId, autoincrement=True, nullable=False),
         sa.Column("user_id", BigId, nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
-        sa.Column("description", sa.String(length=200), server_default=sa.text("''"), nullable=False),
+        sa.Column(
+            "description", sa.String(length=200), server_default=sa.text("''"), nullable=False
+        ),
         sa.Column("events", sa.Text(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("secret_nonce", sa.String(length=64), nullable=False),
