@@ -57,8 +57,7 @@ _AUTHENTICATED = {status: entry for status, entry in AUTHENTICATED.items() if st
 
 
 def _with_secret(created: WebhookCreated, status: int, *, location: bool) -> Response:
-    # Never cached anywhere: the body holds a secret.
-    headers = {"Cache-Control": "no-store"}
+    headers = {}
     if location:
         headers["Location"] = f"{PREFIX}/{created.id}"
     return Response(
