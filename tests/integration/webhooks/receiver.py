@@ -98,9 +98,8 @@ class Receiver:
                 await asyncio.Event().wait()
             extra = "".join(f"{name}: {value}\r\n" for name, value in answer.headers.items())
             if answer.endless:
-                writer.write(
-                    f"HTTP/1.1 {answer.status} X\r\n{extra}Transfer-Encoding: chunked\r\n\r\n".encode()
-                )
+                start = f"HTTP/1.1 {answer.status} X\r\n{extra}Transfer-Encoding: chunked\r\n\r\n"
+                writer.write(start.encode())
                 chunk = b"x" * 16_384
                 while True:
                     writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
