@@ -44,6 +44,7 @@ from kurz.web import (
     pages,
     session_pages,
     stats_pages,
+    webhook_pages,
 )
 from kurz.webhooks import views as webhook_views
 
@@ -240,6 +241,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(links_bulk.router)
     app.include_router(link_pages.router)
     app.include_router(key_pages.router)
+    app.include_router(webhook_pages.router)
     app.include_router(admin.router)
     app.include_router(stats_pages.router)
     app.include_router(assets.router)
