@@ -3,7 +3,7 @@ and where the sweep that announces link expiries has got to (docs/webhooks.md).
 
 Revision ID: 0016
 Revises: 0015
-Create Date: 2026-12-06
+Create Date: 2026-12-05
 """
 
 from __future__ import annotations
