@@ -44,7 +44,9 @@ from kurz.web import (
     pages,
     session_pages,
     stats_pages,
+    webhook_pages,
 )
+from kurz.webhooks import views as webhook_views
 
 log = logging.getLogger("kurz")
 
@@ -170,7 +172,12 @@ def create_app(parts: Parts) -> KurzApp:
                 await grpc_server.start()
             worker = None
             if settings.runs_embedded_worker:
-                worker = Worker(parts.jobs, parts.registry, concurrency=settings.worker_concurrency)
+                worker = Worker(
+                    parts.jobs,
+                    parts.registry,
+                    concurrency=settings.worker_concurrency,
+                    lease=settings.worker_lease,
+                )
                 running_worker = asyncio.create_task(worker.run())
                 if parts.analytics is not None:
                     parts.analytics.start_consumer()
@@ -225,6 +232,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(key_views.router)
     app.include_router(session_views.router)
     app.include_router(user_views.router)
+    app.include_router(webhook_views.router)
     app.include_router(pages.router)
     app.include_router(session_pages.router)
     app.include_router(dashboard.router)
@@ -233,6 +241,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(links_bulk.router)
     app.include_router(link_pages.router)
     app.include_router(key_pages.router)
+    app.include_router(webhook_pages.router)
     app.include_router(admin.router)
     app.include_router(stats_pages.router)
     app.include_router(assets.router)

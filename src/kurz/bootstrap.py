@@ -51,6 +51,9 @@ from kurz.links.traits import Places
 from kurz.links.urls import Origins
 from kurz.links.visit import Visits
 from kurz.types import Clock
+from kurz.webhooks import Clicks, Deliverer, Outbox, Sender, SigningKeys, Webhooks
+from kurz.webhooks import scheduled as webhook_jobs
+from kurz.webhooks.signing import key_file
 
 log = logging.getLogger("kurz")
 
@@ -128,6 +131,11 @@ class Parts:
     jobs: JobStore
     # What a worker runs, each domain's jobs registered by its scheduled.py.
     registry: Registry
+    # Webhooks: the endpoints' use cases, and where events become deliveries (in the
+    # transaction of the change); the sender's connections close with the parts.
+    webhooks: Webhooks
+    outbox: Outbox
+    webhook_sender: Sender
     # Where this kurz answers: targets there are refused (they would loop).
     own_origins: Origins
     # None when KURZ_ANALYTICS is off.
@@ -180,6 +188,10 @@ def build(
     limits = ServiceLimits.of(
         settings, clock, redis.client(settings.redis_url) if settings.redis_url else None
     )
+    jobs = JobStore(db, clock)
+    signing = SigningKeys(settings.webhook_key, file=key_file(settings.database_url))
+    outbox = Outbox(jobs=jobs, clock=clock, base_url=settings.base_url)
+    clicks = Clicks(db=db, jobs=jobs, outbox=outbox, clock=clock, base_url=settings.base_url)
     analytics = None
     if settings.analytics:
         analytics = Analytics(
@@ -193,6 +205,7 @@ def build(
             locate=geo.place if geo is not None else None,
             country_header=settings.geoip_header,
             trusted=settings.trusted_proxies,
+            follower=clicks.recorded,
         )
     domains = Domains(
         db=db,
@@ -239,6 +252,7 @@ def build(
         cache=targets,
         passwords=passwords,
         qr=QrCodes(),
+        events=outbox,
     )
     principals: LRUCache[str, KeyCheck] | None = None
     if settings.auth_cache_ttl:
@@ -246,7 +260,18 @@ def build(
         principals = LRUCache(10_000, ttl=settings.auth_cache_ttl, timer=clock)
     registry = Registry()
     link_jobs.register(
-        registry, db=db, clock=clock, targets=targets, grace=settings.expired_link_grace
+        registry,
+        db=db,
+        clock=clock,
+        targets=targets,
+        grace=settings.expired_link_grace,
+        events=outbox,
+    )
+    sender = Sender(allow_private=settings.webhook_allow_private, timeout=settings.webhook_timeout)
+    webhook_jobs.register(
+        registry,
+        deliverer=Deliverer(db=db, clock=clock, keys=signing, sender=sender),
+        clicks=clicks,
     )
     analytics_jobs.register(registry, db=db, clock=clock, retention=settings.analytics_retention)
     _register_purge(registry, idempotency, settings.idempotency_purge_interval)
@@ -293,8 +318,17 @@ def build(
         passwords=passwords,
         sessions=sessions,
         idempotency=idempotency,
-        jobs=JobStore(db, clock),
+        jobs=jobs,
         registry=registry,
+        webhooks=Webhooks(
+            db=db,
+            clock=clock,
+            jobs=jobs,
+            keys=signing,
+            allow_private=settings.webhook_allow_private,
+        ),
+        outbox=outbox,
+        webhook_sender=sender,
         own_origins=own_origins,
         analytics=analytics,
         locator=geo,
@@ -340,6 +374,7 @@ async def running(parts: Parts) -> AsyncIterator[Parts]:
         with contextlib.suppress(asyncio.CancelledError):
             await reloading
         await parts.jobs.close()
+        await parts.webhook_sender.close()
         if analytics is not None:
             await analytics.stop()
         await parts.cache.close()

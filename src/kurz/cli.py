@@ -27,6 +27,7 @@ from kurz.accounts.models import UserRead
 from kurz.accounts.service import Actor, Users
 from kurz.auth.keys import Keys
 from kurz.auth.models import (
+    DEFAULT_KEY_SCOPES,
     SCOPES,
     ApiKeyCreate,
     ApiKeyCreated,
@@ -229,6 +230,7 @@ def worker(
                 parts.jobs,
                 parts.registry,
                 concurrency=concurrency or settings.worker_concurrency,
+                lease=settings.worker_lease,
             )
             analytics = parts.analytics
             # Scaled out, workers also record the clicks web processes put in the
@@ -291,7 +293,8 @@ def _expiry(expires: str | None, expires_in: str | None) -> datetime | None:
 
 def _scopes(named: list[str], *, admin: bool, proxy: bool) -> list[Scope]:
     """The scopes asked for: --scope's, plus an admin's for --admin and `proxy` for
-    --proxy; a member's when neither --scope nor --admin says otherwise."""
+    --proxy; a new key's defaults (not `webhooks`) when neither --scope nor --admin
+    says otherwise."""
     unknown = [name for name in named if name not in SCOPES]
     if unknown:
         raise _fail(f"unknown scope {unknown[0]!r}; the scopes are {', '.join(SCOPES)}")
@@ -301,7 +304,7 @@ def _scopes(named: list[str], *, admin: bool, proxy: bool) -> list[Scope]:
     if proxy:
         chosen.add("proxy")
     if not named and not admin:
-        chosen |= set(scopes_for())
+        chosen |= DEFAULT_KEY_SCOPES
     return in_order(chosen)
 
 

@@ -128,6 +128,20 @@ class Settings(BaseSettings):
     embedded_worker: bool | None = None
     # Jobs each worker runs at once.
     worker_concurrency: int = Field(default=4, ge=1, le=1_000)
+    # How long a worker holds a job without renewing it: a worker that dies (SIGKILL, a
+    # lost machine) has its jobs run elsewhere this long after its last heartbeat.
+    worker_lease: float = Field(default=30.0, ge=1.0, le=3_600.0)
+    # Webhooks (docs/webhooks.md). Deliveries to loopback, private and link-local
+    # addresses are refused unless this is true (for tests and private networks);
+    # multicast, unspecified and cloud metadata addresses always are.
+    webhook_allow_private: bool = False
+    # The key every endpoint's signing secret is derived from (ADR 0021): at least 32
+    # characters, the same in every process, and never changed (that changes every
+    # secret). Empty: with SQLite, made once in a file beside the database; with
+    # PostgreSQL webhooks are refused until it is set.
+    webhook_key: str = Field(default="", repr=False)
+    # How long one delivery attempt may take, connecting, sending and reading the answer.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300)
     # How long an expired link answers 410 before it is retired (404; its code is
     # never reused): docs/jobs.md.
     expired_link_grace: float = Field(default=30 * 86_400.0, ge=0)
@@ -163,6 +177,13 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # "text": time, level, logger, request id, message; "json": one object a line.
     log_format: Literal["text", "json"] = "text"
+
+    @field_validator("webhook_key")
+    @classmethod
+    def _long_key(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("KURZ_WEBHOOK_KEY must be at least 32 characters (or empty)")
+        return value
 
     @field_validator("database_url")
     @classmethod

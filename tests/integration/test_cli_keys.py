@@ -102,7 +102,7 @@ def test_shorthands_and_a_user_of_its_own(database_url: str, kurz: Callable[...,
         assert made.exit_code == 0, made.stderr
     keys = stored(database_url)
     assert [key.scopes for key in keys] == [
-        ["links:read", "links:write", "stats:read", "metrics:read", "admin"],
+        ["links:read", "links:write", "stats:read", "webhooks", "metrics:read", "admin"],
         ["links:read", "links:write", "stats:read", "proxy"],
         ["links:read", "links:write", "stats:read"],
         ["metrics:read"],

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kurz.auth import queries as key_queries
-from kurz.auth.models import ApiKeyCreate, parse_scopes, scopes_for
+from kurz.auth.models import ApiKeyCreate, Scope, parse_scopes, scopes_for
 from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, Database, SchemaNotReady, ensure_schema, upgrade
 from kurz.db.migrate import SchemaState, declared, downgrade, schema_state
@@ -628,12 +628,15 @@ _KEYS_0010 = {
     "proxy": ("edge", False, True, False),
     "revoked": ("gone", False, False, True),
 }
-_POWERS = {
-    "ordinary": scopes_for(),
-    "laptop": scopes_for(),
-    "admin": scopes_for(admin=True),
-    "proxy": scopes_for(proxy=True),
-    "revoked": scopes_for(),
+# The scopes 0011 gave them: those of that day (`webhooks` came later, and is no key's
+# unless it asks for it).
+_MEMBER_0011: list[Scope] = ["links:read", "links:write", "stats:read"]
+_POWERS: dict[str, list[Scope]] = {
+    "ordinary": _MEMBER_0011,
+    "laptop": _MEMBER_0011,
+    "admin": [*_MEMBER_0011, "metrics:read", "admin"],
+    "proxy": [*_MEMBER_0011, "proxy"],
+    "revoked": _MEMBER_0011,
 }
 
 

@@ -42,6 +42,7 @@ LINKS = "/api/v1/links"
 KEYS = "/api/v1/keys"
 SESSION = "/api/v1/session"
 USERS = "/api/v1/users"
+HOOKS = "/api/v1/webhooks"
 
 # Operation ids, by method and path template.
 OPERATIONS = {
@@ -84,6 +85,17 @@ OPERATIONS = {
     ("post", "/api/v1/invitations/{token}"): "acceptInvitation",
     ("post", "/api/v1/password-resets/{token}"): "resetPassword",
     ("post", "/api/v1/setup/{token}"): "completeSetup",
+    ("post", HOOKS): "createWebhook",
+    ("get", HOOKS): "listWebhooks",
+    ("get", HOOKS + "/{webhook_id}"): "getWebhook",
+    ("patch", HOOKS + "/{webhook_id}"): "updateWebhook",
+    ("delete", HOOKS + "/{webhook_id}"): "deleteWebhook",
+    ("post", HOOKS + "/{webhook_id}/rotate-secret"): "rotateWebhookSecret",
+    ("get", HOOKS + "/{webhook_id}/deliveries"): "listWebhookDeliveries",
+    ("get", HOOKS + "/{webhook_id}/deliveries/{delivery_id}"): "getWebhookDelivery",
+    ("post", HOOKS + "/{webhook_id}/deliveries/{delivery_id}/redeliver"): (
+        "redeliverWebhookDelivery"
+    ),
 }
 
 # Every /api/ operation (and /metrics) runs the API-key check: 401, or 429 for the
@@ -169,6 +181,17 @@ SENDS: dict[str, set[int]] = {
     "acceptInvitation": {201, 409, 422} | TOKEN,
     "resetPassword": {204, 422} | TOKEN,
     "completeSetup": {201, 409, 422} | TOKEN,
+    # 409: as many webhooks as a user may have; 503 also without KURZ_WEBHOOK_KEY.
+    "createWebhook": {201, 409, 422} | BODY | SCOPED | CSRF,
+    "listWebhooks": {200, 422} | SCOPED,
+    "getWebhook": {200, 404} | SCOPED,
+    "updateWebhook": {200, 404, 422} | BODY | SCOPED | CSRF,
+    "deleteWebhook": {204, 404} | SCOPED | CSRF,
+    "rotateWebhookSecret": {200, 404, 422} | BODY | SCOPED | CSRF,
+    "listWebhookDeliveries": {200, 404, 422} | SCOPED,
+    "getWebhookDelivery": {200, 404} | SCOPED,
+    # 409: the delivery is pending already.
+    "redeliverWebhookDelivery": {202, 404, 409} | SCOPED | CSRF,
 }
 
 # Operations whose every response may carry RateLimit and RateLimit-Policy: a policy
@@ -189,6 +212,7 @@ LIMITED = set(SENDS) - {
 HEADERS: dict[tuple[str, int], set[str]] = {
     ("createLink", 201): {"Location", "ETag", "Idempotent-Replayed"},
     ("createKey", 201): {"Location"},
+    ("createWebhook", 201): {"Location"},
     # Problems raised inside a keyed write are stored and replayed like successes.
     ("createLink", 409): {"Retry-After", "Idempotent-Replayed"},
     ("createLink", 422): {"Idempotent-Replayed"},
@@ -1004,6 +1028,75 @@ async def provoke_domains(doc: Document, app: KurzApp, database_url: str) -> Non
             check(await admin.request(method, path, json=body), op_id, 503)
 
 
+async def provoke_webhooks(doc: Document, app: KurzApp, database_url: str) -> None:
+    _, secret = await new_key(app, "hooks")
+    _, linker = await new_key(app, "linker", scopes=["links:read", "links:write"])
+    check = doc.check
+    as_json = {"Content-Type": "application/json"}
+    big = b" " * 70_000
+    hook = {"url": "https://hooks.example/in", "events": ["link.created"]}
+    async with client(app, secret) as api, client(app, linker) as other, client(app) as anon:
+        made = check(await api.post(HOOKS, json=hook), "createWebhook", 201).json()
+        one = f"{HOOKS}/{made['id']}"
+        deliveries = f"{one}/deliveries"
+        check(await api.post(HOOKS, json={**hook, "url": "ftp://x.example/"}), "createWebhook", 422)
+        check(await api.post(HOOKS, content=b"{", headers=as_json), "createWebhook", 400)
+        check(await api.post(HOOKS, content=big, headers=as_json), "createWebhook", 413)
+        check(await api.get(HOOKS), "listWebhooks", 200)
+        check(await api.get(HOOKS, params={"cursor": "!"}), "listWebhooks", 422)
+        check(await api.get(one), "getWebhook", 200)
+        check(await api.get(f"{HOOKS}/999999"), "getWebhook", 404)
+        check(await api.patch(one, json={"description": "mine"}), "updateWebhook", 200)
+        check(await api.patch(one, json={"events": []}), "updateWebhook", 422)
+        check(await api.patch(f"{HOOKS}/999999", json={}), "updateWebhook", 404)
+        check(await api.patch(one, content=b"{", headers=as_json), "updateWebhook", 400)
+        check(await api.patch(one, content=big, headers=as_json), "updateWebhook", 413)
+        rotate = f"{one}/rotate-secret"
+        check(await api.post(rotate), "rotateWebhookSecret", 200)
+        check(await api.post(rotate, json={"expire_previous_in": -1}), "rotateWebhookSecret", 422)
+        check(await api.post(f"{HOOKS}/999999/rotate-secret"), "rotateWebhookSecret", 404)
+        check(await api.post(rotate, content=b"{", headers=as_json), "rotateWebhookSecret", 400)
+        check(await api.post(rotate, content=big, headers=as_json), "rotateWebhookSecret", 413)
+
+        await api.post(LINKS, json={"url": "https://example.com/hooked"})
+        listed = check(await api.get(deliveries), "listWebhookDeliveries", 200).json()
+        sent = f"{deliveries}/{listed['items'][0]['id']}"
+        check(await api.get(deliveries, params={"status": "lost"}), "listWebhookDeliveries", 422)
+        check(await api.get(f"{HOOKS}/999999/deliveries"), "listWebhookDeliveries", 404)
+        check(await api.get(sent), "getWebhookDelivery", 200)
+        check(await api.get(f"{deliveries}/999999"), "getWebhookDelivery", 404)
+        check(await api.post(f"{sent}/redeliver"), "redeliverWebhookDelivery", 409)
+        # As a worker leaves it when its attempts run out.
+        async with app.state.kurz.db.write(READ_COMMITTED) as conn:
+            await conn.execute(sa.text("UPDATE jobs SET state = 'dead' WHERE queue = 'webhooks'"))
+        check(await api.post(f"{sent}/redeliver"), "redeliverWebhookDelivery", 202)
+        check(await api.post(f"{deliveries}/9/redeliver"), "redeliverWebhookDelivery", 404)
+
+        for n in range(19):
+            await api.post(HOOKS, json={**hook, "url": f"https://hooks.example/{n}"})
+        check(await api.post(HOOKS, json=hook), "createWebhook", 409)
+        check(await api.delete(one), "deleteWebhook", 204)
+        check(await api.delete(one), "deleteWebhook", 404)
+
+        for op_id, method, path in [
+            ("createWebhook", "POST", HOOKS),
+            ("listWebhooks", "GET", HOOKS),
+            ("getWebhook", "GET", one),
+            ("updateWebhook", "PATCH", one),
+            ("deleteWebhook", "DELETE", one),
+            ("rotateWebhookSecret", "POST", f"{one}/rotate-secret"),
+            ("listWebhookDeliveries", "GET", deliveries),
+            ("getWebhookDelivery", "GET", sent),
+            ("redeliverWebhookDelivery", "POST", f"{sent}/redeliver"),
+        ]:
+            body = hook if op_id == "createWebhook" else None
+            check(await other.request(method, path, json=body), op_id, 403)
+            check(await anon.request(method, path, json=body), op_id, 401)
+            await api.get(HOOKS)  # a pooled connection to lose
+            await drop_connections(database_url)
+            check(await api.request(method, path, json=body), op_id, 503)
+
+
 async def provoke_limits(doc: Document, app: KurzApp) -> None:
     """Every limited operation, once its policy is used up (the clock stands still)."""
     _, secret = await new_key(app, "dave", admin=True)
@@ -1038,6 +1131,15 @@ async def provoke_limits(doc: Document, app: KurzApp) -> None:
             ("createDomain", "POST", "/api/v1/domains"),
             ("updateDomain", "PATCH", "/api/v1/domains/x.example"),
             ("deleteDomain", "DELETE", "/api/v1/domains/x.example"),
+            ("createWebhook", "POST", HOOKS),
+            ("listWebhooks", "GET", HOOKS),
+            ("getWebhook", "GET", f"{HOOKS}/1"),
+            ("updateWebhook", "PATCH", f"{HOOKS}/1"),
+            ("deleteWebhook", "DELETE", f"{HOOKS}/1"),
+            ("rotateWebhookSecret", "POST", f"{HOOKS}/1/rotate-secret"),
+            ("listWebhookDeliveries", "GET", f"{HOOKS}/1/deliveries"),
+            ("getWebhookDelivery", "GET", f"{HOOKS}/1/deliveries/1"),
+            ("redeliverWebhookDelivery", "POST", f"{HOOKS}/1/deliveries/1/redeliver"),
         ]:
             payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
             response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
@@ -1074,6 +1176,7 @@ async def test_every_status_kurz_sends_is_documented_as_sent(
         "base_url": BASE_URL,
         "embedded_worker": False,
         "analytics": False,
+        "webhook_key": "k" * 32,
     }
     async with running(Settings.model_validate({**base, **NO_LIMITS}), clock) as app:
         async with client(app) as anon:
@@ -1086,6 +1189,7 @@ async def test_every_status_kurz_sends_is_documented_as_sent(
         await provoke_sessions(doc, app, postgres_url)
         await provoke_users(doc, app, postgres_url)
         await provoke_domains(doc, app, postgres_url)
+        await provoke_webhooks(doc, app, postgres_url)
     one_each = dict.fromkeys(NO_LIMITS, "1/60s")
     async with running(Settings.model_validate({**base, **one_each}), clock) as app:
         await provoke_limits(doc, app)

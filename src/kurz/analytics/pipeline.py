@@ -22,7 +22,7 @@ from kurz.analytics.journal import ClickJournal, Place, Replayer
 from kurz.analytics.queue import BatchQueue, Drainer
 from kurz.analytics.recorder import ClickRecorder
 from kurz.analytics.salts import SaltKeeper
-from kurz.analytics.store import ClickStore
+from kurz.analytics.store import ClickStore, Follower
 from kurz.analytics.stream import StreamConsumer, StreamSink, warn_unless_persistent
 from kurz.db import Database
 from kurz.types import Clock
@@ -58,8 +58,10 @@ class Analytics:
         locate: Callable[[str], tuple[str | None, str | None]] | None = None,
         country_header: str = "",
         trusted: tuple[IPv4Network | IPv6Network, ...] = (),
+        # Hears each batch's clicks in its transaction (kurz.webhooks' link.clicked).
+        follower: Follower | None = None,
     ) -> None:
-        self.store = ClickStore(db)
+        self.store = ClickStore(db, follower=follower)
         self.salt = DailySalt(clock)
         self.queue: BatchQueue[ClickEvent] = BatchQueue(queue_size)
         self.recorder = ClickRecorder(

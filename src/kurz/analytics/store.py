@@ -21,7 +21,7 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -213,10 +213,19 @@ class VisitorMemory:
 
 @dataclass(slots=True)
 class Recorded:
-    """What recording a batch did: clicks counted, and visitor rows now in the database."""
+    """What recording a batch did: clicks counted, visitor rows now in the database,
+    and the events recorded (those of batches not recorded before)."""
 
     clicks: int
     visitors: list[VisitorKey]
+    events: Sequence[ClickEvent] = ()
+
+
+class Follower(Protocol):
+    """Hears the clicks a batch recorded, in the batch's own transaction, so that what
+    it writes commits with them or not at all (kurz.webhooks.clicks)."""
+
+    async def __call__(self, conn: AsyncConnection, events: Sequence[ClickEvent], /) -> None: ...
 
 
 Batch = tuple[str, Sequence[ClickEvent]]
@@ -292,7 +301,7 @@ async def record(
     # is then locked only until the commit that follows.
     await lock_owners(conn, exclusive=False)
     await _insert(conn, _OWNER_DAILY, day_rows, _LINK_TOTALS)
-    return Recorded(len(events), fresh)
+    return Recorded(len(events), fresh, events)
 
 
 async def _count_new_visitors(
@@ -324,9 +333,16 @@ async def _count_new_visitors(
 class ClickStore:
     """Records batches in their own transactions, remembering the visitors it recorded."""
 
-    def __init__(self, db: Database, *, memory: VisitorMemory | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        memory: VisitorMemory | None = None,
+        follower: Follower | None = None,
+    ) -> None:
         self.db = db
         self.memory = memory if memory is not None else VisitorMemory()
+        self.follower = follower
 
     async def record(self, batches: Sequence[Batch], *, behind: float = 0.0) -> int:
         """Record batches in one transaction; how many clicks they added (none for a
@@ -336,6 +352,8 @@ class ClickStore:
         try:
             async with self.db.write(READ_COMMITTED) as conn:
                 recorded = await record(conn, batches, memory=self.memory)
+                if self.follower is not None and recorded.events:
+                    await self.follower(conn, recorded.events)
             async for keys in slices(recorded.visitors):
                 self.memory.remember(keys)
         finally:

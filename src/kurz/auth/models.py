@@ -11,11 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kurz.dates import DateTime
 
-Scope = Literal["links:read", "links:write", "stats:read", "metrics:read", "proxy", "admin"]
+Scope = Literal[
+    "links:read", "links:write", "stats:read", "webhooks", "metrics:read", "proxy", "admin"
+]
 
 # What a key may be allowed (ADR 0016):
 # - links:read, links:write: the caller's links (an admin's: every link);
 # - stats:read: their click statistics;
+# - webhooks: their webhook endpoints (ADR 0021): an endpoint is sent every future
+#   change and click of the user's links, so a key that only makes links cannot
+#   register one; not in a new key's scopes unless asked for;
 # - metrics:read: /metrics, so that Prometheus needs no key that can delete links;
 # - proxy: a gRPC ResolveLink caller (an edge proxy) may name whom a visit is for;
 # - admin: users, everyone's keys and links, the audit log.
@@ -23,11 +28,14 @@ SCOPES: tuple[Scope, ...] = (
     "links:read",
     "links:write",
     "stats:read",
+    "webhooks",
     "metrics:read",
     "proxy",
     "admin",
 )
-MEMBER_SCOPES: frozenset[Scope] = frozenset({"links:read", "links:write", "stats:read"})
+MEMBER_SCOPES: frozenset[Scope] = frozenset({"links:read", "links:write", "stats:read", "webhooks"})
+# What a new key may do when its scopes are not named.
+DEFAULT_KEY_SCOPES: frozenset[Scope] = frozenset({"links:read", "links:write", "stats:read"})
 # What each role may do, and so the most any of its keys or sessions may.
 ROLE_SCOPES: dict[str, frozenset[Scope]] = {
     "admin": frozenset(SCOPES),
@@ -108,7 +116,7 @@ class ApiKeyCreate(BaseModel):
 
     name: str = _NAME
     scopes: list[Scope] = Field(
-        default_factory=lambda: sorted(MEMBER_SCOPES),
+        default_factory=lambda: sorted(DEFAULT_KEY_SCOPES),
         description="What the key may do; never more than its user's role allows.",
     )
     expires_at: DateTime | None = Field(

@@ -60,5 +60,6 @@ def scoped(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
 LinksRead = Annotated[Principal, Depends(scoped("links:read"))]
 LinksWrite = Annotated[Principal, Depends(scoped("links:write"))]
 StatsRead = Annotated[Principal, Depends(scoped("stats:read"))]
+WebhooksScope = Annotated[Principal, Depends(scoped("webhooks"))]
 MetricsRead = Annotated[Principal, Depends(scoped("metrics:read"))]
 Admin = Annotated[Principal, Depends(scoped("admin"))]

@@ -527,3 +527,95 @@ visitor_salts = Table(
     Column("day", Integer, primary_key=True),
     Column("salt", LargeBinary(32), nullable=False),
 )
+
+# How far a periodic sweep over links has got, for sweeps that must see each link once
+# (kurz.links.scheduled's announcement of expiries): the last (at, link id) it passed.
+link_sweeps = Table(
+    "link_sweeps",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("link_id", BigInteger, nullable=False),
+)
+
+# Webhooks (kurz.webhooks, docs/webhooks.md, ADR 0021): the endpoints users register,
+# and one delivery per event and endpoint, each sent by a job of kurz.jobs.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", BigId, ForeignKey("users.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("description", String(200), nullable=False, server_default=text("''")),
+    # The event types it receives, each between spaces (" link.created link.deleted "),
+    # so that "events LIKE '% link.created %'" picks the endpoints an event goes to.
+    Column("events", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    # Not the signing secret: what it is derived from with KURZ_WEBHOOK_KEY (ADR 0021).
+    # A rotation draws a new nonce, and may keep the previous one signing until a time.
+    Column("secret_nonce", String(64), nullable=False),
+    Column("previous_nonce", String(64), nullable=True),
+    Column("previous_until", UTCDateTime, nullable=True),
+    # Clicks are sent in rounds, at most one a second (kurz.webhooks.clicks): the round
+    # now gathering (a job's unique key names it) and when the last was collected.
+    Column("clicks_round", BigInteger, nullable=False, server_default=text("0")),
+    Column("clicks_collected_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # A user's endpoints, newest first, by keyset: WHERE user_id = :u AND id < :cursor.
+    Index("ix_webhook_endpoints_user_id_id", "user_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "endpoint_id",
+        BigId,
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # The webhook-id header: the same on every attempt and redelivery, for receivers to
+    # de-duplicate by. The delivery job's payload names it.
+    Column("message_id", String(40), nullable=False),
+    Column("event", String(40), nullable=False),
+    # The body sent, byte for byte (the signature covers it): JSON.
+    Column("payload", Text, nullable=False),
+    # The job sending it now, or that sent it last (not a foreign key: jobs are a
+    # library's table). Its state says whether the delivery is pending or dead.
+    Column("job_id", BigInteger, nullable=True),
+    # Attempts whose outcome was recorded (a worker killed mid-send records none).
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_status", SmallInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    # The job finds its delivery by the message id.
+    Index("uq_webhook_deliveries_message_id", "message_id", unique=True),
+    # An endpoint's deliveries, newest first, by keyset; and deleted with it.
+    Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# Clicks recorded for an endpoint and not yet sent: a row per endpoint per batch of
+# clicks, written in the batch's transaction, taken by the next round's job.
+webhook_pending_clicks = Table(
+    "webhook_pending_clicks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "endpoint_id",
+        BigId,
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # A JSON array of clicks (kurz.webhooks.clicks), and how many it holds.
+    Column("clicks", Text, nullable=False),
+    Column("count", Integer, nullable=False),
+    # A round takes an endpoint's oldest rows first: WHERE endpoint_id = :e ORDER BY id.
+    Index("ix_webhook_pending_clicks_endpoint_id_id", "endpoint_id", "id"),
+    sqlite_autoincrement=True,
+)

@@ -47,6 +47,9 @@ _BY_TYPE = {
     "last-admin": grpc.StatusCode.FAILED_PRECONDITION,
     "cannot-delete-self": grpc.StatusCode.FAILED_PRECONDITION,
     "domain-in-use": grpc.StatusCode.FAILED_PRECONDITION,
+    "delivery-pending": grpc.StatusCode.FAILED_PRECONDITION,
+    # A quota, not a conflict.
+    "too-many-webhooks": grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 # REST's names for fields that the proto names differently (from and to: the stats range).
 PROTO_FIELDS = {

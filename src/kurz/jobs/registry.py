@@ -25,6 +25,8 @@ from typing import Any
 from kurz.jobs.schedule import Cron, Every, Schedule
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+# After failed attempt n (1, 2, ...), how many seconds until the next.
+Retries = Callable[[int], float]
 
 # A handler that hangs would hold its worker slot for ever, its lease kept alive by
 # the heartbeat; a kind that needs longer says so.
@@ -40,6 +42,8 @@ class Kind:
     timeout: float | None = DEFAULT_TIMEOUT
     # Caps the attempts of every job of this kind, whatever the job was enqueued with.
     max_attempts: int | None = None
+    # The kind's own retry schedule; None: the worker's Backoff.
+    retries: Retries | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,7 @@ class Registry:
         *,
         timeout: float | None = DEFAULT_TIMEOUT,
         max_attempts: int | None = None,
+        retries: Retries | None = None,
     ) -> None:
         if kind in self._kinds:
             raise ValueError(f"job kind {kind!r} is already registered")
@@ -82,15 +87,20 @@ class Registry:
             raise ValueError(f"a timeout must be positive, got {timeout}")
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-        self._kinds[kind] = Kind(kind, handler, timeout, max_attempts)
+        self._kinds[kind] = Kind(kind, handler, timeout, max_attempts, retries)
 
     def job(
-        self, kind: str, *, timeout: float | None = DEFAULT_TIMEOUT, max_attempts: int | None = None
+        self,
+        kind: str,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_attempts: int | None = None,
+        retries: Retries | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register the decorated coroutine function as the handler of `kind`."""
 
         def register(handler: Handler) -> Handler:
-            self.add(kind, handler, timeout=timeout, max_attempts=max_attempts)
+            self.add(kind, handler, timeout=timeout, max_attempts=max_attempts, retries=retries)
             return handler
 
         return register
@@ -127,7 +137,13 @@ class Registry:
         if clashes:
             raise ValueError(f"already registered: {', '.join(sorted(clashes))}")
         for kind in other._kinds.values():
-            self.add(kind.name, kind.handler, timeout=kind.timeout, max_attempts=kind.max_attempts)
+            self.add(
+                kind.name,
+                kind.handler,
+                timeout=kind.timeout,
+                max_attempts=kind.max_attempts,
+                retries=kind.retries,
+            )
         for periodic in other._schedules.values():
             self._add_schedule(periodic)
 

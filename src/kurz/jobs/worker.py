@@ -336,11 +336,10 @@ class Worker:
         if kind is not None and kind.max_attempts is not None:
             attempts = min(attempts, kind.max_attempts)
         # An unknown kind is not retried: another try would find no handler either.
-        retry_in = (
-            self.backoff.delay(job.attempts)
-            if kind is not None and job.attempts < attempts
-            else None
-        )
+        retry_in = None
+        if kind is not None and job.attempts < attempts:
+            retries = kind.retries or self.backoff.delay
+            retry_in = retries(job.attempts)
         state = await self.store.fail(job.id, worker=self.name, error=error, retry_in=retry_in)
         if state is None:
             run.lost = True

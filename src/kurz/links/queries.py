@@ -384,6 +384,34 @@ async def get(
     return _read(row, tags[row.id], base_url=base_url)
 
 
+async def read_many(
+    *, conn: AsyncConnection, ids: Sequence[int], base_url: str
+) -> dict[int, LinkRead]:
+    """Links by id as the API shows them, deleted ones too: what a webhook carries."""
+    rows = (await conn.execute(_select().where(links.c.id.in_(ids)))).all()
+    tags = await _tags(conn, [row.id for row in rows])
+    return {row.id: _read(row, tags[row.id], base_url=base_url) for row in rows}
+
+
+async def named_many(
+    *, conn: AsyncConnection, ids: Sequence[int], base_url: str
+) -> dict[int, dict[str, str]]:
+    """Links by id, deleted ones too, as the API names them: code, domain, short_url."""
+    rows = await conn.execute(
+        sa.select(links.c.id, links.c.code, domains.c.host, domains.c.https)
+        .select_from(_WITH_DOMAIN)
+        .where(links.c.id.in_(ids))
+    )
+    named = {}
+    for row in rows:
+        if row.host is None:
+            host, start = _default_origin(base_url)
+        else:
+            host, start = row.host, origin(row.host, row.https)
+        named[row.id] = {"code": row.code, "domain": host, "short_url": f"{start}/{row.code}"}
+    return named
+
+
 async def get_id(
     *, conn: AsyncConnection, code: str, principal: Principal, domain_id: int = 0
 ) -> int:

@@ -10,7 +10,7 @@ cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,14 +30,25 @@ from kurz.links.search import SORTS, Search, checked_query
 from kurz.links.urls import Origins, validate_tag
 from kurz.types import Clock
 
-if TYPE_CHECKING:
-    pass
-
 _NO_DOMAIN = "names no domain of this kurz's (GET /api/v1/domains lists them)"
 
 # The operations a key is scoped to (besides its principal): one name per use case.
 CREATE = "create-link"
 UPDATE = "update-link"
+
+
+class LinkEvents(Protocol):
+    """Who hears of links' changes on the connection of the transaction that makes
+    them, so that what they write commits or rolls back with it (kurz.webhooks)."""
+
+    async def changed(self, conn: AsyncConnection, *, event: str, keys: Sequence[str]) -> None:
+        """`event` (link.created, link.updated, link.deleted, link.expired) happened to
+        the links with these cache keys."""
+
+
+class NoEvents:
+    async def changed(self, conn: AsyncConnection, *, event: str, keys: Sequence[str]) -> None:
+        return None
 
 
 class LinkCache(Protocol):
@@ -111,8 +122,10 @@ class Links:
         cache: LinkCache,
         passwords: Passwords,
         qr: QrCodes,
+        events: LinkEvents | None = None,
     ) -> None:
         self.db = db
+        self.events: LinkEvents = events or NoEvents()
         self.idempotency = idempotency
         self.clock = clock
         self.base_url = base_url
@@ -137,7 +150,7 @@ class Links:
             if domain_id is None:
                 raise invalid("domain", _NO_DOMAIN)
             written.append(domain_id)
-            return await queries.create(
+            link = await queries.create(
                 conn=conn,
                 link_in=link_in,
                 domain_id=domain_id,
@@ -147,6 +160,10 @@ class Links:
                 own=self.own,
                 password_hash=hashed,
             )
+            await self.events.changed(
+                conn, event="link.created", keys=[cache_key(domain_id, link.code)]
+            )
+            return link
 
         keyed = (
             None
@@ -267,7 +284,7 @@ class Links:
         hashed = await self._hash(link_in.password)
 
         async def operation(conn: AsyncConnection) -> LinkRead:
-            return await queries.update(
+            link = await queries.update(
                 conn=conn,
                 code=code,
                 domain_id=domain_id,
@@ -279,6 +296,8 @@ class Links:
                 own=self.own,
                 password_hash=hashed,
             )
+            await self.events.changed(conn, event="link.updated", keys=[cache_key(domain_id, code)])
+            return link
 
         keyed = (
             None if key is None else update_key(principal, code, domain_id, link_in, versions, key)
@@ -303,4 +322,5 @@ class Links:
                 versions=versions,
                 now=utcnow(self.clock),
             )
+            await self.events.changed(conn, event="link.deleted", keys=[cache_key(domain_id, code)])
         await self.cache.changed(cache_key(domain_id, code))

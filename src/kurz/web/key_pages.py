@@ -14,7 +14,14 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from kurz.auth.keys import Keys, key_not_found
-from kurz.auth.models import MAX_ID, MEMBER_SCOPES, ApiKeyCreate, ApiKeyRead, Scope, in_order
+from kurz.auth.models import (
+    DEFAULT_KEY_SCOPES,
+    MAX_ID,
+    ApiKeyCreate,
+    ApiKeyRead,
+    Scope,
+    in_order,
+)
 from kurz.auth.views import AccessDep
 from kurz.clock import utcnow
 from kurz.deps import part
@@ -32,6 +39,7 @@ SCOPE_HINTS: Final[dict[Scope, str]] = {
     "links:read": "read your links",
     "links:write": "create, change and delete your links",
     "stats:read": "read your links' click statistics",
+    "webhooks": "manage your webhooks, which are sent your links' changes and clicks",
     "metrics:read": "read /metrics (for Prometheus)",
     "proxy": "resolve links for an edge proxy, on a visitor's behalf (gRPC)",
     "admin": "manage users, domains, everyone's keys and links",
@@ -45,7 +53,7 @@ class KeyForm:
     """The create form as it was sent (or its defaults), and its errors by field."""
 
     name: str = ""
-    scopes: list[str] = field(default_factory=lambda: list[str](in_order(MEMBER_SCOPES)))
+    scopes: list[str] = field(default_factory=lambda: list[str](in_order(DEFAULT_KEY_SCOPES)))
     expires: str = "never"
     expires_on: str = ""
     errors: dict[str, str] = field(default_factory=dict)

@@ -98,7 +98,7 @@ async def test_a_sign_in_sets_the_cookie_and_a_sign_out_ends_it(
     }
     me = (await client.get("/api/v1/me")).json()
     assert me["key"] is None
-    assert me["scopes"] == ["links:read", "links:write", "stats:read"]
+    assert me["scopes"] == ["links:read", "links:write", "stats:read", "webhooks"]
 
     assert (await client.delete(SESSION)).status_code == 403  # no CSRF token
     ended = await client.delete(SESSION, headers={"X-CSRF-Token": csrf})

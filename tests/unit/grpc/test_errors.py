@@ -58,6 +58,10 @@ EXPECTED: dict[str, tuple[int, grpc.StatusCode]] = {
     # Domains are REST's only (admins'); mapped so should a servicer raise them.
     "domain-taken": (409, Code.ALREADY_EXISTS),
     "domain-in-use": (409, Code.FAILED_PRECONDITION),
+    # Webhooks are REST's only; mapped so should a servicer raise them.
+    "too-many-webhooks": (409, Code.RESOURCE_EXHAUSTED),
+    "delivery-pending": (409, Code.FAILED_PRECONDITION),
+    "webhooks-not-configured": (503, Code.UNAVAILABLE),
     "link-not-active": (410, Code.NOT_FOUND),
     "link-expired": (410, Code.NOT_FOUND),
     "link-visits-exhausted": (410, Code.NOT_FOUND),
