@@ -1,4 +1,4 @@
-"""The `kurz` command: serve, migrate, manage API keys, shorten from a shell."""
+"""The `kurz` command: serve, migrate, manage API keys, shorten from a shell, export."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
 
 import httpx
 import typer
@@ -45,6 +47,8 @@ from kurz.db import (
     upgrade,
 )
 from kurz.errors import Problem
+from kurz.exports.models import FORMATS
+from kurz.exports.service import Counts, Exports
 from kurz.jobs import Job, JobState, JobStore, Worker
 from kurz.links.domain_models import DomainCreate, DomainList, DomainRead
 from kurz.links.domain_service import DomainAdmin
@@ -765,6 +769,110 @@ def _new_password() -> str:
     if not line:
         raise _fail("--password: no password on standard input")
     return line
+
+
+class _Unwritable(Exception):
+    """The export's output refused a write (a full disk, a closed pipe)."""
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[IO[bytes]]:
+    """Standard output, or a file that appears whole: written beside it under another
+    name and renamed when done, and removed if the export fails."""
+    if path is None:
+        yield typer.get_binary_stream("stdout")
+        return
+    try:
+        part = tempfile.NamedTemporaryFile(  # noqa: SIM115 (renamed or removed below)
+            dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False
+        )
+    except OSError as exc:
+        raise _Unwritable(exc.strerror or str(exc)) from None
+    try:
+        with part:
+            yield part
+        try:
+            os.replace(part.name, path)
+        except OSError as exc:
+            raise _Unwritable(exc.strerror or str(exc)) from None
+    except BaseException:
+        Path(part.name).unlink(missing_ok=True)
+        raise
+
+
+def _exported(counts: Counts, output: Path | None) -> str:
+    rows = counts.clicks_daily + counts.clicks_hourly + counts.breakdowns_daily
+    deleted = f" ({counts.deleted_links} deleted)" if counts.deleted_links else ""
+    stats = f" and {rows:,} rows of statistics" if rows else ""
+    where = output if output is not None else "standard output"
+    return f"exported {counts.links:,} links{deleted}{stats} to {where}"
+
+
+@app.command("export")
+def export_links(
+    export_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="jsonl|csv",
+            help="jsonl: every link with every field and its statistics (the kurz format, "
+            "which `kurz import kurz` reads); csv: the live links, one row each.",
+        ),
+    ] = "jsonl",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write here (whole, or not at all) instead of to standard output.",
+        ),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            metavar="EMAIL",
+            help="Only this user's live links, as their own export over the API. "
+            "Without it, every link, deleted ones (tombstones) included.",
+        ),
+    ] = None,
+) -> None:
+    """Export links and their statistics, from the database (docs/export.md)."""
+    if export_format not in FORMATS:
+        raise _fail(f"--format: {export_format!r} is not one of {', '.join(FORMATS)}")
+    if str(output) == "-":
+        output = None
+    if output is not None and not output.parent.is_dir():
+        raise _fail(f"--output: {output.parent} is not a directory")
+    if output is not None and output.is_dir():
+        raise _fail(f"--output: {output} is a directory")
+    settings = _settings()
+
+    async def work(db: Database) -> Counts:
+        owner = None if user is None else await Keys(db=db, clock=system_clock).user_named(user)
+        exports = Exports(db=db, clock=system_clock, base_url=settings.base_url)
+        export = exports.open(
+            export_format="csv" if export_format == "csv" else "jsonl",
+            user_id=owner,
+            statistics=True,
+        )
+        with _output(output) as out:
+            async for piece in export:
+                try:
+                    out.write(piece)
+                except OSError as exc:
+                    raise _Unwritable(exc.strerror or str(exc)) from None
+            try:
+                out.flush()
+            except OSError as exc:
+                raise _Unwritable(exc.strerror or str(exc)) from None
+        return export.counts
+
+    try:
+        counts = _with_db(settings, work)
+    except _Unwritable as exc:
+        raise _fail(f"cannot write the export to {output or 'standard output'}: {exc}") from None
+    err.print(_exported(counts, output), highlight=False, markup=False, soft_wrap=True)
 
 
 def main() -> None:
