@@ -140,11 +140,13 @@ ROLLUPS = (DAILY, HOURLY, BREAKDOWNS)
 
 
 def _past(key: tuple[Column[Any], ...], values: Sequence[Any]) -> ColumnElement[bool]:
-    if len(key) == 1:
-        return key[0] > values[0]
-    return sa.tuple_(*key) > sa.tuple_(
-        *(sa.literal(v, type_=c.type) for c, v in zip(key, values, strict=True))
+    """Rows after `values` in the order of `key` (a row value: SQLite and PostgreSQL
+    both take it as a range of the index)."""
+    bound = (
+        sa.literal(value, type_=column.type) for column, value in zip(key, values, strict=True)
     )
+    past: ColumnElement[bool] = sa.tuple_(*key) > sa.tuple_(*bound)
+    return past
 
 
 async def rollup_rows(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 
 from kurz.db import Database
+from kurz.exports.models import LINE
 from kurz.exports.queries import ROLLUPS
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "export.schema.json"
@@ -25,12 +26,14 @@ def validator() -> Draft202012Validator:
 
 
 def parsed(body: bytes) -> Lines:
-    """An export's lines, each checked against docs/export.schema.json; the file ends
+    """An export's lines, each checked against docs/export.schema.json (and read by
+    the models it is made from); the file ends
     with a newline, and has its header first and its end line last."""
     assert body.endswith(b"\n")
     lines = [json.loads(line) for line in body[:-1].split(b"\n")]
     for line in lines:
         validator().validate(line)
+        LINE.validate_python(line)
     assert lines[0]["type"] == "export"
     assert lines[-1]["type"] == "end"
     assert [line["type"] for line in lines[1:-1]].count("export") == 0
@@ -70,10 +73,7 @@ async def stored(db: Database, codes: dict[int, str]) -> dict[str, list[tuple[An
                 .order_by(rollup.table.c.link_id, *rollup.key)
             )
             found[rollup.line] = [
-                (
-                    codes[row[0]],
-                    *(_json(name, value) for name, value in list(row._mapping.items())[1:]),
-                )
+                (codes[row[0]], *map(_json, rollup.fields, row[1:]))
                 for row in await conn.execute(query)
             ]
     return found

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -18,6 +20,7 @@ from kurz.db import Database
 from kurz.db.tables import links
 from kurz.exports.models import ROWS_PER_LINE
 from kurz.exports.service import Exports
+from tests.conftest import PG_ADMIN_DSN, app_settings
 from tests.integration.analytics.rollups import Rollups
 from tests.integration.auth import support as people
 from tests.integration.auth.people import client
@@ -30,7 +33,7 @@ from tests.integration.exports.support import (
     stored,
 )
 from tests.integration.links.support import create
-from tests.support import FakeClock
+from tests.support import FakeClock, running
 
 EXPORT = "/api/v1/export"
 PROBLEM = "application/problem+json"
@@ -298,7 +301,7 @@ class SentPieces:
         if "users.email AS owner" in statement:
             self.pages_read += 1
 
-    async def __call__(self, message: dict[str, Any]) -> None:
+    async def __call__(self, message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
         elif message["type"] == "http.response.body" and message.get("body"):
@@ -345,3 +348,27 @@ async def test_the_export_is_sent_a_page_at_a_time(
     assert sent.pages_read == 3
     assert sent.pages_at[0] == 1
     assert sent.pages_at[:3] == [1, 2, 3]
+
+
+async def test_a_database_that_does_not_answer_is_a_503_before_any_byte_is_sent(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    # The key's check is kept for a minute, so that the export's own read is the first
+    # to meet the dropped connections.
+    async with running(app_settings(postgres_url, auth_cache_ttl=60), clock) as app:
+        alice = await people.member(app.state.kurz.db, clock, "alice@example.com")
+        async with client(app, alice.secret) as api:
+            await export(api)
+            conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+            try:
+                await conn.execute(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                    " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    postgres_url.rsplit("/", 1)[1],
+                )
+            finally:
+                await conn.close()
+            response = await api.get(EXPORT)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["type"] == "/problems/database-unavailable"
