@@ -179,7 +179,7 @@ class Exports:
     async def _statistics(self, page: list[Exported], counts: Counts) -> AsyncIterator[bytes]:
         """The page's rollup rows, a chunk at a time, as lines of at most ROWS_PER_LINE."""
         ids = [item.id for item in page]
-        names = {
+        links = {
             item.id: {
                 "domain": item.link.domain,
                 "default_domain": item.default_domain,
@@ -196,7 +196,7 @@ class Exports:
                     )
                 if rows:
                     counts.add(rollup, len(rows))
-                    yield b"".join(_stats_lines(rollup, rows, names))
+                    yield b"".join(_stats_lines(rollup, rows, links))
                 if len(rows) < self.chunk_rows:
                     break
                 after = rows[-1]
@@ -237,20 +237,20 @@ def _link_line(item: Exported, counts: Counts) -> bytes:
     return orjson.dumps(line, option=_JSON) + b"\n"
 
 
-def _row(rollup: Rollup, row: AnyRow) -> dict[str, Any]:
-    """A rollup row as a line holds it: its columns after link_id, in key order; a day
-    as a date."""
+def _row(names: tuple[str, ...], row: AnyRow) -> dict[str, Any]:
+    """A rollup row as a line holds it: its columns after link_id (`names`), in key
+    order; a day as a date."""
     return {
         name: value.date() if name == "day" else value
-        for name, value in zip(rollup.fields, row[1:], strict=True)
+        for name, value in zip(names, row[1:], strict=True)
     }
 
 
 def _stats_lines(
-    rollup: Rollup, rows: list[AnyRow], names: dict[int, dict[str, Any]]
+    rollup: Rollup, rows: list[AnyRow], links: dict[int, dict[str, Any]]
 ) -> Iterator[bytes]:
     """Consecutive rows of one link as one line, ROWS_PER_LINE at most."""
-    start = 0
+    start, names = 0, rollup.fields
     while start < len(rows):
         link_id = rows[start].link_id
         end = start + 1
@@ -258,8 +258,8 @@ def _stats_lines(
             end += 1
         line = {
             "type": rollup.line,
-            **names[link_id],
-            "rows": [_row(rollup, row) for row in rows[start:end]],
+            **links[link_id],
+            "rows": [_row(names, row) for row in rows[start:end]],
         }
         yield orjson.dumps(line, option=_JSON) + b"\n"
         start = end

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
+import threading
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -152,3 +155,41 @@ def test_a_mistake_is_one_line_and_exit_code_1_and_leaves_no_file(
     assert away.exit_code == 1
     assert one_line(away).startswith("error: cannot reach the database:")
     assert list(out.iterdir()) == []
+
+
+def test_a_pipe_is_written_to_as_it_is_and_a_write_that_fails_is_one_line(
+    database_url: str, kurz: Callable[..., Result], out: Path
+) -> None:
+    codes = seeded(database_url)
+
+    async def busy(db: Database) -> None:
+        # Over 64 KiB of export, more than a pipe holds unread.
+        rollups = Rollups()
+        first = datetime(2025, 9, 1, tzinfo=UTC)
+        for hour in range(2_000):
+            moment = (first + timedelta(hours=hour)).strftime("%Y-%m-%d %H:%M")
+            rollups.hour(next(iter(codes)), moment, 1, 1)
+        await rollups.write(db)
+
+    on(database_url, busy)
+    fifo = out / "pipe"
+    os.mkfifo(fifo)
+    read: list[bytes] = []
+
+    def reader(keep: bool) -> None:
+        with fifo.open("rb") as pipe:
+            if keep:
+                read.append(pipe.read())
+
+    for keep in (True, False):
+        thread = threading.Thread(target=reader, args=(keep,))
+        thread.start()
+        result = kurz("--output", str(fifo))
+        thread.join()
+        assert fifo.is_fifo()
+        if keep:
+            assert result.exit_code == 0, result.stderr
+            assert len(by_code(parsed(read[0]))) == 3
+        else:
+            assert result.exit_code == 1
+            assert one_line(result) == f"error: cannot write the export to {fifo}: Broken pipe"
