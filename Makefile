@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search
+.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search bench-export
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -120,6 +120,9 @@ bench-web: $(STAMP) ## CPU per render of the web app's pages for a user with 1,0
 
 bench-search: $(STAMP) ## Searches over 100,000 links, SQLite and PostgreSQL: the trigram indexes against scanning (goal < 50 ms)
 	$(BIN)/python -m bench.search
+
+bench-export: $(STAMP) ## Exporting 100,000 links with their statistics (CLI and API, SQLite and PostgreSQL): rate, and peak memory at 10,000 and 100,000 links
+	$(BIN)/python -m bench.export
 
 bench-servers: $(STAMP) ## Compare ASGI servers (uvicorn, granian) on the bare app and on kurz
 	$(BIN)/python -m bench.redirect --servers uvicorn,granian --no-record

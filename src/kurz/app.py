@@ -19,6 +19,7 @@ from kurz.auth import audit_views, key_views, session_views, user_views
 from kurz.bodylimit import BodyLimit
 from kurz.bootstrap import Parts, running
 from kurz.cors import ApiCors
+from kurz.exports import views as export_views
 from kurz.grpc.server import GrpcServer
 from kurz.jobs import Worker
 from kurz.limitheaders import RateLimitHeaders
@@ -228,6 +229,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(link_views.router)
     app.include_router(domain_views.router)
     app.include_router(analytics_views.router)
+    app.include_router(export_views.router)
     app.include_router(audit_views.router)
     app.include_router(key_views.router)
     app.include_router(session_views.router)

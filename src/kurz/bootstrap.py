@@ -36,6 +36,7 @@ from kurz.cache.nodes import node_client, parse_node
 from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
+from kurz.exports.service import Exports
 from kurz.geo import Locator, locator
 from kurz.idempotency import Idempotency
 from kurz.jobs import JobStore, Registry
@@ -122,6 +123,8 @@ class Parts:
     domain_admin: DomainAdmin
     users: Users
     stats: Stats
+    # Links and their statistics taken out (kurz export, GET /api/v1/export).
+    exports: Exports
     # The audit log's reading side and retention.
     audit: AuditLog
     # Argon2id, shared so that its `work` counts every hash (tests pass a cheap Cost).
@@ -314,6 +317,7 @@ def build(
         ),
         users=users,
         stats=Stats(db=db, clock=clock, default_host=domains.default.host),
+        exports=Exports(db=db, clock=clock, base_url=settings.base_url),
         audit=audit,
         passwords=passwords,
         sessions=sessions,

@@ -61,6 +61,7 @@ OPERATIONS = {
     ("patch", "/api/v1/domains/{host}"): "updateDomain",
     ("delete", "/api/v1/domains/{host}"): "deleteDomain",
     ("get", "/api/v1/stats"): "getStatsSummary",
+    ("get", "/api/v1/export"): "exportLinks",
     ("get", "/api/v1/audit"): "listAuditEvents",
     ("get", KEYS): "listKeys",
     ("post", KEYS): "createKey",
@@ -140,6 +141,8 @@ SENDS: dict[str, set[int]] = {
     # 304: If-None-Match names the image's ETag.
     "getLinkQrCode": {200, 304, 404, 422} | SCOPED,
     "getStatsSummary": {200, 422} | SCOPED,
+    # 422: a format other than jsonl or csv.
+    "exportLinks": {200, 422} | SCOPED,
     # 403: a key without the `admin` scope.
     "listAuditEvents": {200, 403, 422} | API,
     # 404: no such user (or not the caller); 422: a malformed user id.
@@ -225,6 +228,7 @@ HEADERS: dict[tuple[str, int], set[str]] = {
     ("deleteLink", 412): {"ETag"},
     ("getLinkQrCode", 200): {"ETag", "Cache-Control", "Content-Disposition"},
     ("getLinkQrCode", 304): {"ETag", "Cache-Control"},
+    ("exportLinks", 200): {"Content-Disposition"},
     ("signIn", 204): {"Set-Cookie", "X-CSRF-Token"},
     ("signOut", 204): {"Set-Cookie"},
     ("changePassword", 204): {"Set-Cookie", "X-CSRF-Token"},
@@ -514,6 +518,12 @@ async def provoke_links(doc: Document, app: KurzApp, database_url: str) -> None:
         check(await api.get(f"{one}/qr", params={"size": 1}), "getLinkQrCode", 422)
         check(await anon.get(f"{one}/qr"), "getLinkQrCode", 401)
 
+        # exportLinks
+        check(await api.get("/api/v1/export"), "exportLinks", 200)
+        check(await api.get("/api/v1/export", params={"format": "csv"}), "exportLinks", 200)
+        check(await api.get("/api/v1/export", params={"format": "xml"}), "exportLinks", 422)
+        check(await anon.get("/api/v1/export"), "exportLinks", 401)
+
         # updateLink
         change = {"url": "https://example.com/b"}
         changed = check(
@@ -602,6 +612,7 @@ async def provoke_scopes(doc: Document, app: KurzApp) -> None:
             ("getLinkStats", "GET", f"{LINKS}/taken/stats"),
             ("getLinkQrCode", "GET", f"{LINKS}/taken/qr"),
             ("getStatsSummary", "GET", "/api/v1/stats"),
+            ("exportLinks", "GET", "/api/v1/export"),
             ("getMetrics", "GET", "/metrics"),
         ]:
             payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
@@ -662,6 +673,9 @@ async def provoke_service(doc: Document, app: KurzApp, database_url: str) -> Non
         doc.check(await anon.get(audit), "listAuditEvents", 401)
         await drop_connections(database_url)
         doc.check(await admin.get(audit), "listAuditEvents", 503)
+        await api.get("/readyz")  # a pooled connection to lose
+        await drop_connections(database_url)
+        doc.check(await api.get("/api/v1/export"), "exportLinks", 503)
 
 
 async def provoke_redirects(
@@ -1114,6 +1128,7 @@ async def provoke_limits(doc: Document, app: KurzApp) -> None:
             ("getLinkStats", "GET", f"{LINKS}/{code}/stats"),
             ("getLinkQrCode", "GET", f"{LINKS}/{code}/qr"),
             ("getStatsSummary", "GET", "/api/v1/stats"),
+            ("exportLinks", "GET", "/api/v1/export"),
             ("getMetrics", "GET", "/metrics"),
             ("listAuditEvents", "GET", "/api/v1/audit"),
             ("listKeys", "GET", KEYS),

@@ -290,6 +290,22 @@ def _read(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
     )
 
 
+def selected() -> sa.Select[Any]:
+    """Links with the columns `rendered` reads (and their domain's), for a reader of
+    its own (kurz.exports) to narrow and add to."""
+    return _select()
+
+
+def rendered(row: AnyRow, tags: list[str], *, base_url: str) -> LinkRead:
+    """A row of `selected()` as the API renders the link."""
+    return _read(row, tags, base_url=base_url)
+
+
+async def tags_of(conn: AsyncConnection, link_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The tags of each link, in order."""
+    return await _tags(conn, link_ids)
+
+
 async def _insert_unless_taken(conn: AsyncConnection, values: dict[str, Any]) -> int | None:
     """Insert a link; None when its code exists already (live or deleted)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite

@@ -1,0 +1,1 @@
+"""Exports: a caller's links and their statistics, taken out as JSON Lines or CSV."""
