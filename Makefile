@@ -32,8 +32,8 @@ check: $(STAMP) ## Lint, format check, mypy --strict, and the import layers (imp
 	$(BIN)/lint-imports
 
 proto: $(STAMP) ## Generate kurz.grpc's code from src/kurz/grpc/kurz/v1/links.proto (commit the result)
-	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src \
-		--grpc_python_out=src src/kurz/grpc/kurz/v1/links.proto
+	$(BIN)/python -m grpc_tools.protoc -I src -I "$$($(BIN)/python -c 'import google.rpc, pathlib; print(pathlib.Path(google.rpc.__path__[0]).parents[1])')" \
+		--python_out=src --pyi_out=src --grpc_python_out=src src/kurz/grpc/kurz/v1/links.proto
 
 fmt: $(STAMP) ## Format and fix what ruff can
 	$(BIN)/ruff format .

@@ -34,8 +34,8 @@ from kurz.config import Settings
 from kurz.db import READ_COMMITTED
 from kurz.db.tables import api_keys
 from kurz.idempotency import Keyed
-from tests.conftest import BASE_URL, NO_LIMITS, PG_ADMIN_DSN
-from tests.support import CHEAP_PASSWORDS, FakeClock
+from tests.conftest import BASE_URL, NO_LIMITS
+from tests.support import CHEAP_PASSWORDS, FakeClock, drop_connections
 
 PROBLEM = "application/problem+json"
 LINKS = "/api/v1/links"
@@ -398,24 +398,6 @@ def client(app: KurzApp, secret: str | None = None) -> httpx.AsyncClient:
     headers = {} if secret is None else {"Authorization": f"Bearer {secret}"}
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=BASE_URL, headers=headers
-    )
-
-
-async def admin_sql(statement: str, *args: object) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await conn.execute(statement, *args)
-    finally:
-        await conn.close()
-
-
-async def drop_connections(database_url: str) -> None:
-    """Close the app's pooled connections from the server's side: its next use of one
-    fails as a database that went away does (a 503), and the pool starts afresh."""
-    await admin_sql(
-        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
-        " WHERE datname = $1 AND pid <> pg_backend_pid()",
-        database_url.rsplit("/", 1)[1],
     )
 
 

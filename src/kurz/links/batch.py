@@ -24,8 +24,6 @@ from kurz.links.models import LinkCreate, LinkRead
 # (docs/batch.md has the figures).
 CHUNK = 100
 
-INTERRUPTED = "batch-interrupted"
-
 
 def parsed(item: Any) -> LinkCreate | Problem:
     """One item of a batch as POST /api/v1/links reads a body: the link asked for, or
@@ -49,20 +47,30 @@ def answer(entries: Sequence[str]) -> str:
     return f'{{"results":[{",".join(entries)}]}}'
 
 
+# Why a chunk was not written, by the problem type its links then answer.
+_WHY = {
+    "database-unavailable": "the database did not answer",
+    "database-busy": "every database connection stayed busy",
+    "internal-error": "an unexpected error occurred",
+}
+
+
 def interrupted(cause: BaseException, start: int, end: int) -> Problem:
     """The problem of each link from links[start] on, once the transaction of
-    links[start] to links[end - 1] failed: 503 when the database did not answer
-    (nothing of it was written), 500 otherwise."""
-    unavailable = isinstance(cause, Problem) and cause.status == 503
-    why = "the database did not answer" if unavailable else "an unexpected error occurred"
+    links[start] to links[end - 1] failed: the database's 503 when it did not answer,
+    else a 500, each saying that the batch stopped there."""
+    if isinstance(cause, Problem) and cause.slug in _WHY:
+        status, slug, title = cause.status, cause.slug, cause.title
+    else:
+        status, slug, title = 500, "internal-error", "Internal Server Error"
     return Problem(
-        503 if unavailable else 500,
-        INTERRUPTED,
-        "Batch Interrupted",
-        f"Not written: writing links[{start}] to links[{end - 1}] failed ({why}), and the "
-        f"batch stopped there; the links before links[{start}] were written. Send the same "
-        "batch again with the same Idempotency-Key to write the rest (without one, the "
-        "links written so far would be made again).",
+        status,
+        slug,
+        title,
+        f"Not written: the batch stopped at links[{start}], as writing links[{start}] to "
+        f"links[{end - 1}] failed ({_WHY[slug]}); the links before it were written. Send the "
+        "same batch again with the same Idempotency-Key to write the rest (without one, "
+        "the links written so far would be made again).",
     )
 
 

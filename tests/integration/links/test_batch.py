@@ -23,7 +23,7 @@ from kurz.links.batch import CHUNK
 from kurz.links.models import MAX_BATCH
 from tests.conftest import BASE_URL, Deployment, KeyMaker
 from tests.integration.links.support import create
-from tests.support import CHEAP_PASSWORDS, FakeClock, running
+from tests.support import CHEAP_PASSWORDS, FakeClock, drop_connections, running
 
 BATCH = "/api/v1/links/batch"
 PROBLEM = "application/problem+json"
@@ -334,9 +334,9 @@ async def test_a_failed_chunk_leaves_the_chunks_before_it_and_a_retry_writes_the
     results = first.json()["results"]
     assert all("code" in r for r in results[:CHUNK])
     for stopped in results[CHUNK:]:
-        assert stopped["type"] == "/problems/batch-interrupted"
+        assert stopped["type"] == "/problems/internal-error"
         assert stopped["status"] == 500
-        assert f"links[{CHUNK}] to links[{2 * CHUNK - 1}]" in stopped["detail"]
+        assert f"links[{CHUNK}] to links[{2 * CHUNK - 1}] failed" in stopped["detail"]
     assert await count(db) == CHUNK
     for made in results[:CHUNK]:
         assert (await api.get(f"/api/v1/links/{made['code']}")).status_code == 200
@@ -361,7 +361,8 @@ async def test_a_failed_chunk_leaves_the_chunks_before_it_and_a_retry_writes_the
 
 
 class GatedPasswords(Passwords):
-    """Argon2 that waits, inside the batch's second chunk, until the test lets it go."""
+    """Argon2 whose first hash (in a batch's second chunk, before its transaction)
+    waits until the test lets it go; any other goes at once."""
 
     def __init__(self) -> None:
         super().__init__(CHEAP_PASSWORDS)
@@ -369,8 +370,9 @@ class GatedPasswords(Passwords):
         self.go = asyncio.Event()
 
     async def ahash(self, password: str) -> str:
-        self.reached.set()
-        await self.go.wait()
+        if not self.reached.is_set():
+            self.reached.set()
+            await self.go.wait()
         return await super().ahash(password)
 
 
@@ -403,4 +405,34 @@ async def test_a_key_is_in_flight_while_its_batch_runs_and_a_dead_ones_is_taken_
     results = resumed.json()["results"]
     assert [r["url"] for r in results] == [item["url"] for item in items]
     assert results[CHUNK]["password_protected"] is True
+    assert await count(db) == len(items)
+
+
+async def test_a_chunk_the_database_dropped_is_a_503_and_a_retry_resumes_at_once(
+    app: FastAPI, api: httpx.AsyncClient, db: Database, deployment: Deployment
+) -> None:
+    if deployment.name != "scaled":
+        pytest.skip("SQLite has no server to drop the app's connections")
+    gated = GatedPasswords()
+    app.state.kurz.links.passwords = gated
+    items: list[Any] = urls(3 * CHUNK)
+    items[CHUNK] = {"url": "https://example.com/locked", "password": "open sesame"}
+    body, headers = {"links": items}, {"Idempotency-Key": '"dropped"'}
+    first = asyncio.create_task(api.post(BATCH, json=body, headers=headers))
+    await gated.reached.wait()
+    # Between the first chunk and the second, the server drops every connection.
+    await drop_connections(deployment.database_url)
+    gated.go.set()
+    response = await first
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert all("code" in r for r in results[:CHUNK])
+    for stopped in results[CHUNK:]:
+        assert stopped["type"] == "/problems/database-unavailable"
+        assert stopped["status"] == 503
+    assert await count(db) == CHUNK
+    # The run let its key go: a retry need not wait for the lease to run out.
+    resumed = await api.post(BATCH, json=body, headers=headers)
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["results"][:CHUNK] == results[:CHUNK]
     assert await count(db) == len(items)
