@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search
+.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search bench-batch
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -117,6 +117,9 @@ bench-web: $(STAMP) ## CPU per render of the web app's pages for a user with 1,0
 
 bench-search: $(STAMP) ## Searches over 100,000 links, SQLite and PostgreSQL: the trigram indexes against scanning (goal < 50 ms)
 	$(BIN)/python -m bench.search
+
+bench-batch: $(STAMP) ## Links/s made one by one against in batches of 1,000 (goal >= 20x), and by links per transaction, SQLite and PostgreSQL
+	$(BIN)/python -m bench.batch
 
 bench-servers: $(STAMP) ## Compare ASGI servers (uvicorn, granian) on the bare app and on kurz
 	$(BIN)/python -m bench.redirect --servers uvicorn,granian --no-record

@@ -210,7 +210,7 @@ class Links:
             end = min(start + self.chunk, len(links))
             chunk = links[start:end]
             # Before the transaction, which should not wait for Argon2.
-            hashed = await asyncio.gather(*(self._hash(password_of(link)) for link in chunk))
+            hashed = await self._hash_all(chunk)
             written: list[tuple[str, int]] = []
             operation = partial(
                 self._write_chunk, principal=principal, chunk=chunk, hashed=hashed, written=written
@@ -398,6 +398,15 @@ class Links:
         done = await self.idempotency.run(operation, keyed, result=LinkRead)
         await self.cache.changed(cache_key(domain_id, code), done.value.version)
         return done
+
+    async def _hash_all(self, links: Sequence[LinkCreate | Problem]) -> list[str | None]:
+        """Each link's password hashed (None: it has none), the hashes made side by side."""
+        hashed: list[str | None] = [None] * len(links)
+        asked = {i: password for i, link in enumerate(links) if (password := password_of(link))}
+        made = await asyncio.gather(*map(self.passwords.ahash, asked.values()))
+        for i, password_hash in zip(asked, made, strict=True):
+            hashed[i] = password_hash
+        return hashed
 
     async def _hash(self, password: str | None) -> str | None:
         return None if password is None else await self.passwords.ahash(password)
