@@ -124,7 +124,10 @@ class Steps:
             if left > 0:
                 raise in_flight(max(1, math.ceil(left)))
             # The run that held the key stopped, or its process died: go on from there.
-            run.done = [json.dumps(entry, separators=(",", ":")) for entry in progress["done"]]
+            run.done = [
+                json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+                for entry in progress["done"]
+            ]
             await conn.execute(_SAVE, self._params(run, PARTIAL, self._save(run, now)))
         return run
 
