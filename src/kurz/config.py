@@ -121,7 +121,8 @@ class Settings(BaseSettings):
     # Refuse a POST that carries no Idempotency-Key (400).
     idempotency_required: bool = False
     # PostgreSQL ends a keyed request's transaction, and frees its key, after its
-    # client (a kurz process) has left it idle this long, e.g. because it hung.
+    # client (a kurz process) has left it idle this long, e.g. because it hung. A
+    # batch's key stays in flight this long after its last chunk (docs/batch.md).
     idempotency_lock_timeout: float = Field(default=10.0, gt=0)
     # How often a worker deletes expired keys.
     idempotency_purge_interval: float = Field(default=3_600.0, gt=0)
