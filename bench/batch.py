@@ -26,7 +26,6 @@ lock and keeps every other writer waiting.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
@@ -35,7 +34,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import asyncpg
 import httpx
 
 from bench import harness
@@ -243,13 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds=3,
     )  # fmt: skip
     opts = Options(run, chunks)
-    results: dict[str, Figures] = {}
-    try:
-        for backend in run.backends:
-            print(f"{backend}:", flush=True)
-            results[backend] = asyncio.run(run_backend(backend, opts))
-    except (BenchError, OSError, asyncpg.PostgresError) as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
+    results = harness.each_backend(run, lambda backend, _: run_backend(backend, opts))
+    if results is None:
         return 1
     harness.publish(
         "Bulk create", report(opts, results),

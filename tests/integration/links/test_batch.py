@@ -5,7 +5,8 @@ as a whole, and resumed after a chunk failed or a request died part way."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -53,14 +54,6 @@ def urls(n: int, prefix: str = "n") -> list[dict[str, Any]]:
 
 def without_instance(problem: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in problem.items() if k != "instance"}
-
-
-@pytest.fixture
-async def admin(
-    make_key: KeyMaker, client_for: Callable[[str], httpx.AsyncClient]
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(await make_key("root", admin=True)) as client:
-        yield client
 
 
 async def test_results_keep_the_order_and_each_link_is_made_as_one_is(
@@ -376,36 +369,55 @@ class GatedPasswords(Passwords):
         return await super().ahash(password)
 
 
+@dataclass
+class Paused:
+    """A keyed batch whose request waits before its second chunk's transaction, its
+    first chunk written."""
+
+    request: asyncio.Task[httpx.Response]
+    gate: GatedPasswords
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+async def pause_before_the_second_chunk(
+    app: FastAPI, api: httpx.AsyncClient, *, chunks: int, key: str
+) -> Paused:
+    gate = GatedPasswords()
+    app.state.kurz.links.passwords = gate
+    items: list[Any] = urls(chunks * CHUNK)
+    items[CHUNK] = {"url": "https://example.com/locked", "password": "open sesame"}
+    body, headers = {"links": items}, {"Idempotency-Key": f'"{key}"'}
+    request = asyncio.create_task(api.post(BATCH, json=body, headers=headers))
+    await gate.reached.wait()
+    return Paused(request, gate, body, headers)
+
+
 async def test_a_key_is_in_flight_while_its_batch_runs_and_a_dead_ones_is_taken_over(
     app: FastAPI, api: httpx.AsyncClient, db: Database, clock: FakeClock
 ) -> None:
-    gated = GatedPasswords()
-    app.state.kurz.links.passwords = gated
-    items: list[Any] = urls(2 * CHUNK)
-    items[CHUNK] = {"url": "https://example.com/locked", "password": "open sesame"}
-    body, headers = {"links": items}, {"Idempotency-Key": '"crash"'}
-    first = asyncio.create_task(api.post(BATCH, json=body, headers=headers))
-    await gated.reached.wait()
+    paused = await pause_before_the_second_chunk(app, api, chunks=2, key="crash")
     assert await count(db) == CHUNK
 
+    body, headers = paused.body, paused.headers
     busy = await api.post(BATCH, json=body, headers=headers)
     assert busy.status_code == 409
     assert busy.json()["type"] == "/problems/idempotency-key-in-use"
     assert busy.headers["retry-after"] == "10"  # KURZ_IDEMPOTENCY_LOCK_TIMEOUT
 
     # The request dies part way, as its process would: its lease is left to run out.
-    first.cancel()
+    paused.request.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await first
-    gated.go.set()
+        await paused.request
+    paused.gate.go.set()
     assert (await api.post(BATCH, json=body, headers=headers)).status_code == 409
     clock.advance(11)
     resumed = await api.post(BATCH, json=body, headers=headers)
     assert resumed.status_code == 200, resumed.text
     results = resumed.json()["results"]
-    assert [r["url"] for r in results] == [item["url"] for item in items]
+    assert [r["url"] for r in results] == [item["url"] for item in body["links"]]
     assert results[CHUNK]["password_protected"] is True
-    assert await count(db) == len(items)
+    assert await count(db) == len(body["links"])
 
 
 async def test_a_chunk_the_database_dropped_is_a_503_and_a_retry_resumes_at_once(
@@ -413,17 +425,11 @@ async def test_a_chunk_the_database_dropped_is_a_503_and_a_retry_resumes_at_once
 ) -> None:
     if deployment.name != "scaled":
         pytest.skip("SQLite has no server to drop the app's connections")
-    gated = GatedPasswords()
-    app.state.kurz.links.passwords = gated
-    items: list[Any] = urls(3 * CHUNK)
-    items[CHUNK] = {"url": "https://example.com/locked", "password": "open sesame"}
-    body, headers = {"links": items}, {"Idempotency-Key": '"dropped"'}
-    first = asyncio.create_task(api.post(BATCH, json=body, headers=headers))
-    await gated.reached.wait()
+    paused = await pause_before_the_second_chunk(app, api, chunks=3, key="dropped")
     # Between the first chunk and the second, the server drops every connection.
     await drop_connections(deployment.database_url)
-    gated.go.set()
-    response = await first
+    paused.gate.go.set()
+    response = await paused.request
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert all("code" in r for r in results[:CHUNK])
@@ -432,7 +438,7 @@ async def test_a_chunk_the_database_dropped_is_a_503_and_a_retry_resumes_at_once
         assert stopped["status"] == 503
     assert await count(db) == CHUNK
     # The run let its key go: a retry need not wait for the lease to run out.
-    resumed = await api.post(BATCH, json=body, headers=headers)
+    resumed = await api.post(BATCH, json=paused.body, headers=paused.headers)
     assert resumed.status_code == 200, resumed.text
     assert resumed.json()["results"][:CHUNK] == results[:CHUNK]
-    assert await count(db) == len(items)
+    assert await count(db) == 3 * CHUNK
