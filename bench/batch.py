@@ -113,8 +113,8 @@ async def measure(url: str, opts: Options) -> Figures:
         raise BenchError(f"--requests must be a multiple of {MAX_BATCH:,} (whole batches)")
     async with app.router.lifespan_context(app):
         db: Database = app.state.kurz.db
-        links = app.state.kurz.links
-        steps = links.steps = TimedSteps(links.idempotency)
+        use_case = app.state.kurz.batches
+        steps = use_case.steps = TimedSteps(app.state.kurz.idempotency)
         async with db.write(READ_COMMITTED) as conn:
             created = await key_queries.create(
                 conn=conn, key_in=ApiKeyCreate(name="bench"), now=utcnow(system_clock)
@@ -159,13 +159,13 @@ async def measure(url: str, opts: Options) -> Figures:
                 for mode in order:
                     figures.rates[mode].append(await timed(mode))
                 for size in opts.chunks:
-                    links.chunk = size
+                    use_case.chunk = size
                     steps.seconds.clear()
                     figures.chunked.setdefault(size, []).append(
                         await timed("batches", counted=False)
                     )
                     figures.held.setdefault(size, []).extend(steps.seconds)
-                links.chunk = CHUNK
+                use_case.chunk = CHUNK
                 print(
                     f"  round {round_ + 1}: "
                     + ", ".join(f"{m} {figures.rates[m][-1]:,.0f}/s" for m in MODES)

@@ -28,7 +28,7 @@ from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.grpc.kurz.v1 import links_pb2_grpc as pb_grpc
 from kurz.idempotency import REPLAYED, ReplayedProblem, key_for
 from kurz.limits import SCOPE_KEY, too_many_requests
-from kurz.links.batch import parsed
+from kurz.links.batch import Batches, parsed
 from kurz.links.models import MAX_BATCH, LinkCreate, LinkUpdate
 from kurz.links.queries import Versions
 from kurz.links.service import Links
@@ -149,12 +149,14 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
         *,
         access: Access,
         links: Links,
+        batches: Batches,
         visits: Visits,
         stats: Stats,
         idempotency_required: bool = False,
     ) -> None:
         self.access = access
         self.links = links
+        self.batches = batches
         self.visits = visits
         self.stats = stats
         self.idempotency_required = idempotency_required
@@ -164,6 +166,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
         return cls(
             access=parts.access,
             links=parts.links,
+            batches=parts.batches,
             visits=parts.visits,
             stats=parts.stats,
             idempotency_required=parts.settings.idempotency_required,
@@ -228,7 +231,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
                 required=self.idempotency_required,
             )
             links = [item_of(one) for one in request.requests]
-            done = await self.links.create_many(principal=principal, links=links, key=key)
+            done = await self.batches.create_many(principal=principal, links=links, key=key)
             call.replayed = done.replayed
             return pb.BatchCreateLinksResponse(
                 results=[convert.batch_result(result) for result in done.results()]

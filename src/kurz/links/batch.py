@@ -1,22 +1,38 @@
-"""Many links in one request: each item read and answered on its own, the whole
-written in chunks (docs/batch.md).
+"""Many links in one request (POST /api/v1/links/batch, gRPC BatchCreateLinks): each
+item read, made and answered as a single create would, the whole written in chunks of
+one transaction each (docs/batch.md).
 
-The use case is `Links.create_many` (kurz.links.service); this module holds what it
-and the APIs share: how an item is read, what an answer looks like, and the problem
-of the links a failed chunk left unwritten.
+`Batches` is the use case; the rest is what it and the APIs share: how an item is
+read, what an answer looks like, and the problem of the links a failed chunk left
+unwritten.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kurz.errors import Problem, validation_problem
+from kurz.auth.models import Principal
+from kurz.clock import utcnow
+from kurz.errors import Problem, invalid, validation_problem
+from kurz.idempotency import IN_FLIGHT, Keyed, Recorded, Steps, fingerprint
+from kurz.links import domains, queries
+from kurz.links.codes import cache_key
 from kurz.links.models import LinkCreate, LinkRead
+from kurz.links.service import NO_DOMAIN, Links, asked_for, caller_of
+
+log = logging.getLogger("kurz")
+
+# The operation a batch's Idempotency-Key is kept for: never a single create's.
+CREATE_MANY = "create-links"
 
 # Links written per transaction. A chunk holds SQLite's one write lock while it
 # writes, so other writers (a click batch, a single create) wait at most one chunk;
@@ -98,3 +114,125 @@ class BatchAnswer:
                 errors=found.pop("errors", None),
                 extensions=found,
             )
+
+
+def create_many_key(
+    principal: Principal, links: Sequence[LinkCreate | Problem], key: str, *, default_host: str
+) -> Keyed:
+    """`key` bound to the links asked for, in order (an item refused as read, by its
+    problem)."""
+    asked = [
+        {"refused": link.body()}
+        if isinstance(link, Problem)
+        else asked_for(link, default_host=default_host)
+        for link in links
+    ]
+    return Keyed(caller_of(principal), CREATE_MANY, key, fingerprint(asked))
+
+
+def password_of(link: LinkCreate | Problem) -> str | None:
+    return None if isinstance(link, Problem) else link.password
+
+
+class Batches:
+    """The batch use case, over the single create's parts (`links`, read when a batch
+    runs)."""
+
+    def __init__(self, links: Links) -> None:
+        self.links = links
+        self.steps = Steps(links.idempotency)
+        # Links written per transaction (CHUNK; a bench tries others).
+        self.chunk = CHUNK
+
+    async def create_many(
+        self, *, principal: Principal, links: Sequence[LinkCreate | Problem], key: str | None
+    ) -> BatchAnswer:
+        """New links, each made or refused as `Links.create` would, in chunks of one
+        transaction each; an item refused as read (its Problem) stays refused. With
+        `key`, the answer the first request with the key gave, or, if it stopped part
+        way, that answer completed: no link is made twice."""
+        default_host = self.links.default_host
+        keyed = (
+            None
+            if key is None
+            else create_many_key(principal, links, key, default_host=default_host)
+        )
+        run = await self.steps.begin(keyed)
+        if isinstance(run, Recorded):
+            return BatchAnswer(run.text, replayed=True)
+        for start in range(len(run.done), len(links), self.chunk) or [len(links)]:
+            end = min(start + self.chunk, len(links))
+            chunk = links[start:end]
+            # Before the transaction, which should not wait for Argon2.
+            hashed = await self._hash_all(chunk)
+            written: list[tuple[str, int]] = []
+            operation = partial(
+                self._write_chunk, principal=principal, chunk=chunk, hashed=hashed, written=written
+            )
+            try:
+                await self.steps.step(run, operation, answer=answer if end == len(links) else None)
+            except Exception as exc:
+                if isinstance(exc, Problem) and exc.slug == IN_FLIGHT:
+                    raise  # another request with the key took it over, and goes on
+                if not (isinstance(exc, Problem) and exc.status == 503):
+                    log.exception("a chunk of a batch of links failed")
+                await self.steps.release(run)
+                stopped = entry(interrupted(exc, start, end))
+                return BatchAnswer(answer([*run.done, *[stopped] * (len(links) - start)]))
+            # A process may remember a code as unknown (a visitor tried it first).
+            cache = self.links.cache
+            await asyncio.gather(*(cache.changed(k, version) for k, version in written))
+        return BatchAnswer(answer(run.done))
+
+    async def _hash_all(self, links: Sequence[LinkCreate | Problem]) -> list[str | None]:
+        """Each link's password hashed (None: it has none), the hashes made side by side."""
+        hashed: list[str | None] = [None] * len(links)
+        asked = {i: password for i, link in enumerate(links) if (password := password_of(link))}
+        made = await asyncio.gather(*map(self.links.passwords.ahash, asked.values()))
+        for i, password_hash in zip(asked, made, strict=True):
+            hashed[i] = password_hash
+        return hashed
+
+    async def _write_chunk(
+        self,
+        conn: AsyncConnection,
+        *,
+        principal: Principal,
+        chunk: Sequence[LinkCreate | Problem],
+        hashed: Sequence[str | None],
+        written: list[tuple[str, int]],
+    ) -> list[str]:
+        """One chunk's links, made in the transaction `conn` holds: each one's result
+        (`entry`), in its place; `written` gets the cache key and version of each link
+        made."""
+        links = self.links
+        names = [
+            None if isinstance(link, Problem) else
+            domains.named(link.domain, default_host=links.default_host)
+            for link in chunk
+        ]  # fmt: skip
+        ids = await domains.known(conn, {name for name in names if isinstance(name, str)})
+        results: list[LinkRead | Problem | None] = []
+        new: list[queries.NewLink] = []
+        for link, name, password_hash in zip(chunk, names, hashed, strict=True):
+            domain_id = ids.get(name) if isinstance(name, str) else name
+            if isinstance(link, Problem):
+                results.append(link)
+            elif domain_id is None:
+                results.append(invalid("domain", NO_DOMAIN))
+            else:
+                results.append(None)
+                new.append(queries.NewLink(link, domain_id, password_hash))
+        made = await queries.create_many(
+            conn=conn,
+            new=new,
+            owner=principal,
+            now=utcnow(links.clock),
+            base_url=links.base_url,
+            own=links.own,
+        )
+        for asked, result in zip(new, made, strict=True):
+            if isinstance(result, LinkRead):
+                written.append((cache_key(asked.domain_id, result.code), result.version))
+        filled = iter(made)
+        return [entry(next(filled) if result is None else result) for result in results]

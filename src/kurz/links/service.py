@@ -9,10 +9,7 @@ cannot drift apart.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
-from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,10 +19,9 @@ from kurz.auth.models import Principal
 from kurz.cache import FOREVER
 from kurz.clock import utcnow
 from kurz.db import READ_COMMITTED, REPEATABLE_READ, Database, custom_plans
-from kurz.errors import Problem, invalid, not_found
-from kurz.idempotency import IN_FLIGHT, Done, Idempotency, Keyed, Recorded, Steps, fingerprint
+from kurz.errors import invalid, not_found
+from kurz.idempotency import Done, Idempotency, Keyed, fingerprint
 from kurz.links import domains, queries
-from kurz.links.batch import CHUNK, BatchAnswer, answer, entry, interrupted
 from kurz.links.codes import cache_key, is_code
 from kurz.links.models import MAX_TAGS, LinkCreate, LinkPagination, LinkRead, LinkUpdate
 from kurz.links.qr import QrCodes, QrImage, QrOptions
@@ -34,13 +30,10 @@ from kurz.links.search import SORTS, Search, checked_query
 from kurz.links.urls import Origins, validate_tag
 from kurz.types import Clock
 
-log = logging.getLogger("kurz")
-
-_NO_DOMAIN = "names no domain of this kurz's (GET /api/v1/domains lists them)"
+NO_DOMAIN = "names no domain of this kurz's (GET /api/v1/domains lists them)"
 
 # The operations a key is scoped to (besides its principal): one name per use case.
 CREATE = "create-link"
-CREATE_MANY = "create-links"
 UPDATE = "update-link"
 
 
@@ -53,10 +46,6 @@ class LinkCache(Protocol):
 def caller_of(principal: Principal) -> str:
     """Whose idempotency keys a request's key is among: its API key's."""
     return principal.subject
-
-
-def password_of(link: LinkCreate | Problem) -> str | None:
-    return None if isinstance(link, Problem) else link.password
 
 
 def checked_code(code: str) -> str:
@@ -75,7 +64,7 @@ def _unsecret(link_in: LinkCreate | LinkUpdate, *, exclude_unset: bool = False) 
     return body
 
 
-def _asked(link_in: LinkCreate, *, default_host: str) -> dict[str, Any]:
+def asked_for(link_in: LinkCreate, *, default_host: str) -> dict[str, Any]:
     """The link asked for, defaults and all, however it was spelled (the default domain
     named or not)."""
     asked = _unsecret(link_in)
@@ -86,22 +75,8 @@ def _asked(link_in: LinkCreate, *, default_host: str) -> dict[str, Any]:
 
 def create_key(principal: Principal, link_in: LinkCreate, key: str, *, default_host: str) -> Keyed:
     """`key` bound to the link asked for."""
-    asked = _asked(link_in, default_host=default_host)
+    asked = asked_for(link_in, default_host=default_host)
     return Keyed(caller_of(principal), CREATE, key, fingerprint(asked))
-
-
-def create_many_key(
-    principal: Principal, links: Sequence[LinkCreate | Problem], key: str, *, default_host: str
-) -> Keyed:
-    """`key` bound to the links asked for, in order (an item refused as read, by its
-    problem)."""
-    asked = [
-        {"refused": link.body()}
-        if isinstance(link, Problem)
-        else _asked(link, default_host=default_host)
-        for link in links
-    ]
-    return Keyed(caller_of(principal), CREATE_MANY, key, fingerprint(asked))
 
 
 def update_key(
@@ -150,9 +125,6 @@ class Links:
         self.cache = cache
         self.passwords = passwords
         self.qr = qr
-        self.steps = Steps(idempotency)
-        # Links a batch writes per transaction (kurz.links.batch.CHUNK).
-        self.chunk = CHUNK
 
     async def create(
         self, *, principal: Principal, link_in: LinkCreate, key: str | None
@@ -166,7 +138,7 @@ class Links:
         async def operation(conn: AsyncConnection) -> LinkRead:
             domain_id = await domains.id_of(conn, link_in.domain, default_host=self.default_host)
             if domain_id is None:
-                raise invalid("domain", _NO_DOMAIN)
+                raise invalid("domain", NO_DOMAIN)
             written.append(domain_id)
             return await queries.create(
                 conn=conn,
@@ -190,87 +162,6 @@ class Links:
         changed = cache_key(written[0], link.code) if written else await self._key(link)
         await self.cache.changed(changed, link.version)
         return done
-
-    async def create_many(
-        self, *, principal: Principal, links: Sequence[LinkCreate | Problem], key: str | None
-    ) -> BatchAnswer:
-        """New links, each made or refused as `create` would, in chunks of one
-        transaction each (docs/batch.md); an item refused as read (its Problem) stays
-        refused. With `key`, the answer the first request with the key gave, or, if it
-        stopped part way, its answer completed: no link is made twice."""
-        keyed = (
-            None
-            if key is None
-            else create_many_key(principal, links, key, default_host=self.default_host)
-        )
-        run = await self.steps.begin(keyed)
-        if isinstance(run, Recorded):
-            return BatchAnswer(run.text, replayed=True)
-        for start in range(len(run.done), len(links), self.chunk) or [len(links)]:
-            end = min(start + self.chunk, len(links))
-            chunk = links[start:end]
-            # Before the transaction, which should not wait for Argon2.
-            hashed = await self._hash_all(chunk)
-            written: list[tuple[str, int]] = []
-            operation = partial(
-                self._write_chunk, principal=principal, chunk=chunk, hashed=hashed, written=written
-            )
-            try:
-                await self.steps.step(run, operation, answer=answer if end == len(links) else None)
-            except Exception as exc:
-                if isinstance(exc, Problem) and exc.slug == IN_FLIGHT:
-                    raise  # another request with the key took it over, and goes on
-                if not (isinstance(exc, Problem) and exc.status == 503):
-                    log.exception("a chunk of a batch of links failed")
-                await self.steps.release(run)
-                stopped = entry(interrupted(exc, start, end))
-                return BatchAnswer(answer([*run.done, *[stopped] * (len(links) - start)]))
-            # A process may remember a code as unknown (a visitor tried it first).
-            await asyncio.gather(*(self.cache.changed(k, version) for k, version in written))
-        return BatchAnswer(answer(run.done))
-
-    async def _write_chunk(
-        self,
-        conn: AsyncConnection,
-        *,
-        principal: Principal,
-        chunk: Sequence[LinkCreate | Problem],
-        hashed: Sequence[str | None],
-        written: list[tuple[str, int]],
-    ) -> list[str]:
-        """One chunk's links, made in the transaction `conn` holds: each one's result
-        (kurz.links.batch.entry), in its place; `written` gets the cache key and version
-        of each link made."""
-        names = [
-            None if isinstance(link, Problem) else
-            domains.named(link.domain, default_host=self.default_host)
-            for link in chunk
-        ]  # fmt: skip
-        ids = await domains.known(conn, {name for name in names if isinstance(name, str)})
-        results: list[LinkRead | Problem | None] = []
-        new: list[queries.NewLink] = []
-        for link, name, password_hash in zip(chunk, names, hashed, strict=True):
-            domain_id = ids.get(name) if isinstance(name, str) else name
-            if isinstance(link, Problem):
-                results.append(link)
-            elif domain_id is None:
-                results.append(invalid("domain", _NO_DOMAIN))
-            else:
-                results.append(None)
-                new.append(queries.NewLink(link, domain_id, password_hash))
-        made = await queries.create_many(
-            conn=conn,
-            new=new,
-            owner=principal,
-            now=utcnow(self.clock),
-            base_url=self.base_url,
-            own=self.own,
-        )
-        for asked, result in zip(new, made, strict=True):
-            if isinstance(result, LinkRead):
-                written.append((cache_key(asked.domain_id, result.code), result.version))
-        filled = iter(made)
-        return [entry(next(filled) if result is None else result) for result in results]
 
     async def _key(self, link: LinkRead) -> str:
         """The cache key of a link just written."""
@@ -349,7 +240,7 @@ class Links:
             if domain is not None:
                 domain_id = await domains.id_of(conn, domain, default_host=self.default_host)
                 if domain_id is None:
-                    raise invalid("domain", _NO_DOMAIN, location="query")
+                    raise invalid("domain", NO_DOMAIN, location="query")
             if query is not None:
                 await custom_plans(conn)
             return await queries.list_(
@@ -398,15 +289,6 @@ class Links:
         done = await self.idempotency.run(operation, keyed, result=LinkRead)
         await self.cache.changed(cache_key(domain_id, code), done.value.version)
         return done
-
-    async def _hash_all(self, links: Sequence[LinkCreate | Problem]) -> list[str | None]:
-        """Each link's password hashed (None: it has none), the hashes made side by side."""
-        hashed: list[str | None] = [None] * len(links)
-        asked = {i: password for i, link in enumerate(links) if (password := password_of(link))}
-        made = await asyncio.gather(*map(self.passwords.ahash, asked.values()))
-        for i, password_hash in zip(asked, made, strict=True):
-            hashed[i] = password_hash
-        return hashed
 
     async def _hash(self, password: str | None) -> str | None:
         return None if password is None else await self.passwords.ahash(password)

@@ -11,7 +11,7 @@ from kurz.config import Settings
 from kurz.deps import part
 from kurz.errors import Problem
 from kurz.idempotency import REPLAYED, Done, ReplayedProblem, key_for
-from kurz.links.batch import parsed
+from kurz.links.batch import Batches, parsed
 from kurz.links.models import (
     MAX_BATCH,
     MAX_TAGS,
@@ -72,6 +72,7 @@ DeleteIfMatch = Annotated[
 ]
 
 LinksDep = Annotated[Links, part("links")]
+BatchesDep = Annotated[Batches, part("batches")]
 SettingsDep = Annotated[Settings, part("settings")]
 
 _STALE = problem("If-Match does not match: another writer changed the link", "ETag")
@@ -193,12 +194,12 @@ async def create_link(
     ),
 )
 async def create_links(
-    batch: LinkBatchCreate, principal: LinksWrite, links: LinksDep, key: KeyDep
+    batch: LinkBatchCreate, principal: LinksWrite, batches: BatchesDep, key: KeyDep
 ) -> Response:
     """Each link is made or refused as `POST /api/v1/links` would make or refuse it
     alone; one refused never stops the others (docs/batch.md)."""
     items = [parsed(item) for item in batch.links]
-    done = await links.create_many(principal=principal, links=items, key=key)
+    done = await batches.create_many(principal=principal, links=items, key=key)
     headers = {REPLAYED: "true"} if done.replayed else None
     return Response(done.text.encode(), 200, headers, media_type="application/json")
 
