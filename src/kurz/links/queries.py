@@ -150,26 +150,31 @@ def _check_rules(rules: list[TargetingRule], *, own: Origins) -> None:
             )
 
 
+# A URL a link sends visits to: the field that names it, and its host (None: no host
+# that could be a domain of kurz's).
+Named = tuple[str, str | None]
+
+
 def _targets(
     url: str,
     given: Sequence[LinkVariant] | None = None,
     rules: Sequence[TargetingRule] | None = None,
-) -> list[tuple[str, str]]:
+) -> list[Named]:
     """The URLs a link (or a change) sends visits to, each with the field that names it."""
     named = [("url", url)] if url else []
     named += [(f"variants.{i}.url", variant.url) for i, variant in enumerate(given or ())]
     named += [(f"rules.{i}.url", rule.url) for i, rule in enumerate(rules or ())]
-    return named
+    return [(field, target_host(each)) for field, each in named]
 
 
-def _hosts(targets: Iterable[tuple[str, str]]) -> set[str]:
-    return {host for _, url in targets if (host := target_host(url)) is not None}
+def _hosts(targets: Iterable[Named]) -> set[str]:
+    return {host for _, host in targets if host is not None}
 
 
-def _check_ours(targets: Iterable[tuple[str, str]], ours: Collection[str]) -> None:
+def _check_ours(targets: Iterable[Named], ours: Collection[str]) -> None:
     """Refuse a target on one of kurz's domains (`ours`, their hosts): a loop."""
-    for field, url in targets:
-        if target_host(url) in ours:
+    for field, host in targets:
+        if host in ours:
             raise invalid(
                 field, "points at a domain of this kurz's, which would redirect in a loop"
             )
@@ -325,7 +330,7 @@ def alias_taken(alias: str, *, earlier: int | None = None) -> Problem:
 
 def _values(
     new: NewLink,
-    targets: list[tuple[str, str]],
+    targets: list[Named],
     ours: Collection[str],
     *,
     owner: Principal,
