@@ -180,8 +180,7 @@ class Batches:
                 stopped = entry(interrupted(exc, start, end))
                 return BatchAnswer(answer([*run.done, *[stopped] * (len(links) - start)]))
             # A process may remember a code as unknown (a visitor tried it first).
-            cache = self.links.cache
-            await asyncio.gather(*(cache.changed(k, version) for k, version in written))
+            await self.links.cache.changed_many(written)
         return BatchAnswer(answer(run.done))
 
     async def _hash_all(self, links: Sequence[LinkCreate | Problem]) -> list[str | None]:

@@ -9,7 +9,7 @@ cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,6 +41,8 @@ class LinkCache(Protocol):
     """The caches that may hold a link, told when it changes (kurz.links.cache.Targets)."""
 
     async def changed(self, code: str, version: int = FOREVER) -> None: ...
+
+    async def changed_many(self, changed: Iterable[tuple[str, int]]) -> None: ...
 
 
 def caller_of(principal: Principal) -> str:
