@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search bench-export
+.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search bench-export bench-batch
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -32,8 +32,8 @@ check: $(STAMP) ## Lint, format check, mypy --strict, and the import layers (imp
 	$(BIN)/lint-imports
 
 proto: $(STAMP) ## Generate kurz.grpc's code from src/kurz/grpc/kurz/v1/links.proto (commit the result)
-	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src \
-		--grpc_python_out=src src/kurz/grpc/kurz/v1/links.proto
+	$(BIN)/python -m grpc_tools.protoc -I src -I "$$($(BIN)/python -c 'import google.rpc, pathlib; print(pathlib.Path(google.rpc.__path__[0]).parents[1])')" \
+		--python_out=src --pyi_out=src --grpc_python_out=src src/kurz/grpc/kurz/v1/links.proto
 
 fmt: $(STAMP) ## Format and fix what ruff can
 	$(BIN)/ruff format .
@@ -123,6 +123,9 @@ bench-search: $(STAMP) ## Searches over 100,000 links, SQLite and PostgreSQL: th
 
 bench-export: $(STAMP) ## Exporting 100,000 links with their statistics (CLI and API, SQLite and PostgreSQL): rate, and peak memory at 10,000 and 100,000 links
 	$(BIN)/python -m bench.export
+
+bench-batch: $(STAMP) ## Links/s made one by one against in batches of 1,000 (goal >= 20x), and by links per transaction, SQLite and PostgreSQL
+	$(BIN)/python -m bench.batch
 
 bench-servers: $(STAMP) ## Compare ASGI servers (uvicorn, granian) on the bare app and on kurz
 	$(BIN)/python -m bench.redirect --servers uvicorn,granian --no-record

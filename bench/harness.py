@@ -463,7 +463,7 @@ class BackendRun:
 
 
 def backend_run(
-    argv: Sequence[str], *, prog: str, doc: str | None, requests: int, unit: str
+    argv: Sequence[str], *, prog: str, doc: str | None, requests: int, unit: str, rounds: int = 5
 ) -> BackendRun:
     """`argv` parsed: --requests (`unit` per mode and round), --rounds, --backends,
     --no-record."""
@@ -471,7 +471,7 @@ def backend_run(
         prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=requests, help=f"{unit} per mode and round")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds")
+    parser.add_argument("--rounds", type=int, default=rounds, help="rounds")
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
     parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
     args = parser.parse_args(argv)

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
@@ -66,6 +67,20 @@ async def running(settings: Settings, clock: Clock) -> AsyncIterator[FastAPI]:
     app = build_app(settings, clock)
     async with app.router.lifespan_context(app):
         yield app
+
+
+async def drop_connections(database_url: str) -> None:
+    """Close the app's pooled connections to a PostgreSQL database from the server's
+    side: its next use of one fails as a database that went away does (a 503), and the
+    pool starts afresh."""
+    conn = await asyncpg.connect(database_url, timeout=5)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
 
 
 class FakeClock:

@@ -252,7 +252,11 @@ def create_app(parts: Parts) -> KurzApp:
     # Last, so that /{code} can never shadow one of kurz's own routes.
     app.include_router(redirect.router)
     app.add_middleware(MethodRouting, router=app.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        paths={link_views.BATCH: settings.max_batch_body_bytes},
+    )
     app.add_middleware(RateLimitHeaders)
     if settings.cors_origins:
         # Outermost of these, so that every answer to an allowed origin carries its

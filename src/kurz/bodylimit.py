@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,20 +20,25 @@ def _too_large(limit: int) -> Problem:
 class BodyLimit:
     """Refuses a declared oversize body at once, and stops a streamed one at the limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, paths: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Paths with a limit of their own (a batch of links), by path.
+        self.paths = dict(paths or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.paths.get(scope["path"], self.max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length":
-                if not value.isdigit() or int(value) > self.max_bytes:
+                if not value.isdigit() or int(value) > max_bytes:
                     status = 413 if value.isdigit() else 400
                     problem = (
-                        _too_large(self.max_bytes)
+                        _too_large(max_bytes)
                         if status == 413
                         else Problem(
                             400, "bad-request", "Bad Request", "Content-Length is not a number."
@@ -47,10 +54,10 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > max_bytes:
                 # An HTTPException passes through FastAPI's body parsing untouched,
                 # so it reaches kurz's problem+json handler.
-                raise HTTPException(413, _too_large(self.max_bytes).detail)
+                raise HTTPException(413, _too_large(max_bytes).detail)
             return message
 
         await self.app(scope, limited, send)

@@ -42,6 +42,7 @@ from kurz.idempotency import Idempotency
 from kurz.jobs import JobStore, Registry
 from kurz.limits import ServiceLimits
 from kurz.links import scheduled as link_jobs
+from kurz.links.batch import Batches
 from kurz.links.cache import Targets, target_cache
 from kurz.links.domain_service import DomainAdmin
 from kurz.links.domains import Domains, Redirects
@@ -119,6 +120,8 @@ class Parts:
     access: Access
     keys: Keys
     links: Links
+    # Many links in one request, over `links` (docs/batch.md).
+    batches: Batches
     # The domains' use cases (admins').
     domain_admin: DomainAdmin
     users: Users
@@ -309,6 +312,7 @@ def build(
         access=Access(db=db, limits=limits, clock=clock, principals=principals),
         keys=Keys(db=db, clock=clock),
         links=links,
+        batches=Batches(links),
         domain_admin=DomainAdmin(
             db=db,
             clock=clock,

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # How long a cache node may take to answer before the read goes on without it.
     cache_timeout: float = Field(default=0.2, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # POST /api/v1/links/batch's: up to 1,000 links (docs/batch.md).
+    max_batch_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # The request head (request line and header fields), bounded before the app sees
     # it: 431 past either size, 408 (or a silent close) past the deadline, which runs
     # from a request's first byte, or from the connection's opening, until its head
@@ -119,7 +121,8 @@ class Settings(BaseSettings):
     # Refuse a POST that carries no Idempotency-Key (400).
     idempotency_required: bool = False
     # PostgreSQL ends a keyed request's transaction, and frees its key, after its
-    # client (a kurz process) has left it idle this long, e.g. because it hung.
+    # client (a kurz process) has left it idle this long, e.g. because it hung. A
+    # batch's key stays in flight this long after its last chunk (docs/batch.md).
     idempotency_lock_timeout: float = Field(default=10.0, gt=0)
     # How often a worker deletes expired keys.
     idempotency_purge_interval: float = Field(default=3_600.0, gt=0)

@@ -34,11 +34,12 @@ from kurz.config import Settings
 from kurz.db import READ_COMMITTED
 from kurz.db.tables import api_keys
 from kurz.idempotency import Keyed
-from tests.conftest import BASE_URL, NO_LIMITS, PG_ADMIN_DSN
-from tests.support import CHEAP_PASSWORDS, FakeClock
+from tests.conftest import BASE_URL, NO_LIMITS
+from tests.support import CHEAP_PASSWORDS, FakeClock, drop_connections
 
 PROBLEM = "application/problem+json"
 LINKS = "/api/v1/links"
+BATCH = "/api/v1/links/batch"
 KEYS = "/api/v1/keys"
 SESSION = "/api/v1/session"
 USERS = "/api/v1/users"
@@ -50,6 +51,7 @@ OPERATIONS = {
     ("get", "/readyz"): "readyz",
     ("get", "/metrics"): "getMetrics",
     ("post", LINKS): "createLink",
+    ("post", BATCH): "createLinks",
     ("get", LINKS): "listLinks",
     ("get", LINKS + "/{code}"): "getLink",
     ("patch", LINKS + "/{code}"): "updateLink",
@@ -131,6 +133,9 @@ SENDS: dict[str, set[int]] = {
     # 409: the alias is taken, or the Idempotency-Key is in flight (PostgreSQL);
     # 400 also for a malformed Idempotency-Key.
     "createLink": {201, 409, 422} | BODY | SCOPED | CSRF,
+    # 409: the Idempotency-Key is in flight; 422: not 1 to 1,000 links, or the key
+    # reused (each link's own refusal is inside the 200).
+    "createLinks": {200, 409, 422} | BODY | SCOPED | CSRF,
     "listLinks": {200, 422} | SCOPED,
     "getLink": {200, 404} | SCOPED,
     # 400 also for a malformed If-Match or Idempotency-Key; 409 only for the key.
@@ -219,6 +224,8 @@ HEADERS: dict[tuple[str, int], set[str]] = {
     # Problems raised inside a keyed write are stored and replayed like successes.
     ("createLink", 409): {"Retry-After", "Idempotent-Replayed"},
     ("createLink", 422): {"Idempotent-Replayed"},
+    ("createLinks", 200): {"Idempotent-Replayed"},
+    ("createLinks", 409): {"Retry-After"},
     ("getLink", 200): {"ETag"},
     ("updateLink", 200): {"ETag", "Idempotent-Replayed"},
     ("updateLink", 404): {"Idempotent-Replayed"},
@@ -266,6 +273,14 @@ HEADERS |= {
 KURZ_HEADERS = {"ratelimit", "ratelimit-policy"} | {
     name.lower() for names in HEADERS.values() for name in names
 }
+
+
+def body_for(method: str, path: str) -> dict[str, Any] | None:
+    """A body the route at `path` would take."""
+    if method not in {"POST", "PATCH"}:
+        return None
+    one = {"url": "https://example.com/c"}
+    return {"links": [one]} if path == BATCH else one
 
 
 @pytest.fixture(scope="module")
@@ -414,24 +429,6 @@ def client(app: KurzApp, secret: str | None = None) -> httpx.AsyncClient:
     )
 
 
-async def admin_sql(statement: str, *args: object) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await conn.execute(statement, *args)
-    finally:
-        await conn.close()
-
-
-async def drop_connections(database_url: str) -> None:
-    """Close the app's pooled connections from the server's side: its next use of one
-    fails as a database that went away does (a 503), and the pool starts afresh."""
-    await admin_sql(
-        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
-        " WHERE datname = $1 AND pid <> pg_backend_pid()",
-        database_url.rsplit("/", 1)[1],
-    )
-
-
 @asynccontextmanager
 async def key_in_flight(database_url: str, keyed: Keyed) -> AsyncIterator[None]:
     """Hold `keyed`'s advisory lock, as a request still running with that key does."""
@@ -496,6 +493,31 @@ async def provoke_links(doc: Document, app: KurzApp, database_url: str) -> None:
         assert check(busy, "createLink", 409).json()["type"] == "/problems/idempotency-key-in-use"
         check(await anon.post(LINKS, json=body), "createLink", 401)
         check(await bad.post(LINKS, json=body), "createLink", 401)
+
+        # createLinks
+        many = {"links": [body, {"url": "ftp://example.com"}, aliased]}
+        check(await api.post(BATCH, json=many), "createLinks", 200)
+        batch_key = {"Idempotency-Key": '"batch-1"'}
+        check(await api.post(BATCH, json=many, headers=batch_key), "createLinks", 200)
+        again = check(await api.post(BATCH, json=many, headers=batch_key), "createLinks", 200)
+        assert again.headers["idempotent-replayed"] == "true"
+        fewer = {"links": many["links"][:1]}
+        check(await api.post(BATCH, json=fewer, headers=batch_key), "createLinks", 422)
+        check(await api.post(BATCH, json={"links": []}), "createLinks", 422)
+        check(await api.post(BATCH, json={"links": [body] * 1001}), "createLinks", 422)
+        check(await api.post(BATCH, content=b"{", headers=as_json), "createLinks", 400)
+        bare = {"Idempotency-Key": "bare"}
+        check(await api.post(BATCH, json=many, headers=bare), "createLinks", 400)
+        check(await api.post(BATCH, content=b"{}", headers=bad_length), "createLinks", 400)
+        # A batch's own limit (KURZ_MAX_BATCH_BODY_BYTES), past a single link's.
+        check(await api.post(BATCH, content=b" " * 70_000, headers=as_json), "createLinks", 400)
+        too_large = b" " * (4 * 1024 * 1024 + 1)
+        check(await api.post(BATCH, content=too_large, headers=as_json), "createLinks", 413)
+        flying = Keyed(principal=caller, operation="create-links", key="fly", fingerprint="")
+        async with key_in_flight(database_url, flying):
+            busy = await api.post(BATCH, json=many, headers={"Idempotency-Key": '"fly"'})
+        assert check(busy, "createLinks", 409).json()["type"] == "/problems/idempotency-key-in-use"
+        check(await anon.post(BATCH, json=many), "createLinks", 401)
 
         # listLinks
         check(await api.get(LINKS), "listLinks", 200)
@@ -580,6 +602,7 @@ async def provoke_links(doc: Document, app: KurzApp, database_url: str) -> None:
         # A database that went away: the key lookup of any /api/ call fails first.
         for op_id, method, path in [
             ("createLink", "POST", LINKS),
+            ("createLinks", "POST", BATCH),
             ("listLinks", "GET", LINKS),
             ("getLink", "GET", f"{LINKS}/taken"),
             ("updateLink", "PATCH", f"{LINKS}/taken"),
@@ -594,7 +617,7 @@ async def provoke_links(doc: Document, app: KurzApp, database_url: str) -> None:
         ]:
             await api.get(LINKS)  # a pooled connection to lose
             await drop_connections(database_url)
-            payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
+            payload = body_for(method, path)
             response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
             check(response, op_id, 503)
 
@@ -605,6 +628,7 @@ async def provoke_scopes(doc: Document, app: KurzApp) -> None:
     async with client(app, secret) as api:
         for op_id, method, path in [
             ("createLink", "POST", LINKS),
+            ("createLinks", "POST", BATCH),
             ("listLinks", "GET", LINKS),
             ("getLink", "GET", f"{LINKS}/taken"),
             ("updateLink", "PATCH", f"{LINKS}/taken"),
@@ -615,7 +639,7 @@ async def provoke_scopes(doc: Document, app: KurzApp) -> None:
             ("exportLinks", "GET", "/api/v1/export"),
             ("getMetrics", "GET", "/metrics"),
         ]:
-            payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
+            payload = body_for(method, path)
             response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
             assert doc.check(response, op_id, 403).json()["type"] == "/problems/insufficient-scope"
 
@@ -808,6 +832,8 @@ async def provoke_sessions(doc: Document, app: KurzApp, database_url: str) -> No
 
         # Writes with the cookie and no token.
         check(await web.post(LINKS, json={"url": "https://example.com/"}), "createLink", 403)
+        many = {"links": [{"url": "https://example.com/"}]}
+        check(await web.post(BATCH, json=many), "createLinks", 403)
         made = await api.post(LINKS, json={"url": "https://example.com/"})
         one = f"{LINKS}/{made.json()['code']}"
         check(await web.patch(one, json={"tags": []}, headers={"If-Match": "*"}), "updateLink", 403)
@@ -1121,6 +1147,7 @@ async def provoke_limits(doc: Document, app: KurzApp) -> None:
         doc.check(await anon.get(f"/{code}"), "followLink", 302)
         for op_id, method, path in [
             ("createLink", "POST", LINKS),
+            ("createLinks", "POST", BATCH),
             ("listLinks", "GET", LINKS),
             ("getLink", "GET", f"{LINKS}/{code}"),
             ("updateLink", "PATCH", f"{LINKS}/{code}"),
@@ -1156,7 +1183,7 @@ async def provoke_limits(doc: Document, app: KurzApp) -> None:
             ("getWebhookDelivery", "GET", f"{HOOKS}/1/deliveries/1"),
             ("redeliverWebhookDelivery", "POST", f"{HOOKS}/1/deliveries/1/redeliver"),
         ]:
-            payload = {"url": "https://example.com/c"} if method in {"POST", "PATCH"} else None
+            payload = body_for(method, path)
             response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
             assert response.headers["retry-after"]
             doc.check(response, op_id, 429)

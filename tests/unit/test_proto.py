@@ -7,19 +7,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import google.rpc
+
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 # Relative to `-I src`, as the Makefile's proto target has it: the generated imports
 # (`from kurz.grpc.kurz.v1 import links_pb2`) and the descriptor's file name depend on it.
 PROTO = Path("kurz/grpc/kurz/v1/links.proto")
 GENERATED = ("links_pb2.py", "links_pb2.pyi", "links_pb2_grpc.py")
+# Where google/rpc/status.proto is (googleapis-common-protos), as the Makefile finds it.
+GOOGLEAPIS = Path(google.rpc.__path__[0]).parents[1]
 
 
 def generate(src: Path, out: Path) -> dict[str, bytes]:
     """Run the Makefile's protoc over `src`'s links.proto into `out`; the files it wrote."""
     out.mkdir()
     done = subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{src}", f"--python_out={out}",
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{src}", f"-I{GOOGLEAPIS}",
+         f"--python_out={out}",
          f"--pyi_out={out}", f"--grpc_python_out={out}", str(src / PROTO)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip

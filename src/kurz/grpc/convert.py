@@ -14,7 +14,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurz.analytics.models import ClickCounts, Interval, LinkStats, TopValue
-from kurz.errors import invalid
+from kurz.errors import Problem, invalid
+from kurz.grpc.errors import status_of
 from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.links.conditions import TargetingRule
 from kurz.links.models import LinkActor, LinkRead
@@ -81,6 +82,13 @@ def moment_of(message: Message, field: str) -> datetime | None:
 
 def _iso(stamp: Timestamp, field: str) -> str:
     return moment(stamp, field).isoformat()
+
+
+def batch_result(result: LinkRead | Problem) -> pb.BatchCreateLinkResult:
+    """One result of a batch: the link, or the status CreateLink would have failed with."""
+    if isinstance(result, Problem):
+        return pb.BatchCreateLinkResult(error=status_of(result).details)
+    return pb.BatchCreateLinkResult(link=link(result))
 
 
 def link(read: LinkRead) -> pb.Link:

@@ -28,7 +28,8 @@ from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.grpc.kurz.v1 import links_pb2_grpc as pb_grpc
 from kurz.idempotency import REPLAYED, ReplayedProblem, key_for
 from kurz.limits import SCOPE_KEY, too_many_requests
-from kurz.links.models import LinkCreate, LinkUpdate
+from kurz.links.batch import Batches, parsed
+from kurz.links.models import MAX_BATCH, LinkCreate, LinkUpdate
 from kurz.links.queries import Versions
 from kurz.links.service import Links
 from kurz.links.visit import Visitor, Visits
@@ -132,6 +133,14 @@ def validated(model: type[M], body: dict[str, Any]) -> M:
         raise validation_problem(found) from None
 
 
+def item_of(request: pb.CreateLinkRequest) -> LinkCreate | Problem:
+    """One link of a batch, as CreateLink reads it: the link asked for, or its refusal."""
+    try:
+        return parsed(convert.create_body(request))
+    except Problem as problem:
+        return problem
+
+
 class LinkServicer(pb_grpc.LinkServiceServicer):
     """The gRPC entrypoint to the links operations, for one app's state."""
 
@@ -140,12 +149,14 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
         *,
         access: Access,
         links: Links,
+        batches: Batches,
         visits: Visits,
         stats: Stats,
         idempotency_required: bool = False,
     ) -> None:
         self.access = access
         self.links = links
+        self.batches = batches
         self.visits = visits
         self.stats = stats
         self.idempotency_required = idempotency_required
@@ -155,6 +166,7 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
         return cls(
             access=parts.access,
             links=parts.links,
+            batches=parts.batches,
             visits=parts.visits,
             stats=parts.stats,
             idempotency_required=parts.settings.idempotency_required,
@@ -203,6 +215,27 @@ class LinkServicer(pb_grpc.LinkServiceServicer):
             done = await self.links.create(principal=principal, link_in=link_in, key=key)
             call.replayed = done.replayed
             return convert.link(done.value)
+
+        return await self._answer(context, work)
+
+    async def BatchCreateLinks(
+        self, request: pb.BatchCreateLinksRequest, context: Context
+    ) -> pb.BatchCreateLinksResponse:
+        async def work(call: Call) -> pb.BatchCreateLinksResponse:
+            principal = await self._caller(call, "links:write")
+            count = len(request.requests)
+            if not 1 <= count <= MAX_BATCH:
+                raise invalid("requests", f"must hold 1 to {MAX_BATCH:,} links, not {count:,}")
+            key = key_for(
+                call.metadata.get(IDEMPOTENCY_KEY, []),
+                required=self.idempotency_required,
+            )
+            links = [item_of(one) for one in request.requests]
+            done = await self.batches.create_many(principal=principal, links=links, key=key)
+            call.replayed = done.replayed
+            return pb.BatchCreateLinksResponse(
+                results=[convert.batch_result(result) for result in done.results()]
+            )
 
         return await self._answer(context, work)
 

@@ -73,7 +73,7 @@ _STORE = sa.text(
 ).bindparams(_NOW, sa.bindparam("expires_at", type_=UTCDateTime()))
 
 
-class _Record(NamedTuple):
+class Record(NamedTuple):
     """A record as read: the answer it holds, for input with this fingerprint."""
 
     fingerprint: str
@@ -93,13 +93,13 @@ Operation = Callable[[AsyncConnection], Awaitable[R]]
 IN_FLIGHT = "idempotency-key-in-use"
 
 
-def in_flight() -> Problem:
+def in_flight(retry_after: int = 1) -> Problem:
     return Problem(
         409,
         IN_FLIGHT,
         "Idempotency Key In Use",
         "A request with this Idempotency-Key is still being processed; retry it shortly.",
-        headers={"Retry-After": "1"},
+        headers={"Retry-After": str(retry_after)},
     )
 
 
@@ -135,6 +135,9 @@ class Idempotency:
         self.clock = clock
         self.ttl = timedelta(seconds=ttl)
         self._idle_ms = str(max(1, round(lock_timeout * 1000)))
+        # How long a keyed operation in steps (kurz.idempotency.steps) keeps its key
+        # between two steps: past it, a retry takes the key over.
+        self.lease = timedelta(seconds=lock_timeout)
         # A PostgreSQL backend waiting inside a statement notices a vanished client
         # only when it checks; once a second is cheap.
         self._check_ms = "1000"
@@ -168,7 +171,7 @@ class Idempotency:
         self, conn: AsyncConnection, operation: Operation[R], keyed: Keyed, result: type[R]
     ) -> Done[R]:
         now = utcnow(self.clock)
-        record = await self._claim(conn, keyed, now)
+        record = await self.claim(conn, keyed, now)
         if record is not None:
             return record.answer(keyed, result)
         try:
@@ -179,7 +182,7 @@ class Idempotency:
             # Refused: whatever the operation wrote goes with this transaction, and
             # its answer is recorded by a second one (no savepoint on the happy path).
             raise _Refused(problem) from None
-        if not await self._insert(conn, keyed, DONE, value.model_dump_json(), now):
+        if not await self.insert(conn, keyed, DONE, value.model_dump_json(), now):
             raise _LostRace
         return Done(value)
 
@@ -189,7 +192,7 @@ class Idempotency:
         async with self.db.write(READ_COMMITTED) as conn:
             now = utcnow(self.clock)
             try:
-                record = await self._claim(conn, keyed, now)
+                record = await self.claim(conn, keyed, now)
             except Problem as exc:
                 if exc.slug != IN_FLIGHT:
                     raise
@@ -197,10 +200,10 @@ class Idempotency:
                 raise problem from None
             if record is not None:
                 return record.answer(keyed, result)
-            await self._insert(conn, keyed, problem.status, problem_json(problem), now)
+            await self.insert(conn, keyed, problem.status, problem_json(problem), now)
         raise problem
 
-    async def _claim(self, conn: AsyncConnection, keyed: Keyed, now: datetime) -> _Record | None:
+    async def claim(self, conn: AsyncConnection, keyed: Keyed, now: datetime) -> Record | None:
         """The key's record; else the key is this transaction's until it ends.
 
         Raises the in-flight 409 when another transaction holds the key.
@@ -213,7 +216,7 @@ class Idempotency:
 
     async def _lock_and_lookup(
         self, conn: AsyncConnection, keyed: Keyed, now: datetime
-    ) -> _Record | None:
+    ) -> Record | None:
         params = {
             **keyed.params(),
             "lock_id": keyed.lock_id(),
@@ -225,18 +228,18 @@ class Idempotency:
         if row.fingerprint is not None:
             # Recorded already: a replay needs no lock, so concurrent replays never
             # turn each other away.
-            return _Record(row.fingerprint, row.status, row.result)
+            return Record(row.fingerprint, row.status, row.result)
         if not row.locked:
             raise in_flight()
         return None
 
-    async def _lookup(self, conn: AsyncConnection, keyed: Keyed, now: datetime) -> _Record | None:
+    async def _lookup(self, conn: AsyncConnection, keyed: Keyed, now: datetime) -> Record | None:
         row = (await conn.execute(_LOOKUP, {**keyed.params(), "now": now})).first()
         if row is None:
             return None
-        return _Record(row.fingerprint, row.status, row.result)
+        return Record(row.fingerprint, row.status, row.result)
 
-    async def _insert(
+    async def insert(
         self, conn: AsyncConnection, keyed: Keyed, status: int, result: str, now: datetime
     ) -> bool:
         """Record the answer; False if a live record for the key is there already."""

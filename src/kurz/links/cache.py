@@ -6,7 +6,8 @@ that read targets from the database, and is what the use cases tell of a change.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from kurz.cache import (
     FOREVER,
@@ -95,6 +96,16 @@ class Targets:
     async def changed(self, code: str, version: int = FOREVER) -> None:
         """`code` now has `version` (FOREVER: deleted); no tier may serve an older one."""
         await self.cache.invalidate(code, version)
+
+    async def changed_many(self, changed: Iterable[tuple[str, int]]) -> None:
+        """changed() for many keys (with their versions): their round trips to L2 and the
+        bus side by side, and none at all where there are no such tiers."""
+        cache = self.cache
+        if cache.l2 is None and cache.bus is None:
+            for key, _ in changed:
+                cache.drop(key)
+            return
+        await asyncio.gather(*(cache.invalidate(key, version) for key, version in changed))
 
     async def changed_link(self, domain_id: int, code: str, version: int = FOREVER) -> None:
         """The link `code` of a domain now has `version` (FOREVER: deleted)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -193,26 +193,42 @@ async def rows(conn: AsyncConnection) -> Sequence[Any]:
     return (await conn.execute(sa.select(domains).order_by(domains.c.host))).all()
 
 
+def target_host(url: str) -> str | None:
+    """The host of `url` (a normalized target), in its normal form."""
+    return normalize_host(urlsplit(url).netloc.rpartition("@")[2])
+
+
+async def known(conn: AsyncConnection, hosts: Collection[str]) -> dict[str, int]:
+    """Which of `hosts` (in their normal form) are kurz's domains (not the default,
+    which kurz.links.urls.Origins knows), with their ids: one statement for many."""
+    if not hosts:
+        return {}
+    found = await conn.execute(
+        sa.select(domains.c.host, domains.c.id).where(domains.c.host.in_(sorted(hosts)))
+    )
+    return {host: int(domain_id) for host, domain_id in found}
+
+
 async def is_ours(conn: AsyncConnection, url: str) -> bool:
     """Whether `url` (a normalized target) is on one of kurz's domains (not the
     default, which kurz.links.urls.Origins knows)."""
-    normal = normalize_host(urlsplit(url).netloc.rpartition("@")[2])
-    if normal is None:
-        return False
-    found = await conn.execute(sa.select(domains.c.id).where(domains.c.host == normal))
-    return found.first() is not None
+    normal = target_host(url)
+    return normal is not None and bool(await known(conn, {normal}))
+
+
+def named(host: str | None, *, default_host: str) -> int | str | None:
+    """What an API caller's `host` names: the default domain (0; None or empty too), a
+    host to look up (in its normal form), or nothing at all (None)."""
+    if not host:
+        return 0
+    normal = normalize_host(host)
+    return 0 if normal == default_host else normal
 
 
 async def id_of(conn: AsyncConnection, host: str | None, *, default_host: str) -> int | None:
     """The id of the domain an API caller names by `host` (any spelling; None or
     empty: the default, 0), or None when there is no such domain."""
-    if not host:
-        return 0
-    normal = normalize_host(host)
-    if normal is None:
-        return None
-    if normal == default_host:
-        return 0
-    found = await conn.execute(sa.select(domains.c.id).where(domains.c.host == normal))
-    domain_id = found.scalar_one_or_none()
-    return None if domain_id is None else int(domain_id)
+    name = named(host, default_host=default_host)
+    if not isinstance(name, str):
+        return name
+    return (await known(conn, {name})).get(name)

@@ -1,4 +1,5 @@
-"""Link schemas: LinkBase -> LinkCreate / LinkUpdate -> LinkRead -> LinkPagination."""
+"""Link schemas: LinkBase -> LinkCreate / LinkUpdate -> LinkRead -> LinkPagination, and
+a batch's: LinkBatchCreate -> LinkBatchResults."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SkipValidation,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -247,4 +249,41 @@ class LinkPagination(BaseModel):
     items: list[LinkRead]
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+# Links one batch may ask for (docs/batch.md).
+MAX_BATCH = 1_000
+
+
+class LinkBatchCreate(BaseModel):
+    """Many links at once: each item is what POST /api/v1/links takes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Each item is validated on its own (kurz.links.batch.parsed): a bad one is its own
+    # problem, in its place, and never the whole batch's.
+    links: list[SkipValidation[LinkCreate]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH:,} links, each as `POST /api/v1/links` takes it.",
+    )
+
+
+class LinkProblem(BaseModel):
+    """Why one link of a batch was not made: the RFC 9457 problem POST /api/v1/links
+    would have answered for it (docs/problems.md)."""
+
+    type: str = Field(examples=["/problems/alias-taken"])
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = Field(
+        default=None, description="Validation problems only: one entry per failing field."
+    )
+
+
+class LinkBatchResults(BaseModel):
+    results: list[LinkRead | LinkProblem] = Field(
+        description="One per link asked for, in the same order: the link made, or its problem."
     )

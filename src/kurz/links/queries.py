@@ -6,7 +6,7 @@ they can add writes of their own to it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -24,7 +24,7 @@ from kurz.db.tables import domains, link_tags, links
 from kurz.errors import Problem, invalid, not_found
 from kurz.links import codes, variants
 from kurz.links.conditions import TargetingRule, loaded, stored
-from kurz.links.domains import Redirects, default_domain, is_ours, origin
+from kurz.links.domains import Redirects, default_domain, known, origin, target_host
 from kurz.links.models import (
     Fallbacks,
     LinkActor,
@@ -150,6 +150,36 @@ def _check_rules(rules: list[TargetingRule], *, own: Origins) -> None:
             )
 
 
+# A URL a link sends visits to: the field that names it, and its host (None: no host
+# that could be a domain of kurz's).
+Named = tuple[str, str | None]
+
+
+def _targets(
+    url: str,
+    given: Sequence[LinkVariant] | None = None,
+    rules: Sequence[TargetingRule] | None = None,
+) -> list[Named]:
+    """The URLs a link (or a change) sends visits to, each with the field that names it."""
+    named = [("url", url)] if url else []
+    named += [(f"variants.{i}.url", variant.url) for i, variant in enumerate(given or ())]
+    named += [(f"rules.{i}.url", rule.url) for i, rule in enumerate(rules or ())]
+    return [(field, target_host(each)) for field, each in named]
+
+
+def _hosts(targets: Iterable[Named]) -> set[str]:
+    return {host for _, host in targets if host is not None}
+
+
+def _check_ours(targets: Iterable[Named], ours: Collection[str]) -> None:
+    """Refuse a target on one of kurz's domains (`ours`, their hosts): a loop."""
+    for field, host in targets:
+        if host in ours:
+            raise invalid(
+                field, "points at a domain of this kurz's, which would redirect in a loop"
+            )
+
+
 async def _check_domains(
     conn: AsyncConnection,
     url: str,
@@ -157,20 +187,8 @@ async def _check_domains(
     rules: Sequence[TargetingRule] | None = None,
 ) -> None:
     """Refuse a url, a variant's or a rule's, on one of kurz's domains (a loop)."""
-    if url and await is_ours(conn, url):
-        raise invalid("url", "points at a domain of this kurz's, which would redirect in a loop")
-    for i, variant in enumerate(given or ()):
-        if await is_ours(conn, variant.url):
-            raise invalid(
-                f"variants.{i}.url",
-                "points at a domain of this kurz's, which would redirect in a loop",
-            )
-    for i, rule in enumerate(rules or ()):
-        if await is_ours(conn, rule.url):
-            raise invalid(
-                f"rules.{i}.url",
-                "points at a domain of this kurz's, which would redirect in a loop",
-            )
+    targets = _targets(url, given, rules)
+    _check_ours(targets, await known(conn, _hosts(targets)))
 
 
 def _stored_variants(
@@ -306,39 +324,47 @@ async def tags_of(conn: AsyncConnection, link_ids: Sequence[int]) -> dict[int, l
     return await _tags(conn, link_ids)
 
 
-async def _insert_unless_taken(conn: AsyncConnection, values: dict[str, Any]) -> int | None:
-    """Insert a link; None when its code exists already (live or deleted)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(links)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=[links.c.domain_id, links.c.code])
-        .returning(links.c.id)
+@dataclass(frozen=True, slots=True)
+class NewLink:
+    """A link to make: as asked, on the domain it names, with its password hashed by
+    the caller (kurz.links.service), which should not hash inside a transaction."""
+
+    link_in: LinkCreate
+    domain_id: int
+    password_hash: str | None = None
+
+
+def alias_taken(alias: str, *, earlier: int | None = None) -> Problem:
+    """The 409 for an alias in use; `earlier`: the item of the same batch that took it."""
+    detail = (
+        f"The alias '{alias}' is in use, or was used before; choose another."
+        if earlier is None
+        else f"The alias '{alias}' is taken by links[{earlier}] of this batch; choose another."
     )
-    return (await conn.execute(stmt)).scalar_one_or_none()
+    return Problem(409, "alias-taken", "Alias Taken", detail)
 
 
-async def create(
+def _values(
+    new: NewLink,
+    targets: list[Named],
+    ours: Collection[str],
     *,
-    conn: AsyncConnection,
-    link_in: LinkCreate,
-    domain_id: int,
     owner: Principal,
     now: datetime,
-    base_url: str,
     own: Origins,
-    password_hash: str | None = None,
-) -> LinkRead:
-    """A new link; `password_hash`: its password's, hashed by the caller (kurz.links.service)."""
+) -> dict[str, Any]:
+    """The row of a new link, but its code; raises the Problem that refuses it, if any."""
+    link_in = new.link_in
     _check_target(link_in.url, own=own)
     _check_rules(link_in.rules, own=own)
-    await _check_domains(conn, link_in.url, link_in.variants, link_in.rules)
+    _check_ours(targets, ours)
     _check_expiry(link_in.expires_at, now=now)
     _check_window(link_in.starts_at, link_in.expires_at, moved="starts_at")
     if link_in.variants is None and link_in.variant_choice is not None:
         raise invalid("variant_choice", "needs `variants` to choose among")
-    values: dict[str, Any] = {
-        "domain_id": domain_id,
+    return {
+        "domain_id": new.domain_id,
+        "code": link_in.alias,
         "url": link_in.url,
         "is_alias": link_in.alias is not None,
         "user_id": owner.user_id,
@@ -356,36 +382,129 @@ async def create(
         "variants": None
         if link_in.variants is None
         else _stored_variants(link_in.variants, link_in.variant_choice or "random", own=own),
-        "password_hash": password_hash,
+        "password_hash": new.password_hash,
         "og_title": link_in.og_title,
         "og_description": link_in.og_description,
         "og_image": link_in.og_image,
         "version": 1,
     }
-    link_id: int | None = None
-    if link_in.alias is not None:
-        values["code"] = link_in.alias
-        values["search"] = text_of(link_in.alias, link_in.url, link_in.og_title, link_in.tags)
-        link_id = await _insert_unless_taken(conn, values)
-        if link_id is None:
-            raise Problem(
-                409,
-                "alias-taken",
-                "Alias Taken",
-                f"The alias '{link_in.alias}' is in use, or was used before; choose another.",
-            )
-    else:
-        for _ in range(_CODE_ATTEMPTS):
-            values["code"] = codes.generate()
-            values["search"] = text_of(values["code"], link_in.url, link_in.og_title, link_in.tags)
-            link_id = await _insert_unless_taken(conn, values)
+
+
+async def _insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> dict[Any, int]:
+    """Insert `rows`, in one statement; the ids of those written, by (domain id, code).
+    A row whose code exists already (live or deleted) is left out."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(links)
+        .on_conflict_do_nothing(index_elements=[links.c.domain_id, links.c.code])
+        .returning(links.c.domain_id, links.c.code, links.c.id)
+    )
+    found = await conn.execute(stmt, list(rows))
+    return {(domain_id, code): link_id for domain_id, code, link_id in found}
+
+
+async def _write(
+    conn: AsyncConnection, rows: Mapping[int, dict[str, Any]], tags: Mapping[int, list[str]]
+) -> dict[int, int]:
+    """Insert `rows` (by their place among the links asked for): the ids of those
+    written. An alias in use is left out; a generated code that is, is drawn again."""
+    # Codes this statement writes, so that no two of its rows collide with each other.
+    used = {(values["domain_id"], values["code"]) for values in rows.values() if values["code"]}
+    todo = dict(rows)
+    ids: dict[int, int] = {}
+    for _ in range(_CODE_ATTEMPTS):
+        if not todo:
+            return ids
+        for i, values in todo.items():
+            if not values["is_alias"]:
+                code = codes.generate()
+                while (values["domain_id"], code) in used:
+                    code = codes.generate()
+                used.add((values["domain_id"], code))
+                values["code"] = code
+            values["search"] = text_of(values["code"], values["url"], values["og_title"], tags[i])
+        written = await _insert(conn, list(todo.values()))
+        for i, values in list(todo.items()):
+            link_id = written.get((values["domain_id"], values["code"]))
             if link_id is not None:
-                break
-        else:
-            raise RuntimeError(f"no free code after {_CODE_ATTEMPTS} attempts")
-    await _set_tags(conn, link_id, link_in.tags)
-    row = (await conn.execute(_select().where(links.c.id == link_id))).one()
-    return _read(row, list(link_in.tags), base_url=base_url)
+                ids[i] = link_id
+            if link_id is not None or values["is_alias"]:
+                del todo[i]
+    if not todo:
+        return ids
+    raise RuntimeError(f"no free code after {_CODE_ATTEMPTS} attempts")
+
+
+async def create_many(
+    *,
+    conn: AsyncConnection,
+    new: Sequence[NewLink],
+    owner: Principal,
+    now: datetime,
+    base_url: str,
+    own: Origins,
+) -> list[LinkRead | Problem]:
+    """New links, in the order asked, each checked as create() checks one: a link
+    refused is its Problem, in its place, and the others are written. A refusal never
+    spoils the transaction: the checks raise before anything is written, and a code in
+    use writes nothing (ON CONFLICT DO NOTHING). An alias asked for twice is the later
+    link's 409."""
+    targets = [_targets(n.link_in.url, n.link_in.variants, n.link_in.rules) for n in new]
+    ours = await known(conn, {host for named in targets for host in _hosts(named)})
+    refused: dict[int, Problem] = {}
+    rows: dict[int, dict[str, Any]] = {}
+    aliases: dict[tuple[int, str], int] = {}
+    for i, (item, named) in enumerate(zip(new, targets, strict=True)):
+        try:
+            values = _values(item, named, ours, owner=owner, now=now, own=own)
+        except Problem as problem:
+            refused[i] = problem
+            continue
+        alias = item.link_in.alias
+        if alias is not None:
+            first = aliases.setdefault((item.domain_id, alias), i)
+            if first != i:
+                refused[i] = alias_taken(alias, earlier=first)
+                continue
+        rows[i] = values
+    tags = {i: list(new[i].link_in.tags) for i in rows}
+    ids = await _write(conn, rows, tags)
+    tag_rows = [{"link_id": ids[i], "tag": tag} for i in ids for tag in tags[i]]
+    if tag_rows:
+        await conn.execute(sa.insert(link_tags), tag_rows)
+    made: dict[int, LinkRead] = {}
+    if ids:
+        found = await conn.execute(_select().where(links.c.id.in_(list(ids.values()))))
+        by_id = {row.id: row for row in found}
+        made = {i: _read(by_id[link_id], tags[i], base_url=base_url) for i, link_id in ids.items()}
+    for i in rows.keys() - ids.keys():
+        refused[i] = alias_taken(str(rows[i]["code"]))
+    return [made[i] if i in made else refused[i] for i in range(len(new))]
+
+
+async def create(
+    *,
+    conn: AsyncConnection,
+    link_in: LinkCreate,
+    domain_id: int,
+    owner: Principal,
+    now: datetime,
+    base_url: str,
+    own: Origins,
+    password_hash: str | None = None,
+) -> LinkRead:
+    """A new link; `password_hash`: its password's, hashed by the caller (kurz.links.service)."""
+    [made] = await create_many(
+        conn=conn,
+        new=[NewLink(link_in, domain_id, password_hash)],
+        owner=owner,
+        now=now,
+        base_url=base_url,
+        own=own,
+    )
+    if isinstance(made, Problem):
+        raise made
+    return made
 
 
 async def get(

@@ -9,7 +9,7 @@ cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,7 +30,7 @@ from kurz.links.search import SORTS, Search, checked_query
 from kurz.links.urls import Origins, validate_tag
 from kurz.types import Clock
 
-_NO_DOMAIN = "names no domain of this kurz's (GET /api/v1/domains lists them)"
+NO_DOMAIN = "names no domain of this kurz's (GET /api/v1/domains lists them)"
 
 # The operations a key is scoped to (besides its principal): one name per use case.
 CREATE = "create-link"
@@ -56,6 +56,8 @@ class LinkCache(Protocol):
 
     async def changed(self, code: str, version: int = FOREVER) -> None: ...
 
+    async def changed_many(self, changed: Iterable[tuple[str, int]]) -> None: ...
+
 
 def caller_of(principal: Principal) -> str:
     """Whose idempotency keys a request's key is among: its API key's."""
@@ -78,12 +80,18 @@ def _unsecret(link_in: LinkCreate | LinkUpdate, *, exclude_unset: bool = False) 
     return body
 
 
-def create_key(principal: Principal, link_in: LinkCreate, key: str, *, default_host: str) -> Keyed:
-    """`key` bound to the link asked for, defaults and all, however it was spelled (the
-    default domain named or not)."""
+def asked_for(link_in: LinkCreate, *, default_host: str) -> dict[str, Any]:
+    """The link asked for, defaults and all, however it was spelled (the default domain
+    named or not)."""
     asked = _unsecret(link_in)
     if asked["domain"] == default_host:
         asked["domain"] = None
+    return asked
+
+
+def create_key(principal: Principal, link_in: LinkCreate, key: str, *, default_host: str) -> Keyed:
+    """`key` bound to the link asked for."""
+    asked = asked_for(link_in, default_host=default_host)
     return Keyed(caller_of(principal), CREATE, key, fingerprint(asked))
 
 
@@ -148,7 +156,7 @@ class Links:
         async def operation(conn: AsyncConnection) -> LinkRead:
             domain_id = await domains.id_of(conn, link_in.domain, default_host=self.default_host)
             if domain_id is None:
-                raise invalid("domain", _NO_DOMAIN)
+                raise invalid("domain", NO_DOMAIN)
             written.append(domain_id)
             link = await queries.create(
                 conn=conn,
@@ -254,7 +262,7 @@ class Links:
             if domain is not None:
                 domain_id = await domains.id_of(conn, domain, default_host=self.default_host)
                 if domain_id is None:
-                    raise invalid("domain", _NO_DOMAIN, location="query")
+                    raise invalid("domain", NO_DOMAIN, location="query")
             if query is not None:
                 await custom_plans(conn)
             return await queries.list_(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import idna
@@ -72,6 +73,9 @@ def _encode(component: str) -> str:
     return quote(_LONE_PERCENT.sub("%25", component), safe=_SAFE)
 
 
+# Kept: links mostly point at a few hosts (a batch's, a team's), and UTS 46 is the
+# costliest step of reading a URL; a host it refuses raises again each time.
+@lru_cache(maxsize=4096)
 def _ascii_host(hostname: str) -> str:
     try:
         address = ipaddress.ip_address(hostname)

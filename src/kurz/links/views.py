@@ -11,7 +11,17 @@ from kurz.config import Settings
 from kurz.deps import part
 from kurz.errors import Problem
 from kurz.idempotency import REPLAYED, Done, ReplayedProblem, key_for
-from kurz.links.models import MAX_TAGS, LinkCreate, LinkPagination, LinkRead, LinkUpdate
+from kurz.links.batch import Batches, parsed
+from kurz.links.models import (
+    MAX_BATCH,
+    MAX_TAGS,
+    LinkBatchCreate,
+    LinkBatchResults,
+    LinkCreate,
+    LinkPagination,
+    LinkRead,
+    LinkUpdate,
+)
 from kurz.links.preconditions import parse_if_match
 from kurz.links.qr import (
     DEFAULT_MARGIN,
@@ -40,6 +50,8 @@ from kurz.openapi import (
 READS, WRITES = needs_scope("links:read"), needs_scope("links:write")
 
 PREFIX = "/api/v1/links"
+# Many links in one request: the only route with a body limit of its own (BodyLimit).
+BATCH = f"{PREFIX}/batch"
 router = APIRouter(prefix=PREFIX, tags=["links"])
 
 
@@ -60,6 +72,7 @@ DeleteIfMatch = Annotated[
 ]
 
 LinksDep = Annotated[Links, part("links")]
+BatchesDep = Annotated[Batches, part("batches")]
 SettingsDep = Annotated[Settings, part("settings")]
 
 _STALE = problem("If-Match does not match: another writer changed the link", "ETag")
@@ -150,6 +163,45 @@ async def create_link(
     except ReplayedProblem as problem:
         raise _said_replayed(problem) from None
     return _rendered(done, 201, location=links.default_host)
+
+
+@router.post(
+    "/batch",
+    operation_id="createLinks",
+    summary=f"Shorten many URLs at once (up to {MAX_BATCH:,})",
+    response_model=LinkBatchResults,
+    responses=responses(
+        {
+            200: answer(
+                "One result per link asked for, in the same order: the link made (as "
+                "createLink answers it), or the problem that refused it"
+            ),
+            400: problem(
+                "Malformed JSON or Content-Length, or a malformed Idempotency-Key (or "
+                "none, where KURZ_IDEMPOTENCY_REQUIRED asks for one)"
+            ),
+            409: problem("A request with this Idempotency-Key is in flight", "Retry-After"),
+            413: problem("The body is over KURZ_MAX_BATCH_BODY_BYTES"),
+            422: problem(
+                f'The body is not `{{"links": [...]}}` with 1 to {MAX_BATCH:,} links, '
+                "or the Idempotency-Key was used with another body"
+            ),
+        },
+        WRITES,
+        AUTHENTICATED,
+        limited=True,
+        replayed=(200,),
+    ),
+)
+async def create_links(
+    batch: LinkBatchCreate, principal: LinksWrite, batches: BatchesDep, key: KeyDep
+) -> Response:
+    """Each link is made or refused as `POST /api/v1/links` would make or refuse it
+    alone; one refused never stops the others (docs/batch.md)."""
+    items = [parsed(item) for item in batch.links]
+    done = await batches.create_many(principal=principal, links=items, key=key)
+    headers = {REPLAYED: "true"} if done.replayed else None
+    return Response(done.text.encode(), 200, headers, media_type="application/json")
 
 
 @router.get(

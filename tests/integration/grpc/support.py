@@ -100,14 +100,9 @@ def _texts(metadata: Sequence[tuple[str, str | bytes]]) -> dict[str, str]:
     return {key: value for key, value in metadata if isinstance(value, str)}
 
 
-def failure_of(error: grpc.aio.AioRpcError) -> Failure:
-    metadata = tuple(error.trailing_metadata() or ())
-    raw = [value for key, value in metadata if key == DETAILS]
-    assert len(raw) == 1, f"{error.code()} without one {DETAILS}: {metadata}"
-    assert isinstance(raw[0], bytes)
-    status = status_pb2.Status.FromString(raw[0])
-    # The rich status repeats the call's own code and message.
-    assert (status.code, status.message) == (error.code().value[0], error.details())
+def details_of(status: Any) -> tuple[Any, dict[str, str], int | None]:
+    """A google.rpc.Status's details: its ErrorInfo, BadRequest's violations (field ->
+    description) and RetryInfo's delay in seconds (None without one)."""
     found: dict[type[Message], list[Any]] = {
         error_details_pb2.ErrorInfo: [],
         error_details_pb2.BadRequest: [],
@@ -125,6 +120,18 @@ def failure_of(error: grpc.aio.AioRpcError) -> Failure:
     assert len(retries) <= 1, status
     violations = {v.field: v.description for r in requests for v in r.field_violations}
     delay = int(retries[0].retry_delay.seconds) if retries else None
+    return info, violations, delay
+
+
+def failure_of(error: grpc.aio.AioRpcError) -> Failure:
+    metadata = tuple(error.trailing_metadata() or ())
+    raw = [value for key, value in metadata if key == DETAILS]
+    assert len(raw) == 1, f"{error.code()} without one {DETAILS}: {metadata}"
+    assert isinstance(raw[0], bytes)
+    status = status_pb2.Status.FromString(raw[0])
+    # The rich status repeats the call's own code and message.
+    assert (status.code, status.message) == (error.code().value[0], error.details())
+    info, violations, delay = details_of(status)
     return Failure(error.code(), error.details() or "", info, violations, delay, _texts(metadata))
 
 

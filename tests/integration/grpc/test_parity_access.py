@@ -43,6 +43,9 @@ async def test_callers_without_a_valid_key_are_unauthenticated_alike(
     assert response.status_code == 401
     requests = {
         "CreateLink": pb.CreateLinkRequest(url="https://example.com/"),
+        "BatchCreateLinks": pb.BatchCreateLinksRequest(
+            requests=[pb.CreateLinkRequest(url="https://example.com/")]
+        ),
         "GetLink": pb.GetLinkRequest(code="abc"),
         "ListLinks": pb.ListLinksRequest(),
         "UpdateLink": pb.UpdateLinkRequest(code="abc", expected_version=1),

@@ -24,6 +24,9 @@ from tests.support import FakeClock
 METHODS: list[tuple[str, Any, str, str, Scope]] = [
     ("CreateLink", lambda code: pb.CreateLinkRequest(url="https://example.com/"),
      "POST", "/api/v1/links", "links:write"),
+    ("BatchCreateLinks", lambda code: pb.BatchCreateLinksRequest(
+        requests=[pb.CreateLinkRequest(url="https://example.com/")]),
+     "POST", "/api/v1/links/batch", "links:write"),
     ("UpdateLink", lambda code: pb.UpdateLinkRequest(code=code, expected_version=1),
      "PATCH", "/api/v1/links/{code}", "links:write"),
     ("DeleteLink", lambda code: pb.DeleteLinkRequest(code=code),

@@ -5,7 +5,7 @@ password (nor tells the target)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import grpc
 import httpx
@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from kurz.config import Settings
 from kurz.grpc.kurz.v1 import links_pb2 as pb
-from tests.conftest import BASE_URL, KeyMaker
+from tests.conftest import BASE_URL
 from tests.integration.grpc.support import Rpc, new_key, rpc_client, serving
 from tests.integration.links.support import create
 from tests.integration.links.test_domains import add_domain
@@ -36,14 +36,6 @@ async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
     update = {"ratelimit_link_password": "3/60s;burst=3"}
     async with serving(settings.model_copy(update=update), clock) as app:
         yield app
-
-
-@pytest.fixture
-async def admin(
-    make_key: KeyMaker, client_for: Callable[[str], httpx.AsyncClient]
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(await make_key("root", admin=True)) as client:
-        yield client
 
 
 @pytest.fixture

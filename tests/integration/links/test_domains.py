@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -11,21 +10,13 @@ import pytest
 from fastapi import FastAPI
 
 from kurz.config import Settings
-from tests.conftest import BASE_URL, Deployment, KeyMaker
+from tests.conftest import BASE_URL, Deployment
 from tests.integration.cache.test_nodes import until
 from tests.integration.grpc.support import new_key, rest_client
 from tests.integration.links.support import create
 from tests.support import FakeClock, running
 
 DOMAINS = "/api/v1/domains"
-
-
-@pytest.fixture
-async def admin(
-    make_key: KeyMaker, client_for: Callable[[str], httpx.AsyncClient]
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(await make_key("root", admin=True)) as client:
-        yield client
 
 
 async def add_domain(admin: httpx.AsyncClient, host: str, **more: Any) -> dict[str, Any]:

@@ -44,6 +44,25 @@ async def test_changes_and_deletions_arrive_in_order_with_the_link(
     assert events[1]["data"]["version"] == events[0]["data"]["version"] + 1
 
 
+async def test_each_link_of_a_batch_is_announced_and_a_refused_one_is_not(
+    api: httpx.AsyncClient, worker: Worker, receiver: Receiver
+) -> None:
+    hook = await register(api, receiver.url)
+    made = await api.post(
+        f"{LINKS}/batch",
+        json={"links": [
+            {"url": "https://example.com/one", "alias": "batch-one"},
+            {"url": "not a url"},
+            {"url": "https://example.com/two", "alias": "batch-two"},
+        ]},
+    )  # fmt: skip
+    assert made.status_code == 200, made.text
+    await settle(worker)
+    events = [received.verified(hook["secret"]) for received in receiver.requests]
+    assert sorted(event["data"]["code"] for event in events) == ["batch-one", "batch-two"]
+    assert {event["type"] for event in events} == {"link.created"}
+
+
 async def test_another_users_links_and_a_disabled_webhook_send_nothing(
     api: httpx.AsyncClient,
     worker: Worker,

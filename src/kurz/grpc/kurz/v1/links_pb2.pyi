@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -162,6 +163,26 @@ class CreateLinkRequest(_message.Message):
     variants: _containers.RepeatedCompositeFieldContainer[LinkVariant]
     variant_choice: str
     def __init__(self, url: _Optional[str] = ..., alias: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_visits: _Optional[int] = ..., redirect_status: _Optional[int] = ..., forward_query: _Optional[bool] = ..., tags: _Optional[_Iterable[str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., password: _Optional[str] = ..., og_title: _Optional[str] = ..., og_description: _Optional[str] = ..., og_image: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[TargetingRule, _Mapping]]] = ..., domain: _Optional[str] = ..., fallbacks: _Optional[_Union[LinkFallbacks, _Mapping]] = ..., variants: _Optional[_Iterable[_Union[LinkVariant, _Mapping]]] = ..., variant_choice: _Optional[str] = ...) -> None: ...
+
+class BatchCreateLinksRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[CreateLinkRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[CreateLinkRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchCreateLinksResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchCreateLinkResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchCreateLinkResult, _Mapping]]] = ...) -> None: ...
+
+class BatchCreateLinkResult(_message.Message):
+    __slots__ = ("link", "error")
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    link: Link
+    error: _status_pb2.Status
+    def __init__(self, link: _Optional[_Union[Link, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class GetLinkRequest(_message.Message):
     __slots__ = ("code", "domain")

@@ -40,6 +40,11 @@ class LinkServiceStub:
                 request_serializer=kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.CreateLinkRequest.SerializeToString,
                 response_deserializer=kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.Link.FromString,
                 _registered_method=True)
+        self.BatchCreateLinks = channel.unary_unary(
+                '/kurz.v1.LinkService/BatchCreateLinks',
+                request_serializer=kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.BatchCreateLinksRequest.SerializeToString,
+                response_deserializer=kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.BatchCreateLinksResponse.FromString,
+                _registered_method=True)
         self.GetLink = channel.unary_unary(
                 '/kurz.v1.LinkService/GetLink',
                 request_serializer=kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.GetLinkRequest.SerializeToString,
@@ -78,6 +83,15 @@ class LinkServiceServicer:
     def CreateLink(self, request, context):
         """Shorten a URL. The `idempotency-key` metadata entry works as REST's
         Idempotency-Key header, in the same store: a retry gets the first answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchCreateLinks(self, request, context):
+        """Shorten up to 1,000 URLs: each made or refused as CreateLink would, in order; one
+        refused never stops the others (POST /api/v1/links/batch, docs/batch.md). An
+        `idempotency-key` covers the whole batch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -134,6 +148,11 @@ def add_LinkServiceServicer_to_server(servicer, server):
                     servicer.CreateLink,
                     request_deserializer=kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.CreateLinkRequest.FromString,
                     response_serializer=kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.Link.SerializeToString,
+            ),
+            'BatchCreateLinks': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCreateLinks,
+                    request_deserializer=kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.BatchCreateLinksRequest.FromString,
+                    response_serializer=kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.BatchCreateLinksResponse.SerializeToString,
             ),
             'GetLink': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLink,
@@ -193,6 +212,33 @@ class LinkService:
             '/kurz.v1.LinkService/CreateLink',
             kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.CreateLinkRequest.SerializeToString,
             kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.Link.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCreateLinks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kurz.v1.LinkService/BatchCreateLinks',
+            kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.BatchCreateLinksRequest.SerializeToString,
+            kurz_dot_grpc_dot_kurz_dot_v1_dot_links__pb2.BatchCreateLinksResponse.FromString,
             options,
             channel_credentials,
             insecure,
