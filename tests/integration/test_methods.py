@@ -20,6 +20,8 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 ALLOWED = {
     "/api/v1/links": ("/api/v1/links", {"GET", "HEAD", "POST"}),
     "/api/v1/links/{code}": ("/api/v1/links/abcdefg", {"GET", "HEAD", "PATCH", "DELETE"}),
+    # POST is the batch's; the rest are a link's whose code is `batch` (an alias may be).
+    "/api/v1/links/batch": ("/api/v1/links/batch", {"GET", "HEAD", "POST", "PATCH", "DELETE"}),
     "/api/v1/links/{code}/stats": ("/api/v1/links/abcdefg/stats", {"GET", "HEAD"}),
     "/api/v1/links/{code}/qr": ("/api/v1/links/abcdefg/qr", {"GET", "HEAD"}),
     "/api/v1/stats": ("/api/v1/stats", {"GET", "HEAD"}),

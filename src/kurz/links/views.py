@@ -477,3 +477,38 @@ async def get_link_qr_code(
     disposition = "attachment" if download else "inline"
     headers["Content-Disposition"] = f'{disposition}; filename="{code}.{image_format}"'
     return Response(image.body, headers=headers | _QR_SAFE, media_type=image.media_type)
+
+
+# The batch's path is also that of a link whose code is `batch` (an alias may be): its
+# reads and changes answer there as on any link's path. Left out of the OpenAPI
+# document, which has them under /api/v1/links/{code}.
+BATCH_CODE = "batch"
+
+
+@router.get("/batch", include_in_schema=False)
+async def get_batch_link(
+    principal: LinksRead, links: LinksDep, response: Response, domain: DomainQuery = None
+) -> LinkRead:
+    return await get_link(BATCH_CODE, principal, links, response, domain)
+
+
+@router.patch("/batch", include_in_schema=False)
+async def update_batch_link(
+    link_in: LinkUpdate,
+    principal: LinksWrite,
+    links: LinksDep,
+    key: KeyDep,
+    if_match: IfMatch = None,
+    domain: DomainQuery = None,
+) -> Response:
+    return await update_link(BATCH_CODE, link_in, principal, links, key, if_match, domain)
+
+
+@router.delete("/batch", status_code=204, include_in_schema=False)
+async def delete_batch_link(
+    principal: LinksWrite,
+    links: LinksDep,
+    if_match: DeleteIfMatch = None,
+    domain: DomainQuery = None,
+) -> Response:
+    return await delete_link(BATCH_CODE, principal, links, if_match, domain)

@@ -442,3 +442,18 @@ async def test_a_chunk_the_database_dropped_is_a_503_and_a_retry_resumes_at_once
     assert resumed.status_code == 200, resumed.text
     assert resumed.json()["results"][:CHUNK] == results[:CHUNK]
     assert await count(db) == 3 * CHUNK
+
+
+async def test_a_link_whose_code_is_batch_keeps_its_routes(api: httpx.AsyncClient) -> None:
+    made = await create(api, alias="batch")
+    read = await api.get(BATCH)
+    assert read.status_code == 200, read.text
+    assert read.json() == made
+    assert (await api.head(BATCH)).status_code == 200
+    changed = await api.patch(BATCH, json={"tags": ["x"]}, headers={"If-Match": '"1"'})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["tags"] == ["x"]
+    # POST is the batch's all the same.
+    assert (await batch(api, urls(1)))[0]["url"] == "https://example.com/n/0"
+    assert (await api.delete(BATCH, headers={"If-Match": '"2"'})).status_code == 204
+    assert (await api.get(BATCH)).status_code == 404
