@@ -77,6 +77,29 @@ ALLOWED = {
     "/_/admin/jobs/{job_id}/retry": ("/_/admin/jobs/1/retry", {"POST"}),
     "/_/admin/system": ("/_/admin/system", {"GET", "HEAD"}),
     "/_/links/{code}/stats": ("/_/links/abcdefg/stats", {"GET", "HEAD"}),
+    "/api/v1/export": ("/api/v1/export", {"GET", "HEAD"}),
+    "/api/v1/webhooks": ("/api/v1/webhooks", {"GET", "HEAD", "POST"}),
+    "/api/v1/webhooks/{webhook_id}": ("/api/v1/webhooks/1", {"GET", "HEAD", "PATCH", "DELETE"}),
+    "/api/v1/webhooks/{webhook_id}/rotate-secret": ("/api/v1/webhooks/1/rotate-secret", {"POST"}),
+    "/api/v1/webhooks/{webhook_id}/deliveries": (
+        "/api/v1/webhooks/1/deliveries",
+        {"GET", "HEAD"},
+    ),
+    "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}": (
+        "/api/v1/webhooks/1/deliveries/1",
+        {"GET", "HEAD"},
+    ),
+    "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": (
+        "/api/v1/webhooks/1/deliveries/1/redeliver",
+        {"POST"},
+    ),
+    "/_/webhooks": ("/_/webhooks", {"GET", "HEAD", "POST"}),
+    "/_/webhooks/{webhook_id}": ("/_/webhooks/1", {"GET", "HEAD"}),
+    "/_/webhooks/{webhook_id}/delete": ("/_/webhooks/1/delete", {"GET", "HEAD", "POST"}),
+    "/_/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": (
+        "/_/webhooks/1/deliveries/1/redeliver",
+        {"POST"},
+    ),
     "/{code}": ("/abcdefg", {"GET", "HEAD", "POST"}),
     "/{code}/": ("/abcdefg/", {"GET", "HEAD", "POST"}),
 }
