@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -42,13 +43,17 @@ class Worker:
 
 async def delivered(api: httpx.AsyncClient, hook: int, count: int) -> list[dict[str, object]]:
     """The webhook's deliveries once `count` of them are delivered (a bounded poll of
-    the API: the test has no other way to see a worker record an answer)."""
+    the API: the test has no other way to see a worker record an answer); a hang fails
+    after PATIENCE seconds instead of waiting for ever."""
+    deadline = time.monotonic() + PATIENCE
     while True:
         items: list[dict[str, object]] = (
             await api.get(f"/api/v1/webhooks/{hook}/deliveries", params={"limit": 100})
         ).json()["items"]
-        if sum(item["status"] == "delivered" for item in items) >= count:
+        done = sum(item["status"] == "delivered" for item in items)
+        if done >= count:
             return items
+        assert time.monotonic() < deadline, f"only {done} of {count} deliveries made: {items}"
         await asyncio.sleep(0.1)
 
 
