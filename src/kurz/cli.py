@@ -893,12 +893,17 @@ def export_links(
     # as long as the command, and the young generation is collected every 10,000
     # allocations, not 700. An export makes objects for every row, which die by
     # reference count; collecting them at Python's default took a third of its time.
+    # Given back after, as kurz serve gives them back: a process (a test's) may go on.
+    threshold = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+    gc.set_threshold(10_000, *threshold[1:])
     try:
         counts = _with_db(settings, work)
     except _Unwritable as exc:
         raise _fail(f"cannot write the export to {output or 'standard output'}: {exc}") from None
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
     err.print(_exported(counts, output), highlight=False, markup=False, soft_wrap=True)
 
 
