@@ -619,3 +619,96 @@ webhook_pending_clicks = Table(
     Index("ix_webhook_pending_clicks_endpoint_id_id", "endpoint_id", "id"),
     sqlite_autoincrement=True,
 )
+
+# Imports (kurz.imports, docs/imports.md, ADR 0022): each import a row, run by a job of
+# kurz.jobs a page at a time; each page is one transaction that writes its links, their
+# report rows, and the import's new position and counts, so that a worker killed in the
+# middle goes on from the last page written, with no link lost or made twice.
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # Whose the import is, and whose the links it makes are.
+    Column("user_id", BigId, ForeignKey("users.id"), nullable=False),
+    # Who started it (an admin may import for another user).
+    Column("started_by_user_id", BigId, nullable=True),
+    # The source kind (kurz.imports.sources.SourceKind.name: csv, bitly-csv, bitly, ...)
+    # and what it needs besides a file (JSON: a database URL, an API's address and
+    # token). The settings hold secrets, so they are cleared when the import ends.
+    Column("kind", String(40), nullable=False),
+    Column("settings", Text, nullable=True),
+    Column("filename", String(255), nullable=True),
+    # What a taken alias does: skip, rename or fail (kurz.imports.sources.OnConflict).
+    Column("on_conflict", String(10), nullable=False),
+    # The host of the domain the links answer on when the source names none; NULL: the
+    # default domain.
+    Column("domain", String(253), nullable=True),
+    # queued, running, finished or failed.
+    Column("status", String(10), nullable=False),
+    # Where the source goes on from (its Page.position after the last page written).
+    Column("position", Text, nullable=True),
+    # Links the source says it holds, if it knows (for progress); NULL: unknown.
+    Column("total", BigInteger, nullable=True),
+    # Links read so far, and of them imported, skipped and failed; clicks carried over.
+    Column("read", BigInteger, nullable=False, server_default=text("0")),
+    Column("imported", BigInteger, nullable=False, server_default=text("0")),
+    Column("skipped", BigInteger, nullable=False, server_default=text("0")),
+    Column("failed", BigInteger, nullable=False, server_default=text("0")),
+    Column("clicks", BigInteger, nullable=False, server_default=text("0")),
+    # Why a failed import stopped.
+    Column("error", Text, nullable=True),
+    Column("job_id", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # A user's imports, newest first, by keyset: WHERE user_id = :u AND id < :cursor.
+    Index("ix_imports_user_id_id", "user_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# An uploaded file, kept in pieces of at most 1 MiB until its import ends, so that any
+# worker can run the import and a restarted one can read it again.
+import_files = Table(
+    "import_files",
+    metadata,
+    Column("import_id", BigInteger, ForeignKey("imports.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("piece", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# The report: a row per link read (imported, renamed, skipped or failed, and why), in
+# the order read: WHERE import_id = :i AND n > :after ORDER BY n.
+import_rows = Table(
+    "import_rows",
+    metadata,
+    Column("import_id", BigInteger, ForeignKey("imports.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("n", BigInteger, primary_key=True),
+    # Where the source has it ("line 12", "bit.ly/3xYz"), and its id there.
+    Column("place", String(300), nullable=False),
+    Column("source_id", String(400), nullable=True),
+    # imported, renamed, skipped or failed.
+    Column("outcome", String(10), nullable=False),
+    # The link's code in kurz (imported or renamed; skipped: the link imported before).
+    Column("code", String(64), nullable=True),
+    Column("reason", Text, nullable=True),
+    **WITHOUT_ROWID,
+)
+
+# Where an imported link came from: its source (kurz.imports.sources.SourceKind.source)
+# and its id there. Importing the same source again makes nothing new: a link whose
+# (user, source, source id) is here is skipped. `import_id`: the import that made it,
+# which alone may add its statistics (a second run adds no clicks twice).
+link_sources = Table(
+    "link_sources",
+    metadata,
+    Column("link_id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("source", String(40), nullable=False),
+    Column("source_id", String(400), nullable=False),
+    Column("import_id", BigInteger, nullable=False),
+    Index("uq_link_sources_user_id_source_source_id", "user_id", "source", "source_id",
+          unique=True),
+)

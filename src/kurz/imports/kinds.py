@@ -1,0 +1,16 @@
+"""The source kinds an import can read, by name (kurz.imports.sources.SourceKind).
+
+Each source module makes its kind; this is the one place that lists them, so that
+the CLI, the API and the web pages offer the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from kurz.imports.sources import SourceKind
+
+_KINDS: list[SourceKind] = []
+
+KINDS: Mapping[str, SourceKind] = MappingProxyType({kind.name: kind for kind in _KINDS})
