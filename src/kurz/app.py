@@ -21,6 +21,7 @@ from kurz.bootstrap import Parts, running
 from kurz.cors import ApiCors
 from kurz.exports import views as export_views
 from kurz.grpc.server import GrpcServer
+from kurz.imports import views as import_views
 from kurz.jobs import Worker
 from kurz.limitheaders import RateLimitHeaders
 from kurz.limits import too_many_requests
@@ -37,6 +38,7 @@ from kurz.web import (
     assets,
     dashboard,
     explorer,
+    import_pages,
     key_pages,
     link_pages,
     links_bulk,
@@ -235,6 +237,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(session_views.router)
     app.include_router(user_views.router)
     app.include_router(webhook_views.router)
+    app.include_router(import_views.router)
     app.include_router(pages.router)
     app.include_router(session_pages.router)
     app.include_router(dashboard.router)
@@ -244,6 +247,7 @@ def create_app(parts: Parts) -> KurzApp:
     app.include_router(link_pages.router)
     app.include_router(key_pages.router)
     app.include_router(webhook_pages.router)
+    app.include_router(import_pages.router)
     app.include_router(admin.router)
     app.include_router(stats_pages.router)
     app.include_router(assets.router)
@@ -255,7 +259,12 @@ def create_app(parts: Parts) -> KurzApp:
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
-        paths={link_views.BATCH: settings.max_batch_body_bytes},
+        paths={
+            link_views.BATCH: settings.max_batch_body_bytes,
+            # An import's file, and the form's other fields beside it.
+            import_views.PREFIX: settings.import_max_bytes + settings.max_body_bytes,
+            import_pages.PAGE: settings.import_max_bytes + settings.max_body_bytes,
+        },
     )
     app.add_middleware(RateLimitHeaders)
     if settings.cors_origins:

@@ -1,4 +1,5 @@
-"""The `kurz` command: serve, migrate, manage API keys, shorten from a shell, export."""
+"""The `kurz` command: serve, migrate, manage API keys, shorten from a shell, export
+(and import, from kurz.cli_imports)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from kurz.auth.models import (
     in_order,
     scopes_for,
 )
+from kurz.cli_imports import imports
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
 from kurz.db import (
@@ -73,6 +75,7 @@ people = typer.Typer(help="Manage the people who sign in.", no_args_is_help=True
 app.add_typer(people, name="users")
 hosts = typer.Typer(help="Manage the domains kurz answers for.", no_args_is_help=True)
 app.add_typer(hosts, name="domains")
+app.add_typer(imports, name="import")
 err = Console(stderr=True)
 # serve and worker log (kurz.logs); the other commands print for a person.
 log = logging.getLogger(__name__)
