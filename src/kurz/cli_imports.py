@@ -72,16 +72,8 @@ def _settings() -> Settings:
             f"KURZ_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
         raise _fail(f"bad configuration: {problems}") from None
-    # A process of its own, which serves nothing and runs no other job; the sources may
-    # reach private addresses, as the operator who runs it can.
-    return found.model_copy(
-        update={
-            "embedded_worker": False,
-            "grpc_port": 0,
-            "analytics": False,
-            "import_allow_private": True,
-        }
-    )
+    # A process of its own, which serves nothing and runs no other job.
+    return found.model_copy(update={"embedded_worker": False, "grpc_port": 0, "analytics": False})
 
 
 def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
@@ -230,6 +222,8 @@ def _start(kind: str, settings: Mapping[str, Any], file: Path | None, common: Co
             domain=domain,
             owner=owner,
             enqueue=detach,
+            # Its operator runs it, on the server: as they could reach them themselves.
+            allow_private=True,
         )
         started.append(made.id)
         if detach:

@@ -72,9 +72,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # POST /api/v1/links/batch's: up to 1,000 links (docs/batch.md).
     max_batch_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    # The largest file an import takes (POST /api/v1/imports, the web app's form, and
-    # `kurz import`): 64 MiB, kept in the database until its import ends.
-    import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # The request head (request line and header fields), bounded before the app sees
     # it: 431 past either size, 408 (or a silent close) past the deadline, which runs
     # from a request's first byte, or from the connection's opening, until its head

@@ -100,14 +100,14 @@ async def sent_import(request: Request, *, json_limit: int) -> Sent:
         {
             202: answer("Queued: the import", "Location"),
             400: problem("Malformed JSON, form or Content-Length"),
-            404: problem("`owner` names no user (an admin's), or the caller is no admin"),
             413: problem(
                 "The file is over KURZ_IMPORT_MAX_BYTES, or a JSON body over KURZ_MAX_BODY_BYTES"
             ),
             415: problem("A body neither JSON nor a form"),
             422: problem(
                 "An unknown source, settings it refuses, a file missing or not wanted, a "
-                "domain kurz does not serve"
+                "domain kurz does not serve, an `owner` who is no user (or named by a "
+                "caller who is no admin)"
             ),
         },
         needs_scope("links:write"),

@@ -18,7 +18,6 @@ from pydantic.fields import FieldInfo
 from kurz.auth.models import MAX_ID
 from kurz.deps import part
 from kurz.errors import Problem, not_found
-from kurz.imports.kinds import KINDS
 from kurz.imports.models import ImportRead, ImportRow, Outcome
 from kurz.imports.service import Imports
 from kurz.imports.sources import ON_CONFLICT, SourceKind
@@ -89,19 +88,19 @@ def _setting(name: str, info: FieldInfo) -> Setting:
     )
 
 
-def _kinds() -> list[SourceKind]:
-    return sorted(KINDS.values(), key=lambda kind: kind.title.lower())
+def _kinds(imports: Imports) -> list[SourceKind]:
+    return sorted(imports.kinds.values(), key=lambda kind: kind.title.lower())
 
 
-def _kind(name: str) -> SourceKind:
-    kind = KINDS.get(name)
+def _kind(imports: Imports, name: str) -> SourceKind:
+    kind = imports.kinds.get(name)
     if kind is None:
         raise not_found(f"kurz cannot import from {name!r}: choose one of the sources listed.")
     return kind
 
 
-def _title(read: ImportRead) -> str:
-    kind = KINDS.get(read.source)
+def _title(imports: Imports, read: ImportRead) -> str:
+    kind = imports.kinds.get(read.source)
     return kind.title if kind is not None else read.source
 
 
@@ -114,14 +113,15 @@ async def imports_page(request: Request, viewer: ViewerDep, imports: ImportsDep)
         title="Imports",
         nav="imports",
         wide=True,
-        imports=[(one, _title(one)) for one in found],
-        kinds=_kinds(),
+        imports=[(one, _title(imports, one)) for one in found],
+        kinds=_kinds(imports),
     )
 
 
 async def _form_page(
     request: Request,
     viewer: Viewer,
+    imports: Imports,
     domain_admin: DomainAdmin,
     form: ImportForm,
     *,
@@ -135,7 +135,7 @@ async def _form_page(
         title=f"Import from {form.kind.title}",
         nav="imports",
         form=form,
-        kinds=_kinds(),
+        kinds=_kinds(imports),
         hosts=[known.default, *(domain.host for domain in known.items)],
         conflicts=[(name, CONFLICT_HINTS[name]) for name in ON_CONFLICT],
         admin=viewer.is_admin,
@@ -146,12 +146,14 @@ async def _form_page(
 async def new_import(
     request: Request,
     viewer: ViewerDep,
+    imports: ImportsDep,
     domain_admin: DomainAdminDep,
     source: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     if not source:
         return RedirectResponse(PAGE, 303)
-    return await _form_page(request, viewer, domain_admin, ImportForm(_kind(source)))
+    form = ImportForm(_kind(imports, source))
+    return await _form_page(request, viewer, imports, domain_admin, form)
 
 
 @router.post(PAGE)
@@ -160,7 +162,7 @@ async def start_import(
 ) -> Response:
     # Read already, whole (its file on disk), by the CSRF check: this is the same form.
     sent = await request.form(max_files=1)
-    kind = _kind(str(sent.get("source") or ""))
+    kind = _kind(imports, str(sent.get("source") or ""))
     values = {
         name: value
         for name, value in sent.multi_items()
@@ -189,7 +191,7 @@ async def start_import(
             owner=asked.import_in.owner,
         )
     except Problem as problem:
-        if problem.status not in {404, 413, 422}:
+        if problem.status not in {413, 422}:
             raise
         shown = [FILE, "on_conflict", "domain", "owner", *form.values]
         aliases = {f"settings.{name}": name for name in form.values}
@@ -200,7 +202,7 @@ async def start_import(
         for setting in form.settings:
             if setting.secret:
                 form.values[setting.name] = ""
-        return await _form_page(request, viewer, domain_admin, form, status=problem.status)
+        return await _form_page(request, viewer, imports, domain_admin, form, status=problem.status)
     finally:
         if upload is not None:
             await upload.close()
@@ -253,7 +255,7 @@ async def import_page(
         nav="imports",
         wide=True,
         one=found,
-        source=_title(found),
+        source=_title(imports, found),
         rows=rows,
         more=more,
         chosen=chosen,
