@@ -3,13 +3,15 @@ its file, which goes on to the use case a piece at a time (kurz.imports.service)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
+from starlette.responses import Response
 
 from kurz.auth.cookies import CSRF_FIELD
 from kurz.errors import Problem, validation_problem
@@ -102,3 +104,19 @@ async def pieces(upload: UploadFile) -> AsyncIterator[bytes]:
     await upload.seek(0)
     while piece := await upload.read(PIECE):
         yield piece
+
+
+class FormsClosed(APIRoute):
+    """A route whose request's form, once read (by the route, or by the CSRF check
+    before it, which may refuse it), has its files closed when the route is done."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def closing(request: Request) -> Response:
+            try:
+                return await handle(request)
+            finally:
+                await request.close()
+
+        return closing

@@ -19,12 +19,21 @@ from kurz.imports.models import (
 )
 from kurz.imports.service import Imports
 from kurz.imports.sources import ON_CONFLICT
-from kurz.imports.uploads import FORMS, JSON, Sent, from_form, from_json, media_type, pieces
+from kurz.imports.uploads import (
+    FORMS,
+    JSON,
+    FormsClosed,
+    Sent,
+    from_form,
+    from_json,
+    media_type,
+    pieces,
+)
 from kurz.imports.uploads import unsupported as unsupported_media
 from kurz.openapi import AUTHENTICATED, answer, needs_scope, problem, responses
 
 PREFIX = "/api/v1/imports"
-router = APIRouter(prefix=PREFIX, tags=["imports"])
+router = APIRouter(prefix=PREFIX, tags=["imports"], route_class=FormsClosed)
 
 ImportsDep = Annotated[Imports, part("imports")]
 ImportId = Annotated[int, Path(ge=1, le=MAX_ID, description="The import's id.", examples=[3])]
@@ -120,20 +129,16 @@ async def create_import(
 ) -> Response:
     sent = await sent_import(request, json_limit=settings.max_body_bytes)
     import_in, upload = sent.import_in, sent.file
-    try:
-        started = await imports.start(
-            principal=principal,
-            kind=import_in.source,
-            settings=import_in.settings,
-            file=None if upload is None else pieces(upload),
-            filename=None if upload is None else upload.filename,
-            on_conflict=import_in.on_conflict,
-            domain=import_in.domain,
-            owner=import_in.owner,
-        )
-    finally:
-        if upload is not None:
-            await upload.close()
+    started = await imports.start(
+        principal=principal,
+        kind=import_in.source,
+        settings=import_in.settings,
+        file=None if upload is None else pieces(upload),
+        filename=None if upload is None else upload.filename,
+        on_conflict=import_in.on_conflict,
+        domain=import_in.domain,
+        owner=import_in.owner,
+    )
     return Response(
         started.model_dump_json().encode(),
         202,

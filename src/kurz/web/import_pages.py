@@ -160,7 +160,8 @@ async def new_import(
 async def start_import(
     request: Request, viewer: ViewerDep, imports: ImportsDep, domain_admin: DomainAdminDep
 ) -> Response:
-    # Read already, whole (its file on disk), by the CSRF check: this is the same form.
+    # Read already, whole (its file on disk), by the CSRF check: this is the same form,
+    # closed when the page is made (PageRoute).
     sent = await request.form(max_files=1)
     kind = _kind(imports, str(sent.get("source") or ""))
     values = {
@@ -176,7 +177,6 @@ async def start_import(
         domain=str(sent.get("domain") or ""),
         owner=str(sent.get("owner") or ""),
     )
-    upload = None
     try:
         asked = from_form(sent)
         upload = asked.file
@@ -203,9 +203,6 @@ async def start_import(
             if setting.secret:
                 form.values[setting.name] = ""
         return await _form_page(request, viewer, imports, domain_admin, form, status=problem.status)
-    finally:
-        if upload is not None:
-            await upload.close()
     return RedirectResponse(f"{PAGE}/{started.id}", 303)
 
 

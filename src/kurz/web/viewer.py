@@ -114,6 +114,10 @@ class PageRoute(APIRoute):
                     400,
                     error=True,
                 )
+            finally:
+                # A posted form's files (on disk past 1 MiB), read by the CSRF check or
+                # the page, also when the check refused it.
+                await request.close()
 
         return page
 

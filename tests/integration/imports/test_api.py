@@ -20,6 +20,7 @@ from tests.conftest import app_settings
 from tests.integration.auth import support
 from tests.integration.auth.people import PROBLEM, client
 from tests.integration.imports.front import CSV, GOOD, Opened, run_jobs, with_kinds
+from tests.integration.web.people import browser_of
 from tests.support import FakeClock
 
 IMPORTS = "/api/v1/imports"
@@ -285,3 +286,18 @@ async def test_an_admin_imports_for_another_user(
         assert [(one["id"], one["imported"]) for one in listed] == [(started.json()["id"], 2)]
         mine = (await http.get("/api/v1/links")).json()["items"]
         assert len(mine) == 2
+
+
+async def test_signed_in_an_upload_needs_the_sessions_csrf_token(
+    app: FastAPI, db: Database, clock: FakeClock, opened: Opened
+) -> None:
+    async with browser_of(app, db, clock, "ada@example.com") as ada:
+        refused = problem(await upload(ada.http, "csv", CSV), 403)
+        assert refused["type"] == "/problems/csrf-failed"
+        started = await ada.http.post(
+            IMPORTS,
+            data={"source": "csv"},
+            files={"file": ("links.txt", CSV, "text/plain")},
+            headers={"X-CSRF-Token": ada.csrf},
+        )
+        assert started.status_code == 202, started.text
