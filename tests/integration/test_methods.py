@@ -100,6 +100,13 @@ ALLOWED = {
         "/_/webhooks/1/deliveries/1/redeliver",
         {"POST"},
     ),
+    "/api/v1/imports": ("/api/v1/imports", {"GET", "HEAD", "POST"}),
+    "/api/v1/imports/{import_id}": ("/api/v1/imports/1", {"GET", "HEAD"}),
+    "/api/v1/imports/{import_id}/report": ("/api/v1/imports/1/report", {"GET", "HEAD"}),
+    "/_/imports": ("/_/imports", {"GET", "HEAD", "POST"}),
+    "/_/imports/new": ("/_/imports/new", {"GET", "HEAD"}),
+    "/_/imports/{import_id}": ("/_/imports/1", {"GET", "HEAD"}),
+    "/_/imports/{import_id}/progress": ("/_/imports/1/progress", {"GET", "HEAD"}),
     "/{code}": ("/abcdefg", {"GET", "HEAD", "POST"}),
     "/{code}/": ("/abcdefg/", {"GET", "HEAD", "POST"}),
 }

@@ -35,6 +35,7 @@ from kurz.db import READ_COMMITTED
 from kurz.db.tables import api_keys
 from kurz.idempotency import Keyed
 from tests.conftest import BASE_URL, NO_LIMITS
+from tests.integration.imports.front import CSV, GOOD, run_jobs, with_kinds
 from tests.support import CHEAP_PASSWORDS, FakeClock, drop_connections
 
 PROBLEM = "application/problem+json"
@@ -44,6 +45,7 @@ KEYS = "/api/v1/keys"
 SESSION = "/api/v1/session"
 USERS = "/api/v1/users"
 HOOKS = "/api/v1/webhooks"
+IMPORTS = "/api/v1/imports"
 
 # Operation ids, by method and path template.
 OPERATIONS = {
@@ -99,6 +101,10 @@ OPERATIONS = {
     ("post", HOOKS + "/{webhook_id}/deliveries/{delivery_id}/redeliver"): (
         "redeliverWebhookDelivery"
     ),
+    ("post", IMPORTS): "createImport",
+    ("get", IMPORTS): "listImports",
+    ("get", IMPORTS + "/{import_id}"): "getImport",
+    ("get", IMPORTS + "/{import_id}/report"): "getImportReport",
 }
 
 # Every /api/ operation (and /metrics) runs the API-key check: 401, or 429 for the
@@ -200,6 +206,11 @@ SENDS: dict[str, set[int]] = {
     "getWebhookDelivery": {200, 404} | SCOPED,
     # 409: the delivery is pending already.
     "redeliverWebhookDelivery": {202, 404, 409} | SCOPED | CSRF,
+    # 415: neither JSON nor a form; 413 also for a file over KURZ_IMPORT_MAX_BYTES.
+    "createImport": {202, 415, 422} | BODY | SCOPED | CSRF,
+    "listImports": {200, 422} | SCOPED,
+    "getImport": {200, 404, 422} | SCOPED,
+    "getImportReport": {200, 404, 422} | SCOPED,
 }
 
 # Operations whose every response may carry RateLimit and RateLimit-Policy: a policy
@@ -221,6 +232,7 @@ HEADERS: dict[tuple[str, int], set[str]] = {
     ("createLink", 201): {"Location", "ETag", "Idempotent-Replayed"},
     ("createKey", 201): {"Location"},
     ("createWebhook", 201): {"Location"},
+    ("createImport", 202): {"Location"},
     # Problems raised inside a keyed write are stored and replayed like successes.
     ("createLink", 409): {"Retry-After", "Idempotent-Replayed"},
     ("createLink", 422): {"Idempotent-Replayed"},
@@ -638,6 +650,10 @@ async def provoke_scopes(doc: Document, app: KurzApp) -> None:
             ("getStatsSummary", "GET", "/api/v1/stats"),
             ("exportLinks", "GET", "/api/v1/export"),
             ("getMetrics", "GET", "/metrics"),
+            ("createImport", "POST", IMPORTS),
+            ("listImports", "GET", IMPORTS),
+            ("getImport", "GET", f"{IMPORTS}/1"),
+            ("getImportReport", "GET", f"{IMPORTS}/1/report"),
         ]:
             payload = body_for(method, path)
             response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
@@ -842,6 +858,8 @@ async def provoke_sessions(doc: Document, app: KurzApp, database_url: str) -> No
         check(await web.delete(sessions), "signOutEverywhere", 403)
         body = {"current_password": password, "new_password": new_password}
         check(await web.put(change, json=body), "changePassword", 403)
+        upload = {"file": ("links.txt", b"https://example.com/\n", "text/plain")}
+        check(await web.post(IMPORTS, data={"source": "csv"}, files=upload), "createImport", 403)
 
         # changePassword
         wrong_current = {**body, "current_password": "wrong"}
@@ -1137,6 +1155,58 @@ async def provoke_webhooks(doc: Document, app: KurzApp, database_url: str) -> No
             check(await api.request(method, path, json=body), op_id, 503)
 
 
+async def provoke_imports(doc: Document, app: KurzApp, database_url: str) -> None:
+    with_kinds(app)
+    _, secret = await new_key(app, "mover")
+    check = doc.check
+    as_json = {"Content-Type": "application/json"}
+    upload = {"file": ("links.txt", CSV, "text/plain")}
+    async with client(app, secret) as api, client(app) as anon:
+        made = check(
+            await api.post(IMPORTS, data={"source": "csv"}, files=upload), "createImport", 202
+        ).json()
+        one = f"{IMPORTS}/{made['id']}"
+        body = {"source": "bitly", "settings": {"token": GOOD}}
+        check(await api.post(IMPORTS, json=body), "createImport", 202)
+        check(await api.post(IMPORTS, json={"source": "tinyurl"}), "createImport", 422)
+        check(await api.post(IMPORTS, data={"source": "csv"}), "createImport", 422)
+        check(await api.post(IMPORTS, content=b"{", headers=as_json), "createImport", 400)
+        bad_length = {"Content-Length": "many", **as_json}
+        check(await api.post(IMPORTS, content=b"{}", headers=bad_length), "createImport", 400)
+        check(await api.post(IMPORTS, content=b" " * 70_000, headers=as_json), "createImport", 413)
+        plain = {"Content-Type": "text/plain"}
+        check(await api.post(IMPORTS, content=b"csv", headers=plain), "createImport", 415)
+        check(await anon.post(IMPORTS, json=body), "createImport", 401)
+
+        await run_jobs(app)
+        check(await api.get(IMPORTS), "listImports", 200)
+        check(await api.get(IMPORTS, params={"limit": 0}), "listImports", 422)
+        check(await anon.get(IMPORTS), "listImports", 401)
+        check(await api.get(one), "getImport", 200)
+        check(await api.get(f"{IMPORTS}/999999"), "getImport", 404)
+        check(await api.get(f"{IMPORTS}/one"), "getImport", 422)
+        check(await anon.get(one), "getImport", 401)
+        check(await api.get(f"{one}/report"), "getImportReport", 200)
+        check(await api.get(f"{one}/report", params={"outcome": "failed"}), "getImportReport", 200)
+        check(await api.get(f"{IMPORTS}/999999/report"), "getImportReport", 404)
+        check(await api.get(f"{one}/report", params={"outcome": "lost"}), "getImportReport", 422)
+        check(await anon.get(f"{one}/report"), "getImportReport", 401)
+
+        for op_id, method, path in [
+            ("createImport", "POST", IMPORTS),
+            ("listImports", "GET", IMPORTS),
+            ("getImport", "GET", one),
+            ("getImportReport", "GET", f"{one}/report"),
+        ]:
+            # Pooled connections to lose: each of the pool's (the worker opened several),
+            # since those older than the last 503 are replaced unseen when taken.
+            for _ in range(10):
+                await api.get(IMPORTS)
+            await drop_connections(database_url)
+            payload = body if method == "POST" else None
+            check(await api.request(method, path, json=payload), op_id, 503)
+
+
 async def provoke_limits(doc: Document, app: KurzApp) -> None:
     """Every limited operation, once its policy is used up (the clock stands still)."""
     _, secret = await new_key(app, "dave", admin=True)
@@ -1182,6 +1252,10 @@ async def provoke_limits(doc: Document, app: KurzApp) -> None:
             ("listWebhookDeliveries", "GET", f"{HOOKS}/1/deliveries"),
             ("getWebhookDelivery", "GET", f"{HOOKS}/1/deliveries/1"),
             ("redeliverWebhookDelivery", "POST", f"{HOOKS}/1/deliveries/1/redeliver"),
+            ("createImport", "POST", IMPORTS),
+            ("listImports", "GET", IMPORTS),
+            ("getImport", "GET", f"{IMPORTS}/1"),
+            ("getImportReport", "GET", f"{IMPORTS}/1/report"),
         ]:
             payload = body_for(method, path)
             response = await api.request(method, path, json=payload, headers={"If-Match": "*"})
@@ -1232,6 +1306,7 @@ async def test_every_status_kurz_sends_is_documented_as_sent(
         await provoke_users(doc, app, postgres_url)
         await provoke_domains(doc, app, postgres_url)
         await provoke_webhooks(doc, app, postgres_url)
+        await provoke_imports(doc, app, postgres_url)
     one_each = dict.fromkeys(NO_LIMITS, "1/60s")
     async with running(Settings.model_validate({**base, **one_each}), clock) as app:
         await provoke_limits(doc, app)
