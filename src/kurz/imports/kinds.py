@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from kurz.imports import kurz_file
 from kurz.imports.sources import SourceKind
 
-_KINDS: list[SourceKind] = []
+_KINDS: list[SourceKind] = [kurz_file.KIND]
 
 KINDS: Mapping[str, SourceKind] = MappingProxyType({kind.name: kind for kind in _KINDS})
