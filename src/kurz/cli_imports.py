@@ -179,6 +179,13 @@ ApiKey = Annotated[
         metavar="KEY", envvar="KURZ_IMPORT_API_KEY", show_envvar=True, help=f"Its API key. {SEEN}"
     ),
 ]
+Timezone = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ZONE",
+        help="The zone its database wrote local times in (an IANA name; default: UTC).",
+    ),
+]
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
@@ -382,6 +389,14 @@ def import_bitly(
         str | None,
         typer.Option(metavar="GUID", help="The group to read (default: the token's default)."),
     ] = None,
+    clicks: Annotated[
+        bool | None,
+        typer.Option(
+            "--clicks/--no-clicks",
+            help="Read each link's clicks by day, a request per link (the default); or not.",
+            show_default=False,
+        ),
+    ] = None,
     on_conflict: OnConflictOption = "skip",
     domain: DomainOption = None,
     owner: OwnerOption = None,
@@ -390,13 +405,13 @@ def import_bitly(
     """Bitly: its CSV export (FILE), or its API (--token), with the clicks."""
     common = Common(on_conflict, domain, owner, detach)
     if file is not None:
-        if token is not None or api_url is not None or group is not None:
+        if token is not None or api_url is not None or group is not None or clicks is not None:
             raise _usage("give a FILE or --token (or KURZ_IMPORT_TOKEN), not both")
         _start("bitly-csv", {}, file, common)
         return
     if token is None:
         raise _usage("give the CSV export as FILE, or --token (or KURZ_IMPORT_TOKEN)")
-    settings = {"token": token, "api_url": api_url, "group_guid": group}
+    settings = {"token": token, "api_url": api_url, "group_guid": group, "clicks": clicks}
     _start("bitly", settings, None, common)
 
 
@@ -406,6 +421,7 @@ def import_yourls(
     table_prefix: Annotated[
         str | None, typer.Option(metavar="PREFIX", help="Its tables' prefix (default: yourls_).")
     ] = None,
+    timezone: Timezone = None,
     on_conflict: OnConflictOption = "skip",
     domain: DomainOption = None,
     owner: OwnerOption = None,
@@ -414,13 +430,14 @@ def import_yourls(
     """YOURLS, from its database, with the clicks."""
     if database_url is None:
         raise _usage("give --database-url (or KURZ_IMPORT_DATABASE_URL)")
-    settings = {"database_url": database_url, "table_prefix": table_prefix}
+    settings = {"database_url": database_url, "table_prefix": table_prefix, "timezone": timezone}
     _start("yourls", settings, None, Common(on_conflict, domain, owner, detach))
 
 
 @imports.command("kutt")
 def import_kutt(
     database_url: DatabaseUrl = None,
+    timezone: Timezone = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
     on_conflict: OnConflictOption = "skip",
@@ -436,13 +453,15 @@ def import_kutt(
                 "give --database-url (or KURZ_IMPORT_DATABASE_URL) or --api-url and "
                 "--api-key, not both"
             )
-        _start("kutt", {"database_url": database_url}, None, common)
+        _start("kutt", {"database_url": database_url, "timezone": timezone}, None, common)
         return
     if api_url is None or api_key is None:
         raise _usage(
             "give --database-url (or KURZ_IMPORT_DATABASE_URL), or --api-url and --api-key "
             "(or KURZ_IMPORT_API_KEY)"
         )
+    if timezone is not None:
+        raise _usage("--timezone is for Kutt's database (--database-url) only")
     _start("kutt-api", {"api_url": api_url, "api_key": api_key}, None, common)
 
 

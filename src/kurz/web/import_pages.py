@@ -51,6 +51,10 @@ class Setting:
     hint: str
     required: bool
     secret: bool
+    # A yes or no (a select: a box left unticked would send nothing, its default).
+    choice: bool = False
+    # What it is when left empty, as text ("" when it has no default).
+    default: str = ""
 
 
 @dataclass(slots=True)
@@ -79,12 +83,15 @@ def _secret(annotation: Any) -> bool:
 
 
 def _setting(name: str, info: FieldInfo) -> Setting:
+    default = "" if info.is_required() or info.default is None else info.default
     return Setting(
         name=name,
         label=info.title or name.replace("_", " ").capitalize(),
         hint=info.description or "",
         required=info.is_required(),
         secret=_secret(info.annotation),
+        choice=info.annotation is bool,
+        default=("true" if default else "false") if isinstance(default, bool) else str(default),
     )
 
 

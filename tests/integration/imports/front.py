@@ -36,15 +36,18 @@ class Bitly(BaseModel):
     token: SecretStr = Field(description="A Bitly access token.")
     api_url: str = "https://api-ssl.bitly.com/v4"
     group_guid: str | None = None
+    clicks: bool = True
 
 
 class Yourls(BaseModel):
     database_url: SecretStr
     table_prefix: str = "yourls_"
+    timezone: str = "UTC"
 
 
 class Kutt(BaseModel):
     database_url: SecretStr
+    timezone: str = "UTC"
 
 
 class Api(BaseModel):

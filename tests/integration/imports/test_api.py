@@ -123,7 +123,12 @@ async def test_an_apis_settings_come_as_json_or_as_form_fields(
     assert sorted(opened.seen) == [
         (
             "bitly",
-            {"token": GOOD, "api_url": "https://api-ssl.bitly.com/v4", "group_guid": "Bg1"},
+            {
+                "token": GOOD,
+                "api_url": "https://api-ssl.bitly.com/v4",
+                "group_guid": "Bg1",
+                "clicks": True,
+            },
             None,
             False,
         ),

@@ -156,8 +156,17 @@ def test_each_command_gives_its_source_what_was_asked(
 ) -> None:
     runs = [
         ("bitly", str(links_file)),
-        ("bitly", "--token", GOOD, "--api-url", "http://127.0.0.1:9/v4", "--group", "Bg1"),
-        ("yourls", "--database-url", GOOD, "--table-prefix", "y_"),
+        (
+            "bitly",
+            "--token",
+            GOOD,
+            "--api-url",
+            "http://127.0.0.1:9/v4",
+            "--group",
+            "Bg1",
+            "--no-clicks",
+        ),
+        ("yourls", "--database-url", GOOD, "--table-prefix", "y_", "--timezone", "Europe/Berlin"),
         ("kutt", "--database-url", GOOD),
         ("kutt", "--api-url", "https://kutt.example", "--api-key", GOOD),
         ("shlink", str(links_file)),
@@ -170,12 +179,22 @@ def test_each_command_gives_its_source_what_was_asked(
         ("bitly-csv", {}, CSV, True),
         (
             "bitly",
-            {"token": GOOD, "api_url": "http://127.0.0.1:9/v4", "group_guid": "Bg1"},
+            {
+                "token": GOOD,
+                "api_url": "http://127.0.0.1:9/v4",
+                "group_guid": "Bg1",
+                "clicks": False,
+            },
             None,
             True,
         ),
-        ("yourls", {"database_url": GOOD, "table_prefix": "y_"}, None, True),
-        ("kutt", {"database_url": GOOD}, None, True),
+        (
+            "yourls",
+            {"database_url": GOOD, "table_prefix": "y_", "timezone": "Europe/Berlin"},
+            None,
+            True,
+        ),
+        ("kutt", {"database_url": GOOD, "timezone": "UTC"}, None, True),
         ("kutt-api", {"api_url": "https://kutt.example", "api_key": GOOD}, None, True),
         ("shlink-csv", {}, CSV, True),
         ("shlink", {"api_url": "https://s.example/rest", "api_key": GOOD}, None, True),
@@ -187,8 +206,16 @@ def test_secrets_come_from_the_environment_too(kurz: Kurz, admin: int, opened: O
     assert kurz("kutt", KURZ_IMPORT_DATABASE_URL=GOOD).exit_code == 0
     assert kurz("shlink", "--api-url", "https://s.example", KURZ_IMPORT_API_KEY=GOOD).exit_code == 0
     assert [(kind, settings) for kind, settings, _, _ in opened.seen] == [
-        ("bitly", {"token": GOOD, "api_url": "https://api-ssl.bitly.com/v4", "group_guid": None}),
-        ("kutt", {"database_url": GOOD}),
+        (
+            "bitly",
+            {
+                "token": GOOD,
+                "api_url": "https://api-ssl.bitly.com/v4",
+                "group_guid": None,
+                "clicks": True,
+            },
+        ),
+        ("kutt", {"database_url": GOOD, "timezone": "UTC"}),
         ("shlink", {"api_url": "https://s.example", "api_key": GOOD}),
     ]
     helped = kurz("bitly", "--help")
@@ -295,6 +322,12 @@ def test_bad_input_is_one_line_and_exit_2(
             "KURZ_IMPORT_API_KEY)"
         ),
         ("yourls",): "error: give --database-url (or KURZ_IMPORT_DATABASE_URL)",
+        ("kutt", "--api-url", "https://k.example", "--api-key", GOOD, "--timezone", "UTC"): (
+            "error: --timezone is for Kutt's database (--database-url) only"
+        ),
+        ("bitly", str(links_file), "--no-clicks"): (
+            "error: give a FILE or --token (or KURZ_IMPORT_TOKEN), not both"
+        ),
         ("csv", str(links_file), "--domain", "go.example"): (
             "error: domain: names no domain of this kurz's (GET /api/v1/domains lists them)"
         ),

@@ -119,6 +119,8 @@ async def test_a_source_with_settings_has_their_fields_and_errors_beside_them(
         assert re.search(r'<input id="token" name="token" type="password"[^>]* required', form)
         assert re.search(r'<input id="group_guid" name="group_guid" type="text"', form)
         assert "A Bitly access token." in form
+        assert 'placeholder="https://api-ssl.bitly.com/v4"' in form
+        assert '<option value="true" selected>Yes</option>' in form
         # A member names no owner.
         assert 'id="owner"' not in form
 
@@ -136,12 +138,17 @@ async def test_a_source_with_settings_has_their_fields_and_errors_beside_them(
         assert "<strong>Failed</strong>" in page
         assert '<p class="notice error" role="alert">the source refused the token</p>' in page
 
-        started = await upload(ada, "bitly", None, token=GOOD, on_conflict="fail")
+        started = await upload(ada, "bitly", None, token=GOOD, clicks="false", api_url="")
         assert started.status_code == 303, started.text
         await run_jobs(app)
         assert opened.seen[-1] == (
             "bitly",
-            {"token": GOOD, "api_url": "https://api-ssl.bitly.com/v4", "group_guid": None},
+            {
+                "token": GOOD,
+                "api_url": "https://api-ssl.bitly.com/v4",
+                "group_guid": None,
+                "clicks": False,
+            },
             None,
             False,
         )
