@@ -36,9 +36,9 @@ LISTED: Final = 100
 SHOWN: Final = 100
 OUTCOMES: Final[tuple[Outcome, ...]] = ("failed", "skipped", "renamed", "imported")
 CONFLICT_HINTS: Final = {
-    "skip": "Skip the link, and say so in the report.",
-    "rename": "Import it with another alias: alias-2, alias-3, ...",
-    "fail": "Report it as failed.",
+    "skip": "Skip it (the report says so)",
+    "rename": "Rename it: alias-2, alias-3, ...",
+    "fail": "Fail it",
 }
 
 
