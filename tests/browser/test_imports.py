@@ -52,9 +52,7 @@ async def test_a_csv_uploaded_is_followed_to_its_report(
 
     # The worker runs it in its own time; the page reloads itself once it has ended.
     # (PATIENCE only turns a hang into a failure.)
-    await expect(page.get_by_text(re.compile(r"^Finished"))).to_be_visible(
-        timeout=PATIENCE * 1000
-    )
+    await expect(page.get_by_text(re.compile(r"^Finished"))).to_be_visible(timeout=PATIENCE * 1000)
     progress = page.locator("#import-progress")
     await expect(progress).not_to_have_attribute("hx-trigger", re.compile("every"))
     await expect(progress.locator(".card", has_text="imported")).to_contain_text("2")
@@ -69,6 +67,4 @@ async def test_a_csv_uploaded_is_followed_to_its_report(
 
     await page.get_by_role("link", name="Failed").click()
     await expect(rows).to_have_count(1)
-    await expect(page.get_by_role("link", name="Failed")).to_have_attribute(
-        "aria-current", "page"
-    )
+    await expect(page.get_by_role("link", name="Failed")).to_have_attribute("aria-current", "page")

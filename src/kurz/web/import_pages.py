@@ -95,6 +95,10 @@ def _setting(name: str, info: FieldInfo) -> Setting:
     )
 
 
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):,.3g} MiB" if n >= 1 << 20 else f"{n / 1024:,.3g} KiB"
+
+
 def _kinds(imports: Imports) -> list[SourceKind]:
     return sorted(imports.kinds.values(), key=lambda kind: kind.title.lower())
 
@@ -145,6 +149,7 @@ async def _form_page(
         kinds=_kinds(imports),
         hosts=[known.default, *(domain.host for domain in known.items)],
         conflicts=[(name, CONFLICT_HINTS[name]) for name in ON_CONFLICT],
+        max_size=_size(imports.max_bytes),
         admin=viewer.is_admin,
     )
 

@@ -63,6 +63,7 @@ async def test_a_file_uploaded_on_the_page_is_followed_to_its_report(
         form = assert_page(await ada.http.get("/_/imports/new", params={"source": "csv"}))
         assert '<input id="file" name="file" type="file" required>' in form
         assert 'enctype="multipart/form-data"' in form
+        assert "Up to 1 KiB, as the source exported it." in form
         assert f'name="{CSRF_FIELD}" value="{ada.csrf}"' in form
 
         started = await upload(ada, "csv", CSV, on_conflict="rename")
