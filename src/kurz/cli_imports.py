@@ -242,12 +242,15 @@ def _start(kind: str, settings: Mapping[str, Any], file: Path | None, common: Co
     try:
         done, rows = _with_parts(work)
     except KeyboardInterrupt:
-        if not started:
-            raise _fail("interrupted before the import started") from None
-        raise _fail(
-            f"interrupted: import {started[0]} stays where it got to; "
-            f"`kurz import resume {started[0]}` goes on from there"
-        ) from None
+        said = "interrupted before the import started"
+        if started:
+            said = (
+                f"interrupted: import {started[0]} stays where it got to; "
+                f"`kurz import resume {started[0]}` goes on from there"
+            )
+        _fail(said)
+        # As a shell reports a process that Ctrl-C stopped.
+        raise typer.Exit(130) from None
     if detach:
         err.print(
             f"import {done.id} is queued: kurz serve's worker (or kurz worker) runs it; "

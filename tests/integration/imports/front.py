@@ -61,24 +61,33 @@ class Opened:
     values, the file's bytes, and whether private addresses were allowed."""
 
     seen: list[tuple[str, dict[str, Any], bytes | None, bool]] = field(default_factory=list)
+    # Whether a line `CTRL-C` has stopped an import yet (as a person's Ctrl-C would);
+    # read again, it is passed over.
+    interrupted: bool = False
 
 
 @dataclass
 class Lines(Source):
     """A file of URLs, one a line, each optionally followed by a space and an alias; a
-    line that does not start with http is unreadable. Not UTF-8: unreadable as a whole."""
+    line that does not start with http is unreadable. Not UTF-8: unreadable as a whole.
+    The first `CTRL-C` line read interrupts the import."""
 
     text: str
+    opened: Opened
 
     async def total(self) -> int | None:
-        return sum(1 for line in self.text.splitlines() if line.strip())
+        return sum(1 for line in self.text.splitlines() if line.strip() not in {"", "CTRL-C"})
 
     async def pages(self, after: str | None) -> AsyncIterator[Page]:
         numbered = [(n, line.strip()) for n, line in enumerate(self.text.splitlines(), 1)]
-        lines = [(n, line) for n, line in numbered if line]
+        lines = [(n, line) for n, line in numbered if line and line != "CTRL-C"]
+        stop = next((n for n, line in numbered if line == "CTRL-C"), None)
         start = 0 if after is None else int(after)
         for at in range(start, len(lines), PAGE):
             items: list[Item] = []
+            if stop is not None and not self.opened.interrupted and lines[at][0] > stop:
+                self.opened.interrupted = True
+                raise KeyboardInterrupt
             for n, line in lines[at : at + PAGE]:
                 url, _, alias = line.partition(" ")
                 if not url.startswith("http"):
@@ -111,12 +120,12 @@ def kind(name: str, opened: Opened, *, settings: type[BaseModel] = NoSettings) -
         opened.seen.append((name, plain, body, opening.allow_private))
         if body is not None:
             try:
-                return Lines(body.decode())
+                return Lines(body.decode(), opened)
             except UnicodeDecodeError:
                 raise SourceError("the file is not UTF-8 text") from None
         if _secret(opening.settings) != GOOD:
             raise SourceError("the source refused the token")
-        return Lines("https://example.com/api-1\nhttps://example.com/api-2\n")
+        return Lines("https://example.com/api-1\nhttps://example.com/api-2\n", opened)
 
     return SourceKind(
         name=name,

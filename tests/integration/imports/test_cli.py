@@ -17,12 +17,13 @@ import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from kurz import cli_imports
-from kurz.bootstrap import Parts, build
+from kurz.bootstrap import Parts, build, running
 from kurz.cli import app
 from kurz.config import Settings
 from kurz.db import Database
 from kurz.db.tables import imports, jobs, links
 from kurz.imports.service import JOB
+from kurz.jobs import Worker
 from tests.integration.auth import support as people
 from tests.integration.imports.front import CSV, GOOD, Opened, kinds
 from tests.support import FakeClock
@@ -377,3 +378,43 @@ def test_resume_queues_an_import_a_killed_kurz_import_left(
             return list(await conn.scalars(sa.select(jobs.c.kind).where(jobs.c.kind == JOB)))
 
     assert on(database_url, queued) == [JOB]
+
+
+def test_stopped_with_ctrl_c_it_stays_where_it_got_to_and_resumes(
+    kurz: Kurz, admin: int, tmp_path: Path, database_url: str, opened: Opened
+) -> None:
+    lines = [f"https://example.com/{n}" for n in range(1, 7)]
+    stopping = tmp_path / "stopping.csv"
+    stopping.write_text("\n".join([*lines[:2], "CTRL-C", *lines[2:]]) + "\n")
+    stopped = kurz("csv", str(stopping))
+    assert stopped.exit_code == 130, stopped.output
+    assert one_line(stopped) == (
+        "error: interrupted: import 1 stays where it got to; "
+        "`kurz import resume 1` goes on from there"
+    )
+    assert import_rows(database_url) == [(1, admin, "running", None)]
+    assert [row[2] for row in stored(database_url)] == lines[:2]
+    resumed = kurz("resume", "1")
+    assert resumed.exit_code == 0, resumed.output
+    assert one_line(resumed) == (
+        "import 1 is queued again: kurz serve's worker (or kurz worker) goes on from link 2; "
+        "`kurz import status 1` follows it"
+    )
+
+    async def work(db: Database) -> None:
+        parts = build(Settings(database_url=database_url, base_url="https://s.example"))
+        parts.imports.kinds = kinds(opened)
+        async with running(parts):
+            worker = Worker(parts.jobs, parts.registry, concurrency=1)
+            while await worker.run_once():
+                pass
+
+    on(database_url, work)
+    [(_, _, status, job_id)] = import_rows(database_url)
+    assert (status, job_id is not None) == ("finished", True)
+    assert [row[2] for row in stored(database_url)] == lines
+    shown = kurz("status", "1")
+    assert shown.stdout.splitlines()[0] == (
+        "import 1 (csv, stopping.csv): finished; read 6 of 6: imported 6, skipped 0, failed 0; "
+        "0 clicks"
+    )
