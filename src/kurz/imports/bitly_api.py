@@ -51,6 +51,10 @@ class BitlySettings(BaseModel):
         default=None,
         description="The group whose links are read; default: the token's default group.",
     )
+    clicks: bool = Field(
+        default=True,
+        description="Read each link's clicks per day (a request per link); false: links only.",
+    )
 
     @field_validator("api_url")
     @classmethod
@@ -73,6 +77,7 @@ class BitlyApi:
             sleep=sleep,
         )
         self._group = settings.group_guid
+        self._with_clicks = settings.clicks
 
     async def total(self) -> int | None:
         # `total` is on its way out of Bitly's pagination; while it is there, one
@@ -134,6 +139,8 @@ class BitlyApi:
         return [record, Clicks(source_id=bitlink, daily=daily)]
 
     async def _clicks(self, bitlink: str) -> list[DayClicks]:
+        if not self._with_clicks:
+            return []
         try:
             answer = await self._api.get(
                 f"/bitlinks/{quote(bitlink, safe='/')}/clicks", {"unit": "day", "units": -1}
@@ -141,6 +148,11 @@ class BitlyApi:
         except ApiError as exc:
             if exc.status == 404:
                 return []
+            if exc.status in (402, 403):
+                raise SourceError(
+                    f'{exc}, asked for the clicks of {bitlink}; import with "clicks": '
+                    "false to bring the links without their clicks"
+                ) from None
             raise
         try:
             days = answers.listing(answer, "link_clicks", name=NAME)

@@ -23,30 +23,10 @@ from kurz.imports.sources import (
     SourceError,
     Unreadable,
 )
-from tests.integration.imports.apiserver import Answer, ApiServer, Asked, answer_json, serving
-
-TOKEN = "bitly-test-token"
-GROUP = "Bg7aK1"
-
-
-def bitlink(bitlink_id: str, long_url: str | None, **fields: Any) -> dict[str, Any]:
-    """A bitlink as Bitly's API renders one."""
-    return {
-        "references": {"group": f"https://api-ssl.bitly.com/v4/groups/{GROUP}"},
-        "link": f"https://{bitlink_id}",
-        "id": bitlink_id,
-        "long_url": long_url,
-        "title": None,
-        "archived": False,
-        "created_at": "2020-01-02T23:51:47+0000",
-        "created_by": "tester",
-        "client_id": "a5e8cebb233c5d07e5c553e917dffb92fec5264d",
-        "custom_bitlinks": [],
-        "tags": [],
-        "deeplinks": [],
-        **fields,
-    }
-
+from tests.integration.imports.apifakes import BITLY_GROUP as GROUP
+from tests.integration.imports.apifakes import BITLY_TOKEN as TOKEN
+from tests.integration.imports.apifakes import FakeBitly, bitlink
+from tests.integration.imports.apiserver import Answer, ApiServer, serving
 
 LINKS = [
     bitlink("bit.ly/3aB1", "https://example.com/one", title="One", tags=["news", "2020"]),
@@ -73,68 +53,6 @@ CLICKS = {
 }
 
 
-class FakeBitly:
-    """Bitly's API over `links`, `per_page` at a time (whatever `size` asks), archived
-    ones only when asked for."""
-
-    def __init__(self, links: list[Any], clicks: dict[str, list[Any]], per_page: int = 2):
-        self.links = links
-        self.clicks = clicks
-        self.per_page = per_page
-
-    def __call__(self, asked: Asked) -> Answer:
-        if asked.headers.get("authorization") != f"Bearer {TOKEN}":
-            return answer_json(
-                {
-                    "message": "FORBIDDEN",
-                    "resource": "bitlinks",
-                    "description": "You are currently forbidden to access this resource.",
-                },
-                403,
-            )
-        if asked.path == "/v4/user":
-            return answer_json({"login": "tester", "default_group_guid": GROUP})
-        if asked.path == f"/v4/groups/{GROUP}/bitlinks":
-            return answer_json(self._page(asked.query))
-        if asked.path.startswith("/v4/bitlinks/") and asked.path.endswith("/clicks"):
-            found = self.clicks.get(asked.path.removeprefix("/v4/bitlinks/")[: -len("/clicks")])
-            if found is None or asked.query != {"unit": "day", "units": "-1"}:
-                return answer_json({"message": "NOT_FOUND", "resource": "bitlinks"}, 404)
-            return answer_json(
-                {
-                    "unit_reference": "2024-05-04T00:00:00+0000",
-                    "link_clicks": found,
-                    "units": -1,
-                    "unit": "day",
-                }
-            )
-        return answer_json({"message": "NOT_FOUND"}, 404)
-
-    def _page(self, query: dict[str, str]) -> dict[str, Any]:
-        listed = [
-            link
-            for link in self.links
-            if query.get("archived") in ("both", "on") or not link.get("archived")
-        ]
-        start = int(query.get("search_after", "tok0").removeprefix("tok"))
-        end = start + self.per_page
-        more = end < len(listed)
-        after = f"tok{end}" if more else ""
-        return {
-            "links": listed[start:end],
-            "pagination": {
-                "search_after": after,
-                "next": (
-                    f"https://api-ssl.bitly.com/v4/groups/{GROUP}/bitlinks?search_after={after}"
-                    if more
-                    else ""
-                ),
-                "size": self.per_page,
-                "total": len(listed),
-            },
-        }
-
-
 def source(server: ApiServer, *, token: str = TOKEN, **settings: Any) -> BitlyApi:
     made = BitlySettings(token=SecretStr(token), api_url=f"{server.url}/v4", **settings)
     return BitlyApi(made, allow_private=True)
@@ -151,6 +69,13 @@ async def read(found: BitlyApi, after: str | None = None) -> list[Page]:
 async def bitly() -> AsyncIterator[ApiServer]:
     async with serving(FakeBitly(LINKS, CLICKS)) as server:
         yield server
+
+
+def without_clicks(pages: list[Page]) -> list[Page]:
+    return [
+        Page([item for item in page.items if not isinstance(item, Clicks)], page.position)
+        for page in pages
+    ]
 
 
 EXPECTED = [
@@ -254,6 +179,25 @@ async def test_a_429_is_asked_again_after_retry_after(bitly: ApiServer) -> None:
     ]
     assert await read(source(bitly)) == EXPECTED
     assert bitly.paths()[:3] == ["/v4/user", "/v4/user", "/v4/user"]
+
+
+async def test_without_clicks_only_the_links_are_asked_for(bitly: ApiServer) -> None:
+    assert await read(source(bitly, clicks=False)) == without_clicks(EXPECTED)
+    assert not [path for path in bitly.paths() if path.endswith("/clicks")]
+
+
+async def test_clicks_refused_to_the_token_fail_the_import_saying_what_to_do() -> None:
+    fake = FakeBitly(LINKS, CLICKS)
+    fake.no_clicks = True
+    async with serving(fake) as server:
+        with pytest.raises(SourceError) as caught:
+            await read(source(server))
+    assert str(caught.value) == (
+        "Bitly answered HTTP 402 for "
+        f"{server.url}/v4/bitlinks/bit.ly/3aB1/clicks (UPGRADE_REQUIRED), asked for the "
+        'clicks of bit.ly/3aB1; import with "clicks": false to bring the links without '
+        "their clicks"
+    )
 
 
 async def test_a_token_bitly_refuses_fails_the_import_saying_so(bitly: ApiServer) -> None:
