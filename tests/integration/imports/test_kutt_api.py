@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -15,31 +14,9 @@ from kurz.imports import kutt_api
 from kurz.imports.kinds import KINDS
 from kurz.imports.kutt_api import KuttApi, KuttSettings
 from kurz.imports.sources import Clicks, Opening, Page, Record, SourceError, Unreadable
-from tests.integration.imports.apiserver import Answer, ApiServer, Asked, answer_json, serving
-
-API_KEY = "kutt-test-key-0123456789"
-
-
-def link(n: int, **fields: Any) -> dict[str, Any]:
-    """A link as Kutt's API renders one (sanitize.link)."""
-    address = fields.pop("address", f"a{n}")
-    domain = fields.get("domain")
-    return {
-        "id": f"00000000-0000-4000-8000-{n:012d}",
-        "address": address,
-        "banned": False,
-        "created_at": f"2024-01-{n % 28 + 1:02d}T10:00:00.000Z",
-        "updated_at": "2024-02-01T00:00:00.000Z",
-        "password": False,
-        "description": None,
-        "expire_in": None,
-        "target": f"https://example.com/{n}",
-        "visit_count": 0,
-        "domain": None,
-        "link": f"https://{domain or 'kutt.test'}/{address}",
-        **fields,
-    }
-
+from tests.integration.imports.apifakes import KUTT_KEY as API_KEY
+from tests.integration.imports.apifakes import FakeKutt, link
+from tests.integration.imports.apiserver import Answer, ApiServer, serving
 
 LINKS = [
     link(7, description="The seventh", visit_count=12),
@@ -50,31 +27,6 @@ LINKS = [
     link(2, expire_in="2030-07-01T08:30:00.000Z", visit_count=1),
     link(1),
 ]
-
-
-class FakeKutt:
-    """Kutt's list of a user's links, answering at most `most` a request whatever the
-    limit asked (Kutt's own most is 50)."""
-
-    def __init__(self, links: list[Any], most: int = 50) -> None:
-        self.links = links
-        self.most = most
-
-    def __call__(self, asked: Asked) -> Answer:
-        if asked.headers.get("x-api-key") != API_KEY:
-            return answer_json({"error": "Unauthorized."}, 401)
-        if asked.path != "/api/v2/links":
-            return answer_json({"error": "Not found."}, 404)
-        limit = min(int(asked.query.get("limit", "10")) or 10, self.most)
-        skip = int(asked.query.get("skip", "0"))
-        return answer_json(
-            {
-                "total": len(self.links),
-                "limit": limit,
-                "skip": skip,
-                "data": self.links[skip : skip + limit],
-            }
-        )
 
 
 def source(server: ApiServer, *, api_key: str = API_KEY) -> KuttApi:

@@ -4,10 +4,8 @@ GET /rest/v3/short-urls?page=&itemsPerPage=&orderBy= with X-Api-Key."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -16,30 +14,9 @@ from kurz.imports import shlink_api
 from kurz.imports.kinds import KINDS
 from kurz.imports.shlink_api import ShlinkApi, ShlinkSettings
 from kurz.imports.sources import Clicks, Opening, Page, Record, SourceError, Unreadable
-from tests.integration.imports.apiserver import Answer, ApiServer, Asked, answer_json, serving
-
-API_KEY = "3e6fc9b1-shlink-test-key"
-
-
-def short_url(code: str, long_url: str | None, **fields: Any) -> dict[str, Any]:
-    """A short URL as Shlink's API renders one."""
-    domain = fields.get("domain")
-    return {
-        "shortCode": code,
-        "shortUrl": f"https://{domain or 's.test'}/{code}",
-        "longUrl": long_url,
-        "dateCreated": "2023-08-21T20:34:16+02:00",
-        "visitsSummary": {"total": 0, "nonBots": 0, "bots": 0},
-        "tags": [],
-        "meta": {"validSince": None, "validUntil": None, "maxVisits": None},
-        "domain": None,
-        "title": None,
-        "crawlable": False,
-        "forwardQuery": True,
-        "hasRedirectRules": False,
-        **fields,
-    }
-
+from tests.integration.imports.apifakes import SHLINK_KEY as API_KEY
+from tests.integration.imports.apifakes import FakeShlink, short_url
+from tests.integration.imports.apiserver import Answer, ApiServer, serving
 
 # Oldest first, as the source asks for them.
 URLS = [
@@ -68,46 +45,6 @@ URLS = [
     },
     short_url("abc", "https://example.net", visitsSummary={"total": 3, "nonBots": 3, "bots": 0}),
 ]
-
-
-class FakeShlink:
-    """Shlink's list of short URLs: newest first unless asked otherwise."""
-
-    def __init__(self, urls: list[Any]) -> None:
-        self.urls = urls
-
-    def __call__(self, asked: Asked) -> Answer:
-        if asked.headers.get("x-api-key") != API_KEY:
-            return answer_json(
-                {
-                    "type": "https://shlink.io/api/error/invalid-api-key",
-                    "title": "Invalid API key",
-                    "detail": "Provided API key does not exist or is invalid.",
-                    "status": 401,
-                },
-                401,
-                **{"content-type": "application/problem+json"},
-            )
-        if asked.path != "/rest/v3/short-urls":
-            return answer_json({"title": "Not found", "status": 404}, 404)
-        ordered = self.urls if asked.query.get("orderBy") == "dateCreated-ASC" else self.urls[::-1]
-        page = int(asked.query.get("page", "1"))
-        per_page = int(asked.query.get("itemsPerPage", "10"))
-        data = ordered[(page - 1) * per_page : page * per_page]
-        return answer_json(
-            {
-                "shortUrls": {
-                    "data": data,
-                    "pagination": {
-                        "currentPage": page,
-                        "pagesCount": math.ceil(len(ordered) / per_page),
-                        "itemsPerPage": per_page,
-                        "itemsInCurrentPage": len(data),
-                        "totalItems": len(ordered),
-                    },
-                }
-            }
-        )
 
 
 def source(server: ApiServer, *, api_key: str = API_KEY) -> ShlinkApi:
