@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from kurz.imports.sources import SourceError
@@ -23,15 +23,21 @@ def item(value: object, key: str | None = None) -> Mapping[str, Any]:
     return value
 
 
-def text(found: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
-    """A string field; None when null, absent or blank (unless `required`)."""
+def text(found: Mapping[str, Any], key: str) -> str | None:
+    """A string field; None when null, absent or blank."""
     value = found.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise Malformed(f"{key} is missing")
         return None
     if not isinstance(value, str):
         raise Malformed(f"{key} is {_kind(value)}, not a string")
+    return value
+
+
+def required(found: Mapping[str, Any], key: str) -> str:
+    """A string field that must be there and not blank."""
+    value = text(found, key)
+    if value is None:
+        raise Malformed(f"{key} is missing")
     return value
 
 
@@ -79,6 +85,17 @@ def when(found: Mapping[str, Any], key: str) -> datetime | None:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def day(found: Mapping[str, Any], key: str) -> date | None:
+    """The day of an ISO 8601 time, as written: the source's day, whatever its offset."""
+    value = text(found, key)
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).date()
+    except ValueError:
+        raise Malformed(f"{key} is not an ISO 8601 time: {value!r}") from None
 
 
 def listing(answer: object, *path: str, name: str) -> list[Any]:

@@ -128,8 +128,7 @@ class BitlyApi:
         bitlink = None
         try:
             found = answers.item(raw)
-            bitlink = answers.text(found, "id", required=True)
-            assert bitlink is not None
+            bitlink = answers.required(found, "id")
             record = _record(found, bitlink)
             daily = await self._clicks(bitlink)
         except Malformed as exc:
@@ -162,13 +161,13 @@ class BitlyApi:
         for raw in days:
             try:
                 entry = answers.item(raw)
-                day = answers.when(entry, "date")
+                day = answers.day(entry, "date")
                 clicks = answers.whole(entry, "clicks")
             except Malformed as exc:
                 raise Malformed(f"its clicks: {exc}") from None
             if day is None or clicks is None:
                 raise Malformed("its clicks: a day without its date or clicks")
-            counts[day.date()] += clicks
+            counts[day] += clicks
         return [DayClicks(day=day, clicks=n) for day, n in sorted(counts.items()) if n]
 
 
@@ -176,8 +175,7 @@ def _record(found: Mapping[str, Any], bitlink: str) -> Record:
     domain, _, back_half = bitlink.partition("/")
     if not domain or not back_half:
         raise Malformed(f"id is not a domain and a back-half: {bitlink!r}")
-    url = answers.text(found, "long_url", required=True)
-    assert url is not None
+    url = answers.required(found, "long_url")
     answers.flag(found, "archived")  # Archived links are read all the same.
     host = domain.lower()
     return Record(

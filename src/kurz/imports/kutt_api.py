@@ -94,8 +94,7 @@ def _link(raw: object, *, fallback: str) -> list[Item]:
     uuid, place = None, fallback
     try:
         found = answers.item(raw)
-        uuid = answers.text(found, "id", required=True)
-        assert uuid is not None
+        uuid = answers.required(found, "id")
         place = answers.text(found, "link") or answers.text(found, "address") or uuid
         record = _record(found, uuid, place)
         visits = answers.whole(found, "visit_count") or 0
@@ -116,13 +115,12 @@ def _link(raw: object, *, fallback: str) -> list[Item]:
 
 
 def _record(found: Mapping[str, Any], uuid: str, place: str) -> Record:
-    url = answers.text(found, "target", required=True)
-    assert url is not None
+    url = answers.required(found, "target")
     return Record(
         place=place,
         source_id=uuid,
         url=url,
-        alias=answers.text(found, "address", required=True),
+        alias=answers.required(found, "address"),
         # null: Kutt's own domain.
         domain=answers.text(found, "domain"),
         title=answers.text(found, "description"),

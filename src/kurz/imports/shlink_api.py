@@ -97,7 +97,7 @@ def _short_url(raw: object, *, fallback: str) -> list[Item]:
     source_id, place = None, fallback
     try:
         found = answers.item(raw)
-        code = answers.text(found, "shortCode", required=True)
+        code = answers.required(found, "shortCode")
         domain = answers.text(found, "domain")
         source_id = f"{domain or DEFAULT_DOMAIN}/{code}"
         place = answers.text(found, "shortUrl") or source_id
@@ -111,8 +111,7 @@ def _short_url(raw: object, *, fallback: str) -> list[Item]:
 
 
 def _record(found: Mapping[str, Any], source_id: str, place: str, visits: int) -> Record:
-    url = answers.text(found, "longUrl", required=True)
-    assert url is not None
+    url = answers.required(found, "longUrl")
     meta = answers.item(found.get("meta") or {}, "meta")
     max_visits = answers.whole(meta, "maxVisits")
     return Record(

@@ -43,6 +43,8 @@ LINKS = [
 
 CLICKS = {
     "bit.ly/3aB1": [
+        # A day as Bitly writes it, whatever its offset.
+        {"date": "2024-05-04T00:00:00+0200", "clicks": 2},
         {"date": "2024-05-03T00:00:00+0000", "clicks": 4},
         {"date": "2024-05-02T00:00:00+0000", "clicks": 0},
         {"date": "2024-05-01T00:00:00+0000", "clicks": 7},
@@ -92,7 +94,11 @@ EXPECTED = [
             ),
             Clicks(
                 source_id="bit.ly/3aB1",
-                daily=[DayClicks(date(2024, 5, 1), 7), DayClicks(date(2024, 5, 3), 4)],
+                daily=[
+                    DayClicks(date(2024, 5, 1), 7),
+                    DayClicks(date(2024, 5, 3), 4),
+                    DayClicks(date(2024, 5, 4), 2),
+                ],
             ),
             Record(
                 place="bit.ly/3aB2",
