@@ -338,6 +338,19 @@ async def test_times_in_the_zone_yourls_wrote_them(db: Yourls) -> None:
     ]
 
 
+async def test_the_database_is_only_read(db: Yourls) -> None:
+    fill(db)
+    opened = source(db.url)
+    try:
+        engine = await opened._connected_engine()
+        async with engine.connect() as conn:
+            with pytest.raises(sa.exc.DBAPIError, match="READ ONLY transaction"):
+                await conn.execute(sa.text("DELETE FROM yourls_log"))
+    finally:
+        await opened.aclose()
+    assert items(await read(db.url)) == EVERYTHING
+
+
 async def test_a_table_prefix(empty_db: Yourls) -> None:
     with empty_db.engine.begin() as conn:
         for statement in SCHEMA.read_text().split(";"):
