@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpcore
 import sqlalchemy as sa
@@ -50,6 +51,15 @@ CONNECT_TIMEOUT = 10
 # A page is a few queries over one page of links; a database that has not answered
 # them in this long is taken for one that will not.
 PAGE_TIMEOUT = 600
+
+
+def known_zone(name: str) -> str:
+    """`name` if it is an IANA time zone (a settings validator)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+    return name
 
 
 @dataclass(frozen=True, slots=True)

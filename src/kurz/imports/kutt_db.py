@@ -1,4 +1,4 @@
-"""Kutt (v2 and v3), read straight from its PostgreSQL or SQLite database
+"""Kutt (v2 and v3), read straight from its PostgreSQL, SQLite or MySQL/MariaDB database
 (docs/imports/kutt.md, "From its database").
 
 Kutt keeps a link a row of `links`, its custom domain in `domains`, and its visits in
@@ -20,14 +20,15 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from kurz.imports.databases import Database, connected, missing
+from kurz.imports.databases import Database, connected, known_zone, missing
 from kurz.imports.sources import (
     Clicks,
     DayBreakdown,
@@ -69,9 +70,17 @@ _COUNTRY = re.compile(r"[a-z]{2}", re.IGNORECASE)
 
 class KuttSettings(BaseModel):
     database_url: SecretStr = Field(
-        description="Its database: postgresql://user:password@host:5432/kutt, or "
-        "sqlite:///path/to/db/data (`kurz import` only)"
+        description="Its database: postgresql://user:password@host:5432/kutt, "
+        "mysql://user:password@host:3306/kutt, or sqlite:///path/to/db/data "
+        "(`kurz import` only)"
     )
+    timezone: str = Field(
+        default="UTC",
+        description="MySQL/MariaDB only: the zone Kutt's server wrote its times in (IANA "
+        "name); PostgreSQL's and SQLite's are UTC.",
+    )
+
+    _zone = field_validator("timezone")(known_zone)
 
 
 @dataclass(slots=True)
@@ -105,9 +114,11 @@ class KuttSource:
     def __init__(self, settings: KuttSettings, *, allow_private: bool) -> None:
         self.database = Database.from_url(
             settings.database_url.get_secret_value(),
-            families=("postgresql", "sqlite"),
+            families=("postgresql", "sqlite", "mysql"),
             allow_private=allow_private,
         )
+        # Kutt on MySQL writes its server's local time, without a zone (utils.dateToUTC).
+        self.zone = ZoneInfo(settings.timezone) if self.database.family == "mysql" else UTC
         self.links = sa.table(
             "links",
             *(
@@ -210,8 +221,8 @@ class KuttSource:
                     alias=str(row.address),
                     domain=row.domain or None,
                     title=row.description or None,
-                    created_at=_utc(row.created_at),
-                    expires_at=_utc(row.expire_in),
+                    created_at=_utc(row.created_at, self.zone),
+                    expires_at=_utc(row.expire_in, self.zone),
                 )
             )
             clicks = tallies.get(row.id, _Tally()).clicks(source_id, int(row.visit_count or 0))
@@ -230,14 +241,14 @@ class KuttSource:
         query = sa.select(*columns).where(v.link_id.in_(link_ids)).order_by(v.link_id, v.id)
         result = await conn.stream(query)
         async for row in result.mappings():
-            _count(tallies.setdefault(row["link_id"], _Tally()), row)
+            _count(tallies.setdefault(row["link_id"], _Tally()), row, self.zone)
         return tallies
 
 
-def _count(tally: _Tally, row: RowMapping) -> None:
+def _count(tally: _Tally, row: RowMapping, zone: tzinfo) -> None:
     total = int(row["total"] or 0)
     tally.counted += total
-    at = _utc(row["created_at"])
+    at = _utc(row["created_at"], zone)
     if at is None or not total:
         return  # counted in the link's total alone
     # Kutt adds a visit to its link's row of the hour the visit falls in.
@@ -279,9 +290,10 @@ def _counts(value: object) -> dict[str, int]:
     }
 
 
-def _utc(value: object) -> datetime | None:
+def _utc(value: object, zone: tzinfo) -> datetime | None:
     """A time as Kutt's database holds it: timestamptz (PostgreSQL), text in UTC
-    (SQLite: "2025-01-02 13:00:05"), or milliseconds since the epoch."""
+    (SQLite: "2025-01-02 13:00:05"), a datetime in `zone` (MySQL), or milliseconds since
+    the epoch."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
@@ -295,7 +307,7 @@ def _utc(value: object) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+        value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)
 
 
@@ -322,7 +334,7 @@ KIND = SourceKind(
     settings=KuttSettings,
     doc="docs/imports/kutt.md",
     notes=(
-        "Reads Kutt's PostgreSQL or SQLite database directly, read-only.",
+        "Reads Kutt's PostgreSQL, SQLite or MySQL/MariaDB database directly, read-only.",
         "Banned and password-protected links are reported, not imported.",
     ),
 )

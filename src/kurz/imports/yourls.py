@@ -7,7 +7,7 @@ is), each with its clicks summed by hour from the log: per hour and per UTC day,
 per day by referring host, country, browser, OS and device, as kurz counts its own
 clicks (a user agent kurz takes for a bot's makes a bot click).
 
-Times in YOURLS's tables have no zone: YOURLS (since 1.7.10) writes them in UTC, an
+Times in YOURLS's tables have no zone: YOURLS (since 1.7.1) writes them in UTC, an
 older or patched one in its server's local time, which the `timezone` setting names.
 """
 
@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kurz.agents import Classifier
 from kurz.analytics.events import referrer_host
-from kurz.imports.databases import Database, connected, missing
+from kurz.imports.databases import Database, connected, known_zone, missing
 from kurz.imports.sources import (
     Clicks,
     DayBreakdown,
@@ -55,17 +55,10 @@ class YourlsSettings(BaseModel):
     )
     timezone: str = Field(
         default="UTC",
-        description="The zone YOURLS wrote its times in (IANA name): UTC since 1.7.10.",
+        description="The zone YOURLS wrote its times in (IANA name): UTC since 1.7.1.",
     )
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)") from None
-        return value
+    _zone = field_validator("timezone")(known_zone)
 
 
 @dataclass(slots=True)
@@ -201,9 +194,9 @@ class YourlsSource:
         result = await conn.stream(query)
         async for keyword, local_day, local_hour, referrer, country, agent, n in result:
             tally = tallies.setdefault(str(keyword), _Tally())
-            tally.logged += n
             if not isinstance(local_day, date):
-                continue  # a zero date ('0000-00-00'): counted in the total alone
+                continue  # a zero date ('0000-00-00'): one of the clicks beyond the log
+            tally.logged += n
             at = self._utc(datetime.combine(local_day, time(int(local_hour))))
             assert at is not None
             at = at.replace(minute=0, second=0, microsecond=0)

@@ -1,14 +1,17 @@
-"""The Kutt database source against a real PostgreSQL and a real SQLite file, each made
-with the DDL Kutt's own migrations produce (kutt_postgresql.sql, kutt_sqlite.sql) and
-filled with rows as Kutt writes them."""
+"""The Kutt database source against a real PostgreSQL, a real SQLite file and a real
+MariaDB, each made with the DDL Kutt's own migrations produce there
+(kutt_postgresql.sql, kutt_sqlite.sql, kutt_mariadb.sql) and filled with rows as Kutt
+writes them."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import os
 import socket
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,12 @@ from kurz.imports.sources import (
 )
 
 HERE = Path(__file__).parent
+DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "mysql": "mysql+aiomysql",
+}
+_serial = itertools.count()
 BCRYPT = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
 
 
@@ -47,14 +56,17 @@ class Kutt:
         self.url = url
 
     def when(self, at: datetime) -> Any:
-        # PostgreSQL's columns are timestamptz; in SQLite Kutt writes UTC text.
-        return at if self.family == "postgresql" else at.strftime("%Y-%m-%d %H:%M:%S")
+        # PostgreSQL's columns are timestamptz; in SQLite Kutt writes UTC text, in MySQL
+        # its server's local time (UTC here).
+        if self.family == "postgresql":
+            return at
+        if self.family == "mysql":
+            return at.astimezone(UTC).replace(tzinfo=None)
+        return at.strftime("%Y-%m-%d %H:%M:%S")
 
     async def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        driver = "postgresql+asyncpg" if self.family == "postgresql" else "sqlite+aiosqlite"
-        engine = create_async_engine(
-            sa.make_url(self.url).set(drivername=driver), poolclass=NullPool
-        )
+        url = sa.make_url(self.url).set(drivername=DRIVERS[self.family])
+        engine = create_async_engine(url, poolclass=NullPool)
         try:
             async with engine.begin() as conn:
                 columns = sa.table(table, *(sa.column(name) for name in rows[0]))
@@ -96,13 +108,42 @@ async def _load_postgres(url: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+def _mariadb(server: str, *statements: str) -> None:
+    engine = sa.create_engine(sa.make_url(server).set(drivername="mysql+pymysql"))
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def kutt_mariadb(mariadb_url: str) -> Iterator[str]:
+    """A MariaDB database of the test's own, with Kutt's tables."""
+    name = f"kurz_kutt_{os.getpid()}_{next(_serial)}"
+    _mariadb(mariadb_url, f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    url = mariadb_url.rstrip("/") + "/" + name
+    try:
+        script = "\n".join(
+            line for line in (HERE / "kutt_mariadb.sql").read_text().splitlines()
+            if not line.startswith("--")
+        )  # fmt: skip
+        _mariadb(url, *(part for part in script.split(";\n") if part.strip()), USER)
+        yield url
+    finally:
+        _mariadb(mariadb_url, f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture(params=["postgresql", "sqlite", "mysql"])
 def kutt(request: pytest.FixtureRequest, tmp_path: Path) -> Kutt:
-    """Kutt's tables, in an empty PostgreSQL database or a SQLite file of the test's own,
-    with its one user."""
+    """Kutt's tables, in an empty PostgreSQL or MariaDB database or a SQLite file of the
+    test's own, with its one user."""
     if request.param == "postgresql":
         url = request.getfixturevalue("empty_postgres_url")
         asyncio.run(_load_postgres(url))
+    elif request.param == "mysql":
+        url = request.getfixturevalue("kutt_mariadb")
     else:
         path = tmp_path / "data"
         conn = sqlite3.connect(path)
@@ -289,7 +330,7 @@ async def test_urls_that_cannot_be_read(empty_postgres_url: str, tmp_path: Path)
         (nowhere.render_as_string(), 'database "kurz_no_such_database" does not exist'),
         (f"sqlite:///{tmp_path}/missing.db", f"there is no SQLite file at {tmp_path}/missing.db"),
         (f"sqlite:///{tmp_path}", "there is no SQLite file"),
-        ("mysql://root@127.0.0.1/kutt", "must begin with postgresql://, postgres://, sqlite://"),
+        ("redis://127.0.0.1/0", "must begin with mysql://, mariadb://, postgresql://, postgres"),
         ("kutt", "not a URL"),
     ):
         with pytest.raises(SourceError, match=why):
@@ -307,7 +348,7 @@ async def test_the_database_is_only_read(kutt: Kutt) -> None:
     try:
         engine = await opened._connected_engine()
         async with engine.connect() as conn:
-            with pytest.raises(sa.exc.DBAPIError, match=r"read-only|readonly"):
+            with pytest.raises(sa.exc.DBAPIError, match=r"(?i)read-only|readonly|read only"):
                 await conn.execute(sa.text("DELETE FROM visits"))
     finally:
         await opened.aclose()
@@ -335,3 +376,38 @@ def test_settings() -> None:
         kind.settings.model_validate({})
     settings = kind.settings.model_validate({"database_url": "postgresql://u:hunter2@h/k"})
     assert "hunter2" not in repr(settings)
+
+
+async def test_mysql_times_in_the_zone_kutt_wrote_them(kutt_mariadb: str) -> None:
+    db = Kutt("mysql", kutt_mariadb)
+    # New York is UTC-5 in January: Kutt's server wrote these at 19:xx local time.
+    await db.link(1, "abc", "https://example.com/", created_at=datetime(2025, 1, 1, 19, 5))
+    await db.visit(1, datetime(2025, 1, 1, 19, 40), 1, br_firefox=1, os_linux=1)
+    opened = kutt_db.KIND.open(
+        Opening(
+            settings=kutt_db.KuttSettings.model_validate(
+                {"database_url": kutt_mariadb, "timezone": "America/New_York"}
+            ),
+            allow_private=True,
+        )
+    )
+    try:
+        found = items([page async for page in opened.pages(None)])
+    finally:
+        await opened.aclose()
+    day = date(2025, 1, 2)
+    assert found == [
+        Record(
+            place="link abc",
+            source_id="00000000-0000-4000-8000-000000000001",
+            url="https://example.com/",
+            alias="abc",
+            created_at=datetime(2025, 1, 2, 0, 5, tzinfo=UTC),
+        ),
+        Clicks(
+            source_id="00000000-0000-4000-8000-000000000001",
+            daily=(DayClicks(day, 1),),
+            hourly=(HourClicks(datetime(2025, 1, 2, 0, tzinfo=UTC), 1),),
+            breakdowns=breakdowns(("browser", day, "Firefox", 1), ("os", day, "Linux", 1)),
+        ),
+    ]
