@@ -5,23 +5,15 @@ writes them."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import json
-import os
 import socket
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from kurz.imports import kutt_db
 from kurz.imports.kinds import KINDS
@@ -37,124 +29,27 @@ from kurz.imports.sources import (
     SourceError,
     Unreadable,
 )
-
-HERE = Path(__file__).parent
-DRIVERS = {
-    "postgresql": "postgresql+asyncpg",
-    "sqlite": "sqlite+aiosqlite",
-    "mysql": "mysql+aiomysql",
-}
-_serial = itertools.count()
-BCRYPT = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
-
-
-class Kutt:
-    """A Kutt database of the test's own: PostgreSQL or SQLite."""
-
-    def __init__(self, family: str, url: str) -> None:
-        self.family = family
-        self.url = url
-
-    def when(self, at: datetime) -> Any:
-        # PostgreSQL's columns are timestamptz; in SQLite Kutt writes UTC text, in MySQL
-        # its server's local time (UTC here).
-        if self.family == "postgresql":
-            return at
-        if self.family == "mysql":
-            return at.astimezone(UTC).replace(tzinfo=None)
-        return at.strftime("%Y-%m-%d %H:%M:%S")
-
-    async def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        url = sa.make_url(self.url).set(drivername=DRIVERS[self.family])
-        engine = create_async_engine(url, poolclass=NullPool)
-        try:
-            async with engine.begin() as conn:
-                columns = sa.table(table, *(sa.column(name) for name in rows[0]))
-                await conn.execute(columns.insert(), list(rows))
-        finally:
-            await engine.dispose()
-
-    async def link(self, id: int, address: str, target: str, **more: Any) -> str:
-        uuid = f"00000000-0000-4000-8000-{id:012d}"
-        row = {
-            "id": id,
-            "uuid": uuid,
-            "address": address,
-            "target": target,
-            "user_id": 1,
-            "visit_count": 0,
-            "created_at": self.when(datetime(2025, 1, 2, 10, 0, tzinfo=UTC)),
-            **more,
-        }
-        await self.insert("links", [row])
-        return uuid
-
-    async def visit(self, link_id: int, at: datetime, total: int, **counts: Any) -> None:
-        row = {"link_id": link_id, "user_id": 1, "created_at": self.when(at), "total": total}
-        for name in ("countries", "referrers"):
-            row[name] = json.dumps(counts.pop(name, {}))
-        await self.insert("visits", [{**row, **counts}])
-
-
-USER = "INSERT INTO users (id, email, password) VALUES (1, 'a@example.com', 'x')"
-
-
-async def _load_postgres(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute((HERE / "kutt_postgresql.sql").read_text())
-        await conn.execute(USER)
-    finally:
-        await conn.close()
-
-
-def _mariadb(server: str, *statements: str) -> None:
-    engine = sa.create_engine(sa.make_url(server).set(drivername="mysql+pymysql"))
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture
-def kutt_mariadb(mariadb_url: str) -> Iterator[str]:
-    """A MariaDB database of the test's own, with Kutt's tables."""
-    name = f"kurz_kutt_{os.getpid()}_{next(_serial)}"
-    _mariadb(mariadb_url, f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    url = mariadb_url.rstrip("/") + "/" + name
-    try:
-        script = "\n".join(
-            line for line in (HERE / "kutt_mariadb.sql").read_text().splitlines()
-            if not line.startswith("--")
-        )  # fmt: skip
-        _mariadb(url, *(part for part in script.split(";\n") if part.strip()), USER)
-        yield url
-    finally:
-        _mariadb(mariadb_url, f"DROP DATABASE IF EXISTS {name}")
+from tests.integration.imports.others import (
+    Kutt,
+    at,
+    fill_kutt,
+    kutt_mariadb,
+    kutt_postgres,
+    kutt_sqlite,
+)
 
 
 @pytest.fixture(params=["postgresql", "sqlite", "mysql"])
-def kutt(request: pytest.FixtureRequest, tmp_path: Path) -> Kutt:
-    """Kutt's tables, in an empty PostgreSQL or MariaDB database or a SQLite file of the
-    test's own, with its one user."""
+def kutt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kutt]:
+    """Kutt's tables and its one user, in an empty PostgreSQL or MariaDB database or a
+    SQLite file of the test's own."""
     if request.param == "postgresql":
-        url = request.getfixturevalue("empty_postgres_url")
-        asyncio.run(_load_postgres(url))
+        yield kutt_postgres(request.getfixturevalue("empty_postgres_url"))
     elif request.param == "mysql":
-        url = request.getfixturevalue("kutt_mariadb")
+        with kutt_mariadb(request.getfixturevalue("mariadb_url")) as db:
+            yield db
     else:
-        path = tmp_path / "data"
-        conn = sqlite3.connect(path)
-        try:
-            conn.executescript((HERE / "kutt_sqlite.sql").read_text())
-            conn.execute(USER)
-            conn.commit()
-        finally:
-            conn.close()
-        url = f"sqlite:///{path}"
-    return Kutt(request.param, url)
+        yield kutt_sqlite(tmp_path / "data")
 
 
 def source(url: str, *, allow_private: bool = True) -> kutt_db.KuttSource:
@@ -180,41 +75,6 @@ def items(pages: Sequence[Page]) -> list[Item]:
 def breakdowns(*rows: tuple[str, date, str, int]) -> tuple[DayBreakdown, ...]:
     """In the order the source gives them: by dimension, day and value."""
     return tuple(DayBreakdown(*row) for row in sorted(rows, key=lambda row: row[:3]))
-
-
-def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(2025, 1, day, hour, minute, second, tzinfo=UTC)
-
-
-async def fill(db: Kutt) -> None:
-    await db.insert("domains", [{"id": 7, "address": "go.example.org", "user_id": 1}])
-    await db.link(
-        1,
-        "abc",
-        "https://example.com/a?x=1",
-        description="Café ☕ — 🚀",
-        expire_in=db.when(datetime(2030, 1, 1, tzinfo=UTC)),
-        visit_count=7,
-    )
-    # Rows as Kutt's visit queue makes them: one per link and hour, made by its first
-    # visit; referrers' dots written "[dot]", lower-case countries, "unknown", "direct".
-    await db.visit(
-        1, at(2, 13, 0, 5), 3, br_chrome=2, br_firefox=1, os_windows=2, os_linux=1,
-        countries={"us": 2, "unknown": 1}, referrers={"news[dot]example": 2, "direct": 1},
-    )  # fmt: skip
-    await db.visit(
-        1, at(2, 15, 10), 1, br_safari=1, os_ios=1,
-        countries={"de": 1}, referrers={"direct": 1},
-    )  # fmt: skip
-    await db.visit(
-        1, at(3, 0, 20), 2, br_other=1, br_edge=1, os_other=1, os_macos=1,
-        countries={"fr": 2}, referrers={"t[dot]co": 2},
-    )  # fmt: skip
-    await db.link(2, "Promo", "https://example.com/promo", domain_id=7)
-    await db.link(3, "bad", "https://malware.example/", banned=True, visit_count=4)
-    await db.visit(3, at(2, 9), 4, br_chrome=4, os_windows=4)
-    await db.link(4, "secret", "https://example.com/s", password=BCRYPT)
-    await db.link(5, "old", "https://example.com/old", visit_count=2, description="")
 
 
 D2, D3 = date(2025, 1, 2), date(2025, 1, 3)
@@ -285,7 +145,7 @@ EVERYTHING: list[Item] = [
 
 
 async def test_links_and_their_visits(kutt: Kutt) -> None:
-    await fill(kutt)
+    await fill_kutt(kutt)
     opened = source(kutt.url)
     try:
         assert await opened.total() == 5
@@ -297,7 +157,7 @@ async def test_links_and_their_visits(kutt: Kutt) -> None:
 
 
 async def test_pages_and_resuming_after_one(kutt: Kutt, monkeypatch: pytest.MonkeyPatch) -> None:
-    await fill(kutt)
+    await fill_kutt(kutt)
     monkeypatch.setattr(kutt_db, "PAGE", 2)
     pages = await read(kutt.url)
     assert [page.position for page in pages] == ["2", "4", "5"]
@@ -343,7 +203,7 @@ async def test_urls_that_cannot_be_read(empty_postgres_url: str, tmp_path: Path)
 
 
 async def test_the_database_is_only_read(kutt: Kutt) -> None:
-    await fill(kutt)
+    await fill_kutt(kutt)
     opened = source(kutt.url)
     try:
         engine = await opened._connected_engine()
@@ -378,15 +238,19 @@ def test_settings() -> None:
     assert "hunter2" not in repr(settings)
 
 
-async def test_mysql_times_in_the_zone_kutt_wrote_them(kutt_mariadb: str) -> None:
-    db = Kutt("mysql", kutt_mariadb)
+async def test_mysql_times_in_the_zone_kutt_wrote_them(mariadb_url: str) -> None:
+    with kutt_mariadb(mariadb_url) as db:
+        await _times_in_new_york(db)
+
+
+async def _times_in_new_york(db: Kutt) -> None:
     # New York is UTC-5 in January: Kutt's server wrote these at 19:xx local time.
     await db.link(1, "abc", "https://example.com/", created_at=datetime(2025, 1, 1, 19, 5))
     await db.visit(1, datetime(2025, 1, 1, 19, 40), 1, br_firefox=1, os_linux=1)
     opened = kutt_db.KIND.open(
         Opening(
             settings=kutt_db.KuttSettings.model_validate(
-                {"database_url": kutt_mariadb, "timezone": "America/New_York"}
+                {"database_url": db.url, "timezone": "America/New_York"}
             ),
             allow_private=True,
         )

@@ -3,18 +3,15 @@ CREATE TABLE statements (yourls.sql), filled with rows as YOURLS writes them."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.pool import NullPool
 
 from kurz.imports import yourls
 from kurz.imports.kinds import KINDS
@@ -29,101 +26,25 @@ from kurz.imports.sources import (
     Record,
     SourceError,
 )
-
-SCHEMA = Path(__file__).with_name("yourls.sql")
-_serial = itertools.count()
-
-FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
-CHROME = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/124.0.0.0 Safari/537.36"
+from tests.integration.imports.others import (
+    FIREFOX,
+    Yourls,
+    fill_yourls,
+    yourls_database,
 )
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
-)
-GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-
-class Yourls:
-    """A YOURLS database of the test's own, on the test MariaDB."""
-
-    def __init__(self, server: str, name: str) -> None:
-        self.name = name
-        self.url = server.rstrip("/") + "/" + name
-        self.engine = sa.create_engine(
-            sa.make_url(self.url).set(drivername="mysql+pymysql"),
-            poolclass=NullPool,
-            connect_args={"charset": "utf8mb4"},
-        )
-
-    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        columns = sa.table(table, *(sa.column(name) for name in rows[0]))
-        with self.engine.begin() as conn:
-            conn.execute(columns.insert(), list(rows))
-
-    def link(self, keyword: str, url: str, *, clicks: int = 0, **more: Any) -> None:
-        row: dict[str, Any] = {
-            "keyword": keyword,
-            "url": url,
-            "title": None,
-            "timestamp": datetime(2024, 3, 1, 10, 0, 0),
-            "ip": "192.0.2.1",
-            "clicks": clicks,
-        }
-        self.insert("yourls_url", [{**row, **more}])
-
-    def clicks(self, keyword: str, *rows: tuple[str, str, str, str]) -> None:
-        """Log rows: (click_time, referrer, user agent, country code)."""
-        self.insert(
-            "yourls_log",
-            [
-                {
-                    "click_time": at,
-                    "shorturl": keyword,
-                    "referrer": referrer,
-                    "user_agent": agent,
-                    "ip_address": "198.51.100.7",
-                    "country_code": country,
-                }
-                for at, referrer, agent, country in rows
-            ],
-        )
-
-
-def _admin(server: str, *statements: str) -> None:
-    engine = sa.create_engine(sa.make_url(server).set(drivername="mysql+pymysql"))
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(sa.text(statement))
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
 def empty_db(mariadb_url: str) -> Iterator[Yourls]:
     """A MariaDB database of the test's own, with no tables."""
-    name = f"kurz_yourls_{os.getpid()}_{next(_serial)}"
-    _admin(mariadb_url, f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    db = Yourls(mariadb_url, name)
-    try:
+    with yourls_database(mariadb_url) as db:
         yield db
-    finally:
-        db.engine.dispose()
-        _admin(mariadb_url, f"DROP DATABASE IF EXISTS {name}")
 
 
 @pytest.fixture
 def db(empty_db: Yourls) -> Yourls:
     """The test's database with YOURLS's tables, as YOURLS's installer makes them."""
-    with empty_db.engine.begin() as conn:
-        for statement in SCHEMA.read_text().split(";"):
-            body = "\n".join(
-                line for line in statement.splitlines() if not line.startswith("--")
-            ).strip()
-            if body:
-                conn.execute(sa.text(body))
+    empty_db.tables()
     return empty_db
 
 
@@ -149,33 +70,6 @@ async def read(url: str, after: str | None = None, **settings: Any) -> list[Page
 
 def items(pages: Sequence[Page]) -> list[Item]:
     return [item for page in pages for item in page.items]
-
-
-def fill(db: Yourls) -> None:
-    """Links as YOURLS holds them, and their clicks over several days."""
-    db.link(
-        "abc",
-        "https://example.com/a?x=1",
-        title="Café ☕ — 🚀 launch",
-        clicks=6,
-        timestamp=datetime(2024, 3, 1, 10, 0, 5),
-    )
-    db.clicks(
-        "abc",
-        ("2024-03-01 10:15:00", "https://www.news.example/story/1", FIREFOX, "FR"),
-        ("2024-03-01 10:45:00", "https://news.example/story/2", FIREFOX, "FR"),
-        ("2024-03-01 11:05:00", "direct", CHROME, ""),
-        ("2024-03-02 23:59:59", "https://t.co/xyz", IPHONE, "US"),
-        ("2024-03-04 00:00:00", "direct", GOOGLEBOT, "US"),
-        ("2024-03-04 08:30:00", "android-app://com.slack", CHROME, "de"),
-    )
-    # Upper case sorts first: YOURLS's keyword column is binary (utf8mb4_bin).
-    db.link("Zed", "https://example.com/zed", clicks=3, timestamp=datetime(2023, 12, 31, 23, 0))
-    db.link("mixed", "https://example.com/m", clicks=4, title="")
-    db.clicks("mixed", ("2024-03-05 12:00:00", "direct", IPHONE, "GB"))
-    db.link("none", "https://example.com/n")
-    # A log row of a keyword no link has any more: never read.
-    db.clicks("gone", ("2024-03-05 12:00:00", "direct", IPHONE, "GB"))
 
 
 def hour(day: int, at: int, month: int = 3) -> datetime:
@@ -278,7 +172,7 @@ EVERYTHING: list[Item] = [
 
 
 async def test_links_and_their_clicks(db: Yourls) -> None:
-    fill(db)
+    fill_yourls(db)
     opened = source(db.url)
     try:
         assert await opened.total() == 4
@@ -290,7 +184,7 @@ async def test_links_and_their_clicks(db: Yourls) -> None:
 
 
 async def test_pages_and_resuming_after_one(db: Yourls, monkeypatch: pytest.MonkeyPatch) -> None:
-    fill(db)
+    fill_yourls(db)
     monkeypatch.setattr(yourls, "PAGE", 2)
     pages = await read(db.url)
     # A link's clicks come in its page, after it.
@@ -339,7 +233,7 @@ async def test_times_in_the_zone_yourls_wrote_them(db: Yourls) -> None:
 
 
 async def test_the_database_is_only_read(db: Yourls) -> None:
-    fill(db)
+    fill_yourls(db)
     opened = source(db.url)
     try:
         engine = await opened._connected_engine()
@@ -352,13 +246,7 @@ async def test_the_database_is_only_read(db: Yourls) -> None:
 
 
 async def test_a_table_prefix(empty_db: Yourls) -> None:
-    with empty_db.engine.begin() as conn:
-        for statement in SCHEMA.read_text().split(";"):
-            body = "\n".join(
-                line for line in statement.splitlines() if not line.startswith("--")
-            ).strip()
-            if body:
-                conn.execute(sa.text(body.replace("`yourls_", "`short_")))
+    empty_db.tables(prefix="short_")
     empty_db.insert(
         "short_url",
         [{"keyword": "k", "url": "https://example.com/", "ip": "::1", "clicks": 0,
