@@ -113,8 +113,8 @@ def mariadb_url() -> str:
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
-        unavailable(f"MariaDB at {MARIADB_URL} is not reachable: {exc}")
+    except sa.exc.DBAPIError as exc:
+        unavailable(f"MariaDB at {MARIADB_URL} is not reachable: {exc.orig}")
     finally:
         engine.dispose()
     return MARIADB_URL
