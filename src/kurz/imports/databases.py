@@ -47,6 +47,9 @@ _DRIVERS: Mapping[Family, str] = {
     "sqlite": "sqlite+aiosqlite",
 }
 _PORTS: Mapping[Family, int] = {"mysql": 3306, "postgresql": 5432}
+# The URL options a caller over the API may give: TLS. Others can point the driver
+# somewhere else than the host checked (asyncpg's `host`, PyMySQL's `unix_socket`).
+_PUBLIC_OPTIONS = frozenset({"ssl", "sslmode"})
 CONNECT_TIMEOUT = 10
 # A page is a few queries over one page of links; a database that has not answered
 # them in this long is taken for one that will not.
@@ -95,6 +98,12 @@ class Database:
             check_host(host, allow_private=allow_private)
         except Refused as exc:
             raise SourceError(f"the database at {where} may not be reached: {exc}") from None
+        options = sorted(set(url.query) - _PUBLIC_OPTIONS)
+        if options and not allow_private:
+            raise SourceError(
+                f"the database URL's options {', '.join(options)} may be given only to "
+                "`kurz import` (or with KURZ_IMPORT_ALLOW_PRIVATE)"
+            )
         return cls(family, url.set(host=host), where, allow_private)
 
     @classmethod

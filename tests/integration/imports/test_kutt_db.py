@@ -226,7 +226,11 @@ def test_private_addresses_and_files_only_when_allowed(tmp_path: Path) -> None:
     (tmp_path / "data").touch()
     with pytest.raises(SourceError, match="only `kurz import` may name one"):
         source(f"sqlite:///{tmp_path / 'data'}", allow_private=False)
-    source("postgresql://u@93.184.215.14/kutt", allow_private=False)
+    # Options that could point the driver elsewhere (a local socket) are refused too.
+    with pytest.raises(SourceError, match="options host may be given only to `kurz import`"):
+        source("postgresql://u@93.184.215.14/kutt?host=/run/postgresql", allow_private=False)
+    source("postgresql://u@93.184.215.14/kutt?sslmode=require", allow_private=False)
+    source("postgresql://u@127.0.0.1/kutt?host=/run/postgresql")
 
 
 def test_settings() -> None:
