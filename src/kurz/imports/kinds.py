@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from kurz.imports import kutt_db, yourls
+from kurz.imports import kurz_file, kutt_db, yourls
 from kurz.imports.sources import SourceKind
 
-_KINDS: list[SourceKind] = [yourls.KIND, kutt_db.KIND]
+_KINDS: list[SourceKind] = [kurz_file.KIND, yourls.KIND, kutt_db.KIND]
 
 KINDS: Mapping[str, SourceKind] = MappingProxyType({kind.name: kind for kind in _KINDS})
