@@ -9,9 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from kurz.imports import kurz_file
+from kurz.imports import bitly_api, kurz_file, kutt_api, kutt_db, shlink_api, yourls
 from kurz.imports.sources import SourceKind
 
-_KINDS: list[SourceKind] = [kurz_file.KIND]
+_KINDS: list[SourceKind] = [
+    kurz_file.KIND,
+    bitly_api.KIND,
+    yourls.KIND,
+    kutt_db.KIND,
+    kutt_api.KIND,
+    shlink_api.KIND,
+]
 
 KINDS: Mapping[str, SourceKind] = MappingProxyType({kind.name: kind for kind in _KINDS})
