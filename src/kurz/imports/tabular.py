@@ -3,7 +3,7 @@
 
 The file is UTF-8 (a byte order mark is dropped), comma-, semicolon- or tab-separated
 (told from the header line, or from an Excel `sep=` line before it), with a header
-row naming its columns. Each kind says which columns it reads and by what names
+row naming its columns. It is read a line at a time, never whole. Each kind says which columns it reads and by what names
 (`Column`), and how a row becomes items (`RowReader`). A page's position is the
 count of records read after the header: going on from it reads the file again from
 the start and passes over that many, which keeps no state beside the file.
@@ -12,23 +12,23 @@ the start and passes over that many, which keeps no state beside the file.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import csv
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 from kurz.imports import cells
 from kurz.imports.cells import CellError
 from kurz.imports.sources import Item, Page, SourceError, Unreadable
 
 PAGE_RECORDS = 500
-_CHUNK = 1 << 20
-_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+_DELIMITERS = (",", ";", "\t")
 _SEP_LINE = re.compile(r"sep=(.)")
 # What the first bytes of a file that is no CSV text often are.
 _NOT_TEXT = {
@@ -122,7 +122,7 @@ class CsvSource:
     async def total(self) -> int | None:
         try:
             return await asyncio.to_thread(self._count)
-        except (SourceError, UnicodeDecodeError):
+        except SourceError:
             return None  # pages() says why
 
     async def pages(self, after: str | None) -> AsyncIterator[Page]:
@@ -144,7 +144,6 @@ class CsvSource:
             return sum(1 for _, cells in records if not _blank(cells))
 
     def _pages(self, after: int) -> Generator[Page, None, None]:
-        _check_text(self.path)
         with self._open() as (header, records):
             read = self.reader(header)
             items: list[Item] = []
@@ -166,24 +165,25 @@ class CsvSource:
     @contextlib.contextmanager
     def _open(self) -> Iterator[tuple[Header, Iterator[tuple[int, list[str] | csv.Error]]]]:
         try:
-            with self.path.open(encoding="utf-8-sig", newline="") as text:
-                lines = _Lines(text)
+            with self.path.open("rb") as raw:
+                lines = _Lines(raw)
                 delimiter = _dialect(lines, self.columns)
                 reader = csv.reader(lines, delimiter=delimiter)
                 header = _header(reader, self.columns)
                 yield header, _records(reader, lines)
         except OSError as error:
             raise SourceError(f"The file cannot be read: {error.strerror or error}.") from None
-        except UnicodeDecodeError:
-            # _check_text found it UTF-8: it has changed since.
-            raise SourceError("The file is not UTF-8 text (any more).") from None
 
 
 class _Lines:
-    """The file's lines as the CSV reader takes them, counted, with one put back."""
+    """The file's lines as the CSV reader takes them: decoded from UTF-8 a line at a
+    time (so that a byte that is not UTF-8 is found with its line), ended by a line
+    feed, a carriage return or both, and counted; one may be put back."""
 
-    def __init__(self, text: TextIO) -> None:
-        self._text = text
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._read = 0
+        self._ahead: deque[str] = deque()
         self._back: str | None = None
         self.count = 0
 
@@ -194,14 +194,33 @@ class _Lines:
         if self._back is not None:
             line, self._back = self._back, None
             return line
-        line = self._text.readline()
-        if not line:
-            raise StopIteration
+        if not self._ahead:
+            self._ahead.extend(self._decoded())
         self.count += 1
-        return line
+        return self._ahead.popleft()
 
     def put_back(self, line: str) -> None:
         self._back = line
+
+    def _decoded(self) -> list[str]:
+        data = self._raw.readline()
+        if not data:
+            raise StopIteration
+        if self._read == 0:
+            for magic, what in _NOT_TEXT.items():
+                if data.startswith(magic):
+                    raise SourceError(f"The file is {what}. {_SAVE_AS}")
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as error:
+            cut = error.reason == "unexpected end of data"
+            byte = None if cut else data[error.start]
+            raise _not_utf8(self.count + 1, self._read + error.start, byte) from None
+        if self._read == 0:
+            text = text.removeprefix("\ufeff")
+        self._read += len(data)
+        # A carriage return alone ends a line too (as in old Mac files).
+        return [line for line in _LONE_CR.split(text) if line] if "\r" in text else [text]
 
 
 def _records(
@@ -317,35 +336,6 @@ def _skip(after: str | None) -> int:
     if not after.isdecimal():
         raise SourceError(f"{after!r} is not a position in a CSV file (a count of records).")
     return int(after)
-
-
-def _check_text(path: Path) -> None:
-    """Refuse a file that is not UTF-8 text before reading a row of it, saying where it
-    is not: an import half made from a file in another encoding helps no one."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    read = lines = 0
-    try:
-        with path.open("rb") as raw:
-            while chunk := raw.read(_CHUNK):
-                if read == 0:
-                    for magic, what in _NOT_TEXT.items():
-                        if chunk.startswith(magic):
-                            raise SourceError(f"The file is {what}. {_SAVE_AS}")
-                pending = decoder.getstate()[0]
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError as error:
-                    at = error.start - len(pending)
-                    line = lines + chunk.count(b"\n", 0, max(at, 0)) + 1
-                    raise _not_utf8(line, read + at, (pending + chunk)[error.start]) from None
-                read += len(chunk)
-                lines += chunk.count(b"\n")
-            try:
-                decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
-                raise _not_utf8(lines + 1, read - 1, None) from None
-    except OSError as error:
-        raise SourceError(f"The file cannot be read: {error.strerror or error}.") from None
 
 
 def _not_utf8(line: int, offset: int, byte: int | None) -> SourceError:
