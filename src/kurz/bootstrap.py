@@ -39,6 +39,7 @@ from kurz.db import Database, ensure_schema
 from kurz.exports.service import Exports
 from kurz.geo import Locator, locator
 from kurz.idempotency import Idempotency
+from kurz.imports.service import Imports
 from kurz.jobs import JobStore, Registry
 from kurz.limits import ServiceLimits
 from kurz.links import scheduled as link_jobs
@@ -128,6 +129,8 @@ class Parts:
     stats: Stats
     # Links and their statistics taken out (kurz export, GET /api/v1/export).
     exports: Exports
+    # Links and their statistics brought in (kurz import, POST /api/v1/imports).
+    imports: Imports
     # The audit log's reading side and retention.
     audit: AuditLog
     # Argon2id, shared so that its `work` counts every hash (tests pass a cheap Cost).
@@ -299,6 +302,16 @@ def build(
         cache=targets,
     )
     account_jobs.register(registry, audit=audit, sessions=sessions, users=users)
+    imports = Imports(
+        db=db,
+        jobs=jobs,
+        clock=clock,
+        links=links,
+        outbox=outbox,
+        max_bytes=settings.import_max_bytes,
+        allow_private=settings.import_allow_private,
+    )
+    imports.register(registry)
     return Parts(
         settings=settings,
         clock=clock,
@@ -322,6 +335,7 @@ def build(
         users=users,
         stats=Stats(db=db, clock=clock, default_host=domains.default.host),
         exports=Exports(db=db, clock=clock, base_url=settings.base_url),
+        imports=imports,
         audit=audit,
         passwords=passwords,
         sessions=sessions,

@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     webhook_key: str = Field(default="", repr=False)
     # How long one delivery attempt may take, connecting, sending and reading the answer.
     webhook_timeout: float = Field(default=10.0, gt=0, le=300)
+    # Imports (docs/imports.md): the largest file one may upload, and whether a source
+    # the server fetches (an API, a database) may be at a loopback, private or
+    # link-local address (the CLI's imports may always: their operator runs them).
+    import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    import_allow_private: bool = False
     # How long an expired link answers 410 before it is retired (404; its code is
     # never reused): docs/jobs.md.
     expired_link_grace: float = Field(default=30 * 86_400.0, ge=0)

@@ -10,7 +10,8 @@ their clicks and bot clicks.
 
 The mark tells exactly whether the sums still hold. The click store adds every click
 to its day's daily row (clicks or bot clicks) in the same transaction as to its
-breakdown rows, nothing else writes either, and counts only grow: so a range whose
+breakdown rows (an import, through add_counts, adds a link's days with their
+breakdowns alike), nothing else writes either, and counts only grow: so a range whose
 breakdowns gained a click has a greater mark, and one whose mark is unchanged has the
 sums it had. The mark is one read of at most a range's daily rows, in the request's
 snapshot; the rows of days not settled yet (today) are summed on every request.

@@ -188,6 +188,51 @@ async def _insert(
     return returned
 
 
+# A count of all time with no days, carried over from elsewhere (kurz.imports): into
+# the link's total only.
+_UNDATED_TOTALS = _Insert(
+    "link_clicks_total",
+    ("link_id", "clicks"),
+    ("bigint", "bigint"),
+    reading="INSERT INTO link_clicks_total (link_id, user_id, clicks) "
+    "SELECT v.link_id, l.user_id, v.clicks FROM v JOIN links l ON l.id = v.link_id "
+    "WHERE v.clicks > 0 ORDER BY v.link_id "
+    "ON CONFLICT (link_id) DO UPDATE SET user_id = excluded.user_id, "
+    "clicks = link_clicks_total.clicks + excluded.clicks",
+)
+
+
+async def add_counts(
+    conn: AsyncConnection,
+    *,
+    daily: Sequence[tuple[int, datetime, int, int, int]] = (),
+    hourly: Sequence[tuple[int, datetime, int, int, int]] = (),
+    breakdowns: Sequence[tuple[int, str, datetime, str, int]] = (),
+    undated: Sequence[tuple[int, int]] = (),
+) -> None:
+    """Counts carried over from elsewhere (kurz.imports), added in the caller's
+    transaction to the rollups a batch of clicks adds to: daily rows (link, day,
+    clicks, bot clicks, uniques) and with them the owners' days and the links' totals;
+    hourly rows alike; breakdown rows (link, dimension, day, value, clicks); and counts
+    with no day (link, clicks), to the links' totals only. A day's breakdown rows must
+    come with that day's daily row (kurz.analytics.settled relies on it)."""
+    to_sql = _sqlite_stamp if conn.dialect.name == "sqlite" else _postgres_stamp
+
+    def stamp(at: datetime) -> Any:
+        return to_sql(at.timestamp())
+
+    await _insert(conn, _HOURLY, [(link, stamp(hour), *counts) for link, hour, *counts in hourly])
+    await _insert(
+        conn, _BREAKDOWNS, [(link, d, stamp(day), v, n) for link, d, day, v, n in breakdowns]
+    )
+    if daily or undated:
+        await lock_owners(conn, exclusive=False)
+    day_rows = [(link, stamp(day), *counts) for link, day, *counts in daily]
+    await _insert(conn, _DAILY, day_rows)
+    await _insert(conn, _OWNER_DAILY, day_rows, _LINK_TOTALS)
+    await _insert(conn, _UNDATED_TOTALS, list(undated))
+
+
 class VisitorMemory:
     """The visitors of recent hours and days this process has recorded (committed).
 
@@ -291,7 +336,8 @@ async def record(
     await _insert(conn, _DAILY, rows)
     day_rows, rows = rows, []
     # Each breakdown row written comes with its day's daily row, in this transaction:
-    # the stats' settled sums (kurz.analytics.settled) rely on it.
+    # the stats' settled sums (kurz.analytics.settled) rely on it. (add_counts, the
+    # only other writer, keeps the same rule.)
     async for kinds in slices(list(counted.breakdowns.items())):
         rows.extend(
             (link, dimension, stamp(day), value, n) for (link, dimension, day, value), n in kinds

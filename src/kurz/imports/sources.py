@@ -96,9 +96,12 @@ class DayBreakdown:
 
 @dataclass(frozen=True, slots=True)
 class Clicks:
-    """Statistics of the link the source gave with `source_id` (in this page or an
-    earlier one). Added only when this import made that link. A link may have several
-    Clicks items; their rows add up."""
+    """Statistics of the link the source gave with `source_id`, in the SAME page as
+    that link's Record (after it): a link and all its statistics are written in one
+    transaction, so that no reader sees a link with part of its statistics (the stats'
+    settled sums, kurz.analytics.settled, count on a day's rows never changing without
+    its daily row changing too). Added only when this import made that link. A link may
+    have several Clicks items; their rows add up."""
 
     source_id: str
     daily: Sequence[DayClicks] = ()

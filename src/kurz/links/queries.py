@@ -435,6 +435,44 @@ async def _write(
     raise RuntimeError(f"no free code after {_CODE_ATTEMPTS} attempts")
 
 
+async def rows_to_import(
+    conn: AsyncConnection,
+    new: Sequence[NewLink],
+    *,
+    owner: Principal,
+    now: datetime,
+    own: Origins,
+) -> list[dict[str, Any] | Problem]:
+    """The rows of links carried over from elsewhere (kurz.imports), each checked as
+    create() checks one but for its window, which may lie in the past (an expired link
+    is carried over as it is): a row (its code the alias asked for, or None: one is
+    drawn when written), or the Problem that refuses it. The caller sets what a create
+    does not (created_at, the window, visits, deleted_at) and writes them with
+    `write_links`."""
+    targets = [_targets(n.link_in.url, n.link_in.variants, n.link_in.rules) for n in new]
+    ours = await known(conn, {host for named in targets for host in _hosts(named)})
+    made: list[dict[str, Any] | Problem] = []
+    for item, named in zip(new, targets, strict=True):
+        try:
+            made.append(_values(item, named, ours, owner=owner, now=now, own=own))
+        except Problem as problem:
+            made.append(problem)
+    return made
+
+
+async def write_links(
+    conn: AsyncConnection, rows: Mapping[int, dict[str, Any]], tags: Mapping[int, list[str]]
+) -> dict[int, int]:
+    """Insert `rows` (from `rows_to_import`, by the caller's numbering) and their tags:
+    the ids of those written. A row whose alias is in use (live or deleted) is left out;
+    a drawn code that is, is drawn again."""
+    ids = await _write(conn, rows, tags)
+    tag_rows = [{"link_id": ids[i], "tag": tag} for i in ids for tag in tags[i]]
+    if tag_rows:
+        await conn.execute(sa.insert(link_tags), tag_rows)
+    return ids
+
+
 async def create_many(
     *,
     conn: AsyncConnection,

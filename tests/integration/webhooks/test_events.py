@@ -4,21 +4,23 @@ expired and retired; clicks in rounds of at most one a second; an import's end."
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import httpx
 import sqlalchemy as sa
 
 from kurz.analytics.events import click_event
 from kurz.analytics.store import Batch, ClickStore
+from kurz.auth.models import Principal
 from kurz.bootstrap import Parts
-from kurz.db import READ_COMMITTED
-from kurz.db.tables import links, webhook_endpoints
+from kurz.db.tables import links, webhook_deliveries, webhook_endpoints
+from kurz.imports.service import Imports
+from kurz.imports.sources import Record
 from kurz.jobs import Worker
 from kurz.links.scheduled import announce_expired, retire_expired
-from kurz.webhooks import Clicks, ImportFinished
+from kurz.webhooks import Clicks
 from kurz.webhooks.clicks import MAX_CLICKS
 from tests.conftest import KeyMaker
+from tests.integration.imports.support import listed_kind
 from tests.integration.webhooks.receiver import Receiver
 from tests.integration.webhooks.support import HOOKS, LINKS, deliveries, register, settle
 from tests.support import FakeClock
@@ -127,26 +129,35 @@ async def test_an_import_s_end_goes_to_its_user(
                 sa.select(webhook_endpoints.c.user_id).where(webhook_endpoints.c.id == hook["id"])
             )
         ).scalar_one()
-    now = datetime.fromtimestamp(clock.now, UTC)
-    finished = ImportFinished(
-        id=7,
-        source="csv",
-        status="finished",
-        imported=9_998,
-        skipped=1,
-        failed=1,
-        started_at=now,
-        finished_at=now,
+    imports = Imports(
+        db=parts.db,
+        jobs=parts.jobs,
+        clock=parts.clock,
+        links=parts.links,
+        outbox=parts.outbox,
+        max_bytes=1024,
+        allow_private=False,
+        kinds={"listed": listed_kind([[Record("row 1", "1", "https://example.com/")]])},
     )
-    async with parts.db.write(READ_COMMITTED) as conn:
-        [message] = await parts.outbox.import_finished(conn, user_id=user_id, finished=finished)
+    owner = Principal(user_id=user_id, role="member", scopes=frozenset(), name="alice")
+    started = await imports.start(principal=owner, kind="listed", settings={}, enqueue=False)
+    await imports.run(started.id)
+    async with parts.db.read() as conn:
+        message = (
+            await conn.execute(
+                sa.select(webhook_deliveries.c.message_id).where(
+                    webhook_deliveries.c.event == "import.finished"
+                )
+            )
+        ).scalar_one()
     await settle(worker)
     [received] = receiver.requests
     assert received.message_id == message
     event = received.verified(hook["secret"])
     assert event["type"] == "import.finished"
-    assert event["data"]["imported"] == 9_998
-    assert event["data"]["status"] == "finished"
+    assert event["data"]["id"] == started.id
+    assert (event["data"]["imported"], event["data"]["skipped"]) == (1, 0)
+    assert (event["data"]["status"], event["data"]["source"]) == ("finished", "listed")
 
 
 def clicks_of(parts: Parts) -> tuple[ClickStore, Clicks]:
