@@ -3,10 +3,11 @@
 
 The file is UTF-8 (a byte order mark is dropped), comma-, semicolon- or tab-separated
 (told from the header line, or from an Excel `sep=` line before it), with a header
-row naming its columns. It is read a line at a time, never whole. Each kind says which columns it reads and by what names
-(`Column`), and how a row becomes items (`RowReader`). A page's position is the
-count of records read after the header: going on from it reads the file again from
-the start and passes over that many, which keeps no state beside the file.
+row naming its columns; it is read a line at a time, never whole. Each kind says
+which columns it reads and by what names (`Column`), and how a row becomes items
+(`RowReader`). A page's position is the count of records read after the header:
+going on from it reads the file again from the start and passes over that many,
+which keeps no state beside the file.
 """
 
 from __future__ import annotations
