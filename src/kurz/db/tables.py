@@ -672,8 +672,7 @@ imports = Table(
 import_files = Table(
     "import_files",
     metadata,
-    Column("import_id", BigInteger, ForeignKey("imports.id", ondelete="CASCADE"),
-           primary_key=True),
+    Column("import_id", BigInteger, ForeignKey("imports.id", ondelete="CASCADE"), primary_key=True),
     Column("piece", Integer, primary_key=True),
     Column("data", LargeBinary, nullable=False),
 )
@@ -683,8 +682,7 @@ import_files = Table(
 import_rows = Table(
     "import_rows",
     metadata,
-    Column("import_id", BigInteger, ForeignKey("imports.id", ondelete="CASCADE"),
-           primary_key=True),
+    Column("import_id", BigInteger, ForeignKey("imports.id", ondelete="CASCADE"), primary_key=True),
     Column("n", BigInteger, primary_key=True),
     # Where the source has it ("line 12", "bit.ly/3xYz"), and its id there.
     Column("place", String(300), nullable=False),
@@ -709,6 +707,7 @@ link_sources = Table(
     Column("source", String(40), nullable=False),
     Column("source_id", String(400), nullable=False),
     Column("import_id", BigInteger, nullable=False),
-    Index("uq_link_sources_user_id_source_source_id", "user_id", "source", "source_id",
-          unique=True),
+    Index(
+        "uq_link_sources_user_id_source_source_id", "user_id", "source", "source_id", unique=True
+    ),
 )

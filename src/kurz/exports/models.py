@@ -56,7 +56,9 @@ class LinkLine(LinkRead, Line):
     copy needs that the API does not show."""
 
     type: Literal["link"]
-    id: int = Field(description="Its id in the kurz exported from: a source id to import by.")
+    id: int = Field(
+        description="Its id in the kurz exported from (an import names a link by domain and code)."
+    )
     owner: str = Field(description="The email of the user it belongs to.")
     default_domain: bool = Field(
         description="Whether it answers on the default domain (`domain` is then its host)."
