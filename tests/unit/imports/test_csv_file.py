@@ -377,8 +377,9 @@ async def test_any_links_written_by_pythons_csv_writer_read_back_equal(
     path = tmp_path / "round-trip.csv"
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + out.getvalue().encode())
 
-    read = [item for item in await items("csv", path) if isinstance(item, Record)]
-    clicks = [item for item in await items("csv", path) if isinstance(item, Clicks)]
+    everything = await items("csv", path)
+    read = [item for item in everything if isinstance(item, Record)]
+    clicks = [item for item in everything if isinstance(item, Clicks)]
     assert [
         {
             "url": record.url,
