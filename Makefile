@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search bench-export bench-batch
+.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search bench-export bench-batch bench-import
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -123,6 +123,9 @@ bench-search: $(STAMP) ## Searches over 100,000 links, SQLite and PostgreSQL: th
 
 bench-export: $(STAMP) ## Exporting 100,000 links with their statistics (CLI and API, SQLite and PostgreSQL): rate, and peak memory at 10,000 and 100,000 links
 	$(BIN)/python -m bench.export
+
+bench-import: $(STAMP) ## Importing 100,000 CSV rows with kurz import (SQLite and PostgreSQL): rate, and peak memory at 10,000 and 100,000 rows
+	$(BIN)/python -m bench.imports
 
 bench-batch: $(STAMP) ## Links/s made one by one against in batches of 1,000 (goal >= 20x), and by links per transaction, SQLite and PostgreSQL
 	$(BIN)/python -m bench.batch

@@ -27,9 +27,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
+from sqlalchemy.pool import NullPool
 
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, scopes_for
@@ -40,6 +42,8 @@ from tests.support import FakeClock, PostgresServer, RedisServer, running
 
 PG_ADMIN_DSN = os.environ.get("KURZ_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("KURZ_TEST_REDIS", "redis://127.0.0.1:6379/0")
+# A MariaDB (or MySQL) server, for the sources that read another system's database.
+MARIADB_URL = os.environ.get("KURZ_TEST_MARIADB", "mysql://root@127.0.0.1:3306/")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -95,6 +99,25 @@ def redis_available() -> str:
     finally:
         client.close()
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> str:
+    """The test MariaDB server's URL (naming no database: a test makes its own), once it
+    has answered a query."""
+    engine = sa.create_engine(
+        sa.make_url(MARIADB_URL).set(drivername="mysql+pymysql"),
+        poolclass=NullPool,
+        connect_args={"connect_timeout": 5},
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as exc:
+        unavailable(f"MariaDB at {MARIADB_URL} is not reachable: {exc.orig}")
+    finally:
+        engine.dispose()
+    return MARIADB_URL
 
 
 @pytest.fixture

@@ -112,6 +112,7 @@ def _record(place: str, line: LinkLine) -> Record:
         source_id=f"{line.domain}/{line.code}",
         url=line.url,
         alias=line.code,
+        drawn=not line.alias,
         domain=None if line.default_domain else line.domain,
         title=line.og_title,
         tags=tuple(line.tags),

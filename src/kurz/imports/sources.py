@@ -43,6 +43,9 @@ class Record:
     url: str
     # Its short code there; None: kurz makes one.
     alias: str | None = None
+    # Whether that code was drawn by the system rather than chosen by a person: kept
+    # all the same, but the link is not shown as having an alias (LinkRead.alias).
+    drawn: bool = False
     # The host it answers on when that is not the source's default domain; None: the
     # import's domain (the default one unless the import names another).
     domain: str | None = None

@@ -203,6 +203,7 @@ async def _links(
         record = row.record
         created = record.created_at or now
         value.update(
+            is_alias=record.alias is not None and not record.drawn,
             created_at=created,
             updated_at=max(created, record.deleted_at or created),
             starts_at=record.starts_at,

@@ -410,13 +410,16 @@ async def _write(
     written. An alias in use is left out; a generated code that is, is drawn again."""
     # Codes this statement writes, so that no two of its rows collide with each other.
     used = {(values["domain_id"], values["code"]) for values in rows.values() if values["code"]}
+    # The rows whose code is drawn here; the others keep theirs (an alias, a code an
+    # import carries over) or are left out when it is taken.
+    drawn = {i for i, values in rows.items() if values["code"] is None}
     todo = dict(rows)
     ids: dict[int, int] = {}
     for _ in range(_CODE_ATTEMPTS):
         if not todo:
             return ids
         for i, values in todo.items():
-            if not values["is_alias"]:
+            if i in drawn:
                 code = codes.generate()
                 while (values["domain_id"], code) in used:
                     code = codes.generate()
@@ -428,7 +431,7 @@ async def _write(
             link_id = written.get((values["domain_id"], values["code"]))
             if link_id is not None:
                 ids[i] = link_id
-            if link_id is not None or values["is_alias"]:
+            if link_id is not None or i not in drawn:
                 del todo[i]
     if not todo:
         return ids

@@ -208,6 +208,7 @@ def expected_record(shown: dict[str, Any], stored: dict[str, Any], place: str) -
         source_id=f"{shown['domain']}/{shown['code']}",
         url=shown["url"],
         alias=shown["code"],
+        drawn=not shown["alias"],
         domain=None if shown["domain"] == HOST else shown["domain"],
         title=shown["og_title"],
         tags=tuple(shown["tags"]),

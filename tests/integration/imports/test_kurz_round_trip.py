@@ -37,7 +37,7 @@ from tests.support import FakeClock, running
 # What a copy cannot keep: ids of the kurz exported from (its own, its users' and
 # keys'), the owner (the importing user), and the version and last change (the import
 # is the link's making here).
-NOT_KEPT = {"id", "owner", "created_by", "updated_by", "version", "updated_at", "alias"}
+NOT_KEPT = {"id", "owner", "created_by", "updated_by", "version", "updated_at"}
 
 
 @pytest.fixture
@@ -107,11 +107,8 @@ async def test_an_export_imported_into_an_empty_kurz_is_a_copy(
             kept = {name: value for name, value in line.items() if name not in NOT_KEPT}
             assert {name: after[source_id][name] for name in kept} == kept, source_id
         assert all(line["owner"] == "new@example.com" for line in after.values())
-        # A code kurz drew comes back as an alias: the import asks for the code, and a
-        # Record cannot say that it was drawn (docs/imports/kurz.md, known limits).
-        drawn = {source_id for source_id, line in before.items() if not line["alias"]}
-        assert len(drawn) == 1
-        assert [line["alias"] for line in after.values()] == [True] * 8
+        # A code kurz drew stays drawn (not an alias) in the copy.
+        assert sorted(line["alias"] for line in after.values()) == [False] + [True] * 7
 
         assert await stored_statistics(parts.db) == statistics
         assert len(await totals(db)) == 4
