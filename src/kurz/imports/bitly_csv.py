@@ -4,6 +4,8 @@ same link once."""
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Sequence
 
 from kurz.imports import cells
@@ -51,17 +53,12 @@ def read(row: Row) -> Sequence[Item]:
     if url is None:
         raise cells.CellError("it has no destination URL", source_id=source_id)
     try:
-        # A custom link (a chosen back half, on a branded domain) is the one people
-        # were given: it is the one kurz keeps answering.
-        if custom := row.get("custom"):
-            first = custom.replace(";", ",").replace("\n", ",").split(",")[0]
-            host, back_half = cells.short_link(first, column="the custom link")
         tags = row.get("tags")
         record = Record(
             place=row.place,
             source_id=source_id,
             url=url,
-            alias=back_half,
+            alias=_custom(row.get("custom"), host) or back_half,
             domain=None if host in BITLY_DOMAINS else host,
             title=row.get("title"),
             tags=cells.tags(tags) if tags else (),
@@ -71,6 +68,18 @@ def read(row: Row) -> Sequence[Item]:
     except cells.CellError as error:
         raise cells.CellError(error.reason, source_id=source_id) from None
     return [record, Clicks(source_id, total=clicks)] if clicks else [record]
+
+
+def _custom(links: str | None, host: str) -> str | None:
+    """The first custom back half the link has on its own domain (what people were
+    given), as the API import (kurz.imports.bitly_api) takes it."""
+    for link in re.split(r"[,;\s]+", links or ""):
+        if link:
+            with contextlib.suppress(cells.CellError):
+                domain, back_half = cells.short_link(link, column="the custom link")
+                if domain == host:
+                    return back_half
+    return None
 
 
 def open_source(opening: Opening) -> CsvSource:
@@ -89,8 +98,9 @@ KIND = SourceKind(
     doc="docs/imports/bitly.md",
     notes=(
         "The CSV file Bitly's Links page exports.",
-        "Each link keeps its back half; links on bit.ly, j.mp and bitly.is go to the "
-        "import's domain, links on a branded domain to that domain.",
+        "Each link keeps its back half (its custom one on its own domain, if any); links "
+        "on bit.ly, j.mp and bitly.is go to the import's domain, links on a branded "
+        "domain to that domain.",
         "Clicks come over as a total, without days.",
     ),
 )

@@ -48,20 +48,23 @@ async def test_each_of_bitlys_own_domains_is_the_imports_domain(tmp_path: Path, 
     assert (record.source_id, record.alias, record.domain) == (f"{host.lower()}/abc", "abc", None)
 
 
-async def test_a_branded_domain_is_kept_and_a_custom_link_is_the_one_kept(tmp_path: Path) -> None:
+async def test_a_branded_domain_is_kept_with_the_custom_back_half_on_it(tmp_path: Path) -> None:
     path = write(
         tmp_path / "bitly.csv",
         [
             HEADER,
             ",https://es.pn/2yxklu,,https://example.com/a,,,0",
-            ",https://bit.ly/3abc,https://es.pn/promo,https://example.com/b,,,",
-            ',bit.ly/3def,"es.pn/first, es.pn/second",https://example.com/c,,,',
+            ',https://es.pn/2abcde,"es.pn/first, https://es.pn/second",https://example.com/b,,,',
+            # A custom link on another domain is not the link's own: its hash is kept.
+            ",https://bit.ly/3abc,https://es.pn/promo,https://example.com/c,,,",
+            ",https://bit.ly/3def,not a link; bit.ly/chosen,https://example.com/d,,,",
         ],
     )
     assert [(r.source_id, r.domain, r.alias) for r in await records("bitly-csv", path)] == [
         ("es.pn/2yxklu", "es.pn", "2yxklu"),
-        ("bit.ly/3abc", "es.pn", "promo"),
-        ("bit.ly/3def", "es.pn", "first"),
+        ("es.pn/2abcde", "es.pn", "first"),
+        ("bit.ly/3abc", None, "3abc"),
+        ("bit.ly/3def", None, "chosen"),
     ]
 
 
@@ -72,7 +75,7 @@ async def test_each_column_is_read_by_each_of_its_names(
     cells = {
         "link": "https://bit.ly/3xYz",
         "url": "https://example.com/",
-        "custom": "https://go.example/sale",
+        "custom": "https://bit.ly/sale",
         "title": "A title",
         "tags": "a; b",
         "created_at": "2026-01-31T09:30:00+0000",
@@ -91,7 +94,7 @@ async def test_each_column_is_read_by_each_of_its_names(
     seen = {
         "link": record.alias,
         "url": record.url,
-        "custom": f"https://{record.domain}/{record.alias}",
+        "custom": f"https://bit.ly/{record.alias}",
         "title": record.title,
         "tags": "; ".join(record.tags),
         "created_at": record.created_at and record.created_at.strftime("%Y-%m-%dT%H:%M:%S+0000"),
