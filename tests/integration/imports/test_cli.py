@@ -418,3 +418,19 @@ def test_stopped_with_ctrl_c_it_stays_where_it_got_to_and_resumes(
         "import 1 (csv, stopping.csv): finished; read 6 of 6: imported 6, skipped 0, failed 0; "
         "0 clicks"
     )
+
+
+def test_the_real_csv_source_from_the_command(
+    database_url: str, admin: int, tmp_path: Path
+) -> None:
+    """Through kurz's own csv kind, as an operator runs it (no stand-in)."""
+    links_csv = tmp_path / "links.csv"
+    links_csv.write_text("url,alias\nhttps://example.com/a,first-one\nftp://x.example/,bad\n")
+    env = {"KURZ_DATABASE_URL": database_url, "KURZ_BASE_URL": "https://s.example"}
+    done = CliRunner().invoke(app, ["import", "csv", str(links_csv)], env=env)
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines()[0] == (
+        "import 1 (csv, links.csv): finished; read 2 of 2: imported 1, skipped 0, failed 1; "
+        "0 clicks"
+    )
+    assert [row[1:] for row in stored(database_url)] == [("first-one", "https://example.com/a")]
