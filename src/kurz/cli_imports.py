@@ -473,6 +473,14 @@ def import_shlink(
     file: MaybeFile = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
+    default_domain: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST",
+            help="With FILE: Shlink's default domain, whose links the export names by "
+            "host (they then match the links its API names as DEFAULT).",
+        ),
+    ] = None,
     on_conflict: OnConflictOption = "skip",
     domain: DomainOption = None,
     owner: OwnerOption = None,
@@ -483,8 +491,11 @@ def import_shlink(
     if file is not None:
         if api_url is not None or api_key is not None:
             raise _usage("give a FILE or --api-url and --api-key, not both")
-        _start("shlink-csv", {}, file, common)
+        settings = {} if default_domain is None else {"default_domain": default_domain}
+        _start("shlink-csv", settings, file, common)
         return
+    if default_domain is not None:
+        raise _usage("--default-domain goes with a FILE (Shlink's API names its default domain)")
     if api_url is None or api_key is None:
         raise _usage(
             "give the CSV export as FILE, or --api-url and --api-key (or KURZ_IMPORT_API_KEY)"

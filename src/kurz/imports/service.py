@@ -181,7 +181,11 @@ class Imports:
                     await self._keep(conn, import_id, spooled)
                 if enqueue:
                     job = await self.jobs.enqueue(
-                        JOB, {"import_id": import_id}, max_attempts=JOB_ATTEMPTS, conn=conn
+                        JOB,
+                        {"import_id": import_id},
+                        max_attempts=JOB_ATTEMPTS,
+                        unique_key=_unique(import_id),
+                        conn=conn,
                     )
                     await conn.execute(
                         sa.update(imports).where(imports.c.id == import_id).values(job_id=job.id)
@@ -430,7 +434,7 @@ class Imports:
                 JOB,
                 {"import_id": import_id},
                 max_attempts=JOB_ATTEMPTS,
-                unique_key=f"import:{import_id}",
+                unique_key=_unique(import_id),
                 conn=conn,
             )
             await conn.execute(
@@ -500,6 +504,11 @@ class _Overtaken(Exception):
 
     def __init__(self, import_id: int) -> None:
         super().__init__(f"import {import_id} was run further elsewhere; this run stops")
+
+
+def _unique(import_id: int) -> str:
+    """An import's job's unique key: at most one unfinished job runs an import."""
+    return f"import:{import_id}"
 
 
 def _at(position: str | None) -> sa.ColumnElement[bool]:

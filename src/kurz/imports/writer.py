@@ -102,7 +102,8 @@ def _asked(record: Record) -> dict[str, Any]:
 def _said(exc: ValidationError) -> str:
     """A validation error as one line: each field and what is wrong with it."""
     return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or 'link'}: {error['msg']}"
+        f"{'.'.join(str(part) for part in error['loc']) or 'link'}: "
+        + str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         for error in exc.errors()
     )
 

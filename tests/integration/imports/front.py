@@ -55,6 +55,10 @@ class Api(BaseModel):
     api_key: SecretStr
 
 
+class ShlinkCsv(BaseModel):
+    default_domain: str | None = None
+
+
 @dataclass
 class Opened:
     """What imports opened the sources with, in order: the kind, its settings as plain
@@ -108,8 +112,10 @@ def _secret(settings: BaseModel) -> str | None:
     return None
 
 
-def kind(name: str, opened: Opened, *, settings: type[BaseModel] = NoSettings) -> SourceKind:
-    takes_file = settings is NoSettings
+def kind(
+    name: str, opened: Opened, *, settings: type[BaseModel] = NoSettings, takes_file: bool = False
+) -> SourceKind:
+    takes_file = takes_file or settings is NoSettings
 
     def open_(opening: Opening) -> Source:
         plain = {
@@ -148,7 +154,7 @@ def kinds(opened: Opened) -> Mapping[str, SourceKind]:
         kind("kutt", opened, settings=Kutt),
         kind("kutt-api", opened, settings=Api),
         kind("shlink", opened, settings=Api),
-        kind("shlink-csv", opened),
+        kind("shlink-csv", opened, settings=ShlinkCsv, takes_file=True),
     ]
     return {made_kind.name: made_kind for made_kind in made}
 

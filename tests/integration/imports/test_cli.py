@@ -171,6 +171,7 @@ def test_each_command_gives_its_source_what_was_asked(
         ("kutt", "--database-url", GOOD),
         ("kutt", "--api-url", "https://kutt.example", "--api-key", GOOD),
         ("shlink", str(links_file)),
+        ("shlink", str(links_file), "--default-domain", "s.example"),
         ("shlink", "--api-url", "https://s.example/rest", "--api-key", GOOD),
     ]
     for args in runs:
@@ -197,7 +198,8 @@ def test_each_command_gives_its_source_what_was_asked(
         ),
         ("kutt", {"database_url": GOOD, "timezone": "UTC"}, None, True),
         ("kutt-api", {"api_url": "https://kutt.example", "api_key": GOOD}, None, True),
-        ("shlink-csv", {}, CSV, True),
+        ("shlink-csv", {"default_domain": None}, CSV, True),
+        ("shlink-csv", {"default_domain": "s.example"}, CSV, True),
         ("shlink", {"api_url": "https://s.example/rest", "api_key": GOOD}, None, True),
     ]
 
@@ -321,6 +323,9 @@ def test_bad_input_is_one_line_and_exit_2(
         ("shlink", "--api-key", GOOD): (
             "error: give the CSV export as FILE, or --api-url and --api-key (or "
             "KURZ_IMPORT_API_KEY)"
+        ),
+        ("shlink", "--api-url", "https://s.example", "--api-key", GOOD, "--default-domain", "s"): (
+            "error: --default-domain goes with a FILE (Shlink's API names its default domain)"
         ),
         ("yourls",): "error: give --database-url (or KURZ_IMPORT_DATABASE_URL)",
         ("kutt", "--api-url", "https://k.example", "--api-key", GOOD, "--timezone", "UTC"): (
