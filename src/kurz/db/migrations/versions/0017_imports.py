@@ -95,15 +95,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("link_id", name="pk_link_sources"),
     )
     op.create_index(
-        "uq_link_sources_user_id_source_source_id",
+        "uq_link_sources_source_id_source_user_id",
         "link_sources",
-        ["user_id", "source", "source_id"],
+        ["source_id", "source", "user_id"],
         unique=True,
     )
 
 
 def downgrade() -> None:
-    op.drop_index("uq_link_sources_user_id_source_source_id", table_name="link_sources")
+    op.drop_index("uq_link_sources_source_id_source_user_id", table_name="link_sources")
     op.drop_table("link_sources")
     op.drop_table("import_rows")
     op.drop_table("import_files")
