@@ -18,49 +18,32 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
 
-import httpx
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from kurz.accounts import Passwords
-from kurz.accounts.firstrun import FirstRun, SetupError, first_run
-from kurz.accounts.models import UserRead
-from kurz.accounts.service import Actor, Users
-from kurz.auth.keys import Keys
-from kurz.auth.models import (
-    DEFAULT_KEY_SCOPES,
-    SCOPES,
-    ApiKeyCreate,
-    ApiKeyCreated,
-    ApiKeyRead,
-    Scope,
-    in_order,
-    scopes_for,
-)
+from kurz import __version__
+from kurz.auth.models import SCOPES
 from kurz.cli_imports import imports
-from kurz.clock import system_clock, utcnow
-from kurz.config import Settings
-from kurz.db import (
-    Database,
-    DatabaseUnavailable,
-    SchemaNotReady,
-    ensure_schema,
-    upgrade,
-)
-from kurz.errors import Problem
-from kurz.exports.models import FORMATS
-from kurz.exports.service import Counts, Exports
-from kurz.jobs import Job, JobState, JobStore, Worker
-from kurz.links.domain_models import DomainCreate, DomainList, DomainRead
-from kurz.links.domain_service import DomainAdmin
-from kurz.links.domains import Domains, Redirects
-from kurz.logs import configure_logging
+from kurz.jobs.models import JobState
 
 if TYPE_CHECKING:
+    from kurz.accounts.firstrun import FirstRun
+    from kurz.accounts.models import UserRead
+    from kurz.accounts.service import Users
+    from kurz.auth.models import (
+        ApiKeyCreated,
+        ApiKeyRead,
+        Scope,
+    )
     from kurz.bootstrap import Parts
+    from kurz.config import Settings
+    from kurz.db import Database
+    from kurz.exports.service import Counts
+    from kurz.jobs import Job
+    from kurz.links.domain_models import DomainList, DomainRead
+    from kurz.links.domain_service import DomainAdmin
 
 T = TypeVar("T")
 
@@ -81,6 +64,24 @@ err = Console(stderr=True)
 log = logging.getLogger(__name__)
 
 
+def _version(value: bool) -> None:
+    if value:
+        print(f"kurz {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print kurz's version."
+        ),
+    ] = False,
+) -> None:
+    """kurz: a self-hosted URL shortener."""
+
+
 def _fail(message: str) -> typer.Exit:
     # One line however long, so that logs and `2>&1 | grep` keep it whole.
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
@@ -88,6 +89,10 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from kurz.config import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -99,6 +104,8 @@ def _settings() -> Settings:
 
 def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     """Run `work` against a database whose schema is ready (see ensure_schema)."""
+    from kurz.db import Database, DatabaseUnavailable, SchemaNotReady, ensure_schema
+    from kurz.errors import Problem
 
     async def run() -> T:
         db = Database.from_url(settings.database_url)
@@ -126,6 +133,7 @@ def serve() -> None:
 
     from kurz.app import create_app
     from kurz.headlimit import HeadLimits, protocol_class
+    from kurz.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings)
@@ -174,12 +182,17 @@ def _built(settings: Settings) -> Parts:
 
 
 def _users(settings: Settings, db: Database) -> Users:
+    from kurz.accounts import Passwords
+    from kurz.accounts.service import Users
+    from kurz.clock import system_clock
+
     return Users(db=db, clock=system_clock, passwords=Passwords(), base_url=settings.base_url)
 
 
 def _first_run(settings: Settings) -> None:
     """The initial admin from KURZ_INITIAL_ADMIN_*, or, while no admin can sign in, a
     setup link on stderr (docs/accounts.md, First run)."""
+    from kurz.accounts.firstrun import SetupError, first_run
 
     async def work(db: Database) -> FirstRun:
         return await first_run(
@@ -225,6 +238,10 @@ def worker(
     ] = None,
 ) -> None:
     """Run background jobs until SIGTERM or Ctrl-C (then finish or release running ones)."""
+    from kurz.db import SchemaNotReady
+    from kurz.jobs import Worker
+    from kurz.logs import configure_logging
+
     # A worker serves neither HTTP nor gRPC: it only runs jobs (and consumes clicks).
     settings = _settings().model_copy(update={"embedded_worker": False, "grpc_port": 0})
     configure_logging(settings)
@@ -261,6 +278,8 @@ def worker(
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (required before serving on PostgreSQL)."""
+    from kurz.db import Database, DatabaseUnavailable, upgrade
+
     settings = _settings()
 
     async def run() -> None:
@@ -283,6 +302,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}
 def _expiry(expires: str | None, expires_in: str | None) -> datetime | None:
     """When a key made now stops working: --expires (ISO 8601; UTC without an offset)
     or --expires-in (30d, 12h, 90m, 2w), not both."""
+    from kurz.clock import system_clock, utcnow
+
     if expires is not None and expires_in is not None:
         raise _fail("give --expires or --expires-in, not both")
     if expires is not None:
@@ -303,6 +324,8 @@ def _scopes(named: list[str], *, admin: bool, proxy: bool) -> list[Scope]:
     """The scopes asked for: --scope's, plus an admin's for --admin and `proxy` for
     --proxy; a new key's defaults (not `webhooks`) when neither --scope nor --admin
     says otherwise."""
+    from kurz.auth.models import DEFAULT_KEY_SCOPES, in_order, scopes_for
+
     unknown = [name for name in named if name not in SCOPES]
     if unknown:
         raise _fail(f"unknown scope {unknown[0]!r}; the scopes are {', '.join(SCOPES)}")
@@ -358,6 +381,12 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create an API key and print its secret (shown this once only)."""
+    from pydantic import ValidationError
+
+    from kurz.auth.keys import Keys
+    from kurz.auth.models import ApiKeyCreate
+    from kurz.clock import system_clock
+
     scopes = _scopes(scope or [], admin=admin, proxy=proxy)
     expires_at = _expiry(expires, expires_in)
     try:
@@ -393,6 +422,9 @@ def keys_list(
     ] = None,
 ) -> None:
     """List API keys (secrets are never shown again)."""
+    from kurz.auth.keys import Keys
+    from kurz.clock import system_clock
+
     settings = _settings()
 
     async def work(db: Database) -> tuple[list[ApiKeyRead], dict[int, str]]:
@@ -423,6 +455,9 @@ def keys_list(
 @keys.command("revoke")
 def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
+    from kurz.auth.keys import Keys
+    from kurz.clock import system_clock
+
     settings = _settings()
 
     async def work(db: Database) -> None:
@@ -451,6 +486,8 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user with a password (asked twice on a terminal)."""
+    from kurz.errors import Problem
+
     settings = _settings()
     password = _read_password(password_stdin)
 
@@ -507,6 +544,9 @@ def users_reset_link(
 ) -> None:
     """Print a one-time link (7 days) for the user to choose a new password with: for
     an admin locked out, from a shell on the server."""
+    from kurz.accounts.service import Actor
+    from kurz.errors import Problem
+
     settings = _settings()
 
     async def work(db: Database) -> str:
@@ -530,6 +570,9 @@ def jobs_list(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
 ) -> None:
     """List jobs, newest first, with their last error."""
+    from kurz.clock import system_clock
+    from kurz.jobs import JobStore
+
     settings = _settings()
 
     async def work(db: Database) -> list[Job]:
@@ -558,6 +601,9 @@ def _last_line(text: str | None) -> str:
 @jobs.command("retry")
 def jobs_retry(job_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Queue a dead job again, with fresh attempts."""
+    from kurz.clock import system_clock
+    from kurz.jobs import JobStore
+
     settings = _settings()
 
     async def work(db: Database) -> bool:
@@ -569,6 +615,10 @@ def jobs_retry(job_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 
 
 def _domains(settings: Settings, db: Database) -> DomainAdmin:
+    from kurz.clock import system_clock
+    from kurz.links.domain_service import DomainAdmin
+    from kurz.links.domains import Domains, Redirects
+
     registry = Domains(
         db=db, base_url=settings.base_url, instance=Redirects(), refuse_unknown=False
     )
@@ -588,6 +638,10 @@ def domains_add(
     ] = None,
 ) -> None:
     """Add a domain; processes serving already pick it up within KURZ_REDIRECT_CACHE_TTL."""
+    from pydantic import ValidationError
+
+    from kurz.links.domain_models import DomainCreate
+
     settings = _settings()
     try:
         domain_in = DomainCreate(
@@ -701,6 +755,8 @@ def shorten(
     Every option is a field of POST /api/v1/links; kurz checks them all and names any it
     refuses.
     """
+    import httpx
+
     server = os.environ.get("KURZ_URL", "http://127.0.0.1:8080").rstrip("/")
     key = os.environ.get("KURZ_API_KEY")
     if not key:
@@ -868,6 +924,11 @@ def export_links(
     ] = None,
 ) -> None:
     """Export links and their statistics, from the database (docs/export.md)."""
+    from kurz.auth.keys import Keys
+    from kurz.clock import system_clock
+    from kurz.exports.models import FORMATS
+    from kurz.exports.service import Exports
+
     if export_format not in FORMATS:
         raise _fail(f"--format: {export_format!r} is not one of {', '.join(FORMATS)}")
     if str(output) == "-":

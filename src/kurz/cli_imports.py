@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -27,15 +26,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from kurz.accounts import emails, users
-from kurz.auth.models import ROLE_SCOPES, Principal
-from kurz.bootstrap import Parts, build, running
-from kurz.config import Settings
-from kurz.db import DatabaseUnavailable, SchemaNotReady
-from kurz.errors import Problem
-from kurz.geo import GeoDataError
-from kurz.imports.models import ImportRead, ImportRow, Outcome
-from kurz.imports.sources import ON_CONFLICT
+if TYPE_CHECKING:
+    from kurz.auth.models import Principal
+    from kurz.bootstrap import Parts
+    from kurz.config import Settings
+    from kurz.imports.models import ImportRead, ImportRow, Outcome
+
 
 T = TypeVar("T")
 
@@ -65,6 +61,10 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from kurz.config import Settings
+
     try:
         found = Settings()
     except ValidationError as exc:
@@ -79,6 +79,11 @@ def _settings() -> Settings:
 def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
     """Run `work` over kurz's parts, started; a refusal or an unreachable database is
     a message and an exit status, never a traceback."""
+    from kurz.bootstrap import build, running
+    from kurz.db import DatabaseUnavailable, SchemaNotReady
+    from kurz.errors import Problem
+    from kurz.geo import GeoDataError
+
     settings = _settings()
     try:
         parts = build(settings)
@@ -106,6 +111,9 @@ async def _operator(parts: Parts, owner: str | None, *, starting: bool = True) -
     """Whom `kurz import` acts as: an admin (the operator may do anything), the first
     enabled one; with no admin yet, the `--owner` named (or, only to read and resume
     imports, no user at all)."""
+    from kurz.accounts import emails, users
+    from kurz.auth.models import ROLE_SCOPES, Principal
+
     async with parts.db.read() as conn:
         found = await users.list_(conn, limit=1, role="admin", disabled=False)
         if not found and owner is not None:
@@ -209,6 +217,8 @@ class Common:
 
 def _start(kind: str, settings: Mapping[str, Any], file: Path | None, common: Common) -> None:
     """Start the import; queue it (`detach`), or run it here to its end and report."""
+    from kurz.imports.sources import ON_CONFLICT
+
     on_conflict, domain, owner, detach = (
         common.on_conflict, common.domain, common.owner, common.detach
     )  # fmt: skip

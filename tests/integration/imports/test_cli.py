@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
-from kurz import cli_imports
+from kurz import bootstrap, cli_imports
 from kurz.bootstrap import Parts, build, running
 from kurz.cli import app
 from kurz.config import Settings
@@ -53,7 +53,8 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> Opened:
         parts.imports.kinds = kinds(seen)
         return parts
 
-    monkeypatch.setattr(cli_imports, "build", built)
+    # kurz.cli_imports imports build when a command runs (so that --help loads none of it).
+    monkeypatch.setattr(bootstrap, "build", built)
     return seen
 
 
