@@ -2,23 +2,35 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# kurz alone (make run), then with every extra and the dev tools (tests, checks, benches).
+RUNTIME := $(VENV)/.runtime
 STAMP  := $(VENV)/.installed
+# Every install pinned to what was tested (make constraints writes it).
+PIP    := $(BIN)/python -m pip install --quiet -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search bench-export bench-batch bench-import
+.PHONY: help run test check fmt proto constraints bench bench-startup bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search bench-export bench-batch bench-import
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "kurz needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "installing kurz into $(VENV) (runtime only, pinned by constraints.txt)"
+	$(PIP) -e .
 	@touch $@
 
-run: $(STAMP) ## Install, migrate and serve on http://127.0.0.1:8080 (SQLite under ./var/)
+$(STAMP): $(RUNTIME)
+	@echo "installing kurz[dev] into $(VENV): every extra and the dev tools"
+	$(PIP) -e '.[dev]'
+	@touch $@
+
+constraints: $(STAMP) ## Pin what kurz[dev] needs, as installed in .venv, into constraints.txt
+	$(BIN)/python -m tools.constraints
+
+run: $(RUNTIME) ## Install (runtime only), migrate and serve on http://127.0.0.1:8080 (SQLite under ./var/)
 	$(BIN)/kurz migrate
 	$(BIN)/kurz serve
 
@@ -129,6 +141,9 @@ bench-import: $(STAMP) ## Importing 100,000 CSV rows with kurz import (SQLite an
 
 bench-batch: $(STAMP) ## Links/s made one by one against in batches of 1,000 (goal >= 20x), and by links per transaction, SQLite and PostgreSQL
 	$(BIN)/python -m bench.batch
+
+bench-startup: $(STAMP) ## CPU of kurz --help and of kurz serve until ready; install size by extra (fresh venvs)
+	$(BIN)/python -m bench.startup --sizes
 
 bench-servers: $(STAMP) ## Compare ASGI servers (uvicorn, granian) on the bare app and on kurz
 	$(BIN)/python -m bench.redirect --servers uvicorn,granian --no-record

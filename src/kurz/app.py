@@ -20,7 +20,6 @@ from kurz.bodylimit import BodyLimit
 from kurz.bootstrap import Parts, running
 from kurz.cors import ApiCors
 from kurz.exports import views as export_views
-from kurz.grpc.server import GrpcServer
 from kurz.imports import views as import_views
 from kurz.jobs import Worker
 from kurz.limitheaders import RateLimitHeaders
@@ -171,6 +170,8 @@ def create_app(parts: Parts) -> KurzApp:
         async with running(parts):
             grpc_server = None
             if settings.grpc_port:
+                from kurz.grpc.server import GrpcServer  # kurz[grpc]: only when it serves
+
                 grpc_server = GrpcServer(parts, host=settings.host, port=settings.grpc_port)
                 await grpc_server.start()
             worker = None

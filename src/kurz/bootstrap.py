@@ -14,9 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING, Any
 
 from kurz.accounts import Passwords
 from kurz.accounts import scheduled as account_jobs
@@ -37,6 +35,7 @@ from kurz.clock import system_clock
 from kurz.config import Settings
 from kurz.db import Database, ensure_schema
 from kurz.exports.service import Exports
+from kurz.extras import MissingExtra, need
 from kurz.geo import Locator, locator
 from kurz.idempotency import Idempotency
 from kurz.imports.service import Imports
@@ -57,6 +56,9 @@ from kurz.types import Clock
 from kurz.webhooks import Clicks, Deliverer, Outbox, Sender, SigningKeys, Webhooks
 from kurz.webhooks import scheduled as webhook_jobs
 from kurz.webhooks.signing import key_file
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("kurz")
 
@@ -94,6 +96,8 @@ class RedisClients:
 
     def dedicated(self, url: str, timeout: float) -> Redis:
         """A client of its own for one part, for reads that block."""
+        from redis.asyncio import Redis
+
         client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=2.0)
         self._own.append(client)
         return client
@@ -154,12 +158,40 @@ class Parts:
     locator: Locator | None = None
 
 
+# The modules of kurz[grpc]'s distributions that kurz.grpc imports.
+_GRPC_MODULES = ("grpc", "grpc_health.v1", "grpc_reflection.v1alpha", "google.rpc.status_pb2")
+
+
+def installed(settings: Settings) -> Settings:
+    """`settings` as this install can run them: each setting's extra imported, or
+    MissingExtra naming it. gRPC, on by default, is turned off without kurz[grpc],
+    unless KURZ_GRPC_PORT asks for it."""
+    if not settings.is_sqlite:
+        need("asyncpg", extra="postgres", because="KURZ_DATABASE_URL is PostgreSQL")
+    if settings.redis_url:
+        need("redis", extra="redis", because="KURZ_REDIS_URL is set")
+    if settings.cache_nodes:
+        need("redis", extra="redis", because="KURZ_CACHE_NODES is set")
+    if settings.grpc_port:
+        try:
+            for module in _GRPC_MODULES:
+                need(module, extra="grpc", because=f"KURZ_GRPC_PORT is {settings.grpc_port}")
+        except MissingExtra:
+            if "grpc_port" in settings.model_fields_set:
+                raise
+            log.info("gRPC off: kurz[grpc] is not installed")
+            return settings.model_copy(update={"grpc_port": 0})
+    return settings
+
+
 def build(
     settings: Settings, *, clock: Clock = system_clock, passwords: Passwords | None = None
 ) -> Parts:
     """Every part, wired; nothing connects until `running`. `passwords` defaults to
     OWASP's Argon2id cost; tests give a cheaper one. kurz.geo.GeoDataError when
-    KURZ_GEOIP_DB names a file that is no MaxMind DB."""
+    KURZ_GEOIP_DB names a file that is no MaxMind DB; kurz.extras.MissingExtra when a
+    setting needs an extra that is not installed."""
+    settings = installed(settings)
     geo = locator(settings.geoip, settings.geoip_db)
     db = Database.from_url(
         settings.database_url,

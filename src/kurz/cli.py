@@ -106,6 +106,7 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     """Run `work` against a database whose schema is ready (see ensure_schema)."""
     from kurz.db import Database, DatabaseUnavailable, SchemaNotReady, ensure_schema
     from kurz.errors import Problem
+    from kurz.extras import MissingExtra
 
     async def run() -> T:
         db = Database.from_url(settings.database_url)
@@ -117,7 +118,7 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(run())
-    except SchemaNotReady as exc:
+    except (SchemaNotReady, MissingExtra) as exc:
         raise _fail(str(exc)) from None
     except (OSError, DatabaseUnavailable) as exc:
         raise _fail(f"cannot reach the database: {exc.__cause__ or exc}") from None
@@ -138,6 +139,7 @@ def serve() -> None:
     settings = _settings()
     configure_logging(settings)
     parts = _built(settings)
+    settings = parts.settings  # As installed: gRPC off without kurz[grpc] (kurz.bootstrap).
 
     async def ready(_db: Database) -> None:
         return None
@@ -157,7 +159,8 @@ def serve() -> None:
         create_app(parts),
         host=settings.host,
         port=settings.port,
-        loop="uvloop",
+        # uvloop where it is installed (pyproject.toml: CPython off Windows), else asyncio's.
+        loop="auto",
         # uvicorn's httptools protocol, with the request head bounded (ADR 0013).
         http=protocol_class(HeadLimits.of(settings)),
         # uvicorn's loggers go through kurz's handler, configured above: None keeps
@@ -173,11 +176,12 @@ def serve() -> None:
 def _built(settings: Settings) -> Parts:
     """kurz's parts (kurz.bootstrap.build), or the reason they cannot be built."""
     from kurz.bootstrap import build
+    from kurz.extras import MissingExtra
     from kurz.geo import GeoDataError
 
     try:
         return build(settings)
-    except GeoDataError as exc:
+    except (GeoDataError, MissingExtra) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -279,6 +283,7 @@ def worker(
 def migrate() -> None:
     """Bring the database schema up to date (required before serving on PostgreSQL)."""
     from kurz.db import Database, DatabaseUnavailable, upgrade
+    from kurz.extras import MissingExtra
 
     settings = _settings()
 
@@ -291,6 +296,8 @@ def migrate() -> None:
 
     try:
         asyncio.run(run())
+    except MissingExtra as exc:
+        raise _fail(str(exc)) from None
     except (OSError, DatabaseUnavailable) as exc:
         raise _fail(f"cannot reach the database: {exc.__cause__ or exc}") from None
     err.print("schema is up to date", highlight=False)

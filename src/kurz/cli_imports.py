@@ -82,12 +82,13 @@ def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
     from kurz.bootstrap import build, running
     from kurz.db import DatabaseUnavailable, SchemaNotReady
     from kurz.errors import Problem
+    from kurz.extras import MissingExtra
     from kurz.geo import GeoDataError
 
     settings = _settings()
     try:
         parts = build(settings)
-    except GeoDataError as exc:
+    except (GeoDataError, MissingExtra) as exc:
         raise _fail(str(exc)) from None
 
     async def run() -> T:

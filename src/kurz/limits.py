@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import Any
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING, Any
 
 from kurz.config import Settings
 from kurz.errors import Problem
@@ -24,6 +22,9 @@ from kurz.ratelimit import (
     retry_after,
 )
 from kurz.types import Clock
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 # Where an API check leaves its decision, for RateLimitHeaders to put on the response.
 SCOPE_KEY = "kurz.ratelimit"

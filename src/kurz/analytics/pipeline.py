@@ -14,8 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from ipaddress import IPv4Network, IPv6Network
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING
 
 from kurz.analytics.events import ClickEvent, DailySalt
 from kurz.analytics.journal import ClickJournal, Place, Replayer
@@ -26,6 +25,9 @@ from kurz.analytics.store import ClickStore, Follower
 from kurz.analytics.stream import StreamConsumer, StreamSink, warn_unless_persistent
 from kurz.db import Database
 from kurz.types import Clock
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 # A batch to the database takes what queued while the last was written and for
 # DATABASE_LINGER seconds more, up to DATABASE_BATCH clicks: the larger the batch,

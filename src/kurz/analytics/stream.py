@@ -18,14 +18,15 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from typing import TYPE_CHECKING, Any
 
 from kurz.analytics.events import ClickEvent, decode, encode
 from kurz.analytics.queue import until_done
 from kurz.analytics.store import Batch, ClickStore
+from kurz.extras import redis_error
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("kurz.analytics")
 
@@ -94,7 +95,7 @@ class StreamConsumer:
             # From the stream's start: entries added before any consumer existed
             # are counted too.
             await self._redis.xgroup_create(self._key, self._group, id="0", mkstream=True)
-        except ResponseError as exc:
+        except _response_error() as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
@@ -122,7 +123,7 @@ class StreamConsumer:
                 if now >= next_trim:
                     next_trim = now + self._trim_every
                     await self._trim()
-            except (RedisError, OSError) as exc:
+            except (redis_error(), OSError) as exc:
                 # Unacknowledged entries stay pending in the stream: nothing is lost.
                 # A Redis that comes back empty (no persistence) has no group: make it
                 # again, from the stream's start, before reading.
@@ -201,7 +202,7 @@ class StreamConsumer:
         try:
             groups = await self._redis.xinfo_groups(self._key)
             pending = await self._redis.xpending(self._key, self._group)
-        except ResponseError:
+        except _response_error():
             return
         delivered = [g["last-delivered-id"] for g in groups if _name(g["name"]) == self._group]
         if not delivered:
@@ -227,7 +228,7 @@ async def backlog(redis: Redis, *, key: str = STREAM, group: str = GROUP) -> Bac
     """The stream's backlog, for the operator (RedisError if Redis does not answer)."""
     try:
         groups = await redis.xinfo_groups(key)
-    except ResponseError:  # No stream yet: no click was ever queued.
+    except _response_error():  # No stream yet: no click was ever queued.
         return Backlog(0, 0)
     for found in groups:
         if _name(found["name"]) == group:
@@ -244,7 +245,7 @@ async def warn_unless_persistent(redis: Redis) -> None:
     try:
         appendonly = await redis.config_get("appendonly")
         save = await redis.config_get("save")
-    except (RedisError, OSError) as exc:
+    except (redis_error(), OSError) as exc:
         # Managed Redis services often rename or forbid CONFIG.
         log.warning(
             "could not check whether the click stream's Redis keeps its data on disk "
@@ -261,6 +262,13 @@ async def warn_unless_persistent(redis: Redis) -> None:
         "clicks not yet consumed are lost if it restarts; %s",
         fix,
     )
+
+
+def _response_error() -> type[Exception]:
+    # Evaluated only once something was raised: kurz on SQLite never imports redis.
+    from redis.exceptions import ResponseError
+
+    return ResponseError
 
 
 def _name(value: bytes | str) -> str:

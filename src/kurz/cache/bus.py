@@ -14,16 +14,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING
 
 from kurz.cache.nodes import node_client
+from kurz.extras import redis_error
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger("kurz.cache")
 
-_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+def _errors() -> tuple[type[Exception], ...]:
+    return (redis_error(), OSError, asyncio.TimeoutError)
 
 
 def _ignore(_key: str) -> None:
@@ -109,7 +113,7 @@ class InvalidationBus:
     async def _publish_on(self, client: Redis, key: str) -> int:
         try:
             await client.publish(self.channel, key)
-        except _ERRORS:
+        except _errors():
             return 0
         self.sent += 1
         return 1
@@ -121,7 +125,7 @@ class InvalidationBus:
             try:
                 await pubsub.subscribe(self.channel)
                 await self._receive(pubsub, index)
-            except _ERRORS as exc:
+            except _errors() as exc:
                 if index in self._live:
                     self._live.discard(index)
                     log.warning("invalidation subscription to %s lost: %s", self._urls[index], exc)

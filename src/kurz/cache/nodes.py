@@ -17,21 +17,24 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
 from kurz.cache.ring import HashRing
+from kurz.extras import redis_error
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("kurz.cache")
 
 # What a deletion invalidates: every version there will ever be.
 FOREVER = 2**53
-_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    return (redis_error(), OSError, asyncio.TimeoutError)
+
 
 # A value is "<version>|<payload>", a tombstone "!<version>". A value may be written
 # unless the key holds the same or a newer version, or a tombstone for a newer one.
@@ -112,6 +115,10 @@ def node_client(url: str, timeout: float, *, reads: bool = True) -> Redis:
     The next node, or the store behind the cache, is a better retry than waiting.
     `reads=False` leaves reads unbounded, for a subscription that waits for messages.
     """
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     return Redis.from_url(
         url,
         socket_timeout=timeout if reads else None,
@@ -205,7 +212,7 @@ class CacheNodes:
         try:
             found = await node.client.mget([self._prefix + key for key, _ in batch])
             node.failures = 0
-        except _ERRORS as exc:
+        except _errors() as exc:
             self._failed(node, exc)
         finally:
             node.in_flight -= 1
@@ -224,7 +231,7 @@ class CacheNodes:
             written = await put(
                 keys=[self._prefix + key], args=[version, payload, max(1, int(ttl * 1000))]
             )
-        except _ERRORS as exc:
+        except _errors() as exc:
             self._failed(node, exc)
             return False
         node.failures = 0
@@ -245,7 +252,7 @@ class CacheNodes:
             _, invalidate = self._scripts[node.name]
             try:
                 await invalidate(keys=[self._prefix + key], args=[version, self._tombstone_ms])
-            except _ERRORS as exc:
+            except _errors() as exc:
                 # It may still hold the old value: out at once, not after a few failures,
                 # and back only once the probe has replayed this invalidation.
                 self._take_out(node, exc)
@@ -288,7 +295,7 @@ class CacheNodes:
             try:
                 await cast(Awaitable[bool], node.client.ping())
                 await self._catch_up(node)
-            except _ERRORS:
+            except _errors():
                 continue
             node.out = False
             node.failures = 0

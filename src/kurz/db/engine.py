@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import QueuePool
 
 from kurz.errors import Problem
+from kurz.extras import need
 
 _IMMEDIATE = "kurz_sqlite_immediate"
 
@@ -64,13 +65,7 @@ class DatabaseBusy(DatabaseUnavailable):
 
 # What reaching the database raises when it is down, restarting, full or out of
 # reach: a refused or timed-out connect comes from the driver as it is.
-_UNREACHABLE = (
-    OSError,
-    sa_exc.TimeoutError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.PostgresConnectionError,
-)
+_UNREACHABLE = (OSError, sa_exc.TimeoutError)
 # SQLite's, by primary result code (a syntax error is a bug, not an outage).
 _SQLITE_UNAVAILABLE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN",
                        "SQLITE_FULL")  # fmt: skip
@@ -88,7 +83,18 @@ def unreachable(exc: BaseException) -> bool:
         # pool), or SQLite still locked after its busy timeout, or its file unusable.
         name = getattr(exc.orig, "sqlite_errorname", "")
         return exc.connection_invalidated or name.startswith(_SQLITE_UNAVAILABLE)
-    return isinstance(exc, _UNREACHABLE)
+    if isinstance(exc, _UNREACHABLE):
+        return True
+    # asyncpg's own, if PostgreSQL is in use (else asyncpg is not loaded: kurz[postgres]).
+    asyncpg = sys.modules.get("asyncpg")
+    return asyncpg is not None and isinstance(
+        exc,
+        (
+            asyncpg.CannotConnectNowError,
+            asyncpg.TooManyConnectionsError,
+            asyncpg.PostgresConnectionError,
+        ),
+    )
 
 
 READ_COMMITTED = Isolation.READ_COMMITTED
@@ -117,6 +123,7 @@ def create_engine(
     """The engine; `pool_size` and `pool_timeout` apply to PostgreSQL's pool only."""
     url = async_url(database_url)
     if url.get_backend_name() != "sqlite":
+        need("asyncpg", extra="postgres", because="KURZ_DATABASE_URL is PostgreSQL")
         return create_async_engine(
             url,
             echo=echo,

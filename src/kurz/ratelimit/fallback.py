@@ -6,8 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from redis.exceptions import RedisError
-
+from kurz.extras import redis_error
 from kurz.ratelimit.gcra import Decision
 from kurz.ratelimit.memory import MemoryLimiter
 from kurz.ratelimit.policy import Policy
@@ -56,7 +55,7 @@ class FallbackLimiter:
         try:
             primary = self._primary.peek if peek else self._primary.check
             decision = await primary(policy, key, cost)
-        except (RedisError, OSError) as exc:
+        except (redis_error(), OSError) as exc:
             if self._down_until is None:
                 log.warning(
                     "Redis unreachable (%s): rate limits are per process until it is back", exc

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING
 
 from kurz.ratelimit.gcra import Decision, decide
 from kurz.ratelimit.policy import Policy
 from kurz.types import Clock
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 # The same arithmetic as kurz.ratelimit.gcra.step, with its EPSILON. It reads the time
 # from Redis, so every kurz process shares one clock however far apart their own

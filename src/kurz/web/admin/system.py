@@ -9,12 +9,10 @@ import functools
 import platform
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from kurz import __version__
 from kurz.analytics.pipeline import Analytics
@@ -27,15 +25,23 @@ from kurz.db.migrate import applied_revisions, head_revisions
 from kurz.db.ready import check_ready
 from kurz.deps import part
 from kurz.errors import Problem
+from kurz.extras import redis_error
 from kurz.jobs import JobState, JobStore
 from kurz.links.cache import Targets
 from kurz.web.admin.guard import AdminDep
 from kurz.web.render import render
 from kurz.web.viewer import PageRoute
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+
+def _failures() -> tuple[type[Exception], ...]:
+    return (redis_error(), OSError, asyncio.TimeoutError)
+
+
 # The migrations this kurz ships: read from their files once, not on every visit.
 _heads = functools.cache(head_revisions)
 
@@ -116,7 +122,7 @@ def _uses(url: str, settings: Settings) -> str:
 async def _ping(client: Redis) -> str | None:
     try:
         await cast(Awaitable[bool], client.ping())
-    except _FAILURES as exc:
+    except _failures() as exc:
         return str(exc) or type(exc).__name__
     return None
 
@@ -139,7 +145,7 @@ async def _clicks(
     if analytics.redis is not None:
         try:
             stream = await backlog(redis.client(settings.redis_url))
-        except _FAILURES as exc:
+        except _failures() as exc:
             failure = str(exc) or type(exc).__name__
     queue = analytics.queue
     return Clicks(
