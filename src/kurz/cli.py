@@ -130,6 +130,9 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 @app.command()
 def serve() -> None:
     """Serve the API and redirects (KURZ_HOST, KURZ_PORT, KURZ_DATABASE_URL, ...)."""
+    # Starting makes many objects that all live on (modules, tables, routes): the cyclic
+    # collector would walk them again and again for nothing. It resumes before serving.
+    gc.disable()
     import uvicorn
 
     from kurz.app import create_app
@@ -155,6 +158,7 @@ def serve() -> None:
     log.info("kurz serving on %s (short URLs on %s)", where, settings.base_url)
     if settings.grpc_port:
         log.info("gRPC (kurz.v1.LinkService) on %s:%s", settings.host, settings.grpc_port)
+    gc.enable()
     uvicorn.run(
         create_app(parts),
         host=settings.host,
