@@ -13,8 +13,9 @@ COPY . /src
 RUN /opt/kurz/bin/pip install /src
 
 FROM ${BASE_IMAGE}
-# A fixed uid, so that a volume's owner means the same user in every container.
-RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /data kurz \
+# A fixed uid and gid, so that a volume's owner means the same user in every container.
+RUN groupadd --system --gid 10001 kurz \
+    && useradd --system --uid 10001 --gid kurz --no-create-home --home-dir /data kurz \
     && mkdir /data && chown kurz:kurz /data
 COPY --from=build /opt/kurz /opt/kurz
 ENV PATH=/opt/kurz/bin:$PATH \

@@ -22,10 +22,18 @@ done
 # base: python3 (3.11 on bookworm), its venv module, and CA certificates for pip.
 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
   bookworm "$work/rootfs" ${MIRROR:+"$MIRROR"}
+# Trust what this machine trusts: a TLS-inspecting proxy's CA in
+# /usr/local/share/ca-certificates would otherwise fail every pip download in a build.
+# pip reads its own bundle unless PIP_CERT names the system's (set below).
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$work/rootfs/usr/local/share/ca-certificates/"
+  chroot "$work/rootfs" update-ca-certificates
+fi
 # Leave no package lists or downloaded .debs in the image.
 chroot "$work/rootfs" apt-get clean
 rm -rf "$work/rootfs/var/lib/apt/lists/"*
 
 tar -C "$work/rootfs" --numeric-owner -c . \
-  | podman import --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' - "$image"
+  | podman import --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' \
+      --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' - "$image"
 podman run --rm "$image" python3 -c 'import sys, venv; print("base image ready:", sys.version.split()[0])'

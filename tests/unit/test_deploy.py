@@ -67,8 +67,9 @@ def _container_settings(
     monkeypatch.chdir(workdir)
     for name in [name for name in os.environ if name.startswith("KURZ_")]:
         monkeypatch.delenv(name)
-    environment = {**image_env, **{k: str(v) for k, v in service["environment"].items()}}
-    for name, value in environment.items():
+    # A variable without a value is passed from the shell that runs compose: unset here.
+    given = {k: str(v) for k, v in service["environment"].items() if v is not None}
+    for name, value in {**image_env, **given}.items():
         if name.startswith("KURZ_"):
             monkeypatch.setenv(name, _interpolated(value))
     return Settings()
@@ -132,7 +133,8 @@ def test_the_scaled_setup_migrates_once_before_any_kurz(
     assert services["migrate"]["restart"] == "no"
     # Neither listens on HTTP: the image's /healthz check would call them unhealthy.
     assert services["migrate"]["healthcheck"] == services["worker"]["healthcheck"]
-    assert services["worker"]["healthcheck"] == {"disable": True}
+    # ["NONE"] rather than `disable: true`, which podman-compose 1.0 passes over.
+    assert services["worker"]["healthcheck"] == {"test": ["NONE"]}
 
     image_env = _dockerfile_env()
     for name in ("migrate", "kurz", "worker"):
@@ -142,6 +144,8 @@ def test_the_scaled_setup_migrates_once_before_any_kurz(
         assert settings.cache_nodes == ("redis://redis:6379/1",)
         assert settings.base_url == "http://localhost:8080"
         assert settings.embedded_worker is None  # no worker inside serve on PostgreSQL
+        assert settings.webhook_key == ""
+        assert "KURZ_WEBHOOK_KEY" in services[name]["environment"]
     postgres = services["postgres"]["environment"]
     assert (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]) == ("kurz", "kurz")
     assert _interpolated(postgres["POSTGRES_PASSWORD"]) == "kurz"
