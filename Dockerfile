@@ -7,7 +7,8 @@ ARG BASE_IMAGE=docker.io/library/python:3.13-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python3 -m venv /opt/kurz
+# A current pip whatever the base ships (bookworm's 23.0 installs sdists the legacy way).
+RUN python3 -m venv /opt/kurz && /opt/kurz/bin/pip install --upgrade pip
 # .dockerignore lets in only what the install needs: pyproject.toml, README.md, src/.
 COPY . /src
 RUN /opt/kurz/bin/pip install /src
