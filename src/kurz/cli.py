@@ -40,6 +40,7 @@ from kurz.auth.models import (
     in_order,
     scopes_for,
 )
+from kurz.cli_backup import backup
 from kurz.cli_imports import imports
 from kurz.cli_links import links
 from kurz.cli_output import JSON_HELP, console, lines, usage
@@ -79,6 +80,7 @@ hosts = typer.Typer(help="Manage the domains kurz answers for.", no_args_is_help
 app.add_typer(hosts, name="domains")
 app.add_typer(imports, name="import")
 app.add_typer(links, name="links")
+app.command("backup")(backup)
 err = Console(stderr=True)
 # serve and worker log (kurz.logs); the other commands print for a person.
 log = logging.getLogger(__name__)
