@@ -80,7 +80,6 @@ hosts = typer.Typer(help="Manage the domains kurz answers for.", no_args_is_help
 app.add_typer(hosts, name="domains")
 app.add_typer(imports, name="import")
 app.add_typer(links, name="links")
-app.command("backup")(backup)
 err = Console(stderr=True)
 # serve and worker log (kurz.logs); the other commands print for a person.
 log = logging.getLogger(__name__)
@@ -733,9 +732,10 @@ def shorten(
     ] = None,
     og_image: Annotated[str | None, typer.Option(help="The image link previews show.")] = None,
 ) -> None:
-    """Shorten URL through a running kurz and print the short URL: the server's own
-    settings say where it is (KURZ_BASE_URL, else KURZ_HOST and KURZ_PORT), unless
-    KURZ_URL names it; KURZ_API_KEY is the key.
+    """Shorten URL through a running kurz (KURZ_API_KEY) and print the short URL.
+
+    The server's own settings say where it is (KURZ_BASE_URL, else KURZ_HOST and
+    KURZ_PORT), unless KURZ_URL names it.
 
     Every option is a field of POST /api/v1/links; kurz checks them all and names any it
     refuses.
@@ -961,6 +961,9 @@ def export_links(
         gc.set_threshold(*threshold)
         gc.unfreeze()
     err.print(_exported(counts, output), highlight=False, markup=False, soft_wrap=True)
+
+
+app.command("backup")(backup)
 
 
 def main() -> None:

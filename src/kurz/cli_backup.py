@@ -30,9 +30,11 @@ def backup(
         ),
     ] = None,
 ) -> None:
-    """Copy the SQLite database while kurz runs (SQLite's online backup: one consistent
-    moment, writers not stopped), with the webhooks' signing key beside it. On
-    PostgreSQL: print the pg_dump command to run, and exit 2 (nothing was copied)."""
+    """Copy the SQLite database while kurz runs; on PostgreSQL, print pg_dump's command.
+
+    SQLite's online backup: one consistent moment, writers not stopped, with the
+    webhooks' signing key beside it. On PostgreSQL nothing is copied (exit 2).
+    """
     try:
         settings = Settings()
     except ValidationError as exc:

@@ -212,8 +212,10 @@ def links_delete(
     domain: DomainOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
 ) -> None:
-    """Delete a link, as the API does: a tombstone keeps its code from ever being used again;
-    its statistics stay."""
+    """Delete a link (asked first), leaving a tombstone as the API does.
+
+    The tombstone keeps its code from ever being used again; its statistics stay.
+    """
     if not yes:
         where = f" on {domain}" if domain else ""
         if not typer.confirm(f"Delete the link {code}{where}? Its code is never used again"):
