@@ -259,3 +259,17 @@ def test_every_listing_prints_json_lines_as_the_api_renders(
         "send-webhook", {"message": 7}, "queued", 0,
     )  # fmt: skip
     assert job["run_at"].endswith("Z") or job["run_at"].endswith("+00:00")
+
+
+def test_a_refused_filter_is_one_line_and_exit_2(kurz: Callable[..., Result]) -> None:
+    for args, said in (
+        (["--sort", "bogus"], "error: sort: must be one of newest, oldest, code"),
+        (["--cursor", "zzz"], "error: cursor: is not a cursor this API returned"),
+        (["--user", "nobody@example.com"], "error: --user: no user nobody@example.com"),
+        (
+            ["--domain", "nope.example"],
+            "error: domain: names no domain of this kurz's (GET /api/v1/domains lists them)",
+        ),
+    ):
+        refused = kurz("links", "list", *args)
+        assert (refused.exit_code, refused.stderr, refused.stdout) == (2, said + "\n", "")
