@@ -26,6 +26,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from kurz.cli_output import console
+
 if TYPE_CHECKING:
     from kurz.auth.models import Principal
     from kurz.bootstrap import Parts
@@ -39,7 +41,8 @@ imports = typer.Typer(
     help="Import links (and their clicks) from another shortener or a file (docs/imports.md).",
     no_args_is_help=True,
 )
-out = Console()
+# Unbounded on a pipe: a report row stays one line (kurz.cli_output).
+out = console()
 err = Console(stderr=True)
 # Report rows printed after a run, of each outcome.
 FIRST: Final = 10
