@@ -5,10 +5,10 @@ Depends on nothing in kurz.links.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import typing as _typing
+from importlib import import_module as _import_module
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from kurz.jobs.models import Job, JobState
     from kurz.jobs.registry import Registry
     from kurz.jobs.store import JobStore
@@ -28,10 +28,10 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'kurz.jobs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"kurz.jobs.{home}"), name)
+    value = getattr(_import_module(f"kurz.jobs.{home}"), name)
     globals()[name] = value
     return value
