@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import logging
@@ -22,8 +23,8 @@ import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Column, Table
+from sqlalchemy.exc import DBAPIError
 
 from kurz.accounts import Passwords
 from kurz.accounts.firstrun import FirstRun, SetupError, first_run
@@ -41,6 +42,14 @@ from kurz.auth.models import (
     scopes_for,
 )
 from kurz.cli_imports import imports
+from kurz.cli_settings import (
+    database_failure,
+    err,
+    fail,
+    prepare_database,
+    read_settings,
+    require_database,
+)
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
 from kurz.db import (
@@ -50,6 +59,7 @@ from kurz.db import (
     ensure_schema,
     upgrade,
 )
+from kurz.db.migrate import applied_revisions, known_revisions, pending_revisions
 from kurz.errors import Problem
 from kurz.exports.models import FORMATS
 from kurz.exports.service import Counts, Exports
@@ -76,29 +86,27 @@ app.add_typer(people, name="users")
 hosts = typer.Typer(help="Manage the domains kurz answers for.", no_args_is_help=True)
 app.add_typer(hosts, name="domains")
 app.add_typer(imports, name="import")
-err = Console(stderr=True)
 # serve and worker log (kurz.logs); the other commands print for a person.
 log = logging.getLogger(__name__)
 
 
 def _fail(message: str) -> typer.Exit:
-    # One line however long, so that logs and `2>&1 | grep` keep it whole.
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
+    return fail(message)
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"KURZ_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise _fail(f"bad configuration: {problems}") from None
+    return read_settings()
 
 
-def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run `work` against a database whose schema is ready (see ensure_schema)."""
+def _with_db(
+    settings: Settings, work: Callable[[Database], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Run `work` against a database whose schema is ready (see ensure_schema); a
+    SQLite database that does not exist yet is made only if `create`."""
+    if create:
+        prepare_database(settings)
+    else:
+        require_database(settings)
 
     async def run() -> T:
         db = Database.from_url(settings.database_url)
@@ -112,8 +120,8 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
         return asyncio.run(run())
     except SchemaNotReady as exc:
         raise _fail(str(exc)) from None
-    except (OSError, DatabaseUnavailable) as exc:
-        raise _fail(f"cannot reach the database: {exc.__cause__ or exc}") from None
+    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
+        raise database_failure(exc, settings) from None
     except Problem as problem:
         # What the API would answer with a status, said to the operator.
         raise _fail(problem.detail) from None
@@ -135,11 +143,17 @@ def serve() -> None:
         return None
 
     # Fails here, with the message, rather than as a traceback from the server's lifespan.
-    _with_db(settings, ready)
+    _with_db(settings, ready, create=True)
     _first_run(settings)
-    if settings.grpc_port and not _can_listen(settings.host, settings.grpc_port):
+    # Checked before "serving on" is said; the server's own bind is the final word.
+    taken = _cannot_listen(settings.host, settings.port)
+    if taken:
+        raise _fail(f"cannot serve HTTP on {settings.host}:{settings.port}: {taken} "
+                    "(set KURZ_PORT to another port)")  # fmt: skip
+    taken = _cannot_listen(settings.host, settings.grpc_port) if settings.grpc_port else None
+    if taken:
         where = f"{settings.host}:{settings.grpc_port}"
-        raise _fail(f"cannot serve gRPC on {where}: the port is in use "
+        raise _fail(f"cannot serve gRPC on {where}: {taken} "
                     "(set KURZ_GRPC_PORT to another port, or 0 to turn gRPC off)")  # fmt: skip
     where = f"http://{settings.host}:{settings.port}"
     log.info("kurz serving on %s (short URLs on %s)", where, settings.base_url)
@@ -205,17 +219,20 @@ def _first_run(settings: Settings) -> None:
         )
 
 
-def _can_listen(host: str, port: int) -> bool:
-    """Whether nothing listens on host:port now (gRPC's own bind is the final word)."""
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why host:port cannot be listened on now (the port is in use, or the address
+    is not this machine's), or None."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         # As servers bind: a port whose old connections linger in TIME_WAIT is free.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
-        except OSError:
-            return False
-    return True
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "the port is in use"
+            return (exc.strerror or str(exc)).lower()
+    return None
 
 
 @app.command()
@@ -231,6 +248,7 @@ def worker(
     from kurz.bootstrap import running
 
     built = _built(settings)
+    require_database(settings)
 
     async def run() -> None:
         async with running(built) as parts:
@@ -256,25 +274,42 @@ def worker(
         asyncio.run(run())
     except SchemaNotReady as exc:
         raise _fail(str(exc)) from None
+    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
+        raise database_failure(exc, settings) from None
 
 
 @app.command()
 def migrate() -> None:
-    """Bring the database schema up to date (required before serving on PostgreSQL)."""
+    """Bring the database schema up to date (required before serving on PostgreSQL);
+    makes a SQLite database that does not exist yet."""
     settings = _settings()
+    prepare_database(settings)
 
-    async def run() -> None:
+    async def run() -> tuple[list[str], set[str]]:
         db = Database.from_url(settings.database_url)
         try:
+            before = await applied_revisions(db)
+            if before - known_revisions():
+                raise SchemaNotReady(
+                    "the database was migrated by a newer kurz than this one; upgrade kurz"
+                )
             await upgrade(db)
+            return pending_revisions(before), before
         finally:
             await db.dispose()
 
     try:
-        asyncio.run(run())
-    except (OSError, DatabaseUnavailable) as exc:
-        raise _fail(f"cannot reach the database: {exc.__cause__ or exc}") from None
-    err.print("schema is up to date", highlight=False)
+        applied, before = asyncio.run(run())
+    except SchemaNotReady as exc:
+        raise _fail(str(exc)) from None
+    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
+        raise database_failure(exc, settings) from None
+    if not applied:
+        err.print(f"already at {', '.join(sorted(before))}", highlight=False)
+    elif len(applied) == 1:
+        err.print(f"applied {applied[0]}", highlight=False)
+    else:
+        err.print(f"applied {applied[0]} … {applied[-1]}", highlight=False)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}

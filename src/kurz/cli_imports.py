@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,10 +24,12 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import DBAPIError
 
 from kurz.accounts import emails, users
 from kurz.auth.models import ROLE_SCOPES, Principal
 from kurz.bootstrap import Parts, build, running
+from kurz.cli_settings import database_failure, fail, read_settings, require_database, usage
 from kurz.config import Settings
 from kurz.db import DatabaseUnavailable, SchemaNotReady
 from kurz.errors import Problem
@@ -54,24 +54,15 @@ SEEN: Final = "Shows in the process list: prefer the environment variable."
 
 
 def _usage(message: str) -> typer.Exit:
-    """Bad input: said in one line, exit status 2 (as a usage error)."""
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
+    return usage(message)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
+    return fail(message)
 
 
 def _settings() -> Settings:
-    try:
-        found = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"KURZ_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise _fail(f"bad configuration: {problems}") from None
+    found = read_settings()
     # A process of its own, which serves nothing and runs no other job.
     return found.model_copy(update={"embedded_worker": False, "grpc_port": 0, "analytics": False})
 
@@ -80,6 +71,7 @@ def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
     """Run `work` over kurz's parts, started; a refusal or an unreachable database is
     a message and an exit status, never a traceback."""
     settings = _settings()
+    require_database(settings)
     try:
         parts = build(settings)
     except GeoDataError as exc:
@@ -93,8 +85,8 @@ def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
         return asyncio.run(run())
     except SchemaNotReady as exc:
         raise _fail(str(exc)) from None
-    except (OSError, DatabaseUnavailable) as exc:
-        raise _fail(f"cannot reach the database: {exc.__cause__ or exc}") from None
+    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
+        raise database_failure(exc, settings) from None
     except Problem as problem:
         # What the API would answer with a 4xx is the operator's input refused.
         if problem.status < 500:
