@@ -3,13 +3,19 @@ embedded and scaled out (L2 on Redis nodes)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from kurz.auth import queries as key_queries
+from kurz.auth.models import ApiKeyCreate, scopes_for
+from kurz.clock import utcnow
+from kurz.db import READ_COMMITTED
 from kurz.jobs import JobStore
 from tests.conftest import BASE_URL, Deployment, KeyMaker
 from tests.support import FakeClock, running
@@ -129,3 +135,33 @@ async def test_jobs_are_counted_by_state_and_the_oldest_due_age(
         scraped = await scrape(api)
     assert value(scraped, "kurz_jobs", queue="metrics-test", state="queued") == 3
     assert value(scraped, "kurz_jobs_oldest_due_seconds") == 90
+
+
+DOCS = Path(__file__).parents[2] / "docs"
+
+
+async def test_docs_list_every_metric_and_the_dashboard_asks_only_for_those(
+    deployment: Deployment, clock: FakeClock
+) -> None:
+    settings = deployment.settings(analytics=True, embedded_worker=True)
+    async with running(settings, clock) as app:
+        async with app.state.kurz.db.write(READ_COMMITTED) as conn:
+            created = await key_queries.create(
+                conn=conn,
+                key_in=ApiKeyCreate(name="prometheus", scopes=scopes_for(admin=True)),
+                now=utcnow(clock),
+            )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url=BASE_URL,
+            headers={"Authorization": f"Bearer {created.secret}"},
+        ) as api:
+            text = (await api.get("/metrics")).text
+    families = {family.name for family in text_string_to_metric_families(text)}
+    documented = (DOCS / "metrics.md").read_text()
+    assert "kurz_worker_jobs" in families
+    assert {name for name in families if f"`{name}" not in documented} == set()
+    dashboard = (DOCS / "grafana" / "kurz.json").read_text()
+    asked = set(re.findall(r"\b((?:kurz|process)_[a-z0-9_]+?)(?:_bucket|_total)?\b", dashboard))
+    assert asked
+    assert {name for name in asked if f"`{name}" not in documented} == set()
