@@ -7,9 +7,10 @@ kurz runs in this process under httpx's ASGI transport, on a fresh database hold
 10,000 jobs (queued, due and done: the two aggregate queries a scrape asks read them
 all) and 100 links. Before measuring, traffic over 12 API routes, redirects (hits and
 misses) and refused requests fills every series a busy process has. Per round, the
-scrape is asked `--requests` times: `render` alone (kurz.metrics.Scrape: the job
-queries, the collectors and the text), then the whole GET /metrics (with the key's
-check and the client's side of the request). A figure is this process's CPU
+scrape is asked `--requests` times: the text alone (the collectors read and
+rendered, prometheus_client's generate_latest), `render` (kurz.metrics.Scrape: the two
+job queries, then the text), then the whole GET /metrics (with the key's check and the
+client's side of the request). A figure is this process's CPU
 (time.process_time) per scrape, median over the rounds; on PostgreSQL the server's
 side of the two queries is not included.
 """
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import httpx
+from prometheus_client import generate_latest
 
 from bench import harness
 from bench.harness import BenchError
@@ -114,6 +116,9 @@ async def measure(url: str, opts: harness.BackendRun) -> dict[str, float]:
             text = await scrape.render()
             series = sum(1 for line in text.splitlines() if not line.startswith(b"#"))
 
+            async def text_only() -> None:
+                generate_latest(scrape.registry)
+
             async def render() -> None:
                 await scrape.render()
 
@@ -122,9 +127,10 @@ async def measure(url: str, opts: harness.BackendRun) -> dict[str, float]:
                 if answer.status_code != 200:
                     raise BenchError(f"GET /metrics answered {answer.status_code}")
 
-            figures: dict[str, list[float]] = {"render": [], "GET /metrics": []}
+            calls = {"text": text_only, "render": render, "GET /metrics": get}
+            figures: dict[str, list[float]] = {what: [] for what in calls}
             for _ in range(opts.rounds):
-                for what, call in (("render", render), ("GET /metrics", get)):
+                for what, call in calls.items():
                     start = time.process_time()
                     for _ in range(opts.requests):
                         await call()
@@ -146,13 +152,13 @@ def main(argv: Sequence[str]) -> int:
         f"{JOBS:,} jobs, {LINKS} links; {opts.requests} scrapes a round, median of"
         f" {opts.rounds} rounds; CPU {harness.cpu_model()}; {harness.source_state()}",
         "",
-        "| backend | series | bytes | render, ms CPU | GET /metrics, ms CPU |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| backend | series | bytes | text, ms CPU | render, ms CPU | GET /metrics, ms CPU |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for backend, figures in results.items():
         lines.append(
             f"| {backend} | {figures['series']:.0f} | {figures['bytes']:,.0f} |"
-            f" {figures['render'] * 1000:.2f} | {figures['GET /metrics'] * 1000:.2f} |"
+            f" {figures['text'] * 1000:.2f} | {figures['render'] * 1000:.2f} | {figures['GET /metrics'] * 1000:.2f} |"
         )
     harness.publish(
         "/metrics scrape cost",
