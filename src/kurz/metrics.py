@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -257,7 +257,7 @@ class Scrape:
     "/metrics",
     operation_id="getMetrics",
     summary="This process's counters (Prometheus text format; the `metrics:read` scope)",
-    response_class=Response,
+    response_class=PlainTextResponse,
     responses=responses(
         {200: answer("The counters")},
         needs_scope("metrics:read"),
@@ -265,9 +265,9 @@ class Scrape:
         limited=True,
     ),
 )
-async def metrics(_principal: MetricsRead, request: Request) -> Response:
+async def metrics(_principal: MetricsRead, request: Request) -> PlainTextResponse:
     scrape: Scrape = request.app.state.scrape
-    return Response(await scrape.render(), media_type=PROMETHEUS_TEXT)
+    return PlainTextResponse(await scrape.render(), media_type=PROMETHEUS_TEXT)
 
 
 async def serve(render: Callable[[], Awaitable[bytes]], *, host: str, port: int) -> asyncio.Server:
