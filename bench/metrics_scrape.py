@@ -158,7 +158,8 @@ def main(argv: Sequence[str]) -> int:
     for backend, figures in results.items():
         lines.append(
             f"| {backend} | {figures['series']:.0f} | {figures['bytes']:,.0f} |"
-            f" {figures['text'] * 1000:.2f} | {figures['render'] * 1000:.2f} | {figures['GET /metrics'] * 1000:.2f} |"
+            f" {figures['text'] * 1000:.2f} | {figures['render'] * 1000:.2f} |"
+            f" {figures['GET /metrics'] * 1000:.2f} |"
         )
     harness.publish(
         "/metrics scrape cost",
