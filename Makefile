@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean bench-search bench-export bench-batch bench-import bench-metrics
+.PHONY: help run test check fmt proto bench bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean clean-data bench-search bench-export bench-batch bench-import bench-metrics
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -136,5 +136,15 @@ bench-batch: $(STAMP) ## Links/s made one by one against in batches of 1,000 (go
 bench-servers: $(STAMP) ## Compare ASGI servers (uvicorn, granian) on the bare app and on kurz
 	$(BIN)/python -m bench.redirect --servers uvicorn,granian --no-record
 
-clean: ## Remove the virtual environment and local data
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+clean: ## Remove the virtual environment and caches (keeps var/, the local data: see clean-data)
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './var/*' -exec rm -rf {} +
+
+clean-data: ## Delete var/ (every link, key and click of the local SQLite kurz), after asking (CONFIRM=yes: no question)
+	@if [ ! -e var ]; then echo "no var/ here: nothing to delete"; exit 0; fi; \
+	if [ "$(CONFIRM)" != yes ]; then \
+		if [ ! -t 0 ]; then echo "make clean-data deletes var/ with every link in it: run it on a terminal, or with CONFIRM=yes"; exit 2; fi; \
+		printf 'Delete var/ (%s), with every link, key and click in it? Type yes: ' "$$(du -sh var | cut -f1)"; \
+		read answer; [ "$$answer" = yes ] || { echo "kept var/"; exit 1; }; \
+	fi; \
+	rm -rf var && echo "deleted var/"

@@ -1,5 +1,5 @@
 """The `kurz` command: serve, migrate, manage API keys, shorten from a shell, export
-(and import, from kurz.cli_imports)."""
+(and import, from kurz.cli_imports; links, from kurz.cli_links)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,10 @@ from kurz.auth.models import (
     in_order,
     scopes_for,
 )
+from kurz.cli_backup import backup
 from kurz.cli_imports import imports
+from kurz.cli_links import links
+from kurz.cli_output import JSON_HELP, console, lines, usage
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
 from kurz.db import (
@@ -76,6 +79,7 @@ app.add_typer(people, name="users")
 hosts = typer.Typer(help="Manage the domains kurz answers for.", no_args_is_help=True)
 app.add_typer(hosts, name="domains")
 app.add_typer(imports, name="import")
+app.add_typer(links, name="links")
 err = Console(stderr=True)
 # serve and worker log (kurz.logs); the other commands print for a person.
 log = logging.getLogger(__name__)
@@ -417,6 +421,7 @@ def keys_list(
     user: Annotated[
         str | None, typer.Option(metavar="EMAIL", help="Only this user's keys.")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """List API keys (secrets are never shown again)."""
     settings = _settings()
@@ -428,6 +433,9 @@ def keys_list(
         return found, await made.emails({key.user for key in found})
 
     found, emails = _with_db(settings, work)
+    if as_json:
+        lines(found)
+        return
     table = Table(
         "id", "name", "user", "prefix", "scopes", "created", "expires", "last used", "revoked"
     )
@@ -443,7 +451,7 @@ def keys_list(
             _when(key.last_used_at),
             _when(key.revoked_at),
         )
-    Console().print(table)
+    console().print(table)
 
 
 @keys.command("revoke")
@@ -493,7 +501,9 @@ def users_create(
 
 
 @people.command("list")
-def users_list() -> None:
+def users_list(
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
     """List users, oldest first."""
     settings = _settings()
 
@@ -509,6 +519,9 @@ def users_list() -> None:
                 return found
 
     found = _with_db(settings, work)
+    if as_json:
+        lines(found)
+        return
     table = Table("id", "name", "role", "password", "disabled", "created", "last seen")
     # Whole, however narrow the terminal (or a pipe's 80 columns): it is what names them.
     longest = max((len(user.email) for user in found), default=5)
@@ -524,7 +537,7 @@ def users_list() -> None:
             user.created_at.isoformat(timespec="seconds"),
             user.last_seen_at.isoformat(timespec="seconds") if user.last_seen_at else "",
         )
-    Console().print(table)
+    console().print(table)
 
 
 @people.command("reset-link")
@@ -554,6 +567,7 @@ def jobs_list(
     ] = None,
     queue: Annotated[str | None, typer.Option(help="Only jobs of this queue.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """List jobs, newest first, with their last error."""
     settings = _settings()
@@ -561,8 +575,12 @@ def jobs_list(
     async def work(db: Database) -> list[Job]:
         return await JobStore(db, system_clock).list(state=state, queue=queue, limit=limit)
 
+    found = _with_db(settings, work)
+    if as_json:
+        lines(found)
+        return
     table = Table("id", "kind", "queue", "state", "attempts", "run at", "last error")
-    for job in _with_db(settings, work):
+    for job in found:
         table.add_row(
             str(job.id),
             job.kind,
@@ -572,7 +590,7 @@ def jobs_list(
             job.run_at.isoformat(timespec="seconds"),
             _last_line(job.last_error),
         )
-    Console().print(table)
+    console().print(table)
 
 
 def _last_line(text: str | None) -> str:
@@ -586,11 +604,18 @@ def jobs_retry(job_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Queue a dead job again, with fresh attempts."""
     settings = _settings()
 
-    async def work(db: Database) -> bool:
-        return await JobStore(db, system_clock).retry(job_id)
+    async def work(db: Database) -> tuple[Job | None, bool]:
+        store = JobStore(db, system_clock)
+        found = await store.get(job_id)
+        return found, found is not None and await store.retry(job_id)
 
-    if not _with_db(settings, work):
-        raise _fail(f"job {job_id} is not dead (or another job with its unique key is pending)")
+    found, retried = _with_db(settings, work)
+    if found is None:
+        raise usage(f"no job {job_id}")
+    if not retried and found.state is not JobState.DEAD:
+        raise usage(f"job {job_id} is {found.state.value}, not dead: only a dead job is retried")
+    if not retried:
+        raise usage(f"job {job_id} is not queued again: another job with its unique key is pending")
     err.print(f"job {job_id} is queued again", highlight=False)
 
 
@@ -633,7 +658,15 @@ def domains_add(
 
 
 @hosts.command("list")
-def domains_list() -> None:
+def domains_list(
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help=f"{JSON_HELP} The default domain (KURZ_BASE_URL's host) has no row: not listed.",
+        ),
+    ] = False,
+) -> None:
     """List the domains; the default one (KURZ_BASE_URL's host) first."""
     settings = _settings()
 
@@ -641,6 +674,9 @@ def domains_list() -> None:
         return await _domains(settings, db).list_()
 
     found = _with_db(settings, work)
+    if as_json:
+        lines(found.items)
+        return
     table = Table("host", "scheme", "root", "not found", "expired", "used up")
     table.add_row(found.default + " (default)", settings.base_url.split(":", 1)[0], "", "", "", "")
     for domain in found.items:
@@ -652,7 +688,7 @@ def domains_list() -> None:
             domain.expired_redirect or "",
             domain.used_up_redirect or "",
         )
-    Console().print(table)
+    console().print(table)
 
 
 @hosts.command("remove")
@@ -722,12 +758,15 @@ def shorten(
     ] = None,
     og_image: Annotated[str | None, typer.Option(help="The image link previews show.")] = None,
 ) -> None:
-    """Shorten URL through a running kurz (KURZ_URL, KURZ_API_KEY) and print the short URL.
+    """Shorten URL through a running kurz (KURZ_API_KEY) and print the short URL.
+
+    The server's own settings say where it is (KURZ_BASE_URL, else KURZ_HOST and
+    KURZ_PORT), unless KURZ_URL names it.
 
     Every option is a field of POST /api/v1/links; kurz checks them all and names any it
     refuses.
     """
-    server = os.environ.get("KURZ_URL", "http://127.0.0.1:8080").rstrip("/")
+    server = _server()
     key = os.environ.get("KURZ_API_KEY")
     if not key:
         raise _fail("set KURZ_API_KEY to a key from `kurz keys create`")
@@ -782,6 +821,20 @@ def shorten(
             detail = response.text[:200]
         raise _fail(f"{response.status_code} {detail}")
     typer.echo(response.json()["short_url"])
+
+
+def _server() -> str:
+    """Where the API of the kurz the settings describe answers."""
+    named = os.environ.get("KURZ_URL")
+    if named:
+        return named.rstrip("/")
+    settings = _settings()
+    if "base_url" in settings.model_fields_set:
+        return settings.base_url.rstrip("/")
+    # Listening everywhere: this machine reaches it over loopback.
+    wildcards = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 (compared, never bound)
+    host = wildcards.get(settings.host, settings.host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
 
 
 def _variant(given: str) -> dict[str, Any]:
@@ -934,6 +987,9 @@ def export_links(
         gc.set_threshold(*threshold)
         gc.unfreeze()
     err.print(_exported(counts, output), highlight=False, markup=False, soft_wrap=True)
+
+
+app.command("backup")(backup)
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from rich.text import Text
 from kurz.accounts import emails, users
 from kurz.auth.models import ROLE_SCOPES, Principal
 from kurz.bootstrap import Parts, build, running
+from kurz.cli_output import console
 from kurz.config import Settings
 from kurz.db import DatabaseUnavailable, SchemaNotReady
 from kurz.errors import Problem
@@ -43,7 +44,8 @@ imports = typer.Typer(
     help="Import links (and their clicks) from another shortener or a file (docs/imports.md).",
     no_args_is_help=True,
 )
-out = Console()
+# Unbounded on a pipe: a report row stays one line (kurz.cli_output).
+out = console()
 err = Console(stderr=True)
 # Report rows printed after a run, of each outcome.
 FIRST: Final = 10

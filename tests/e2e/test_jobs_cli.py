@@ -43,8 +43,14 @@ def test_dead_jobs_are_listed_and_retried_by_hand(tmp_path: Path) -> None:
     assert "send-webhook" in run(["jobs", "list", "--state", "queued"], env, tmp_path).stdout
 
     again = run(["jobs", "retry", str(job_id)], env, tmp_path)
-    assert again.returncode == 1
-    assert "not dead" in again.stderr
+    assert again.returncode == 2
+    assert again.stderr.strip() == (
+        f"error: job {job_id} is queued, not dead: only a dead job is retried"
+    )
+
+    missing = run(["jobs", "retry", "99"], env, tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == "error: no job 99"
 
 
 def test_kurz_serve_runs_the_embedded_worker_with_kurzs_own_jobs(tmp_path: Path) -> None:

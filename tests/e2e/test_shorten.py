@@ -133,3 +133,34 @@ def test_bad_options_are_named_not_a_traceback(
     assert "cannot read the rules" in missing.stderr
     for result in (bad_variant, one_variant, missing):
         assert "Traceback" not in result.stderr
+
+
+def test_shorten_finds_the_server_its_settings_describe(tmp_path: Path) -> None:
+    """The server's own settings (KURZ_PORT, or KURZ_BASE_URL) are where `kurz shorten`
+    goes; KURZ_URL, when set, names the server instead."""
+    server = Server(tmp_path, kurz_env())
+    try:
+        server.wait_ready()
+        secret = new_key(server.env, tmp_path, "e2e")
+        # The server's environment, as a .env or a unit file would give both.
+        same = {**server.env, "KURZ_API_KEY": secret}
+        made = run(["shorten", "https://example.com/by-port", "--alias", "by-port"], same, tmp_path)
+        assert made.returncode == 0, made.stderr
+        assert made.stdout.strip() == f"{server.url}/by-port"
+
+        based = {**same, "KURZ_BASE_URL": server.url, "KURZ_PORT": "1"}
+        made = run(
+            ["shorten", "https://example.com/by-base", "--alias", "by-base"], based, tmp_path
+        )
+        assert made.returncode == 0, made.stderr
+
+        named = {**same, "KURZ_URL": server.url, "KURZ_BASE_URL": "http://127.0.0.1:1"}
+        made = run(["shorten", "https://example.com/by-url", "--alias", "by-url"], named, tmp_path)
+        assert made.returncode == 0, made.stderr
+
+        elsewhere = {**same, "KURZ_PORT": "1"}
+        refused = run(["shorten", "https://example.com/x"], elsewhere, tmp_path)
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("error: cannot reach kurz at http://127.0.0.1:1:")
+    finally:
+        server.stop()
