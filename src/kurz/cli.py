@@ -243,6 +243,13 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option(min=1, help="Jobs run at once (KURZ_WORKER_CONCURRENCY).")
     ] = None,
+    metrics_port: Annotated[
+        int,
+        typer.Option(min=0, max=65535, help="Serve this worker's /metrics on this port (0: none)."),
+    ] = 0,
+    metrics_host: Annotated[
+        str, typer.Option(help="The address --metrics-port listens on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Run background jobs until SIGTERM or Ctrl-C (then finish or release running ones)."""
     # A worker serves neither HTTP nor gRPC: it only runs jobs (and consumes clicks).
@@ -266,11 +273,30 @@ def worker(
             # stream; stopping the parts records and acknowledges what they hold.
             if analytics is not None:
                 analytics.start_consumer(name=runner.name)
+            scrapes = None
+            if metrics_port:
+                from kurz import metrics
+
+                scrape = metrics.Scrape(metrics.KurzCollector(parts, worker=runner))
+                try:
+                    scrapes = await metrics.serve(
+                        scrape.render, host=metrics_host, port=metrics_port
+                    )
+                except OSError as exc:
+                    raise _fail(
+                        f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror}"
+                    ) from None
+                log.info("worker metrics on http://%s:%d/metrics", metrics_host, metrics_port)
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, runner.stop)
             log.info("worker %s running", runner.name)
-            await runner.run()
+            try:
+                await runner.run()
+            finally:
+                if scrapes is not None:
+                    scrapes.close()
+                    await scrapes.wait_closed()
             log.info("worker %s stopped", runner.name)
 
     try:
