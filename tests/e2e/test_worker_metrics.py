@@ -14,6 +14,8 @@ from tests.support import free_port
 
 def test_a_worker_serves_its_metrics_on_the_port_it_is_given(tmp_path: Path) -> None:
     port = free_port()
+    # Only kurz migrate (or serve) makes the database a worker runs over.
+    assert run(["migrate"], kurz_env(), tmp_path).returncode == 0
     worker = subprocess.Popen(
         [KURZ, "worker", "--metrics-port", str(port)], env=kurz_env(), cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -49,6 +51,8 @@ def test_a_worker_serves_its_metrics_on_the_port_it_is_given(tmp_path: Path) -> 
 
 def test_a_taken_metrics_port_is_one_line(tmp_path: Path) -> None:
     port = free_port()
+    # Only kurz migrate (or serve) makes the database a worker runs over.
+    assert run(["migrate"], kurz_env(), tmp_path).returncode == 0
     worker = subprocess.Popen(
         [KURZ, "worker", "--metrics-port", str(port)], env=kurz_env(), cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
