@@ -32,6 +32,7 @@ from kurz.links.visit import Outcome, Visits
 from kurz.methods import MethodRouting
 from kurz.openapi import complete
 from kurz.requestid import RequestIds
+from kurz.requestmetrics import CountRequests, RouteMetrics
 from kurz.web import (
     admin,
     assets,
@@ -108,6 +109,7 @@ class KurzApp(FastAPI):
                 else:
                     decision = await visits.limit(ip)
                 if decision is None or decision.allowed:
+                    visits.fast += 1
                     clicks = visits.clicks
                     if not target.routed:
                         if clicks is not None:
@@ -123,6 +125,7 @@ class KurzApp(FastAPI):
                         clicks.click(target.link_id, scope, ip, target.variant_at(at))
                     await send_redirect(target, scope, send, decision, at)
                     return
+                visits.fast_limited += 1
                 scope[OUTCOME] = Outcome(None, too_many_requests(decision), decision)
             else:
                 code = code_in(scope["path"])
@@ -161,6 +164,9 @@ def create_app(parts: Parts) -> KurzApp:
     """The web app over `parts` (kurz.bootstrap.build): routes and middleware only."""
     settings = parts.settings
 
+    requests = RouteMetrics()
+    collector = metrics.KurzCollector(parts, requests=requests)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if parts.locator is not None:
@@ -182,6 +188,7 @@ def create_app(parts: Parts) -> KurzApp:
                     concurrency=settings.worker_concurrency,
                     lease=settings.worker_lease,
                 )
+                collector.worker = worker
                 running_worker = asyncio.create_task(worker.run())
                 if parts.analytics is not None:
                     parts.analytics.start_consumer()
@@ -224,6 +231,7 @@ def create_app(parts: Parts) -> KurzApp:
         redirect_slashes=False,
     )
     app.state.kurz = parts
+    app.state.scrape = metrics.Scrape(collector)
     app.visits = parts.visits
     app.trusted_proxies = settings.trusted_proxies
     httperrors.install(app)
@@ -272,6 +280,8 @@ def create_app(parts: Parts) -> KurzApp:
         # Outermost of these, so that every answer to an allowed origin carries its
         # fields; still behind KurzApp.__call__'s redirects, which need none.
         app.add_middleware(ApiCors, origins=settings.cors_origins)
+    # Outermost of FastAPI's: it times all of them. The fast path never reaches it.
+    app.add_middleware(CountRequests, metrics=requests)
     return app
 
 

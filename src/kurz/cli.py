@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import logging
@@ -18,35 +19,62 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
 
+import httpx
 import typer
-from rich.console import Console
-from rich.markup import escape
+from pydantic import ValidationError
 from rich.table import Column, Table
+from sqlalchemy.exc import DBAPIError
 
 from kurz import __version__
-from kurz.auth.models import SCOPES
+from kurz.accounts import Passwords
+from kurz.accounts.firstrun import FirstRun, SetupError, first_run
+from kurz.accounts.models import UserRead
+from kurz.accounts.service import Actor, Users
+from kurz.auth.keys import Keys
+from kurz.auth.models import (
+    DEFAULT_KEY_SCOPES,
+    SCOPES,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    Scope,
+    in_order,
+    scopes_for,
+)
 from kurz.cli_backup import backup
 from kurz.cli_imports import imports
 from kurz.cli_links import links
 from kurz.cli_output import JSON_HELP, console, lines, usage
-from kurz.jobs.models import JobState
+from kurz.cli_settings import (
+    database_failure,
+    err,
+    fail,
+    prepare_database,
+    read_settings,
+    require_database,
+)
+from kurz.clock import system_clock, utcnow
+from kurz.config import Settings
+from kurz.db import (
+    Database,
+    DatabaseUnavailable,
+    SchemaNotReady,
+    ensure_schema,
+    upgrade,
+)
+from kurz.db.migrate import applied_revisions, known_revisions, pending_revisions
+from kurz.errors import Problem
+from kurz.exports.models import FORMATS
+from kurz.exports.service import Counts, Exports
+from kurz.extras import MissingExtra
+from kurz.jobs import Job, JobState, JobStore, Worker
+from kurz.links.domain_models import DomainCreate, DomainList, DomainRead
+from kurz.links.domain_service import DomainAdmin
+from kurz.links.domains import Domains, Redirects
+from kurz.logs import configure_logging
 
 if TYPE_CHECKING:
-    from kurz.accounts.firstrun import FirstRun
-    from kurz.accounts.models import UserRead
-    from kurz.accounts.service import Users
-    from kurz.auth.models import (
-        ApiKeyCreated,
-        ApiKeyRead,
-        Scope,
-    )
     from kurz.bootstrap import Parts
-    from kurz.config import Settings
-    from kurz.db import Database
-    from kurz.exports.service import Counts
-    from kurz.jobs import Job
-    from kurz.links.domain_models import DomainList, DomainRead
-    from kurz.links.domain_service import DomainAdmin
 
 T = TypeVar("T")
 
@@ -63,7 +91,6 @@ hosts = typer.Typer(help="Manage the domains kurz answers for.", no_args_is_help
 app.add_typer(hosts, name="domains")
 app.add_typer(imports, name="import")
 app.add_typer(links, name="links")
-err = Console(stderr=True)
 # serve and worker log (kurz.logs); the other commands print for a person.
 log = logging.getLogger(__name__)
 
@@ -87,30 +114,22 @@ def _options(
 
 
 def _fail(message: str) -> typer.Exit:
-    # One line however long, so that logs and `2>&1 | grep` keep it whole.
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
+    return fail(message)
 
 
 def _settings() -> Settings:
-    from pydantic import ValidationError
-
-    from kurz.config import Settings
-
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"KURZ_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise _fail(f"bad configuration: {problems}") from None
+    return read_settings()
 
 
-def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run `work` against a database whose schema is ready (see ensure_schema)."""
-    from kurz.db import Database, DatabaseUnavailable, SchemaNotReady, ensure_schema
-    from kurz.errors import Problem
-    from kurz.extras import MissingExtra
+def _with_db(
+    settings: Settings, work: Callable[[Database], Awaitable[T]], *, create: bool = False
+) -> T:
+    """Run `work` against a database whose schema is ready (see ensure_schema); a
+    SQLite database that does not exist yet is made only if `create`."""
+    if create:
+        prepare_database(settings)
+    else:
+        require_database(settings)
 
     async def run() -> T:
         db = Database.from_url(settings.database_url)
@@ -124,8 +143,8 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
         return asyncio.run(run())
     except (SchemaNotReady, MissingExtra) as exc:
         raise _fail(str(exc)) from None
-    except (OSError, DatabaseUnavailable) as exc:
-        raise _fail(f"cannot reach the database: {exc.__cause__ or exc}") from None
+    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
+        raise database_failure(exc, settings) from None
     except Problem as problem:
         # What the API would answer with a status, said to the operator.
         raise _fail(problem.detail) from None
@@ -141,7 +160,6 @@ def serve() -> None:
 
     from kurz.app import create_app
     from kurz.headlimit import HeadLimits, protocol_class
-    from kurz.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings)
@@ -152,11 +170,17 @@ def serve() -> None:
         return None
 
     # Fails here, with the message, rather than as a traceback from the server's lifespan.
-    _with_db(settings, ready)
+    _with_db(settings, ready, create=True)
     _first_run(settings)
-    if settings.grpc_port and not _can_listen(settings.host, settings.grpc_port):
+    # Checked before "serving on" is said; the server's own bind is the final word.
+    taken = _cannot_listen(settings.host, settings.port)
+    if taken:
+        raise _fail(f"cannot serve HTTP on {settings.host}:{settings.port}: {taken} "
+                    "(set KURZ_PORT to another port)")  # fmt: skip
+    taken = _cannot_listen(settings.host, settings.grpc_port) if settings.grpc_port else None
+    if taken:
         where = f"{settings.host}:{settings.grpc_port}"
-        raise _fail(f"cannot serve gRPC on {where}: the port is in use "
+        raise _fail(f"cannot serve gRPC on {where}: {taken} "
                     "(set KURZ_GRPC_PORT to another port, or 0 to turn gRPC off)")  # fmt: skip
     where = f"http://{settings.host}:{settings.port}"
     log.info("kurz serving on %s (short URLs on %s)", where, settings.base_url)
@@ -184,7 +208,6 @@ def serve() -> None:
 def _built(settings: Settings) -> Parts:
     """kurz's parts (kurz.bootstrap.build), or the reason they cannot be built."""
     from kurz.bootstrap import build
-    from kurz.extras import MissingExtra
     from kurz.geo import GeoDataError
 
     try:
@@ -194,17 +217,12 @@ def _built(settings: Settings) -> Parts:
 
 
 def _users(settings: Settings, db: Database) -> Users:
-    from kurz.accounts import Passwords
-    from kurz.accounts.service import Users
-    from kurz.clock import system_clock
-
     return Users(db=db, clock=system_clock, passwords=Passwords(), base_url=settings.base_url)
 
 
 def _first_run(settings: Settings) -> None:
     """The initial admin from KURZ_INITIAL_ADMIN_*, or, while no admin can sign in, a
     setup link on stderr (docs/accounts.md, First run)."""
-    from kurz.accounts.firstrun import SetupError, first_run
 
     async def work(db: Database) -> FirstRun:
         return await first_run(
@@ -230,17 +248,20 @@ def _first_run(settings: Settings) -> None:
         )
 
 
-def _can_listen(host: str, port: int) -> bool:
-    """Whether nothing listens on host:port now (gRPC's own bind is the final word)."""
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why host:port cannot be listened on now (the port is in use, or the address
+    is not this machine's), or None."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         # As servers bind: a port whose old connections linger in TIME_WAIT is free.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
-        except OSError:
-            return False
-    return True
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "the port is in use"
+            return (exc.strerror or str(exc)).lower()
+    return None
 
 
 @app.command()
@@ -248,18 +269,22 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option(min=1, help="Jobs run at once (KURZ_WORKER_CONCURRENCY).")
     ] = None,
+    metrics_port: Annotated[
+        int,
+        typer.Option(min=0, max=65535, help="Serve this worker's /metrics on this port (0: none)."),
+    ] = 0,
+    metrics_host: Annotated[
+        str, typer.Option(help="The address --metrics-port listens on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Run background jobs until SIGTERM or Ctrl-C (then finish or release running ones)."""
-    from kurz.db import SchemaNotReady
-    from kurz.jobs import Worker
-    from kurz.logs import configure_logging
-
     # A worker serves neither HTTP nor gRPC: it only runs jobs (and consumes clicks).
     settings = _settings().model_copy(update={"embedded_worker": False, "grpc_port": 0})
     configure_logging(settings)
     from kurz.bootstrap import running
 
     built = _built(settings)
+    require_database(settings)
 
     async def run() -> None:
         async with running(built) as parts:
@@ -274,41 +299,72 @@ def worker(
             # stream; stopping the parts records and acknowledges what they hold.
             if analytics is not None:
                 analytics.start_consumer(name=runner.name)
+            scrapes = None
+            if metrics_port:
+                from kurz import metrics
+
+                scrape = metrics.Scrape(metrics.KurzCollector(parts, worker=runner))
+                try:
+                    scrapes = await metrics.serve(
+                        scrape.render, host=metrics_host, port=metrics_port
+                    )
+                except OSError as exc:
+                    raise _fail(
+                        f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror}"
+                    ) from None
+                log.info("worker metrics on http://%s:%d/metrics", metrics_host, metrics_port)
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, runner.stop)
             log.info("worker %s running", runner.name)
-            await runner.run()
+            try:
+                await runner.run()
+            finally:
+                if scrapes is not None:
+                    scrapes.close()
+                    await scrapes.wait_closed()
             log.info("worker %s stopped", runner.name)
 
     try:
         asyncio.run(run())
     except SchemaNotReady as exc:
         raise _fail(str(exc)) from None
+    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
+        raise database_failure(exc, settings) from None
 
 
 @app.command()
 def migrate() -> None:
-    """Bring the database schema up to date (required before serving on PostgreSQL)."""
-    from kurz.db import Database, DatabaseUnavailable, upgrade
-    from kurz.extras import MissingExtra
-
+    """Bring the database schema up to date (required before serving on PostgreSQL);
+    makes a SQLite database that does not exist yet."""
     settings = _settings()
+    prepare_database(settings)
 
-    async def run() -> None:
+    async def run() -> tuple[list[str], set[str]]:
         db = Database.from_url(settings.database_url)
         try:
+            before = await applied_revisions(db)
+            if before - known_revisions():
+                raise SchemaNotReady(
+                    "the database was migrated by a newer kurz than this one; upgrade kurz"
+                )
             await upgrade(db)
+            return pending_revisions(before), before
         finally:
             await db.dispose()
 
     try:
-        asyncio.run(run())
-    except MissingExtra as exc:
+        applied, before = asyncio.run(run())
+    except (SchemaNotReady, MissingExtra) as exc:
         raise _fail(str(exc)) from None
-    except (OSError, DatabaseUnavailable) as exc:
-        raise _fail(f"cannot reach the database: {exc.__cause__ or exc}") from None
-    err.print("schema is up to date", highlight=False)
+    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
+        raise database_failure(exc, settings) from None
+    if not applied:
+        err.print(f"already at {', '.join(sorted(before))}", highlight=False)
+    elif len(applied) == 1:
+        err.print(f"applied {applied[0]}", highlight=False)
+    else:
+        err.print(f"applied {applied[0]} … {applied[-1]}", highlight=False)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}
@@ -317,8 +373,6 @@ _UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}
 def _expiry(expires: str | None, expires_in: str | None) -> datetime | None:
     """When a key made now stops working: --expires (ISO 8601; UTC without an offset)
     or --expires-in (30d, 12h, 90m, 2w), not both."""
-    from kurz.clock import system_clock, utcnow
-
     if expires is not None and expires_in is not None:
         raise _fail("give --expires or --expires-in, not both")
     if expires is not None:
@@ -339,8 +393,6 @@ def _scopes(named: list[str], *, admin: bool, proxy: bool) -> list[Scope]:
     """The scopes asked for: --scope's, plus an admin's for --admin and `proxy` for
     --proxy; a new key's defaults (not `webhooks`) when neither --scope nor --admin
     says otherwise."""
-    from kurz.auth.models import DEFAULT_KEY_SCOPES, in_order, scopes_for
-
     unknown = [name for name in named if name not in SCOPES]
     if unknown:
         raise _fail(f"unknown scope {unknown[0]!r}; the scopes are {', '.join(SCOPES)}")
@@ -396,12 +448,6 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create an API key and print its secret (shown this once only)."""
-    from pydantic import ValidationError
-
-    from kurz.auth.keys import Keys
-    from kurz.auth.models import ApiKeyCreate
-    from kurz.clock import system_clock
-
     scopes = _scopes(scope or [], admin=admin, proxy=proxy)
     expires_at = _expiry(expires, expires_in)
     try:
@@ -438,9 +484,6 @@ def keys_list(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """List API keys (secrets are never shown again)."""
-    from kurz.auth.keys import Keys
-    from kurz.clock import system_clock
-
     settings = _settings()
 
     async def work(db: Database) -> tuple[list[ApiKeyRead], dict[int, str]]:
@@ -474,9 +517,6 @@ def keys_list(
 @keys.command("revoke")
 def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
-    from kurz.auth.keys import Keys
-    from kurz.clock import system_clock
-
     settings = _settings()
 
     async def work(db: Database) -> None:
@@ -505,8 +545,6 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user with a password (asked twice on a terminal)."""
-    from kurz.errors import Problem
-
     settings = _settings()
     password = _read_password(password_stdin)
 
@@ -568,9 +606,6 @@ def users_reset_link(
 ) -> None:
     """Print a one-time link (7 days) for the user to choose a new password with: for
     an admin locked out, from a shell on the server."""
-    from kurz.accounts.service import Actor
-    from kurz.errors import Problem
-
     settings = _settings()
 
     async def work(db: Database) -> str:
@@ -595,9 +630,6 @@ def jobs_list(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """List jobs, newest first, with their last error."""
-    from kurz.clock import system_clock
-    from kurz.jobs import JobStore
-
     settings = _settings()
 
     async def work(db: Database) -> list[Job]:
@@ -630,9 +662,6 @@ def _last_line(text: str | None) -> str:
 @jobs.command("retry")
 def jobs_retry(job_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Queue a dead job again, with fresh attempts."""
-    from kurz.clock import system_clock
-    from kurz.jobs import JobStore
-
     settings = _settings()
 
     async def work(db: Database) -> tuple[Job | None, bool]:
@@ -651,10 +680,6 @@ def jobs_retry(job_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 
 
 def _domains(settings: Settings, db: Database) -> DomainAdmin:
-    from kurz.clock import system_clock
-    from kurz.links.domain_service import DomainAdmin
-    from kurz.links.domains import Domains, Redirects
-
     registry = Domains(
         db=db, base_url=settings.base_url, instance=Redirects(), refuse_unknown=False
     )
@@ -674,10 +699,6 @@ def domains_add(
     ] = None,
 ) -> None:
     """Add a domain; processes serving already pick it up within KURZ_REDIRECT_CACHE_TTL."""
-    from pydantic import ValidationError
-
-    from kurz.links.domain_models import DomainCreate
-
     settings = _settings()
     try:
         domain_in = DomainCreate(
@@ -805,8 +826,6 @@ def shorten(
     Every option is a field of POST /api/v1/links; kurz checks them all and names any it
     refuses.
     """
-    import httpx
-
     server = _server()
     key = os.environ.get("KURZ_API_KEY")
     if not key:
@@ -988,11 +1007,6 @@ def export_links(
     ] = None,
 ) -> None:
     """Export links and their statistics, from the database (docs/export.md)."""
-    from kurz.auth.keys import Keys
-    from kurz.clock import system_clock
-    from kurz.exports.models import FORMATS
-    from kurz.exports.service import Exports
-
     if export_format not in FORMATS:
         raise _fail(f"--format: {export_format!r} is not one of {', '.join(FORMATS)}")
     if str(output) == "-":

@@ -9,14 +9,13 @@ import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
+from sqlalchemy.engine import make_url
 
 from kurz.cli_output import failure, said, usage
-
-if TYPE_CHECKING:
-    pass
+from kurz.cli_settings import read_settings
 
 
 def backup(
@@ -35,15 +34,7 @@ def backup(
     SQLite's online backup: one consistent moment, writers not stopped, with the
     webhooks' signing key beside it. On PostgreSQL nothing is copied (exit 2).
     """
-    from pydantic import ValidationError
-    from sqlalchemy.engine import make_url
-
-    from kurz.config import Settings
-
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise failure(f"bad configuration: {exc.errors()[0]['msg']}") from None
+    settings = read_settings()
     url = make_url(settings.database_url)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if not url.drivername.startswith("sqlite"):
@@ -111,8 +102,6 @@ def _copy(source: Path, target: Path) -> None:
 
 def _pg_dump_advice(database_url: str, stamp: str) -> None:
     """The pg_dump command for the database (on stdout), and why (on stderr)."""
-    from sqlalchemy.engine import make_url
-
     url = make_url(database_url)
     command = ["pg_dump", "--format=custom", f"--file=kurz-{stamp}.dump"]
     if url.host:

@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,15 +24,20 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import DBAPIError
 
+from kurz.accounts import emails, users
+from kurz.auth.models import ROLE_SCOPES, Principal
+from kurz.bootstrap import Parts, build, running
 from kurz.cli_output import console
-
-if TYPE_CHECKING:
-    from kurz.auth.models import Principal
-    from kurz.bootstrap import Parts
-    from kurz.config import Settings
-    from kurz.imports.models import ImportRead, ImportRow, Outcome
-
+from kurz.cli_settings import database_failure, fail, read_settings, require_database, usage
+from kurz.config import Settings
+from kurz.db import DatabaseUnavailable, SchemaNotReady
+from kurz.errors import Problem
+from kurz.extras import MissingExtra
+from kurz.geo import GeoDataError
+from kurz.imports.models import ImportRead, ImportRow, Outcome
+from kurz.imports.sources import ON_CONFLICT
 
 T = TypeVar("T")
 
@@ -53,28 +57,15 @@ SEEN: Final = "Shows in the process list: prefer the environment variable."
 
 
 def _usage(message: str) -> typer.Exit:
-    """Bad input: said in one line, exit status 2 (as a usage error)."""
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
+    return usage(message)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)
+    return fail(message)
 
 
 def _settings() -> Settings:
-    from pydantic import ValidationError
-
-    from kurz.config import Settings
-
-    try:
-        found = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"KURZ_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise _fail(f"bad configuration: {problems}") from None
+    found = read_settings()
     # A process of its own, which serves nothing and runs no other job.
     return found.model_copy(update={"embedded_worker": False, "grpc_port": 0, "analytics": False})
 
@@ -82,13 +73,8 @@ def _settings() -> Settings:
 def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
     """Run `work` over kurz's parts, started; a refusal or an unreachable database is
     a message and an exit status, never a traceback."""
-    from kurz.bootstrap import build, running
-    from kurz.db import DatabaseUnavailable, SchemaNotReady
-    from kurz.errors import Problem
-    from kurz.extras import MissingExtra
-    from kurz.geo import GeoDataError
-
     settings = _settings()
+    require_database(settings)
     try:
         parts = build(settings)
     except (GeoDataError, MissingExtra) as exc:
@@ -102,8 +88,8 @@ def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
         return asyncio.run(run())
     except SchemaNotReady as exc:
         raise _fail(str(exc)) from None
-    except (OSError, DatabaseUnavailable) as exc:
-        raise _fail(f"cannot reach the database: {exc.__cause__ or exc}") from None
+    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
+        raise database_failure(exc, settings) from None
     except Problem as problem:
         # What the API would answer with a 4xx is the operator's input refused.
         if problem.status < 500:
@@ -115,9 +101,6 @@ async def _operator(parts: Parts, owner: str | None, *, starting: bool = True) -
     """Whom `kurz import` acts as: an admin (the operator may do anything), the first
     enabled one; with no admin yet, the `--owner` named (or, only to read and resume
     imports, no user at all)."""
-    from kurz.accounts import emails, users
-    from kurz.auth.models import ROLE_SCOPES, Principal
-
     async with parts.db.read() as conn:
         found = await users.list_(conn, limit=1, role="admin", disabled=False)
         if not found and owner is not None:
@@ -221,8 +204,6 @@ class Common:
 
 def _start(kind: str, settings: Mapping[str, Any], file: Path | None, common: Common) -> None:
     """Start the import; queue it (`detach`), or run it here to its end and report."""
-    from kurz.imports.sources import ON_CONFLICT
-
     on_conflict, domain, owner, detach = (
         common.on_conflict, common.domain, common.owner, common.detach
     )  # fmt: skip

@@ -11,14 +11,18 @@ from typing import TYPE_CHECKING, Annotated, Final, TypeVar
 
 import typer
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
+from kurz.auth.models import ROLE_SCOPES, Principal
 from kurz.cli_output import JSON_HELP, console, document, failure, lines, said, usage
+from kurz.cli_settings import database_failure, read_settings, require_database
+from kurz.config import Settings
+from kurz.db import DatabaseUnavailable, SchemaNotReady
+from kurz.errors import Problem
 
 if TYPE_CHECKING:
     from kurz.analytics.models import LinkStats
-    from kurz.auth.models import Principal
     from kurz.bootstrap import Parts
-    from kurz.config import Settings
     from kurz.links.models import LinkRead
 
 T = TypeVar("T")
@@ -40,17 +44,7 @@ DomainOption = Annotated[
 
 
 def _settings() -> Settings:
-    from pydantic import ValidationError
-
-    from kurz.config import Settings
-
-    try:
-        found = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"KURZ_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise failure(f"bad configuration: {problems}") from None
+    found = read_settings()
     # A process of its own, which serves nothing, runs no job and counts no click.
     return found.model_copy(update={"embedded_worker": False, "grpc_port": 0, "analytics": False})
 
@@ -59,12 +53,11 @@ def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
     """Run `work` over kurz's parts, started: a delete reaches the caches (over
     Redis, scaled out) and webhooks as the API's does."""
     from kurz.bootstrap import build, running
-    from kurz.db import DatabaseUnavailable, SchemaNotReady
-    from kurz.errors import Problem
     from kurz.extras import MissingExtra
     from kurz.geo import GeoDataError
 
     settings = _settings()
+    require_database(settings)
     try:
         parts = build(settings)
     except (GeoDataError, MissingExtra) as exc:
@@ -78,8 +71,8 @@ def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
         return asyncio.run(run())
     except SchemaNotReady as exc:
         raise failure(str(exc)) from None
-    except (OSError, DatabaseUnavailable) as exc:
-        raise failure(f"cannot reach the database: {exc.__cause__ or exc}") from None
+    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
+        raise database_failure(exc, settings) from None
     except Problem as problem:
         # What the API would answer with a 4xx is the operator's input refused.
         if problem.status < 500:
@@ -91,7 +84,6 @@ async def _operator(parts: Parts, *, writing: bool = False) -> Principal:
     """Whom `kurz links` acts as: the first enabled admin, who may see every link. With
     no admin yet, reading needs no user; a delete names who made it, so it needs one."""
     from kurz.accounts import users
-    from kurz.auth.models import ROLE_SCOPES, Principal
 
     async with parts.db.read() as conn:
         found = await users.list_(conn, limit=1, role="admin", disabled=False)
@@ -105,7 +97,6 @@ async def _operator(parts: Parts, *, writing: bool = False) -> Principal:
 async def _member(parts: Parts, email: str) -> Principal:
     """`email`'s user, as a member: only their own links (an admin's too)."""
     from kurz.accounts import emails, users
-    from kurz.auth.models import ROLE_SCOPES, Principal
 
     async with parts.db.read() as conn:
         try:

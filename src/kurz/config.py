@@ -2,29 +2,62 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from kurz.cache.nodes import parse_node
 from kurz.ratelimit import Policy, parse_policy
 
-DEFAULT_DATABASE_URL = "sqlite:///./var/kurz.db"
+DEFAULT_DATA_DIR = "./var"
+# Read from the working directory, under the environment (which wins).
+ENV_FILE = ".env"
+# Docker's and Kubernetes' secrets: one file per setting, named as its variable
+# (KURZ_WEBHOOK_KEY), under the environment and .env.
+SECRETS_DIR = "/run/secrets"
+# KURZ_* variables that are not settings of the server: the CLI's own and the test
+# suite's, benchmarks' and lab's, which are never warned about.
+_NOT_SETTINGS = frozenset({"KURZ_URL", "KURZ_API_KEY", "KURZ_IMPORT_TOKEN", "KURZ_IMPORT_API_KEY",
+                           "KURZ_IMPORT_DATABASE_URL", "KURZ_SCREENSHOTS"})  # fmt: skip
+_NOT_SETTINGS_PREFIXES = ("KURZ_TEST_", "KURZ_BENCH_", "KURZ_LAB_")
+_UNSPECIFIED_HOSTS = frozenset({"0.0.0.0", "::", "[::]", ""})  # noqa: S104 (names, not binds)
 
 
 class Settings(BaseSettings):
     """Everything kurz can be told, each field from a `KURZ_`-prefixed variable."""
 
-    model_config = SettingsConfigDict(env_prefix="KURZ_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="KURZ_",
+        extra="ignore",
+        frozen=True,
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        secrets_dir=SECRETS_DIR,
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     # The gRPC API (docs/grpc.md), served by `kurz serve` on KURZ_HOST; 0 turns it off.
     grpc_port: int = Field(default=50051, ge=0, le=65535)
-    database_url: str = DEFAULT_DATABASE_URL
+    # Where an embedded setup keeps its files: the SQLite database (kurz.db) and what
+    # lies beside it (click journals, the webhook key). Relative to the working
+    # directory, so run every command from the same one, or set an absolute path.
+    data_dir: str = DEFAULT_DATA_DIR
+    # Empty: SQLite at KURZ_DATA_DIR/kurz.db.
+    database_url: str = ""
     # PostgreSQL connections each process keeps open; under load it opens as many again.
     # A request that finds them all busy waits KURZ_DATABASE_POOL_TIMEOUT seconds for
     # one, then gets a 503 (database-busy).
@@ -193,9 +226,30 @@ class Settings(BaseSettings):
             raise ValueError("KURZ_WEBHOOK_KEY must be at least 32 characters (or empty)")
         return value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # pydantic-settings warns about a secrets directory that does not exist, which
+        # is the usual case outside a container: it is skipped without a word.
+        sources = (init_settings, env_settings, dotenv_settings)
+        if isinstance(file_secret_settings, SecretsSettingsSource):
+            given = file_secret_settings.secrets_dir
+            dirs = [given] if isinstance(given, str | Path) else list(given or ())
+            if any(Path(d).expanduser().is_dir() for d in dirs):
+                return (*sources, file_secret_settings)
+        return sources
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
+        if not value:
+            return value
         scheme = value.split(":", 1)[0].split("+", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("KURZ_DATABASE_URL must be a sqlite:// or postgresql:// URL")
@@ -289,6 +343,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_base_url(self) -> Settings:
+        if not self.database_url:
+            database = Path(self.data_dir) / "kurz.db"
+            # As written (./var/kurz.db): relative paths stay relative to where kurz runs.
+            path = database.as_posix() if database.is_absolute() else f"./{database.as_posix()}"
+            object.__setattr__(self, "database_url", f"sqlite:///{path}")
+        if not self.base_url and self.host.strip() in _UNSPECIFIED_HOSTS:
+            raise ValueError(
+                f"KURZ_HOST={self.host} listens on every address, so short URLs would be "
+                f"http://{self.host}:{self.port}/...: set KURZ_BASE_URL to the public origin "
+                "(e.g. https://s.example)"
+            )
         if not self.base_url:
             host = f"[{self.host}]" if ":" in self.host else self.host
             object.__setattr__(self, "base_url", f"http://{host}:{self.port}")
@@ -301,3 +366,31 @@ class Settings(BaseSettings):
     @property
     def runs_embedded_worker(self) -> bool:
         return self.is_sqlite if self.embedded_worker is None else self.embedded_worker
+
+
+def setting_names() -> frozenset[str]:
+    """Every variable that sets something: KURZ_ and a field's name, in capitals."""
+    return frozenset(f"KURZ_{name.upper()}" for name in Settings.model_fields)
+
+
+def unknown_variables(environ: Mapping[str, str], env_file: str | Path = ENV_FILE) -> list[str]:
+    """Warnings for KURZ_* variables, in the environment or .env, that set nothing
+    (a misspelt one is otherwise ignored in silence), each naming the closest setting."""
+    names = set(environ)
+    if Path(env_file).is_file():
+        names |= set(dotenv_values(env_file))
+    known = setting_names()
+    warnings = []
+    for name in sorted(names):
+        upper = name.upper()
+        if (
+            not upper.startswith("KURZ_")
+            or upper in known
+            or upper in _NOT_SETTINGS
+            or upper.startswith(_NOT_SETTINGS_PREFIXES)
+        ):
+            continue
+        close = difflib.get_close_matches(upper, sorted(known | _NOT_SETTINGS), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"{name} is not a kurz setting{hint}")
+    return warnings

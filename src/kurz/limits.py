@@ -6,6 +6,7 @@ The algorithm and its backends are kurz.ratelimit; this module only applies them
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, MutableMapping
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,10 @@ from kurz.types import Clock
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+# Requests refused, by policy name, in this process: every refusal is made a problem by
+# too_many_requests, and none is counted where a request is let through (kurz.metrics).
+REFUSED: Counter[str] = Counter()
 
 # Where an API check leaves its decision, for RateLimitHeaders to put on the response.
 SCOPE_KEY = "kurz.ratelimit"
@@ -123,6 +128,7 @@ def within(text: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
 
 def too_many_requests(decision: Decision) -> Problem:
     policy = decision.policy
+    REFUSED[policy.name] += 1
     seconds = retry_after(decision)
     return Problem(
         429,

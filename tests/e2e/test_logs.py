@@ -67,6 +67,8 @@ def test_serve_logs_time_level_and_logger_on_every_line(tmp_path: Path) -> None:
 
 
 def test_worker_logs_time_level_and_logger_on_every_line(tmp_path: Path) -> None:
+    # A worker finds the database `kurz migrate` made; it makes none of its own.
+    assert run(["migrate"], kurz_env(), tmp_path).returncode == 0
     worker = subprocess.Popen(
         [KURZ, "worker"], env=kurz_env(), cwd=tmp_path, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,

@@ -50,6 +50,7 @@ def refused(done: subprocess.CompletedProcess[str], says: str) -> None:
 
 def test_users_are_made_listed_and_given_reset_links_from_a_shell(tmp_path: Path) -> None:
     env = kurz_env()
+    assert run(["migrate"], env, tmp_path).returncode == 0
     made = users(
         ["create", "--email", " Ada@Example.com", "--admin", "--name", "Ada", "--password-stdin"],
         env,
@@ -79,6 +80,7 @@ def test_users_are_made_listed_and_given_reset_links_from_a_shell(tmp_path: Path
 
 
 def test_users_create_asks_twice_on_a_terminal(tmp_path: Path) -> None:
+    assert run(["migrate"], kurz_env(), tmp_path).returncode == 0
     primary, secondary = pty.openpty()
     # A session of its own, with the pty as stdin: getpass reads it with echo off.
     proc = subprocess.Popen(

@@ -163,6 +163,8 @@ async def test_head_answers_as_get_without_a_body(admin: httpx.AsyncClient) -> N
         assert head.status_code == got.status_code, path
         assert head.content == b"", path
         for header in ("content-type", "etag", "location", "content-length"):
+            if path == "/metrics" and header == "content-length":
+                continue  # its body counts the requests before it, the GET among them
             assert head.headers.get(header) == got.headers.get(header), (path, header)
 
 

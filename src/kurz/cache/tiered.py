@@ -100,6 +100,11 @@ class TieredCache(Generic[V]):
     _due: dict[str, _Flight[V]] = field(default_factory=dict, init=False)
     _batch: dict[str, _Flight[V]] = field(default_factory=dict, init=False)
     _batcher: asyncio.Task[None] | None = field(default=None, init=False)
+    # Plain ints for kurz.metrics, counted past L1 only (an L1 hit costs nothing more).
+    l2_hits: int = field(default=0, init=False)
+    l2_misses: int = field(default=0, init=False)
+    loads_found: int = field(default=0, init=False)
+    loads_missing: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.l1.on_refresh = self._refresh
@@ -188,6 +193,10 @@ class TieredCache(Generic[V]):
             value = await self._from_l2(key)
             if value is None:
                 value = await self.load(key)
+                if value is None:
+                    self.loads_missing += 1
+                else:
+                    self.loads_found += 1
                 if value is not None and self.l2 is not None:
                     await self.l2.put(
                         key,
@@ -205,14 +214,18 @@ class TieredCache(Generic[V]):
         if self.l2 is None:
             return None
         payload = await self.l2.get(key)
-        if payload is None:
-            return None
-        try:
-            return self.codec.decode(payload)
-        except Exception:
-            # Damaged, or a codec's bug: the store has the truth.
-            log.warning("undecodable L2 entry for %r; loading it instead", key, exc_info=True)
-            return None
+        value = None
+        if payload is not None:
+            try:
+                value = self.codec.decode(payload)
+            except Exception:
+                # Damaged, or a codec's bug: the store has the truth.
+                log.warning("undecodable L2 entry for %r; loading it instead", key, exc_info=True)
+        if value is None:
+            self.l2_misses += 1
+        else:
+            self.l2_hits += 1
+        return value
 
     def _keep(self, key: str, value: V | None) -> None:
         lifetimes = self.lifetimes

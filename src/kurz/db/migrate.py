@@ -45,6 +45,19 @@ def head_revisions() -> set[str]:
     return set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
+def known_revisions() -> set[str]:
+    """Every revision this kurz has a migration for."""
+    return {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def pending_revisions(applied: set[str]) -> list[str]:
+    """The revisions an upgrade to head applies after `applied`, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config())
+    lower = tuple(applied) or None
+    pending = script.iterate_revisions("heads", lower or "base")
+    return sorted(rev.revision for rev in pending if rev.revision not in applied)
+
+
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Move the schema to `revision` in one transaction ("base" empties it)."""
 
@@ -89,9 +102,7 @@ async def schema_state(db: Database) -> SchemaState:
         return SchemaState.EMPTY
     if applied == heads:
         return SchemaState.CURRENT
-    script = ScriptDirectory.from_config(alembic_config())
-    known = {rev.revision for rev in script.walk_revisions()}
-    return SchemaState.OUTDATED if applied <= known else SchemaState.UNKNOWN
+    return SchemaState.OUTDATED if applied <= known_revisions() else SchemaState.UNKNOWN
 
 
 class SchemaNotReady(RuntimeError):

@@ -147,6 +147,12 @@ def _instead(
     return Outcome(None, None, decision, location=location)
 
 
+# What a visit came to, as kurz.metrics labels it: "refused" is a link's window, cap or
+# password refusing it; a link's fallback (kurz.links.fallbacks) may redirect it still.
+OUTCOMES = ("redirected", "limited", "missing", "refused", "unavailable", "preview")
+_REFUSALS = {404: "missing", 410: "missing", 503: "unavailable"}
+
+
 class Visits:
     """Decides visits: limit, lookup, verdict, visit cap, where to, click.
 
@@ -161,9 +167,12 @@ class Visits:
         "clock",
         "db",
         "domains",
+        "fast",
+        "fast_limited",
         "l1",
         "limits",
         "needs_ip",
+        "outcomes",
         "passwords",
         "places",
         "random",
@@ -199,6 +208,11 @@ class Visits:
         self.needs_ip = limits.redirect is not None or clicks is not None
         # Where visitors are, for targeting rules by country or city.
         self.places = places or Places(client_ip=limits.client_ip)
+        # Plain ints for kurz.metrics: redirects the app's fast path answered from L1
+        # and those its limit refused, and every other visit by its outcome (`decide`).
+        self.fast = 0
+        self.fast_limited = 0
+        self.outcomes: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
 
     def visitor(self, scope: Mapping[str, Any]) -> Visitor:
         """The visitor an HTTP request is; its address worked out only if a limit or a
@@ -295,23 +309,30 @@ class Visits:
         refuses); `peek` (a HEAD) uses no visit up and counts no click. `counted`: the
         fast path has read L1 for this request. `password`: the one the visitor gave,
         if any (a password link needs it)."""
+        outcomes = self.outcomes
         decision = await self.limit(visitor.ip)
         if decision is not None and not decision.allowed:
+            outcomes["limited"] += 1
             return Outcome(None, too_many_requests(decision), decision)
         if domain is None:
+            outcomes["missing"] += 1
             return Outcome(None, missing(), decision)
         try:
             target, preview = await self._target(
                 code, domain, visitor, password, peek=peek, counted=counted
             )
         except _Refused as refused:
+            outcomes["refused"] += 1
             return _instead(refused.problem, refused.target, domain, decision)
         except Problem as problem:
             # The database does not answer (503), no such link, or the password refused.
+            outcomes[_REFUSALS.get(problem.status, "refused")] += 1
             return _instead(problem, None, domain, decision)
         if preview:
             # A preview is no visit: it takes nothing from a cap and counts no click.
+            outcomes["preview"] += 1
             return Outcome(None, None, decision, preview=target)
+        outcomes["redirected"] += 1
         at = self.where_to(target, visitor) if target.routed else 0
         if not peek:
             self.click(target, visitor, target.variant_at(at))

@@ -153,7 +153,10 @@ def test_a_mistake_is_one_line_and_exit_code_1_and_leaves_no_file(
         assert result.stdout == ""
     away = kurz("-o", str(target), url="postgresql://kurz@127.0.0.1:1/kurz")
     assert away.exit_code == 1
-    assert one_line(away).startswith("error: cannot reach the database:")
+    assert one_line(away) == (
+        "error: cannot connect to PostgreSQL on 127.0.0.1:1: connection refused "
+        "(is it running? check KURZ_DATABASE_URL)"
+    )
     assert list(out.iterdir()) == []
 
 
