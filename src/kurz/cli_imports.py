@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from kurz.accounts import emails, users
 from kurz.auth.models import ROLE_SCOPES, Principal
-from kurz.bootstrap import Parts, build, running
+from kurz.bootstrap import Parts
 from kurz.cli_output import console
 from kurz.cli_settings import database_failure, fail, read_settings, require_database, usage
 from kurz.config import Settings
@@ -73,6 +73,9 @@ def _settings() -> Settings:
 def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
     """Run `work` over kurz's parts, started; a refusal or an unreachable database is
     a message and an exit status, never a traceback."""
+    # Looked up when a command runs (tests hand kurz.bootstrap another build).
+    from kurz.bootstrap import build, running
+
     settings = _settings()
     require_database(settings)
     try:
