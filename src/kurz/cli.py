@@ -27,7 +27,7 @@ from kurz.auth.models import SCOPES
 from kurz.cli_backup import backup
 from kurz.cli_imports import imports
 from kurz.cli_links import links
-from kurz.cli_output import JSON_HELP, console, lines, usage
+from kurz.cli_output import JSON_HELP, console, lines
 from kurz.cli_settings import (
     database_failure,
     err,
@@ -35,6 +35,7 @@ from kurz.cli_settings import (
     prepare_database,
     read_settings,
     require_database,
+    usage,
 )
 from kurz.jobs.models import JobState
 

@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from kurz.cli_output import failure, said, usage
-from kurz.cli_settings import read_settings
+from kurz.cli_output import said
+from kurz.cli_settings import fail, read_settings, usage
 
 
 def backup(
@@ -46,7 +46,7 @@ def backup(
     source = Path(url.database)
     if not source.is_file():
         # Never made here: opening it would create an empty database.
-        raise failure(f"no database at {source} (KURZ_DATABASE_URL): nothing to back up")
+        raise fail(f"no database at {source} (KURZ_DATABASE_URL): nothing to back up")
     target = output or Path(f"kurz-{stamp}.db")
     if target.exists():
         raise usage(f"--output: {target} exists; a backup goes to a new file")
@@ -55,9 +55,9 @@ def backup(
     try:
         _copy(source, target)
     except sqlite3.Error as exc:
-        raise failure(f"cannot back up {source}: {exc}") from None
+        raise fail(f"cannot back up {source}: {exc}") from None
     except OSError as exc:
-        raise failure(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise fail(f"cannot write {target}: {exc.strerror or exc}") from None
     size = target.stat().st_size
     said(f"backed up {source} to {target} ({size / 2**20:,.1f} MiB)")
     key = source.with_name(source.name + "-webhook.key")

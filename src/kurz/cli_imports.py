@@ -3,12 +3,11 @@ operator (docs/imports.md). Run here with a progress bar, or queued for a worker
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.console import Console
@@ -16,10 +15,7 @@ from rich.table import Table
 
 from kurz.auth.models import ROLE_SCOPES, Principal
 from kurz.cli_output import console
-from kurz.cli_settings import database_failure, fail, read_settings, require_database, usage
-from kurz.errors import Problem
-from kurz.extras import MissingExtra
-from kurz.geo import GeoDataError
+from kurz.cli_settings import fail, usage, with_parts
 from kurz.imports.models import ImportRead, ImportRow, Outcome
 from kurz.imports.sources import ON_CONFLICT
 
@@ -28,9 +24,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from kurz.bootstrap import Parts
-    from kurz.config import Settings
 
-T = TypeVar("T")
 
 imports = typer.Typer(
     help="Import links (and their clicks) from another shortener or a file (docs/imports.md).",
@@ -53,45 +47,6 @@ def _usage(message: str) -> typer.Exit:
 
 def _fail(message: str) -> typer.Exit:
     return fail(message)
-
-
-def _settings() -> Settings:
-    found = read_settings()
-    # A process of its own, which serves nothing and runs no other job.
-    return found.model_copy(update={"embedded_worker": False, "grpc_port": 0, "analytics": False})
-
-
-def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
-    """Run `work` over kurz's parts, started; a refusal or an unreachable database is
-    a message and an exit status, never a traceback."""
-    # Looked up when a command runs (tests hand kurz.bootstrap another build).
-    from sqlalchemy.exc import DBAPIError
-
-    from kurz.bootstrap import build, running
-    from kurz.db import DatabaseUnavailable, SchemaNotReady
-
-    settings = _settings()
-    require_database(settings)
-    try:
-        parts = build(settings)
-    except (GeoDataError, MissingExtra) as exc:
-        raise _fail(str(exc)) from None
-
-    async def run() -> T:
-        async with running(parts) as ready:
-            return await work(ready)
-
-    try:
-        return asyncio.run(run())
-    except SchemaNotReady as exc:
-        raise _fail(str(exc)) from None
-    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
-        raise database_failure(exc, settings) from None
-    except Problem as problem:
-        # What the API would answer with a 4xx is the operator's input refused.
-        if problem.status < 500:
-            raise _usage(problem.detail) from None
-        raise _fail(problem.detail) from None
 
 
 async def _operator(parts: Parts, owner: str | None, *, starting: bool = True) -> Principal:
@@ -234,7 +189,7 @@ def _start(kind: str, settings: Mapping[str, Any], file: Path | None, common: Co
         return done, await _first_rows(parts, principal, done.id, FIRST)
 
     try:
-        done, rows = _with_parts(work)
+        done, rows = with_parts(work)
     except KeyboardInterrupt:
         said = "interrupted before the import started"
         if started:
@@ -557,7 +512,7 @@ def import_status(
             shown.append((title, rows, more))
         return found, shown
 
-    found, shown = _with_parts(work)
+    found, shown = with_parts(work)
     _summary(found)
     out.print(
         f"started {_when(found.started_at) or 'not yet'}"
@@ -583,7 +538,7 @@ def import_resume(import_id: ImportId) -> None:
         principal = await _operator(parts, None, starting=False)
         return await parts.imports.resume(import_id, principal=principal)
 
-    found = _with_parts(work)
+    found = with_parts(work)
     if found.status in {"finished", "failed"}:
         _summary(found)
         err.print(f"import {found.id} has ended: nothing to resume", highlight=False)

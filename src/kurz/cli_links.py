@@ -4,26 +4,21 @@ acting as the first admin."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Final, TypeVar
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 from rich.table import Table
 
 from kurz.auth.models import ROLE_SCOPES, Principal
-from kurz.cli_output import JSON_HELP, console, document, failure, lines, said, usage
-from kurz.cli_settings import database_failure, read_settings, require_database
-from kurz.errors import Problem
+from kurz.cli_output import JSON_HELP, console, document, lines, said
+from kurz.cli_settings import usage, with_parts
 
 if TYPE_CHECKING:
     from kurz.analytics.models import LinkStats
     from kurz.bootstrap import Parts
-    from kurz.config import Settings
     from kurz.links.models import LinkRead
 
-T = TypeVar("T")
 
 links = typer.Typer(
     help="List, show and delete links, and read their clicks (as the first admin).",
@@ -39,46 +34,6 @@ DomainOption = Annotated[
     str | None,
     typer.Option(metavar="HOST", help="The link's domain (default: the default domain)."),
 ]
-
-
-def _settings() -> Settings:
-    found = read_settings()
-    # A process of its own, which serves nothing, runs no job and counts no click.
-    return found.model_copy(update={"embedded_worker": False, "grpc_port": 0, "analytics": False})
-
-
-def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
-    """Run `work` over kurz's parts, started: a delete reaches the caches (over
-    Redis, scaled out) and webhooks as the API's does."""
-    from sqlalchemy.exc import DBAPIError
-
-    from kurz.bootstrap import build, running
-    from kurz.db import DatabaseUnavailable, SchemaNotReady
-    from kurz.extras import MissingExtra
-    from kurz.geo import GeoDataError
-
-    settings = _settings()
-    require_database(settings)
-    try:
-        parts = build(settings)
-    except (GeoDataError, MissingExtra) as exc:
-        raise failure(str(exc)) from None
-
-    async def run() -> T:
-        async with running(parts) as ready:
-            return await work(ready)
-
-    try:
-        return asyncio.run(run())
-    except SchemaNotReady as exc:
-        raise failure(str(exc)) from None
-    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
-        raise database_failure(exc, settings) from None
-    except Problem as problem:
-        # What the API would answer with a 4xx is the operator's input refused.
-        if problem.status < 500:
-            raise usage(problem.detail) from None
-        raise failure(problem.detail) from None
 
 
 async def _operator(parts: Parts, *, writing: bool = False) -> Principal:
@@ -156,7 +111,7 @@ def links_list(
             if after is None or len(found) >= limit:
                 return found, after
 
-    found, after = _with_parts(work)
+    found, after = with_parts(work)
     if as_json:
         lines(found)
     else:
@@ -185,7 +140,7 @@ def links_show(
         principal = await _operator(parts)
         return await parts.links.get(principal=principal, code=code, domain=domain)
 
-    link = _with_parts(work)
+    link = with_parts(work)
     if as_json:
         document(link)
         return
@@ -228,7 +183,7 @@ def links_delete(
             principal=principal, code=code, versions=Versions.any(), domain=domain
         )
 
-    _with_parts(work)
+    with_parts(work)
     said(f"deleted {code}")
 
 
@@ -251,7 +206,7 @@ def links_stats(
             principal=principal, code=code, span=span, top=top, domain=domain
         )
 
-    found = _with_parts(work)
+    found = with_parts(work)
     if as_json:
         document(found)
         return

@@ -1,4 +1,5 @@
-"""What the `kurz` commands print: tables for a person, JSON for a program.
+"""What the `kurz` commands print: tables for a person, JSON for a program (their
+errors: kurz.cli_settings.fail and usage).
 
 `--json` prints what the API renders for the same object: a listing one object a line
 (JSON Lines, as `kurz export` writes), a single object (show, stats) one document.
@@ -13,7 +14,6 @@ from typing import Any
 import typer
 from pydantic import BaseModel, TypeAdapter
 from rich.console import Console
-from rich.markup import escape
 
 # On a pipe or in a file nothing wraps: a row stays one line, a URL whole, for grep and
 # cut. Rich would otherwise cut to 80 columns (or the terminal's, when stdin is one).
@@ -47,15 +47,3 @@ def lines(values: Iterable[BaseModel | Any]) -> None:
 def said(message: str) -> None:
     """A line for the person on stderr, kept whole."""
     err.print(message, highlight=False, markup=False, soft_wrap=True)
-
-
-def usage(message: str) -> typer.Exit:
-    """Bad input: one line, exit status 2 (as a usage error)."""
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
-def failure(message: str) -> typer.Exit:
-    """Anything else that went wrong: one line, exit status 1."""
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(1)

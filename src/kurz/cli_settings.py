@@ -3,8 +3,10 @@ and find the database; each refusal is one line on stderr, never a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from rich.console import Console
@@ -13,7 +15,10 @@ from rich.markup import escape
 if TYPE_CHECKING:
     # Imported by the functions that use them: `kurz --help` reads no settings, and
     # kurz.db.failures would import SQLAlchemy (docs/benchmarks.md, "Start-up").
+    from kurz.bootstrap import Parts
     from kurz.config import Settings
+
+T = TypeVar("T")
 
 err = Console(stderr=True)
 
@@ -91,3 +96,43 @@ def database_failure(exc: BaseException, settings: Settings) -> typer.Exit:
     if said is None:
         said = f"cannot reach the database: {exc.__cause__ or exc}"
     return fail(said)
+
+
+def with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
+    """Run `work` over kurz's parts, started, in a process of its own that serves
+    nothing, runs no other job and counts no click (`kurz import`, `kurz links`): what
+    it changes reaches the caches (over Redis, scaled out) and webhooks as the API's
+    changes do. A refusal or an unreachable database is one line and an exit status:
+    the operator's input refused (what the API would answer with a 4xx) exits 2."""
+    from sqlalchemy.exc import DBAPIError
+
+    # Looked up when a command runs (tests hand kurz.bootstrap another build).
+    from kurz.bootstrap import build, running
+    from kurz.db import DatabaseUnavailable, SchemaNotReady
+    from kurz.errors import Problem
+    from kurz.extras import MissingExtra
+    from kurz.geo import GeoDataError
+
+    settings = read_settings().model_copy(
+        update={"embedded_worker": False, "grpc_port": 0, "analytics": False}
+    )
+    require_database(settings)
+    try:
+        parts = build(settings)
+    except (GeoDataError, MissingExtra) as exc:
+        raise fail(str(exc)) from None
+
+    async def run() -> T:
+        async with running(parts) as ready:
+            return await work(ready)
+
+    try:
+        return asyncio.run(run())
+    except SchemaNotReady as exc:
+        raise fail(str(exc)) from None
+    except (OSError, DatabaseUnavailable, DBAPIError) as exc:
+        raise database_failure(exc, settings) from None
+    except Problem as problem:
+        if problem.status < 500:
+            raise usage(problem.detail) from None
+        raise fail(problem.detail) from None
