@@ -6,7 +6,8 @@
 #   sudo deploy/build-local-base.sh [IMAGE]      # default IMAGE: localhost/python:bookworm
 #   podman build --format docker --build-arg BASE_IMAGE=localhost/python:bookworm -t localhost/kurz .
 #
-# Needs root (debootstrap), debootstrap and podman (apt-get install debootstrap podman).
+# Needs root (debootstrap), debootstrap and podman (apt-get install debootstrap podman; on
+# some machines runc and a containers.conf.d file too: docs/deploy.md).
 # MIRROR=<a Debian mirror URL> picks the mirror; by default debootstrap's own.
 set -euo pipefail
 
@@ -36,4 +37,9 @@ rm -rf "$work/rootfs/var/lib/apt/lists/"*
 tar -C "$work/rootfs" --numeric-owner -c . \
   | podman import --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' \
       --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' - "$image"
-podman run --rm "$image" python3 -c 'import sys, venv; print("base image ready:", sys.version.split()[0])'
+# The first container this machine's podman runs: where that fails, podman needs settings
+# of the machine's own (limits, runtime), which docs/deploy.md says how to find.
+if ! podman run --rm "$image" python3 -c 'import sys, venv; print("base image ready:", sys.version.split()[0])'; then
+  echo "error: $image was made, but podman could not run it here: see docs/deploy.md, \"What this machine needed\"" >&2
+  exit 1
+fi

@@ -149,3 +149,27 @@ def test_the_scaled_setup_migrates_once_before_any_kurz(
     postgres = services["postgres"]["environment"]
     assert (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]) == ("kurz", "kurz")
     assert _interpolated(postgres["POSTGRES_PASSWORD"]) == "kurz"
+
+
+DEPLOY_DOC = ROOT / "docs" / "deploy.md"
+
+
+def test_the_base_script_points_at_a_section_the_doc_has() -> None:
+    """Where podman cannot run the base image, the script names the section that says why."""
+    (section,) = re.findall(
+        r'docs/deploy\.md, \\"([^"\\]+)\\"', (ROOT / "deploy" / "build-local-base.sh").read_text()
+    )
+    headings = re.findall(r"^#+ (.+)$", DEPLOY_DOC.read_text(), re.MULTILINE)
+    assert any(heading.startswith(section) for heading in headings), section
+
+
+def test_the_doc_writes_the_podman_settings_it_shows() -> None:
+    """docs/deploy.md writes its containers.conf.d file with printf, and shows it as TOML:
+    the same lines."""
+    text = DEPLOY_DOC.read_text()
+    (command,) = re.findall(r"^printf '%s\\n' (.+?) > (/etc/\S+)$", text, re.MULTILINE | re.DOTALL)
+    written = shlex.split(command[0].replace("\\\n", " "))
+    (shown,) = re.findall(r"```toml\n(.*?)```", text, re.DOTALL)
+    assert written == shown.splitlines()
+    assert command[1] == "/etc/containers/containers.conf.d/50-this-machine.conf"
+    assert f"`{command[1]}`" in text
