@@ -75,6 +75,7 @@ from kurz.logs import configure_logging
 
 if TYPE_CHECKING:
     from kurz.bootstrap import Parts
+    from kurz.tracing.otel import Tracing
 
 T = TypeVar("T")
 
@@ -186,23 +187,30 @@ def serve() -> None:
     log.info("kurz serving on %s (short URLs on %s)", where, settings.base_url)
     if settings.grpc_port:
         log.info("gRPC (kurz.v1.LinkService) on %s:%s", settings.host, settings.grpc_port)
+    tracing = _traced(parts)
     gc.enable()
-    uvicorn.run(
-        create_app(parts),
-        host=settings.host,
-        port=settings.port,
-        # uvloop where it is installed (pyproject.toml: CPython off Windows), else asyncio's.
-        loop="auto",
-        # uvicorn's httptools protocol, with the request head bounded (ADR 0013).
-        http=protocol_class(HeadLimits.of(settings)),
-        # uvicorn's loggers go through kurz's handler, configured above: None keeps
-        # uvicorn from installing its own (access_log and log_level still apply).
-        log_config=None,
-        access_log=settings.access_log,
-        log_level=settings.log_level,
-        server_header=False,
-        proxy_headers=False,
-    )
+    web = create_app(parts)
+    try:
+        uvicorn.run(
+            web if tracing is None else tracing.app(web),
+            host=settings.host,
+            port=settings.port,
+            # uvloop where it is installed (pyproject.toml: CPython off Windows), else asyncio's.
+            loop="auto",
+            # uvicorn's httptools protocol, with the request head bounded (ADR 0013).
+            http=protocol_class(HeadLimits.of(settings)),
+            # uvicorn's loggers go through kurz's handler, configured above: None keeps
+            # uvicorn from installing its own (access_log and log_level still apply).
+            log_config=None,
+            access_log=settings.access_log,
+            log_level=settings.log_level,
+            server_header=False,
+            proxy_headers=False,
+        )
+    finally:
+        if tracing is not None:
+            # After the lifespan: the spans of shutting down are exported too.
+            tracing.shutdown()
 
 
 def _built(settings: Settings) -> Parts:
@@ -214,6 +222,22 @@ def _built(settings: Settings) -> Parts:
         return build(settings)
     except (GeoDataError, MissingExtra) as exc:
         raise _fail(str(exc)) from None
+
+
+def _traced(parts: Parts) -> Tracing | None:
+    """Traces of `parts` (kurz.tracing) when OTEL_EXPORTER_OTLP_ENDPOINT asks for them,
+    or the reason they cannot be made."""
+    from kurz import tracing
+
+    try:
+        traced = tracing.start()
+        if traced is not None:
+            traced.instrument(parts)
+    except MissingExtra as exc:
+        raise _fail(str(exc)) from None
+    if traced is not None:
+        log.info("traces on: OTLP/HTTP to %s", tracing.destination())
+    return traced
 
 
 def _users(settings: Settings, db: Database) -> Users:
@@ -285,6 +309,7 @@ def worker(
 
     built = _built(settings)
     require_database(settings)
+    tracing = _traced(built)
 
     async def run() -> None:
         async with running(built) as parts:
@@ -331,6 +356,9 @@ def worker(
         raise _fail(str(exc)) from None
     except (OSError, DatabaseUnavailable, DBAPIError) as exc:
         raise database_failure(exc, settings) from None
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
 
 
 @app.command()
