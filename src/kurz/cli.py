@@ -166,6 +166,7 @@ def serve() -> None:
     configure_logging(settings)
     parts = _built(settings)
     settings = parts.settings  # As installed: gRPC off without kurz[grpc] (kurz.bootstrap).
+    tracing = _traced(parts)
 
     async def ready(_db: Database) -> None:
         return None
@@ -187,7 +188,6 @@ def serve() -> None:
     log.info("kurz serving on %s (short URLs on %s)", where, settings.base_url)
     if settings.grpc_port:
         log.info("gRPC (kurz.v1.LinkService) on %s:%s", settings.host, settings.grpc_port)
-    tracing = _traced(parts)
     gc.enable()
     web = create_app(parts)
     try:
