@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ class Tracing:
         self.tracer = provider.get_tracer("kurz", __version__)
         self._because = because
         self._undo: list[Callable[[], None]] = []
+        self._stopped = False
 
     @classmethod
     def start(cls, exporter: SpanExporter | None, *, because: str) -> Tracing:
@@ -58,9 +60,11 @@ class Tracing:
 
     def app(self, app: ASGIApp) -> ASGIApp:
         """`app` inside a server span per HTTP request, the fast path's redirects too,
-        named by the route that answered ("GET /api/v1/links/{code}")."""
+        named by the route that answered ("GET /api/v1/links/{code}"); its lifespan's
+        end shuts tracing down (uvicorn ends a process stopped by a signal with that
+        signal, so nothing after its run would)."""
         traced: ASGIApp = OpenTelemetryMiddleware(
-            _RouteNames(app),
+            _Served(app, self.shutdown),
             default_span_details=_method,
             tracer_provider=self.provider,
             # A span per ASGI message sent or received would outnumber the request's own.
@@ -113,7 +117,10 @@ class Tracing:
         self.provider.force_flush()
 
     def shutdown(self) -> None:
-        """Undo the instrumentations, export what is left, stop the exporter."""
+        """Undo the instrumentations, export what is left, stop the exporter; once."""
+        if self._stopped:
+            return
+        self._stopped = True
         while self._undo:
             self._undo.pop()()
         self.provider.shutdown()
@@ -126,16 +133,21 @@ def _method(scope: Scope) -> tuple[str, dict[str, Any]]:
     return (method if method in _METHODS else "HTTP"), {}
 
 
-class _RouteNames:
+class _Served:
     """Names the request's server span by its route as the response starts: FastAPI's
     route (scope["route"]), or, for a redirect the fast path sent, /{code} (or /),
     marked kurz.fast_path. Starlette sets scope["app"] on the way in, which the fast
-    path never reaches."""
+    path never reaches. Calls `stop` (in a thread: it exports) when the lifespan has
+    shut the app down."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, stop: Callable[[], None]) -> None:
         self.app = app
+        self.stop = stop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._stopping(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -147,6 +159,14 @@ class _RouteNames:
             await send(message)
 
         await self.app(scope, receive, named)
+
+    def _stopping(self, send: Send) -> Send:
+        async def stopping(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await asyncio.to_thread(self.stop)
+            await send(message)
+
+        return stopping
 
 
 def _name(span: Span, scope: Scope) -> None:
