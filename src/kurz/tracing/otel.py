@@ -10,6 +10,7 @@ from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.resources import (
     SERVICE_NAME,
     SERVICE_VERSION,
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from kurz.bootstrap import Parts
     from kurz.jobs.registry import Handler
 
+# The instrumentations' own metrics (request durations, pool use) are never exported:
+# kurz's metrics are Prometheus's (docs/metrics.md).
+_NO_METRICS = NoOpMeterProvider()
 # A redirect answered by KurzApp's fast path (kurz.app), before FastAPI's routing.
 FAST_PATH = "kurz.fast_path"
 # The span names' methods (OpenTelemetry's HTTP conventions): any other is "HTTP".
@@ -67,6 +71,7 @@ class Tracing:
             _Served(app, self.shutdown),
             default_span_details=_method,
             tracer_provider=self.provider,
+            meter_provider=_NO_METRICS,
             # A span per ASGI message sent or received would outnumber the request's own.
             exclude_spans=["receive", "send"],
         )
@@ -81,7 +86,10 @@ class Tracing:
         # The instrumentation declares SQLAlchemy < 2.1 and would refuse kurz's 2.1
         # unasked; its engine events are the same (tests/integration/test_tracing.py).
         sql.instrument(
-            engine=parts.db.engine.sync_engine, tracer_provider=self.provider, skip_dep_check=True
+            engine=parts.db.engine.sync_engine,
+            tracer_provider=self.provider,
+            meter_provider=_NO_METRICS,
+            skip_dep_check=True,
         )
         self._undo.append(sql.uninstrument)
         if settings.redis_url or settings.cache_nodes:
