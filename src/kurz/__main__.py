@@ -1,3 +1,3 @@
-from kurz.cli import main
+from kurz.entry import main
 
 main()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
-
-import ua_parser
+from typing import TYPE_CHECKING, Literal
 
 from kurz.cache import LRUCache
+
+if TYPE_CHECKING:
+    import ua_parser
 
 DeviceClass = Literal["desktop", "mobile", "tablet", "bot", "other"]
 
@@ -92,6 +93,10 @@ class Classifier:
         return agent
 
     def _parse(self, user_agent: str) -> Agent:
+        # Imported on the first parse, like the regexes: a process that never parses an
+        # agent (a server whose clicks a worker records) spares ua-parser's import.
+        import ua_parser
+
         if self._resolver is None:
             self._resolver = ua_parser.BestAvailableResolver(ua_parser.load_lazy_builtins())
         result = self._resolver(user_agent, ua_parser.Domain.ALL)

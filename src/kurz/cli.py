@@ -19,28 +19,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
 
-import httpx
 import typer
-from pydantic import ValidationError
 from rich.table import Column, Table
-from sqlalchemy.exc import DBAPIError
 
 from kurz import __version__
-from kurz.accounts import Passwords
-from kurz.accounts.firstrun import FirstRun, SetupError, first_run
-from kurz.accounts.models import UserRead
-from kurz.accounts.service import Actor, Users
-from kurz.auth.keys import Keys
-from kurz.auth.models import (
-    DEFAULT_KEY_SCOPES,
-    SCOPES,
-    ApiKeyCreate,
-    ApiKeyCreated,
-    ApiKeyRead,
-    Scope,
-    in_order,
-    scopes_for,
-)
+from kurz.auth.models import SCOPES
 from kurz.cli_backup import backup
 from kurz.cli_imports import imports
 from kurz.cli_links import links
@@ -53,28 +36,23 @@ from kurz.cli_settings import (
     read_settings,
     require_database,
 )
-from kurz.clock import system_clock, utcnow
-from kurz.config import Settings
-from kurz.db import (
-    Database,
-    DatabaseUnavailable,
-    SchemaNotReady,
-    ensure_schema,
-    upgrade,
-)
-from kurz.db.migrate import applied_revisions, known_revisions, pending_revisions
-from kurz.errors import Problem
-from kurz.exports.models import FORMATS
-from kurz.exports.service import Counts, Exports
-from kurz.extras import MissingExtra
-from kurz.jobs import Job, JobState, JobStore, Worker
-from kurz.links.domain_models import DomainCreate, DomainList, DomainRead
-from kurz.links.domain_service import DomainAdmin
-from kurz.links.domains import Domains, Redirects
-from kurz.logs import configure_logging
+from kurz.jobs.models import JobState
 
+# What a command uses is imported when it runs (`kurz --help` stays under 0.3 s of CPU,
+# docs/benchmarks.md "Start-up"): SQLAlchemy, FastAPI, Alembic and the services load
+# only for the commands that use them. tests/unit/test_cli_imports.py holds it.
 if TYPE_CHECKING:
+    from kurz.accounts.firstrun import FirstRun
+    from kurz.accounts.models import UserRead
+    from kurz.accounts.service import Users
+    from kurz.auth.models import ApiKeyCreated, ApiKeyRead, Scope
     from kurz.bootstrap import Parts
+    from kurz.config import Settings
+    from kurz.db import Database
+    from kurz.exports.service import Counts
+    from kurz.jobs import Job
+    from kurz.links.domain_models import DomainList, DomainRead
+    from kurz.links.domain_service import DomainAdmin
     from kurz.tracing.otel import Tracing
 
 T = TypeVar("T")
@@ -127,6 +105,12 @@ def _with_db(
 ) -> T:
     """Run `work` against a database whose schema is ready (see ensure_schema); a
     SQLite database that does not exist yet is made only if `create`."""
+    from sqlalchemy.exc import DBAPIError
+
+    from kurz.db import Database, DatabaseUnavailable, SchemaNotReady, ensure_schema
+    from kurz.errors import Problem
+    from kurz.extras import MissingExtra
+
     if create:
         prepare_database(settings)
     else:
@@ -155,12 +139,14 @@ def _with_db(
 def serve() -> None:
     """Serve the API and redirects (KURZ_HOST, KURZ_PORT, KURZ_DATABASE_URL, ...)."""
     # Starting makes many objects that all live on (modules, tables, routes): the cyclic
-    # collector would walk them again and again for nothing. It resumes before serving.
+    # collector would walk them again and again for nothing. It resumes before serving,
+    # with them frozen (as the app's lifespan freezes what it makes, ADR 0010).
     gc.disable()
     import uvicorn
 
     from kurz.app import create_app
     from kurz.headlimit import HeadLimits, protocol_class
+    from kurz.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings)
@@ -188,6 +174,10 @@ def serve() -> None:
     log.info("kurz serving on %s (short URLs on %s)", where, settings.base_url)
     if settings.grpc_port:
         log.info("gRPC (kurz.v1.LinkService) on %s:%s", settings.host, settings.grpc_port)
+    # Frozen, not collected: startup leaves about 2,000 unreachable objects among
+    # 260,000, and finding them would cost a full collection (0.1 s of CPU, about a
+    # tenth of the start; docs/benchmarks.md, "Start-up"). They stay, a few hundred KB.
+    gc.freeze()
     gc.enable()
     web = create_app(parts)
     try:
@@ -209,13 +199,15 @@ def serve() -> None:
         )
     finally:
         if tracing is not None:
-            # After the lifespan: the spans of shutting down are exported too.
+            # Done at the lifespan's end already (kurz.tracing); here for a server that
+            # stopped before its lifespan ran (a port taken at bind).
             tracing.shutdown()
 
 
 def _built(settings: Settings) -> Parts:
     """kurz's parts (kurz.bootstrap.build), or the reason they cannot be built."""
     from kurz.bootstrap import build
+    from kurz.extras import MissingExtra
     from kurz.geo import GeoDataError
 
     try:
@@ -228,6 +220,7 @@ def _traced(parts: Parts) -> Tracing | None:
     """Traces of `parts` (kurz.tracing) when OTEL_EXPORTER_OTLP_ENDPOINT asks for them,
     or the reason they cannot be made."""
     from kurz import tracing
+    from kurz.extras import MissingExtra
 
     try:
         traced = tracing.start()
@@ -241,12 +234,17 @@ def _traced(parts: Parts) -> Tracing | None:
 
 
 def _users(settings: Settings, db: Database) -> Users:
+    from kurz.accounts import Passwords
+    from kurz.accounts.service import Users
+    from kurz.clock import system_clock
+
     return Users(db=db, clock=system_clock, passwords=Passwords(), base_url=settings.base_url)
 
 
 def _first_run(settings: Settings) -> None:
     """The initial admin from KURZ_INITIAL_ADMIN_*, or, while no admin can sign in, a
     setup link on stderr (docs/accounts.md, First run)."""
+    from kurz.accounts.firstrun import SetupError, first_run
 
     async def work(db: Database) -> FirstRun:
         return await first_run(
@@ -302,6 +300,12 @@ def worker(
     ] = "127.0.0.1",
 ) -> None:
     """Run background jobs until SIGTERM or Ctrl-C (then finish or release running ones)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from kurz.db import DatabaseUnavailable, SchemaNotReady
+    from kurz.jobs import Worker
+    from kurz.logs import configure_logging
+
     # A worker serves neither HTTP nor gRPC: it only runs jobs (and consumes clicks).
     settings = _settings().model_copy(update={"embedded_worker": False, "grpc_port": 0})
     configure_logging(settings)
@@ -365,6 +369,12 @@ def worker(
 def migrate() -> None:
     """Bring the database schema up to date (required before serving on PostgreSQL);
     makes a SQLite database that does not exist yet."""
+    from sqlalchemy.exc import DBAPIError
+
+    from kurz.db import Database, DatabaseUnavailable, SchemaNotReady, upgrade
+    from kurz.db.migrate import applied_revisions, known_revisions, pending_revisions
+    from kurz.extras import MissingExtra
+
     settings = _settings()
     prepare_database(settings)
 
@@ -401,6 +411,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 7 * 86_400}
 def _expiry(expires: str | None, expires_in: str | None) -> datetime | None:
     """When a key made now stops working: --expires (ISO 8601; UTC without an offset)
     or --expires-in (30d, 12h, 90m, 2w), not both."""
+    from kurz.clock import system_clock, utcnow
+
     if expires is not None and expires_in is not None:
         raise _fail("give --expires or --expires-in, not both")
     if expires is not None:
@@ -421,6 +433,8 @@ def _scopes(named: list[str], *, admin: bool, proxy: bool) -> list[Scope]:
     """The scopes asked for: --scope's, plus an admin's for --admin and `proxy` for
     --proxy; a new key's defaults (not `webhooks`) when neither --scope nor --admin
     says otherwise."""
+    from kurz.auth.models import DEFAULT_KEY_SCOPES, in_order, scopes_for
+
     unknown = [name for name in named if name not in SCOPES]
     if unknown:
         raise _fail(f"unknown scope {unknown[0]!r}; the scopes are {', '.join(SCOPES)}")
@@ -476,6 +490,12 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create an API key and print its secret (shown this once only)."""
+    from pydantic import ValidationError
+
+    from kurz.auth.keys import Keys
+    from kurz.auth.models import ApiKeyCreate
+    from kurz.clock import system_clock
+
     scopes = _scopes(scope or [], admin=admin, proxy=proxy)
     expires_at = _expiry(expires, expires_in)
     try:
@@ -512,6 +532,9 @@ def keys_list(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """List API keys (secrets are never shown again)."""
+    from kurz.auth.keys import Keys
+    from kurz.clock import system_clock
+
     settings = _settings()
 
     async def work(db: Database) -> tuple[list[ApiKeyRead], dict[int, str]]:
@@ -545,6 +568,9 @@ def keys_list(
 @keys.command("revoke")
 def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Revoke an API key; requests with it get 401 from then on."""
+    from kurz.auth.keys import Keys
+    from kurz.clock import system_clock
+
     settings = _settings()
 
     async def work(db: Database) -> None:
@@ -573,6 +599,8 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user with a password (asked twice on a terminal)."""
+    from kurz.errors import Problem
+
     settings = _settings()
     password = _read_password(password_stdin)
 
@@ -634,6 +662,9 @@ def users_reset_link(
 ) -> None:
     """Print a one-time link (7 days) for the user to choose a new password with: for
     an admin locked out, from a shell on the server."""
+    from kurz.accounts.service import Actor
+    from kurz.errors import Problem
+
     settings = _settings()
 
     async def work(db: Database) -> str:
@@ -658,6 +689,9 @@ def jobs_list(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """List jobs, newest first, with their last error."""
+    from kurz.clock import system_clock
+    from kurz.jobs import JobStore
+
     settings = _settings()
 
     async def work(db: Database) -> list[Job]:
@@ -690,6 +724,9 @@ def _last_line(text: str | None) -> str:
 @jobs.command("retry")
 def jobs_retry(job_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Queue a dead job again, with fresh attempts."""
+    from kurz.clock import system_clock
+    from kurz.jobs import JobStore
+
     settings = _settings()
 
     async def work(db: Database) -> tuple[Job | None, bool]:
@@ -708,6 +745,10 @@ def jobs_retry(job_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 
 
 def _domains(settings: Settings, db: Database) -> DomainAdmin:
+    from kurz.clock import system_clock
+    from kurz.links.domain_service import DomainAdmin
+    from kurz.links.domains import Domains, Redirects
+
     registry = Domains(
         db=db, base_url=settings.base_url, instance=Redirects(), refuse_unknown=False
     )
@@ -727,6 +768,10 @@ def domains_add(
     ] = None,
 ) -> None:
     """Add a domain; processes serving already pick it up within KURZ_REDIRECT_CACHE_TTL."""
+    from pydantic import ValidationError
+
+    from kurz.links.domain_models import DomainCreate
+
     settings = _settings()
     try:
         domain_in = DomainCreate(
@@ -854,6 +899,8 @@ def shorten(
     Every option is a field of POST /api/v1/links; kurz checks them all and names any it
     refuses.
     """
+    import httpx
+
     server = _server()
     key = os.environ.get("KURZ_API_KEY")
     if not key:
@@ -1035,6 +1082,11 @@ def export_links(
     ] = None,
 ) -> None:
     """Export links and their statistics, from the database (docs/export.md)."""
+    from kurz.auth.keys import Keys
+    from kurz.clock import system_clock
+    from kurz.exports.models import FORMATS
+    from kurz.exports.service import Exports
+
     if export_format not in FORMATS:
         raise _fail(f"--format: {export_format!r} is not one of {', '.join(FORMATS)}")
     if str(output) == "-":

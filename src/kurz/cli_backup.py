@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
 
 from kurz.cli_output import failure, said, usage
 from kurz.cli_settings import read_settings
@@ -34,6 +33,8 @@ def backup(
     SQLite's online backup: one consistent moment, writers not stopped, with the
     webhooks' signing key beside it. On PostgreSQL nothing is copied (exit 2).
     """
+    from sqlalchemy.engine import make_url
+
     settings = read_settings()
     url = make_url(settings.database_url)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -102,6 +103,8 @@ def _copy(source: Path, target: Path) -> None:
 
 def _pg_dump_advice(database_url: str, stamp: str) -> None:
     """The pg_dump command for the database (on stdout), and why (on stderr)."""
+    from sqlalchemy.engine import make_url
+
     url = make_url(database_url)
     command = ["pg_dump", "--format=custom", f"--file=kurz-{stamp}.dump"]
     if url.host:

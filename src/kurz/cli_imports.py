@@ -8,36 +8,27 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
-from sqlalchemy.exc import DBAPIError
 
-from kurz.accounts import emails, users
 from kurz.auth.models import ROLE_SCOPES, Principal
-from kurz.bootstrap import Parts
 from kurz.cli_output import console
 from kurz.cli_settings import database_failure, fail, read_settings, require_database, usage
-from kurz.config import Settings
-from kurz.db import DatabaseUnavailable, SchemaNotReady
 from kurz.errors import Problem
 from kurz.extras import MissingExtra
 from kurz.geo import GeoDataError
 from kurz.imports.models import ImportRead, ImportRow, Outcome
 from kurz.imports.sources import ON_CONFLICT
+
+if TYPE_CHECKING:
+    # Imported when a command runs, not by `kurz --help` (kurz.cli).
+    from rich.progress import Progress
+
+    from kurz.bootstrap import Parts
+    from kurz.config import Settings
 
 T = TypeVar("T")
 
@@ -74,7 +65,10 @@ def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
     """Run `work` over kurz's parts, started; a refusal or an unreachable database is
     a message and an exit status, never a traceback."""
     # Looked up when a command runs (tests hand kurz.bootstrap another build).
+    from sqlalchemy.exc import DBAPIError
+
     from kurz.bootstrap import build, running
+    from kurz.db import DatabaseUnavailable, SchemaNotReady
 
     settings = _settings()
     require_database(settings)
@@ -104,6 +98,8 @@ async def _operator(parts: Parts, owner: str | None, *, starting: bool = True) -
     """Whom `kurz import` acts as: an admin (the operator may do anything), the first
     enabled one; with no admin yet, the `--owner` named (or, only to read and resume
     imports, no user at all)."""
+    from kurz.accounts import emails, users
+
     async with parts.db.read() as conn:
         found = await users.list_(conn, limit=1, role="admin", disabled=False)
         if not found and owner is not None:
@@ -270,14 +266,6 @@ def _start(kind: str, settings: Mapping[str, Any], file: Path | None, common: Co
         raise _fail(f"import {done.id} failed: {done.error}")
 
 
-class _Rate(ProgressColumn):
-    """Links read a second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} links/s", style="progress.data.speed")
-
-
 class _Bar:
     """The progress bar on a terminal, updated after each page the import writes."""
 
@@ -297,11 +285,32 @@ class _Bar:
 
 
 def _progress(started: ImportRead) -> _Bar:
+    # Imported here: rich.progress is not needed by the other commands or --help.
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        """Links read a second."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            shown = "" if speed is None else f"{speed:,.0f} links/s"
+            return Text(shown, style="progress.data.speed")
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        _Rate(),
+        Rate(),
         TimeRemainingColumn(),
         TimeElapsedColumn(),
         console=err,

@@ -11,18 +11,16 @@ from typing import TYPE_CHECKING, Annotated, Final, TypeVar
 
 import typer
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError
 
 from kurz.auth.models import ROLE_SCOPES, Principal
 from kurz.cli_output import JSON_HELP, console, document, failure, lines, said, usage
 from kurz.cli_settings import database_failure, read_settings, require_database
-from kurz.config import Settings
-from kurz.db import DatabaseUnavailable, SchemaNotReady
 from kurz.errors import Problem
 
 if TYPE_CHECKING:
     from kurz.analytics.models import LinkStats
     from kurz.bootstrap import Parts
+    from kurz.config import Settings
     from kurz.links.models import LinkRead
 
 T = TypeVar("T")
@@ -52,7 +50,10 @@ def _settings() -> Settings:
 def _with_parts(work: Callable[[Parts], Awaitable[T]]) -> T:
     """Run `work` over kurz's parts, started: a delete reaches the caches (over
     Redis, scaled out) and webhooks as the API's does."""
+    from sqlalchemy.exc import DBAPIError
+
     from kurz.bootstrap import build, running
+    from kurz.db import DatabaseUnavailable, SchemaNotReady
     from kurz.extras import MissingExtra
     from kurz.geo import GeoDataError
 

@@ -4,14 +4,16 @@ and find the database; each refusal is one line on stderr, never a traceback."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from kurz.config import Settings, unknown_variables
-from kurz.db.failures import connect_failure, sqlite_file
+if TYPE_CHECKING:
+    # Imported by the functions that use them: `kurz --help` reads no settings, and
+    # kurz.db.failures would import SQLAlchemy (docs/benchmarks.md, "Start-up").
+    from kurz.config import Settings
 
 err = Console(stderr=True)
 
@@ -29,6 +31,10 @@ def usage(message: str) -> typer.Exit:
 
 def read_settings() -> Settings:
     """The settings, after a warning for each KURZ_* variable that sets nothing."""
+    from pydantic import ValidationError
+
+    from kurz.config import Settings, unknown_variables
+
     for warning in unknown_variables(os.environ):
         err.print(f"warning: {escape(warning)}", highlight=False, soft_wrap=True)
     try:
@@ -47,6 +53,8 @@ def require_database(settings: Settings) -> None:
     """Refuse to go on when the SQLite database does not exist: an admin command run
     from another directory would otherwise make a new, empty one, and a key it printed
     would be unknown to the server. Only `kurz migrate` and `kurz serve` create it."""
+    from kurz.db.failures import sqlite_file
+
     file = sqlite_file(settings.database_url)
     if file is not None and not file.exists():
         raise usage(
@@ -60,6 +68,8 @@ def prepare_database(settings: Settings) -> None:
     directory is made when the database is in it (KURZ_DATA_DIR, one level, its parent
     must exist); a directory that KURZ_DATABASE_URL names must exist already, so that
     a typo is said rather than followed."""
+    from kurz.db.failures import sqlite_file
+
     file = sqlite_file(settings.database_url)
     if file is None or file.parent.is_dir():
         return
@@ -75,6 +85,8 @@ def prepare_database(settings: Settings) -> None:
 
 def database_failure(exc: BaseException, settings: Settings) -> typer.Exit:
     """The one line for a database that could not be opened or reached."""
+    from kurz.db.failures import connect_failure
+
     said = connect_failure(exc, settings.database_url)
     if said is None:
         said = f"cannot reach the database: {exc.__cause__ or exc}"

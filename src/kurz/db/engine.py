@@ -133,8 +133,8 @@ def create_engine(
             connect_args={"timeout": CONNECT_TIMEOUT},
         )
 
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    # No directory is made here: a missing one is the CLI's to make or to refuse
+    # (kurz.cli_settings.prepare_database), so that a typo is said, not followed.
     engine = create_async_engine(url, echo=echo)
     _configure_sqlite(engine)
     return engine

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpcore
-import httpx
 
 from kurz import __version__
 from kurz.imports.sources import SourceError
-from kurz.webhooks.addresses import GuardedBackend, Refused, check_host, check_url
+from kurz.webhooks.addresses import Refused, check_host, check_url
+
+if TYPE_CHECKING:
+    import httpx
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
@@ -59,62 +61,6 @@ def checked_url(url: str) -> str:
     return check_url(url.strip()).rstrip("/")
 
 
-class GuardedTransport(httpx.AsyncBaseTransport):
-    """httpx's transport over an httpcore pool whose connections go only where
-    `GuardedBackend` allows."""
-
-    def __init__(
-        self, *, allow_private: bool, backend: httpcore.AsyncNetworkBackend | None = None
-    ) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            # Bitly allows five connections from one address; a source asks one at a time.
-            max_connections=5,
-            retries=0,
-            network_backend=GuardedBackend(allow_private=allow_private, inner=backend),
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        sent = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        answer = await self._pool.handle_async_request(sent)
-        assert isinstance(answer.stream, AsyncIterable)
-        return httpx.Response(
-            status_code=answer.status,
-            headers=answer.headers,
-            stream=_Stream(answer.stream),
-            extensions=answer.extensions,
-        )
-
-    async def aclose(self) -> None:
-        await self._pool.aclose()
-
-
-class _Stream(httpx.AsyncByteStream):
-    def __init__(self, inner: AsyncIterable[bytes]) -> None:
-        self._inner = inner
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
-
-    async def aclose(self) -> None:
-        close = getattr(self._inner, "aclose", None)
-        if close is not None:
-            await close()
-
-
 class ApiClient:
     """GETs JSON from one API, as `name` ("Bitly") for the messages it fails with.
 
@@ -132,6 +78,12 @@ class ApiClient:
         sleep: Sleep = asyncio.sleep,
         backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
+        # httpx when a source first asks (not when kurz starts: importing it imports its
+        # command line's rich and pygments too, docs/benchmarks.md "Start-up").
+        import httpx
+
+        from kurz.imports.transport import GuardedTransport
+
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.credential = credential
@@ -179,6 +131,8 @@ class ApiClient:
     async def _fetch(
         self, url: str, params: Mapping[str, str | int]
     ) -> tuple[int, httpx.Headers, bytes]:
+        import httpx
+
         host = urlsplit(url).hostname or ""
         try:
             check_host(host, allow_private=self.allow_private)
