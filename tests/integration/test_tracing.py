@@ -23,10 +23,11 @@ from kurz.accounts import Passwords
 from kurz.app import create_app
 from kurz.bootstrap import build
 from kurz.config import Settings
+from kurz.grpc.kurz.v1 import links_pb2 as pb
 from kurz.jobs import Worker
 from kurz.tracing.otel import FAST_PATH, Tracing
 from tests.conftest import BASE_URL, app_settings
-from tests.integration.grpc.support import new_key
+from tests.integration.grpc.support import Rpc, new_key
 from tests.support import CHEAP_PASSWORDS, FakeClock, free_port
 
 
@@ -168,19 +169,32 @@ async def test_redis_commands_are_spans(
     assert all(s.kind == SpanKind.CLIENT for s in redis)
 
 
-async def test_a_grpc_call_is_a_server_span(settings: Settings, clock: FakeClock) -> None:
+async def test_grpc_calls_are_server_spans_with_their_sql_inside(
+    settings: Settings, clock: FakeClock
+) -> None:
     port = free_port()
     async with traced(settings.model_copy(update={"grpc_port": port}), clock) as kurz:
+        secret = await new_key(kurz.app, clock)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             # The health stubs' types declare no methods on HealthStub.
             check = health_pb2_grpc.HealthStub(channel).Check  # type: ignore[attr-defined]
             answer = await check(health_pb2.HealthCheckRequest(service=""))
             assert answer.status == health_pb2.HealthCheckResponse.SERVING
+            missing = await Rpc(channel, secret).fails(
+                "ResolveLink", pb.ResolveLinkRequest(code="nope")
+            )
+            assert missing.code == grpc.StatusCode.NOT_FOUND
         spans = kurz.spans()
 
-    span = server_span(spans, "/grpc.health.v1.Health/Check")
-    assert attributes(span)["rpc.system"] == "grpc"
-    assert attributes(span)["rpc.grpc.status_code"] == grpc.StatusCode.OK.value[0]
+    health = server_span(spans, "/grpc.health.v1.Health/Check")
+    assert attributes(health)["rpc.system"] == "grpc"
+    assert attributes(health)["rpc.grpc.status_code"] == grpc.StatusCode.OK.value[0]
+    resolve = server_span(spans, "/kurz.v1.LinkService/ResolveLink")
+    assert attributes(resolve)["rpc.service"] == "kurz.v1.LinkService"
+    assert attributes(resolve)["rpc.method"] == "ResolveLink"
+    assert attributes(resolve)["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
+    # The key's check and the link's lookup.
+    assert any(attributes(s).get("db.system") == "sqlite" for s in children(spans, resolve))
 
 
 async def test_each_job_is_a_span_around_its_sql(settings: Settings, clock: FakeClock) -> None:
