@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip install --quiet -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto constraints bench bench-startup bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean clean-data bench-search bench-export bench-batch bench-import bench-metrics
+.PHONY: help run test check fmt proto constraints bench bench-startup bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean clean-data bench-search bench-export bench-batch bench-import bench-metrics bench-tracing
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -132,6 +132,9 @@ bench-web: $(STAMP) ## CPU per render of the web app's pages for a user with 1,0
 
 bench-metrics: $(STAMP) ## CPU per /metrics scrape (render alone, and the whole GET), SQLite and PostgreSQL
 	$(BIN)/python -m bench.metrics_scrape
+
+bench-tracing: $(STAMP) ## CPU per API request and cached redirect with traces on (OTLP encoded), sampled out and off, SQLite and PostgreSQL
+	$(BIN)/python -m bench.tracing
 
 bench-search: $(STAMP) ## Searches over 100,000 links, SQLite and PostgreSQL: the trigram indexes against scanning (goal < 50 ms)
 	$(BIN)/python -m bench.search

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from kurz.jobs import Job
     from kurz.links.domain_models import DomainList, DomainRead
     from kurz.links.domain_service import DomainAdmin
+    from kurz.tracing.otel import Tracing
 
 T = TypeVar("T")
 
@@ -152,6 +153,7 @@ def serve() -> None:
     configure_logging(settings)
     parts = _built(settings)
     settings = parts.settings  # As installed: gRPC off without kurz[grpc] (kurz.bootstrap).
+    tracing = _traced(parts)
 
     async def ready(_db: Database) -> None:
         return None
@@ -178,22 +180,29 @@ def serve() -> None:
     # tenth of the start; docs/benchmarks.md, "Start-up"). They stay, a few hundred KB.
     gc.freeze()
     gc.enable()
-    uvicorn.run(
-        create_app(parts),
-        host=settings.host,
-        port=settings.port,
-        # uvloop where it is installed (pyproject.toml: CPython off Windows), else asyncio's.
-        loop="auto",
-        # uvicorn's httptools protocol, with the request head bounded (ADR 0013).
-        http=protocol_class(HeadLimits.of(settings)),
-        # uvicorn's loggers go through kurz's handler, configured above: None keeps
-        # uvicorn from installing its own (access_log and log_level still apply).
-        log_config=None,
-        access_log=settings.access_log,
-        log_level=settings.log_level,
-        server_header=False,
-        proxy_headers=False,
-    )
+    web = create_app(parts)
+    try:
+        uvicorn.run(
+            web if tracing is None else tracing.app(web),
+            host=settings.host,
+            port=settings.port,
+            # uvloop where it is installed (pyproject.toml: CPython off Windows), else asyncio's.
+            loop="auto",
+            # uvicorn's httptools protocol, with the request head bounded (ADR 0013).
+            http=protocol_class(HeadLimits.of(settings)),
+            # uvicorn's loggers go through kurz's handler, configured above: None keeps
+            # uvicorn from installing its own (access_log and log_level still apply).
+            log_config=None,
+            access_log=settings.access_log,
+            log_level=settings.log_level,
+            server_header=False,
+            proxy_headers=False,
+        )
+    finally:
+        if tracing is not None:
+            # Done at the lifespan's end already (kurz.tracing); here for a server that
+            # stopped before its lifespan ran (a port taken at bind).
+            tracing.shutdown()
 
 
 def _built(settings: Settings) -> Parts:
@@ -206,6 +215,23 @@ def _built(settings: Settings) -> Parts:
         return build(settings)
     except (GeoDataError, MissingExtra) as exc:
         raise _fail(str(exc)) from None
+
+
+def _traced(parts: Parts) -> Tracing | None:
+    """Traces of `parts` (kurz.tracing) when OTEL_EXPORTER_OTLP_ENDPOINT asks for them,
+    or the reason they cannot be made."""
+    from kurz import tracing
+    from kurz.extras import MissingExtra
+
+    try:
+        traced = tracing.start()
+        if traced is not None:
+            traced.instrument(parts)
+    except MissingExtra as exc:
+        raise _fail(str(exc)) from None
+    if traced is not None:
+        log.info("traces on: OTLP/HTTP to %s", tracing.destination())
+    return traced
 
 
 def _users(settings: Settings, db: Database) -> Users:
@@ -288,6 +314,7 @@ def worker(
 
     built = _built(settings)
     require_database(settings)
+    tracing = _traced(built)
 
     async def run() -> None:
         async with running(built) as parts:
@@ -334,6 +361,9 @@ def worker(
         raise _fail(str(exc)) from None
     except (OSError, DatabaseUnavailable, DBAPIError) as exc:
         raise database_failure(exc, settings) from None
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
 
 
 @app.command()

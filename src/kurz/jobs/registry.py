@@ -18,7 +18,7 @@ again elsewhere, so every handler must be idempotent.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -88,6 +88,12 @@ class Registry:
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self._kinds[kind] = Kind(kind, handler, timeout, max_attempts, retries)
+
+    def wrap(self, around: Callable[[str, Handler], Handler]) -> None:
+        """Every kind's handler replaced by `around(kind, handler)` (kurz.tracing: a
+        span per job)."""
+        for name, kind in self._kinds.items():
+            self._kinds[name] = replace(kind, handler=around(name, kind.handler))
 
     def job(
         self,
