@@ -12,9 +12,11 @@ RUN python3 -m venv /opt/kurz && /opt/kurz/bin/pip install --upgrade pip
 # .dockerignore lets in only what the install needs: pyproject.toml, README.md, LICENSE,
 # constraints.txt, src/.
 COPY . /src
-# Every extra (PostgreSQL, Redis, gRPC): one image for the embedded and the scaled setup,
-# pinned to what the tests ran on.
-RUN /opt/kurz/bin/pip install -c /src/constraints.txt '/src[postgres,redis,grpc]'
+# PostgreSQL, Redis and gRPC by default: one image for the embedded and the scaled
+# setup, pinned to what the tests ran on. `--build-arg KURZ_EXTRAS=postgres,redis,grpc,otel`
+# adds traces (docs/tracing.md); `KURZ_EXTRAS=` leaves only SQLite and HTTP.
+ARG KURZ_EXTRAS=postgres,redis,grpc
+RUN /opt/kurz/bin/pip install -c /src/constraints.txt "/src${KURZ_EXTRAS:+[$KURZ_EXTRAS]}"
 
 FROM ${BASE_IMAGE}
 # A fixed uid and gid, so that a volume's owner means the same user in every container.
