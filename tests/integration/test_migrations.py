@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kurz.auth import queries as key_queries
 from kurz.auth.models import ApiKeyCreate, Scope, parse_scopes, scopes_for
 from kurz.clock import utcnow
-from kurz.db import READ_COMMITTED, Database, SchemaNotReady, ensure_schema, upgrade
+from kurz.db import (
+    READ_COMMITTED,
+    Database,
+    DatabaseUnavailable,
+    SchemaNotReady,
+    ensure_schema,
+    upgrade,
+)
 from kurz.db.migrate import SchemaState, declared, downgrade, schema_state
 from kurz.db.tables import metadata
 from kurz.errors import Problem
@@ -70,7 +77,7 @@ async def test_outdated_postgres_is_refused(empty_postgres_url: str) -> None:
 
 
 async def test_a_new_sqlite_file_is_created_and_migrated(tmp_path: Path) -> None:
-    path = tmp_path / "nested" / "dir" / "kurz.db"
+    path = tmp_path / "kurz.db"
     db = Database.from_url(f"sqlite:///{path}")
     try:
         await ensure_schema(db)
@@ -81,6 +88,19 @@ async def test_a_new_sqlite_file_is_created_and_migrated(tmp_path: Path) -> None
         assert mode == "wal"
     finally:
         await db.dispose()
+
+
+async def test_no_directory_is_made_for_a_new_sqlite_file(tmp_path: Path) -> None:
+    # A missing directory is the CLI's to make or refuse (kurz.cli_settings): the
+    # engine follows no typo.
+    path = tmp_path / "nested" / "kurz.db"
+    db = Database.from_url(f"sqlite:///{path}")
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await ensure_schema(db)
+    finally:
+        await db.dispose()
+    assert not path.parent.exists()
 
 
 async def test_downgrade_and_upgrade_round_trip(database_url: str) -> None:
