@@ -34,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
-EXTRAS = ("", "postgres", "redis", "grpc", "postgres,redis,grpc")
+EXTRAS = ("", "postgres", "redis", "grpc", "otel", "postgres,redis,grpc,otel")
 
 
 def _env(src: Path, **extra: str) -> dict[str, str]:
