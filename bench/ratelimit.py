@@ -55,7 +55,7 @@ from bench.harness import (
 from kurz.ratelimit import MemoryLimiter, Policy, RedisLimiter
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORD = ROOT / "docs" / "benchmarks.md"
+RECORD = ROOT / "docs" / "benchmarks" / "history.md"
 GOAL_SPEEDUP = 2.0
 BASELINE = "limits moving window"
 WARMUP_CHECKS = 500
