@@ -1,0 +1,165 @@
+"""Webhook retries: when each attempt of a failing delivery runs, and which receiver
+outages a delivery survives, with kurz's own retry code and a seeded random source.
+
+    python -m bench.webhooks [--deliveries 1000] [--seed 25] [--no-record]
+
+`--deliveries` deliveries fail together at time 0 (their receiver went down) and fail
+every attempt while it stays down. The waits between attempts are drawn by the code
+the worker calls after a failure (kurz.jobs.Worker._failed: `retries(job.attempts)`):
+
+- the webhook kind's schedule, kurz.webhooks.scheduled.RetrySchedule: 15 s x 4^(n-1),
+  capped at 8 h, +-20 %, ATTEMPTS (9) attempts (ADR 0021);
+- for comparison, the worker's default for every other kind, kurz.jobs.worker.Backoff:
+  full jitter, uniform in [0, min(1 h, 1 s x 2^(n-1))], the store's default 5 attempts
+  (ADR 0008).
+
+Time is simulated (no clock, no sleep, no network): an attempt's time is the previous
+attempt's plus the drawn wait. The worker's poll interval and the attempt's own duration
+(up to KURZ_WEBHOOK_TIMEOUT) would add a few seconds each; they are left out. The same
+seed gives the same numbers on every machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+
+from bench import figures
+from bench.harness import publish
+from kurz.jobs.worker import Backoff
+from kurz.webhooks.outbox import ATTEMPTS
+from kurz.webhooks.scheduled import RetrySchedule
+
+HOUR = 3_600.0
+DEFAULT_ATTEMPTS = 5  # JobStore.enqueue's max_attempts
+OUTAGES_H = (0.05, 0.25, 0.5, 1, 2, 4, 6, 8, 12, 16, 18, 20, 22, 24, 26, 30)
+
+
+def attempt_times(wait: Callable[[int], float], attempts: int) -> list[float]:
+    """Seconds from the first attempt to each attempt, the first at 0."""
+    times = [0.0]
+    for n in range(1, attempts):
+        times.append(times[-1] + wait(n))
+    return times
+
+
+def simulate(deliveries: int, seed: int) -> dict[str, list[list[float]]]:
+    """Each schedule's attempt times for `deliveries` deliveries that fail every time."""
+    rng = random.Random(seed)
+    webhook = RetrySchedule(rng=rng.random)
+    default = Backoff(rng=rng.random)
+    return {
+        "webhooks (RetrySchedule)": [attempt_times(webhook, ATTEMPTS) for _ in range(deliveries)],
+        "other jobs (Backoff)": [
+            attempt_times(default.delay, DEFAULT_ATTEMPTS) for _ in range(deliveries)
+        ],
+    }
+
+
+def survived(runs: list[list[float]], outage_h: float) -> float:
+    """The share of deliveries with an attempt after an outage of `outage_h` hours
+    that began at their first attempt: those the receiver finally gets."""
+    return sum(1 for times in runs if times[-1] >= outage_h * HOUR) / len(runs)
+
+
+def hours(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < HOUR:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / HOUR:.2f} h"
+
+
+def report(runs: dict[str, list[list[float]]], deliveries: int, seed: int) -> list[str]:
+    lines = [
+        f"- {deliveries:,} deliveries failing together at time 0, waits drawn by kurz's own "
+        f"retry code (random.Random({seed})); simulated time, poll and attempt durations left out",
+        "",
+        "| attempt | " + " | ".join(f"{name}: median (min - max)" for name in runs) + " |",
+        "|---:|" + "---:|" * len(runs),
+    ]
+    for n in range(ATTEMPTS):
+        cells = []
+        for times in runs.values():
+            if n >= len(times[0]):
+                cells.append("-")
+                continue
+            at = [t[n] for t in times]
+            cells.append(f"{hours(statistics.median(at))} ({hours(min(at))} - {hours(max(at))})")
+        lines.append(f"| {n + 1} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| receiver down for | " + " | ".join(f"delivered, {name}" for name in runs) + " |",
+        "|---:|" + "---:|" * len(runs),
+    ]
+    for outage in OUTAGES_H:
+        cells = [f"{survived(times, outage):.1%}" for times in runs.values()]
+        lines.append(f"| {hours(outage * HOUR)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def draw(runs: dict[str, list[list[float]]], deliveries: int) -> None:
+    fig, ax = figures.new(
+        f"When a failing delivery is retried: {deliveries:,} deliveries, kurz's retry code "
+        "(simulated time)",
+        "attempt",
+        "hours after the first attempt (log scale)",
+    )
+    for name, times in runs.items():
+        count = len(times[0])
+        xs = list(range(1, count + 1))[1:]
+        at = [[t[n] / HOUR for t in times] for n in range(1, count)]
+        line = ax.plot(xs, [statistics.median(a) for a in at], marker="o", label=f"{name}, median")
+        ax.fill_between(
+            xs, [min(a) for a in at], [max(a) for a in at],
+            color=line[0].get_color(), alpha=0.18, label=f"{name}, min to max",
+        )  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xticks(range(1, ATTEMPTS + 1))
+    ax.legend(fontsize=8, loc="upper left")
+    figures.save(fig, "designs/figures/webhook-delivery-retries.svg")
+
+    fig, ax = figures.new(
+        f"Which outages a delivery survives: {deliveries:,} deliveries failing from time 0 "
+        "(simulated)",
+        "receiver down for (hours)",
+        "deliveries finally delivered (%)",
+    )
+    for name, times in runs.items():
+        ax.plot(
+            OUTAGES_H, [survived(times, o) * 100 for o in OUTAGES_H],
+            marker="o", markersize=3, label=name,
+        )  # fmt: skip
+    ax.set_ylim(-2, 102)
+    ax.set_xticks([0, 2, 4, 6, 8, 12, 16, 20, 24, 30])
+    ax.legend(fontsize=8)
+    figures.save(fig, "designs/figures/webhook-delivery-outages.svg")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.webhooks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--deliveries", type=int, default=1_000, help="failing deliveries")
+    parser.add_argument("--seed", type=int, default=25, help="the random source's seed")
+    parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
+    args = parser.parse_args(argv)
+    if args.deliveries < 1:
+        parser.error("--deliveries >= 1")
+    runs = simulate(args.deliveries, args.seed)
+    draw(runs, args.deliveries)
+    publish(
+        "Webhooks: the retry schedule", report(runs, args.deliveries, args.seed),
+        target="bench-webhooks", module="bench.webhooks", argv=argv, keep=not args.no_record,
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
