@@ -35,7 +35,14 @@ from kurz.webhooks.scheduled import RetrySchedule
 
 HOUR = 3_600.0
 DEFAULT_ATTEMPTS = 5  # JobStore.enqueue's max_attempts
-OUTAGES_H = (0.05, 0.25, 0.5, 1, 2, 4, 6, 8, 12, 16, 18, 20, 22, 24, 26, 30)
+# Receiver outages, in seconds: 1 s to 30 h.
+OUTAGES = (
+    *(1, 2, 5, 10, 15, 20, 30, 60, 300, 900),
+    *(h * 3_600 for h in (1, 4, 8, 12, 16, 18, 20, 22, 24, 26, 30)),
+)
+# Log-scale ticks for times in seconds.
+TICKS = {1: "1 s", 10: "10 s", 60: "1 min", 600: "10 min", 3_600: "1 h", 28_800: "8 h",
+         86_400: "1 day"}  # fmt: skip
 
 
 def attempt_times(wait: Callable[[int], float], attempts: int) -> list[float]:
@@ -59,10 +66,10 @@ def simulate(deliveries: int, seed: int) -> dict[str, list[list[float]]]:
     }
 
 
-def survived(runs: list[list[float]], outage_h: float) -> float:
-    """The share of deliveries with an attempt after an outage of `outage_h` hours
+def survived(runs: list[list[float]], outage: float) -> float:
+    """The share of deliveries with an attempt after an outage of `outage` seconds
     that began at their first attempt: those the receiver finally gets."""
-    return sum(1 for times in runs if times[-1] >= outage_h * HOUR) / len(runs)
+    return sum(1 for times in runs if times[-1] >= outage) / len(runs)
 
 
 def hours(seconds: float) -> str:
@@ -95,47 +102,49 @@ def report(runs: dict[str, list[list[float]]], deliveries: int, seed: int) -> li
         "| receiver down for | " + " | ".join(f"delivered, {name}" for name in runs) + " |",
         "|---:|" + "---:|" * len(runs),
     ]
-    for outage in OUTAGES_H:
+    for outage in OUTAGES:
         cells = [f"{survived(times, outage):.1%}" for times in runs.values()]
-        lines.append(f"| {hours(outage * HOUR)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {hours(outage)} | " + " | ".join(cells) + " |")
     return lines
 
 
 def draw(runs: dict[str, list[list[float]]], deliveries: int) -> None:
     fig, ax = figures.new(
-        f"When a failing delivery is retried: {deliveries:,} deliveries, kurz's retry code "
-        "(simulated time)",
+        f"Retry times of {deliveries:,} failing deliveries, kurz's retry code (simulated)",
         "attempt",
-        "hours after the first attempt (log scale)",
+        "time after the first attempt (log scale)",
     )
     for name, times in runs.items():
-        count = len(times[0])
-        xs = list(range(1, count + 1))[1:]
-        at = [[t[n] / HOUR for t in times] for n in range(1, count)]
+        xs = list(range(2, len(times[0]) + 1))
+        at = [[max(t[n - 1], 0.1) for t in times] for n in xs]
         line = ax.plot(xs, [statistics.median(a) for a in at], marker="o", label=f"{name}, median")
         ax.fill_between(
             xs, [min(a) for a in at], [max(a) for a in at],
             color=line[0].get_color(), alpha=0.18, label=f"{name}, min to max",
         )  # fmt: skip
     ax.set_yscale("log")
-    ax.set_xticks(range(1, ATTEMPTS + 1))
+    ax.set_ylim(0.1, 2 * 86_400)
+    ax.set_yticks(list(TICKS), list(TICKS.values()))
+    ax.minorticks_off()
+    ax.set_xticks(range(2, ATTEMPTS + 1))
     ax.legend(fontsize=8, loc="upper left")
     figures.save(fig, "designs/figures/webhook-delivery-retries.svg")
 
     fig, ax = figures.new(
-        f"Which outages a delivery survives: {deliveries:,} deliveries failing from time 0 "
-        "(simulated)",
-        "receiver down for (hours)",
+        f"Outages survived: {deliveries:,} deliveries failing from time 0 (simulated)",
+        "receiver down for (log scale)",
         "deliveries finally delivered (%)",
     )
     for name, times in runs.items():
         ax.plot(
-            OUTAGES_H, [survived(times, o) * 100 for o in OUTAGES_H],
+            OUTAGES, [survived(times, o) * 100 for o in OUTAGES],
             marker="o", markersize=3, label=name,
         )  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xticks(list(TICKS), list(TICKS.values()))
+    ax.minorticks_off()
     ax.set_ylim(-2, 102)
-    ax.set_xticks([0, 2, 4, 6, 8, 12, 16, 20, 24, 30])
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left")
     figures.save(fig, "designs/figures/webhook-delivery-outages.svg")
 
 
