@@ -1,7 +1,21 @@
-"""Webhook retries: when each attempt of a failing delivery runs, and which receiver
-outages a delivery survives, with kurz's own retry code and a seeded random source.
+"""Webhook deliveries on a simulated clock: what a change pays per listening endpoint,
+when each attempt of a failing delivery runs, and which receiver outages a delivery
+survives, with kurz's own code and a seeded random source.
 
     python -m bench.webhooks [--deliveries 1000] [--seed 25] [--no-record]
+
+End to end (kurz as `kurz serve` builds it, on a SQLite file, on a clock that moves
+only when the bench says so; a receiver of its own on 127.0.0.1):
+
+- per change: 0, 1, 5 and 20 webhooks registered, LINKS_PER_STEP links made through
+  the API; the SQL statements each POST runs (counted at the driver), and the
+  deliveries the worker then sends (each signature checked with the standardwebhooks
+  package, as a receiver would);
+- retries: one delivery to a receiver that answers 503 for OUTAGE_H hours; the worker
+  runs what is due, the clock moves to the next attempt's run_at, and the receiver
+  notes each attempt's time on that clock.
+
+Simulated:
 
 `--deliveries` deliveries fail together at time 0 (their receiver went down) and fail
 every attempt while it stays down. The waits between attempts are drawn by the code
@@ -28,12 +42,16 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bench import figures
-from bench.harness import publish
+from bench.harness import BenchError, publish
+from bench.webhook_deliveries import LINKS_PER_STEP, Results
+from bench.webhook_deliveries import run as end_to_end
 from kurz.jobs.worker import Backoff
 from kurz.webhooks.outbox import ATTEMPTS
 from kurz.webhooks.scheduled import RetrySchedule
 
 HOUR = 3_600.0
+# The end-to-end delivery's receiver is down this long from its first attempt.
+OUTAGE_H = 30
 DEFAULT_ATTEMPTS = 5  # JobStore.enqueue's max_attempts
 # Receiver outages, in seconds: 1 s to 30 h.
 OUTAGES = (
@@ -80,8 +98,35 @@ def hours(seconds: float) -> str:
     return f"{seconds / HOUR:.2f} h"
 
 
+def report_end_to_end(live: Results) -> list[str]:
+    return [
+        f"End to end (SQLite, simulated clock): {LINKS_PER_STEP} links made through the API "
+        "per step, each a link.created event for every webhook registered",
+        "",
+        "| webhooks registered | SQL statements per POST /api/v1/links | deliveries sent "
+        "| signatures verified |",
+        "|---:|---:|---:|---:|",
+        *(
+            f"| {s.endpoints} | {s.statements_per_change:.1f} | {s.deliveries} | {s.verified} |"
+            for s in live.steps
+        ),
+        "",
+        f"One delivery through the worker to a receiver down for {OUTAGE_H} h: "
+        f"{len(live.attempts)} attempts, then {live.final_state}",
+        "",
+        "| attempt | time after the first | answer |",
+        "|---:|---:|---:|",
+        *(
+            f"| {n} | {hours(at)} | {status} |"
+            for n, (at, status) in enumerate(live.attempts, start=1)
+        ),
+        "",
+    ]
+
+
 def report(runs: dict[str, list[list[float]]], deliveries: int, seed: int) -> list[str]:
     lines = [
+        "Simulated (no kurz process, only its retry code):",
         f"- {deliveries:,} deliveries failing together at time 0, waits drawn by kurz's own "
         f"retry code (random.Random({seed})); simulated time, poll and attempt durations left out",
         "",
@@ -108,7 +153,7 @@ def report(runs: dict[str, list[list[float]]], deliveries: int, seed: int) -> li
     return lines
 
 
-def draw(runs: dict[str, list[list[float]]], deliveries: int) -> None:
+def draw(runs: dict[str, list[list[float]]], deliveries: int, live: Results) -> None:
     fig, ax = figures.new(
         f"Retry times of {deliveries:,} failing deliveries, kurz's retry code (simulated)",
         "attempt",
@@ -122,6 +167,11 @@ def draw(runs: dict[str, list[list[float]]], deliveries: int) -> None:
             xs, [min(a) for a in at], [max(a) for a in at],
             color=line[0].get_color(), alpha=0.18, label=f"{name}, min to max",
         )  # fmt: skip
+    ax.plot(
+        range(2, len(live.attempts) + 1), [at for at, _ in live.attempts[1:]],
+        linestyle="none", marker="x", color="black", markersize=7,
+        label=f"one delivery end to end through the worker (receiver down {OUTAGE_H} h)",
+    )  # fmt: skip
     ax.set_yscale("log")
     ax.set_ylim(0.1, 2 * 86_400)
     ax.set_yticks(list(TICKS), list(TICKS.values()))
@@ -147,6 +197,20 @@ def draw(runs: dict[str, list[list[float]]], deliveries: int) -> None:
     ax.legend(fontsize=8, loc="center left")
     figures.save(fig, "designs/figures/webhook-delivery-outages.svg")
 
+    fig, ax = figures.new(
+        f"What a change pays per webhook: POST /api/v1/links, SQLite, {LINKS_PER_STEP} links each",
+        "webhooks registered that want link.created",
+        "SQL statements per POST",
+    )
+    xs = [str(step.endpoints) for step in live.steps]
+    bars = ax.bar(xs, [step.statements_per_change for step in live.steps], 0.6)
+    ax.bar_label(
+        bars, fontsize=8,
+        labels=[f"{s.statements_per_change:.1f} ({s.verified}/{s.deliveries} delivered, verified)"
+                for s in live.steps],
+    )  # fmt: skip
+    figures.save(fig, "designs/figures/webhook-delivery-statements.svg")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -162,9 +226,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.deliveries < 1:
         parser.error("--deliveries >= 1")
     runs = simulate(args.deliveries, args.seed)
-    draw(runs, args.deliveries)
+    # RetrySchedule draws its jitter from the random module: seeded, the end-to-end
+    # delivery's waits are the same on every run.
+    random.seed(args.seed)
+    try:
+        live = end_to_end(OUTAGE_H * HOUR)
+    except (BenchError, OSError) as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    draw(runs, args.deliveries, live)
+    lines = report_end_to_end(live) + report(runs, args.deliveries, args.seed)
     publish(
-        "Webhooks: the retry schedule", report(runs, args.deliveries, args.seed),
+        "Webhooks: what a change pays, and the retry schedule", lines,
         target="bench-webhooks", module="bench.webhooks", argv=argv, keep=not args.no_record,
     )  # fmt: skip
     return 0
