@@ -521,7 +521,7 @@ def draw(figures: dict[str, Figures], opts: Options) -> None:
         rate.bar_label(bars, fmt="{:,.0f}", fontsize=7)
     rate.set_xticks(list(xs), [n.replace(" on ", "\non ") for n in names])
     rate.set_ylabel("jobs/s (wall clock, loaded machine)")
-    rate.legend(loc="upper left", fontsize=8)
+    rate.legend(loc="upper right", fontsize=8)
     rate.set_title("Throughput", loc="left", fontsize=9)
     here = [statistics.median(p.cpu / p.jobs * 1e6 for p in figures[n].run) for n in names]
     server = [

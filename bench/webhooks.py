@@ -202,8 +202,8 @@ def draw(runs: dict[str, list[list[float]]], deliveries: int, live: Results) -> 
         "webhooks registered that want link.created",
         "SQL statements per POST",
     )
-    xs = [str(step.endpoints) for step in live.steps]
-    bars = ax.bar(xs, [step.statements_per_change for step in live.steps], 0.6)
+    labels = [str(step.endpoints) for step in live.steps]
+    bars = ax.bar(labels, [step.statements_per_change for step in live.steps], 0.6)
     ax.bar_label(
         bars, fontsize=8,
         labels=[f"{s.statements_per_change:.1f} ({s.verified}/{s.deliveries} delivered, verified)"
