@@ -22,6 +22,7 @@ is counted for this process (enqueuer and worker) and for the PostgreSQL backend
 serving the system's database (read from /proc, when the server runs on this host):
 unlike rates, it does not move much when a neighbour takes the CPU away.
 `--profile NAME` then runs one more end-to-end pass of one system under cProfile.
+Every run draws docs/designs/figures/job-scheduler-throughput.svg from its medians.
 """
 
 from __future__ import annotations
