@@ -124,7 +124,7 @@ bench-targeted: $(STAMP) ## Cached links with 8 targeting rules and 2 variants a
 bench-auth: $(STAMP) ## GET /api/v1/links/{code} with an API key against with a session cookie, SQLite and PostgreSQL
 	$(BIN)/python -m bench.auth
 
-bench-webhooks: $(STAMP) ## Webhook retries: attempt times and the outages a delivery survives, kurz's retry code in simulated time (ADR 0021)
+bench-webhooks: $(STAMP) ## Webhooks on a simulated clock (SQLite): statements per change by webhooks registered, attempt times through the worker, outages a delivery survives (ADR 0021)
 	$(BIN)/python -m bench.webhooks
 
 bench-settled: $(STAMP) ## A busy link's stats: first view, the day after and again, against summing every row (ADR 0020)
