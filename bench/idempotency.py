@@ -189,8 +189,8 @@ def bars(
         ax.set_xticks(range(len(backends)), backends)
         ax.set_xlabel("backend")
         ax.set_ylabel(label)
-        ax.margins(y=0.12)
-    left.legend(loc="upper left", fontsize=8)
+        ax.set_ylim(0, max(v for by in values.values() for v in by.values()) * 1.3)
+    left.legend(loc="upper left", fontsize=8, ncol=len(modes))
     return fig
 
 
