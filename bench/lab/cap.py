@@ -85,14 +85,15 @@ def outcomes_figure(notes: list[dict[str, str]]) -> Any:
     rows = [n for failure in BACKING for n in notes if n["failure"] == failure][::-1]
     colors = {"kept working": figures.COLORS[2], "refused (503, at once)": figures.COLORS[1]}
     fig, ax = figures.new(
-        "With one dependency stopped under a running kurz: what its e2e tests saw",
-        "", "", width=7.5, height=0.32 * len(rows) + 1.2,
+        "A dependency stopped: what the e2e tests saw",
+        "", "", width=6.0, height=0.32 * len(rows) + 1.2,
     )  # fmt: skip
     for y, note in enumerate(rows):
         kind = outcome(str(note["value"]))
         ax.barh(y, 1, color=colors[kind], height=0.8)
-        ax.text(0.02, y, f"{note['what']}: {note['value']}"[:95], va="center", fontsize=6.5,
-                color="white")  # fmt: skip
+        said = f"{note['what']}: {note['value']}"
+        ax.text(0.02, y, said if len(said) <= 42 else said[:41] + "…", va="center",
+                fontsize=7.5, color="white")  # fmt: skip
     ax.set_yticks(
         list(range(len(rows))),
         [n["failure"] if i + 1 == len(rows) or rows[i + 1]["failure"] != n["failure"] else ""

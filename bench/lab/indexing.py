@@ -789,9 +789,7 @@ async def function_on_column(
     results = [
         (sql, index_name, await timed(db, probe, runs=runs)) for sql, index_name, probe in cases
     ]
-    await ddl_then_analyze(
-        db, [f"CREATE INDEX {index} ON links (domain_id, lower(code))"], "links"
-    )
+    await ddl_then_analyze(db, [f"CREATE INDEX {index} ON links (domain_id, lower(code))"], "links")
     lower = await timed(db, cases[1][2], runs=runs)
     await ddl_then_analyze(db, [f"DROP INDEX {index}"], "links")
     results.append(("lower(code) = :code", f"+ `{index}` on (domain_id, lower(code))", lower))

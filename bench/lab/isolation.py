@@ -674,10 +674,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     page.publish(
         "isolation.md", report(results, head, args.clients, trials), write=args.write and not found
     )
-    figures.save(anomalies_figure(results, args.clients, trials), "lab/figures/isolation-anomalies.svg")
-    figures.save(
-        anomalies_figure(results, args.clients, trials), "designs/figures/isolation-anomalies.svg"
-    )
+    drawn = anomalies_figure(results, args.clients, trials)
+    figures.save(drawn, "lab/figures/isolation-anomalies.svg")
+    drawn = anomalies_figure(results, args.clients, trials)
+    figures.save(drawn, "designs/figures/isolation-anomalies.svg")
     for problem in found:
         print(f"contradiction: {problem}", file=sys.stderr)
     return 1 if found else 0
