@@ -1031,7 +1031,7 @@ def read_figure(results: Results, args: argparse.Namespace) -> Any:
         ax.set_yticks(ys, [str(r[0]) for r in rows] if col == 0 else [""] * len(rows), fontsize=7)
         ax.set_title(NAMES[backend], loc="left", fontsize=9)
         ax.set_xlabel("ms, median (log)")
-    axes[0].legend(fontsize=7, loc="lower right")
+    axes[-1].legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2)
     fig.suptitle(
         f"What an index buys its query: kurz's schema, {args.links:,} links (no bar: the key "
         "is the table)",
