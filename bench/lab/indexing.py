@@ -1033,8 +1033,7 @@ def read_figure(results: Results, args: argparse.Namespace) -> Any:
         ax.set_xlabel("ms, median (log)")
     axes[-1].legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2)
     fig.suptitle(
-        f"What an index buys its query: kurz's schema, {args.links:,} links (no bar: the key "
-        "is the table)",
+        f"What an index buys its query ({args.links:,} links)",
         x=0.01, ha="left", fontsize=10,
     )  # fmt: skip
     return fig
