@@ -13,12 +13,15 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from bench import figures
 from bench.harness import command_line
 from bench.lab.page import header, postgres_version, publish, table
 
@@ -71,6 +74,70 @@ def report(notes: list[dict[str, str]], argv: Sequence[str], postgres: str) -> l
     ]
 
 
+def outcome(value: str) -> str:
+    """What a note says happened: refused (a 503 problem) or served/counted."""
+    return "refused (503, at once)" if re.match(r"503\b", value) else "kept working"
+
+
+def outcomes_figure(notes: list[dict[str, str]]) -> Any:
+    """Each observation of the backing tests, grouped by what was stopped, coloured by
+    whether the request was served (or the click counted) or refused at once."""
+    rows = [n for failure in BACKING for n in notes if n["failure"] == failure][::-1]
+    colors = {"kept working": figures.COLORS[2], "refused (503, at once)": figures.COLORS[1]}
+    fig, ax = figures.new(
+        "A dependency stopped: what the e2e tests saw",
+        "", "", width=6.0, height=0.32 * len(rows) + 1.2,
+    )  # fmt: skip
+    for y, note in enumerate(rows):
+        kind = outcome(str(note["value"]))
+        ax.barh(y, 1, color=colors[kind], height=0.8)
+        said = f"{note['what']}: {note['value']}"
+        ax.text(0.02, y, said if len(said) <= 42 else said[:41] + "…", va="center",
+                fontsize=7.5, color="white")  # fmt: skip
+    ax.set_yticks(
+        list(range(len(rows))),
+        [n["failure"] if i + 1 == len(rows) or rows[i + 1]["failure"] != n["failure"] else ""
+         for i, n in enumerate(rows)],
+    )  # fmt: skip
+    ax.set_xticks([])
+    ax.set_xlim(0, 1)
+    ax.grid(False)
+    handles = [figures_patch(color, label) for label, color in colors.items()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.02), ncol=2, fontsize=7)
+    ax.set_ylabel("stopped")
+    return fig
+
+
+def figures_patch(color: str, label: str) -> Any:
+    from matplotlib.patches import Patch
+
+    return Patch(color=color, label=label)
+
+
+def recovery_figure(notes: list[dict[str, str]]) -> Any:
+    """Seconds from the dependency's restart (or the worker's kill, its lease) to the
+    tests' recovery mark, as each noted it."""
+    fig, ax = figures.new(
+        "Recovery after each failure, as its e2e test timed it (loaded machine)",
+        "seconds from the restart (a worker: from its lease's end) to recovery", "",
+    )  # fmt: skip
+    marks = []
+    for failure in BACKING:
+        for note in notes:
+            wanted = note["what"] in ("recovery", "its job")
+            seconds = re.search(r"([0-9]+(?:\.[0-9]+)?) s after|within ([0-9.]+) s",
+                                str(note["value"]))  # fmt: skip
+            if note["failure"] == failure and wanted and seconds:
+                number = float(seconds.group(1) or seconds.group(2))
+                marks.append((f"{failure}: {note['what']}", number))
+    marks.reverse()
+    ax.barh(range(len(marks)), [m[1] for m in marks])
+    ax.set_yticks(list(range(len(marks))), [m[0] for m in marks], fontsize=7)
+    for y, (_, number) in enumerate(marks):
+        ax.text(number, y, f" {number:g} s", va="center", fontsize=7)
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--write", action="store_true", help="put the table into docs/lab/cap.md")
@@ -79,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes = run_tests()
     shown = [arg for arg in (argv if argv is not None else sys.argv[1:]) if arg != "--write"]
     publish("cap.md", report(notes, shown, postgres), write=opts.write)
+    figures.save(outcomes_figure(notes), "lab/figures/cap-outcomes.svg")
+    figures.save(outcomes_figure(notes), "designs/figures/cap-outcomes.svg")
+    figures.save(recovery_figure(notes), "lab/figures/cap-recovery.svg")
+    figures.save(recovery_figure(notes), "designs/figures/cap-recovery.svg")
     return 0
 
 

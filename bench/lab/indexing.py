@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bench import figures
 from bench.harness import command_line
 from bench.lab.page import (
     header,
@@ -532,7 +533,7 @@ async def service_probes(db: Database, filled: Filled) -> list[Probe]:
         .limit(1_000)
     )
     wanted: list[tuple[str, str, str, Call, int]] = [
-        ("redirect: a live link by code", "uq_links_code", "links",
+        ("redirect: a live link by code", "uq_links_domain_id_code", "links",
          lambda conn: queries.resolve(conn=conn, key=code), 0),
         (f"a user's links, newest first ({PAGE})", "ix_links_user_id_id", "links",
          listing(member), 0),
@@ -771,21 +772,27 @@ async def function_on_column(
     """A case-insensitive look-up of a code: lower(code) cannot use the index on code."""
     index = "ix_links_lower_code"
     columns = (links.c.id, links.c.url)
-    plain = sa.select(*columns).where(links.c.code == filled.code, links.c.deleted_at.is_(None))
-    lowered = sa.select(*columns).where(
-        sa.func.lower(links.c.code) == filled.code.lower(), links.c.deleted_at.is_(None)
+    # kurz's redirect asks for a code on a domain (0: the default one), as the unique
+    # index (domain_id, code) is laid out (migration 0012).
+    on_default = links.c.domain_id == 0
+    plain = sa.select(*columns).where(
+        on_default, links.c.code == filled.code, links.c.deleted_at.is_(None)
     )
+    lowered = sa.select(*columns).where(
+        on_default, sa.func.lower(links.c.code) == filled.code.lower(), links.c.deleted_at.is_(None)
+    )
+    unique = "uq_links_domain_id_code"
     cases = [
-        ("code = :code", "uq_links_code", await probe_of(db, "plain", plain)),
-        ("lower(code) = :code", "uq_links_code", await probe_of(db, "lower", lowered)),
+        ("code = :code", unique, await probe_of(db, "plain", plain)),
+        ("lower(code) = :code", unique, await probe_of(db, "lower", lowered)),
     ]
     results = [
         (sql, index_name, await timed(db, probe, runs=runs)) for sql, index_name, probe in cases
     ]
-    await ddl_then_analyze(db, [f"CREATE INDEX {index} ON links (lower(code))"], "links")
+    await ddl_then_analyze(db, [f"CREATE INDEX {index} ON links (domain_id, lower(code))"], "links")
     lower = await timed(db, cases[1][2], runs=runs)
     await ddl_then_analyze(db, [f"DROP INDEX {index}"], "links")
-    results.append(("lower(code) = :code", f"+ `{index}` on (lower(code))", lower))
+    results.append(("lower(code) = :code", f"+ `{index}` on (domain_id, lower(code))", lower))
     if plans:
         for sql, index_name, result in results:
             print(f"\n## {sql}, {index_name}\n" + "\n".join(result.plan))
@@ -973,6 +980,65 @@ def report(results: Results, args: argparse.Namespace, postgres: str | None) -> 
     return lines
 
 
+def write_figure(results: Results, args: argparse.Namespace) -> Any:
+    """Part 1 drawn: µs per row inserted and MB of secondary indexes, by their number."""
+    fig, (cost, size) = figures.grid(1, 2, width=7.5, height=3.4)
+    for n, (shape, rows) in enumerate((("links", results.links), ("clicks", results.clicks))):
+        for m, backend in enumerate(args.backends):
+            name = NAMES[backend]
+            mine = [r for r in rows if r[0] == name]
+            xs = [int(str(r[1])) for r in mine]
+            color = figures.COLORS[2 * m + n]
+            style = "-" if shape == "links" else "--"
+            label = f"{name}, {shape}"
+            cost.plot(xs, [r[3] for r in mine], style, marker="o", color=color, label=label)
+            size.plot(xs, [r[5] for r in mine], style, marker="o", color=color, label=label)
+            batch = [r for r in rows if r[0] == f"{name}, a row per batch (kurz)"]
+            if batch:
+                cost.axhline(float(str(batch[0][3])), color=color, linestyle=":", linewidth=1)
+    cost.set_title("µs per row inserted (dotted: kurz's row per batch)", loc="left", fontsize=9)
+    size.set_title("MB of secondary indexes", loc="left", fontsize=9)
+    for ax in (cost, size):
+        ax.set_xticks(list(INDEX_COUNTS))
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("secondary indexes")
+    cost.set_ylabel("µs per row (median, loaded machine)")
+    size.set_ylabel("MB")
+    cost.legend(fontsize=7)
+    fig.suptitle(
+        f"What indexes cost a write: {args.rows:,} rows, transactions of {BATCH:,}",
+        x=0.01, ha="left", fontsize=10,
+    )  # fmt: skip
+    return fig
+
+
+def read_figure(results: Results, args: argparse.Namespace) -> Any:
+    """Part 2 drawn: each query's ms with its index and with it dropped, log scale."""
+    backends = [b for b in args.backends if b in results.reads]
+    fig, axes = figures.grid(1, len(backends), width=7.5, height=3.8)
+    axes = list(axes) if len(backends) > 1 else [axes]
+    for col, (ax, backend) in enumerate(zip(axes, backends, strict=True)):
+        rows = results.reads[backend][::-1]
+        ys = list(range(len(rows)))
+        ax.barh([y + 0.2 for y in ys], [float(str(r[3])) for r in rows], height=0.4,
+                label="with its index")  # fmt: skip
+        ax.barh(
+            [y - 0.2 for y in ys],
+            [float(str(r[5])) if r[5] != "n/a" else 0.0 for r in rows],
+            height=0.4, label="index dropped",
+        )  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yticks(ys, [str(r[0]) for r in rows] if col == 0 else [""] * len(rows), fontsize=7)
+        ax.set_title(NAMES[backend], loc="left", fontsize=9)
+        ax.set_xlabel("ms, median (log)")
+    axes[-1].legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2)
+    fig.suptitle(
+        f"What an index buys its query ({args.links:,} links)",
+        x=0.01, ha="left", fontsize=10,
+    )  # fmt: skip
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.lab.indexing", description=__doc__)
     parser.add_argument("--rows", type=int, help="rows per table in part 1 (100,000)")
@@ -1001,6 +1067,10 @@ async def _main(args: argparse.Namespace) -> int:
     postgres = await postgres_version() if "postgresql" in args.backends else None
     results = await run(args)
     publish("indexing.md", report(results, args, postgres), write=args.write)
+    figures.save(write_figure(results, args), "lab/figures/indexing-writes.svg")
+    figures.save(write_figure(results, args), "designs/figures/indexing-writes.svg")
+    figures.save(read_figure(results, args), "lab/figures/indexing-reads.svg")
+    figures.save(read_figure(results, args), "designs/figures/indexing-reads.svg")
     print(f"({time.perf_counter() - started:.0f} s)")
     return 0
 

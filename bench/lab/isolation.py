@@ -44,6 +44,7 @@ from typing import Any, Literal, Protocol
 
 import asyncpg
 
+from bench import figures
 from bench.harness import command_line
 from bench.lab import page
 
@@ -613,6 +614,37 @@ def report(results: Sequence[Result], head: list[str], clients: int, trials: int
     return lines
 
 
+SHORT = {
+    LU_READ: "read; write +1", LU_LOCK: "FOR UPDATE", LU_ONE: "1 UPDATE (kurz)",
+    WS_READ: "count; revoke", WS_LOCK: "FOR UPDATE", WS_ONE: "count in WHERE",
+}  # fmt: skip
+LEVELS = {RC: "RC", RR: "RR", SER: "SER", "BEGIN": "BEGIN", "BEGIN IMMEDIATE": "IMM"}
+
+
+def anomalies_figure(results: Sequence[Result], clients: int, trials: int) -> Any:
+    """Per variant, the share of its trials whose final rows broke the rule."""
+    fig, axes = figures.grid(1, 2, width=7.5, height=3.4)
+    for col, scenario in enumerate(("lost update", "write skew")):
+        of = [r for r in results if r.variant.scenario == scenario][::-1]
+        ax = axes[col]
+        ys = list(range(len(of)))
+        ax.barh(ys, [100 * r.tally.wrong / r.tally.trials for r in of], color=figures.COLORS[1])
+        ax.set_yticks(
+            ys,
+            [f"{r.backend[:2]} {LEVELS[r.variant.level]} {SHORT[r.variant.transaction]}"
+             for r in of],
+            fontsize=7,
+        )  # fmt: skip
+        ax.set_xlim(0, 100)
+        ax.set_title(scenario, loc="left", fontsize=9)
+    fig.supxlabel(f"% of {trials:,} trials wrong ({clients} clients each)", fontsize=9)
+    fig.suptitle(
+        "Anomalies by isolation level (po PostgreSQL, sq SQLite; RC, RR, SER)",
+        x=0.01, ha="left", fontsize=10,
+    )  # fmt: skip
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
@@ -642,6 +674,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     page.publish(
         "isolation.md", report(results, head, args.clients, trials), write=args.write and not found
     )
+    drawn = anomalies_figure(results, args.clients, trials)
+    figures.save(drawn, "lab/figures/isolation-anomalies.svg")
+    drawn = anomalies_figure(results, args.clients, trials)
+    figures.save(drawn, "designs/figures/isolation-anomalies.svg")
     for problem in found:
         print(f"contradiction: {problem}", file=sys.stderr)
     return 1 if found else 0

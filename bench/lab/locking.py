@@ -44,7 +44,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from matplotlib.ticker import MaxNLocator
 
+from bench import figures
 from bench.harness import command_line, percentile
 from bench.lab import page
 
@@ -496,6 +498,69 @@ def ahead(cells: Sequence[Cell], score: Callable[[Cell], float]) -> str:
     return f"{first.strategy} ({score(first) / score(second):.2f}x)"
 
 
+def throughput_figure(cells: Sequence[Cell], opts: Options) -> Any:
+    """Updates/s against writers, a line per strategy, a panel per backend and workload."""
+    fig, axes = figures.grid(
+        len(opts.backends), len(WORKLOADS), width=7.5, height=3.0 * len(opts.backends)
+    )
+    for i, backend in enumerate(opts.backends):
+        for j, workload in enumerate(WORKLOADS):
+            ax = axes[i][j] if len(opts.backends) > 1 else axes[j]
+            for strategy in ORDER:
+                mine = sorted(
+                    (c for c in cells if (c.backend, c.workload, c.strategy)
+                     == (backend, workload, strategy)),
+                    key=lambda c: c.writers,
+                )  # fmt: skip
+                if mine:
+                    ax.plot([c.writers for c in mine], [c.rate for c in mine], marker="o",
+                            label=strategy)  # fmt: skip
+            where = "row 1 for all" if workload == "hot" else f"random row of {ROWS:,}"
+            ax.set_title(f"{BACKENDS[backend]}, {workload} ({where})", loc="left", fontsize=9)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(list(opts.writers), [str(w) for w in opts.writers])
+            ax.set_ylim(bottom=0)
+            ax.yaxis.set_major_locator(MaxNLocator(4))
+            # Once, where every strategy is drawn (SQLite has a fourth).
+            if (backend, workload) == (opts.backends[-1], "hot"):
+                ax.legend(fontsize=7)
+    fig.suptitle(
+        "Contended counter: updates/s by strategy (2 shared CPUs, loaded machine)",
+        x=0.01, ha="left", fontsize=10,
+    )  # fmt: skip
+    fig.supxlabel("concurrent writers", fontsize=9)
+    fig.supylabel("updates/s (median of rounds)", fontsize=9)
+    return fig
+
+
+def retries_figure(cells: Sequence[Cell], opts: Options) -> Any:
+    """What a collision costs the writers that read first: retries and aborts per 1,000."""
+    fig, ax = figures.new(
+        "Hot row: failed attempts per 1,000 updates (loaded machine)",
+        "concurrent writers",
+        "per 1,000 successful updates",
+    )
+    shown_any = False
+    for backend in opts.backends:
+        for strategy, what in (("optimistic", "retries"), ("deferred", "aborts")):
+            mine = sorted(
+                (c for c in cells if (c.backend, c.workload, c.strategy)
+                 == (backend, "hot", strategy)),
+                key=lambda c: c.writers,
+            )  # fmt: skip
+            if mine:
+                shown_any = True
+                ax.plot([c.writers for c in mine], [c.per_thousand(what) for c in mine],
+                        marker="o", label=f"{BACKENDS[backend]}, {strategy} ({what})")  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(opts.writers), [str(w) for w in opts.writers])
+    ax.set_ylim(bottom=0)
+    if shown_any:
+        ax.set_yscale("symlog", linthresh=1)
+        ax.legend(fontsize=7)
+    return fig
+
+
 @dataclass(frozen=True)
 class Options:
     seconds: float
@@ -546,6 +611,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     shown_argv = [arg for arg in argv if arg != "--write"]
     page.publish("locking.md", report(cells, opts, postgres, shown_argv), write=args.write)
+    figures.save(throughput_figure(cells, opts), "lab/figures/locking-throughput.svg")
+    figures.save(throughput_figure(cells, opts), "designs/figures/locking-throughput.svg")
+    figures.save(retries_figure(cells, opts), "lab/figures/locking-retries.svg")
+    figures.save(retries_figure(cells, opts), "designs/figures/locking-retries.svg")
     broken = [c for c in cells if c.lost]
     for c in broken:
         print(
