@@ -167,7 +167,7 @@ def md5_costs() -> list[str]:
 
 
 def plot(seen: Seen, keys: int) -> None:
-    """The ring's figures, from what this run measured, beside docs/designs/consistent-hashing.md."""
+    """The ring's figures, from what this run measured, for docs/designs/consistent-hashing.md."""
     mean = keys / len(NODES)
     # Balance: every node's keys over the mean, by points per node.
     fig, ax = figures.new(
@@ -175,7 +175,7 @@ def plot(seen: Seen, keys: int) -> None:
         "points per node (log scale)", "keys on a node / mean",
     )  # fmt: skip
     points = sorted(seen.per_points)
-    for i, node in enumerate(NODES):
+    for i in range(len(NODES)):
         ax.plot(
             points, [seen.per_points[p][i] / mean for p in points], linestyle="none",
             marker="o", markersize=3, color=figures.COLORS[5], alpha=0.6,
@@ -191,7 +191,8 @@ def plot(seen: Seen, keys: int) -> None:
     figures.save(fig, "designs/figures/consistent-hashing-balance.svg")
 
     # Keys moved: an 11th node joins; each of the ten leaves in turn.
-    assert seen.joined is not None and seen.left is not None
+    assert seen.joined is not None
+    assert seen.left is not None
     fig, (join, leave) = figures.grid(1, 2, width=8.0, height=3.4)
     before, after = seen.joined
     labels = [str(i) for i in range(1, len(NODES) + 2)]

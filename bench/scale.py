@@ -177,10 +177,9 @@ def l1_table(opts: Options, seen: dict[str, list[float]]) -> list[str]:
         "|---:|" + "---:|" * (2 * len(sizes)),
     ]
     for processes in PROCESSES:
-        hits = [
-            solve_l1(zipf, opts.rate, processes, n, ttl).hit for n in sizes for ttl in (opts.l1_ttl, INF)
-        ]
-        names = [f"{n:,} entries, TTL {ttl_name(ttl)}" for n in sizes for ttl in (opts.l1_ttl, INF)]
+        cases = [(n, ttl) for n in sizes for ttl in (opts.l1_ttl, INF)]
+        hits = [solve_l1(zipf, opts.rate, processes, n, ttl).hit for n, ttl in cases]
+        names = [f"{n:,} entries, TTL {ttl_name(ttl)}" for n, ttl in cases]
         for name, hit in zip(names, hits, strict=True):
             seen.setdefault(name, []).append(hit)
         cells = [pct(hit) for hit in hits]
