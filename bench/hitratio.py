@@ -39,7 +39,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from bench import harness
+from matplotlib.ticker import MaxNLocator
+
+from bench import figures, harness
 from bench.harness import cpu_model, source_state
 from kurz.cache import CountMinSketch, LRUCache, TinyLFUCache
 
@@ -288,6 +290,41 @@ def costs(opts: Options) -> dict[str, dict[str, float]]:
     return {p: {op: statistics.median(v) for op, v in by.items()} for p, by in samples.items()}
 
 
+# Figure ---------------------------------------------------------------------------
+
+
+def plot(opts: Options, rows: list[tuple[str, int, dict[str, tuple[float, float]]]]) -> None:
+    """Hit ratio against cache size, one panel per workload (the users' requests for
+    scan), each policy a line: docs/designs/figures/caching-lru-tinylfu-hitratio.svg."""
+    panels = [("zipf 0.8", 0), ("zipf 1.0", 0), ("zipf 1.2", 0)]
+    panels += [("scan", 1), ("fresh 100", 0), ("fresh 10", 0)]
+    fig, axes = figures.grid(2, 3, width=9.0, height=5.6)
+    for i, (ax, (name, view)) in enumerate(zip(axes.flat, panels, strict=True)):
+        mine = [(size, ratios) for workload, size, ratios in rows if workload == name]
+        sizes = [size / opts.keys * 100 for size, _ in mine]
+        for policy in POLICIES:
+            ax.plot(
+                sizes, [ratios[policy][view] * 100 for _, ratios in mine], marker="o",
+                label=policy, linestyle="--" if policy == TWICE else "-",
+            )  # fmt: skip
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+        ax.set_xticks(sizes, [f"{s:g}%" for s in sizes])
+        ax.set_title(name + (" (users' requests)" if view else ""), loc="left", fontsize=10)
+        if i >= 3:  # axis labels on the outer panels only: each costs kilobytes of glyphs
+            ax.set_xlabel("cache size (% of codes)")
+        if i % 3 == 0:
+            ax.set_ylabel("hit ratio (%)")
+    axes.flat[0].legend(loc="upper left", fontsize=8)
+    fig.suptitle(
+        f"Hit ratio by cache size, LRU vs LRU+TinyLFU (kurz.cache; {opts.keys:,} codes, "
+        f"{opts.requests:,} requests a workload)",
+        x=0.01, ha="left", fontsize=11,
+    )  # fmt: skip
+    figures.save(fig, "designs/figures/caching-lru-tinylfu-hitratio.svg")
+
+
 # Report ---------------------------------------------------------------------------
 
 
@@ -361,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--keys >= 1000, --requests >= 10000, --ops >= 1000, --rounds >= 1")
     opts = Options(keys, requests, args.ops, args.rounds, args.no_record)
     rows = study(opts)
+    plot(opts, rows)
     lines = report(opts, rows, costs(opts))
     harness.publish(
         "Cache admission: LRU and LRU+TinyLFU", lines,

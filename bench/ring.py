@@ -28,7 +28,7 @@ from importlib.metadata import version
 
 from uhashring import HashRing as UHashRing  # type: ignore[import-untyped]
 
-from bench import harness
+from bench import figures, harness
 from bench.harness import cpu_model, source_state
 from kurz.cache import HashRing
 
@@ -44,12 +44,24 @@ class Options:
     no_record: bool
 
 
+@dataclass
+class Seen:
+    """What the run measured, kept for the figures: keys per node (in NODES order) by
+    points per node; before and after an 11th node joins; the share moved when each
+    node leaves; and per balance factor, the loads with bounded loads."""
+
+    per_points: dict[int, list[int]]
+    joined: tuple[list[int], list[int]] | None = None
+    left: list[float] | None = None
+    per_factor: dict[float, list[int]] | None = None
+
+
 def short_codes(n: int, seed: int) -> list[str]:
     chars = "".join(random.Random(seed).choices(string.ascii_letters + string.digits, k=7 * n))
     return [chars[i : i + 7] for i in range(0, 7 * n, 7)]
 
 
-def balance(keys: list[str]) -> list[str]:
+def balance(keys: list[str], seen: Seen) -> list[str]:
     lines = [
         "| points per node | sd / mean | max / mean | min / mean |",
         "|---:|---:|---:|---:|",
@@ -57,6 +69,7 @@ def balance(keys: list[str]) -> list[str]:
     for points in POINTS:
         counts = Counter(map(HashRing(NODES, points=points).node_for, keys))
         per_node = [counts[node] for node in NODES]
+        seen.per_points[points] = per_node
         mean = statistics.mean(per_node)
         sd = statistics.pstdev(per_node) / mean
         lines.append(
@@ -65,11 +78,17 @@ def balance(keys: list[str]) -> list[str]:
     return lines
 
 
-def moved(keys: list[str]) -> list[str]:
+def moved(keys: list[str], seen: Seen) -> list[str]:
     ring = HashRing(NODES)
     before = list(map(ring.node_for, keys))
     ring.add("10.0.0.11:6379")
-    changes = [(a, b) for a, b in zip(before, map(ring.node_for, keys), strict=True) if a != b]
+    after = list(map(ring.node_for, keys))
+    changes = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    counts_before, counts_after = Counter(before), Counter(after)
+    seen.joined = (
+        [counts_before[node] for node in NODES],
+        [counts_after[node] for node in (*NODES, "10.0.0.11:6379")],
+    )
     to_new = all(b == "10.0.0.11:6379" for _, b in changes)
     shares, from_gone = [], True
     for node in NODES:
@@ -79,6 +98,7 @@ def moved(keys: list[str]) -> list[str]:
         shares.append(len(gone) / len(keys))
         from_gone = from_gone and set(gone) <= {node}
     n = len(NODES)
+    seen.left = shares
     return [
         f"- adding an 11th node: {len(changes) / len(keys):.4f} of the keys moved "
         f"(1/(n+1) = {1 / (n + 1):.4f}), "
@@ -89,8 +109,9 @@ def moved(keys: list[str]) -> list[str]:
     ]
 
 
-def bounded(keys: list[str]) -> list[str]:
+def bounded(keys: list[str], seen: Seen) -> list[str]:
     ring = HashRing(NODES)
+    seen.per_factor = {}
     lines = [
         "| balance factor c | max / mean | keys not on their own node |",
         "|---:|---:|---:|",
@@ -103,6 +124,7 @@ def bounded(keys: list[str]) -> list[str]:
             loads[node] += 1
             displaced += node != ring.node_for(key)
         peak = max(loads.values()) / statistics.mean(loads.values())
+        seen.per_factor[factor] = [loads[node] for node in NODES]
         lines.append(f"| {factor} | {peak:.4f} | {displaced / len(keys):.2%} |")
     return lines
 
@@ -144,24 +166,103 @@ def md5_costs() -> list[str]:
     ]
 
 
+def plot(seen: Seen, keys: int) -> None:
+    """The ring's figures, from what this run measured, for docs/designs/consistent-hashing.md."""
+    mean = keys / len(NODES)
+    # Balance: every node's keys over the mean, by points per node.
+    fig, ax = figures.new(
+        f"Keys per node / mean by points per node (kurz HashRing, {keys:,} keys, 10 nodes)",
+        "points per node (log scale)", "keys on a node / mean",
+    )  # fmt: skip
+    points = sorted(seen.per_points)
+    for i in range(len(NODES)):
+        ax.plot(
+            points, [seen.per_points[p][i] / mean for p in points], linestyle="none",
+            marker="o", markersize=3, color=figures.COLORS[5], alpha=0.6,
+            label="one node" if i == 0 else None,
+        )  # fmt: skip
+    ax.plot(points, [max(seen.per_points[p]) / mean for p in points], marker="^", label="max")
+    ax.plot(points, [min(seen.per_points[p]) / mean for p in points], marker="v", label="min")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(points, [str(p) for p in points])
+    ax.legend(loc="upper right")
+    figures.save(fig, "designs/figures/consistent-hashing-balance.svg")
+
+    # Keys moved: an 11th node joins; each of the ten leaves in turn.
+    assert seen.joined is not None
+    assert seen.left is not None
+    fig, (join, leave) = figures.grid(1, 2, width=8.0, height=3.4)
+    before, after = seen.joined
+    labels = [str(i) for i in range(1, len(NODES) + 2)]
+    xs = range(len(labels))
+    join.bar([x - 0.2 for x in xs[:-1]], before, width=0.4, label="10 nodes")
+    join.bar([x + 0.2 for x in xs], after, width=0.4, label="after node 11 joins")
+    join.set_xticks(list(xs), labels)
+    join.set_title(
+        f"Node 11 joins: {after[-1]:,} keys ({after[-1] / keys:.1%}) move to it",
+        loc="left", fontsize=10,
+    )  # fmt: skip
+    join.set_xlabel("node")
+    join.set_ylabel("keys on the node")
+    join.set_ylim(0, max(before) * 1.3)
+    join.legend(loc="upper left", ncols=2, fontsize=8)
+    leave.bar([x + 1 for x in range(len(NODES))], [share * 100 for share in seen.left])
+    leave.axhline(100 / len(NODES), color="black", linewidth=0.8, linestyle="--", label="1/n")
+    leave.set_xticks(range(1, len(NODES) + 1))
+    leave.set_title("Each node leaves in turn: keys moved", loc="left", fontsize=10)
+    leave.set_xlabel("node removed")
+    leave.set_ylabel("keys moved (% of all)")
+    leave.set_ylim(0, max(seen.left) * 130)
+    leave.legend(loc="upper left", fontsize=8)
+    fig.suptitle(
+        f"Keys moved by a change of nodes (kurz HashRing, 160 points per node, {keys:,} keys)",
+        x=0.01, ha="left", fontsize=11,
+    )  # fmt: skip
+    figures.save(fig, "designs/figures/consistent-hashing-moved.svg")
+
+    # Bounded loads: keys per node, the ring alone and with each balance factor.
+    assert seen.per_factor is not None
+    fig, ax = figures.new(
+        f"Keys per node with bounded loads (kurz HashRing, 160 points, {keys:,} keys)",
+        "node", "keys on a node / mean",
+    )  # fmt: skip
+    series = {"ring alone": seen.per_points[160]}
+    series |= {f"c = {c}": loads for c, loads in seen.per_factor.items()}
+    width = 0.8 / len(series)
+    for j, (name, loads) in enumerate(series.items()):
+        offset = (j - (len(series) - 1) / 2) * width
+        ax.bar([i + 1 + offset for i in range(len(NODES))], [n / mean for n in loads],
+               width=width, label=name)  # fmt: skip
+    for j, c in enumerate(seen.per_factor):
+        ax.axhline(c, color=figures.COLORS[j + 1], linewidth=0.8, linestyle="--")
+    ax.set_xticks(range(1, len(NODES) + 1))
+    ax.set_ylim(0.8, 1.35)
+    ax.legend(loc="upper left", ncols=4, fontsize=8)
+    figures.save(fig, "designs/figures/consistent-hashing-bounded.svg")
+
+
 def report(opts: Options, keys: list[str]) -> list[str]:
+    seen = Seen(per_points={})
     lines = [
         f"- machine: {cpu_model()}, Python {sys.version.split()[0]}; {source_state()}",
         f"- {len(keys):,} seven-character base62 keys on {len(NODES)} nodes",
         "",
         "Balance: keys per node by points per node (ketama hashes 4 points a digest).",
         "",
-        *balance(keys),
+        *balance(keys, seen),
         "",
         "Keys moved, at 160 points per node:",
         "",
-        *moved(keys),
+        *moved(keys, seen),
         "",
         "Bounded loads (each key placed in turn with the loads so far), 160 points:",
         "",
-        *bounded(keys),
+        *bounded(keys, seen),
         "",
     ]
+    plot(seen, len(keys))
     rates = lookups(opts, keys)
     ours, theirs = rates["kurz HashRing.node_for"], rates["uhashring get_node"]
     ratio = ours / theirs

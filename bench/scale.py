@@ -29,10 +29,11 @@ from typing import cast
 
 import redis
 
-from bench import harness
+from bench import figures, harness
 from bench.scale_model import (
     INF,
     Caches,
+    Tiers,
     Zipf,
     l2_entries_for,
     node_loss_excess,
@@ -48,6 +49,7 @@ NEW_LINKS_PER_SECOND = 100e6 / (30 * DAY)
 PEAK_OVER_AVERAGE = 10  # 4k redirects/s on average, 40k/s at peak
 MAXMEMORY_SHARE = 0.75  # of a node's RAM; the rest for fragmentation, rehashing, replication
 HEADROOM = 0.5  # plan a Redis node at half the GETs/s measured
+PROCESSES = (1, 4, 8, 16, 32)  # the L1 table's rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,7 @@ def validation(opts: Options) -> list[str]:
     return lines
 
 
-def hit_table(opts: Options) -> list[str]:
+def hit_table(opts: Options, seen: list[tuple[int, int, Tiers]]) -> list[str]:
     lines = [
         f"Hit ratios at {opts.rate:,.0f} redirects/s, s = {opts.skew}: {opts.processes} "
         f"processes with an L1 of {opts.l1_entries:,} entries, TTL {ttl_name(opts.l1_ttl)}; "
@@ -153,6 +155,7 @@ def hit_table(opts: Options) -> list[str]:
         l1 = solve_l1(zipf, opts.rate, opts.processes, opts.l1_entries, opts.l1_ttl)
         for entries in [e for e in opts.l2_entries if e < links] + [links]:
             tiers = solve_l2(zipf, l1, entries, opts.l2_ttl, lazy_expiry=False).tiers
+            seen.append((links, entries, tiers))
             lines.append(
                 f"| 10^{round(math.log10(links))} | {entries:,} | {pct(tiers.l1)} | "
                 f"{pct(tiers.l2)} | {opts.rate * (1 - tiers.l1):,.0f} | "
@@ -161,7 +164,7 @@ def hit_table(opts: Options) -> list[str]:
     return lines
 
 
-def l1_table(opts: Options) -> list[str]:
+def l1_table(opts: Options, seen: dict[str, list[float]]) -> list[str]:
     """What the number of processes, the L1's size and its TTL do to the L1 hit ratio."""
     zipf = Zipf.over(max(opts.links), opts.skew)
     sizes = (opts.l1_entries, 10 * opts.l1_entries)
@@ -173,14 +176,63 @@ def l1_table(opts: Options) -> list[str]:
         f"| processes | {head} |",
         "|---:|" + "---:|" * (2 * len(sizes)),
     ]
-    for processes in (1, 4, 8, 16, 32):
-        cells = [
-            pct(solve_l1(zipf, opts.rate, processes, n, ttl).hit)
-            for n in sizes
-            for ttl in (opts.l1_ttl, INF)
-        ]
+    for processes in PROCESSES:
+        cases = [(n, ttl) for n in sizes for ttl in (opts.l1_ttl, INF)]
+        hits = [solve_l1(zipf, opts.rate, processes, n, ttl).hit for n, ttl in cases]
+        names = [f"{n:,} entries, TTL {ttl_name(ttl)}" for n, ttl in cases]
+        for name, hit in zip(names, hits, strict=True):
+            seen.setdefault(name, []).append(hit)
+        cells = [pct(hit) for hit in hits]
         lines.append(f"| {processes} | " + " | ".join(cells) + " |")
     return lines
+
+
+def power(n: int) -> str:
+    """10^k as mathtext, for a figure's labels."""
+    return f"$10^{{{round(math.log10(n))}}}$"
+
+
+def plot(opts: Options, tiers: list[tuple[int, int, Tiers]], l1: dict[str, list[float]]) -> None:
+    """The model's hit ratios by tier, beside docs/designs/tiered-cache.md."""
+    fig, (left, right) = figures.grid(1, 2, width=8.5, height=3.6)
+    for links in opts.links:
+        mine = [(entries, t) for n, entries, t in tiers if n == links]
+        name = f"{power(links)} links (L1 hit {pct(mine[0][1].l1)})"
+        xs = [entries for entries, _ in mine]
+        line = left.plot(xs, [t.l2 * 100 for _, t in mine], marker="o", label=name)[0]
+        sql = [(e, opts.rate * t.sql) for e, t in mine if opts.rate * t.sql >= 1]
+        right.plot([e for e, _ in sql], [r for _, r in sql], marker="o", color=line.get_color())
+    right.axhline(opts.sql_budget, color="black", linewidth=0.8, linestyle="--")
+    right.annotate(f"budget {opts.sql_budget:,.0f}/s", (1e6, opts.sql_budget * 1.15), fontsize=8)
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xlabel("L2 entries, all nodes (log scale)")
+    right.set_yscale("log")
+    left.set_ylabel("L2 hit ratio, of L1 misses (%)")
+    right.set_ylabel("SQL reads per second (log scale)")
+    left.legend(loc="lower right", fontsize=8)
+    fig.suptitle(
+        f"Model: Zipf s = {opts.skew} at {opts.rate:,.0f} redirects/s, {opts.processes} "
+        f"processes, L1 {opts.l1_entries:,} entries, TTL {ttl_name(opts.l1_ttl)}; "
+        f"L2 TTL {ttl_name(opts.l2_ttl)}",
+        x=0.01, ha="left", fontsize=10,
+    )  # fmt: skip
+    figures.save(fig, "designs/figures/tiered-cache-hitratio.svg")
+
+    fig, ax = figures.new(
+        f"Model: L1 hit ratio by processes ({power(max(opts.links))} links, s = {opts.skew}, "
+        f"{opts.rate:,.0f} redirects/s in all)",
+        "kurz processes (each its own L1)", "L1 hit ratio (%)",
+    )  # fmt: skip
+    for name, hits in l1.items():
+        ax.plot(PROCESSES, [h * 100 for h in hits], marker="o", label=name,
+                linestyle="--" if "none" in name else "-")  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.minorticks_off()
+    ax.set_xticks(PROCESSES, [str(p) for p in PROCESSES])
+    ax.legend(loc="lower left", fontsize=8)
+    figures.save(fig, "designs/figures/tiered-cache-l1.svg")
 
 
 def needed_table(opts: Options, figures: RedisFigures | None) -> list[str]:
@@ -415,7 +467,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if opts.simulate:
         lines += [*validation(opts), ""]
-    lines += [*hit_table(opts), "", *l1_table(opts), ""]
+    tiers: list[tuple[int, int, Tiers]] = []
+    l1: dict[str, list[float]] = {}
+    lines += [*hit_table(opts, tiers), "", *l1_table(opts, l1), ""]
+    plot(opts, tiers, l1)
     figures = measure_redis(opts) if opts.redis else None
     lines += [*needed_table(opts, figures), ""]
     if figures:

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from bench import figures
 from bench.harness import BenchError, command_line, free_port, record, redis_server_argv
 from kurz.app import KurzApp, create_app
 from kurz.auth import queries as key_queries
@@ -109,6 +110,25 @@ async def measure(mode: str, tmp: Path, redis_url: str, requests: int) -> float:
         return await cpu_per_redirect(app, codes, requests)
 
 
+def plot(results: dict[str, list[float]], requests: int) -> None:
+    """CPU per redirect by tier, the median a bar and each round a dot (log scale),
+    beside docs/designs/tiered-cache.md."""
+    fig, ax = figures.new(
+        f"CPU per redirect by the tier that answers it (in process, SQLite, one redis-server;"
+        f"\n{requests:,} redirects a round, process time, shared 2-CPU host under load)",
+        "", "CPU per redirect (µs, log scale)", height=3.4,
+    )  # fmt: skip
+    medians = [statistics.median(runs) for runs in results.values()]
+    bars = ax.bar(list(results), medians, color=figures.COLORS[: len(results)], width=0.5)
+    ax.bar_label(bars, [f"{m:,.1f} µs" for m in medians], padding=3)
+    for i, runs in enumerate(results.values()):
+        ax.plot([i] * len(runs), runs, linestyle="none", marker="o", markersize=3, color="black")
+    ax.set_yscale("log")
+    ax.set_ylim(top=max(max(r) for r in results.values()) * 3)
+    ax.grid(axis="x", visible=False)
+    figures.save(fig, "designs/figures/tiered-cache-cpu.svg")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tier_cost", description=__doc__)
     parser.add_argument("--requests", type=int, default=2_000)
@@ -139,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds = ", ".join(f"{r:.1f}" for r in runs)
         lines.append(f"| {mode} | {statistics.median(runs):.1f} us | {rounds} |")
     print("\n".join(lines))
+    plot(results, args.requests)
     if not args.no_record:
         given = sys.argv[1:] if argv is None else list(argv)
         command = command_line("bench-tiers", "bench.tier_cost", given)
