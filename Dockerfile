@@ -15,9 +15,9 @@ COPY . /src
 # Every extra by default (PostgreSQL, Redis, gRPC, traces): one image for the embedded
 # and the scaled setup, pinned to what the tests ran on; traces cost the image 9 MB and
 # nothing until OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/tracing.md). `--build-arg
-# KURZ_EXTRAS=postgres,redis` picks fewer; `KURZ_EXTRAS=` leaves SQLite and HTTP alone.
-ARG KURZ_EXTRAS=postgres,redis,grpc,otel
-RUN /opt/kurz/bin/pip install -c /src/constraints.txt "/src${KURZ_EXTRAS:+[$KURZ_EXTRAS]}"
+# EXTRAS=postgres,redis` picks fewer; `EXTRAS=` leaves SQLite and HTTP alone.
+ARG EXTRAS=postgres,redis,grpc,otel
+RUN /opt/kurz/bin/pip install -c /src/constraints.txt "/src${EXTRAS:+[$EXTRAS]}"
 
 FROM ${BASE_IMAGE}
 # A fixed uid and gid, so that a volume's owner means the same user in every container.
