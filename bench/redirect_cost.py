@@ -308,7 +308,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"limit on/off by instructions = {off / per_request['on']:.3f} "
             f"(goal >= {LIMITER_GOAL}: {met})"
         )
+    draw(per_request, args.requests)
     return 0
+
+
+def draw(per_request: dict[str, float], requests: int) -> None:
+    """The instructions per cached redirect of each variant just counted, as bars
+    (docs/designs/url-shortener.md)."""
+    from bench import figures
+
+    names = list(per_request)[::-1]
+    fig, ax = figures.new(
+        f"Instructions per cached redirect, by variant (callgrind, {requests:,} redirects)",
+        "CPU instructions per redirect (thousands)",
+        "",
+        height=0.9 + 0.32 * len(names),
+    )
+    values = [per_request[name] / 1000 for name in names]
+    colors = [figures.COLORS[1] if name.startswith("bare") else figures.COLORS[0] for name in names]
+    bars = ax.barh(names, values, color=colors)
+    ax.bar_label(bars, labels=[f"{v:,.1f}k" for v in values], padding=3, fontsize=8)
+    ax.set_xlim(0, max(values) * 1.15)
+    ax.grid(axis="y", visible=False)
+    figures.save(fig, "designs/figures/url-shortener-redirect-instructions.svg")
 
 
 if __name__ == "__main__":

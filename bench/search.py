@@ -466,6 +466,41 @@ def report(
     return lines
 
 
+def draw(backends: list[Backend], links: int, runs: int) -> None:
+    """CPU per first page of each search, index against scan and LIKE x4, one panel per
+    backend (docs/designs/search.md). CPU, not wall time: the host is shared."""
+    from bench import figures
+
+    fig, axes = figures.grid(1, len(backends), width=11.0, height=1.4 + 0.36 * len(SEARCHES))
+    axes = list(axes) if len(backends) > 1 else [axes]
+    variants = ("index", "scan", "LIKE x4")
+    height = 0.27
+    names = [case.name for case in SEARCHES][::-1]
+    for ax, backend in zip(axes, backends, strict=True):
+        for i, variant in enumerate(variants):
+            ys, values = [], []
+            for row, name in enumerate(names):
+                timing = backend.samples.get((name, variant))
+                if timing is not None:
+                    ys.append(row + (1 - i) * height)
+                    values.append(max(timing.cpu * 1e3, 0.01))
+            ax.barh(ys, values, height, label=variant)
+        ax.set_xscale("log")
+        ax.axvline(GOAL_MS, color=figures.COLORS[5], linestyle="--", linewidth=1)
+        ax.text(GOAL_MS, len(names) - 0.4, f" goal {GOAL_MS:g} ms (wall)", fontsize=7)
+        ax.set_title(f"{backend.name} {backend.version.split()[0]}", loc="left", fontsize=10)
+        ax.set_xlabel("CPU ms per first page of 20 (log scale; this process + PostgreSQL)")
+        ax.grid(axis="y", visible=False)
+        ax.set_yticks(range(len(names)), names if ax is axes[0] else [""] * len(names))
+    axes[0].legend(loc="lower right")
+    fig.suptitle(
+        f"Searching {links:,} links of one user: the trigram index against scanning "
+        f"(CPU per search, mean of {runs} runs; a shared, loaded 2-CPU host)",
+        x=0.01, ha="left", fontsize=11,
+    )  # fmt: skip
+    figures.save(fig, "designs/figures/search-cpu-per-search.svg")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
@@ -491,6 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         measured, args.links, args.runs, (load_before, os.getloadavg()[0]),
         make_links(args.links, seed=7),
     )  # fmt: skip
+    draw(measured, args.links, args.runs)
     harness.publish(
         f"Searching {args.links:,} links", lines,
         target="bench-search", module="bench.search", argv=argv, keep=not args.no_record,
