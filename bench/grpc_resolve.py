@@ -519,7 +519,7 @@ def draw(opts: Options, results: Results) -> None:
     flight: bars the medians, dots each round (docs/designs/rest-and-grpc.md)."""
     from bench import figures
 
-    fig, (cpu_ax, rate_ax) = figures.grid(1, 2, width=9.0, height=3.4)
+    fig, (cpu_ax, rate_ax) = figures.grid(1, 2, width=9.5, height=3.6)
     width = 0.38
 
     def cpu_us(run: Run) -> float:
@@ -546,12 +546,17 @@ def draw(opts: Options, results: Results) -> None:
         ax.set_xlabel("calls in flight (wrk connections = gRPC calls)")
         ax.set_ylabel(what)
         ax.grid(axis="x", visible=False)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.3)
     cpu_ax.legend(loc="upper left")
     fig.suptitle(
-        f"One kurz serve on SQLite, cached links: HTTP against gRPC ({opts.rounds} rounds of "
-        f"{opts.duration} s; bars medians, dots rounds; a shared 2-CPU host)",
+        "HTTP GET against gRPC ResolveLink: one kurz serve, SQLite, cached links "
+        "(a shared 2-CPU host)",
         x=0.01, ha="left", fontsize=10,
     )  # fmt: skip
+    fig.supxlabel(
+        f"bars: medians of {opts.rounds} rounds of {opts.duration} s; dots: each round",
+        fontsize=8,
+    )
     figures.save(fig, "designs/figures/rest-and-grpc-cpu-and-rate.svg")
 
 

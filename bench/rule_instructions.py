@@ -1,6 +1,6 @@
 """What targeting rules cost a redirect, in CPU instructions (callgrind).
 
-    python -m bench.rule_instructions [--visits 20000]
+    python -m bench.rule_instructions [--visits 20000] [--kinds device,os,...]
 
 For each kind of condition, a link with 1 rule and one with 8 rules of that kind,
 none of which matches (so every rule is asked), is visited `--visits` times the way
@@ -97,7 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m bench.rule_instructions", description=__doc__)
     parser.add_argument("--visits", type=int, default=20_000, help="visits counted per run")
+    parser.add_argument(
+        "--kinds", default=",".join(KINDS), help=f"comma-separated, of {', '.join(KINDS)}"
+    )
     args = parser.parse_args(argv)
+    kinds = [kind for kind in KINDS if kind in args.kinds.split(",")]
+    if not kinds:
+        parser.error(f"--kinds takes some of {', '.join(KINDS)}")
     if not shutil.which("valgrind"):
         print("bench failed: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 1
@@ -106,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = instructions(module, "device", "1", "0")
         print(f"{'condition':<10} {'1 rule':>10} {'each more':>10}  (instructions per visit)")
         counted: dict[str, tuple[float, float]] = {}
-        for kind in KINDS:
+        for kind in kinds:
             one, eight = (
                 (instructions(module, kind, str(n), str(args.visits)) - base) / args.visits
                 for n in SIZES

@@ -488,11 +488,19 @@ def draw(backends: list[Backend], links: int, runs: int) -> None:
         ax.set_xscale("log")
         ax.axvline(GOAL_MS, color=figures.COLORS[5], linestyle="--", linewidth=1)
         ax.text(GOAL_MS, len(names) - 0.4, f" goal {GOAL_MS:g} ms (wall)", fontsize=7)
-        ax.set_title(f"{backend.name} {backend.version.split()[0]}", loc="left", fontsize=10)
-        ax.set_xlabel("CPU ms per first page of 20 (log scale; this process + PostgreSQL)")
+        whose = "kurz's process" if backend.name == "SQLite" else "kurz's + its backend's"
+        ax.set_title(
+            f"{backend.name} {backend.version.split()[0]} (CPU: {whose})", loc="left", fontsize=10
+        )
         ax.grid(axis="y", visible=False)
         ax.set_yticks(range(len(names)), names if ax is axes[0] else [""] * len(names))
-    axes[0].legend(loc="lower right")
+    low = min(bar.get_width() for ax in axes for bar in ax.patches)
+    high = max(bar.get_width() for ax in axes for bar in ax.patches)
+    for ax in axes:
+        ax.set_xlim(low / 1.5, max(high, GOAL_MS) * 1.5)
+    for ax in axes:
+        ax.set_xlabel("CPU ms per first page of 20 links (log scale)")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
     fig.suptitle(
         f"Searching {links:,} links of one user: the trigram index against scanning "
         f"(CPU per search, mean of {runs} runs; a shared, loaded 2-CPU host)",
