@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip install --quiet -c constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check fmt proto constraints bench bench-startup bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean clean-data bench-search bench-export bench-batch bench-import bench-metrics bench-tracing
+.PHONY: help run test check fmt proto constraints bench bench-startup bench-ratelimit bench-idempotency bench-cache bench-hitratio bench-ring bench-scale bench-tiers bench-jobs bench-clicks bench-record bench-stats bench-cost bench-head bench-servers bench-auth bench-geo bench-targeted bench-grpc bench-web bench-settled lab lab-locking lab-indexing lab-isolation lab-cap clean clean-data bench-search bench-export bench-batch bench-import bench-metrics bench-tracing bench-webhooks
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -123,6 +123,9 @@ bench-targeted: $(STAMP) ## Cached links with 8 targeting rules and 2 variants a
 
 bench-auth: $(STAMP) ## GET /api/v1/links/{code} with an API key against with a session cookie, SQLite and PostgreSQL
 	$(BIN)/python -m bench.auth
+
+bench-webhooks: $(STAMP) ## Webhooks on a simulated clock (SQLite): statements per change by webhooks registered, attempt times through the worker, outages a delivery survives (ADR 0021)
+	$(BIN)/python -m bench.webhooks
 
 bench-settled: $(STAMP) ## A busy link's stats: first view, the day after and again, against summing every row (ADR 0020)
 	$(BIN)/python -m bench.settled

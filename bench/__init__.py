@@ -1,1 +1,2 @@
-"""Benchmarks: `python -m bench.redirect` (see docs/benchmarks.md)."""
+"""Benchmarks: `python -m bench.redirect` and the others (docs/benchmarks.md sums them up;
+every run is in docs/benchmarks/history.md)."""

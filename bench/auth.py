@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench import harness
+from bench import figures, harness
 from bench.harness import BenchError, cpu_model, source_state
-from bench.idempotency import Statements
+from bench.idempotency import Statements, bars
 from kurz.accounts import Passwords, users
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
@@ -158,6 +158,16 @@ def report(opts: harness.BackendRun, results: dict[str, Figures]) -> list[str]:
     return lines
 
 
+def draw(results: dict[str, Figures]) -> None:
+    rates = {b: {m: statistics.median(f.rates[m]) for m in MODES} for b, f in results.items()}
+    statements = {b: dict(f.statements) for b, f in results.items()}
+    fig = bars(
+        "GET /api/v1/links/{code} with an API key and with a session cookie, in process "
+        "(shared 2-CPU machine, loaded)", "calls", rates, statements,
+    )  # fmt: skip
+    figures.save(fig, "designs/figures/sessions-csrf-cost.svg")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     opts = harness.backend_run(
@@ -166,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = harness.each_backend(opts, run_backend)
     if results is None:
         return 1
+    draw(results)
     harness.publish(
         "Sessions against keys", report(opts, results),
         target="bench-auth", module="bench.auth", argv=argv, keep=not opts.no_record,

@@ -388,7 +388,8 @@ def cpu_model() -> str:
     return next(names, platform.machine())
 
 
-RECORD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+# The log of runs; docs/benchmarks.md is its summary, brought up to date by hand.
+RECORD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "history.md"
 
 
 def command_line(target: str, module: str, argv: Sequence[str]) -> str:
@@ -413,7 +414,7 @@ def record(title: str, command: str, lines: Sequence[str]) -> None:
     section = [heading, "", f"Command: `{command}`", "", *lines, "", ""]
     with RECORD.open("a") as out:
         out.write("\n".join(section))
-    print(f"appended to {RECORD.relative_to(RECORD.parents[1])}")
+    print(f"appended to {RECORD.relative_to(RECORD.parents[2])}")
 
 
 # Where benches make their PostgreSQL databases (each its own, dropped after).

@@ -26,12 +26,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import event
 
-from bench import harness
+from bench import figures, harness
 from bench.harness import BenchError, cpu_model, source_state
 from kurz.app import create_app
 from kurz.auth import queries as key_queries
@@ -40,6 +40,9 @@ from kurz.bootstrap import build
 from kurz.clock import system_clock, utcnow
 from kurz.config import Settings
 from kurz.db import READ_COMMITTED, Database
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MODES = ("unkeyed", "keyed", "replayed")
 GOAL = 0.30  # a keyed POST costs under 30% more than an unkeyed one
@@ -161,6 +164,46 @@ def report(opts: harness.BackendRun, results: dict[str, Figures]) -> list[str]:
     return lines
 
 
+def bars(
+    title: str,
+    unit: str,
+    rates: dict[str, dict[str, float]],
+    statements: dict[str, dict[str, float]],
+) -> Figure:
+    """Two panels of bars grouped by backend, one bar per mode: the median rate
+    (wall clock) and the SQL statements per request (counted)."""
+    fig, (left, right) = figures.grid(1, 2, width=8.0, height=3.4)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=10)
+    backends = list(rates)
+    modes = list(next(iter(rates.values())))
+    width = 0.8 / len(modes)
+    for ax, values, label in (
+        (left, rates, f"{unit} per second (median, wall clock)"),
+        (right, statements, "SQL statements per request (counted)"),
+    ):
+        for i, mode in enumerate(modes):
+            xs = [j + (i - (len(modes) - 1) / 2) * width for j in range(len(backends))]
+            heights = [values[b][mode] for b in backends]
+            drawn = ax.bar(xs, heights, width, label=mode)
+            ax.bar_label(drawn, fmt="{:,.0f}" if values is rates else "{:.1f}", fontsize=7)
+        ax.set_xticks(range(len(backends)), backends)
+        ax.set_xlabel("backend")
+        ax.set_ylabel(label)
+        ax.set_ylim(0, max(v for by in values.values() for v in by.values()) * 1.3)
+    left.legend(loc="upper left", fontsize=8, ncol=len(modes))
+    return fig
+
+
+def draw(results: dict[str, Figures]) -> None:
+    rates = {b: {m: statistics.median(f.rates[m]) for m in MODES} for b, f in results.items()}
+    statements = {b: dict(f.statements) for b, f in results.items()}
+    fig = bars(
+        "POST /api/v1/links with and without an Idempotency-Key, in process "
+        "(shared 2-CPU machine, loaded)", "creates", rates, statements,
+    )  # fmt: skip
+    figures.save(fig, "designs/figures/idempotency-cost.svg")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     opts = harness.backend_run(
@@ -169,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = harness.each_backend(opts, run_backend)
     if results is None:
         return 1
+    draw(results)
     harness.publish(
         "Idempotency-Key", report(opts, results),
         target="bench-idempotency", module="bench.idempotency", argv=argv, keep=not opts.no_record,

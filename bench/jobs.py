@@ -22,6 +22,7 @@ is counted for this process (enqueuer and worker) and for the PostgreSQL backend
 serving the system's database (read from /proc, when the server runs on this host):
 unlike rates, it does not move much when a neighbour takes the CPU away.
 `--profile NAME` then runs one more end-to-end pass of one system under cProfile.
+Every run draws docs/designs/figures/job-scheduler-throughput.svg from its medians.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from bench import figures as plots
 from bench import harness
 from bench.harness import BenchError, cpu_model, source_state
 from bench.jobs_procrastinate import Procrastinate
@@ -500,6 +502,45 @@ def report(opts: Options, figures: dict[str, Figures], server: str) -> list[str]
     return lines
 
 
+def draw(figures: dict[str, Figures], opts: Options) -> None:
+    """The run's medians as bars: jobs/s enqueued and run end to end (wall clock, on a
+    loaded machine), and the CPU each job cost this process and PostgreSQL's backends."""
+    names = list(figures)
+    fig, (rate, cpu) = plots.grid(1, 2, width=8.0, height=3.6)
+    fig.suptitle(
+        f"kurz.jobs vs procrastinate: {opts.jobs:,} no-op jobs x {opts.rounds} round(s), "
+        "SQLite and PostgreSQL, shared 2-CPU machine",
+        x=0.01, ha="left", fontsize=10,
+    )  # fmt: skip
+    width = 0.38
+    xs = range(len(names))
+    for offset, (what, phases) in enumerate(
+        (("enqueue, one per transaction", "enqueue"), ("end to end, one worker", "run"))
+    ):
+        values = [statistics.median(p.rate for p in getattr(figures[n], phases)) for n in names]
+        bars = rate.bar([x + (offset - 0.5) * width for x in xs], values, width, label=what)
+        rate.bar_label(bars, fmt="{:,.0f}", fontsize=7)
+    rate.set_xticks(list(xs), [n.replace(" on ", "\non ") for n in names])
+    rate.set_ylabel("jobs/s (wall clock, loaded machine)")
+    rate.legend(loc="upper right", fontsize=8)
+    rate.set_title("Throughput", loc="left", fontsize=9)
+    here = [statistics.median(p.cpu / p.jobs * 1e6 for p in figures[n].run) for n in names]
+    server = [
+        statistics.median(v) if (v := [p.server_cpu / p.jobs * 1e6 for p in figures[n].run
+                                       if p.server_cpu is not None]) else 0.0
+        for n in names
+    ]  # fmt: skip
+    cpu.bar(list(xs), here, 0.6, label="this process (worker)")
+    bars = cpu.bar(list(xs), server, 0.6, bottom=here, label="PostgreSQL backends")
+    cpu.bar_label(bars, labels=[f"{a + b:,.0f}" for a, b in zip(here, server, strict=True)],
+                  fontsize=7)  # fmt: skip
+    cpu.set_xticks(list(xs), [n.replace(" on ", "\non ") for n in names])
+    cpu.set_ylabel("CPU µs per job run")
+    cpu.legend(loc="upper left", fontsize=8)
+    cpu.set_title("CPU per job, end to end", loc="left", fontsize=9)
+    plots.save(fig, "designs/figures/job-scheduler-throughput.svg")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
@@ -536,6 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
     lines = report(opts, figures, server)
+    draw(figures, opts)
     harness.publish(
         "Jobs: kurz.jobs against procrastinate", lines,
         target="bench-jobs", module="bench.jobs", argv=argv, keep=not opts.no_record,

@@ -39,7 +39,7 @@ from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 
-from bench import harness
+from bench import figures, harness
 from bench.harness import (
     BenchError,
     Processes,
@@ -55,7 +55,7 @@ from bench.harness import (
 from kurz.ratelimit import MemoryLimiter, Policy, RedisLimiter
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORD = ROOT / "docs" / "benchmarks.md"
+RECORD = ROOT / "docs" / "benchmarks" / "history.md"
 GOAL_SPEEDUP = 2.0
 BASELINE = "limits moving window"
 WARMUP_CHECKS = 500
@@ -390,6 +390,147 @@ def report(opts: Options, pinning: bool, local: Results, remote: Results) -> lis
     return lines + [f"- {v}" for v in verdicts(local, remote)]
 
 
+# ---- figures ----------------------------------------------------------------------
+
+# The API policy's defaults (ADR 0003): 120 per 60 s, bursts of up to 20.
+API = Policy("api", 120, 60, 20)
+STEP = 0.05  # seconds between the simulated client's attempts: 20 a second
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """One client's attempts against kurz's MemoryLimiter on an injected clock."""
+
+    times: list[float]
+    allowed: list[bool]
+
+    def cumulative(self) -> list[int]:
+        total, out = 0, []
+        for ok in self.allowed:
+            total += ok
+            out.append(total)
+        return out
+
+    def trailing(self, window: float) -> list[int]:
+        """Requests allowed in the `window` seconds ending at each attempt."""
+        out, start, inside = [], 0, 0
+        for i, t in enumerate(self.times):
+            inside += self.allowed[i]
+            while self.times[start] <= t - window:
+                inside -= self.allowed[start]
+                start += 1
+            out.append(inside)
+        return out
+
+
+def drive(policy: Policy) -> Decisions:
+    """A client that attempts 20 requests a second in phases (on, quiet, on, on at the
+    rate), checked by MemoryLimiter with its clock injected: no sleeps, every decision
+    the same on every run."""
+    now = 0.0
+    limiter = MemoryLimiter(lambda: now)
+    # (until, attempts every STEP?) : hammer 0-40 s, quiet to 70 s, hammer to 130 s,
+    # then exactly the policy's rate (one every T) to 200 s.
+    phases = ((40.0, STEP), (70.0, None), (130.0, STEP), (200.0, policy.interval))
+    times: list[float] = []
+    allowed: list[bool] = []
+    start = 0.0
+    for until, every in phases:
+        if every is not None:
+            i = 0
+            while (now := start + i * every) < until:
+                times.append(now)
+                allowed.append(limiter.check_now(policy, "client").allowed)
+                i += 1
+        start = until
+    return Decisions(times, allowed)
+
+
+def draw_decisions(policy: Policy) -> None:
+    d = drive(policy)
+    rate = policy.limit / policy.window
+    window = float(policy.window)
+    # Plotted every half second (the series' points, thinned: the file stays small); the
+    # trailing window's peak is taken over every attempt.
+    every = max(1, round(0.5 / STEP))
+    shown = range(0, len(d.times), every)
+    times = [d.times[i] for i in shown]
+    cumulative, trailing = d.cumulative(), d.trailing(window)
+    fig, (left, right) = figures.grid(1, 2, width=9.0, height=3.6)
+    fig.suptitle(
+        f"kurz MemoryLimiter (GCRA), policy {policy.limit}/{policy.window}s;burst={policy.burst}"
+        ", one client on an injected clock (simulated time, no wall clock)",
+        x=0.01, ha="left", fontsize=10,
+    )  # fmt: skip
+    left.set_title("Allowed since t=0 against the bound", loc="left", fontsize=9)
+    left.plot(times, [i + 1 for i in shown], label="attempted", color=figures.COLORS[5])
+    left.plot(times, [cumulative[i] for i in shown], label="allowed", color=figures.COLORS[0])
+    left.plot(
+        times, [policy.burst + rate * t for t in times],
+        label=f"burst + rate·t = {policy.burst} + {rate:g}/s · t", color=figures.COLORS[1],
+        linestyle="--",
+    )  # fmt: skip
+    left.set_xlabel("simulated time (s)")
+    left.set_ylabel("requests")
+    left.set_ylim(0, (policy.burst + rate * d.times[-1]) * 1.6)
+    left.legend(loc="upper left")
+    right.set_title(f"Allowed in the trailing {policy.window} s", loc="left", fontsize=9)
+    right.plot(
+        times, [trailing[i] for i in shown], label=f"allowed (peak {max(trailing)})",
+        color=figures.COLORS[0],
+    )  # fmt: skip
+    right.axhline(policy.limit, label=f"q = {policy.limit}", color=figures.COLORS[2],
+                  linestyle=":")  # fmt: skip
+    right.axhline(
+        policy.burst + policy.limit, label=f"burst + q = {policy.burst + policy.limit}",
+        color=figures.COLORS[1], linestyle="--",
+    )  # fmt: skip
+    right.set_xlabel("simulated time (s)")
+    right.set_ylabel("requests")
+    right.set_ylim(0, (policy.burst + policy.limit) * 1.15)
+    right.legend(loc="lower right")
+    figures.save(fig, "designs/figures/rate-limiter-decisions.svg")
+
+
+def draw_rates(local: Results, remote: Results) -> None:
+    """checks/s by limiter (medians): wall-clock, on the machine as loaded as it was."""
+    from matplotlib.ticker import StrMethodFormatter
+
+    fig, (left, right) = figures.grid(1, 2, width=9.0, height=4.2)
+    fig.suptitle(
+        "Rate-limit checks per second, kurz against the limits library "
+        "(wall clock, medians; shared 2-CPU machine, loaded)",
+        x=0.01, ha="left", fontsize=10,
+    )  # fmt: skip
+    workloads = list(dict.fromkeys(w for w, _ in local))
+    names = list(dict.fromkeys(n for _, n in local))
+    width = 0.8 / len(names)
+    top = 0.0
+    for i, name in enumerate(names):
+        values = [statistics.median(s.rate for s in local[w, name]) for w in workloads]
+        top = max(top, *values)
+        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(workloads))]
+        left.bar(xs, values, width, label=name)
+    labels = [w.replace(", ", "\n").replace(" (", "\n(") for w in workloads]
+    left.set_xticks(range(len(workloads)), labels, fontsize=7)
+    left.set_ylim(0, top * 1.45)
+    left.set_title("In process (MemoryLimiter vs MemoryStorage)", loc="left", fontsize=9)
+    left.set_ylabel("checks per second")
+    left.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    left.legend(loc="upper left", fontsize=7, ncol=2)
+    names = [n for _, n in remote]
+    values = [statistics.median(s.rate for s in samples) for samples in remote.values()]
+    colors = [figures.COLORS[0 if n.startswith("kurz") else 2] for n in names]
+    right.barh(range(len(names)), values, color=colors)
+    labels = [n.replace(", ", ",\n", 1).replace("Redis ", "Redis\n", 1) for n in names]
+    right.set_yticks(range(len(names)), labels, fontsize=7)
+    right.invert_yaxis()
+    right.set_title("On Redis, 1,000 keys", loc="left", fontsize=9)
+    right.set_xlabel("checks per second")
+    right.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    figures.save(fig, "designs/figures/rate-limiter-checks.svg")
+
+
 def parse_args(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench.ratelimit",
@@ -419,6 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted; redis-server stopped", file=sys.stderr)
         return 130
     lines = report(opts, pinning, local, remote)
+    draw_decisions(API)
+    draw_rates(local, remote)
     harness.publish(
         "rate-limit checks", lines,
         target="bench-ratelimit", module="bench.ratelimit", argv=argv, keep=not opts.no_record,

@@ -9,6 +9,8 @@ link, hour and breakdown value per batch). "one visitor" is wrk's traffic (one a
 user agent); "all new" gives every click a visitor of its own, so every click adds
 a row to both visitor sets. CPU is the process's (both threads: aiosqlite runs
 SQLite in one of its own); PostgreSQL's own CPU is not in it.
+
+Every run draws docs/designs/figures/click-pipeline-record-cost.svg from what it measured.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench import figures
 from bench.harness import BenchError, publish
 from bench.stats_seed import make_links
 from kurz.analytics.events import ClickEvent, DailySalt, from_request
@@ -86,6 +89,31 @@ def postgres_database(name: str) -> str:
     return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
+def draw(results: dict[tuple[str, int, str], list[float]], clicks_per_run: int) -> None:
+    """CPU per click against batch size, a line per database and traffic shape."""
+    fig, ax = figures.new(
+        f"Recording a click (ClickStore.record): CPU per click by batch size, "
+        f"{clicks_per_run:,} clicks",
+        "clicks per batch (log scale)",
+        "CPU µs per click (kurz's process only)",
+    )
+    for backend in ("sqlite", "postgresql"):
+        for shape in SHAPES:
+            points = [(b, statistics.median(results[backend, b, shape])) for b in BATCHES
+                      if (backend, b, shape) in results]  # fmt: skip
+            ax.plot(
+                [b for b, _ in points], [us for _, us in points],
+                marker="o", linestyle="-" if shape == "one visitor" else "--",
+                label=f"{'SQLite' if backend == 'sqlite' else 'PostgreSQL'}, {shape}",
+            )  # fmt: skip
+    ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(list(BATCHES), [f"{b:,}" for b in BATCHES])
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    figures.save(fig, "designs/figures/click-pipeline-record-cost.svg")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.record_cost", description=__doc__)
     parser.add_argument("--clicks", type=int, default=40_000)
@@ -122,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for (backend, batch, shape), values in results.items()
         ),
     ]
+    draw(results, args.clicks)
     publish(
         "Clicks: recording cost per click",
         lines,

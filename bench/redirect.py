@@ -61,7 +61,7 @@ from kurz.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = Path(__file__).with_name("redirect.lua")
-RECORD = ROOT / "docs" / "benchmarks.md"
+RECORD = ROOT / "docs" / "benchmarks" / "history.md"  # the log; the summary: docs/benchmarks.md
 SERVERS = ("uvicorn", "granian")
 # The limiter's cost is measured on a pair of servers run at the same time, on the
 # same CPU, under two wrk processes: whatever the shared host does to one run, it
@@ -537,10 +537,11 @@ def record(opts: Options, argv: Sequence[str], results: list[Result]) -> None:
 
 
 HEADER = """\
-# Benchmarks
+# Benchmarks: the log
 
 Redirect throughput of kurz, from `make bench` (`python -m bench.redirect`; see
 bench/redirect.py). Each section is one run, newest last; nothing is edited by hand.
+The summary is docs/benchmarks.md.
 
 How to read a section:
 

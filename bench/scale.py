@@ -379,7 +379,7 @@ def parse(argv: Sequence[str]) -> tuple[Options, bool]:
     add("--quick", action="store_true", help="smaller simulation and Redis runs")
     add("--no-redis", action="store_true", help="skip the Redis measurements and capacity")
     add("--no-simulate", action="store_true", help="skip the check against LRUCaches")
-    add("--no-record", action="store_true", help="do not append to docs/benchmarks.md")
+    add("--no-record", action="store_true", help="do not append to docs/benchmarks/history.md")
     args = parser.parse_args(argv)
     opts = Options(
         links=[round(x) for x in numbers(args.links)],

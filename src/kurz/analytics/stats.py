@@ -35,7 +35,7 @@ from kurz.auth.models import Principal
 
 # Without custom plans, a generic one guesses a handful of breakdown rows for a link
 # that has tens of thousands: an index scan and a sort instead of a bitmap scan and a
-# hash aggregate, and for the totals a sort spilling to disk (docs/benchmarks.md,
+# hash aggregate, and for the totals a sort spilling to disk (docs/benchmarks/history.md,
 # "Stats queries on a link with 10M clicks": the rows "free to reuse a generic plan").
 from kurz.db import custom_plans as custom_plans
 from kurz.db.tables import link_breakdowns_daily, link_clicks_daily, link_clicks_hourly, links
