@@ -514,6 +514,52 @@ def verdicts(opts: Options, results: Results) -> list[str]:
     return lines
 
 
+def draw(opts: Options, results: Results) -> None:
+    """Server CPU per call and calls/s, HTTP GET against gRPC ResolveLink by calls in
+    flight: bars the medians, dots each round (docs/designs/rest-and-grpc.md)."""
+    from bench import figures
+
+    fig, (cpu_ax, rate_ax) = figures.grid(1, 2, width=9.5, height=3.6)
+    width = 0.38
+
+    def cpu_us(run: Run) -> float:
+        return run.sample.cpu_us
+
+    def rate(run: Run) -> float:
+        return run.sample.rate
+
+    panels = (
+        (cpu_ax, "server CPU per call (us)", cpu_us),
+        (rate_ax, "calls/s (wall clock, loaded host)", rate),
+    )
+    for ax, what, of in panels:
+        for i, protocol in enumerate(PROTOCOLS):
+            xs = [k + (i - 0.5) * width for k in range(len(opts.concurrency))]
+            per_round = [[of(r) for r in results[protocol, c]] for c in opts.concurrency]
+            medians = [statistics.median(values) for values in per_round]
+            label = "HTTP GET /{code} (wrk)" if protocol == "HTTP" else "gRPC ResolveLink"
+            bars = ax.bar(xs, medians, width, label=label, color=figures.COLORS[i])
+            ax.bar_label(bars, labels=[f"{m:,.0f}" for m in medians], padding=2, fontsize=7)
+            for x, values in zip(xs, per_round, strict=True):
+                ax.plot([x] * len(values), values, ".", color="black", markersize=3)
+        ax.set_xticks(range(len(opts.concurrency)), [str(c) for c in opts.concurrency])
+        ax.set_xlabel("calls in flight (wrk connections = gRPC calls)")
+        ax.set_ylabel(what)
+        ax.grid(axis="x", visible=False)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.3)
+    cpu_ax.legend(loc="upper left")
+    fig.suptitle(
+        "HTTP GET against gRPC ResolveLink: one kurz serve, SQLite, cached links "
+        "(a shared 2-CPU host)",
+        x=0.01, ha="left", fontsize=10,
+    )  # fmt: skip
+    fig.supxlabel(
+        f"bars: medians of {opts.rounds} rounds of {opts.duration} s; dots: each round",
+        fontsize=8,
+    )
+    figures.save(fig, "designs/figures/rest-and-grpc-cpu-and-rate.svg")
+
+
 def parse_args(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench.grpc_resolve",
@@ -568,6 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted; servers stopped", file=sys.stderr)
         return 130
     lines = report(opts, results, (load, os.getloadavg()[0]))
+    draw(opts, results)
     harness.publish(
         "gRPC ResolveLink vs HTTP GET", lines,
         target="bench-grpc", module="bench.grpc_resolve", argv=argv, keep=opts.record,

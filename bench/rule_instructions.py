@@ -1,6 +1,6 @@
 """What targeting rules cost a redirect, in CPU instructions (callgrind).
 
-    python -m bench.rule_instructions [--visits 20000]
+    python -m bench.rule_instructions [--visits 20000] [--kinds device,os,...]
 
 For each kind of condition, a link with 1 rule and one with 8 rules of that kind,
 none of which matches (so every rule is asked), is visited `--visits` times the way
@@ -97,7 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m bench.rule_instructions", description=__doc__)
     parser.add_argument("--visits", type=int, default=20_000, help="visits counted per run")
+    parser.add_argument(
+        "--kinds", default=",".join(KINDS), help=f"comma-separated, of {', '.join(KINDS)}"
+    )
     args = parser.parse_args(argv)
+    kinds = [kind for kind in KINDS if kind in args.kinds.split(",")]
+    if not kinds:
+        parser.error(f"--kinds takes some of {', '.join(KINDS)}")
     if not shutil.which("valgrind"):
         print("bench failed: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 1
@@ -105,16 +111,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         base = instructions(module, "device", "1", "0")
         print(f"{'condition':<10} {'1 rule':>10} {'each more':>10}  (instructions per visit)")
-        for kind in KINDS:
+        counted: dict[str, tuple[float, float]] = {}
+        for kind in kinds:
             one, eight = (
                 (instructions(module, kind, str(n), str(args.visits)) - base) / args.visits
                 for n in SIZES
             )
+            counted[kind] = (one, eight)
             print(f"{kind:<10} {one:>10,.0f} {(eight - one) / (SIZES[1] - 1):>10,.0f}")
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
+    draw(counted, args.visits)
     return 0
+
+
+def draw(counted: dict[str, tuple[float, float]], visits: int) -> None:
+    """Instructions per visit with 1 and with 8 rules of each kind, none matching
+    (docs/designs/redirect-pipeline.md)."""
+    from bench import figures
+
+    fig, ax = figures.new(
+        f"Targeting rules: instructions per visit, no rule matching (callgrind, {visits:,} visits)",
+        "condition kind of every rule",
+        "CPU instructions per visit",
+    )
+    kinds = list(counted)
+    width = 0.38
+    for i, size in enumerate(SIZES):
+        xs = [k + (i - 0.5) * width for k in range(len(kinds))]
+        values = [counted[kind][i] for kind in kinds]
+        bars = ax.bar(xs, values, width, label=f"{size} rule{'s' if size > 1 else ''}")
+        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=2, fontsize=7)
+    ax.set_xticks(range(len(kinds)), kinds)
+    ax.grid(axis="x", visible=False)
+    ax.legend(loc="upper left")
+    figures.save(fig, "designs/figures/redirect-pipeline-rule-instructions.svg")
 
 
 if __name__ == "__main__":

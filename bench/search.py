@@ -466,6 +466,55 @@ def report(
     return lines
 
 
+def draw(backends: list[Backend], links: int, runs: int) -> None:
+    """CPU per first page of each search, index against scan and LIKE x4, one panel per
+    backend (docs/designs/search.md). CPU, not wall time: the host is shared."""
+    from matplotlib.ticker import NullLocator
+
+    from bench import figures
+
+    # The searches with a text: what the trigram index is for (a tag has its own index).
+    shown = [case.name for case in SEARCHES if case.q is not None]
+    fig, axes = figures.grid(1, len(backends), width=11.0, height=1.4 + 0.36 * len(shown))
+    axes = list(axes) if len(backends) > 1 else [axes]
+    variants = ("index", "scan", "LIKE x4")
+    height = 0.27
+    names = shown[::-1]
+    for ax, backend in zip(axes, backends, strict=True):
+        for i, variant in enumerate(variants):
+            ys, values = [], []
+            for row, name in enumerate(names):
+                timing = backend.samples.get((name, variant))
+                if timing is not None:
+                    ys.append(row + (1 - i) * height)
+                    values.append(max(timing.cpu * 1e3, 0.01))
+            ax.barh(ys, values, height, label=variant)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.axvline(GOAL_MS, color=figures.COLORS[5], linestyle="--", linewidth=1)
+        ax.text(GOAL_MS, len(names) - 0.4, f" goal {GOAL_MS:g} ms (wall)", fontsize=7)
+        whose = "kurz" if backend.name == "SQLite" else "kurz + server"
+        ax.set_title(
+            f"{backend.name} {backend.version.split()[0]} (CPU: {whose})", loc="left", fontsize=10
+        )
+        ax.grid(axis="y", visible=False)
+        # The names without their examples (the page's table gives them): a smaller SVG.
+        labels = [name.split(" (")[0] for name in names]
+        ax.set_yticks(range(len(names)), labels if ax is axes[0] else [""] * len(names))
+    low = min(bar.get_width() for ax in axes for bar in ax.patches)
+    high = max(bar.get_width() for ax in axes for bar in ax.patches)
+    for ax in axes:
+        ax.set_xlim(low / 1.5, max(high, GOAL_MS) * 1.5)
+    for ax in axes:
+        ax.set_xlabel("CPU ms per page of 20 (log scale)")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
+    fig.suptitle(
+        f"Searching {links:,} links: CPU per search, mean of {runs} runs (a loaded 2-CPU host)",
+        x=0.01, ha="left", fontsize=11,
+    )  # fmt: skip
+    figures.save(fig, "designs/figures/search-cpu-per-search.svg")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(
@@ -491,6 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         measured, args.links, args.runs, (load_before, os.getloadavg()[0]),
         make_links(args.links, seed=7),
     )  # fmt: skip
+    draw(measured, args.links, args.runs)
     harness.publish(
         f"Searching {args.links:,} links", lines,
         target="bench-search", module="bench.search", argv=argv, keep=not args.no_record,
