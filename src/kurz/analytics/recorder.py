@@ -11,6 +11,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
+from kurz.agents import classify
 from kurz.analytics.events import ClickEvent, DailySalt, Visits, from_request
 from kurz.analytics.journal import ClickJournal
 from kurz.analytics.queue import BatchQueue
@@ -44,6 +45,10 @@ class ClickRecorder:
         country_header: str = "",
         trusted: tuple[IPv4Network | IPv6Network, ...] = (),
     ) -> None:
+        # The recorder's batches classify user agents: their parser is loaded now, at
+        # start, not by the first batch while kurz serves (a cached redirect's
+        # instruction count, docs/benchmarks/history.md, issue 25's runs).
+        classify.prepare()
         self.queue = queue
         self._clock = clock
         self._salt = salt or DailySalt(clock=clock)
