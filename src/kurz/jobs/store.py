@@ -369,9 +369,10 @@ class JobStore:
                 conn=conn,
             )
 
-    async def wait_for_jobs(self, seconds: float, /) -> None:
-        """Sleep up to `seconds`; on PostgreSQL, wake as soon as a job is enqueued."""
-        await self.wakeups.wait(seconds)
+    async def wait_for_jobs(self, seconds: float, /, *, since: int | None = None) -> None:
+        """Sleep up to `seconds`; on PostgreSQL, wake as soon as a job is enqueued, or at
+        once if one was since `wakeups.heard` was `since` (Wakeups.wait)."""
+        await self.wakeups.wait(seconds, since=since)
 
     async def close(self) -> None:
         await self.wakeups.close()

@@ -38,11 +38,18 @@ class Wakeups:
         self._waiters: set[asyncio.Event] = set()
         # Set whenever a wait registers, for `until_waiting`.
         self._registered = asyncio.Event()
+        # Enqueues heard so far. A worker reads it before it claims and hands it to
+        # `wait`: an enqueue heard between an empty claim and the wait then ends the
+        # wait at once, instead of being lost until the next poll.
+        self.heard = 0
 
-    async def wait(self, seconds: float, /) -> None:
-        """Sleep up to `seconds`; on PostgreSQL, wake as soon as a job is enqueued."""
+    async def wait(self, seconds: float, /, *, since: int | None = None) -> None:
+        """Sleep up to `seconds`; on PostgreSQL, wake as soon as a job is enqueued, or
+        return at once if one was heard after `heard` was `since`."""
         if not await self.listening():
             await asyncio.sleep(seconds)
+            return
+        if since is not None and self.heard != since:
             return
         # An event per waiter: several workers may share this store, and one must not
         # consume another's wake-up.
@@ -102,6 +109,7 @@ class Wakeups:
         return True
 
     def _on_notify(self, *_args: object) -> None:
+        self.heard += 1
         for woken in self._waiters:
             woken.set()
 

@@ -147,12 +147,16 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeats(), name=f"{self.name} heartbeat")
         scheduler = asyncio.create_task(self._scheduler(), name=f"{self.name} scheduler")
         try:
+            # Listening before the first claim: an enqueue between them is heard.
+            await self._listening()
             while not self._stopping.is_set():
                 self._wake.clear()
                 free = self.concurrency - len(self._runs)
                 if free <= 0:
                     await self._idle(listen=False)
                     continue
+                # Read before the claim: an enqueue heard after it ends the wait below.
+                heard = self.store.wakeups.heard
                 try:
                     claimed = await self._claim(free)
                 except Exception:
@@ -161,7 +165,7 @@ class Worker:
                     continue
                 # A full batch suggests more are due: claim again at once.
                 if claimed < free:
-                    await self._idle(listen=True)
+                    await self._idle(listen=True, since=heard)
         finally:
             await _cancel(scheduler)
             # Leases must outlive the wait for running jobs.
@@ -238,23 +242,30 @@ class Worker:
             self._start(job)
         return len(jobs)
 
-    async def _idle(self, *, listen: bool) -> None:
-        """Wait up to `poll` s, or less: for a free slot, stop(), or (listen) a new job."""
+    async def _idle(self, *, listen: bool, since: int | None = None) -> None:
+        """Wait up to `poll` s, or less: for a free slot, stop(), or (listen) a new job,
+        one heard since `since` included."""
         waits: list[asyncio.Task[Any]] = [asyncio.create_task(self._wake.wait())]
         if listen:
-            waits.append(asyncio.create_task(self._wait_for_jobs()))
+            waits.append(asyncio.create_task(self._wait_for_jobs(since)))
         try:
             await asyncio.wait(waits, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in waits:
                 await _cancel(task)
 
-    async def _wait_for_jobs(self) -> None:
+    async def _wait_for_jobs(self, since: int | None) -> None:
         try:
-            await self.store.wait_for_jobs(self.poll)
+            await self.store.wait_for_jobs(self.poll, since=since)
         except Exception:
             log.exception("worker %s could not wait for new jobs; polling", self.name)
             await asyncio.sleep(self.poll)
+
+    async def _listening(self) -> None:
+        try:
+            await self.store.wakeups.listening()
+        except Exception:
+            log.exception("worker %s cannot hear enqueues; polling", self.name)
 
     async def _heartbeats(self) -> None:
         while True:
