@@ -49,6 +49,25 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
     )
 
 
+def started_worker(env: dict[str, str], cwd: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """`kurz worker ARGS`, once it has logged that it runs: the process (its output on
+    a pipe, which `communicate` drains) and what it said until then. Read line by line
+    as it writes them: no polling, whatever the host's load."""
+    worker = subprocess.Popen(
+        [KURZ, "worker", *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert worker.stdout is not None
+    seen = ""
+    while " running" not in seen:
+        line = worker.stdout.readline()
+        if not line:
+            worker.wait(timeout=PATIENCE)
+            raise AssertionError(f"kurz worker exited {worker.returncode}: {seen}")
+        seen += line
+    return worker, seen
+
+
 def new_key(
     env: dict[str, str], cwd: Path, name: str, *, admin: bool = False, proxy: bool = False
 ) -> str:

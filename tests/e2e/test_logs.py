@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.e2e.support import KURZ, Server, kurz_env, run
+from tests.e2e.support import Server, kurz_env, run, started_worker
 from tests.support import PostgresServer
 
 # 2026-01-01T12:00:00.123Z INFO uvicorn.error Application startup complete.
@@ -69,20 +68,9 @@ def test_serve_logs_time_level_and_logger_on_every_line(tmp_path: Path) -> None:
 def test_worker_logs_time_level_and_logger_on_every_line(tmp_path: Path) -> None:
     # A worker finds the database `kurz migrate` made; it makes none of its own.
     assert run(["migrate"], kurz_env(), tmp_path).returncode == 0
-    worker = subprocess.Popen(
-        [KURZ, "worker"], env=kurz_env(), cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        assert worker.stdout is not None
-        seen = ""
-        while " running" not in seen:
-            line = worker.stdout.readline()
-            assert line, f"kurz worker exited: {seen}"
-            seen += line
-    finally:
-        worker.terminate()
-        rest, _ = worker.communicate(timeout=60)
+    worker, seen = started_worker(kurz_env(), tmp_path)
+    worker.terminate()
+    rest, _ = worker.communicate(timeout=60)
     lines = text_lines(seen + rest)
     assert any(line["message"].endswith(" running") for line in lines), lines
     assert any(line["message"].endswith(" stopped") for line in lines), lines

@@ -6,9 +6,7 @@ from __future__ import annotations
 import gzip
 import queue
 import signal
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from tests.e2e.support import KURZ, PATIENCE, Server, kurz_env
+from tests.e2e.support import PATIENCE, Server, kurz_env, started_worker
 
 
 @dataclass(frozen=True)
@@ -138,22 +136,11 @@ def test_serve_and_worker_export_what_is_left_when_they_stop(
     assert "kurz.fast_path" not in redirect.attributes
     assert any(s.attributes.get("db.system") == "sqlite" for s in served)
 
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [KURZ, "worker"], env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        # The worker has started once it says so; what it did until then is SQL.
-        deadline = time.monotonic() + PATIENCE
-        while "running" not in log.read_text():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "kurz worker did not start"
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=PATIENCE)
-    assert proc.returncode == 0, log.read_text()
+    # The worker has started once it says so; what it did until then is SQL.
+    worker, seen = started_worker(env, tmp_path)
+    worker.send_signal(signal.SIGTERM)
+    rest, _ = worker.communicate(timeout=PATIENCE)
+    assert worker.returncode == 0, seen + rest
 
     worked = receiver.received()
     assert worked

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.support import KURZ, PATIENCE, kurz_env, run
+from tests.e2e.support import PATIENCE, kurz_env, run, started_worker
 from tests.support import free_port
 
 
@@ -16,17 +15,8 @@ def test_a_worker_serves_its_metrics_on_the_port_it_is_given(tmp_path: Path) -> 
     port = free_port()
     # Only kurz migrate (or serve) makes the database a worker runs over.
     assert run(["migrate"], kurz_env(), tmp_path).returncode == 0
-    worker = subprocess.Popen(
-        [KURZ, "worker", "--metrics-port", str(port)], env=kurz_env(), cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    worker, seen = started_worker(kurz_env(), tmp_path, "--metrics-port", str(port))
     try:
-        assert worker.stdout is not None
-        seen = ""
-        while " running" not in seen:
-            line = worker.stdout.readline()
-            assert line, f"kurz worker exited: {seen}"
-            seen += line
         assert f"worker metrics on http://127.0.0.1:{port}/metrics" in seen
         answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=PATIENCE)
         elsewhere = httpx.get(f"http://127.0.0.1:{port}/", timeout=PATIENCE)
@@ -53,17 +43,8 @@ def test_a_taken_metrics_port_is_one_line(tmp_path: Path) -> None:
     port = free_port()
     # Only kurz migrate (or serve) makes the database a worker runs over.
     assert run(["migrate"], kurz_env(), tmp_path).returncode == 0
-    worker = subprocess.Popen(
-        [KURZ, "worker", "--metrics-port", str(port)], env=kurz_env(), cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    worker, _ = started_worker(kurz_env(), tmp_path, "--metrics-port", str(port))
     try:
-        assert worker.stdout is not None
-        seen = ""
-        while " running" not in seen:
-            line = worker.stdout.readline()
-            assert line, f"kurz worker exited: {seen}"
-            seen += line
         second = run(["worker", "--metrics-port", str(port)], kurz_env(), tmp_path)
     finally:
         worker.terminate()
